@@ -1,0 +1,1 @@
+"""Refinery's stages: one module per stage, plain Polars functions plus thin Dagster wrappers."""

@@ -1,0 +1,89 @@
+"""The document and quarantine schemas that every stage shares, and the helpers that build them."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+
+import polars as pl
+
+DOCUMENT_SCHEMA: dict[str, pl.DataType] = {
+    "doc_id": pl.String(),
+    "source_id": pl.String(),
+    "text": pl.String(),
+    "label": pl.String(),
+    "source": pl.String(),
+    "source_row": pl.Int64(),
+}
+
+QUARANTINE_SCHEMA: dict[str, pl.DataType] = {
+    "stage": pl.String(),
+    "rule": pl.String(),
+    "reason": pl.String(),
+    "source": pl.String(),
+    "source_row": pl.Int64(),
+    "doc_id": pl.String(),
+    "duplicate_of": pl.String(),
+    "value": pl.String(),
+    "record": pl.String(),
+}
+
+
+def content_hash(texts: pl.Series) -> pl.Series:
+    """A stable 16-hex-digit sha256 prefix of each text (null hashes like the empty string)."""
+    return pl.Series(
+        texts.name,
+        [hashlib.sha256((t or "").encode("utf-8")).hexdigest()[:16] for t in texts],
+        dtype=pl.String,
+    )
+
+
+def empty_quarantine() -> pl.DataFrame:
+    """A quarantine frame with no rows."""
+    return pl.DataFrame(schema=QUARANTINE_SCHEMA)
+
+
+def quarantine_documents(
+    documents: pl.DataFrame,
+    stage: str,
+    rule: str,
+    reason: str,
+    value: pl.Expr | None = None,
+    duplicate_of: pl.Expr | None = None,
+) -> pl.DataFrame:
+    """Turn rejected document rows into quarantine rows that keep the whole original record."""
+    record_columns = [c for c in documents.columns if c in DOCUMENT_SCHEMA or c == "original_text"]
+    return documents.select(
+        pl.lit(stage).alias("stage"),
+        pl.lit(rule).alias("rule"),
+        pl.lit(reason).alias("reason"),
+        pl.col("source").cast(pl.String),
+        pl.col("source_row").cast(pl.Int64),
+        pl.col("doc_id").cast(pl.String),
+        (duplicate_of if duplicate_of is not None else pl.lit(None)).cast(pl.String).alias("duplicate_of"),
+        (value if value is not None else pl.lit(None)).cast(pl.String).alias("value"),
+        pl.struct(record_columns).struct.json_encode().alias("record"),
+    )
+
+
+def quarantine_raw(source: str, row: int, rule: str, reason: str, raw: object) -> dict[str, object]:
+    """One quarantine row for a record that never became a document (it could not be parsed)."""
+    return {
+        "stage": "ingest",
+        "rule": rule,
+        "reason": reason,
+        "source": source,
+        "source_row": row,
+        "doc_id": None,
+        "duplicate_of": None,
+        "value": None,
+        "record": raw if isinstance(raw, str) else json.dumps(raw, default=str),
+    }
+
+
+def reason_counts(quarantine: pl.DataFrame) -> dict[str, int]:
+    """Quarantined rows per rule, for asset metadata."""
+    if quarantine.is_empty():
+        return {}
+    counts = quarantine.group_by("rule").len().sort("rule")
+    return dict(zip(counts["rule"].to_list(), counts["len"].to_list(), strict=True))

@@ -1,0 +1,1 @@
+"""Refinery's Dagster code location."""

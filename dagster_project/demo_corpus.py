@@ -1,0 +1,222 @@
+"""A deterministic generator of messy corporate support tickets: the embedded demo data."""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+import random
+from dataclasses import dataclass
+from pathlib import Path
+
+LABELS: dict[str, list[str]] = {
+    "vpn_access": [
+        "my vpn keeps dropping every {minutes} minutes when I work from {place}",
+        "cannot connect to the vpn since the {weekday} update, it says {error}",
+        "the vpn client hangs on 'authenticating' and then times out",
+        "vpn tunnel disconnects as soon as I open {app}, please help",
+        "remote access through the vpn is extremely slow from {place}",
+        "getting {error} from the vpn gateway when connecting from my laptop",
+    ],
+    "password_reset": [
+        "I forgot my password and I'm locked out of {app}",
+        "please reset my password, the self-service portal says {error}",
+        "my password expired while I was on leave and now I cannot log in",
+        "password reset link in the email does not work, it says the token is invalid",
+        "need a password reset for {app}, tried {count} times and got locked",
+        "how do I change my password for {app}? the old one stopped working",
+    ],
+    "billing_invoice": [
+        "invoice {invoice} was charged twice on our corporate card",
+        "we were billed for {count} licences but only use {count2}",
+        "please send a corrected invoice for {month}, the VAT number is wrong",
+        "the payment for invoice {invoice} failed, can you retry the charge",
+        "question about the renewal price on our {month} invoice",
+        "credit note requested for invoice {invoice}, the service was cancelled",
+    ],
+    "hardware_failure": [
+        "my laptop screen flickers and goes black after {minutes} minutes",
+        "the docking station stopped charging my laptop since {weekday}",
+        "keyboard on my laptop has several dead keys after a coffee spill",
+        "laptop battery swells and the trackpad no longer clicks",
+        "my monitor shows no signal when connected through the dock",
+        "hard drive makes clicking noises and the laptop freezes on boot",
+    ],
+    "software_install": [
+        "please install {app} on my workstation, I have manager approval",
+        "the installer for {app} fails with {error}",
+        "need a licence and installation of {app} for the new project",
+        "software center shows {app} as failed, can you push it again",
+        "can you upgrade {app} to the latest version on my machine",
+        "I need admin rights to install the {app} plugin for our team",
+    ],
+    "email_delivery": [
+        "emails to our supplier bounce back with {error}",
+        "I am not receiving external emails since {weekday} morning",
+        "outgoing mail is stuck in the outbox with {count} messages",
+        "messages from the customer portal land in my junk folder",
+        "shared mailbox for the {team} team stopped receiving mail",
+        "our newsletter was rejected as spam by several recipients",
+    ],
+    "printer_issue": [
+        "the printer on floor {floor} shows paper jam but there is no paper stuck",
+        "cannot print to the {team} printer, jobs stay in the queue",
+        "printer prints blank pages since the toner was replaced",
+        "the scanner on floor {floor} does not send scans to my email",
+        "please add the floor {floor} printer to my laptop",
+        "printing from {app} produces garbled characters",
+    ],
+    "access_request": [
+        "please grant me read access to the {team} shared drive",
+        "I need access to the {app} project for the {month} release",
+        "new joiner in the {team} team needs an account for {app}",
+        "request to add me to the {team} distribution list",
+        "please give our contractor access to {app} until end of {month}",
+        "my access to the {team} folder was removed by mistake",
+    ],
+    "network_outage": [
+        "the whole {team} floor has no network since {minutes} minutes ago",
+        "wifi in meeting room {floor}B keeps disconnecting everyone",
+        "internet is down at the {place} office, all sites unreachable",
+        "network drive is unreachable and {app} cannot load projects",
+        "very high packet loss on the office network this morning",
+        "ethernet port at my desk on floor {floor} is dead",
+    ],
+    "data_request": [
+        "please export last {month} sales data from {app} as csv",
+        "we need a report of all open tickets for the {team} team",
+        "could you restore a deleted file from the {team} share, it was there on {weekday}",
+        "request for a copy of my personal data under GDPR",
+        "need the audit log of {app} for the {month} review",
+        "please run the monthly usage report for {count} accounts",
+    ],
+}
+
+APPS = ["Outlook", "Teams", "SAP", "Salesforce", "Jira", "Excel", "Zoom", "Tableau", "Workday"]
+ERRORS = ["error 809", "error 0x80070005", "certificate expired", "access denied", "550 5.1.1"]
+PLACES = ["home", "the Lyon office", "a hotel", "the train", "Berlin", "the client site"]
+TEAMS = ["finance", "marketing", "legal", "sales", "engineering", "HR"]
+MONTHS = ["January", "March", "May", "August", "October", "December"]
+WEEKDAYS = ["Monday", "Tuesday", "Wednesday", "Thursday", "Friday"]
+GREETINGS = ["", "", "Hi team, ", "Hello, ", "Good morning, ", "Dear support, "]
+CLOSINGS = ["", "", " Thanks.", " Thanks in advance!", " Regards, {name}", " Urgent please."]
+NAMES = ["Anna", "Marco", "Priya", "Jonas", "Chen", "Fatima", "Louis", "Sara"]
+STRAY_LABELS = ["misc", "URGENT", "pasword_reset", "other", "vpn access"]
+
+SOURCE_YAML = """\
+# Column mapping for this drop: Refinery's own names on the left, the export's on the right.
+text_column: body
+label_column: category
+id_column: ticket_id
+"""
+
+
+@dataclass(frozen=True)
+class DemoDefects:
+    """How many of each defect the demo corpus carries (exact counts, for tests)."""
+
+    missing_text: int
+    empty_text: int
+    duplicates: int
+    stray_labels: int
+    missing_labels: int
+    html: int
+    too_long: int
+    too_short: int
+    malformed_csv_lines: int
+    malformed_json_lines: int
+
+
+def _fill(template: str, rng: random.Random) -> str:
+    return template.format(
+        minutes=rng.choice([2, 5, 10, 15, 30]),
+        place=rng.choice(PLACES),
+        weekday=rng.choice(WEEKDAYS),
+        error=rng.choice(ERRORS),
+        app=rng.choice(APPS),
+        count=rng.randint(2, 40),
+        count2=rng.randint(1, 20),
+        invoice=f"INV-{rng.randint(10000, 99999)}",
+        month=rng.choice(MONTHS),
+        team=rng.choice(TEAMS),
+        floor=rng.randint(1, 9),
+        name=rng.choice(NAMES),
+    )
+
+
+def _contact(rng: random.Random) -> str:
+    name = rng.choice(NAMES).lower()
+    if rng.random() < 0.5:
+        return f" Reach me at {name}.{rng.randint(1, 99)}@example.com."
+    return f" Call me on +44 20 {rng.randint(7000, 7999)} {rng.randint(1000, 9999)}."
+
+
+def generate_tickets(rows: int = 3000, seed: int = 7) -> tuple[list[dict[str, str]], DemoDefects]:
+    """Generate `rows` ticket records (strings only) and the defects planted among them."""
+    rng = random.Random(seed)
+    counts = dict.fromkeys(DemoDefects.__dataclass_fields__, 0)
+    records: list[dict[str, str]] = []
+    labels = sorted(LABELS)
+    for i in range(rows):
+        label = labels[i % len(labels)] if rng.random() < 0.5 else rng.choice(labels)
+        body = rng.choice(GREETINGS) + _fill(rng.choice(LABELS[label]), rng)
+        body += _fill(rng.choice(CLOSINGS), rng)
+        if rng.random() < 0.15:
+            body += _contact(rng)
+        defect = rng.random()
+        if defect < 0.01:
+            body, counts["missing_text"] = "", counts["missing_text"] + 1
+        elif defect < 0.02:
+            body, counts["empty_text"] = "   \t ", counts["empty_text"] + 1
+        elif defect < 0.05:
+            body, counts["html"] = f"<p>{body}</p><br/>&nbsp;Sent from my phone", counts["html"] + 1
+        elif defect < 0.055:
+            body, counts["too_long"] = (body + " ") * 400, counts["too_long"] + 1
+        elif defect < 0.06:
+            body, counts["too_short"] = "?", counts["too_short"] + 1
+        label_defect = rng.random()
+        if label_defect < 0.01:
+            label, counts["stray_labels"] = rng.choice(STRAY_LABELS), counts["stray_labels"] + 1
+        elif label_defect < 0.015:
+            label, counts["missing_labels"] = "", counts["missing_labels"] + 1
+        records.append({"ticket_id": f"T{100000 + i}", "body": body, "category": label})
+    for _ in range(rows // 30):
+        twin = dict(rng.choice(records[: rows // 2]))
+        if twin["body"].strip():
+            twin["ticket_id"] = f"T{100000 + len(records)}"
+            records.append(twin)
+            counts["duplicates"] += 1
+    return records, DemoDefects(**counts)
+
+
+def _csv_with_malformed_lines(records: list[dict[str, str]], rng: random.Random) -> tuple[str, int]:
+    buffer = io.StringIO()
+    writer = csv.DictWriter(buffer, fieldnames=["ticket_id", "body", "category"], lineterminator="\n")
+    writer.writeheader()
+    malformed = 0
+    for record in records:
+        writer.writerow(record)
+        if rng.random() < 0.003:
+            buffer.write(f"T9{rng.randint(10000, 99999)},broken export line with,too,many,fields\n")
+            malformed += 1
+    return buffer.getvalue(), malformed
+
+
+def write_demo_drop(folder: Path, rows: int = 3000, seed: int = 7) -> DemoDefects:
+    """Write the demo corpus as one landing drop: a CSV, an NDJSON file and `_source.yaml`."""
+    folder.mkdir(parents=True, exist_ok=True)
+    records, defects = generate_tickets(rows, seed)
+    rng = random.Random(seed + 1)
+    split = int(len(records) * 0.85)
+    text, malformed_csv = _csv_with_malformed_lines(records[:split], rng)
+    (folder / "tickets.csv").write_text(text, encoding="utf-8")
+    lines = [json.dumps(record) for record in records[split:]]
+    bad_json = 0
+    for position in sorted(rng.sample(range(len(lines)), k=min(2, len(lines))), reverse=True):
+        lines.insert(position, '{"ticket_id": "T999", "body": "unterminated')
+        bad_json += 1
+    (folder / "tickets_portal.ndjson").write_text("\n".join(lines) + "\n", encoding="utf-8")
+    (folder / "_source.yaml").write_text(SOURCE_YAML)
+    return DemoDefects(
+        **{**defects.__dict__, "malformed_csv_lines": malformed_csv, "malformed_json_lines": bad_json}
+    )

@@ -1,0 +1,68 @@
+"""Where Refinery keeps everything a run writes: `$REFINERY_HOME` (default `./.refinery`)."""
+
+from __future__ import annotations
+
+import os
+import re
+from dataclasses import dataclass
+from pathlib import Path
+
+DEFAULT_HOME = ".refinery"
+VERSION_PATTERN = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$")
+
+_DAGSTER_YAML = """\
+# Written by Refinery. Runs, event logs and schedules live in SQLite files beside this one.
+telemetry:
+  enabled: false
+"""
+
+
+def check_version_name(version: str) -> str:
+    """Return `version` if it is a usable dataset-version key, else raise ValueError."""
+    if not VERSION_PATTERN.match(version):
+        raise ValueError(
+            f"invalid dataset version {version!r}: use 1-64 letters, digits, '.', '_' or '-', "
+            "starting with a letter or digit"
+        )
+    return version
+
+
+@dataclass(frozen=True)
+class RefineryHome:
+    """The folders under one `$REFINERY_HOME`."""
+
+    root: Path
+
+    @classmethod
+    def from_env(cls) -> RefineryHome:
+        """The home named by `$REFINERY_HOME`, or `./.refinery`, as an absolute path."""
+        return cls(Path(os.environ.get("REFINERY_HOME") or DEFAULT_HOME).expanduser().resolve())
+
+    @property
+    def landing(self) -> Path:
+        return self.root / "landing"
+
+    @property
+    def lake(self) -> Path:
+        return self.root / "lake"
+
+    @property
+    def models(self) -> Path:
+        return self.root / "models"
+
+    @property
+    def bundles(self) -> Path:
+        return self.root / "bundles"
+
+    @property
+    def dagster(self) -> Path:
+        return self.root / "dagster"
+
+    def ensure(self) -> RefineryHome:
+        """Create the folders and the Dagster instance config if they are missing."""
+        for folder in (self.landing, self.lake, self.models, self.bundles, self.dagster):
+            folder.mkdir(parents=True, exist_ok=True)
+        config = self.dagster / "dagster.yaml"
+        if not config.exists():
+            config.write_text(_DAGSTER_YAML)
+        return self

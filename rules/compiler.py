@@ -1,0 +1,238 @@
+"""Compile the YAML rule files of a folder into Pandera (polars) schemas and dataset rules."""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import re
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import pandera.polars as pa
+import polars as pl
+import yaml
+
+RULES_DIR_ENV = "REFINERY_RULES_DIR"
+SEVERITIES = ("error", "warn")
+DTYPES: dict[str, type | pl.DataType] = {
+    "string": pl.String,
+    "int": pl.Int64,
+    "float": pl.Float64,
+    "bool": pl.Boolean,
+}
+COLUMN_CHECKS = ("str_length", "isin", "in_range", "str_matches")
+DATASET_RULES = ("min_rows", "min_examples_per_label", "max_imbalance_ratio")
+
+
+class RuleError(ValueError):
+    """A rule file that does not compile; the message names the file, line and key."""
+
+
+@dataclass(frozen=True)
+class RowRule:
+    """A rule on single rows: failing rows are quarantined under its name."""
+
+    name: str
+    column: str
+    description: str
+    severity: str
+
+
+@dataclass(frozen=True)
+class DatasetRule:
+    """A rule on a whole dataset version, reported as an asset check."""
+
+    name: str
+    kind: str
+    threshold: float
+    description: str
+    severity: str
+    column: str = "label"
+
+
+@dataclass
+class RuleSet:
+    """The compiled rules of one asset: a Pandera schema plus dataset rules."""
+
+    asset: str
+    path: Path
+    schema: pa.DataFrameSchema
+    row_rules: dict[tuple[str, int | None], RowRule] = field(default_factory=dict)
+    dataset_rules: list[DatasetRule] = field(default_factory=list)
+
+    def rule_for(self, column: str, check_number: int | None) -> RowRule:
+        """The row rule behind one Pandera failure (check_number None: the null rule)."""
+        return self.row_rules[(column, check_number)]
+
+
+@dataclass
+class RuleBook:
+    """Every asset's rule set from one folder, with a hash of the files they came from."""
+
+    directory: Path
+    rule_sets: dict[str, RuleSet]
+    digest: str
+
+    def for_asset(self, asset: str) -> RuleSet | None:
+        return self.rule_sets.get(asset)
+
+
+class _LineLoader(yaml.SafeLoader):
+    """A YAML loader that records the line of every mapping key, for error messages."""
+
+
+def _mapping_with_lines(loader: _LineLoader, node: yaml.MappingNode) -> dict:
+    mapping = loader.construct_mapping(node, deep=True)
+    mapping["__lines__"] = {k.value: k.start_mark.line + 1 for k, _ in node.value}
+    return mapping
+
+
+_LineLoader.add_constructor(yaml.resolver.BaseResolver.DEFAULT_MAPPING_TAG, _mapping_with_lines)
+
+
+class _Reader:
+    """Walks one parsed rule file, raising RuleError with file, line and key."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+
+    def fail(self, node: dict, key: str, message: str) -> RuleError:
+        line = node.get("__lines__", {}).get(key, "?")
+        return RuleError(f"{self.path}:{line}: key {key!r}: {message}")
+
+    def keys(self, node: dict, allowed: tuple[str, ...], where: str) -> None:
+        for key in node:
+            if key != "__lines__" and key not in allowed:
+                raise self.fail(node, key, f"unknown key in {where} (allowed: {', '.join(allowed)})")
+
+    def get(self, node: dict, key: str, kind: type | tuple[type, ...], default: Any = ...) -> Any:
+        if key not in node:
+            if default is ...:
+                raise RuleError(f"{self.path}: missing required key {key!r}")
+            return default
+        value = node[key]
+        if not isinstance(value, kind) or (isinstance(value, bool) and bool not in _tuple(kind)):
+            names = "/".join(k.__name__ for k in _tuple(kind))
+            raise self.fail(node, key, f"expected {names}, got {type(value).__name__} {value!r}")
+        return value
+
+
+def _tuple(kind: type | tuple[type, ...]) -> tuple[type, ...]:
+    return kind if isinstance(kind, tuple) else (kind,)
+
+
+def _column_check(reader: _Reader, spec: dict, column: str) -> tuple[pa.Check, RowRule]:
+    reader.keys(spec, ("name", "description", "severity", *COLUMN_CHECKS), f"check of column {column!r}")
+    name = reader.get(spec, "name", str)
+    description = reader.get(spec, "description", str, default=name)
+    severity = reader.get(spec, "severity", str, default="error")
+    if severity not in SEVERITIES:
+        raise reader.fail(spec, "severity", f"must be one of {SEVERITIES}")
+    kinds = [k for k in COLUMN_CHECKS if k in spec]
+    if len(kinds) != 1:
+        raise RuleError(f"{reader.path}: check {name!r} needs exactly one of {', '.join(COLUMN_CHECKS)}")
+    kind = kinds[0]
+    if kind == "str_length" or kind == "in_range":
+        bounds = reader.get(spec, kind, dict)
+        reader.keys(bounds, ("min", "max"), f"{kind} of check {name!r}")
+        low = reader.get(bounds, "min", (int, float), default=None)
+        high = reader.get(bounds, "max", (int, float), default=None)
+        if kind == "str_length":
+            check = pa.Check.str_length(min_value=low, max_value=high)
+        else:
+            check = pa.Check.in_range(
+                min_value=low if low is not None else float("-inf"),
+                max_value=high if high is not None else float("inf"),
+            )
+    elif kind == "isin":
+        allowed = reader.get(spec, "isin", list)
+        check = pa.Check.isin(allowed)
+    else:
+        pattern = reader.get(spec, "str_matches", str)
+        try:
+            re.compile(pattern)
+        except re.error as error:
+            raise reader.fail(spec, "str_matches", f"bad regex: {error}") from error
+        check = pa.Check.str_matches(pattern)
+    return check, RowRule(name, column, description, severity)
+
+
+def _dataset_rule(reader: _Reader, spec: dict) -> DatasetRule:
+    reader.keys(spec, ("name", "description", "severity", "column", *DATASET_RULES), "dataset rule")
+    name = reader.get(spec, "name", str)
+    kinds = [k for k in DATASET_RULES if k in spec]
+    if len(kinds) != 1:
+        raise RuleError(f"{reader.path}: dataset rule {name!r} needs exactly one of {', '.join(DATASET_RULES)}")
+    severity = reader.get(spec, "severity", str, default="error")
+    if severity not in SEVERITIES:
+        raise reader.fail(spec, "severity", f"must be one of {SEVERITIES}")
+    return DatasetRule(
+        name=name,
+        kind=kinds[0],
+        threshold=float(reader.get(spec, kinds[0], (int, float))),
+        description=reader.get(spec, "description", str, default=name),
+        severity=severity,
+        column=reader.get(spec, "column", str, default="label"),
+    )
+
+
+def compile_rule_file(path: Path) -> RuleSet:
+    """Compile one YAML rule file into a RuleSet."""
+    try:
+        document = yaml.load(path.read_text(), Loader=_LineLoader)  # noqa: S506 - a SafeLoader subclass
+    except yaml.YAMLError as error:
+        raise RuleError(f"{path}: not valid YAML: {error}") from error
+    reader = _Reader(path)
+    if not isinstance(document, dict):
+        raise RuleError(f"{path}: expected a mapping with keys asset, columns, dataset")
+    reader.keys(document, ("asset", "description", "columns", "dataset"), "rule file")
+    asset = reader.get(document, "asset", str)
+    columns, row_rules = {}, {}
+    for column, spec in (reader.get(document, "columns", dict, default={}) or {}).items():
+        if column == "__lines__":
+            continue
+        if not isinstance(spec, dict):
+            raise reader.fail(document["columns"], column, "expected a mapping")
+        reader.keys(spec, ("dtype", "nullable", "checks"), f"column {column!r}")
+        dtype_name = reader.get(spec, "dtype", str, default="string")
+        if dtype_name not in DTYPES:
+            raise reader.fail(spec, "dtype", f"unknown dtype {dtype_name!r} (known: {', '.join(DTYPES)})")
+        nullable = reader.get(spec, "nullable", bool, default=True)
+        checks = []
+        for number, check_spec in enumerate(reader.get(spec, "checks", list, default=[])):
+            if not isinstance(check_spec, dict):
+                raise reader.fail(spec, "checks", "each check must be a mapping")
+            check, rule = _column_check(reader, check_spec, column)
+            checks.append(check)
+            row_rules[(column, number)] = rule
+        row_rules[(column, None)] = RowRule(f"{column}_not_null", column, f"{column} is required", "error")
+        columns[column] = pa.Column(DTYPES[dtype_name], checks=checks, nullable=nullable)
+    dataset_specs = reader.get(document, "dataset", list, default=[])
+    dataset_rules = []
+    for spec in dataset_specs:
+        if not isinstance(spec, dict):
+            raise reader.fail(document, "dataset", "each dataset rule must be a mapping")
+        dataset_rules.append(_dataset_rule(reader, spec))
+    schema = pa.DataFrameSchema(columns, name=asset, strict=False)
+    return RuleSet(asset, path, schema, row_rules, dataset_rules)
+
+
+def default_rules_dir() -> Path:
+    """`$REFINERY_RULES_DIR`, or the `rules/` folder that ships with Refinery."""
+    return Path(os.environ.get(RULES_DIR_ENV) or Path(__file__).parent).resolve()
+
+
+def load_rule_book(directory: Path | None = None) -> RuleBook:
+    """Compile every `*.yaml` file of a folder; two files for one asset is an error."""
+    directory = directory or default_rules_dir()
+    if not directory.is_dir():
+        raise RuleError(f"{directory}: rules folder not found")
+    rule_sets, digest = {}, hashlib.sha256()
+    for path in sorted(directory.glob("*.yaml")):
+        rule_set = compile_rule_file(path)
+        if rule_set.asset in rule_sets:
+            raise RuleError(f"{path}: asset {rule_set.asset!r} already has rules in {rule_sets[rule_set.asset].path}")
+        rule_sets[rule_set.asset] = rule_set
+        digest.update(path.name.encode() + b"\0" + path.read_bytes())
+    return RuleBook(directory, rule_sets, digest.hexdigest()[:16])
