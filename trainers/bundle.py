@@ -1,0 +1,57 @@
+"""The training bundle: Parquet shards per split plus a JSON manifest; all a trainer reads."""
+
+from __future__ import annotations
+
+import json
+import os
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+import pyarrow as pa
+import pyarrow.parquet as pq
+
+MANIFEST = "manifest.json"
+SPLITS = ("train", "val", "test")
+COLUMNS = ("doc_id", "text", "label")
+
+
+@dataclass
+class BundleManifest:
+    """What a bundle holds and where it came from."""
+
+    label_map: dict[str, int]
+    dataset_versions: list[str]
+    rules_hash: str
+    row_counts: dict[str, int]
+    lineage: dict[str, object] = field(default_factory=dict)
+
+
+def write_bundle(folder: Path, splits: dict[str, pa.Table], manifest: BundleManifest) -> Path:
+    """Write one Parquet file per split and the manifest; the manifest is written last."""
+    folder.mkdir(parents=True, exist_ok=True)
+    for split in SPLITS:
+        table = splits[split]
+        missing = [c for c in COLUMNS if c not in table.column_names]
+        if missing:
+            raise ValueError(f"split {split!r} lacks columns {missing}")
+        pq.write_table(table.select(list(COLUMNS)), folder / f"{split}.parquet")
+    temporary = folder / f".{MANIFEST}.tmp"
+    temporary.write_text(json.dumps(asdict(manifest), indent=2, sort_keys=True))
+    os.replace(temporary, folder / MANIFEST)
+    return folder
+
+
+def read_manifest(folder: Path) -> BundleManifest:
+    """Read a bundle's manifest."""
+    path = folder / MANIFEST
+    if not path.is_file():
+        raise FileNotFoundError(f"{path}: no bundle manifest")
+    return BundleManifest(**json.loads(path.read_text()))
+
+
+def read_split(folder: Path, split: str, label_map: dict[str, int]) -> tuple[list[str], list[int]]:
+    """Texts and label ids of one split."""
+    table = pq.read_table(folder / f"{split}.parquet", columns=["text", "label"])
+    texts = table.column("text").to_pylist()
+    labels = [label_map[label] for label in table.column("label").to_pylist()]
+    return texts, labels

@@ -1,0 +1,85 @@
+"""The Lightning module: any AutoModelForSequenceClassification with AdamW and linear warmup/decay."""
+
+from __future__ import annotations
+
+import lightning as L
+import torch
+from transformers import AutoModelForSequenceClassification
+
+from trainers.metrics import classification_metrics
+
+
+class SequenceClassifier(L.LightningModule):
+    """Fine-tunes a transformers sequence classifier; logs val accuracy and F1 each epoch."""
+
+    def __init__(
+        self,
+        model_source: str,
+        label_map: dict[str, int],
+        learning_rate: float = 8e-5,
+        weight_decay: float = 0.01,
+        warmup_ratio: float = 0.1,
+    ):
+        super().__init__()
+        self.save_hyperparameters()
+        self.label_map = label_map
+        self.model = AutoModelForSequenceClassification.from_pretrained(
+            model_source,
+            num_labels=len(label_map),
+            id2label={i: label for label, i in label_map.items()},
+            label2id=dict(label_map),
+            ignore_mismatched_sizes=True,
+        )
+        self.model.train()  # from_pretrained returns eval mode, which would silently disable dropout
+        self._val_predictions: list[torch.Tensor] = []
+        self._val_targets: list[torch.Tensor] = []
+        self.val_metrics: dict[str, float] = {}
+
+    def forward(self, input_ids: torch.Tensor, attention_mask: torch.Tensor) -> torch.Tensor:
+        return self.model(input_ids=input_ids, attention_mask=attention_mask).logits
+
+    def training_step(self, batch: dict[str, torch.Tensor], batch_index: int) -> torch.Tensor:
+        logits = self(batch["input_ids"], batch["attention_mask"])
+        loss = torch.nn.functional.cross_entropy(logits, batch["labels"])
+        self.log("train_loss", loss, prog_bar=True, batch_size=len(batch["labels"]))
+        return loss
+
+    def validation_step(self, batch: dict[str, torch.Tensor], batch_index: int) -> None:
+        logits = self(batch["input_ids"], batch["attention_mask"])
+        loss = torch.nn.functional.cross_entropy(logits, batch["labels"])
+        self.log("val_loss", loss, sync_dist=True, batch_size=len(batch["labels"]))
+        self._val_predictions.append(logits.argmax(dim=-1))
+        self._val_targets.append(batch["labels"])
+
+    def on_validation_epoch_end(self) -> None:
+        if not self._val_predictions:
+            return
+        predictions = self.all_gather(torch.cat(self._val_predictions)).reshape(-1)
+        targets = self.all_gather(torch.cat(self._val_targets)).reshape(-1)
+        self._val_predictions.clear()
+        self._val_targets.clear()
+        self.val_metrics = classification_metrics(predictions.cpu(), targets.cpu(), len(self.label_map))
+        for name in ("accuracy", "macro_f1"):
+            self.log(f"val_{name}", self.val_metrics[name], sync_dist=False, rank_zero_only=True)
+
+    def configure_optimizers(self):
+        decay, no_decay = [], []
+        for name, parameter in self.named_parameters():
+            if parameter.requires_grad:
+                (no_decay if parameter.ndim < 2 else decay).append(parameter)
+        groups = [
+            {"params": decay, "weight_decay": self.hparams.weight_decay},
+            {"params": no_decay, "weight_decay": 0.0},
+        ]
+        fused = torch.cuda.is_available() and self.device.type == "cuda"
+        optimizer = torch.optim.AdamW(groups, lr=self.hparams.learning_rate, fused=fused or None)
+        total = max(1, int(self.trainer.estimated_stepping_batches))
+        warmup = int(total * self.hparams.warmup_ratio)
+
+        def schedule(step: int) -> float:
+            if step < warmup:
+                return (step + 1) / (warmup + 1)
+            return max(0.0, (total - step) / max(1, total - warmup))
+
+        scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, schedule)
+        return {"optimizer": optimizer, "lr_scheduler": {"scheduler": scheduler, "interval": "step"}}

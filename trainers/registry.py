@@ -1,0 +1,44 @@
+"""The model registry on disk: models/<name>/<version>/ folders and an atomically moved alias file."""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+
+ALIASES = "aliases.json"
+PRODUCTION = "production"
+PREVIOUS = "previous"
+
+
+def read_aliases(model_root: Path) -> dict[str, str]:
+    """The registry's aliases (empty when nothing is deployed)."""
+    path = model_root / ALIASES
+    return json.loads(path.read_text()) if path.is_file() else {}
+
+
+def write_json_atomically(path: Path, value: object) -> None:
+    """Write JSON to a temporary file and rename it over `path`, so readers never see half a file."""
+    temporary = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    temporary.write_text(json.dumps(value, indent=2, sort_keys=True))
+    os.replace(temporary, path)
+
+
+def promote(model_root: Path, version: str) -> dict[str, str]:
+    """Point `production` at `version` and keep the old production as `previous`."""
+    if not (model_root / version / "model_card.json").is_file():
+        raise FileNotFoundError(f"{model_root / version}: no exported model to promote")
+    aliases = read_aliases(model_root)
+    if aliases.get(PRODUCTION) != version:
+        aliases = {**aliases, PREVIOUS: aliases.get(PRODUCTION), PRODUCTION: version}
+        aliases = {k: v for k, v in aliases.items() if v is not None}
+        write_json_atomically(model_root / ALIASES, aliases)
+    return aliases
+
+
+def resolve_alias(model_root: Path, alias: str = PRODUCTION) -> Path:
+    """The model folder an alias points at."""
+    version = read_aliases(model_root).get(alias)
+    if version is None:
+        raise LookupError(f"{model_root}: no model has the alias {alias!r} yet (run the pipeline first)")
+    return model_root / version

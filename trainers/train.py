@@ -1,0 +1,188 @@
+"""Training entry point: `python -m trainers.train --bundle DIR --output DIR [--params JSON]`.
+
+Launched by the `fine_tuned_model` asset through dagster-pipes; the same command runs by hand,
+under `torchrun`, or in a pod. Only rank 0 talks to Dagster.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+import time
+from contextlib import ExitStack
+from dataclasses import asdict, dataclass, fields
+from pathlib import Path
+
+
+@dataclass
+class TrainingParams:
+    """Hyperparameters and hardware settings of one fine-tune."""
+
+    model_name_or_path: str = "default"
+    max_epochs: int = 3
+    batch_size: int = 32
+    learning_rate: float = 8e-5
+    weight_decay: float = 0.01
+    warmup_ratio: float = 0.1
+    max_length: int = 128
+    seed: int = 13
+    accelerator: str = "auto"
+    devices: int | str = "auto"
+    num_nodes: int = 1
+    strategy: str = "auto"
+    precision: str = "auto"
+    accumulate_grad_batches: int = 1
+
+    @classmethod
+    def from_json(cls, text: str) -> TrainingParams:
+        """Parse params; an unknown key is an error that names it."""
+        values = json.loads(text or "{}")
+        known = {f.name for f in fields(cls)}
+        unknown = sorted(set(values) - known)
+        if unknown:
+            raise ValueError(f"unknown training params: {', '.join(unknown)} (known: {', '.join(sorted(known))})")
+        return cls(**values)
+
+
+def global_rank() -> int:
+    """This process's rank under torchrun, SLURM or Lightning's launcher (0 when alone)."""
+    for variable in ("RANK", "SLURM_PROCID", "LOCAL_RANK"):
+        if variable in os.environ:
+            return int(os.environ[variable])
+    return 0
+
+
+class Reporter:
+    """Sends logs and the final materialization to Dagster through Pipes, or to stderr when run by hand."""
+
+    def __init__(self) -> None:
+        self._stack = ExitStack()
+        self.pipes = None
+
+    def __enter__(self) -> Reporter:
+        from dagster_pipes import PipesEnvVarParamsLoader, open_dagster_pipes
+
+        if global_rank() == 0 and PipesEnvVarParamsLoader().is_dagster_pipes_process():
+            self.pipes = self._stack.enter_context(open_dagster_pipes())
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self._stack.__exit__(*exc_info)
+
+    def log(self, message: str) -> None:
+        if self.pipes is not None:
+            self.pipes.log.info(message)
+        elif global_rank() == 0:
+            print(message, file=sys.stderr, flush=True)
+
+    def report(self, metadata: dict[str, object]) -> None:
+        if self.pipes is not None:
+            self.pipes.report_asset_materialization(metadata=metadata)
+        elif global_rank() == 0:
+            print(json.dumps(metadata, default=str), flush=True)
+
+
+def resolve_precision(precision: str) -> str:
+    """'auto' is bf16 mixed precision on a GPU that has it, else 32-bit."""
+    import torch
+
+    if precision != "auto":
+        return precision
+    return "bf16-mixed" if torch.cuda.is_available() and torch.cuda.is_bf16_supported() else "32-true"
+
+
+def train(bundle: Path, output: Path, params: TrainingParams, reporter: Reporter) -> dict[str, object]:
+    """Fine-tune on a bundle, export to `output`, and return the metrics and lineage reported."""
+    import lightning as L
+    from transformers import AutoTokenizer
+    from transformers.utils import logging as transformers_logging
+
+    from trainers.bundle import read_manifest
+    from trainers.data import TextClassificationData
+    from trainers.default_model import resolve_model_source
+    from trainers.export import export_model
+    from trainers.model import SequenceClassifier
+
+    transformers_logging.set_verbosity_error()
+    transformers_logging.disable_progress_bar()
+    L.seed_everything(params.seed, workers=True, verbose=False)
+    manifest = read_manifest(bundle)
+    source = resolve_model_source(params.model_name_or_path)
+    tokenizer = AutoTokenizer.from_pretrained(source)
+    data = TextClassificationData(bundle, tokenizer, manifest.label_map, params.batch_size, params.max_length, params.seed)
+    module = SequenceClassifier(source, manifest.label_map, params.learning_rate, params.weight_decay, params.warmup_ratio)
+
+    class EpochReport(L.Callback):
+        def on_train_epoch_end(self, trainer: L.Trainer, pl_module: SequenceClassifier) -> None:
+            if trainer.is_global_zero and pl_module.val_metrics:
+                metrics = pl_module.val_metrics
+                reporter.log(
+                    f"epoch {trainer.current_epoch}: val accuracy {metrics['accuracy']:.4f}, "
+                    f"macro F1 {metrics['macro_f1']:.4f}"
+                )
+
+    precision = resolve_precision(params.precision)
+    trainer = L.Trainer(
+        max_epochs=params.max_epochs,
+        accelerator=params.accelerator,
+        devices=params.devices,
+        num_nodes=params.num_nodes,
+        strategy=params.strategy,
+        precision=precision,
+        accumulate_grad_batches=params.accumulate_grad_batches,
+        gradient_clip_val=1.0,
+        use_distributed_sampler=False,  # LengthBucketSampler shards by rank itself
+        logger=False,
+        enable_checkpointing=False,
+        enable_progress_bar=False,
+        enable_model_summary=False,
+        num_sanity_val_steps=0,
+        callbacks=[EpochReport()],
+    )
+    reporter.log(f"training {source} on {manifest.row_counts} rows, precision {precision}")
+    started = time.perf_counter()
+    trainer.fit(module, datamodule=data)
+    seconds = round(time.perf_counter() - started, 2)
+    if not trainer.is_global_zero:
+        return {}
+    card = {
+        "model_source": params.model_name_or_path,
+        "resolved_source": source,
+        "hyperparameters": {**asdict(params), "precision": precision},
+        "label_map": manifest.label_map,
+        "dataset_versions": manifest.dataset_versions,
+        "rules_hash": manifest.rules_hash,
+        "row_counts": manifest.row_counts,
+        "lineage": manifest.lineage,
+        "validation_metrics": module.val_metrics,
+        "train_seconds": seconds,
+        "epochs": trainer.current_epoch,
+        "created_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+    }
+    export_model(module.model, tokenizer, manifest.label_map, card, output)
+    result = {
+        "model_path": str(output),
+        "dataset_versions": manifest.dataset_versions,
+        "train_seconds": seconds,
+        "precision": precision,
+        **{f"val_{name}": value for name, value in module.val_metrics.items()},
+    }
+    reporter.report(result)
+    return result
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m trainers.train", description=__doc__.splitlines()[0])
+    parser.add_argument("--bundle", type=Path, required=True, help="training bundle folder (Parquet + manifest)")
+    parser.add_argument("--output", type=Path, required=True, help="model folder to export to")
+    parser.add_argument("--params", default="{}", help="TrainingParams as JSON")
+    args = parser.parse_args(argv)
+    with Reporter() as reporter:
+        train(args.bundle, args.output, TrainingParams.from_json(args.params), reporter)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
