@@ -1,12 +1,20 @@
 """Cleaning: Unicode and markup normalisation, e-mail and phone masking, exact-duplicate removal."""
 
-from __future__ import annotations
 
 from dataclasses import dataclass
 
+import dagster as dg
 import polars as pl
 
 from assets.documents import content_hash, quarantine_documents
+from assets.ingestion import RAW_DOCUMENTS, raw_documents
+from assets.metadata import write_stage
+from dagster_project.partitions import dataset_versions
+from dagster_project.resources import LakeResource
+from rules import default_rule_book
+from rules.enforce import apply_row_rules
+
+CLEAN_DOCUMENTS = "clean_documents"
 
 EMAIL_TOKEN = "<EMAIL>"
 PHONE_TOKEN = "<PHONE>"
@@ -45,7 +53,7 @@ def normalize_text(text: pl.Expr, options: CleaningOptions = CleaningOptions()) 
     return text.str.replace_all(r"\s+", " ").str.strip_chars()
 
 
-def clean_documents(raw: pl.DataFrame, options: CleaningOptions = CleaningOptions()) -> pl.DataFrame:
+def normalize_documents(raw: pl.DataFrame, options: CleaningOptions = CleaningOptions()) -> pl.DataFrame:
     """Normalise text and labels; the untouched text stays in `original_text` for the audit trail."""
     return raw.with_columns(
         pl.col("text").alias("original_text"),
@@ -77,3 +85,37 @@ def drop_exact_duplicates(documents: pl.DataFrame, stage: str) -> tuple[pl.DataF
         duplicate_of=pl.col("__first"),
     )
     return kept, quarantine
+
+
+class CleaningConfig(dg.Config):
+    """What cleaning does to each text."""
+
+    mask_emails: bool = True
+    mask_phones: bool = True
+    strip_markup: bool = True
+
+
+@dg.asset(
+    partitions_def=dataset_versions,
+    deps=[raw_documents],
+    group_name="prepare",
+    kinds={"polars", "delta"},
+    code_version="1",
+)
+def clean_documents(context: dg.AssetExecutionContext, config: CleaningConfig, lake: LakeResource) -> dg.MaterializeResult:
+    """Normalised, PII-masked, de-duplicated documents that pass the row rules of rules/clean_documents.yaml."""
+    version = context.partition_key
+    raw = lake.scan(RAW_DOCUMENTS, [version]).drop("dataset_version").collect()
+    options = CleaningOptions(config.mask_emails, config.mask_phones, config.strip_markup)
+    cleaned = normalize_documents(raw, options)
+    book = default_rule_book()
+    passed, broken = apply_row_rules(cleaned, book.for_asset(CLEAN_DOCUMENTS), "clean")
+    kept, duplicates = drop_exact_duplicates(passed, "clean")
+    rejected = pl.concat([broken, duplicates])
+    masked = {
+        token: int(kept["text"].str.count_matches(token, literal=True).sum()) for token in PLACEHOLDERS
+    }
+    metadata = write_stage(lake, CLEAN_DOCUMENTS, "clean", version, kept.drop("original_text"), rejected, book.digest)
+    metadata["duplicates_removed"] = duplicates.height
+    metadata["masked_pii"] = dg.MetadataValue.json(masked)
+    return dg.MaterializeResult(metadata=metadata)

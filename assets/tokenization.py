@@ -1,14 +1,21 @@
 """Tokenization with spaCy, lower-cased lookup lemmas and NLTK Snowball stems, once per unique token."""
 
-from __future__ import annotations
 
 from dataclasses import dataclass
 from functools import lru_cache
 from typing import TYPE_CHECKING
 
+import dagster as dg
 import polars as pl
 
-from assets.cleaning import PLACEHOLDERS
+from assets.cleaning import CLEAN_DOCUMENTS, PLACEHOLDERS, clean_documents
+from assets.documents import empty_quarantine
+from assets.metadata import write_stage
+from dagster_project.partitions import dataset_versions
+from dagster_project.resources import LakeResource
+from rules import default_rule_book
+
+TOKENIZED_DOCUMENTS = "tokenized_documents"
 
 if TYPE_CHECKING:
     from spacy.language import Language
@@ -24,8 +31,8 @@ SNOWBALL_LANGUAGES = {
 class TokenizerBundle:
     """A spaCy pipeline with a lookup lemmatizer, and the Snowball stemmer for its language."""
 
-    nlp: Language
-    lemma_table: Table
+    nlp: "Language"
+    lemma_table: "Table"
     stem: object
 
 
@@ -70,3 +77,31 @@ def tokenize_documents(documents: pl.DataFrame, tokenizer: TokenizerBundle) -> p
         pl.col("tokens").list.eval(pl.element().replace_strict(unique, stems)).alias("stems"),
         pl.col("tokens").list.len().cast(pl.Int64).alias("token_count"),
     )
+
+
+class TokenizationConfig(dg.Config):
+    """The language whose tokenizer, lemma tables and stemmer are used."""
+
+    language: str = "en"
+
+
+@dg.asset(
+    partitions_def=dataset_versions,
+    deps=[clean_documents],
+    group_name="prepare",
+    kinds={"spacy", "polars", "delta"},
+    code_version="1",
+)
+def tokenized_documents(
+    context: dg.AssetExecutionContext, config: TokenizationConfig, lake: LakeResource
+) -> dg.MaterializeResult:
+    """Clean documents with spaCy tokens, lower-cased lookup lemmas, Snowball stems and token counts."""
+    version = context.partition_key
+    clean = lake.scan(CLEAN_DOCUMENTS, [version]).drop("dataset_version").collect()
+    tokenized = tokenize_documents(clean, load_tokenizer(config.language))
+    metadata = write_stage(
+        lake, TOKENIZED_DOCUMENTS, "tokenize", version, tokenized, empty_quarantine(), default_rule_book().digest
+    )
+    metadata["tokens"] = int(tokenized["token_count"].sum())
+    metadata["unique_lemmas"] = tokenized["lemmas"].explode().n_unique()
+    return dg.MaterializeResult(metadata=metadata)

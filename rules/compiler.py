@@ -6,6 +6,7 @@ import hashlib
 import os
 import re
 from dataclasses import dataclass, field
+from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
@@ -236,3 +237,9 @@ def load_rule_book(directory: Path | None = None) -> RuleBook:
         rule_sets[rule_set.asset] = rule_set
         digest.update(path.name.encode() + b"\0" + path.read_bytes())
     return RuleBook(directory, rule_sets, digest.hexdigest()[:16])
+
+
+@lru_cache(maxsize=1)
+def default_rule_book() -> RuleBook:
+    """The rule book of `default_rules_dir()`, compiled once per process (when the code location loads)."""
+    return load_rule_book()

@@ -9,10 +9,7 @@ from pathlib import Path
 
 import torch
 
-from trainers.registry import write_json_atomically
-
-LABEL_MAP = "label_map.json"
-MODEL_CARD = "model_card.json"
+from trainers.registry import LABEL_MAP, MODEL_CARD
 
 
 def export_model(model, tokenizer, label_map: dict[str, int], card: dict, folder: Path) -> Path:
@@ -33,18 +30,6 @@ def export_model(model, tokenizer, label_map: dict[str, int], card: dict, folder
     return folder
 
 
-def read_card(folder: Path) -> dict:
-    """A model folder's card."""
-    return json.loads((folder / MODEL_CARD).read_text())
-
-
-def update_card(folder: Path, **fields: object) -> dict:
-    """Merge fields into a model folder's card, atomically."""
-    card = {**read_card(folder), **fields}
-    write_json_atomically(folder / MODEL_CARD, card)
-    return card
-
-
 @dataclass
 class Prediction:
     """One text's predicted label and its probability."""
@@ -58,6 +43,9 @@ class Classifier:
 
     def __init__(self, folder: Path, max_length: int = 128):
         from transformers import AutoModelForSequenceClassification, AutoTokenizer
+        from transformers.utils import logging as transformers_logging
+
+        transformers_logging.disable_progress_bar()
 
         self.folder = folder
         self.tokenizer = AutoTokenizer.from_pretrained(folder)

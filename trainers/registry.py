@@ -7,6 +7,8 @@ import os
 from pathlib import Path
 
 ALIASES = "aliases.json"
+LABEL_MAP = "label_map.json"
+MODEL_CARD = "model_card.json"
 PRODUCTION = "production"
 PREVIOUS = "previous"
 
@@ -26,7 +28,7 @@ def write_json_atomically(path: Path, value: object) -> None:
 
 def promote(model_root: Path, version: str) -> dict[str, str]:
     """Point `production` at `version` and keep the old production as `previous`."""
-    if not (model_root / version / "model_card.json").is_file():
+    if not (model_root / version / MODEL_CARD).is_file():
         raise FileNotFoundError(f"{model_root / version}: no exported model to promote")
     aliases = read_aliases(model_root)
     if aliases.get(PRODUCTION) != version:
@@ -42,3 +44,15 @@ def resolve_alias(model_root: Path, alias: str = PRODUCTION) -> Path:
     if version is None:
         raise LookupError(f"{model_root}: no model has the alias {alias!r} yet (run the pipeline first)")
     return model_root / version
+
+
+def read_card(folder: Path) -> dict:
+    """A model folder's card."""
+    return json.loads((folder / MODEL_CARD).read_text())
+
+
+def update_card(folder: Path, **fields: object) -> dict:
+    """Merge fields into a model folder's card, atomically."""
+    card = {**read_card(folder), **fields}
+    write_json_atomically(folder / MODEL_CARD, card)
+    return card

@@ -1,0 +1,48 @@
+"""The Refinery code location: one Definitions object for `dagster dev` and the `refinery` CLI."""
+
+import dagster as dg
+
+from assets.cleaning import clean_documents
+from assets.deployment import deployed_model
+from assets.evaluation import model_evaluation
+from assets.ingestion import raw_documents
+from assets.tokenization import tokenized_documents
+from assets.training import fine_tuned_model
+from assets.training_data import training_examples
+from dagster_project.home import RefineryHome
+from dagster_project.jobs import refinery_pipeline
+from dagster_project.resources import LakeResource, LandingResource, ModelRegistryResource, TrainerResource
+from dagster_project.sensors import landing_sensor
+
+ASSETS = [
+    raw_documents,
+    clean_documents,
+    tokenized_documents,
+    training_examples,
+    fine_tuned_model,
+    model_evaluation,
+    deployed_model,
+]
+
+
+def build_resources(home: RefineryHome) -> dict[str, dg.ConfigurableResource]:
+    """Every resource, rooted in one `$REFINERY_HOME`."""
+    return {
+        "lake": LakeResource(root=str(home.lake)),
+        "landing": LandingResource(root=str(home.landing)),
+        "registry": ModelRegistryResource(root=str(home.models)),
+        "trainer": TrainerResource(bundles_root=str(home.bundles)),
+    }
+
+
+def build_definitions(home: RefineryHome) -> dg.Definitions:
+    """The code location for one home."""
+    return dg.Definitions(
+        assets=ASSETS,
+        jobs=[refinery_pipeline],
+        sensors=[landing_sensor],
+        resources=build_resources(home),
+    )
+
+
+defs = build_definitions(RefineryHome.from_env())
