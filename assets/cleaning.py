@@ -1,6 +1,5 @@
 """Cleaning: Unicode and markup normalisation, e-mail and phone masking, exact-duplicate removal."""
 
-
 from dataclasses import dataclass
 
 import dagster as dg
@@ -102,7 +101,9 @@ class CleaningConfig(dg.Config):
     kinds={"polars", "delta"},
     code_version="1",
 )
-def clean_documents(context: dg.AssetExecutionContext, config: CleaningConfig, lake: LakeResource) -> dg.MaterializeResult:
+def clean_documents(
+    context: dg.AssetExecutionContext, config: CleaningConfig, lake: LakeResource
+) -> dg.MaterializeResult:
     """Normalised, PII-masked, de-duplicated documents that pass the row rules of rules/clean_documents.yaml."""
     version = context.partition_key
     raw = lake.scan(RAW_DOCUMENTS, [version]).drop("dataset_version").collect()
@@ -112,9 +113,7 @@ def clean_documents(context: dg.AssetExecutionContext, config: CleaningConfig, l
     passed, broken = apply_row_rules(cleaned, book.for_asset(CLEAN_DOCUMENTS), "clean")
     kept, duplicates = drop_exact_duplicates(passed, "clean")
     rejected = pl.concat([broken, duplicates])
-    masked = {
-        token: int(kept["text"].str.count_matches(token, literal=True).sum()) for token in PLACEHOLDERS
-    }
+    masked = {token: int(kept["text"].str.count_matches(token, literal=True).sum()) for token in PLACEHOLDERS}
     metadata = write_stage(lake, CLEAN_DOCUMENTS, "clean", version, kept.drop("original_text"), rejected, book.digest)
     metadata["duplicates_removed"] = duplicates.height
     metadata["masked_pii"] = dg.MetadataValue.json(masked)

@@ -25,8 +25,11 @@ def gate_result(metrics: dict[str, float], config: EvaluationConfig) -> dict[str
         for name, minimum in (("accuracy", config.min_accuracy), ("macro_f1", config.min_macro_f1))
         if metrics[name] < minimum
     }
-    return {"passed": not shortfalls, "shortfalls": shortfalls,
-            "minimums": {"accuracy": config.min_accuracy, "macro_f1": config.min_macro_f1}}
+    return {
+        "passed": not shortfalls,
+        "shortfalls": shortfalls,
+        "minimums": {"accuracy": config.min_accuracy, "macro_f1": config.min_macro_f1},
+    }
 
 
 @dg.asset(
@@ -69,8 +72,10 @@ def model_evaluation(
             dg.AssetCheckResult(
                 check_name=CHECK_EVALUATION_GATE,
                 passed=gate["passed"],
-                metadata={"shortfalls": dg.MetadataValue.json(gate["shortfalls"]),
-                          "minimums": dg.MetadataValue.json(gate["minimums"])},
+                metadata={
+                    "shortfalls": dg.MetadataValue.json(gate["shortfalls"]),
+                    "minimums": dg.MetadataValue.json(gate["minimums"]),
+                },
             )
         ],
     )

@@ -17,9 +17,7 @@ def preview(frame: pl.DataFrame, rows: int = 5, columns: tuple[str, ...] = PREVI
     shown = frame.select([c for c in columns if c in frame.columns]).head(rows)
     shown = shown.with_columns(pl.col(pl.String).str.slice(0, 80))
     header = "| " + " | ".join(shown.columns) + " |\n|" + "---|" * len(shown.columns) + "\n"
-    body = "".join(
-        "| " + " | ".join(str(v).replace("|", "\\|") for v in row) + " |\n" for row in shown.iter_rows()
-    )
+    body = "".join("| " + " | ".join(str(v).replace("|", "\\|") for v in row) + " |\n" for row in shown.iter_rows())
     return dg.MetadataValue.md(header + body)
 
 

@@ -102,9 +102,7 @@ def _require_columns(path: Path, present: list[str], mapping: SourceMapping) -> 
     wanted = [mapping.text_column, mapping.label_column, mapping.id_column]
     missing = [c for c in wanted if c is not None and c not in present]
     if missing:
-        raise IngestError(
-            f"{path}: mapped column {missing[0]!r} not found (columns: {', '.join(present)})"
-        )
+        raise IngestError(f"{path}: mapped column {missing[0]!r} not found (columns: {', '.join(present)})")
 
 
 def _record(mapping: SourceMapping, values: dict[str, object], source: str, row: int) -> dict[str, object]:
@@ -233,7 +231,5 @@ def read_drop(location: Path, mapping: SourceMapping | None = None) -> IngestedD
     if not files:
         raise IngestError(f"{location}: no data files (expected one of {', '.join(DATA_SUFFIXES)})")
     documents = pl.DataFrame(records, schema={k: v for k, v in DOCUMENT_SCHEMA.items() if k != "doc_id"})
-    documents = documents.with_columns(content_hash(documents["text"]).alias("doc_id")).select(
-        list(DOCUMENT_SCHEMA)
-    )
+    documents = documents.with_columns(content_hash(documents["text"]).alias("doc_id")).select(list(DOCUMENT_SCHEMA))
     return IngestedDrop(documents, pl.DataFrame(rejects, schema=QUARANTINE_SCHEMA), files)

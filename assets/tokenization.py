@@ -1,6 +1,5 @@
 """Tokenization with spaCy, lower-cased lookup lemmas and NLTK Snowball stems, once per unique token."""
 
-
 from dataclasses import dataclass
 from functools import lru_cache
 from typing import TYPE_CHECKING

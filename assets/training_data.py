@@ -74,8 +74,10 @@ def record_accounting(lake: LakeResource, version: str, kept: int) -> dg.AssetCh
     kinds={"pandera", "polars", "delta"},
     code_version="1",
     check_specs=[
-        *(dg.AssetCheckSpec(check_name(r), asset=TRAINING_EXAMPLES, blocking=True, description=r.description)
-          for r in _dataset_rules()),
+        *(
+            dg.AssetCheckSpec(check_name(r), asset=TRAINING_EXAMPLES, blocking=True, description=r.description)
+            for r in _dataset_rules()
+        ),
         dg.AssetCheckSpec(
             CHECK_NOTHING_LOST,
             asset=TRAINING_EXAMPLES,
@@ -84,7 +86,9 @@ def record_accounting(lake: LakeResource, version: str, kept: int) -> dg.AssetCh
         ),
     ],
 )
-def training_examples(context: dg.AssetExecutionContext, config: SplitConfig, lake: LakeResource) -> dg.MaterializeResult:
+def training_examples(
+    context: dg.AssetExecutionContext, config: SplitConfig, lake: LakeResource
+) -> dg.MaterializeResult:
     """Tokenized documents split into train/val/test (stratified, seeded), checked against the data rules."""
     version = context.partition_key
     tokenized = lake.scan(TOKENIZED_DOCUMENTS, [version]).drop("dataset_version").collect()

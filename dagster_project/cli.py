@@ -52,7 +52,9 @@ def run_version(home: RefineryHome, version: str, select: str = "*", run_config:
 
     instance = _instance(home)
     if not instance.has_dynamic_partition(DATASET_VERSIONS, version):
-        raise CliError(f"unknown dataset version {version!r}; register it with: refinery ingest PATH --version {version}")
+        raise CliError(
+            f"unknown dataset version {version!r}; register it with: refinery ingest PATH --version {version}"
+        )
     defs = build_definitions(home)
     selection = dg.AssetSelection.from_coercible(select.split(","))
     try:
@@ -61,7 +63,10 @@ def run_version(home: RefineryHome, version: str, select: str = "*", run_config:
         raise CliError(f"bad --select {select!r}: {error}") from error
     run_config = {"loggers": {"console": {"config": {"log_level": "INFO"}}}, **(run_config or {})}
     result = defs.resolve_job_def(PIPELINE_JOB).execute_in_process(
-        partition_key=version, instance=instance, asset_selection=list(keys), run_config=run_config,
+        partition_key=version,
+        instance=instance,
+        asset_selection=list(keys),
+        run_config=run_config,
         raise_on_error=False,
     )
     for event in result.all_events:
@@ -116,7 +121,9 @@ def summarize_version(home: RefineryHome, version: str) -> str:
     if (folder / "model_card.json").is_file():
         card = read_card(folder)
         metrics = card.get("test_evaluation", {}).get("metrics") or card.get("validation_metrics", {})
-        shown = ", ".join(f"{k} {metrics[k]:.3f}" for k in ("accuracy", "macro_precision", "macro_recall", "macro_f1") if k in metrics)
+        shown = ", ".join(
+            f"{k} {metrics[k]:.3f}" for k in ("accuracy", "macro_precision", "macro_recall", "macro_f1") if k in metrics
+        )
         lines.append(f"  model               {folder}")
         lines.append(f"  test metrics        {shown or 'not evaluated yet'}")
     aliases = registry.aliases()
@@ -162,10 +169,9 @@ def command_demo(args: argparse.Namespace, home: RefineryHome) -> int:
 
 
 def command_predict(args: argparse.Namespace, home: RefineryHome) -> int:
+    from dagster_project.resources import ModelRegistryResource
     from trainers.export import Classifier
     from trainers.registry import resolve_alias
-
-    from dagster_project.resources import ModelRegistryResource
 
     model_root = ModelRegistryResource(root=str(home.models)).model_root
     try:
@@ -178,9 +184,8 @@ def command_predict(args: argparse.Namespace, home: RefineryHome) -> int:
 
 
 def command_serve(args: argparse.Namespace, home: RefineryHome) -> int:
-    from trainers.serve import build_server
-
     from dagster_project.resources import ModelRegistryResource
+    from trainers.serve import build_server
 
     model_root = ModelRegistryResource(root=str(home.models)).model_root
     try:
@@ -229,7 +234,7 @@ def build_parser() -> argparse.ArgumentParser:
     run = commands.add_parser("run", help="materialize assets for one dataset version")
     run.add_argument("--version", required=True)
     run.add_argument("--select", default="*", help="asset selection, as `dagster asset materialize --select`")
-    run.add_argument("--config", help="run config as JSON, e.g. '{\"ops\": {\"fine_tuned_model\": {...}}}'")
+    run.add_argument("--config", help='run config as JSON, e.g. \'{"ops": {"fine_tuned_model": {...}}}\'')
     run.set_defaults(handler=command_run)
 
     status = commands.add_parser("status", help="dataset versions, their counts and the deployed model")
@@ -240,7 +245,9 @@ def build_parser() -> argparse.ArgumentParser:
     predict.set_defaults(handler=command_predict)
 
     for name, port, handler in (("serve", 8080, command_serve), ("ui", 3000, command_ui)):
-        sub = commands.add_parser(name, help="serve the deployed model over HTTP" if name == "serve" else "start the Dagster UI")
+        sub = commands.add_parser(
+            name, help="serve the deployed model over HTTP" if name == "serve" else "start the Dagster UI"
+        )
         sub.add_argument("--host", default="127.0.0.1")
         sub.add_argument("--port", type=int, default=port)
         sub.set_defaults(handler=handler)

@@ -217,6 +217,4 @@ def write_demo_drop(folder: Path, rows: int = 3000, seed: int = 7) -> DemoDefect
         bad_json += 1
     (folder / "tickets_portal.ndjson").write_text("\n".join(lines) + "\n", encoding="utf-8")
     (folder / "_source.yaml").write_text(SOURCE_YAML)
-    return DemoDefects(
-        **{**defects.__dict__, "malformed_csv_lines": malformed_csv, "malformed_json_lines": bad_json}
-    )
+    return DemoDefects(**{**defects.__dict__, "malformed_csv_lines": malformed_csv, "malformed_json_lines": bad_json})

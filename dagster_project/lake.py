@@ -36,7 +36,7 @@ def write_version(
     scope = dict(scope or {})
     frame = frame.with_columns(pl.lit(version, dtype=pl.String).alias(VERSION_COLUMN))
     for column, value in scope.items():
-        if column not in frame.columns or frame.height and frame[column].ne(value).any():
+        if column not in frame.columns or (frame.height and frame[column].ne(value).any()):
             raise ValueError(f"every row written under scope {scope} must have {column}={value!r}")
     options = dict(storage_options or {})
     if table_exists(uri, options):

@@ -86,9 +86,21 @@ class TrainerResource(dg.ConfigurableResource):
 
     def command(self, bundle: Path, output: Path, params: dict[str, object]) -> list[str]:
         prefix = shlex.split(self.launcher) if self.launcher else [sys.executable]
-        return [*prefix, "-m", "trainers.train", "--bundle", str(bundle), "--output", str(output), "--params", json.dumps(params)]
+        return [
+            *prefix,
+            "-m",
+            "trainers.train",
+            "--bundle",
+            str(bundle),
+            "--output",
+            str(output),
+            "--params",
+            json.dumps(params),
+        ]
 
-    def train(self, context: dg.AssetExecutionContext, bundle: Path, output: Path, params: dict[str, object]) -> dg.MaterializeResult:
+    def train(
+        self, context: dg.AssetExecutionContext, bundle: Path, output: Path, params: dict[str, object]
+    ) -> dg.MaterializeResult:
         """Run the trainer and return the materialization it reported."""
         client = dg.PipesSubprocessClient(cwd=str(PROJECT_ROOT))
         return client.run(command=self.command(bundle, output, params), context=context).get_materialize_result()

@@ -67,7 +67,9 @@ def evaluate_dataset_rule(frame: pl.DataFrame, rule: DatasetRule) -> DatasetRule
     """Evaluate one dataset rule on a collected frame."""
     if rule.kind == "min_rows":
         observed = float(frame.height)
-        return DatasetRuleResult(rule, observed >= rule.threshold, observed, f"{frame.height} rows, need {rule.threshold:g}")
+        return DatasetRuleResult(
+            rule, observed >= rule.threshold, observed, f"{frame.height} rows, need {rule.threshold:g}"
+        )
     counts = frame.group_by(rule.column).len()
     if rule.kind == "min_examples_per_label":
         observed = float(counts["len"].min() or 0)

@@ -24,7 +24,9 @@ def evaluate_model(model_folder: Path, bundle: Path, split: str = "test") -> dic
     if not texts:
         raise ValueError(f"{bundle}: the {split} split is empty")
     if set(classifier.labels) != set(label_map):
-        raise ValueError(f"{model_folder}: model labels {classifier.labels} differ from the bundle's {sorted(label_map)}")
+        raise ValueError(
+            f"{model_folder}: model labels {classifier.labels} differ from the bundle's {sorted(label_map)}"
+        )
     predictions = torch.tensor([label_map[p.label] for p in classifier.predict(texts)])
     target_tensor = torch.tensor(targets)
     classes = len(label_map)

@@ -62,7 +62,11 @@ class Classifier:
         for start in range(0, len(order), batch_size):
             chunk = order[start : start + batch_size]
             encoded = self.tokenizer(
-                [texts[i] for i in chunk], truncation=True, max_length=self.max_length, padding=True, return_tensors="pt"
+                [texts[i] for i in chunk],
+                truncation=True,
+                max_length=self.max_length,
+                padding=True,
+                return_tensors="pt",
             )
             logits = self.model(input_ids=encoded["input_ids"], attention_mask=encoded["attention_mask"]).logits
             result[chunk] = torch.softmax(logits.float(), dim=-1)

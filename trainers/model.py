@@ -64,7 +64,7 @@ class SequenceClassifier(L.LightningModule):
 
     def configure_optimizers(self):
         decay, no_decay = [], []
-        for name, parameter in self.named_parameters():
+        for parameter in self.parameters():
             if parameter.requires_grad:
                 (no_decay if parameter.ndim < 2 else decay).append(parameter)
         groups = [

@@ -111,8 +111,12 @@ def train(bundle: Path, output: Path, params: TrainingParams, reporter: Reporter
     manifest = read_manifest(bundle)
     source = resolve_model_source(params.model_name_or_path)
     tokenizer = AutoTokenizer.from_pretrained(source)
-    data = TextClassificationData(bundle, tokenizer, manifest.label_map, params.batch_size, params.max_length, params.seed)
-    module = SequenceClassifier(source, manifest.label_map, params.learning_rate, params.weight_decay, params.warmup_ratio)
+    data = TextClassificationData(
+        bundle, tokenizer, manifest.label_map, params.batch_size, params.max_length, params.seed
+    )
+    module = SequenceClassifier(
+        source, manifest.label_map, params.learning_rate, params.weight_decay, params.warmup_ratio
+    )
 
     class EpochReport(L.Callback):
         def on_train_epoch_end(self, trainer: L.Trainer, pl_module: SequenceClassifier) -> None:

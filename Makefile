@@ -1,0 +1,40 @@
+# Refinery: `make demo` runs the whole pipeline on the embedded demo data, `make test` runs the tests.
+# Every target sets itself up: it builds .venv on first use and again when the dependencies change.
+
+PYTHON ?= $(shell command -v python3.11 || command -v python3)
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed
+REFINERY_HOME ?= $(CURDIR)/.refinery
+export REFINERY_HOME
+
+.PHONY: setup demo test test-ui ui serve lint clean
+
+setup: $(STAMP)
+
+# constraints.txt pins every package to the versions tested together (torch stays the CPU build).
+$(STAMP): pyproject.toml constraints.txt
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install --quiet --upgrade pip
+	$(BIN)/pip install --quiet -c constraints.txt -e '.[dev]'
+	touch $(STAMP)
+
+demo: setup
+	$(BIN)/refinery demo
+
+test: setup
+	$(BIN)/ruff check .
+	$(BIN)/pytest
+
+ui: setup
+	$(BIN)/refinery ui
+
+serve: setup
+	$(BIN)/refinery serve
+
+lint: setup
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+
+clean:
+	rm -rf $(VENV) .refinery
