@@ -92,10 +92,12 @@ def data_files(folder: Path) -> list[Path]:
 
 
 def _decode(path: Path) -> str:
+    data = path.read_bytes()
     try:
-        return path.read_bytes().decode("utf-8-sig")
+        return data.decode("utf-8-sig")
     except UnicodeDecodeError as error:
-        raise IngestError(f"{path}: not valid UTF-8 at byte {error.start}") from error
+        line = data[: error.start].count(b"\n") + 1
+        raise IngestError(f"{path}: not valid UTF-8 at line {line} (byte {error.start})") from error
 
 
 def _require_columns(path: Path, present: list[str], mapping: SourceMapping) -> None:
