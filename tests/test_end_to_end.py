@@ -1,0 +1,183 @@
+"""The whole asset graph for real dataset versions: real lake, real instance, a tiny model, real HTTP."""
+
+import json
+import threading
+import urllib.error
+import urllib.request
+from pathlib import Path
+
+import dagster as dg
+import polars as pl
+import pytest
+
+from dagster_project.demo_corpus import write_demo_drop
+from dagster_project.definitions import build_definitions
+from dagster_project.home import RefineryHome
+from dagster_project.jobs import PIPELINE_JOB
+from dagster_project.versions import register_drop
+from tests.conftest import build_tiny_model
+from trainers.registry import read_aliases, read_card
+from trainers.serve import build_server
+
+pytestmark = pytest.mark.slow
+
+ASSET_KEYS = {
+    "raw_documents",
+    "clean_documents",
+    "tokenized_documents",
+    "training_examples",
+    "fine_tuned_model",
+    "model_evaluation",
+    "deployed_model",
+}
+
+
+def _run_config(model: Path, min_accuracy: float = 0.0) -> dict:
+    return {
+        "ops": {
+            "fine_tuned_model": {"config": {"model_name_or_path": str(model), "max_epochs": 1, "learning_rate": 1e-3}},
+            "model_evaluation": {"config": {"min_accuracy": min_accuracy, "min_macro_f1": 0.0}},
+        }
+    }
+
+
+class Pipeline:
+    """One temporary home with its instance, and helpers to run versions through the graph."""
+
+    def __init__(self, home: RefineryHome, instance: dg.DagsterInstance, model: Path):
+        self.home, self.instance, self.model = home, instance, model
+        self.defs = build_definitions(home)
+
+    def register_demo(self, version: str, rows: int, seed: int) -> None:
+        write_demo_drop(self.home.root / "incoming" / version, rows=rows, seed=seed)
+        register_drop(self.instance, self.home, self.home.root / "incoming" / version, version)
+
+    def run(self, version: str, **config) -> dg.ExecuteInProcessResult:
+        job = self.defs.resolve_job_def(PIPELINE_JOB)
+        return job.execute_in_process(
+            partition_key=version, instance=self.instance, run_config=_run_config(self.model, **config), raise_on_error=False
+        )
+
+    def table(self, name: str, version: str) -> pl.DataFrame:
+        return pl.read_delta(str(self.home.lake / name)).filter(pl.col("dataset_version") == version)
+
+
+@pytest.fixture(scope="module")
+def pipeline(tmp_path_factory: pytest.TempPathFactory):
+    root = tmp_path_factory.mktemp("e2e")
+    model = build_tiny_model(root / "tiny-bert")
+    home = RefineryHome(root / "home").ensure()
+    with dg.instance_for_test(temp_dir=str(home.dagster)) as instance:
+        built = Pipeline(home, instance, model)
+        built.register_demo("v1", rows=400, seed=1)
+        built.first_result = built.run("v1")
+        yield built
+
+
+def test_every_asset_materializes_and_every_check_passes(pipeline: Pipeline) -> None:
+    result = pipeline.first_result
+    assert result.success
+    materialized = {m.asset_key.to_user_string() for m in result.get_asset_materialization_events()}
+    assert materialized == ASSET_KEYS
+    checks = {e.check_name: e.passed for e in result.get_asset_check_evaluations()}
+    assert checks == {
+        "check_min_rows": True,
+        "check_min_examples_per_label": True,
+        "check_max_imbalance_ratio": True,
+        "check_nothing_lost": True,
+        "check_evaluation_gate": True,
+    }
+
+
+def test_records_read_equal_examples_plus_quarantine(pipeline: Pipeline) -> None:
+    files = [json.loads(line) for line in (pipeline.home.landing / "v1" / "tickets_portal.ndjson").read_text().splitlines() if line.startswith('{"ticket_id": "T1')]
+    csv_lines = (pipeline.home.landing / "v1" / "tickets.csv").read_text().count("\n") - 1
+    records_in_files = csv_lines + len(files) + 2  # the two malformed NDJSON lines are records too
+    examples = pipeline.table("training_examples", "v1")
+    quarantine = pipeline.table("quarantine", "v1")
+    assert examples.height + quarantine.height == records_in_files
+    assert set(quarantine["stage"]) == {"ingest", "clean"}
+    duplicates = quarantine.filter(pl.col("rule") == "duplicate")
+    assert duplicates.height > 0 and duplicates["duplicate_of"].is_in(examples["doc_id"].implode()).all()
+    assert examples["doc_id"].is_unique().all()
+    assert set(examples["split"]) == {"train", "val", "test"}
+    masked = pipeline.table("clean_documents", "v1")["text"]
+    assert masked.str.contains("<EMAIL>").any() and not masked.str.contains(r"@example\.com").any()
+
+
+def test_model_card_names_the_exact_data_it_saw(pipeline: Pipeline) -> None:
+    folder = pipeline.home.models / "refinery-intent" / "v1"
+    assert (folder / "model.safetensors").is_file() and (folder / "label_map.json").is_file()
+    card = read_card(folder)
+    assert card["dataset_versions"] == ["v1"]
+    assert card["rules_hash"] and card["lineage"]["training_examples_delta_version"] >= 0
+    assert card["hyperparameters"]["max_epochs"] == 1
+    assert set(card["test_evaluation"]["metrics"]) >= {"accuracy", "macro_precision", "macro_recall", "macro_f1"}
+    assert card["evaluation_gate"]["passed"] and "deployed_at" in card
+    assert read_aliases(pipeline.home.models / "refinery-intent") == {"production": "v1"}
+
+
+def test_model_of_a_later_version_trains_on_all_versions_up_to_it(pipeline: Pipeline) -> None:
+    pipeline.register_demo("v2", rows=300, seed=2)
+    assert pipeline.run("v2").success
+    card = read_card(pipeline.home.models / "refinery-intent" / "v2")
+    assert card["dataset_versions"] == ["v1", "v2"]
+    assert read_aliases(pipeline.home.models / "refinery-intent") == {"production": "v2", "previous": "v1"}
+
+
+def test_rerun_of_a_version_replaces_its_partitions(pipeline: Pipeline) -> None:
+    before = {t: pipeline.table(t, "v1").height for t in ("raw_documents", "training_examples", "quarantine")}
+    job = pipeline.defs.resolve_job_def(PIPELINE_JOB)
+    result = job.execute_in_process(
+        partition_key="v1", instance=pipeline.instance, asset_selection=[dg.AssetKey("raw_documents"), dg.AssetKey("clean_documents"), dg.AssetKey("tokenized_documents"), dg.AssetKey("training_examples")]
+    )
+    assert result.success
+    assert {t: pipeline.table(t, "v1").height for t in before} == before
+
+
+def test_a_failing_error_rule_blocks_training_of_that_version(pipeline: Pipeline) -> None:
+    pipeline.register_demo("tiny", rows=30, seed=3)
+    result = pipeline.run("tiny")
+    checks = {e.check_name: e.passed for e in result.get_asset_check_evaluations()}
+    assert checks["check_min_rows"] is False
+    materialized = {m.asset_key.to_user_string() for m in result.get_asset_materialization_events()}
+    assert "fine_tuned_model" not in materialized and "deployed_model" not in materialized
+    assert not (pipeline.home.models / "refinery-intent" / "tiny").exists()
+
+
+def test_a_model_below_the_gate_is_not_deployed(pipeline: Pipeline) -> None:
+    pipeline.register_demo("v3", rows=300, seed=4)
+    result = pipeline.run("v3", min_accuracy=1.01)
+    gate = [e for e in result.get_asset_check_evaluations() if e.check_name == "check_evaluation_gate"]
+    assert gate and gate[0].passed is False
+    assert read_aliases(pipeline.home.models / "refinery-intent")["production"] == "v2"
+
+
+def _post(url: str, body: bytes) -> tuple[int, dict]:
+    request = urllib.request.Request(url, data=body, headers={"Content-Type": "application/json"}, method="POST")
+    try:
+        with urllib.request.urlopen(request, timeout=30) as response:
+            return response.status, json.loads(response.read())
+    except urllib.error.HTTPError as error:
+        return error.code, json.loads(error.read())
+
+
+def test_server_answers_predict_and_health_and_rejects_bad_input(pipeline: Pipeline) -> None:
+    server = build_server(pipeline.home.models / "refinery-intent", "127.0.0.1", 0)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    base = f"http://127.0.0.1:{server.server_port}"
+    try:
+        with urllib.request.urlopen(f"{base}/health", timeout=30) as response:
+            assert json.loads(response.read()) == {"status": "ok", "model_version": "v2"}
+        status, body = _post(f"{base}/predict", json.dumps({"texts": ["my vpn keeps dropping", "printer jam"]}).encode())
+        labels = set(json.loads((pipeline.home.models / "refinery-intent" / "v2" / "label_map.json").read_text()))
+        assert status == 200 and body["model_version"] == "v2"
+        assert [p["label"] in labels and 0 < p["score"] <= 1 for p in body["predictions"]] == [True, True]
+        assert _post(f"{base}/predict", b"{not json")[0] == 400
+        assert _post(f"{base}/predict", json.dumps({"texts": []}).encode())[0] == 400
+        assert _post(f"{base}/predict", json.dumps({"texts": [3]}).encode()) == (400, {"error": "texts[0] is not a string"})
+        assert _post(f"{base}/nope", b"{}")[0] == 404
+    finally:
+        server.shutdown()
+        server.server_close()

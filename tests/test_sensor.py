@@ -1,0 +1,64 @@
+"""The landing sensor: complete drops become versions and one run each, never twice."""
+
+import json
+import os
+from pathlib import Path
+
+import dagster as dg
+
+from dagster_project.home import RefineryHome
+from dagster_project.partitions import DATASET_VERSIONS
+from dagster_project.resources import LandingResource
+from dagster_project.sensors import landing_sensor
+
+
+def _tick(instance: dg.DagsterInstance, home: RefineryHome, cursor: str | None) -> dg.SensorResult:
+    context = dg.build_sensor_context(
+        instance=instance, cursor=cursor, resources={"landing": LandingResource(root=str(home.landing))}
+    )
+    return landing_sensor(context)
+
+
+def _drop(home: RefineryHome, name: str, marker: bool) -> Path:
+    folder = home.landing / name
+    folder.mkdir(parents=True)
+    (folder / "tickets.csv").write_text("text,label\nvpn is down,vpn\n")
+    if marker:
+        (folder / "_SUCCESS").touch()
+    return folder
+
+
+def _add_requested_partitions(instance: dg.DagsterInstance, result: dg.SensorResult) -> None:
+    for request in result.dynamic_partitions_requests:
+        instance.add_dynamic_partitions(DATASET_VERSIONS, list(request.partition_keys))
+
+
+def test_a_drop_with_a_success_marker_becomes_a_version_and_one_run(instance, home) -> None:
+    _drop(home, "2026-11-01", marker=True)
+    result = _tick(instance, home, None)
+    assert [(r.run_key, r.partition_key) for r in result.run_requests] == [("2026-11-01", "2026-11-01")]
+    assert [list(r.partition_keys) for r in result.dynamic_partitions_requests] == [["2026-11-01"]]
+    _add_requested_partitions(instance, result)
+    again = _tick(instance, home, result.cursor)
+    assert again.run_requests == [] and again.dynamic_partitions_requests == []
+
+
+def test_a_drop_without_marker_waits_until_its_files_stop_changing(instance, home) -> None:
+    folder = _drop(home, "batch-7", marker=False)
+    first = _tick(instance, home, None)
+    assert first.run_requests == [] and json.loads(first.cursor)["pending"].keys() == {"batch-7"}
+    with (folder / "tickets.csv").open("a") as handle:
+        handle.write("printer jammed,printer\n")
+    os.utime(folder / "tickets.csv", ns=(1, 1))
+    growing = _tick(instance, home, first.cursor)
+    assert growing.run_requests == []
+    stable = _tick(instance, home, growing.cursor)
+    assert [r.partition_key for r in stable.run_requests] == ["batch-7"]
+
+
+def test_invalid_folder_names_and_known_versions_are_skipped(instance, home) -> None:
+    _drop(home, "bad name!", marker=True)
+    _drop(home, "known", marker=True)
+    instance.add_dynamic_partitions(DATASET_VERSIONS, ["known"])
+    result = _tick(instance, home, None)
+    assert result.run_requests == []
