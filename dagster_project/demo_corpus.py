@@ -102,6 +102,25 @@ GREETINGS = ["", "", "Hi team, ", "Hello, ", "Good morning, ", "Dear support, "]
 CLOSINGS = ["", "", " Thanks.", " Thanks in advance!", " Regards, {name}", " Urgent please."]
 NAMES = ["Anna", "Marco", "Priya", "Jonas", "Chen", "Fatima", "Louis", "Sara"]
 STRAY_LABELS = ["misc", "URGENT", "pasword_reset", "other", "vpn access"]
+CONTEXT = [
+    "",
+    "",
+    " It worked fine until {weekday}.",
+    " This blocks my work on the {month} close.",
+    " Several colleagues in {team} see the same.",
+    " I already restarted my laptop twice.",
+    " My asset tag is LT-{tag}.",
+    " I'm at the {place} this week.",
+    " Ticket {ticket} was closed without a fix.",
+    " Not urgent but annoying.",
+]
+# Follow-ups that name no symptom: real queues have them, and no model can place them.
+VAGUE = [
+    "any update on ticket {ticket}? still not working",
+    "same problem again since {weekday}, please call me back",
+    "following up on my request from {month}, nothing happened",
+    "this is the third time I report this, please escalate",
+]
 
 SOURCE_YAML = """\
 # Column mapping for this drop: Refinery's own names on the left, the export's on the right.
@@ -120,6 +139,8 @@ class DemoDefects:
     duplicates: int
     stray_labels: int
     missing_labels: int
+    mislabeled: int
+    vague: int
     html: int
     too_long: int
     too_short: int
@@ -141,6 +162,8 @@ def _fill(template: str, rng: random.Random) -> str:
         team=rng.choice(TEAMS),
         floor=rng.randint(1, 9),
         name=rng.choice(NAMES),
+        tag=rng.randint(1000, 9999),
+        ticket=f"#{rng.randint(40000, 49999)}",
     )
 
 
@@ -159,8 +182,13 @@ def generate_tickets(rows: int = 3000, seed: int = 7) -> tuple[list[dict[str, st
     labels = sorted(LABELS)
     for i in range(rows):
         label = labels[i % len(labels)] if rng.random() < 0.5 else rng.choice(labels)
-        body = rng.choice(GREETINGS) + _fill(rng.choice(LABELS[label]), rng)
-        body += _fill(rng.choice(CLOSINGS), rng)
+        if rng.random() < 0.03:
+            template, counts["vague"] = rng.choice(VAGUE), counts["vague"] + 1
+        else:
+            template = rng.choice(LABELS[label]) + rng.choice(CONTEXT)
+        body = rng.choice(GREETINGS) + _fill(template, rng) + _fill(rng.choice(CLOSINGS), rng)
+        if rng.random() < 0.03:
+            label, counts["mislabeled"] = rng.choice([x for x in labels if x != label]), counts["mislabeled"] + 1
         if rng.random() < 0.15:
             body += _contact(rng)
         defect = rng.random()

@@ -10,8 +10,8 @@ import dagster as dg
 import polars as pl
 import pytest
 
-from dagster_project.demo_corpus import write_demo_drop
 from dagster_project.definitions import build_definitions
+from dagster_project.demo_corpus import write_demo_drop
 from dagster_project.home import RefineryHome
 from dagster_project.jobs import PIPELINE_JOB
 from dagster_project.versions import register_drop
@@ -55,7 +55,10 @@ class Pipeline:
     def run(self, version: str, **config) -> dg.ExecuteInProcessResult:
         job = self.defs.resolve_job_def(PIPELINE_JOB)
         return job.execute_in_process(
-            partition_key=version, instance=self.instance, run_config=_run_config(self.model, **config), raise_on_error=False
+            partition_key=version,
+            instance=self.instance,
+            run_config=_run_config(self.model, **config),
+            raise_on_error=False,
         )
 
     def table(self, name: str, version: str) -> pl.DataFrame:
@@ -90,7 +93,11 @@ def test_every_asset_materializes_and_every_check_passes(pipeline: Pipeline) -> 
 
 
 def test_records_read_equal_examples_plus_quarantine(pipeline: Pipeline) -> None:
-    files = [json.loads(line) for line in (pipeline.home.landing / "v1" / "tickets_portal.ndjson").read_text().splitlines() if line.startswith('{"ticket_id": "T1')]
+    files = [
+        json.loads(line)
+        for line in (pipeline.home.landing / "v1" / "tickets_portal.ndjson").read_text().splitlines()
+        if line.startswith('{"ticket_id": "T1')
+    ]
     csv_lines = (pipeline.home.landing / "v1" / "tickets.csv").read_text().count("\n") - 1
     records_in_files = csv_lines + len(files) + 2  # the two malformed NDJSON lines are records too
     examples = pipeline.table("training_examples", "v1")
@@ -129,7 +136,14 @@ def test_rerun_of_a_version_replaces_its_partitions(pipeline: Pipeline) -> None:
     before = {t: pipeline.table(t, "v1").height for t in ("raw_documents", "training_examples", "quarantine")}
     job = pipeline.defs.resolve_job_def(PIPELINE_JOB)
     result = job.execute_in_process(
-        partition_key="v1", instance=pipeline.instance, asset_selection=[dg.AssetKey("raw_documents"), dg.AssetKey("clean_documents"), dg.AssetKey("tokenized_documents"), dg.AssetKey("training_examples")]
+        partition_key="v1",
+        instance=pipeline.instance,
+        asset_selection=[
+            dg.AssetKey("raw_documents"),
+            dg.AssetKey("clean_documents"),
+            dg.AssetKey("tokenized_documents"),
+            dg.AssetKey("training_examples"),
+        ],
     )
     assert result.success
     assert {t: pipeline.table(t, "v1").height for t in before} == before
@@ -170,13 +184,18 @@ def test_server_answers_predict_and_health_and_rejects_bad_input(pipeline: Pipel
     try:
         with urllib.request.urlopen(f"{base}/health", timeout=30) as response:
             assert json.loads(response.read()) == {"status": "ok", "model_version": "v2"}
-        status, body = _post(f"{base}/predict", json.dumps({"texts": ["my vpn keeps dropping", "printer jam"]}).encode())
+        status, body = _post(
+            f"{base}/predict", json.dumps({"texts": ["my vpn keeps dropping", "printer jam"]}).encode()
+        )
         labels = set(json.loads((pipeline.home.models / "refinery-intent" / "v2" / "label_map.json").read_text()))
         assert status == 200 and body["model_version"] == "v2"
         assert [p["label"] in labels and 0 < p["score"] <= 1 for p in body["predictions"]] == [True, True]
         assert _post(f"{base}/predict", b"{not json")[0] == 400
         assert _post(f"{base}/predict", json.dumps({"texts": []}).encode())[0] == 400
-        assert _post(f"{base}/predict", json.dumps({"texts": [3]}).encode()) == (400, {"error": "texts[0] is not a string"})
+        assert _post(f"{base}/predict", json.dumps({"texts": [3]}).encode()) == (
+            400,
+            {"error": "texts[0] is not a string"},
+        )
         assert _post(f"{base}/nope", b"{}")[0] == 404
     finally:
         server.shutdown()

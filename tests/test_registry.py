@@ -61,5 +61,5 @@ def test_tampered_weights_are_refused(tmp_path: Path) -> None:
 
 
 def test_a_folder_without_config_is_not_a_model(tmp_path: Path) -> None:
-    with pytest.raises(ModelSourceError, match="no config.json"):
+    with pytest.raises(ModelSourceError, match=r"no config\.json"):
         resolve_model_source(str(tmp_path))

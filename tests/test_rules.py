@@ -52,7 +52,11 @@ def test_failing_rows_are_quarantined_once_under_the_first_rule_they_break(tmp_p
     passed, quarantine = apply_row_rules(_frame(), rule_set, "clean")
     assert passed["doc_id"].to_list() == ["1", "5"]
     rows = sorted(quarantine.select("doc_id", "rule", "value", "stage").rows())
-    assert rows == [("2", "text_length", "x", "clean"), ("3", "text_not_null", None, "clean"), ("4", "label_known", "c", "clean")]
+    assert rows == [
+        ("2", "text_length", "x", "clean"),
+        ("3", "text_not_null", None, "clean"),
+        ("4", "label_known", "c", "clean"),
+    ]
 
 
 def test_dataset_rules_report_observed_values(tmp_path: Path) -> None:
@@ -68,7 +72,10 @@ def test_dataset_rules_report_observed_values(tmp_path: Path) -> None:
     ("text", "message"),
     [
         ("asset: d\ncolumns:\n  text:\n    dtype: strin\n", r"d\.yaml:4: key 'dtype': unknown dtype 'strin'"),
-        ("asset: d\ncolumns:\n  text:\n    nulable: false\n", r"d\.yaml:4: key 'nulable': unknown key in column 'text'"),
+        (
+            "asset: d\ncolumns:\n  text:\n    nulable: false\n",
+            r"d\.yaml:4: key 'nulable': unknown key in column 'text'",
+        ),
         (
             "asset: d\ncolumns:\n  t:\n    checks:\n      - name: r\n        str_matches: '(['\n",
             r"d\.yaml:6: key 'str_matches': bad regex",

@@ -24,7 +24,12 @@ def test_csv_line_with_wrong_field_count_is_quarantined_alone_with_its_line(tmp_
 
 
 def test_ndjson_bad_lines_do_not_swallow_their_neighbours(tmp_path: Path) -> None:
-    lines = [json.dumps({"text": "one", "label": "a"}), "{not json", "[1, 2]", json.dumps({"text": "two", "label": "b"})]
+    lines = [
+        json.dumps({"text": "one", "label": "a"}),
+        "{not json",
+        "[1, 2]",
+        json.dumps({"text": "two", "label": "b"}),
+    ]
     (tmp_path / "t.ndjson").write_text("\n".join(lines) + "\n")
     drop = read_drop(tmp_path)
     assert drop.documents["text"].to_list() == ["one", "two"]

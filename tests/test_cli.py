@@ -1,0 +1,81 @@
+"""The `refinery` command as a user runs it: a subprocess with REFINERY_HOME set."""
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+from dagster_project.cli import DEMO_VERSION, build_parser
+
+
+def _refinery(home: Path, *args: str) -> subprocess.CompletedProcess:
+    environment = {**os.environ, "REFINERY_HOME": str(home)}
+    environment.pop("DAGSTER_HOME", None)
+    return subprocess.run(
+        [sys.executable, "-m", "dagster_project.cli", *args],
+        env=environment,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+
+
+def test_ingest_registers_a_version_that_status_lists(tmp_path: Path) -> None:
+    data = tmp_path / "export.csv"
+    data.write_text("body,queue\nmy vpn keeps dropping,vpn_access\n")
+    home = tmp_path / "home"
+    result = _refinery(home, "ingest", str(data), "--version", "v1", "--text-column", "body", "--label-column", "queue")
+    assert result.returncode == 0, result.stderr
+    assert "registered dataset version v1" in result.stdout
+    landed = home / "landing" / "v1"
+    assert (landed / "export.csv").read_text() == data.read_text()
+    assert (landed / "_SUCCESS").exists()
+    assert "text_column: body" in (landed / "_source.yaml").read_text()
+    assert (home / "dagster" / "dagster.yaml").is_file()
+    status = _refinery(home, "status")
+    assert status.returncode == 0 and "dataset version v1" in status.stdout
+
+
+def test_ingest_without_version_names_it_by_content(tmp_path: Path) -> None:
+    data = tmp_path / "tickets.csv"
+    data.write_text("text,label\nprinter jam,printer_issue\n")
+    first = _refinery(tmp_path / "a", "ingest", str(data))
+    second = _refinery(tmp_path / "b", "ingest", str(data))
+    assert first.returncode == second.returncode == 0
+    assert first.stdout.split()[3] == second.stdout.split()[3]
+    assert first.stdout.split()[3].startswith("tickets-")
+
+
+def test_errors_are_one_clear_line_and_a_non_zero_exit(tmp_path: Path) -> None:
+    data = tmp_path / "d.csv"
+    data.write_text("text,label\nx,y\n")
+    home = tmp_path / "home"
+    assert _refinery(home, "ingest", str(data), "--version", "v1").returncode == 0
+    cases = [
+        (("ingest", str(data), "--version", "v1"), "dataset version 'v1' is already registered"),
+        (("ingest", str(tmp_path / "missing.csv")), "missing.csv: no such file or folder"),
+        (("ingest", str(data), "--version", "bad name"), "invalid dataset version 'bad name'"),
+        (("run", "--version", "v9"), "unknown dataset version 'v9'"),
+        (("run", "--version", "v1", "--select", "no_such_asset"), "bad --select 'no_such_asset'"),
+        (("predict", "hello"), "no model has the alias 'production' yet"),
+    ]
+    for args, message in cases:
+        result = _refinery(home, *args)
+        assert result.returncode == 1, args
+        lines = result.stderr.strip().splitlines()
+        assert len(lines) == 1 and lines[0].startswith("refinery: error: ") and message in lines[0], (args, lines)
+
+
+def test_every_documented_command_exists() -> None:
+    parser = build_parser()
+    for command in (
+        ["demo"],
+        ["ingest", "x"],
+        ["run", "--version", "v"],
+        ["status"],
+        ["predict", "t"],
+        ["serve"],
+        ["ui"],
+    ):
+        assert parser.parse_args(command).handler
+    assert parser.parse_args(["demo"]).version == DEMO_VERSION
