@@ -1,70 +1,25 @@
-"""Reading one landing drop (CSV, NDJSON, JSON, Parquet files) into documents and rejects."""
+"""Reading one landing drop into documents, streamed as Arrow batches, with its rejects and provenance."""
 
 from __future__ import annotations
 
-import csv
 import hashlib
 import json
-import sys
-from dataclasses import dataclass, field, fields
+import re
+from collections.abc import Iterator
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import polars as pl
-import yaml
+import pyarrow as pa
 
-from assets.documents import DOCUMENT_SCHEMA, QUARANTINE_SCHEMA, content_hash, quarantine_raw
+from assets.documents import DOCUMENT_SCHEMA, QUARANTINE_SCHEMA, content_hash
+from assets.files import SUFFIX_FORMATS, IngestError, RecordBatch, columns_of, file_format, read_file
+from assets.source_config import SOURCE_FILE, SourceConfig
 
-SOURCE_FILE = "_source.yaml"
-DATA_SUFFIXES = (".csv", ".tsv", ".ndjson", ".jsonl", ".json", ".parquet")
+__all__ = ["SOURCE_FILE", "DropReader", "IngestError", "SourceConfig", "data_files", "read_drop", "sha256_file"]
 
-csv.field_size_limit(sys.maxsize)
-
-
-class IngestError(ValueError):
-    """A drop that cannot be ingested at all; the message names the file and what is wrong."""
-
-
-@dataclass(frozen=True)
-class SourceMapping:
-    """Which of the source's columns hold Refinery's text, label and record id."""
-
-    text_column: str = "text"
-    label_column: str = "label"
-    id_column: str | None = None
-
-    @classmethod
-    def from_yaml(cls, path: Path) -> SourceMapping:
-        """Read a `_source.yaml`; an unknown key or a non-string value names the file and key."""
-        try:
-            loaded = yaml.safe_load(path.read_text()) or {}
-        except yaml.YAMLError as error:
-            raise IngestError(f"{path}: not valid YAML: {error}") from error
-        if not isinstance(loaded, dict):
-            raise IngestError(f"{path}: expected a mapping of keys to column names")
-        known = {f.name for f in fields(cls)}
-        for key, value in loaded.items():
-            if key not in known:
-                raise IngestError(f"{path}: unknown key {key!r} (known: {', '.join(sorted(known))})")
-            if value is not None and not isinstance(value, str):
-                raise IngestError(f"{path}: key {key!r} must be a column name, got {value!r}")
-        return cls(**loaded)
-
-    def to_yaml(self) -> str:
-        """The mapping as `_source.yaml` text."""
-        return yaml.safe_dump({k: v for k, v in self.__dict__.items() if v is not None})
-
-
-@dataclass
-class IngestedDrop:
-    """What one drop yielded: documents, rejected records, and per-file provenance."""
-
-    documents: pl.DataFrame
-    quarantine: pl.DataFrame
-    files: list[dict[str, object]] = field(default_factory=list)
-
-    @property
-    def records_read(self) -> int:
-        return self.documents.height + self.quarantine.height
+_UNSAFE_NAME = re.compile(r"[^0-9A-Za-z_]+")
+TEXT_FOLDER_CONFIG = {"text_column": "text", "label_column": "label", "id_column": "path"}
 
 
 def sha256_file(path: Path) -> str:
@@ -76,162 +31,138 @@ def sha256_file(path: Path) -> str:
     return digest.hexdigest()
 
 
-def data_files(folder: Path) -> list[Path]:
+def data_files(location: Path) -> list[Path]:
     """The data files of a drop, sorted; names starting with '_' or '.' are control files."""
-    if folder.is_file():
-        return [folder]
+    if location.is_file():
+        return [location]
     found = []
-    for path in sorted(folder.rglob("*")):
-        relative = path.relative_to(folder)
-        if not path.is_file() or any(p.startswith(("_", ".")) for p in relative.parts):
-            continue
-        if path.suffix.lower() not in DATA_SUFFIXES:
-            raise IngestError(f"{path}: unsupported file type (expected one of {', '.join(DATA_SUFFIXES)})")
-        found.append(path)
+    for path in sorted(location.rglob("*")):
+        relative = path.relative_to(location)
+        if path.is_file() and not any(p.startswith(("_", ".")) for p in relative.parts):
+            file_format(path)  # raises for an unsupported suffix, naming the file
+            found.append(path)
     return found
 
 
-def _decode(path: Path) -> str:
-    data = path.read_bytes()
-    try:
-        return data.decode("utf-8-sig")
-    except UnicodeDecodeError as error:
-        line = data[: error.start].count(b"\n") + 1
-        raise IngestError(f"{path}: not valid UTF-8 at line {line} (byte {error.start})") from error
+def _as_text(value: object) -> str | None:
+    if value is None or isinstance(value, str):
+        return value
+    return json.dumps(value, ensure_ascii=False, default=str)
 
 
-def _require_columns(path: Path, present: list[str], mapping: SourceMapping) -> None:
-    wanted = [mapping.text_column, mapping.label_column, mapping.id_column]
-    missing = [c for c in wanted if c is not None and c not in present]
-    if missing:
-        raise IngestError(f"{path}: mapped column {missing[0]!r} not found (columns: {', '.join(present)})")
+def _extra_name(name: str) -> str:
+    clean = _UNSAFE_NAME.sub("_", name).strip("_").lower() or "column"
+    return f"src_{clean}" if clean in DOCUMENT_SCHEMA or clean == "dataset_version" or clean[0].isdigit() else clean
 
 
-def _record(mapping: SourceMapping, values: dict[str, object], source: str, row: int) -> dict[str, object]:
-    def text_of(column: str | None) -> str | None:
-        value = values.get(column) if column else None
-        return None if value is None else str(value)
+@dataclass
+class DropReader:
+    """Streams a drop's documents in one fixed Arrow schema; rejects and per-file stats accumulate."""
 
-    return {
-        "source_id": text_of(mapping.id_column),
-        "text": text_of(mapping.text_column),
-        "label": text_of(mapping.label_column),
-        "source": source,
-        "source_row": row,
-    }
+    location: Path
+    config: SourceConfig | None = None
+    batch_size: int = 50_000
+    rejects: list[dict[str, object]] = field(default_factory=list)
+    files: list[dict[str, object]] = field(default_factory=list)
+    rows: int = 0
 
-
-def read_delimited(path: Path, source: str, mapping: SourceMapping) -> tuple[list[dict], list[dict]]:
-    """Read a CSV/TSV file with a header; a record with the wrong field count is rejected alone."""
-    lines = _decode(path).splitlines(keepends=True)
-    reader = csv.reader(iter(lines), delimiter="\t" if path.suffix.lower() == ".tsv" else ",", strict=True)
-    try:
-        header = next(reader)
-    except StopIteration:
-        return [], []
-    _require_columns(path, header, mapping)
-    records, rejects = [], []
-    consumed = reader.line_num
-    while True:
-        try:
-            fields_ = next(reader)
-        except StopIteration:
-            break
-        except csv.Error as error:
-            raw = "".join(lines[consumed : reader.line_num])
-            rejects.append(quarantine_raw(source, consumed + 1, "csv_parse", f"malformed CSV: {error}", raw))
-            consumed = reader.line_num
-            continue
-        first_line, consumed = consumed + 1, reader.line_num
-        if not fields_:
-            continue
-        if len(fields_) != len(header):
-            raw = "".join(lines[first_line - 1 : consumed])
-            reason = f"expected {len(header)} fields, found {len(fields_)}"
-            rejects.append(quarantine_raw(source, first_line, "csv_field_count", reason, raw))
-            continue
-        records.append(_record(mapping, dict(zip(header, fields_, strict=True)), source, first_line))
-    return records, rejects
-
-
-def read_ndjson(path: Path, source: str, mapping: SourceMapping) -> tuple[list[dict], list[dict]]:
-    """Read newline-delimited JSON objects; a line that is not a JSON object is rejected alone."""
-    records, rejects, seen_columns = [], [], set()
-    for number, line in enumerate(_decode(path).splitlines(), start=1):
-        if not line.strip():
-            continue
-        try:
-            value = json.loads(line)
-        except json.JSONDecodeError as error:
-            rejects.append(quarantine_raw(source, number, "json_parse", f"invalid JSON: {error.msg}", line))
-            continue
-        if not isinstance(value, dict):
-            rejects.append(quarantine_raw(source, number, "json_record_type", "not a JSON object", line))
-            continue
-        seen_columns.update(value)
-        records.append(_record(mapping, value, source, number))
-    if records:
-        _require_columns(path, sorted(seen_columns), mapping)
-    return records, rejects
-
-
-def read_json_array(path: Path, source: str, mapping: SourceMapping) -> tuple[list[dict], list[dict]]:
-    """Read a JSON array of objects; an element that is not an object is rejected alone."""
-    try:
-        values = json.loads(_decode(path))
-    except json.JSONDecodeError as error:
-        raise IngestError(f"{path}: invalid JSON at line {error.lineno}: {error.msg}") from error
-    if not isinstance(values, list):
-        raise IngestError(f"{path}: expected a JSON array of records")
-    records, rejects, seen_columns = [], [], set()
-    for number, value in enumerate(values, start=1):
-        if not isinstance(value, dict):
-            rejects.append(quarantine_raw(source, number, "json_record_type", "not a JSON object", value))
-            continue
-        seen_columns.update(value)
-        records.append(_record(mapping, value, source, number))
-    if records:
-        _require_columns(path, sorted(seen_columns), mapping)
-    return records, rejects
-
-
-def read_parquet(path: Path, source: str, mapping: SourceMapping) -> tuple[list[dict], list[dict]]:
-    """Read a Parquet file; every row is a record."""
-    frame = pl.read_parquet(path)
-    _require_columns(path, frame.columns, mapping)
-    rows = frame.with_row_index("__row", offset=1).iter_rows(named=True)
-    return [_record(mapping, row, source, row["__row"]) for row in rows], []
-
-
-READERS = {
-    ".csv": read_delimited,
-    ".tsv": read_delimited,
-    ".ndjson": read_ndjson,
-    ".jsonl": read_ndjson,
-    ".json": read_json_array,
-    ".parquet": read_parquet,
-}
-
-
-def read_drop(location: Path, mapping: SourceMapping | None = None) -> IngestedDrop:
-    """Read every data file of a drop (a folder or one file) into documents and quarantine rows."""
-    if not location.exists():
-        raise IngestError(f"{location}: no such file or folder")
-    if mapping is None:
-        control = (location if location.is_dir() else location.parent) / SOURCE_FILE
-        mapping = SourceMapping.from_yaml(control) if control.exists() else SourceMapping()
-    records, rejects, files = [], [], []
-    base = location if location.is_dir() else location.parent
-    for path in data_files(location):
-        source = path.relative_to(base).as_posix()
-        file_records, file_rejects = READERS[path.suffix.lower()](path, source, mapping)
-        records += file_records
-        rejects += file_rejects
-        files.append(
-            {"file": source, "sha256": sha256_file(path), "records": len(file_records), "rejected": len(file_rejects)}
+    def __post_init__(self) -> None:
+        if not self.location.exists():
+            raise IngestError(f"{self.location}: no such file or folder")
+        base = self.location if self.location.is_dir() else self.location.parent
+        if self.config is None:
+            control = base / SOURCE_FILE
+            self.config = SourceConfig.from_yaml(control) if control.exists() else SourceConfig()
+        self.paths = data_files(self.location)
+        if not self.paths:
+            raise IngestError(f"{self.location}: no data files (expected {', '.join(SUFFIX_FORMATS)}, optionally .gz)")
+        self.sources = {path: path.relative_to(base).as_posix() for path in self.paths}
+        self.extras: dict[str, str] = {}  # source column -> lake column
+        self.file_configs: dict[Path, SourceConfig] = {}
+        for path in self.paths:
+            config = self.config
+            if file_format(path, config.format) == "text":
+                config = SourceConfig(**{**config.__dict__, **TEXT_FOLDER_CONFIG})
+            self.file_configs[path] = config
+            present = columns_of(path, config)
+            missing = [c for c in (config.text_column, config.label_column, config.id_column) if c and c not in present]
+            if missing:
+                raise IngestError(f"{path}: mapped column {missing[0]!r} not found (columns: {', '.join(present)})")
+            mapped = set(config.mapped.values())
+            for name in present:
+                if name not in mapped and name not in self.extras:
+                    self.extras[name] = _extra_name(name)
+        self.schema = pa.schema(
+            [(name, pa.large_string()) for name in ("doc_id", "source_id", "text", "label", "source")]
+            + [("source_row", pa.int64())]
+            + [(column, pa.large_string()) for column in sorted(set(self.extras.values()))]
         )
-    if not files:
-        raise IngestError(f"{location}: no data files (expected one of {', '.join(DATA_SUFFIXES)})")
-    documents = pl.DataFrame(records, schema={k: v for k, v in DOCUMENT_SCHEMA.items() if k != "doc_id"})
-    documents = documents.with_columns(content_hash(documents["text"]).alias("doc_id")).select(list(DOCUMENT_SCHEMA))
-    return IngestedDrop(documents, pl.DataFrame(rejects, schema=QUARANTINE_SCHEMA), files)
+
+    def _frame(self, batch: RecordBatch, path: Path, source: str) -> pl.DataFrame:
+        config = self.file_configs[path]
+        size = batch.size
+        columns: dict[str, list[object]] = {}
+        for target, column in config.mapped.items():
+            values = batch.columns.get(column, [None] * size)
+            for row, value in zip(batch.columns["source_row"], values, strict=True):
+                if isinstance(value, (list, dict)):
+                    raise IngestError(
+                        f"{path}: column {column!r} holds {type(value).__name__} values (row {row}); "
+                        "a mapped column must hold text"
+                    )
+            columns[target] = [_as_text(v) for v in values]
+        for name, lake_name in self.extras.items():
+            if name in batch.columns:
+                columns[lake_name] = [_as_text(v) for v in batch.columns[name]]
+        frame = pl.DataFrame(
+            {**columns, "source": [source] * size, "source_row": batch.columns["source_row"]},
+            schema_overrides={"source_row": pl.Int64},
+        )
+        frame = frame.with_columns(
+            content_hash(frame["text"] if "text" in frame.columns else pl.Series([None] * size)).alias("doc_id")
+        )
+        missing = [pl.lit(None, pl.String).alias(n) for n in self.schema.names if n not in frame.columns]
+        return frame.with_columns(missing).select(self.schema.names)
+
+    def batches(self) -> Iterator[pa.RecordBatch]:
+        """The drop's documents, file by file, batch by batch."""
+        for path in self.paths:
+            source, records, rejected = self.sources[path], 0, 0
+            for batch in read_file(path, self.sources[path], self.file_configs[path], self.batch_size):
+                self.rejects += batch.rejects
+                rejected += len(batch.rejects)
+                if batch.size:
+                    records += batch.size
+                    yield from self._frame(batch, path, source).to_arrow().cast(self.schema).to_batches()
+            self.rows += records
+            self.files.append(
+                {"file": source, "sha256": sha256_file(path), "format": file_format(path, self.config.format),
+                 "records": records, "rejected": rejected}
+            )  # fmt: skip
+
+    def quarantine(self) -> pl.DataFrame:
+        return pl.DataFrame(self.rejects, schema=QUARANTINE_SCHEMA)
+
+    @property
+    def records_read(self) -> int:
+        return self.rows + len(self.rejects)
+
+
+@dataclass
+class IngestedDrop:
+    """A whole drop in memory: for tests and small drops."""
+
+    documents: pl.DataFrame
+    quarantine: pl.DataFrame
+    files: list[dict[str, object]]
+
+    @property
+    def records_read(self) -> int:
+        return self.documents.height + self.quarantine.height
+
+
+def read_drop(location: Path, config: SourceConfig | None = None) -> IngestedDrop:
+    """Read a whole drop (a folder or one file) into memory."""
+    reader = DropReader(location, config)
+    table = pa.Table.from_batches(list(reader.batches()), schema=reader.schema)
+    return IngestedDrop(pl.from_arrow(table), reader.quarantine(), reader.files)

@@ -3,6 +3,7 @@
 import dagster as dg
 import polars as pl
 
+from assets.catalog import record_validation
 from assets.documents import DOCUMENT_SCHEMA, empty_quarantine
 from assets.ingestion import RAW_DOCUMENTS
 from assets.metadata import QUARANTINE, write_stage
@@ -101,5 +102,7 @@ def training_examples(
     metadata["split_seed"] = config.seed
     metadata["examples_per_split_and_label"] = dg.MetadataValue.json(split_counts(kept))
     checks = [dataset_rule_check(kept, rule) for rule in _dataset_rules()]
-    checks.append(record_accounting(lake, version, kept.height))
+    accounting = record_accounting(lake, version, kept.height)
+    checks.append(accounting)
+    record_validation(lake, version, kept.height, int(accounting.metadata["rows_quarantined"].value))
     return dg.MaterializeResult(metadata=metadata, check_results=checks)

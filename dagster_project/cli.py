@@ -28,10 +28,10 @@ def _instance(home: RefineryHome):
 
 
 def _mapping(args: argparse.Namespace):
-    from assets.sources import SourceMapping
+    from assets.sources import SourceConfig
 
     given = {k: getattr(args, k) for k in ("text_column", "label_column", "id_column") if getattr(args, k)}
-    return SourceMapping(**given) if given else None
+    return SourceConfig(**given) if given else None
 
 
 def command_ingest(args: argparse.Namespace, home: RefineryHome) -> int:
@@ -89,41 +89,32 @@ def command_run(args: argparse.Namespace, home: RefineryHome) -> int:
 
 def summarize_version(home: RefineryHome, version: str) -> str:
     """Records read, kept, quarantined by reason, model metrics and deployment of one version."""
-    import polars as pl
-
-    from dagster_project.resources import ModelRegistryResource
+    from assets.catalog import catalog_entry
+    from dagster_project.definitions import build_resources
     from trainers.registry import read_card
 
+    resources = build_resources(home)
+    lake, registry = resources["lake"], resources["registry"]
     lines = [f"dataset version {version}"]
-    lake = home.lake
-
-    def count(table: str) -> int | None:
-        path = lake / table
-        if not (path / "_delta_log").is_dir():
-            return None
-        return pl.scan_delta(str(path)).filter(pl.col("dataset_version") == version).select(pl.len()).collect().item()
-
-    raw, kept = count("raw_documents"), count("training_examples")
-    quarantine = pl.DataFrame()
-    if (lake / "quarantine" / "_delta_log").is_dir():
-        quarantine = pl.read_delta(str(lake / "quarantine")).filter(pl.col("dataset_version") == version)
-    ingest_rejects = quarantine.filter(pl.col("stage") == "ingest").height if quarantine.height else 0
-    if raw is not None:
-        lines.append(f"  records read        {raw + ingest_rejects}")
-    if kept is not None:
-        lines.append(f"  training examples   {kept}")
-    lines.append(f"  quarantined         {quarantine.height}")
-    if quarantine.height:
-        for row in quarantine.group_by("stage", "rule").len().sort("len", descending=True).iter_rows(named=True):
-            lines.append(f"    {row['stage']:<9} {row['rule']:<22} {row['len']}")
-    registry = ModelRegistryResource(root=str(home.models))
+    entry = catalog_entry(lake, version) or {}
+    for label, key in (("records read", "records_read"), ("training examples", "rows_kept"),
+                       ("quarantined", "quarantined_total")):  # fmt: skip
+        if entry.get(key) is not None:
+            lines.append(f"  {label:<19} {entry[key]}")
+    if entry.get("files"):
+        for item in json.loads(entry["files"]):
+            counts = f"{item['records']} records, {item['rejected']} rejected"
+            lines.append(f"    file  {item['file']}  {counts}  sha256 {item['sha256'][:12]}")
+    if lake.exists("quarantine"):
+        quarantine = lake.scan("quarantine", [version]).group_by("stage", "rule").len().sort("len", descending=True)
+        for row in quarantine.collect().iter_rows(named=True):
+            lines.append(f"    quarantined  {row['stage']:<9} {row['rule']:<22} {row['len']}")
     folder = registry.version_folder(version)
     if (folder / "model_card.json").is_file():
         card = read_card(folder)
-        metrics = card.get("test_evaluation", {}).get("metrics") or card.get("validation_metrics", {})
-        shown = ", ".join(
-            f"{k} {metrics[k]:.3f}" for k in ("accuracy", "macro_precision", "macro_recall", "macro_f1") if k in metrics
-        )
+        metrics = card.get("test_evaluation", {}).get("metrics") or {}
+        names = ("accuracy", "macro_precision", "macro_recall", "macro_f1")
+        shown = ", ".join(f"{k} {metrics[k]:.3f}" for k in names if k in metrics)
         lines.append(f"  model               {folder}")
         lines.append(f"  test metrics        {shown or 'not evaluated yet'}")
     aliases = registry.aliases()

@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from pathlib import Path
 
 import deltalake
 import polars as pl
+import pyarrow as pa
 
 from dagster_project.home import check_version_name
 
@@ -46,6 +47,7 @@ def write_version(
             mode="overwrite",
             predicate=_predicate(version, scope),
             partition_by=[VERSION_COLUMN],
+            schema_mode="merge",
             storage_options=options or None,
         )
     else:
@@ -57,6 +59,35 @@ def write_version(
             storage_options=options or None,
         )
     return deltalake.DeltaTable(uri, storage_options=options or None).version()
+
+
+def write_version_stream(
+    uri: str,
+    schema: pa.Schema,
+    batches: Iterable[pa.RecordBatch],
+    version: str,
+    storage_options: Mapping[str, str] | None = None,
+) -> int:
+    """Replace the rows of `version` with a stream of batches in one commit, in bounded memory."""
+    tagged = schema.append(pa.field(VERSION_COLUMN, pa.large_string()))
+
+    def with_version() -> Iterator[pa.RecordBatch]:
+        for batch in batches:
+            column = pa.array([version] * batch.num_rows, pa.large_string())
+            yield pa.RecordBatch.from_arrays([*batch.columns, column], schema=tagged)
+
+    options = dict(storage_options or {}) or None
+    exists = table_exists(uri, storage_options)
+    deltalake.write_deltalake(
+        uri,
+        pa.RecordBatchReader.from_batches(tagged, with_version()),
+        mode="overwrite" if exists else "append",
+        predicate=_predicate(version, {}) if exists else None,
+        partition_by=[VERSION_COLUMN],
+        schema_mode="merge" if exists else None,
+        storage_options=options,
+    )
+    return deltalake.DeltaTable(uri, storage_options=options).version()
 
 
 def table_exists(uri: str, storage_options: Mapping[str, str] | None = None) -> bool:

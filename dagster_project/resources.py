@@ -34,6 +34,10 @@ class LakeResource(dg.ConfigurableResource):
         """Replace one version's rows of `table` (within `scope`); returns the new Delta version."""
         return lake.write_version(self.uri(table), frame, version, scope, self.storage_options)
 
+    def write_version_stream(self, table: str, schema, batches, version: str) -> int:
+        """Replace one version's rows of `table` with a stream of Arrow batches, in one commit."""
+        return lake.write_version_stream(self.uri(table), schema, batches, version, self.storage_options)
+
     def scan(self, table: str, versions: list[str] | None = None) -> pl.LazyFrame:
         """Lazily read `versions` (all when None) of `table`."""
         if not self.exists(table):

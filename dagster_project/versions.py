@@ -10,7 +10,7 @@ from pathlib import Path
 
 import dagster as dg
 
-from assets.sources import SOURCE_FILE, SourceMapping, data_files, sha256_file
+from assets.sources import SOURCE_FILE, SourceConfig, data_files, sha256_file
 from dagster_project.home import RefineryHome, check_version_name
 from dagster_project.partitions import DATASET_VERSIONS
 
@@ -66,7 +66,7 @@ def find_ready_drops(
     return ready, still_pending, invalid
 
 
-def land_drop(home: RefineryHome, source: Path, version: str | None, mapping: SourceMapping | None) -> str:
+def land_drop(home: RefineryHome, source: Path, version: str | None, mapping: SourceConfig | None) -> str:
     """Copy a file or folder into `landing/<version>/`, with its mapping and a `_SUCCESS` marker."""
     if not source.exists():
         raise RegistrationError(f"{source}: no such file or folder")
@@ -98,7 +98,7 @@ def register_drop(
     home: RefineryHome,
     source: Path,
     version: str | None = None,
-    mapping: SourceMapping | None = None,
+    mapping: SourceConfig | None = None,
 ) -> str:
     """Land a drop and add its version to the `dataset_versions` partitions; returns the version."""
     if version is not None and instance.has_dynamic_partition(DATASET_VERSIONS, version):

@@ -1,0 +1,378 @@
+"""Streaming readers for file drops: CSV/TSV, NDJSON, JSON arrays, Parquet, text folders, and gzip of each.
+
+Every reader yields `RecordBatch`es of at most `batch_size` records, so a file of any size is
+read in bounded memory. A record that cannot be read (wrong field count, unclosed quote,
+invalid bytes, bad JSON) becomes its own reject with file, line and raw text; its neighbours
+still arrive as their own records.
+"""
+
+from __future__ import annotations
+
+import codecs
+import csv
+import gzip
+import io
+import json
+import sys
+import tempfile
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import IO
+
+from assets.documents import quarantine_raw
+from assets.source_config import IngestError, SourceConfig
+
+csv.field_size_limit(sys.maxsize)
+
+FORMATS = ("csv", "tsv", "ndjson", "json", "parquet", "text")
+SUFFIX_FORMATS = {
+    ".csv": "csv",
+    ".tsv": "tsv",
+    ".ndjson": "ndjson",
+    ".jsonl": "ndjson",
+    ".json": "json",
+    ".parquet": "parquet",
+    ".txt": "text",
+}
+SAMPLE_BYTES = 1 << 20
+
+
+@dataclass
+class RecordBatch:
+    """Up to `batch_size` records of one file (column name -> values) and the rejects found meanwhile."""
+
+    columns: dict[str, list[object]]
+    rejects: list[dict[str, object]] = field(default_factory=list)
+
+    @property
+    def size(self) -> int:
+        return len(self.columns["source_row"])
+
+
+def file_format(path: Path, declared: str | None = None) -> str:
+    """The format of a file from its suffix (gzip's `.gz` looked through) unless declared."""
+    if declared:
+        return declared
+    suffixes = [s.lower() for s in path.suffixes]
+    if suffixes and suffixes[-1] == ".gz":
+        suffixes = suffixes[:-1]
+    fmt = SUFFIX_FORMATS.get(suffixes[-1] if suffixes else "")
+    if fmt is None:
+        raise IngestError(f"{path}: unsupported file type (expected {', '.join(SUFFIX_FORMATS)}, optionally .gz)")
+    return fmt
+
+
+def open_binary(path: Path) -> IO[bytes]:
+    """The file's bytes, decompressed when it is gzip."""
+    with path.open("rb") as probe:
+        magic = probe.read(2)
+    return gzip.open(path, "rb") if magic == b"\x1f\x8b" else path.open("rb")
+
+
+def detect_encoding(sample: bytes) -> str:
+    """UTF-8 (BOM or not), UTF-16 by its BOM, else Windows-1252 (Latin-1 where cp1252 has no character).
+
+    A sample with valid multi-byte UTF-8 and a few invalid bytes is UTF-8 with corrupt lines: those
+    lines are quarantined, the rest decode correctly.
+    """
+    if sample.startswith(codecs.BOM_UTF8):
+        return "utf-8-sig"
+    if sample.startswith((codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE)):
+        return "utf-16"
+    decoded = sample.decode("utf-8", "replace")
+    invalid = decoded.count("\ufffd")
+    cut = len(sample) >= SAMPLE_BYTES and decoded.endswith("\ufffd")  # a character cut by the sample's end
+    if invalid == 0 or (invalid == 1 and cut):
+        return "utf-8"
+    if sum(1 for character in decoded if character > "\x7f" and character != "\ufffd") >= invalid:
+        return "utf-8"
+    try:
+        sample.decode("cp1252")
+        return "cp1252"
+    except UnicodeDecodeError:
+        return "latin-1"
+
+
+class _Lines:
+    """Numbered, decoded lines of a byte stream; lines can be pushed back to be parsed again.
+
+    Lines with bytes invalid in the encoding are not yielded; they are collected as rejects.
+    """
+
+    def __init__(self, stream: IO[bytes], encoding: str, source: str, max_record_lines: int):
+        self.encoding, self.source, self.max_record_lines = encoding, source, max_record_lines
+        if encoding == "utf-16":
+            self._raw = (line.encode("utf-8") for line in io.TextIOWrapper(stream, "utf-16", newline=""))
+            self.encoding = "utf-8"
+        else:
+            self._raw = iter(stream)
+        self.number = 0
+        self.pushed: list[tuple[int, str]] = []
+        self.consumed: list[tuple[int, str]] = []
+        self.rejects: list[dict[str, object]] = []
+
+    def __iter__(self) -> _Lines:
+        return self
+
+    def __next__(self) -> str:
+        if len(self.consumed) >= self.max_record_lines:
+            raise _RecordTooLongError
+        if self.pushed:
+            item = self.pushed.pop()
+        else:
+            item = None
+            while item is None:
+                raw = next(self._raw)
+                self.number += 1
+                try:
+                    item = (self.number, raw.decode(self.encoding))
+                except UnicodeDecodeError as error:
+                    text = raw.decode(self.encoding, "backslashreplace")
+                    reason = f"bytes invalid in {self.encoding} at column {error.start + 1}"
+                    self.rejects.append(quarantine_raw(self.source, self.number, "invalid_bytes", reason, text))
+        self.consumed.append(item)
+        return item[1]
+
+    def push_back(self, items: list[tuple[int, str]]) -> None:
+        self.pushed.extend(reversed(items))
+
+
+class _RecordTooLongError(Exception):
+    """A quoted field ran past max_record_lines."""
+
+
+def _sniff_delimiter(text: str) -> str:
+    try:
+        return csv.Sniffer().sniff(text, delimiters=",;\t|").delimiter
+    except csv.Error:
+        return ","
+
+
+def _new_batch(names: list[str]) -> dict[str, list[object]]:
+    return {name: [] for name in [*names, "source_row"]}
+
+
+def csv_dialect(path: Path, config: SourceConfig) -> tuple[str, str]:
+    """The encoding and delimiter of a delimited file: declared, or detected from its first MiB."""
+    with open_binary(path) as stream:
+        sample = stream.read(SAMPLE_BYTES)
+    encoding = config.encoding or detect_encoding(sample)
+    if config.delimiter:
+        return encoding, config.delimiter
+    if file_format(path, config.format) == "tsv":
+        return encoding, "\t"
+    return encoding, _sniff_delimiter(sample[:65536].decode(encoding, "replace"))
+
+
+def read_delimited(path: Path, source: str, config: SourceConfig, batch_size: int) -> Iterator[RecordBatch]:
+    """CSV/TSV records; a bad record is rejected alone and parsing resumes on its next line."""
+    encoding, delimiter = csv_dialect(path, config)
+    with open_binary(path) as stream:
+        lines = _Lines(stream, encoding, source, config.max_record_lines)
+
+        def reader() -> Iterator[list[str]]:
+            return csv.reader(lines, delimiter=delimiter, quotechar=config.quote_char, strict=True)
+
+        parser = reader()
+        header = _read_header(path, parser, config)
+        batch = _new_batch(header)
+        rejected: list[dict[str, object]] = []
+
+        def reject(reason_rule: str, reason: str) -> None:
+            nonlocal parser
+            consumed = lines.consumed
+            first_number, first_text = consumed[0]
+            rejected.append(quarantine_raw(source, first_number, reason_rule, reason, first_text))
+            if len(consumed) > 1:  # the record swallowed later lines: parse them again on their own
+                lines.push_back(consumed[1:])
+            parser = reader()
+
+        while True:
+            lines.consumed = []
+            try:
+                fields = next(parser)
+            except StopIteration:
+                break
+            except csv.Error as error:
+                reject("csv_parse", f"malformed CSV: {error}")
+                continue
+            except _RecordTooLongError:
+                reject("csv_parse", f"quoted field still open after {config.max_record_lines} lines")
+                continue
+            if not fields:
+                continue
+            if len(fields) != len(header):
+                reject("csv_field_count", f"expected {len(header)} fields, found {len(fields)}")
+                continue
+            for name, value in zip(header, fields, strict=True):
+                batch[name].append(value)
+            batch["source_row"].append(lines.consumed[0][0])
+            if len(batch["source_row"]) >= batch_size:
+                yield RecordBatch(batch, rejected + lines.rejects)
+                batch, rejected, lines.rejects = _new_batch(header), [], []
+        yield RecordBatch(batch, rejected + lines.rejects)
+
+
+def _read_header(path: Path, parser: Iterator[list[str]], config: SourceConfig) -> list[str]:
+    if not config.has_header:
+        if not config.columns:
+            raise IngestError(f"{path}: has_header is false, so `columns` must name the fields")
+        return list(config.columns)
+    try:
+        header = next(parser)
+    except StopIteration:
+        return list(config.columns or [])
+    except (csv.Error, _RecordTooLongError) as error:
+        raise IngestError(f"{path}: line 1: the header is not valid CSV: {error}") from error
+    names = [name.strip() for name in header]
+    duplicates = sorted({n for n in names if names.count(n) > 1})
+    if duplicates or "" in names:
+        raise IngestError(f"{path}: line 1: header has empty or repeated column names {duplicates or ['']}")
+    return names
+
+
+def read_ndjson(path: Path, source: str, config: SourceConfig, batch_size: int) -> Iterator[RecordBatch]:
+    """Newline-delimited JSON objects; a line that is not a JSON object is rejected alone."""
+    encoding = config.encoding or "utf-8"
+    columns: dict[str, list[object]] = {"source_row": []}
+    rejects: list[dict[str, object]] = []
+    with open_binary(path) as stream:
+        for number, raw in enumerate(stream, start=1):
+            try:
+                line = raw.decode(encoding)
+            except UnicodeDecodeError as error:
+                text = raw.decode(encoding, "backslashreplace")
+                reason = f"bytes invalid in {encoding} at column {error.start + 1}"
+                rejects.append(quarantine_raw(source, number, "invalid_bytes", reason, text))
+                continue
+            if not line.strip():
+                continue
+            try:
+                value = json.loads(line)
+            except json.JSONDecodeError as error:
+                rejects.append(
+                    quarantine_raw(source, number, "json_parse", f"invalid JSON: {error.msg}", line.rstrip("\n"))
+                )
+                continue
+            if not isinstance(value, dict):
+                rejects.append(
+                    quarantine_raw(source, number, "json_record_type", "not a JSON object", line.rstrip("\n"))
+                )
+                continue
+            _append_object(columns, value, number)
+            if len(columns["source_row"]) >= batch_size:
+                yield RecordBatch(columns, rejects)
+                columns, rejects = {"source_row": []}, []
+    yield RecordBatch(columns, rejects)
+
+
+def _append_object(columns: dict[str, list[object]], value: dict, number: int) -> None:
+    """Append one JSON object as a row; keys first seen now are back-filled with nulls."""
+    size = len(columns["source_row"])
+    for key, item in value.items():
+        column = columns.get(key)
+        if column is None:
+            column = columns[key] = [None] * size
+        column.append(item)
+    columns["source_row"].append(number)
+    for column in columns.values():
+        if len(column) == size:
+            column.append(None)
+
+
+def read_json_array(path: Path, source: str, config: SourceConfig, batch_size: int) -> Iterator[RecordBatch]:
+    """A JSON array of objects (read whole); an element that is not an object is rejected alone."""
+    with open_binary(path) as stream:
+        data = stream.read()
+    try:
+        values = json.loads(data.decode(config.encoding or detect_encoding(data[:SAMPLE_BYTES])))
+    except (json.JSONDecodeError, UnicodeDecodeError) as error:
+        raise IngestError(f"{path}: not a valid JSON document: {error}") from error
+    if not isinstance(values, list):
+        raise IngestError(f"{path}: expected a JSON array of records")
+    for start in range(0, max(len(values), 1), batch_size):
+        columns: dict[str, list[object]] = {"source_row": []}
+        rejects = []
+        for number, value in enumerate(values[start : start + batch_size], start=start + 1):
+            if isinstance(value, dict):
+                _append_object(columns, value, number)
+            else:
+                rejects.append(quarantine_raw(source, number, "json_record_type", "not a JSON object", value))
+        yield RecordBatch(columns, rejects)
+
+
+def read_parquet(path: Path, source: str, config: SourceConfig, batch_size: int) -> Iterator[RecordBatch]:
+    """Parquet row groups in batches; every row is a record."""
+    import pyarrow.parquet as pq
+
+    with tempfile.TemporaryDirectory() as scratch:
+        with open_binary(path) as stream:
+            if isinstance(stream, gzip.GzipFile):
+                plain = Path(scratch) / "plain.parquet"
+                plain.write_bytes(stream.read())
+            else:
+                plain = path
+        offset = 1
+        for batch in pq.ParquetFile(plain).iter_batches(batch_size=batch_size):
+            columns = {name: batch.column(name).to_pylist() for name in batch.schema.names}
+            columns["source_row"] = list(range(offset, offset + batch.num_rows))
+            offset += batch.num_rows
+            yield RecordBatch(columns)
+
+
+def read_text_file(path: Path, source: str, config: SourceConfig, batch_size: int) -> Iterator[RecordBatch]:
+    """One plain-text document; its label is the first sub-folder of the drop it sits in."""
+    with open_binary(path) as stream:
+        data = stream.read()
+    encoding = config.encoding or detect_encoding(data[:SAMPLE_BYTES])
+    try:
+        text = data.decode(encoding)
+    except UnicodeDecodeError as error:
+        reason = f"bytes invalid in {encoding} at byte {error.start}"
+        yield RecordBatch(
+            {"source_row": []},
+            [quarantine_raw(source, 1, "invalid_bytes", reason, data.decode(encoding, "backslashreplace"))],
+        )
+        return
+    parts = Path(source).parts
+    yield RecordBatch(
+        {"text": [text], "label": [parts[0] if len(parts) > 1 else None], "path": [source], "source_row": [1]}
+    )
+
+
+READERS = {
+    "csv": read_delimited,
+    "tsv": read_delimited,
+    "ndjson": read_ndjson,
+    "json": read_json_array,
+    "parquet": read_parquet,
+    "text": read_text_file,
+}
+
+
+def read_file(path: Path, source: str, config: SourceConfig, batch_size: int = 50_000) -> Iterator[RecordBatch]:
+    """The record batches of one file, by its (declared or suffix) format."""
+    return READERS[file_format(path, config.format)](path, source, config, batch_size)
+
+
+def columns_of(path: Path, config: SourceConfig) -> list[str]:
+    """The column names a file holds, read without loading it (JSON files are scanned once)."""
+    fmt = file_format(path, config.format)
+    if fmt in ("csv", "tsv"):
+        encoding, delimiter = csv_dialect(path, config)
+        with open_binary(path) as stream:
+            lines = _Lines(stream, encoding, str(path), config.max_record_lines)
+            parser = csv.reader(lines, delimiter=delimiter, quotechar=config.quote_char, strict=True)
+            return _read_header(path, parser, config)
+    if fmt == "parquet":
+        import pyarrow.parquet as pq
+
+        with open_binary(path) as stream:
+            return list(pq.read_schema(io.BytesIO(stream.read()) if isinstance(stream, gzip.GzipFile) else path).names)
+    if fmt == "text":
+        return ["text", "label", "path"]
+    names: dict[str, None] = {}
+    for batch in read_file(path, str(path), config):
+        names.update(dict.fromkeys(k for k in batch.columns if k != "source_row"))
+    return list(names)

@@ -1,0 +1,95 @@
+"""`_source.yaml`: how to read one drop (column mapping and file format), validated with clear errors."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, fields
+from pathlib import Path
+
+import yaml
+
+SOURCE_FILE = "_source.yaml"
+
+
+class IngestError(ValueError):
+    """Data that cannot be ingested at all; the message names the file and what is wrong."""
+
+
+class SourceConfigError(IngestError):
+    """A `_source.yaml` that does not validate; the message names the file and key."""
+
+
+@dataclass(frozen=True)
+class SourceConfig:
+    """Which columns hold text, label and id, and how the files are encoded (None: detect)."""
+
+    text_column: str = "text"
+    label_column: str = "label"
+    id_column: str | None = None
+    format: str | None = None
+    encoding: str | None = None
+    delimiter: str | None = None
+    quote_char: str = '"'
+    has_header: bool = True
+    columns: tuple[str, ...] | None = None
+    max_record_lines: int = 1000
+
+    @classmethod
+    def from_mapping(cls, values: dict, where: str) -> SourceConfig:
+        """Validate keys and value types; errors name `where` and the key."""
+        kinds = {
+            "text_column": str, "label_column": str, "id_column": str, "format": str, "encoding": str,
+            "delimiter": str, "quote_char": str, "has_header": bool, "columns": list, "max_record_lines": int,
+        }  # fmt: skip
+        for key, value in values.items():
+            if key not in kinds:
+                raise SourceConfigError(f"{where}: unknown key {key!r} (known: {', '.join(sorted(kinds))})")
+            if value is not None and (
+                not isinstance(value, kinds[key]) or isinstance(value, bool) != (kinds[key] is bool)
+            ):
+                raise SourceConfigError(f"{where}: key {key!r} must be a {kinds[key].__name__}, got {value!r}")
+        from assets.files import FORMATS
+
+        if values.get("format") not in (None, *FORMATS):
+            raise SourceConfigError(f"{where}: key 'format' must be one of {', '.join(FORMATS)}")
+        for key in ("delimiter", "quote_char"):
+            if values.get(key) is not None and len(values[key]) != 1:
+                raise SourceConfigError(f"{where}: key {key!r} must be one character, got {values[key]!r}")
+        if values.get("encoding"):
+            import codecs
+
+            try:
+                codecs.lookup(values["encoding"])
+            except LookupError as error:
+                raise SourceConfigError(f"{where}: key 'encoding': unknown encoding {values['encoding']!r}") from error
+        if values.get("columns") is not None:
+            values = {**values, "columns": tuple(str(c) for c in values["columns"])}
+        return cls(**values)
+
+    @classmethod
+    def from_yaml(cls, path: Path) -> SourceConfig:
+        """Read a `_source.yaml`."""
+        try:
+            loaded = yaml.safe_load(path.read_text()) or {}
+        except yaml.YAMLError as error:
+            raise SourceConfigError(f"{path}: not valid YAML: {error}") from error
+        if not isinstance(loaded, dict):
+            raise SourceConfigError(f"{path}: expected a mapping of keys to values")
+        return cls.from_mapping(loaded, str(path))
+
+    def to_yaml(self) -> str:
+        """The non-default settings as `_source.yaml` text."""
+        default = SourceConfig()
+        changed = {
+            f.name: list(v) if isinstance(v, tuple) else v
+            for f in fields(self)
+            if (v := getattr(self, f.name)) != getattr(default, f.name)
+        }
+        return yaml.safe_dump(changed, sort_keys=False)
+
+    @property
+    def mapped(self) -> dict[str, str]:
+        """Refinery column -> source column, for the columns this config maps."""
+        mapping = {"text": self.text_column, "label": self.label_column}
+        if self.id_column:
+            mapping["source_id"] = self.id_column
+        return mapping
