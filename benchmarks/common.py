@@ -1,0 +1,48 @@
+"""Helpers for benchmarks: run a measured function in a fresh process and report its time and peak RSS."""
+
+from __future__ import annotations
+
+import json
+import resource
+import subprocess
+import sys
+import time
+from collections.abc import Callable
+
+
+def measure_in_subprocess(module: str, function: str, *args: str) -> dict[str, float]:
+    """Run `module.function(*args)` in a new interpreter; returns its result plus seconds and peak RSS."""
+    code = (
+        "import json, resource, sys, time, importlib\n"
+        f"fn = getattr(importlib.import_module({module!r}), {function!r})\n"
+        "start = time.perf_counter()\n"
+        f"result = fn(*{list(args)!r})\n"
+        "result['seconds'] = time.perf_counter() - start\n"
+        "result['peak_rss_mb'] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024\n"
+        "print('MEASURED ' + json.dumps(result))\n"
+    )
+    completed = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=False)
+    for line in completed.stdout.splitlines():
+        if line.startswith("MEASURED "):
+            return json.loads(line.removeprefix("MEASURED "))
+    raise RuntimeError(f"{module}.{function} failed:\n{completed.stderr[-4000:]}")
+
+
+def timed(function: Callable[[], object]) -> float:
+    """Seconds one call takes."""
+    start = time.perf_counter()
+    function()
+    return time.perf_counter() - start
+
+
+def peak_rss_mb() -> float:
+    """This process's peak resident set size in MiB."""
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+
+
+def result_line(**values: object) -> str:
+    """The benchmark's last line: `RESULT key=value ...`."""
+    return "RESULT " + " ".join(f"{k}={v:.3f}" if isinstance(v, float) else f"{k}={v}" for k, v in values.items())
+
+
+__all__ = ["json", "measure_in_subprocess", "peak_rss_mb", "result_line", "timed"]
