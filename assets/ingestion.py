@@ -3,9 +3,13 @@
 import dagster as dg
 
 from assets.catalog import record_ingest
+from assets.declared_sources import SourceDeclarationError
 from assets.documents import reason_counts
+from assets.http_source import HttpSourceError
 from assets.metadata import QUARANTINE
 from assets.sources import DropReader, IngestError
+from assets.sql_source import SqlReader
+from assets.version_manifest import MANIFEST_FILE, read_manifest
 from dagster_project.partitions import dataset_versions
 from dagster_project.resources import LakeResource, LandingResource
 from rules import default_rule_book
@@ -24,16 +28,28 @@ def raw_documents(
 ) -> dg.MaterializeResult:
     """Every record of the version's landing drop, as read; unparseable records go to quarantine."""
     version = context.partition_key
+    folder = landing.folder(version)
+    manifest = read_manifest(folder)
+    watermark = None
     try:
-        reader = DropReader(landing.folder(version))
+        if manifest["kind"] == "sql":
+            source = landing.sources().get(str(manifest["source"]))
+            if source is None:
+                raise IngestError(f"{folder / MANIFEST_FILE}: source {manifest['source']!r} is no longer declared")
+            watermark = (manifest.get("watermark_low"), manifest.get("watermark_high"))
+            reader = SqlReader(source, *watermark)
+        else:
+            reader = DropReader(folder)
         delta_version = lake.write_version_stream(RAW_DOCUMENTS, reader.schema, reader.batches(), version)
-    except IngestError as error:
+    except (IngestError, SourceDeclarationError, HttpSourceError) as error:
         raise dg.Failure(description=f"version {version}: {error}") from error
     quarantine = reader.quarantine()
     lake.write_version(QUARANTINE, quarantine, version, scope={"stage": "ingest"})
     record_ingest(
-        lake, version, source=f"landing/{version}", files=reader.files, records_read=reader.records_read,
-        rows_ingested=reader.rows, quarantined_at_ingest=quarantine.height,
+        lake, version, source=f"{manifest['kind']}:{manifest.get('source', f'landing/{version}')}",
+        files=reader.files, records_read=reader.records_read, rows_ingested=reader.rows,
+        quarantined_at_ingest=quarantine.height,
+        watermark=tuple(str(w) if w is not None else None for w in watermark) if watermark else None,
     )  # fmt: skip
     return dg.MaterializeResult(
         metadata={

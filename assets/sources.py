@@ -55,6 +55,48 @@ def _extra_name(name: str) -> str:
     return f"src_{clean}" if clean in DOCUMENT_SCHEMA or clean == "dataset_version" or clean[0].isdigit() else clean
 
 
+def documents_schema(extra_columns: list[str]) -> pa.Schema:
+    """The Arrow schema of streamed documents: Refinery's columns, then carried source columns."""
+    return pa.schema(
+        [(name, pa.large_string()) for name in ("doc_id", "source_id", "text", "label", "source")]
+        + [("source_row", pa.int64())]
+        + [(column, pa.large_string()) for column in sorted(set(extra_columns))]
+    )
+
+
+def carried_columns(present: list[str], config: SourceConfig, known: dict[str, str]) -> dict[str, str]:
+    """Source columns that no mapping uses, with their lake names (added to `known`)."""
+    mapped = set(config.mapped.values())
+    return {**known, **{name: _extra_name(name) for name in present if name not in mapped and name not in known}}
+
+
+def map_batch(
+    batch: RecordBatch, config: SourceConfig, extras: dict[str, str], schema: pa.Schema, source: str, where: str
+) -> pl.DataFrame:
+    """One batch of source records as documents in `schema`; a non-scalar mapped value names `where`."""
+    size = batch.size
+    columns: dict[str, list[object]] = {}
+    for target, column in config.mapped.items():
+        values = batch.columns.get(column, [None] * size)
+        for row, value in zip(batch.columns["source_row"], values, strict=True):
+            if isinstance(value, (list, dict)):
+                raise IngestError(
+                    f"{where}: column {column!r} holds {type(value).__name__} values (row {row}); "
+                    "a mapped column must hold text"
+                )
+        columns[target] = [_as_text(v) for v in values]
+    for name, lake_name in extras.items():
+        if name in batch.columns:
+            columns[lake_name] = [_as_text(v) for v in batch.columns[name]]
+    frame = pl.DataFrame(
+        {**columns, "source": [source] * size, "source_row": batch.columns["source_row"]},
+        schema_overrides={"source_row": pl.Int64, **{c: pl.String for c in columns}},
+    )
+    frame = frame.with_columns(content_hash(frame["text"]).alias("doc_id"))
+    missing = [pl.lit(None, pl.String).alias(n) for n in schema.names if n not in frame.columns]
+    return frame.with_columns(missing).select(schema.names)
+
+
 @dataclass
 class DropReader:
     """Streams a drop's documents in one fixed Arrow schema; rejects and per-file stats accumulate."""
@@ -88,41 +130,8 @@ class DropReader:
             missing = [c for c in (config.text_column, config.label_column, config.id_column) if c and c not in present]
             if missing:
                 raise IngestError(f"{path}: mapped column {missing[0]!r} not found (columns: {', '.join(present)})")
-            mapped = set(config.mapped.values())
-            for name in present:
-                if name not in mapped and name not in self.extras:
-                    self.extras[name] = _extra_name(name)
-        self.schema = pa.schema(
-            [(name, pa.large_string()) for name in ("doc_id", "source_id", "text", "label", "source")]
-            + [("source_row", pa.int64())]
-            + [(column, pa.large_string()) for column in sorted(set(self.extras.values()))]
-        )
-
-    def _frame(self, batch: RecordBatch, path: Path, source: str) -> pl.DataFrame:
-        config = self.file_configs[path]
-        size = batch.size
-        columns: dict[str, list[object]] = {}
-        for target, column in config.mapped.items():
-            values = batch.columns.get(column, [None] * size)
-            for row, value in zip(batch.columns["source_row"], values, strict=True):
-                if isinstance(value, (list, dict)):
-                    raise IngestError(
-                        f"{path}: column {column!r} holds {type(value).__name__} values (row {row}); "
-                        "a mapped column must hold text"
-                    )
-            columns[target] = [_as_text(v) for v in values]
-        for name, lake_name in self.extras.items():
-            if name in batch.columns:
-                columns[lake_name] = [_as_text(v) for v in batch.columns[name]]
-        frame = pl.DataFrame(
-            {**columns, "source": [source] * size, "source_row": batch.columns["source_row"]},
-            schema_overrides={"source_row": pl.Int64},
-        )
-        frame = frame.with_columns(
-            content_hash(frame["text"] if "text" in frame.columns else pl.Series([None] * size)).alias("doc_id")
-        )
-        missing = [pl.lit(None, pl.String).alias(n) for n in self.schema.names if n not in frame.columns]
-        return frame.with_columns(missing).select(self.schema.names)
+            self.extras = carried_columns(present, config, self.extras)
+        self.schema = documents_schema(list(self.extras.values()))
 
     def batches(self) -> Iterator[pa.RecordBatch]:
         """The drop's documents, file by file, batch by batch."""
@@ -133,7 +142,8 @@ class DropReader:
                 rejected += len(batch.rejects)
                 if batch.size:
                     records += batch.size
-                    yield from self._frame(batch, path, source).to_arrow().cast(self.schema).to_batches()
+                    frame = map_batch(batch, self.file_configs[path], self.extras, self.schema, source, str(path))
+                    yield from frame.to_arrow().cast(self.schema).to_batches()
             self.rows += records
             self.files.append(
                 {"file": source, "sha256": sha256_file(path), "format": file_format(path, self.config.format),

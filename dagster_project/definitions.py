@@ -1,8 +1,11 @@
 """The Refinery code location: one Definitions object for `dagster dev` and the `refinery` CLI."""
 
+from pathlib import Path
+
 import dagster as dg
 
 from assets.cleaning import clean_documents
+from assets.declared_sources import load_sources
 from assets.deployment import deployed_model
 from assets.evaluation import model_evaluation
 from assets.ingestion import raw_documents
@@ -12,7 +15,7 @@ from assets.training_data import training_examples
 from dagster_project.home import RefineryHome
 from dagster_project.jobs import refinery_pipeline
 from dagster_project.resources import LakeResource, LandingResource, ModelRegistryResource, TrainerResource
-from dagster_project.sensors import landing_sensor
+from dagster_project.sensors import build_source_sensors, landing_sensor
 
 ASSETS = [
     raw_documents,
@@ -25,23 +28,23 @@ ASSETS = [
 ]
 
 
-def build_resources(home: RefineryHome) -> dict[str, dg.ConfigurableResource]:
+def build_resources(home: RefineryHome, sources_dir: Path | None = None) -> dict[str, dg.ConfigurableResource]:
     """Every resource, rooted in one `$REFINERY_HOME`."""
     return {
         "lake": LakeResource(root=str(home.lake)),
-        "landing": LandingResource(root=str(home.landing)),
+        "landing": LandingResource(root=str(home.landing), sources_dir=str(sources_dir or "")),
         "registry": ModelRegistryResource(root=str(home.models)),
         "trainer": TrainerResource(bundles_root=str(home.bundles)),
     }
 
 
-def build_definitions(home: RefineryHome) -> dg.Definitions:
-    """The code location for one home."""
+def build_definitions(home: RefineryHome, sources_dir: Path | None = None) -> dg.Definitions:
+    """The code location for one home; declared sources (validated now) each get a sensor."""
     return dg.Definitions(
         assets=ASSETS,
         jobs=[refinery_pipeline],
-        sensors=[landing_sensor],
-        resources=build_resources(home),
+        sensors=[landing_sensor, *build_source_sensors(load_sources(sources_dir))],
+        resources=build_resources(home, sources_dir),
     )
 
 

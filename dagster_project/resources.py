@@ -51,12 +51,18 @@ class LakeResource(dg.ConfigurableResource):
 
 
 class LandingResource(dg.ConfigurableResource):
-    """The folder where each dataset version arrives as `landing/<version>/`."""
+    """The folder where each dataset version arrives as `landing/<version>/`, and the declared sources."""
 
     root: str
+    sources_dir: str = Field(default="", description="folder of sources/*.yaml (default: REFINERY_SOURCES_DIR)")
 
     def folder(self, version: str) -> Path:
         return Path(self.root) / version
+
+    def sources(self) -> dict:
+        from assets.declared_sources import load_sources
+
+        return load_sources(Path(self.sources_dir) if self.sources_dir else None)
 
 
 class ModelRegistryResource(dg.ConfigurableResource):

@@ -8,7 +8,7 @@ import dagster as dg
 from dagster_project.jobs import refinery_pipeline
 from dagster_project.partitions import DATASET_VERSIONS, dataset_versions
 from dagster_project.resources import LandingResource
-from dagster_project.versions import find_ready_drops
+from dagster_project.versions import find_ready_drops, http_tick, sql_tick
 
 
 @dg.sensor(job=refinery_pipeline, minimum_interval_seconds=15, default_status=dg.DefaultSensorStatus.STOPPED)
@@ -16,11 +16,64 @@ def landing_sensor(context: dg.SensorEvaluationContext, landing: LandingResource
     """A complete new folder in landing/ becomes a dataset version and one pipeline run (run_key = version)."""
     pending = json.loads(context.cursor or "{}").get("pending", {})
     known = set(context.instance.get_dynamic_partitions(DATASET_VERSIONS))
-    ready, pending, invalid = find_ready_drops(Path(landing.root), known, pending)
-    for name in invalid:
+    scan = find_ready_drops(Path(landing.root), known, pending)
+    for name in scan.invalid:
         context.log.warning(f"landing/{name}: not a valid dataset version name; rename the folder")
+    for name, same in scan.duplicates.items():
+        context.log.warning(f"landing/{name}: same content as dataset version {same}; not registered")
+    return register_versions(scan.ready, {"pending": scan.pending})
+
+
+def register_versions(versions: list[str], cursor: object) -> dg.SensorResult:
+    """Add versions to the partitions and request one run each (run_key = version: never twice)."""
     return dg.SensorResult(
-        run_requests=[dg.RunRequest(run_key=version, partition_key=version) for version in ready],
-        dynamic_partitions_requests=[dataset_versions.build_add_request(ready)] if ready else [],
-        cursor=json.dumps({"pending": pending}),
+        run_requests=[dg.RunRequest(run_key=version, partition_key=version) for version in versions],
+        dynamic_partitions_requests=[dataset_versions.build_add_request(versions)] if versions else [],
+        cursor=json.dumps(cursor),
     )
+
+
+def build_sql_sensor(source) -> dg.SensorDefinition:
+    """A sensor that turns each new watermark range of a SQL source into a version and a run."""
+
+    @dg.sensor(
+        name=f"sql_{source.name.replace('-', '_')}_sensor",
+        job=refinery_pipeline,
+        minimum_interval_seconds=source.interval_seconds,
+        default_status=dg.DefaultSensorStatus.STOPPED,
+        description=f"New rows of SQL source {source.name!r} (watermark {source.watermark_column}) become a version.",
+    )
+    def _sensor(context: dg.SensorEvaluationContext, landing: LandingResource) -> dg.SensorResult:
+        last = json.loads(context.cursor) if context.cursor else None
+        known = set(context.instance.get_dynamic_partitions(DATASET_VERSIONS))
+        version, high = sql_tick(source, Path(landing.root), known, last)
+        return register_versions([version] if version else [], high)
+
+    return _sensor
+
+
+def build_http_sensor(source) -> dg.SensorDefinition:
+    """A sensor that polls an HTTP source and turns content it has not seen into a version and a run."""
+
+    @dg.sensor(
+        name=f"http_{source.name.replace('-', '_')}_sensor",
+        job=refinery_pipeline,
+        minimum_interval_seconds=source.interval_seconds,
+        default_status=dg.DefaultSensorStatus.STOPPED,
+        description=f"Polls {source.url}; changed content becomes a version.",
+    )
+    def _sensor(context: dg.SensorEvaluationContext, landing: LandingResource) -> dg.SensorResult:
+        known = set(context.instance.get_dynamic_partitions(DATASET_VERSIONS))
+        version = http_tick(source, Path(landing.root), known)
+        return register_versions([version] if version else [], None)
+
+    return _sensor
+
+
+def build_source_sensors(sources: dict) -> list[dg.SensorDefinition]:
+    """One sensor per declared source."""
+    return [
+        build_sql_sensor(source) if source.kind == "sql" else build_http_sensor(source)
+        for source in sources.values()
+        if source.kind == "http" or source.watermark_column
+    ]

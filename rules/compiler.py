@@ -8,11 +8,11 @@ import re
 from dataclasses import dataclass, field
 from functools import lru_cache
 from pathlib import Path
-from typing import Any
 
 import pandera.polars as pa
 import polars as pl
-import yaml
+
+from rules.yaml_reader import YamlError, YamlReader
 
 RULES_DIR_ENV = "REFINERY_RULES_DIR"
 SEVERITIES = ("error", "warn")
@@ -26,7 +26,7 @@ COLUMN_CHECKS = ("str_length", "isin", "in_range", "str_matches")
 DATASET_RULES = ("min_rows", "min_examples_per_label", "max_imbalance_ratio")
 
 
-class RuleError(ValueError):
+class RuleError(YamlError):
     """A rule file that does not compile; the message names the file, line and key."""
 
 
@@ -79,51 +79,7 @@ class RuleBook:
         return self.rule_sets.get(asset)
 
 
-class _LineLoader(yaml.SafeLoader):
-    """A YAML loader that records the line of every mapping key, for error messages."""
-
-
-def _mapping_with_lines(loader: _LineLoader, node: yaml.MappingNode) -> dict:
-    mapping = loader.construct_mapping(node, deep=True)
-    mapping["__lines__"] = {k.value: k.start_mark.line + 1 for k, _ in node.value}
-    return mapping
-
-
-_LineLoader.add_constructor(yaml.resolver.BaseResolver.DEFAULT_MAPPING_TAG, _mapping_with_lines)
-
-
-class _Reader:
-    """Walks one parsed rule file, raising RuleError with file, line and key."""
-
-    def __init__(self, path: Path) -> None:
-        self.path = path
-
-    def fail(self, node: dict, key: str, message: str) -> RuleError:
-        line = node.get("__lines__", {}).get(key, "?")
-        return RuleError(f"{self.path}:{line}: key {key!r}: {message}")
-
-    def keys(self, node: dict, allowed: tuple[str, ...], where: str) -> None:
-        for key in node:
-            if key != "__lines__" and key not in allowed:
-                raise self.fail(node, key, f"unknown key in {where} (allowed: {', '.join(allowed)})")
-
-    def get(self, node: dict, key: str, kind: type | tuple[type, ...], default: Any = ...) -> Any:
-        if key not in node:
-            if default is ...:
-                raise RuleError(f"{self.path}: missing required key {key!r}")
-            return default
-        value = node[key]
-        if not isinstance(value, kind) or (isinstance(value, bool) and bool not in _tuple(kind)):
-            names = "/".join(k.__name__ for k in _tuple(kind))
-            raise self.fail(node, key, f"expected {names}, got {type(value).__name__} {value!r}")
-        return value
-
-
-def _tuple(kind: type | tuple[type, ...]) -> tuple[type, ...]:
-    return kind if isinstance(kind, tuple) else (kind,)
-
-
-def _column_check(reader: _Reader, spec: dict, column: str) -> tuple[pa.Check, RowRule]:
+def _column_check(reader: YamlReader, spec: dict, column: str) -> tuple[pa.Check, RowRule]:
     reader.keys(spec, ("name", "description", "severity", *COLUMN_CHECKS), f"check of column {column!r}")
     name = reader.get(spec, "name", str)
     description = reader.get(spec, "description", str, default=name)
@@ -159,7 +115,7 @@ def _column_check(reader: _Reader, spec: dict, column: str) -> tuple[pa.Check, R
     return check, RowRule(name, column, description, severity)
 
 
-def _dataset_rule(reader: _Reader, spec: dict) -> DatasetRule:
+def _dataset_rule(reader: YamlReader, spec: dict) -> DatasetRule:
     reader.keys(spec, ("name", "description", "severity", "column", *DATASET_RULES), "dataset rule")
     name = reader.get(spec, "name", str)
     kinds = [k for k in DATASET_RULES if k in spec]
@@ -180,11 +136,8 @@ def _dataset_rule(reader: _Reader, spec: dict) -> DatasetRule:
 
 def compile_rule_file(path: Path) -> RuleSet:
     """Compile one YAML rule file into a RuleSet."""
-    try:
-        document = yaml.load(path.read_text(), Loader=_LineLoader)
-    except yaml.YAMLError as error:
-        raise RuleError(f"{path}: not valid YAML: {error}") from error
-    reader = _Reader(path)
+    reader = YamlReader(path, RuleError)
+    document = reader.load()
     if not isinstance(document, dict):
         raise RuleError(f"{path}: expected a mapping with keys asset, columns, dataset")
     reader.keys(document, ("asset", "description", "columns", "dataset"), "rule file")

@@ -53,6 +53,7 @@ def test_errors_are_one_clear_line_and_a_non_zero_exit(tmp_path: Path) -> None:
     assert _refinery(home, "ingest", str(data), "--version", "v1").returncode == 0
     cases = [
         (("ingest", str(data), "--version", "v1"), "dataset version 'v1' is already registered"),
+        (("ingest", str(data), "--version", "v2"), "d.csv: same content as dataset version 'v1'; nothing to register"),
         (("ingest", str(tmp_path / "missing.csv")), "missing.csv: no such file or folder"),
         (("ingest", str(data), "--version", "bad name"), "invalid dataset version 'bad name'"),
         (("run", "--version", "v9"), "unknown dataset version 'v9'"),

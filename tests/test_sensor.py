@@ -62,3 +62,12 @@ def test_invalid_folder_names_and_known_versions_are_skipped(instance, home) -> 
     instance.add_dynamic_partitions(DATASET_VERSIONS, ["known"])
     result = _tick(instance, home, None)
     assert result.run_requests == []
+
+
+def test_a_drop_with_the_same_content_as_a_registered_version_is_not_registered(instance, home) -> None:
+    _drop(home, "first", marker=True)
+    first = _tick(instance, home, None)
+    _add_requested_partitions(instance, first)
+    _drop(home, "copy-of-first", marker=True)
+    second = _tick(instance, home, first.cursor)
+    assert second.run_requests == [] and second.dynamic_partitions_requests == []

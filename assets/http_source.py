@@ -1,0 +1,103 @@
+"""HTTP sources: JSON records over page, offset or cursor pagination, with retries and a bearer token."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import time
+from collections.abc import Iterator
+
+import httpx
+
+from assets.declared_sources import HttpSource
+
+RETRY_STATUSES = {429, 500, 502, 503, 504}
+
+
+class HttpSourceError(RuntimeError):
+    """An API answered with an error that retrying cannot fix, or kept failing; the message says which."""
+
+
+def _dig(document: object, path: str) -> object:
+    for part in [p for p in path.split(".") if p]:
+        if not isinstance(document, dict) or part not in document:
+            return None
+        document = document[part]
+    return document
+
+
+def _retry_after(response: httpx.Response, fallback: float) -> float:
+    try:
+        return min(float(response.headers.get("Retry-After", fallback)), 60.0)
+    except ValueError:
+        return fallback
+
+
+def get_json(client: httpx.Client, source: HttpSource, params: dict[str, object]) -> object:
+    """One GET, retried with exponential backoff on 429, 5xx and connection errors."""
+    for attempt in range(source.max_retries + 1):
+        delay = source.backoff_seconds * 2**attempt
+        try:
+            response = client.get(source.url, params=params)
+        except httpx.TransportError as error:
+            if attempt == source.max_retries:
+                raise HttpSourceError(f"GET {source.url}: {error} (after {attempt + 1} attempts)") from error
+            time.sleep(delay)
+            continue
+        if response.status_code in RETRY_STATUSES and attempt < source.max_retries:
+            time.sleep(_retry_after(response, delay))
+            continue
+        if response.status_code >= 400:
+            raise HttpSourceError(
+                f"GET {response.url} answered {response.status_code} {response.reason_phrase}: {response.text[:200]}"
+            )
+        try:
+            return response.json()
+        except ValueError as error:
+            raise HttpSourceError(f"GET {response.url}: the response is not JSON") from error
+    raise AssertionError("unreachable")
+
+
+def fetch_records(source: HttpSource) -> Iterator[dict]:
+    """Every record of the API, page after page, in the API's order."""
+    headers = {"Accept": "application/json"}
+    token = source.token()
+    if token:
+        headers["Authorization"] = f"Bearer {token}"
+    paging = source.pagination
+    with httpx.Client(headers=headers, timeout=source.timeout_seconds, follow_redirects=True) as client:
+        cursor, page, offset = None, paging.start_page, 0
+        for _ in range(paging.max_pages):
+            params: dict[str, object] = dict(source.params)
+            if paging.kind == "page":
+                params.update({paging.page_param: page, paging.size_param: paging.page_size})
+            elif paging.kind == "offset":
+                params.update({paging.offset_param: offset, paging.limit_param: paging.page_size})
+            elif paging.kind == "cursor" and cursor is not None:
+                params[paging.cursor_param] = cursor
+            document = get_json(client, source, params)
+            records = _dig(document, source.records_path) if source.records_path else document
+            if not isinstance(records, list):
+                raise HttpSourceError(
+                    f"GET {source.url}: no list of records at {source.records_path or 'the top level'!r}"
+                )
+            yield from records
+            if paging.kind == "none":
+                return
+            if paging.kind == "cursor":
+                cursor = _dig(document, paging.next_cursor_path)
+                if cursor in (None, ""):
+                    return
+            elif len(records) < paging.page_size:
+                return
+            page, offset = page + 1, offset + len(records)
+        raise HttpSourceError(f"GET {source.url}: more than {paging.max_pages} pages; raise pagination.max_pages")
+
+
+def records_digest(records: list[object]) -> str:
+    """A content hash of records, independent of key order."""
+    digest = hashlib.sha256()
+    for record in records:
+        digest.update(json.dumps(record, sort_keys=True, ensure_ascii=False, default=str).encode())
+        digest.update(b"\n")
+    return digest.hexdigest()

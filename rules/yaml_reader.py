@@ -1,0 +1,63 @@
+"""YAML files whose errors name the file, the line and the key."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+
+class YamlError(ValueError):
+    """A YAML file that does not validate; the message names the file, line and key."""
+
+
+class LineLoader(yaml.SafeLoader):
+    """A YAML loader that records the line of every mapping key, for error messages."""
+
+
+def _mapping_with_lines(loader: LineLoader, node: yaml.MappingNode) -> dict:
+    mapping = loader.construct_mapping(node, deep=True)
+    mapping["__lines__"] = {k.value: k.start_mark.line + 1 for k, _ in node.value}
+    return mapping
+
+
+LineLoader.add_constructor(yaml.resolver.BaseResolver.DEFAULT_MAPPING_TAG, _mapping_with_lines)
+
+
+class YamlReader:
+    """Loads and walks one YAML file, raising `error` (a YamlError) that names file, line and key."""
+
+    def __init__(self, path: Path, error: type[YamlError] = YamlError) -> None:
+        self.path, self.error = path, error
+
+    def load(self) -> Any:
+        """The parsed document; every mapping carries its keys' lines under `__lines__`."""
+        try:
+            return yaml.load(self.path.read_text(), Loader=LineLoader)
+        except yaml.YAMLError as problem:
+            raise self.error(f"{self.path}: not valid YAML: {problem}") from problem
+
+    def fail(self, node: dict, key: str, message: str) -> YamlError:
+        line = node.get("__lines__", {}).get(key, "?")
+        return self.error(f"{self.path}:{line}: key {key!r}: {message}")
+
+    def keys(self, node: dict, allowed: tuple[str, ...], where: str) -> None:
+        for key in node:
+            if key != "__lines__" and key not in allowed:
+                raise self.fail(node, key, f"unknown key in {where} (allowed: {', '.join(allowed)})")
+
+    def get(self, node: dict, key: str, kind: type | tuple[type, ...], default: Any = ...) -> Any:
+        if key not in node:
+            if default is ...:
+                raise self.error(f"{self.path}: missing required key {key!r}")
+            return default
+        value = node[key]
+        if not isinstance(value, kind) or (isinstance(value, bool) and bool not in _tuple(kind)):
+            names = "/".join(k.__name__ for k in _tuple(kind))
+            raise self.fail(node, key, f"expected {names}, got {type(value).__name__} {value!r}")
+        return value
+
+
+def _tuple(kind: type | tuple[type, ...]) -> tuple[type, ...]:
+    return kind if isinstance(kind, tuple) else (kind,)

@@ -1,0 +1,83 @@
+"""HTTP sources against a real JSON API on 127.0.0.1: pagination, retries, auth, versions by content."""
+
+import json
+
+import pytest
+
+from assets.declared_sources import HttpSource, Pagination
+from assets.http_source import HttpSourceError, fetch_records
+from assets.source_config import SourceConfig
+from assets.version_manifest import read_manifest
+from dagster_project.versions import http_tick
+from tests.servers import TicketApi
+
+RECORDS = [{"id": i, "body": f"ticket number {i}", "queue": "vpn_access"} for i in range(1, 8)]
+
+
+def _source(url: str, **fields) -> HttpSource:
+    fields.setdefault("backoff_seconds", 0.01)
+    return HttpSource(name="portal", url=url, mapping=SourceConfig(text_column="body", label_column="queue"), **fields)
+
+
+@pytest.mark.parametrize(
+    ("path", "records_path", "pagination"),
+    [
+        ("/page", "data", Pagination(kind="page", page_size=3)),
+        ("/offset", "items", Pagination(kind="offset", page_size=2)),
+        ("/cursor", "result.tickets", Pagination(kind="cursor", cursor_param="cursor", next_cursor_path="next")),
+    ],
+    ids=["page", "offset", "cursor"],
+)
+def test_every_pagination_style_returns_every_record_once_in_order(path, records_path, pagination) -> None:
+    with TicketApi(RECORDS) as api:
+        source = _source(api.url + path, records_path=records_path, pagination=pagination)
+        assert list(fetch_records(source)) == RECORDS
+
+
+def test_429_and_5xx_are_retried_with_backoff_then_succeed(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("PORTAL_TOKEN", "t0ken")
+    with TicketApi(RECORDS, token="t0ken") as api:
+        api.failures = [429, 503, 502]
+        source = _source(api.url + "/page", records_path="data", pagination=Pagination(kind="page", page_size=10),
+                         token_env="PORTAL_TOKEN")  # fmt: skip
+        assert list(fetch_records(source)) == RECORDS
+        assert len(api.requests) == 4
+
+
+def test_retries_give_up_with_a_clear_error(monkeypatch: pytest.MonkeyPatch) -> None:
+    with TicketApi(RECORDS) as api:
+        api.failures = [500] * 10
+        source = _source(api.url + "/page", records_path="data", max_retries=2)
+        with pytest.raises(HttpSourceError, match=r"answered 500 Internal Server Error"):
+            list(fetch_records(source))
+        assert len(api.requests) == 3
+
+
+def test_a_4xx_is_not_retried_and_names_the_status(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("PORTAL_TOKEN", "wrong")
+    with TicketApi(RECORDS, token="right") as api:
+        source = _source(api.url + "/page", records_path="data", token_env="PORTAL_TOKEN")
+        with pytest.raises(HttpSourceError, match=r"answered 401 Unauthorized: .*wrong bearer token"):
+            list(fetch_records(source))
+        assert len(api.requests) == 1
+    with TicketApi(RECORDS) as api, pytest.raises(HttpSourceError, match=r"answered 404 Not Found"):
+        list(fetch_records(_source(api.url + "/nope")))
+
+
+def test_an_unset_token_variable_is_named() -> None:
+    with pytest.raises(ValueError, match="environment variable PORTAL_TOKEN_UNSET is not set"):
+        list(fetch_records(_source("http://127.0.0.1:9/x", token_env="PORTAL_TOKEN_UNSET")))
+
+
+def test_same_content_never_yields_two_versions_and_new_content_does(tmp_path) -> None:
+    with TicketApi(RECORDS) as api:
+        source = _source(api.url + "/page", records_path="data", pagination=Pagination(kind="page", page_size=5))
+        first = http_tick(source, tmp_path, set())
+        assert first is not None and first.startswith("portal-")
+        folder = tmp_path / first
+        assert [json.loads(line) for line in (folder / "records.ndjson").read_text().splitlines()] == RECORDS
+        assert read_manifest(folder)["kind"] == "http" and (folder / "_SUCCESS").exists()
+        assert http_tick(source, tmp_path, {first}) is None
+        api.records = [*RECORDS, {"id": 8, "body": "new one", "queue": "printer_issue"}]
+        second = http_tick(source, tmp_path, {first})
+        assert second not in (None, first)
