@@ -54,8 +54,13 @@ def load_tokenizer(language: str = "en") -> TokenizerBundle:
 
 
 def tokenize_texts(texts: list[str], tokenizer: TokenizerBundle, batch_size: int = 1000) -> list[list[str]]:
-    """spaCy's tokenizer over many texts with `pipe`."""
+    """spaCy's tokenizer over many texts with `pipe` (the reference the fast path must match)."""
     return [[t.text for t in doc] for doc in tokenizer.nlp.tokenizer.pipe(texts, batch_size=batch_size)]
+
+
+def tokenize_chunks(chunks: list[str], tokenizer: TokenizerBundle) -> list[list[str]]:
+    """spaCy tokens of whitespace-free chunks, one chunk at a time."""
+    return [[t.text for t in doc] for doc in tokenizer.nlp.tokenizer.pipe(chunks, batch_size=4096)]
 
 
 def lemma_and_stem(tokens: list[str], tokenizer: TokenizerBundle) -> tuple[list[str], list[str]]:
@@ -67,15 +72,43 @@ def lemma_and_stem(tokens: list[str], tokenizer: TokenizerBundle) -> tuple[list[
 
 
 def tokenize_documents(documents: pl.DataFrame, tokenizer: TokenizerBundle) -> pl.DataFrame:
-    """Add `tokens`, `lemmas`, `stems` and `token_count` to a documents frame."""
-    tokens = pl.Series("tokens", tokenize_texts(documents["text"].to_list(), tokenizer), dtype=pl.List(pl.String))
-    unique = tokens.explode().drop_nulls().unique().to_list()
-    lemmas, stems = lemma_and_stem(unique, tokenizer)
-    return documents.with_columns(tokens).with_columns(
-        pl.col("tokens").list.eval(pl.element().replace_strict(unique, lemmas)).alias("lemmas"),
-        pl.col("tokens").list.eval(pl.element().replace_strict(unique, stems)).alias("stems"),
-        pl.col("tokens").list.len().cast(pl.Int64).alias("token_count"),
+    """Add `tokens`, `lemmas`, `stems` and `token_count` to a documents frame of cleaned text.
+
+    spaCy's tokenizer splits on single spaces first and tokenizes each chunk on its own, so after
+    cleaning (which collapses whitespace) every distinct chunk is tokenized once, and lemmas and
+    stems are computed once per distinct token; Polars joins the results back. The output equals
+    `tokenize_texts` on the same texts (a test pins this).
+    """
+    rows = documents.select(pl.col("text").fill_null("").str.split(" ").alias("chunk")).with_row_index("row")
+    exploded = rows.explode("chunk").filter(pl.col("chunk") != "").with_row_index("position")
+    chunks = exploded.select(pl.col("chunk").unique(maintain_order=True))["chunk"].to_list()
+    chunk_tokens = pl.DataFrame(
+        {"chunk": chunks, "token": tokenize_chunks(chunks, tokenizer)},
+        schema={"chunk": pl.String, "token": pl.List(pl.String)},
     )
+    unique = chunk_tokens["token"].explode().drop_nulls().unique().to_list()
+    lemmas, stems = lemma_and_stem(unique, tokenizer)
+    words = pl.DataFrame({"token": unique, "lemma": lemmas, "stem": stems}, schema={
+        "token": pl.String, "lemma": pl.String, "stem": pl.String})  # fmt: skip
+    per_chunk = (
+        chunk_tokens.explode("token")
+        .join(words, on="token", how="left", maintain_order="left")
+        .group_by("chunk", maintain_order=True)
+        .agg("token", "lemma", "stem")
+    )
+    per_row = (
+        exploded.join(per_chunk, on="chunk", how="left")
+        .sort("position")
+        .group_by("row", maintain_order=True)
+        .agg(pl.col(c).list.explode(keep_nulls=False, empty_as_null=False) for c in ("token", "lemma", "stem"))
+    )
+    result = rows.select("row").join(per_row, on="row", how="left", maintain_order="left")
+    empty = pl.lit([], dtype=pl.List(pl.String))
+    return documents.with_columns(
+        result["token"].fill_null(empty).alias("tokens"),
+        result["lemma"].fill_null(empty).alias("lemmas"),
+        result["stem"].fill_null(empty).alias("stems"),
+    ).with_columns(pl.col("tokens").list.len().cast(pl.Int64).alias("token_count"))
 
 
 class TokenizationConfig(dg.Config):

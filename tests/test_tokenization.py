@@ -14,3 +14,16 @@ def test_tokens_lemmas_and_stems_line_up_per_document() -> None:
     assert first["stems"] == ["the", "printer", "were", "run", ",", "call", "<PHONE>", "!"]
     assert result["lemmas"][1].to_list() == ["my", "vpn", "go", "down"]
     assert result["token_count"].to_list() == [8, 4, 0]
+
+
+def test_unique_chunk_tokenization_equals_spacy_on_every_demo_document() -> None:
+    from assets.cleaning import normalize_text
+    from assets.tokenization import tokenize_texts
+    from dagster_project.demo_corpus import generate_tickets
+
+    records, _ = generate_tickets(3000, seed=9)
+    texts = pl.DataFrame({"text": [r["body"] for r in records]}).select(normalize_text(pl.col("text")).alias("text"))
+    tokenizer = load_tokenizer("en")
+    assert tokenize_documents(texts, tokenizer)["tokens"].to_list() == tokenize_texts(
+        texts["text"].to_list(), tokenizer
+    )
