@@ -1,120 +1,140 @@
-"""Cleaning: Unicode and markup normalisation, e-mail and phone masking, exact-duplicate removal."""
+"""Cleaning: normalisation, reply and signature removal, PII masking, row rules, quality and language
+filters, and exact and near-duplicate removal within a version and against earlier versions."""
 
 from dataclasses import dataclass
 
 import dagster as dg
 import polars as pl
 
-from assets.documents import content_hash, quarantine_documents
+from assets.dedup import NearDuplicateOptions, exact_duplicates, near_duplicates
+from assets.documents import empty_quarantine
 from assets.ingestion import RAW_DOCUMENTS, raw_documents
 from assets.metadata import write_stage
-from dagster_project.partitions import dataset_versions
+from assets.pii import PiiPolicy, mask_pii, placeholder_counts
+from assets.quality import apply_quality_filters
+from dagster_project.partitions import dataset_versions, earlier_versions
 from dagster_project.resources import LakeResource
 from rules import default_rule_book
 from rules.enforce import apply_row_rules
 
 CLEAN_DOCUMENTS = "clean_documents"
+DEDUP_INDEX = "dedup_index"
 
-EMAIL_TOKEN = "<EMAIL>"
-PHONE_TOKEN = "<PHONE>"
-PLACEHOLDERS = (EMAIL_TOKEN, PHONE_TOKEN)
-
+_BLOCK_TAG = r"(?i)</?(?:p|div|br|li|tr|h[1-6]|blockquote)\b[^<>]*>"
 _TAG = r"<!--.*?-->|</?[A-Za-z][^<>]*>"
 _CONTROL = r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]"
 _ENTITIES = {"&nbsp;": " ", "&lt;": "<", "&gt;": ">", "&quot;": '"', "&#39;": "'", "&apos;": "'", "&amp;": "&"}
-EMAIL_PATTERN = r"[A-Za-z0-9._%+-]+@[A-Za-z0-9-]+(?:\.[A-Za-z0-9-]+)*\.[A-Za-z]{2,}"
-PHONE_PATTERN = (
-    r"\+\d{1,3}(?:[ .-]?\(?\d{1,4}\)?){2,5}"  # international: +44 20 7946 0958
-    r"|\(\d{2,4}\)[ .-]?\d{3,4}[ .-]?\d{3,4}"  # (020) 7946 0958
-    r"|\b\d{3}[ .-]\d{3}[ .-]\d{4}\b"  # 555-123-4567
+# Everything from these markers on is quoted history or a signature, not the message.
+_REPLY_MARKERS = (
+    r"(?ims)^[ \t]*-{2,}[ \t]*(?:original message|forwarded message)[ \t]*-{2,}.*",
+    r"(?ims)^[ \t]*on [^\n]{1,200}wrote:[ \t]*$.*",
+    r"(?ims)^[ \t]*from:[^\n]*\n[ \t]*(?:sent|date):.*",
+    r"(?m)^[ \t]*>.*$",
 )
+_SIGNATURE_MARKERS = (r"(?ms)^-- ?$.*", r"(?im)^[ \t]*sent from my [^\n]*$")
 
 
 @dataclass(frozen=True)
 class CleaningOptions:
     """What cleaning does to each text."""
 
-    mask_emails: bool = True
-    mask_phones: bool = True
     strip_markup: bool = True
+    strip_replies: bool = True
+    strip_signatures: bool = True
+    mask_pii: bool = True
 
 
 def normalize_text(text: pl.Expr, options: CleaningOptions = CleaningOptions()) -> pl.Expr:
-    """NFKC, markup to text, control characters removed, whitespace collapsed, PII masked."""
-    text = text.str.normalize("NFKC")
+    """NFKC, markup to text, quoted replies and signatures removed, control characters dropped,
+    whitespace collapsed (PII masking is separate: `mask_pii`)."""
+    text = text.str.normalize("NFKC").str.replace_all("\r\n?", "\n")
     if options.strip_markup:
-        text = text.str.replace_all(_TAG, " ").str.replace_many(list(_ENTITIES), list(_ENTITIES.values()))
+        text = text.str.replace_all(_BLOCK_TAG, "\n").str.replace_all(_TAG, " ")
+        text = text.str.replace_many(list(_ENTITIES), list(_ENTITIES.values()))
+    markers = (_REPLY_MARKERS if options.strip_replies else ()) + (
+        _SIGNATURE_MARKERS if options.strip_signatures else ()
+    )
+    for marker in markers:
+        text = text.str.replace_all(marker, "")
     text = text.str.replace_all(_CONTROL, "")
-    if options.mask_emails:
-        text = text.str.replace_all(EMAIL_PATTERN, EMAIL_TOKEN)
-    if options.mask_phones:
-        text = text.str.replace_all(PHONE_PATTERN, PHONE_TOKEN)
     return text.str.replace_all(r"\s+", " ").str.strip_chars()
 
 
-def normalize_documents(raw: pl.DataFrame, options: CleaningOptions = CleaningOptions()) -> pl.DataFrame:
-    """Normalise text and labels; the untouched text stays in `original_text` for the audit trail."""
-    return raw.with_columns(
+DEFAULT_PII = PiiPolicy()
+
+
+def normalize_documents(
+    raw: pl.DataFrame, options: CleaningOptions = CleaningOptions(), pii: PiiPolicy = DEFAULT_PII
+) -> pl.DataFrame:
+    """Normalise text and labels and mask PII; the untouched text stays in `original_text`."""
+    cleaned = raw.with_columns(
         pl.col("text").alias("original_text"),
         normalize_text(pl.col("text"), options).alias("text"),
         pl.col("label").str.strip_chars().replace("", None).alias("label"),
     )
+    if options.mask_pii:
+        cleaned = cleaned.with_columns(mask_pii(cleaned["text"], pii).alias("text"))
+    return cleaned
 
 
 def drop_exact_duplicates(documents: pl.DataFrame, stage: str) -> tuple[pl.DataFrame, pl.DataFrame]:
-    """Keep the first document of each case-folded text; later copies go to quarantine.
-
-    Quarantined copies name the `doc_id` they duplicate in `duplicate_of`.
-    """
-    key = content_hash(documents["text"].str.to_lowercase())
-    keyed = documents.with_columns(
-        pl.col("doc_id").first().over(key).alias("__first"),
-        pl.col("label").first().over(key).alias("__first_label"),
-        pl.int_range(pl.len()).over(key).alias("__rank"),
-    )
-    kept = keyed.filter(pl.col("__rank") == 0).drop("__first", "__first_label", "__rank")
-    copies = keyed.filter(pl.col("__rank") > 0)
-    conflict = pl.col("label").ne_missing(pl.col("__first_label"))
-    quarantine = quarantine_documents(
-        copies,
-        stage,
-        "duplicate",
-        "exact duplicate of an earlier document",
-        value=pl.when(conflict).then(pl.lit("conflicting label: ") + pl.col("__first_label").fill_null("null")),
-        duplicate_of=pl.col("__first"),
-    )
-    return kept, quarantine
+    """Exact duplicates within one frame (see `assets.dedup.exact_duplicates`)."""
+    kept, quarantine = exact_duplicates(documents, stage)
+    return kept.drop("text_key"), quarantine
 
 
 class CleaningConfig(dg.Config):
-    """What cleaning does to each text."""
+    """Cleaning switches, and the near-duplicate threshold."""
 
-    mask_emails: bool = True
-    mask_phones: bool = True
     strip_markup: bool = True
+    strip_replies: bool = True
+    strip_signatures: bool = True
+    mask_pii: bool = True
+    dedup_against_earlier_versions: bool = True
+    near_duplicate_threshold: float = 0.8
+    near_duplicate_shingle_words: int = 5
+
+
+def earlier_dedup_state(lake: LakeResource, versions: list[str]) -> tuple[pl.DataFrame | None, pl.DataFrame | None]:
+    """Text keys and near-duplicate index rows of earlier versions (None when there are none)."""
+    if not versions or not lake.exists(CLEAN_DOCUMENTS):
+        return None, None
+    keys = lake.scan(CLEAN_DOCUMENTS, versions).select("text_key", "doc_id").collect()
+    index = lake.scan(DEDUP_INDEX, versions).collect() if lake.exists(DEDUP_INDEX) else None
+    return keys, index
 
 
 @dg.asset(
     partitions_def=dataset_versions,
     deps=[raw_documents],
     group_name="prepare",
-    kinds={"polars", "delta"},
-    code_version="1",
+    kinds={"polars", "pandera", "delta"},
+    code_version="2",
 )
 def clean_documents(
     context: dg.AssetExecutionContext, config: CleaningConfig, lake: LakeResource
 ) -> dg.MaterializeResult:
-    """Normalised, PII-masked, de-duplicated documents that pass the row rules of rules/clean_documents.yaml."""
+    """Normalised, PII-masked documents that pass rules/clean_documents.yaml, without exact or near duplicates."""
     version = context.partition_key
-    raw = lake.scan(RAW_DOCUMENTS, [version]).drop("dataset_version").collect()
-    options = CleaningOptions(config.mask_emails, config.mask_phones, config.strip_markup)
-    cleaned = normalize_documents(raw, options)
     book = default_rule_book()
-    passed, broken = apply_row_rules(cleaned, book.for_asset(CLEAN_DOCUMENTS), "clean")
-    kept, duplicates = drop_exact_duplicates(passed, "clean")
-    rejected = pl.concat([broken, duplicates])
-    masked = {token: int(kept["text"].str.count_matches(token, literal=True).sum()) for token in PLACEHOLDERS}
+    rules = book.for_asset(CLEAN_DOCUMENTS)
+    # Delta returns rows in no set order; "the first copy" must not depend on it.
+    raw = lake.scan(RAW_DOCUMENTS, [version]).drop("dataset_version").sort("source", "source_row").collect()
+    options = CleaningOptions(config.strip_markup, config.strip_replies, config.strip_signatures, config.mask_pii)
+    pii = rules.pii if rules and rules.pii else PiiPolicy()
+    cleaned = normalize_documents(raw, options, pii)
+    passed, broken = apply_row_rules(cleaned, rules, "clean") if rules else (cleaned, empty_quarantine())
+    passed, low_quality = apply_quality_filters(passed, rules.quality if rules else {}, "clean")
+    earlier = earlier_versions(context.instance, version) if config.dedup_against_earlier_versions else []
+    earlier_keys, earlier_index = earlier_dedup_state(lake, earlier)
+    unique, exact = exact_duplicates(passed, "clean", earlier_keys)
+    near_options = NearDuplicateOptions(config.near_duplicate_threshold, config.near_duplicate_shingle_words)
+    kept, near, index = near_duplicates(unique, "clean", near_options, earlier_index)
+    lake.write_version(DEDUP_INDEX, index, version)
+    rejected = pl.concat([broken, low_quality, exact, near])
     metadata = write_stage(lake, CLEAN_DOCUMENTS, "clean", version, kept.drop("original_text"), rejected, book.digest)
-    metadata["duplicates_removed"] = duplicates.height
-    metadata["masked_pii"] = dg.MetadataValue.json(masked)
+    metadata["duplicates_removed"] = exact.height
+    metadata["near_duplicates_removed"] = near.height
+    metadata["compared_with_versions"] = dg.MetadataValue.json(earlier)
+    metadata["masked_pii"] = dg.MetadataValue.json(placeholder_counts(kept["text"], pii))
     return dg.MaterializeResult(metadata=metadata)

@@ -7,9 +7,10 @@ from typing import TYPE_CHECKING
 import dagster as dg
 import polars as pl
 
-from assets.cleaning import CLEAN_DOCUMENTS, PLACEHOLDERS, clean_documents
+from assets.cleaning import CLEAN_DOCUMENTS, clean_documents
 from assets.documents import empty_quarantine
 from assets.metadata import write_stage
+from assets.pii import PLACEHOLDERS
 from dagster_project.partitions import dataset_versions
 from dagster_project.resources import LakeResource
 from rules import default_rule_book
@@ -111,6 +112,33 @@ def tokenize_documents(documents: pl.DataFrame, tokenizer: TokenizerBundle) -> p
     ).with_columns(pl.col("tokens").list.len().cast(pl.Int64).alias("token_count"))
 
 
+def reusable_tokens(lake: LakeResource, documents: pl.DataFrame) -> pl.DataFrame:
+    """Tokenized rows of earlier materializations (any version) for documents with the same id and text."""
+    if not lake.exists(TOKENIZED_DOCUMENTS) or documents.is_empty():
+        return pl.DataFrame()
+    wanted = documents.select("doc_id", "text").lazy()
+    return (
+        lake.scan(TOKENIZED_DOCUMENTS)
+        .select("doc_id", "text", "tokens", "lemmas", "stems", "token_count")
+        .join(wanted, on=["doc_id", "text"], how="semi")
+        .unique("doc_id", keep="any")
+        .collect()
+    )
+
+
+def tokenize_incrementally(
+    documents: pl.DataFrame, tokenizer: TokenizerBundle, previous: pl.DataFrame
+) -> tuple[pl.DataFrame, int]:
+    """Tokenize only the documents `previous` lacks; returns the frame in input order and how many were reused."""
+    if previous.is_empty():
+        return tokenize_documents(documents, tokenizer), 0
+    order = documents.with_row_index("__order")
+    reused = order.join(previous.drop("text"), on="doc_id", how="inner")
+    fresh = tokenize_documents(order.join(previous, on="doc_id", how="anti"), tokenizer)
+    combined = pl.concat([reused.select(fresh.columns), fresh]).sort("__order").drop("__order")
+    return combined, reused.height
+
+
 class TokenizationConfig(dg.Config):
     """The language whose tokenizer, lemma tables and stemmer are used."""
 
@@ -122,7 +150,7 @@ class TokenizationConfig(dg.Config):
     deps=[clean_documents],
     group_name="prepare",
     kinds={"spacy", "polars", "delta"},
-    code_version="1",
+    code_version="2",
 )
 def tokenized_documents(
     context: dg.AssetExecutionContext, config: TokenizationConfig, lake: LakeResource
@@ -130,10 +158,13 @@ def tokenized_documents(
     """Clean documents with spaCy tokens, lower-cased lookup lemmas, Snowball stems and token counts."""
     version = context.partition_key
     clean = lake.scan(CLEAN_DOCUMENTS, [version]).drop("dataset_version").collect()
-    tokenized = tokenize_documents(clean, load_tokenizer(config.language))
+    previous = reusable_tokens(lake, clean)
+    tokenized, reused = tokenize_incrementally(clean, load_tokenizer(config.language), previous)
     metadata = write_stage(
         lake, TOKENIZED_DOCUMENTS, "tokenize", version, tokenized, empty_quarantine(), default_rule_book().digest
     )
     metadata["tokens"] = int(tokenized["token_count"].sum())
     metadata["unique_lemmas"] = tokenized["lemmas"].explode().n_unique()
+    metadata["reused_from_earlier_runs"] = reused
+    metadata["tokenized_now"] = tokenized.height - reused
     return dg.MaterializeResult(metadata=metadata)

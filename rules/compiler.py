@@ -12,6 +12,7 @@ from pathlib import Path
 import pandera.polars as pa
 import polars as pl
 
+from assets.pii import BUILTIN_TYPES, PiiPolicy, compile_national_id
 from rules.yaml_reader import YamlError, YamlReader
 
 RULES_DIR_ENV = "REFINERY_RULES_DIR"
@@ -24,6 +25,12 @@ DTYPES: dict[str, type | pl.DataType] = {
 }
 COLUMN_CHECKS = ("str_length", "isin", "in_range", "str_matches")
 DATASET_RULES = ("min_rows", "min_examples_per_label", "max_imbalance_ratio")
+QUALITY_THRESHOLDS = {
+    "min_words": int, "max_words": int, "min_mean_word_length": (int, float), "max_mean_word_length": (int, float),
+    "max_symbol_ratio": (int, float), "min_alpha_word_fraction": (int, float),
+    "max_duplicate_line_fraction": (int, float), "max_repeated_word_fraction": (int, float),
+    "languages": list, "min_language_confidence": (int, float),
+}  # fmt: skip
 
 
 class RuleError(YamlError):
@@ -54,13 +61,15 @@ class DatasetRule:
 
 @dataclass
 class RuleSet:
-    """The compiled rules of one asset: a Pandera schema plus dataset rules."""
+    """The compiled rules of one asset: a Pandera schema, dataset rules, PII and quality settings."""
 
     asset: str
     path: Path
     schema: pa.DataFrameSchema
     row_rules: dict[tuple[str, int | None], RowRule] = field(default_factory=dict)
     dataset_rules: list[DatasetRule] = field(default_factory=list)
+    pii: PiiPolicy | None = None
+    quality: dict[str, object] = field(default_factory=dict)
 
     def rule_for(self, column: str, check_number: int | None) -> RowRule:
         """The row rule behind one Pandera failure (check_number None: the null rule)."""
@@ -134,13 +143,39 @@ def _dataset_rule(reader: YamlReader, spec: dict) -> DatasetRule:
     )
 
 
+def _pii_policy(reader: YamlReader, node: dict) -> PiiPolicy:
+    reader.keys(node, ("types", "national_ids", "ner_model"), "pii")
+    types = tuple(reader.get(node, "types", list, default=list(BUILTIN_TYPES)))
+    unknown = [t for t in types if t not in BUILTIN_TYPES]
+    if unknown:
+        raise reader.fail(node, "types", f"unknown PII types {unknown} (known: {', '.join(BUILTIN_TYPES)})")
+    patterns = []
+    for spec in reader.get(node, "national_ids", list, default=[]):
+        if not isinstance(spec, dict):
+            raise reader.fail(node, "national_ids", "each entry must be a mapping")
+        reader.keys(spec, ("name", "description", "pattern", "placeholder"), "national_ids entry")
+        name, pattern = reader.get(spec, "name", str), reader.get(spec, "pattern", str)
+        try:
+            patterns.append(compile_national_id(name, pattern, reader.get(spec, "placeholder", str, default="<ID>")))
+        except re.error as error:
+            raise reader.fail(spec, "pattern", f"bad regex: {error}") from error
+    return PiiPolicy(
+        types=types, national_ids=tuple(patterns), ner_model=reader.get(node, "ner_model", str, default=None)
+    )
+
+
+def _quality(reader: YamlReader, node: dict) -> dict[str, object]:
+    reader.keys(node, tuple(QUALITY_THRESHOLDS), "quality")
+    return {key: reader.get(node, key, kind) for key, kind in QUALITY_THRESHOLDS.items() if key in node}
+
+
 def compile_rule_file(path: Path) -> RuleSet:
     """Compile one YAML rule file into a RuleSet."""
     reader = YamlReader(path, RuleError)
     document = reader.load()
     if not isinstance(document, dict):
         raise RuleError(f"{path}: expected a mapping with keys asset, columns, dataset")
-    reader.keys(document, ("asset", "description", "columns", "dataset"), "rule file")
+    reader.keys(document, ("asset", "description", "columns", "dataset", "pii", "quality"), "rule file")
     asset = reader.get(document, "asset", str)
     columns, row_rules = {}, {}
     for column, spec in (reader.get(document, "columns", dict, default={}) or {}).items():
@@ -169,7 +204,9 @@ def compile_rule_file(path: Path) -> RuleSet:
             raise reader.fail(document, "dataset", "each dataset rule must be a mapping")
         dataset_rules.append(_dataset_rule(reader, spec))
     schema = pa.DataFrameSchema(columns, name=asset, strict=False)
-    return RuleSet(asset, path, schema, row_rules, dataset_rules)
+    pii = _pii_policy(reader, document["pii"]) if isinstance(document.get("pii"), dict) else None
+    quality = _quality(reader, reader.get(document, "quality", dict)) if "quality" in document else {}
+    return RuleSet(asset, path, schema, row_rules, dataset_rules, pii, quality)
 
 
 def default_rules_dir() -> Path:

@@ -51,7 +51,7 @@ def apply_row_rules(frame: pl.DataFrame, rule_set: RuleSet, stage: str) -> tuple
         },
         schema={"__row": pl.UInt32, "__rule": pl.String, "__reason": pl.String, "__value": pl.String},
     )
-    rejected = indexed.join(failing, on="__row", how="inner")
+    rejected = indexed.join(failing, on="__row", how="inner", maintain_order="left")
     quarantine = pl.concat(
         [
             quarantine_documents(group, stage, rule, group["__reason"][0], value=pl.col("__value"))
@@ -59,7 +59,7 @@ def apply_row_rules(frame: pl.DataFrame, rule_set: RuleSet, stage: str) -> tuple
         ]
         or [empty_quarantine()]
     )
-    passed = indexed.join(failing, on="__row", how="anti").drop("__row")
+    passed = indexed.join(failing, on="__row", how="anti", maintain_order="left").drop("__row")
     return passed, quarantine
 
 

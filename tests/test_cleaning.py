@@ -1,53 +1,57 @@
-"""Cleaning: normalisation, PII masks, and duplicates that name what they duplicate."""
+"""Cleaning: each normalisation rule, reply and signature removal, and the switches that turn them off."""
 
 import polars as pl
+import pytest
 
-from assets.cleaning import drop_exact_duplicates, normalize_documents, normalize_text
-
-
-def _clean(text: str) -> str:
-    return pl.select(normalize_text(pl.lit(text))).item()
+from assets.cleaning import CleaningOptions, normalize_documents, normalize_text
 
 
-def test_markup_entities_control_characters_and_whitespace_are_normalised() -> None:
-    assert _clean("<p>Printer&nbsp;on   floor\u00a02</p><br/>is \x07jammed &amp; loud") == (
-        "Printer on floor 2 is jammed & loud"
+def _clean(text: str, options: CleaningOptions | None = None) -> str:
+    return pl.select(normalize_text(pl.lit(text), options or CleaningOptions())).item()
+
+
+@pytest.mark.parametrize(
+    ("raw", "clean"),
+    [
+        ("ﬁle ２ servers", "file 2 servers"),  # NFKC
+        ("<p>Printer&nbsp;on   floor\u00a02</p><br/>is \x07jammed &amp; loud", "Printer on floor 2 is jammed & loud"),
+        ("line one\r\nline\ttwo\n\n\nthree", "line one line two three"),
+        ("<!-- tracking --><div>VPN &lt;down&gt;</div>", "VPN <down>"),
+    ],
+    ids=["nfkc", "markup-entities-control", "whitespace", "comments-and-escaped-text"],
+)
+def test_normalisation(raw: str, clean: str) -> None:
+    assert _clean(raw) == clean
+
+
+@pytest.mark.parametrize(
+    "raw",
+    [
+        "VPN is down again.\n\nOn Mon, 3 Nov 2026 at 09:12, IT <it@corp.example> wrote:\n> Did you restart?\n> Bye",
+        "VPN is down again.\n-----Original Message-----\nFrom: IT\nSent: Monday\nDid you restart?",
+        "VPN is down again.\nFrom: IT Support\nSent: Monday, 3 November 2026\nSubject: RE: vpn\nDid you restart?",
+        "VPN is down again.\n> quoted line\n",
+        "VPN is down again.\n-- \nAnna Example | Finance | +44 20 7946 0958",
+        "VPN is down again.\nSent from my iPhone",
+    ],
+    ids=["on-wrote", "original-message", "outlook-header", "quoted-lines", "sig-delimiter", "sent-from"],
+)
+def test_quoted_replies_and_signatures_are_removed(raw: str) -> None:
+    assert _clean(raw) == "VPN is down again."
+
+
+def test_reply_and_signature_removal_can_be_turned_off() -> None:
+    raw = "VPN is down.\n> quoted\n-- \nAnna"
+    assert _clean(raw, CleaningOptions(strip_replies=False, strip_signatures=False)) == "VPN is down. > quoted -- Anna"
+
+
+def test_normalize_documents_masks_pii_keeps_the_original_and_blanks_empty_labels() -> None:
+    raw = pl.DataFrame({"text": ["  <b>Mail</b> bob@corp.example "], "label": [" "]})
+    cleaned = normalize_documents(raw)
+    assert cleaned.select("text", "original_text", "label").row(0) == (
+        "Mail <EMAIL>",
+        "  <b>Mail</b> bob@corp.example ",
+        None,
     )
-    assert _clean("ﬁle ２ servers") == "file 2 servers"
-
-
-def test_emails_and_phone_numbers_are_masked_but_ids_and_error_codes_are_not() -> None:
-    text = "mail anna.b+it@corp.example.co.uk or call +44 20 7946 0958, (020) 7946 0958, 555-123-4567"
-    assert _clean(text) == "mail <EMAIL> or call <PHONE>, <PHONE>, <PHONE>"
-    untouched = "invoice INV-12345 failed with error 0x80070005 and 550 5.1.1 on 2024-05-01"
-    assert _clean(untouched) == untouched
-
-
-def _documents(texts: list[str], labels: list[str | None]) -> pl.DataFrame:
-    return pl.DataFrame(
-        {
-            "doc_id": [f"d{i}" for i in range(len(texts))],
-            "source_id": [None] * len(texts),
-            "text": texts,
-            "label": labels,
-            "source": ["f.csv"] * len(texts),
-            "source_row": list(range(2, len(texts) + 2)),
-        },
-        schema_overrides={"source_id": pl.String},
-    )
-
-
-def test_normalize_documents_keeps_the_original_text_and_blanks_empty_labels() -> None:
-    cleaned = normalize_documents(_documents(["  <b>Hi</b> there "], [" "]))
-    assert cleaned.select("text", "original_text", "label").row(0) == ("Hi there", "  <b>Hi</b> there ", None)
-
-
-def test_later_exact_duplicates_are_quarantined_with_the_doc_id_they_duplicate() -> None:
-    documents = _documents(["VPN down", "printer jam", "vpn DOWN", "vpn down"], ["vpn", "printer", "vpn", "network"])
-    kept, quarantine = drop_exact_duplicates(documents, "clean")
-    assert kept["doc_id"].to_list() == ["d0", "d1"]
-    assert quarantine.select("doc_id", "duplicate_of", "rule", "value").rows() == [
-        ("d2", "d0", "duplicate", None),
-        ("d3", "d0", "duplicate", "conflicting label: vpn"),
-    ]
-    assert kept.height + quarantine.height == documents.height
+    unmasked = normalize_documents(raw, CleaningOptions(mask_pii=False))
+    assert unmasked["text"][0] == "Mail bob@corp.example"
