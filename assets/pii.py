@@ -118,15 +118,25 @@ def _mask_builtin(texts: pl.Series, kind: str, placeholder: str) -> pl.Series:
     return texts.str.replace_many(valid, [placeholder] * len(valid)) if valid else texts
 
 
-def mask_pii(texts: pl.Series, policy: PiiPolicy = PiiPolicy()) -> pl.Series:
-    """Replace PII in texts with typed placeholders; declared patterns run before the broad phone pattern."""
-    result = texts
+def _mask_all(texts: pl.Series, policy: PiiPolicy) -> pl.Series:
     for kind in BUILTIN_TYPES:
         if kind == "phone":
             for declared in policy.national_ids:
-                result = result.str.replace_all(declared.pattern, declared.placeholder)
+                texts = texts.str.replace_all(declared.pattern, declared.placeholder)
         if kind in policy.types:
-            result = _mask_builtin(result, kind, policy.placeholders[kind])
+            texts = _mask_builtin(texts, kind, policy.placeholders[kind])
+    return texts
+
+
+def mask_pii(texts: pl.Series, policy: PiiPolicy = PiiPolicy()) -> pl.Series:
+    """Replace PII in texts with typed placeholders; declared patterns run before the broad phone pattern.
+
+    Only texts holding an '@', a ':' or a run of two digits can hold a built-in PII type; the regexes
+    run on those alone (declared patterns too, unless they could match without digits).
+    """
+    candidates = r"@|:|\d\d" if all(re.search(r"\\d|\[0-9", p.pattern) for p in policy.national_ids) else "."
+    rows = texts.str.contains(candidates).fill_null(False).arg_true()
+    result = texts if rows.is_empty() else texts.scatter(rows, _mask_all(texts.gather(rows), policy))
     if policy.ner_model:
         result = mask_person_names(result, policy.ner_model)
     return result

@@ -10,9 +10,8 @@ from assets.documents import empty_quarantine, quarantine_documents
 
 
 def quality_measures(text: pl.Expr, original: pl.Expr) -> list[pl.Expr]:
-    """Per-document measures the thresholds compare against."""
-    words = text.str.split(" ")
-    word_count = words.list.len()
+    """Per-document measures the thresholds compare against (text is cleaned: single spaces)."""
+    word_count = text.str.count_matches(" ") + 1
     lines = (
         original.str.split("\n")
         .list.eval(pl.element().str.strip_chars())
@@ -21,15 +20,15 @@ def quality_measures(text: pl.Expr, original: pl.Expr) -> list[pl.Expr]:
     line_count = lines.list.len()
     return [
         word_count.alias("words"),
-        (text.str.len_chars() - word_count + 1).truediv(word_count).alias("mean_word_length"),
-        (text.str.count_matches(r"#|\.\.\.|…", literal=False) / word_count).alias("symbol_ratio"),
-        (words.list.eval(pl.element().str.contains(r"\p{L}")).list.sum() / word_count).alias("alpha_word_fraction"),
-        pl.when(line_count > 0)
-        .then(1 - lines.list.unique().list.len() / line_count)
+        ((text.str.len_chars() - word_count + 1) / word_count).alias("mean_word_length"),
+        (text.str.count_matches(r"#|\.\.\.|…") / word_count).alias("symbol_ratio"),
+        (text.str.count_matches(r"[^ ]*\p{L}[^ ]*") / word_count).alias("alpha_word_fraction"),
+        pl.when(original.str.contains("\n"))
+        .then(1 - lines.list.unique().list.len() / line_count.clip(lower_bound=1))
         .otherwise(0.0)
         .alias("duplicate_line_fraction"),
         pl.when(word_count >= 10)
-        .then(1 - words.list.eval(pl.element().str.to_lowercase()).list.unique().list.len() / word_count)
+        .then(1 - text.str.to_lowercase().str.split(" ").list.n_unique() / word_count)
         .otherwise(0.0)
         .alias("repeated_word_fraction"),
     ]
@@ -75,7 +74,9 @@ def apply_quality_filters(
     if not thresholds or documents.is_empty():
         return documents, empty_quarantine()
     original = pl.col("original_text") if "original_text" in documents.columns else pl.col("text")
-    measured = documents.with_row_index("__row").with_columns(quality_measures(pl.col("text"), original.fill_null("")))
+    wanted = {measure for key, measure, _ in CHECKS if key in thresholds}
+    measures = [m for m in quality_measures(pl.col("text"), original.fill_null("")) if m.meta.output_name() in wanted]
+    measured = documents.with_row_index("__row").with_columns(measures)
     failures = []
     for key, measure, fails in CHECKS:
         if key in thresholds:

@@ -1,5 +1,6 @@
 """Tokenization with spaCy, lower-cased lookup lemmas and NLTK Snowball stems, once per unique token."""
 
+import re
 from dataclasses import dataclass
 from functools import lru_cache
 from typing import TYPE_CHECKING
@@ -16,6 +17,8 @@ from dagster_project.resources import LakeResource
 from rules import default_rule_book
 
 TOKENIZED_DOCUMENTS = "tokenized_documents"
+_DIGIT = re.compile(r"\d")
+_LETTER = re.compile(r"[^\W\d_]")
 
 if TYPE_CHECKING:
     from spacy.language import Language
@@ -59,16 +62,68 @@ def tokenize_texts(texts: list[str], tokenizer: TokenizerBundle, batch_size: int
     return [[t.text for t in doc] for doc in tokenizer.nlp.tokenizer.pipe(texts, batch_size=batch_size)]
 
 
-def tokenize_chunks(chunks: list[str], tokenizer: TokenizerBundle) -> list[list[str]]:
-    """spaCy tokens of whitespace-free chunks, one chunk at a time."""
-    return [[t.text for t in doc] for doc in tokenizer.nlp.tokenizer.pipe(chunks, batch_size=4096)]
+def _tokenize_joined(texts: list[str], tokenizer: TokenizerBundle, batch_chars: int) -> list[list[tuple[int, int]]]:
+    """(start, end) offsets of the spaCy tokens of each whitespace-free text, tokenizing many at once.
+
+    spaCy tokenizes space-separated chunks independently, so joining them with single spaces gives
+    each the tokens it would get alone, without one Doc per chunk.
+    """
+    import numpy as np
+
+    spans: list[list[tuple[int, int]]] = [[] for _ in texts]
+    start = 0
+    while start < len(texts):
+        stop, size = start, 0
+        while stop < len(texts) and (stop == start or size < batch_chars):
+            size += len(texts[stop]) + 1
+            stop += 1
+        batch = texts[start:stop]
+        offsets = np.cumsum([0] + [len(t) + 1 for t in batch[:-1]])
+        doc = tokenizer.nlp.tokenizer(" ".join(batch))
+        owners = np.searchsorted(offsets, [token.idx for token in doc], side="right") - 1
+        for token, owner in zip(doc, owners, strict=True):
+            begin = token.idx - int(offsets[owner])
+            spans[start + owner].append((begin, begin + len(token.text)))
+        start = stop
+    return spans
+
+
+def tokenize_chunks(chunks: list[str], tokenizer: TokenizerBundle, batch_chars: int = 200_000) -> list[list[str]]:
+    """spaCy tokens of whitespace-free chunks, each chunk's tokens being substrings of it.
+
+    - A chunk of ASCII letters with no tokenizer special case is one token.
+    - spaCy's rules look at digit classes, never at digit values, so chunks that differ only in their
+      digits (ticket numbers, asset tags) are tokenized once, as their digits-to-0 form, and each gets
+      the same token offsets. Chunks holding a special case with digits (`1a.m.`) are tokenized as they are.
+    """
+    special = tokenizer.nlp.tokenizer.rules or {}
+    if any(" " in key and key.strip() for key in special):  # a special case spanning a space: no joining
+        return [[t.text for t in doc] for doc in tokenizer.nlp.tokenizer.pipe(chunks, batch_size=4096)]
+    digit_cases = [re.escape(key) for key in special if _DIGIT.search(key)]
+    holds_digit_case = re.compile("|".join(digit_cases)).search if digit_cases else lambda _: None
+    forms: dict[str, int] = {}
+    form_of: list[int | None] = []
+    for chunk in chunks:
+        if chunk.isalpha() and chunk.isascii() and chunk not in special:
+            form_of.append(None)
+            continue
+        form = chunk
+        if _DIGIT.search(chunk) and not holds_digit_case(chunk):
+            form = _DIGIT.sub("0", chunk)
+        form_of.append(forms.setdefault(form, len(forms)))
+    spans = _tokenize_joined(list(forms), tokenizer, batch_chars)
+    return [
+        [chunk] if form is None else [chunk[begin:end] for begin, end in spans[form]]
+        for chunk, form in zip(chunks, form_of, strict=True)
+    ]
 
 
 def lemma_and_stem(tokens: list[str], tokenizer: TokenizerBundle) -> tuple[list[str], list[str]]:
     """Lower-cased lemma and Snowball stem of each token (meant for unique tokens)."""
     table = tokenizer.lemma_table
     lemmas = [t if t in PLACEHOLDERS else (table.get(t) or table.get(t.lower()) or t).lower() for t in tokens]
-    stems = [t if t in PLACEHOLDERS else tokenizer.stem(t.lower()) for t in tokens]
+    # A token without letters (numbers, punctuation) stems to itself.
+    stems = [t if t in PLACEHOLDERS or not _LETTER.search(t) else tokenizer.stem(t.lower()) for t in tokens]
     return lemmas, stems
 
 
@@ -83,17 +138,20 @@ def tokenize_documents(documents: pl.DataFrame, tokenizer: TokenizerBundle) -> p
     rows = documents.select(pl.col("text").fill_null("").str.split(" ").alias("chunk")).with_row_index("row")
     exploded = rows.explode("chunk").filter(pl.col("chunk") != "").with_row_index("position")
     chunks = exploded.select(pl.col("chunk").unique(maintain_order=True))["chunk"].to_list()
+    token_lists = tokenize_chunks(chunks, tokenizer)
     chunk_tokens = pl.DataFrame(
-        {"chunk": chunks, "token": tokenize_chunks(chunks, tokenizer)},
-        schema={"chunk": pl.String, "token": pl.List(pl.String)},
+        {
+            "chunk": [chunk for chunk, tokens in zip(chunks, token_lists, strict=True) for _ in tokens],
+            "token": [token for tokens in token_lists for token in tokens],
+        },
+        schema={"chunk": pl.String, "token": pl.String},
     )
-    unique = chunk_tokens["token"].explode().drop_nulls().unique().to_list()
+    unique = chunk_tokens["token"].unique().to_list()
     lemmas, stems = lemma_and_stem(unique, tokenizer)
     words = pl.DataFrame({"token": unique, "lemma": lemmas, "stem": stems}, schema={
         "token": pl.String, "lemma": pl.String, "stem": pl.String})  # fmt: skip
     per_chunk = (
-        chunk_tokens.explode("token")
-        .join(words, on="token", how="left", maintain_order="left")
+        chunk_tokens.join(words, on="token", how="left", maintain_order="left")
         .group_by("chunk", maintain_order=True)
         .agg("token", "lemma", "stem")
     )

@@ -7,7 +7,7 @@ from assets.cleaning import CleaningOptions, normalize_documents, normalize_text
 
 
 def _clean(text: str, options: CleaningOptions | None = None) -> str:
-    return pl.select(normalize_text(pl.lit(text), options or CleaningOptions())).item()
+    return normalize_text(pl.Series([text]), options or CleaningOptions())[0]
 
 
 @pytest.mark.parametrize(

@@ -22,8 +22,22 @@ def test_unique_chunk_tokenization_equals_spacy_on_every_demo_document() -> None
     from dagster_project.demo_corpus import generate_tickets
 
     records, _ = generate_tickets(3000, seed=9)
-    texts = pl.DataFrame({"text": [r["body"] for r in records]}).select(normalize_text(pl.col("text")).alias("text"))
+    texts = pl.DataFrame({"text": normalize_text(pl.Series([r["body"] for r in records]))})
     tokenizer = load_tokenizer("en")
     assert tokenize_documents(texts, tokenizer)["tokens"].to_list() == tokenize_texts(
         texts["text"].to_list(), tokenizer
     )
+
+
+def test_chunk_shortcuts_match_spacy_on_digits_special_cases_and_punctuation() -> None:
+    from assets.tokenization import tokenize_texts
+
+    texts = [
+        "meet at 10a.m. or 2p.m. , it's 10km away ; call #45678? or #41234? now",
+        "v1.2.3 costs $45.99 (3-4 days) e.g. U.S. cannot gonna don't 1st 2nd 42nd",
+        "INV-12345 LT-4821. 0x80070005 550 5.1.1 <EMAIL> <PHONE> :-) 12:30 1/2 50% 3x",
+        "https://example.com/a?b=1 user@example.com 2026-11-25T10:00:00Z #1 No.5",
+    ]
+    tokenizer = load_tokenizer("en")
+    frame = pl.DataFrame({"text": texts})
+    assert tokenize_documents(frame, tokenizer)["tokens"].to_list() == tokenize_texts(texts, tokenizer)
