@@ -23,7 +23,8 @@ DTYPES: dict[str, type | pl.DataType] = {
     "float": pl.Float64,
     "bool": pl.Boolean,
 }
-COLUMN_CHECKS = ("str_length", "isin", "in_range", "str_matches")
+COLUMN_CHECKS = ("str_length", "isin", "in_range", "str_matches", "expr")
+ROW_LEVEL = "__rows__"  # the "column" of rules that look at whole rows
 DATASET_RULES = ("min_rows", "min_examples_per_label", "max_imbalance_ratio")
 QUALITY_THRESHOLDS = {
     "min_words": int, "max_words": int, "min_mean_word_length": (int, float), "max_mean_word_length": (int, float),
@@ -39,12 +40,13 @@ class RuleError(YamlError):
 
 @dataclass(frozen=True)
 class RowRule:
-    """A rule on single rows: failing rows are quarantined under its name."""
+    """A rule on single rows: failing rows are quarantined under its name (`warn`: only counted)."""
 
     name: str
     column: str
     description: str
     severity: str
+    order: int = 0
 
 
 @dataclass(frozen=True)
@@ -66,14 +68,17 @@ class RuleSet:
     asset: str
     path: Path
     schema: pa.DataFrameSchema
-    row_rules: dict[tuple[str, int | None], RowRule] = field(default_factory=dict)
+    row_rules: dict[tuple[str, str, str], RowRule] = field(default_factory=dict)
     dataset_rules: list[DatasetRule] = field(default_factory=list)
     pii: PiiPolicy | None = None
     quality: dict[str, object] = field(default_factory=dict)
 
-    def rule_for(self, column: str, check_number: int | None) -> RowRule:
-        """The row rule behind one Pandera failure (check_number None: the null rule)."""
-        return self.row_rules[(column, check_number)]
+    warn_schema: pa.DataFrameSchema | None = None
+
+    def rule_table(self, severity: str = "error") -> pl.DataFrame:
+        """Pandera failure keys -> rule name, description and order, for joining with failure cases."""
+        rows = [(c, k, r.name, r.description, r.order) for (c, k, sev), r in self.row_rules.items() if sev == severity]
+        return pl.DataFrame(rows, schema=["__column", "__check", "__rule", "__reason", "__order"], orient="row")
 
 
 @dataclass
@@ -86,6 +91,22 @@ class RuleBook:
 
     def for_asset(self, asset: str) -> RuleSet | None:
         return self.rule_sets.get(asset)
+
+
+def _sql(reader: YamlReader, spec: dict, key: str) -> pl.Expr:
+    """A boolean SQL expression over a row's columns (Polars SQL: no code runs from the rules file)."""
+    text = reader.get(spec, key, str)
+    try:
+        return pl.sql_expr(text)
+    except Exception as error:  # Polars raises several types for bad SQL
+        raise reader.fail(spec, key, f"not a valid SQL expression: {error}") from error
+
+
+def _expr_check(expression: pl.Expr, name: str, column: str | None) -> pa.Check:
+    def evaluate(data) -> pl.LazyFrame:
+        return data.lazyframe.select(expression.fill_null(False).alias(column or "valid"))
+
+    return pa.Check(evaluate, name=name)
 
 
 def _column_check(reader: YamlReader, spec: dict, column: str) -> tuple[pa.Check, RowRule]:
@@ -114,6 +135,8 @@ def _column_check(reader: YamlReader, spec: dict, column: str) -> tuple[pa.Check
     elif kind == "isin":
         allowed = reader.get(spec, "isin", list)
         check = pa.Check.isin(allowed)
+    elif kind == "expr":
+        check = _expr_check(_sql(reader, spec, "expr"), name, column)
     else:
         pattern = reader.get(spec, "str_matches", str)
         try:
@@ -175,38 +198,72 @@ def compile_rule_file(path: Path) -> RuleSet:
     document = reader.load()
     if not isinstance(document, dict):
         raise RuleError(f"{path}: expected a mapping with keys asset, columns, dataset")
-    reader.keys(document, ("asset", "description", "columns", "dataset", "pii", "quality"), "rule file")
+    reader.keys(document, ("asset", "description", "columns", "rows", "dataset", "pii", "quality"), "rule file")
     asset = reader.get(document, "asset", str)
-    columns, row_rules = {}, {}
+    columns: dict[str, dict[str, pa.Column]] = {"error": {}, "warn": {}}
+    row_rules: dict[tuple[str, str], RowRule] = {}
+    order = 0
     for column, spec in (reader.get(document, "columns", dict, default={}) or {}).items():
         if column == "__lines__":
             continue
         if not isinstance(spec, dict):
             raise reader.fail(document["columns"], column, "expected a mapping")
-        reader.keys(spec, ("dtype", "nullable", "checks"), f"column {column!r}")
+        reader.keys(spec, ("dtype", "nullable", "unique", "coerce", "checks"), f"column {column!r}")
         dtype_name = reader.get(spec, "dtype", str, default="string")
         if dtype_name not in DTYPES:
             raise reader.fail(spec, "dtype", f"unknown dtype {dtype_name!r} (known: {', '.join(DTYPES)})")
-        nullable = reader.get(spec, "nullable", bool, default=True)
-        checks = []
-        for number, check_spec in enumerate(reader.get(spec, "checks", list, default=[])):
+        checks: dict[str, list[pa.Check]] = {"error": [], "warn": []}
+        for check_spec in reader.get(spec, "checks", list, default=[]):
             if not isinstance(check_spec, dict):
                 raise reader.fail(spec, "checks", "each check must be a mapping")
             check, rule = _column_check(reader, check_spec, column)
-            checks.append(check)
-            row_rules[(column, number)] = rule
-        row_rules[(column, None)] = RowRule(f"{column}_not_null", column, f"{column} is required", "error")
-        columns[column] = pa.Column(DTYPES[dtype_name], checks=checks, nullable=nullable)
+            order += 1
+            row_rules[(column, str(len(checks[rule.severity])), rule.severity)] = RowRule(
+                rule.name, column, rule.description, rule.severity, order
+            )
+            checks[rule.severity].append(check)
+        for builtin, description in (
+            ("not_nullable", f"{column} is required"),
+            ("field_uniqueness", f"{column} is unique"),
+            ("coerce_dtype", f"{column} converts to {dtype_name}"),
+        ):
+            suffix = {"not_nullable": "not_null", "field_uniqueness": "unique", "coerce_dtype": "dtype"}[builtin]
+            row_rules[(column, builtin, "error")] = RowRule(f"{column}_{suffix}", column, description, "error", -1)
+        columns["error"][column] = pa.Column(
+            DTYPES[dtype_name],
+            checks=checks["error"],
+            nullable=reader.get(spec, "nullable", bool, default=True),
+            unique=reader.get(spec, "unique", bool, default=False),
+            coerce=reader.get(spec, "coerce", bool, default=False),
+        )
+        if checks["warn"]:
+            columns["warn"][column] = pa.Column(DTYPES[dtype_name], checks=checks["warn"], nullable=True)
+    frame_checks: dict[str, list[pa.Check]] = {"error": [], "warn": []}
+    for spec in reader.get(document, "rows", list, default=[]):
+        if not isinstance(spec, dict):
+            raise reader.fail(document, "rows", "each row rule must be a mapping")
+        reader.keys(spec, ("name", "description", "severity", "expr"), "row rule")
+        name = reader.get(spec, "name", str)
+        severity = reader.get(spec, "severity", str, default="error")
+        if severity not in SEVERITIES:
+            raise reader.fail(spec, "severity", f"must be one of {SEVERITIES}")
+        order += 1
+        key = (ROW_LEVEL, str(len(frame_checks[severity])), severity)
+        row_rules[key] = RowRule(name, ROW_LEVEL, reader.get(spec, "description", str, default=name), severity, order)
+        frame_checks[severity].append(_expr_check(_sql(reader, spec, "expr"), name, None))
     dataset_specs = reader.get(document, "dataset", list, default=[])
     dataset_rules = []
     for spec in dataset_specs:
         if not isinstance(spec, dict):
             raise reader.fail(document, "dataset", "each dataset rule must be a mapping")
         dataset_rules.append(_dataset_rule(reader, spec))
-    schema = pa.DataFrameSchema(columns, name=asset, strict=False)
+    schema = pa.DataFrameSchema(columns["error"], checks=frame_checks["error"], name=asset, strict=False)
+    warn_schema = None
+    if columns["warn"] or frame_checks["warn"]:
+        warn_schema = pa.DataFrameSchema(columns["warn"], checks=frame_checks["warn"], name=f"{asset} (warn)")
     pii = _pii_policy(reader, document["pii"]) if isinstance(document.get("pii"), dict) else None
     quality = _quality(reader, reader.get(document, "quality", dict)) if "quality" in document else {}
-    return RuleSet(asset, path, schema, row_rules, dataset_rules, pii, quality)
+    return RuleSet(asset, path, schema, row_rules, dataset_rules, pii, quality, warn_schema)
 
 
 def default_rules_dir() -> Path:
