@@ -6,6 +6,7 @@ from dataclasses import dataclass
 import dagster as dg
 import polars as pl
 
+from assets.checks import rule_check_results, rule_check_specs
 from assets.dedup import NearDuplicateOptions, exact_duplicates, near_duplicates
 from assets.documents import empty_quarantine
 from assets.ingestion import RAW_DOCUMENTS, raw_documents
@@ -15,7 +16,7 @@ from assets.quality import apply_quality_filters
 from dagster_project.partitions import dataset_versions, earlier_versions
 from dagster_project.resources import LakeResource
 from rules import RuleSet, default_rule_book
-from rules.enforce import apply_row_rules
+from rules.enforce import VersionContext, apply_row_rules, warning_rows
 
 CLEAN_DOCUMENTS = "clean_documents"
 DEDUP_INDEX = "dedup_index"
@@ -164,6 +165,7 @@ def earlier_dedup_state(lake: LakeResource, versions: list[str]) -> tuple[pl.Dat
     group_name="prepare",
     kinds={"polars", "pandera", "delta"},
     code_version="2",
+    check_specs=rule_check_specs(CLEAN_DOCUMENTS),
 )
 def clean_documents(
     context: dg.AssetExecutionContext, config: CleaningConfig, lake: LakeResource
@@ -189,4 +191,8 @@ def clean_documents(
     metadata["compared_with_versions"] = dg.MetadataValue.json(earlier)
     pii = rules.pii if rules and rules.pii else DEFAULT_PII
     metadata["masked_pii"] = dg.MetadataValue.json(placeholder_counts(result.kept["text"], pii))
-    return dg.MaterializeResult(metadata=metadata)
+    if rules is not None:
+        warnings = warning_rows(result.kept, rules)
+        metadata["warn_rule_rows"] = dg.MetadataValue.json(dict(warnings.group_by("__rule").len().iter_rows()))
+    checks = rule_check_results(CLEAN_DOCUMENTS, result.kept, result.rejected, VersionContext(rows_in=raw.height))
+    return dg.MaterializeResult(metadata=metadata, check_results=checks)

@@ -4,29 +4,20 @@ import dagster as dg
 import polars as pl
 
 from assets.catalog import record_validation
+from assets.checks import previous_version_rows, rule_check_results, rule_check_specs
 from assets.documents import DOCUMENT_SCHEMA, empty_quarantine
 from assets.ingestion import RAW_DOCUMENTS
 from assets.metadata import QUARANTINE, write_stage
 from assets.splitting import assign_splits, split_counts
 from assets.tokenization import TOKENIZED_DOCUMENTS, tokenized_documents
-from dagster_project.partitions import dataset_versions
+from dagster_project.partitions import dataset_versions, earlier_versions
 from dagster_project.resources import LakeResource
 from rules import default_rule_book
-from rules.compiler import DatasetRule
-from rules.enforce import apply_row_rules, evaluate_dataset_rule
+from rules.enforce import VersionContext, apply_row_rules
 
 TRAINING_EXAMPLES = "training_examples"
 CHECK_NOTHING_LOST = "check_nothing_lost"
 EXAMPLE_COLUMNS = [*DOCUMENT_SCHEMA, "split", "token_count"]
-
-
-def check_name(rule: DatasetRule) -> str:
-    return f"check_{rule.name}"
-
-
-def _dataset_rules() -> list[DatasetRule]:
-    rule_set = default_rule_book().for_asset(TRAINING_EXAMPLES)
-    return rule_set.dataset_rules if rule_set else []
 
 
 class SplitConfig(dg.Config):
@@ -35,17 +26,6 @@ class SplitConfig(dg.Config):
     seed: int = 13
     val_fraction: float = 0.1
     test_fraction: float = 0.1
-
-
-def dataset_rule_check(frame: pl.DataFrame, rule: DatasetRule) -> dg.AssetCheckResult:
-    """One dataset rule as an asset check result: `error` rules block downstream assets."""
-    outcome = evaluate_dataset_rule(frame, rule)
-    return dg.AssetCheckResult(
-        check_name=check_name(rule),
-        passed=outcome.passed,
-        severity=dg.AssetCheckSeverity.ERROR if rule.severity == "error" else dg.AssetCheckSeverity.WARN,
-        metadata={"observed": outcome.observed, "threshold": rule.threshold, "detail": outcome.detail},
-    )
 
 
 def record_accounting(lake: LakeResource, version: str, kept: int) -> dg.AssetCheckResult:
@@ -75,10 +55,7 @@ def record_accounting(lake: LakeResource, version: str, kept: int) -> dg.AssetCh
     kinds={"pandera", "polars", "delta"},
     code_version="1",
     check_specs=[
-        *(
-            dg.AssetCheckSpec(check_name(r), asset=TRAINING_EXAMPLES, blocking=True, description=r.description)
-            for r in _dataset_rules()
-        ),
+        *rule_check_specs(TRAINING_EXAMPLES),
         dg.AssetCheckSpec(
             CHECK_NOTHING_LOST,
             asset=TRAINING_EXAMPLES,
@@ -101,7 +78,8 @@ def training_examples(
     metadata = write_stage(lake, TRAINING_EXAMPLES, "validate", version, kept, broken, book.digest)
     metadata["split_seed"] = config.seed
     metadata["examples_per_split_and_label"] = dg.MetadataValue.json(split_counts(kept))
-    checks = [dataset_rule_check(kept, rule) for rule in _dataset_rules()]
+    previous = previous_version_rows(lake, TRAINING_EXAMPLES, earlier_versions(context.instance, version))
+    checks = rule_check_results(TRAINING_EXAMPLES, kept, broken, VersionContext(previous, examples.height))
     accounting = record_accounting(lake, version, kept.height)
     checks.append(accounting)
     record_validation(lake, version, kept.height, int(accounting.metadata["rows_quarantined"].value))

@@ -25,7 +25,12 @@ DTYPES: dict[str, type | pl.DataType] = {
 }
 COLUMN_CHECKS = ("str_length", "isin", "in_range", "str_matches", "expr")
 ROW_LEVEL = "__rows__"  # the "column" of rules that look at whole rows
-DATASET_RULES = ("min_rows", "min_examples_per_label", "max_imbalance_ratio")
+DATASET_RULES = {
+    "min_rows": (int, float), "min_examples_per_label": (int, float), "max_imbalance_ratio": (int, float),
+    "max_missing_rate": (int, float), "max_duplicate_rate": (int, float), "label_set": list, "text_length": dict,
+    "max_label_psi": (int, float), "max_length_shift": (int, float), "max_rejected_rate": (int, float),
+}  # fmt: skip
+TEXT_LENGTH_BOUNDS = ("min_median", "max_median", "max_p95")
 QUALITY_THRESHOLDS = {
     "min_words": int, "max_words": int, "min_mean_word_length": (int, float), "max_mean_word_length": (int, float),
     "max_symbol_ratio": (int, float), "min_alpha_word_fraction": (int, float),
@@ -51,11 +56,11 @@ class RowRule:
 
 @dataclass(frozen=True)
 class DatasetRule:
-    """A rule on a whole dataset version, reported as an asset check."""
+    """A rule on a whole dataset version, reported as an asset check named `check_<name>`."""
 
     name: str
     kind: str
-    threshold: float
+    threshold: object
     description: str
     severity: str
     column: str = "label"
@@ -152,17 +157,27 @@ def _dataset_rule(reader: YamlReader, spec: dict) -> DatasetRule:
     name = reader.get(spec, "name", str)
     kinds = [k for k in DATASET_RULES if k in spec]
     if len(kinds) != 1:
-        raise RuleError(f"{reader.path}: dataset rule {name!r} needs exactly one of {', '.join(DATASET_RULES)}")
+        raise YamlError(f"{reader.path}: dataset rule {name!r} needs exactly one of {', '.join(DATASET_RULES)}")
+    kind = kinds[0]
     severity = reader.get(spec, "severity", str, default="error")
     if severity not in SEVERITIES:
         raise reader.fail(spec, "severity", f"must be one of {SEVERITIES}")
+    threshold = reader.get(spec, kind, DATASET_RULES[kind])
+    if kind == "text_length":
+        reader.keys(threshold, TEXT_LENGTH_BOUNDS, "text_length")
+        threshold = {k: float(reader.get(threshold, k, (int, float))) for k in TEXT_LENGTH_BOUNDS if k in threshold}
+    elif kind == "label_set":
+        threshold = sorted(str(label) for label in threshold)
+    else:
+        threshold = float(threshold)
+    default_column = "text" if kind in ("max_duplicate_rate", "text_length", "max_length_shift") else "label"
     return DatasetRule(
         name=name,
-        kind=kinds[0],
-        threshold=float(reader.get(spec, kinds[0], (int, float))),
+        kind=kind,
+        threshold=threshold,
         description=reader.get(spec, "description", str, default=name),
         severity=severity,
-        column=reader.get(spec, "column", str, default="label"),
+        column=reader.get(spec, "column", str, default=default_column),
     )
 
 

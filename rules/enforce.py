@@ -40,7 +40,11 @@ def failing_rows(frame: pl.DataFrame, schema: pa.DataFrameSchema, rule_set: Rule
         raise ValueError(f"{rule_set.path}: the data does not match the schema: {problems}")
     builtin = pl.col("check").str.extract(f"^({'|'.join(BUILTIN_CHECKS)})")
     keyed = cases.with_columns(
-        pl.col("column").fill_null(ROW_LEVEL).alias("__column"),
+        # frame-level checks report the schema's name as their column
+        pl.when(pl.col("schema_context") == "DataFrameSchema")
+        .then(pl.lit(ROW_LEVEL))
+        .otherwise(pl.col("column"))
+        .alias("__column"),
         pl.coalesce(builtin, pl.col("check_number").cast(pl.String)).alias("__check"),
     )
     return (
@@ -84,21 +88,74 @@ def warning_rows(frame: pl.DataFrame, rule_set: RuleSet) -> pl.DataFrame:
     return failing_rows(frame, rule_set.warn_schema, rule_set, "warn")
 
 
-def evaluate_dataset_rule(frame: pl.DataFrame, rule: DatasetRule) -> DatasetRuleResult:
+@dataclass(frozen=True)
+class VersionContext:
+    """What a dataset rule may compare with: the previous version's frame and the stage's input size."""
+
+    previous: pl.DataFrame | None = None
+    rows_in: int | None = None
+
+
+def population_stability_index(current: pl.Series, previous: pl.Series, floor: float = 1e-4) -> float:
+    """PSI between two categorical distributions: sum over categories of (p - q) * ln(p / q)."""
+    p = current.value_counts(normalize=True, name="p").rename({current.name: "category"})
+    q = previous.value_counts(normalize=True, name="q").rename({previous.name: "category"})
+    both = p.join(q, on="category", how="full", coalesce=True).fill_null(0.0)
+    both = both.with_columns(pl.col("p").clip(lower_bound=floor), pl.col("q").clip(lower_bound=floor))
+    return float(both.select(((pl.col("p") - pl.col("q")) * (pl.col("p") / pl.col("q")).log()).sum()).item())
+
+
+def evaluate_dataset_rule(
+    frame: pl.DataFrame, rule: DatasetRule, context: VersionContext | None = None
+) -> DatasetRuleResult:
     """Evaluate one dataset rule on a collected frame."""
-    if rule.kind == "min_rows":
-        observed = float(frame.height)
-        return DatasetRuleResult(
-            rule, observed >= rule.threshold, observed, f"{frame.height} rows, need {rule.threshold:g}"
-        )
-    counts = frame.group_by(rule.column).len()
-    if rule.kind == "min_examples_per_label":
+    context = context or VersionContext()
+    kind, limit, column = rule.kind, rule.threshold, rule.column
+    rows = frame.height
+    if kind == "min_rows":
+        return DatasetRuleResult(rule, rows >= limit, float(rows), f"{rows} rows, need {limit:g}")
+    if kind == "max_missing_rate":
+        missing = frame[column].is_null().sum() + (frame[column].cast(pl.String) == "").sum()
+        observed = missing / rows if rows else 0.0
+        return DatasetRuleResult(rule, observed <= limit, observed, f"{missing} of {rows} rows lack {column}")
+    if kind == "max_duplicate_rate":
+        duplicated = rows - frame[column].n_unique()
+        observed = duplicated / rows if rows else 0.0
+        return DatasetRuleResult(rule, observed <= limit, observed, f"{duplicated} repeated values of {column}")
+    if kind == "label_set":
+        seen = set(frame[column].drop_nulls().unique().to_list())
+        unexpected, absent = sorted(seen - set(limit)), sorted(set(limit) - seen)
+        detail = f"unexpected: {unexpected or 'none'}; absent: {absent or 'none'}"
+        return DatasetRuleResult(rule, not unexpected and not absent, float(len(unexpected) + len(absent)), detail)
+    if kind == "text_length":
+        lengths = frame[column].str.len_chars()
+        median, p95 = float(lengths.median() or 0), float(lengths.quantile(0.95) or 0)
+        broken = [
+            f"{bound} {limit[bound]:g} (median {median:g}, p95 {p95:g})"
+            for bound, value in (("min_median", median), ("max_median", median), ("max_p95", p95))
+            if bound in limit and (value < limit[bound] if bound.startswith("min") else value > limit[bound])
+        ]
+        return DatasetRuleResult(rule, not broken, median, "; ".join(broken) or f"median {median:g}, p95 {p95:g}")
+    if kind in ("max_label_psi", "max_length_shift"):
+        if context.previous is None or context.previous.is_empty():
+            return DatasetRuleResult(rule, True, 0.0, "no previous version to compare with")
+        if kind == "max_label_psi":
+            observed = population_stability_index(frame[column], context.previous[column])
+            return DatasetRuleResult(rule, observed <= limit, observed, f"PSI of {column} against the previous version")
+        now = float(frame[column].str.len_chars().median() or 0)
+        before = float(context.previous[column].str.len_chars().median() or 0)
+        observed = abs(now - before) / before if before else 0.0
+        return DatasetRuleResult(rule, observed <= limit, observed, f"median length {before:g} -> {now:g}")
+    if kind == "max_rejected_rate":
+        rows_in = context.rows_in if context.rows_in is not None else rows
+        observed = (rows_in - rows) / rows_in if rows_in else 0.0
+        return DatasetRuleResult(rule, observed <= limit, observed, f"{rows_in - rows} of {rows_in} rows quarantined")
+    counts = frame.group_by(column).len()
+    if kind == "min_examples_per_label":
         observed = float(counts["len"].min() or 0)
-        scarce = counts.filter(pl.col("len") < rule.threshold).sort("len")
-        detail = ", ".join(f"{r[rule.column]}={r['len']}" for r in scarce.iter_rows(named=True)) or "every label"
-        return DatasetRuleResult(rule, observed >= rule.threshold, observed, f"below {rule.threshold:g}: {detail}")
+        scarce = counts.filter(pl.col("len") < limit).sort("len")
+        detail = ", ".join(f"{r[column]}={r['len']}" for r in scarce.iter_rows(named=True)) or "every label"
+        return DatasetRuleResult(rule, observed >= limit, observed, f"below {limit:g}: {detail}")
     largest, smallest = counts["len"].max() or 0, counts["len"].min() or 0
     observed = float(largest / smallest) if smallest else float("inf")
-    return DatasetRuleResult(
-        rule, observed <= rule.threshold, observed, f"largest/smallest label = {largest}/{smallest}"
-    )
+    return DatasetRuleResult(rule, observed <= limit, observed, f"largest/smallest label = {largest}/{smallest}")

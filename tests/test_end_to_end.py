@@ -84,9 +84,15 @@ def test_every_asset_materializes_and_every_check_passes(pipeline: Pipeline) -> 
     assert materialized == ASSET_KEYS
     checks = {e.check_name: e.passed for e in result.get_asset_check_evaluations()}
     assert checks == {
+        "check_max_rejected_rate": True,
         "check_min_rows": True,
         "check_min_examples_per_label": True,
         "check_max_imbalance_ratio": True,
+        "check_no_missing_labels": True,
+        "check_no_repeated_texts": True,
+        "check_text_length_distribution": True,
+        "check_label_drift": True,
+        "check_length_drift": True,
         "check_nothing_lost": True,
         "check_evaluation_gate": True,
     }
