@@ -204,6 +204,21 @@ def command_ui(args: argparse.Namespace, home: RefineryHome) -> int:
     return subprocess.call(command, env=environment, cwd=PROJECT_ROOT)
 
 
+def command_rules_check(args: argparse.Namespace, home: RefineryHome) -> int:
+    from assets.declared_sources import load_sources
+    from rules import load_rule_book
+    from rules.compiler import default_rules_dir
+
+    directory = Path(args.directory) if args.directory else default_rules_dir()
+    book = load_rule_book(directory)
+    for name, rule_set in sorted(book.rule_sets.items()):
+        row_rules = sorted({r.name for r in rule_set.row_rules.values() if r.order >= 0})
+        print(f"{rule_set.path.name}: {name}: {len(row_rules)} row rules, {len(rule_set.dataset_rules)} dataset rules")
+    sources = load_sources(Path(args.sources)) if args.sources else load_sources()
+    print(f"rules hash {book.digest}; {len(sources)} declared sources valid")
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="refinery", description="Validated training data and fine-tuned models.")
     commands = parser.add_subparsers(dest="command", required=True)
@@ -234,6 +249,13 @@ def build_parser() -> argparse.ArgumentParser:
     predict = commands.add_parser("predict", help="label texts with the deployed model")
     predict.add_argument("texts", nargs="+")
     predict.set_defaults(handler=command_predict)
+
+    rules = commands.add_parser("rules", help="data rules")
+    rules_commands = rules.add_subparsers(dest="rules_command", required=True)
+    check = rules_commands.add_parser("check", help="compile every rules file and declared source; exit 1 on an error")
+    check.add_argument("directory", nargs="?", help="rules folder (default: rules/ or REFINERY_RULES_DIR)")
+    check.add_argument("--sources", help="sources folder (default: sources/ or REFINERY_SOURCES_DIR)")
+    check.set_defaults(handler=command_rules_check)
 
     for name, port, handler in (("serve", 8080, command_serve), ("ui", 3000, command_ui)):
         sub = commands.add_parser(

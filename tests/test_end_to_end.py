@@ -93,6 +93,7 @@ def test_every_asset_materializes_and_every_check_passes(pipeline: Pipeline) -> 
         "check_text_length_distribution": True,
         "check_label_drift": True,
         "check_length_drift": True,
+        "check_no_split_leakage": True,
         "check_nothing_lost": True,
         "check_evaluation_gate": True,
     }
