@@ -79,6 +79,7 @@ class RuleSet:
     quality: dict[str, object] = field(default_factory=dict)
 
     warn_schema: pa.DataFrameSchema | None = None
+    coerce: dict[str, type | pl.DataType] = field(default_factory=dict)
 
     def rule_table(self, severity: str = "error") -> pl.DataFrame:
         """Pandera failure keys -> rule name, description and order, for joining with failure cases."""
@@ -216,7 +217,8 @@ def compile_rule_file(path: Path) -> RuleSet:
     reader.keys(document, ("asset", "description", "columns", "rows", "dataset", "pii", "quality"), "rule file")
     asset = reader.get(document, "asset", str)
     columns: dict[str, dict[str, pa.Column]] = {"error": {}, "warn": {}}
-    row_rules: dict[tuple[str, str], RowRule] = {}
+    row_rules: dict[tuple[str, str, str], RowRule] = {}
+    coerce: dict[str, type | pl.DataType] = {}
     order = 0
     for column, spec in (reader.get(document, "columns", dict, default={}) or {}).items():
         if column == "__lines__":
@@ -244,12 +246,13 @@ def compile_rule_file(path: Path) -> RuleSet:
         ):
             suffix = {"not_nullable": "not_null", "field_uniqueness": "unique", "coerce_dtype": "dtype"}[builtin]
             row_rules[(column, builtin, "error")] = RowRule(f"{column}_{suffix}", column, description, "error", -1)
+        if reader.get(spec, "coerce", bool, default=False):  # cast per row in enforce: Pandera fails whole frames
+            coerce[column] = DTYPES[dtype_name]
         columns["error"][column] = pa.Column(
             DTYPES[dtype_name],
             checks=checks["error"],
             nullable=reader.get(spec, "nullable", bool, default=True),
             unique=reader.get(spec, "unique", bool, default=False),
-            coerce=reader.get(spec, "coerce", bool, default=False),
         )
         if checks["warn"]:
             columns["warn"][column] = pa.Column(DTYPES[dtype_name], checks=checks["warn"], nullable=True)
@@ -278,7 +281,7 @@ def compile_rule_file(path: Path) -> RuleSet:
         warn_schema = pa.DataFrameSchema(columns["warn"], checks=frame_checks["warn"], name=f"{asset} (warn)")
     pii = _pii_policy(reader, document["pii"]) if isinstance(document.get("pii"), dict) else None
     quality = _quality(reader, reader.get(document, "quality", dict)) if "quality" in document else {}
-    return RuleSet(asset, path, schema, row_rules, dataset_rules, pii, quality, warn_schema)
+    return RuleSet(asset, path, schema, row_rules, dataset_rules, pii, quality, warn_schema, coerce)
 
 
 def default_rules_dir() -> Path:

@@ -60,13 +60,35 @@ def failing_rows(frame: pl.DataFrame, schema: pa.DataFrameSchema, rule_set: Rule
     )
 
 
+def coerce_columns(frame: pl.DataFrame, rule_set: RuleSet) -> tuple[pl.DataFrame, pl.DataFrame]:
+    """Cast the `coerce: true` columns; a value that does not convert fails `<column>_dtype` on its row."""
+    failures = []
+    for column, dtype in rule_set.coerce.items():
+        if column not in frame.columns:
+            continue
+        converted = frame[column].cast(dtype, strict=False)
+        broken = (converted.is_null() & frame[column].is_not_null()).arg_true()
+        if not broken.is_empty():
+            rule = rule_set.row_rules[(column, "coerce_dtype", "error")]
+            failures.append(
+                pl.DataFrame(
+                    {"__row": broken.cast(pl.UInt32), "__rule": rule.name, "__reason": rule.description,
+                     "__value": frame[column].gather(broken).cast(pl.String)}
+                )
+            )  # fmt: skip
+        frame = frame.with_columns(converted.alias(column))
+    return frame, pl.concat(failures) if failures else pl.DataFrame(schema=FAILURES_SCHEMA)
+
+
 def apply_row_rules(frame: pl.DataFrame, rule_set: RuleSet, stage: str) -> tuple[pl.DataFrame, pl.DataFrame]:
     """Split a collected frame into rows that pass every `error` row rule and quarantine rows.
 
     A row failing several rules is quarantined once, under the first rule of the file it broke,
     with the failing value. (Pandera checks only the schema of a LazyFrame: collect first.)
     """
-    failing = failing_rows(frame, rule_set.schema, rule_set, "error")
+    frame, uncoercible = coerce_columns(frame, rule_set)
+    checked = failing_rows(frame, rule_set.schema, rule_set, "error")
+    failing = pl.concat([uncoercible, checked]).unique("__row", keep="first", maintain_order=True)
     if failing.is_empty():
         return frame, empty_quarantine()
     indexed = frame.with_row_index("__row")

@@ -207,3 +207,55 @@ def test_server_answers_predict_and_health_and_rejects_bad_input(pipeline: Pipel
     finally:
         server.shutdown()
         server.server_close()
+
+
+def test_a_failing_warn_rule_shows_but_does_not_block(pipeline: Pipeline) -> None:
+    from dagster_project.demo_corpus import generate_tickets
+
+    skewed_folder = pipeline.home.root / "incoming" / "skewed"
+    skewed_folder.mkdir(parents=True)
+    records, _ = generate_tickets(900, seed=8)
+    keep = [r for r in records if r["category"] == "vpn_access"][:200]
+    keep += [r for r in records if r["category"] not in ("vpn_access", "")][:120]
+    (skewed_folder / "t.ndjson").write_text("\n".join(json.dumps(r) for r in keep) + "\n")
+    (skewed_folder / "_source.yaml").write_text("text_column: body\nlabel_column: category\n")
+    register_drop(pipeline.instance, pipeline.home, skewed_folder, "skewed")
+    result = pipeline.run("skewed")
+    checks = {e.check_name: e for e in result.get_asset_check_evaluations()}
+    assert checks["check_label_drift"].passed is False
+    assert checks["check_label_drift"].severity == dg.AssetCheckSeverity.WARN
+    materialized = {m.asset_key.to_user_string() for m in result.get_asset_materialization_events()}
+    assert "fine_tuned_model" in materialized
+
+
+def test_replay_after_a_rule_change_rewrites_the_quarantine(pipeline: Pipeline, tmp_path: Path, monkeypatch) -> None:
+    import shutil
+
+    from rules.compiler import default_rule_book, default_rules_dir
+
+    stricter = tmp_path / "rules"
+    shutil.copytree(default_rules_dir(), stricter)
+    rules_file = stricter / "clean_documents.yaml"
+    rules_file.write_text(
+        rules_file.read_text().replace("str_length: {min: 3, max: 2000}", "str_length: {min: 60, max: 2000}")
+    )
+    before = pipeline.table("quarantine", "v1")
+    selection = [
+        dg.AssetKey(k) for k in ("raw_documents", "clean_documents", "tokenized_documents", "training_examples")
+    ]
+    job = pipeline.defs.resolve_job_def(PIPELINE_JOB)
+    monkeypatch.setenv("REFINERY_RULES_DIR", str(stricter))
+    default_rule_book.cache_clear()
+    try:
+        assert job.execute_in_process(partition_key="v1", instance=pipeline.instance, asset_selection=selection).success
+        stricter_quarantine = pipeline.table("quarantine", "v1")
+    finally:
+        monkeypatch.undo()
+        default_rule_book.cache_clear()
+    short = stricter_quarantine.filter(pl.col("rule") == "text_length").height
+    assert short > before.filter(pl.col("rule") == "text_length").height
+    records_read = pipeline.table("raw_documents", "v1").height + before.filter(pl.col("stage") == "ingest").height
+    assert pipeline.table("training_examples", "v1").height + stricter_quarantine.height == records_read
+    assert stricter_quarantine.select("stage", "source", "source_row").is_duplicated().sum() == 0
+    assert job.execute_in_process(partition_key="v1", instance=pipeline.instance, asset_selection=selection).success
+    assert pipeline.table("quarantine", "v1").height == before.height

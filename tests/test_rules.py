@@ -6,8 +6,14 @@ import polars as pl
 import pytest
 
 from rules import RuleError, load_rule_book
-from rules.compiler import compile_rule_file
-from rules.enforce import apply_row_rules, evaluate_dataset_rule
+from rules.compiler import DatasetRule, compile_rule_file
+from rules.enforce import (
+    VersionContext,
+    apply_row_rules,
+    evaluate_dataset_rule,
+    population_stability_index,
+    warning_rows,
+)
 
 RULES = """\
 asset: docs
@@ -94,3 +100,141 @@ def test_shipped_rules_compile_and_have_a_stable_hash() -> None:
     book = load_rule_book()
     assert {"clean_documents", "training_examples"} <= set(book.rule_sets)
     assert book.digest == load_rule_book().digest and len(book.digest) == 16
+
+
+MORE_RULES = """\
+asset: docs
+columns:
+  doc_id:
+    unique: true
+  priority:
+    dtype: int
+    coerce: true
+    checks:
+      - name: priority_range
+        in_range: {min: 1, max: 3}
+  text:
+    checks:
+      - name: no_shouting
+        severity: warn
+        expr: "text <> UPPER(text)"
+rows:
+  - name: billing_mentions_invoice
+    description: billing tickets mention an invoice
+    expr: "label <> 'billing' OR LOWER(text) LIKE '%invoice%'"
+"""
+
+
+def test_unique_coerce_sql_expressions_and_row_rules(tmp_path: Path) -> None:
+    (tmp_path / "docs.yaml").write_text(MORE_RULES)
+    rule_set = compile_rule_file(tmp_path / "docs.yaml")
+    frame = pl.DataFrame(
+        {
+            "doc_id": ["1", "2", "2", "4", "5"],
+            "priority": ["1", "2", "3", "9", "oops"],
+            "text": ["Invoice late", "hello", "LOUD TEXT", "fine", "vpn"],
+            "label": ["billing", "vpn", "vpn", "vpn", "billing"],
+            "source": ["f"] * 5,
+            "source_row": [1, 2, 3, 4, 5],
+        }
+    )
+    passed, quarantine = apply_row_rules(frame, rule_set, "clean")
+    assert passed["text"].to_list() == ["Invoice late"]
+    assert sorted(quarantine.select("source_row", "rule").rows()) == [
+        (2, "doc_id_unique"),
+        (3, "doc_id_unique"),
+        (4, "priority_range"),
+        (5, "priority_dtype"),
+    ]
+    warnings = warning_rows(frame, rule_set)
+    assert warnings.select("__row", "__rule").rows() == [(2, "no_shouting")]
+
+
+def test_a_row_failing_only_a_row_rule_is_quarantined_with_the_whole_record(tmp_path: Path) -> None:
+    (tmp_path / "docs.yaml").write_text(MORE_RULES)
+    frame = pl.DataFrame(
+        {
+            "doc_id": ["1"],
+            "priority": ["1"],
+            "text": ["vpn down"],
+            "label": ["billing"],
+            "source": ["f"],
+            "source_row": [7],
+        }
+    )
+    _, quarantine = apply_row_rules(frame, compile_rule_file(tmp_path / "docs.yaml"), "clean")
+    row = quarantine.row(0, named=True)
+    assert (row["rule"], row["reason"], row["source_row"]) == (
+        "billing_mentions_invoice",
+        "billing tickets mention an invoice",
+        7,
+    )
+    assert '"text":"vpn down"' in row["record"]
+
+
+def _rule(kind: str, threshold, column: str = "label") -> "DatasetRule":
+    return DatasetRule(name=kind, kind=kind, threshold=threshold, description=kind, severity="error", column=column)
+
+
+DOCS = pl.DataFrame({"text": ["short one", "a much longer ticket text here", "short one", None],
+                     "label": ["a", "b", "a", None]})  # fmt: skip
+
+
+@pytest.mark.parametrize(
+    ("rule", "passes", "fails"),
+    [
+        (_rule("max_missing_rate", 0.2), DOCS.head(3), DOCS),
+        (_rule("max_duplicate_rate", 0.0, "text"), DOCS.slice(0, 2), DOCS.head(3)),
+        (_rule("label_set", ["a", "b"]), DOCS.head(2), DOCS.head(1)),
+        (_rule("text_length", {"min_median": 5, "max_p95": 40}, "text"), DOCS.head(3),
+         DOCS.head(1).with_columns(pl.lit("x").alias("text"))),
+    ],
+    ids=["missing", "duplicates", "label-set", "text-length"],
+)  # fmt: skip
+def test_each_dataset_rule_passes_and_fails(rule, passes: pl.DataFrame, fails: pl.DataFrame) -> None:
+    assert evaluate_dataset_rule(passes, rule).passed
+    outcome = evaluate_dataset_rule(fails, rule)
+    assert not outcome.passed and outcome.detail
+
+
+def test_drift_rules_compare_with_the_previous_version() -> None:
+    before = pl.DataFrame({"label": ["a"] * 50 + ["b"] * 50, "text": ["ten chars!"] * 100})
+    same = pl.DataFrame({"label": ["a"] * 48 + ["b"] * 52, "text": ["ten chars?"] * 100})
+    shifted = pl.DataFrame({"label": ["a"] * 95 + ["b"] * 5, "text": ["a much longer text than before"] * 100})
+    psi, shift = _rule("max_label_psi", 0.25), _rule("max_length_shift", 0.5, "text")
+    assert evaluate_dataset_rule(same, psi, VersionContext(before)).passed
+    assert not evaluate_dataset_rule(shifted, psi, VersionContext(before)).passed
+    assert evaluate_dataset_rule(same, shift, VersionContext(before)).passed
+    assert not evaluate_dataset_rule(shifted, shift, VersionContext(before)).passed
+    first = evaluate_dataset_rule(shifted, psi, VersionContext(None))
+    assert first.passed and first.detail == "no previous version to compare with"
+    assert population_stability_index(before["label"], before["label"]) == 0.0
+
+
+def test_rejected_rate_uses_the_stage_input_size() -> None:
+    rule = _rule("max_rejected_rate", 0.2)
+    assert evaluate_dataset_rule(DOCS, rule, VersionContext(rows_in=5)).passed
+    assert not evaluate_dataset_rule(DOCS, rule, VersionContext(rows_in=6)).passed
+
+
+@pytest.mark.parametrize(
+    ("text", "message"),
+    [
+        ("asset: d\nrows:\n  - name: r\n    expr: 'text LIKE'\n", r"d\.yaml:4: key 'expr': not a valid SQL expression"),
+        (
+            "asset: d\ndataset:\n  - name: r\n    max_drift: 1\n",
+            r"d\.yaml:4: key 'max_drift': unknown key in dataset rule",
+        ),
+        (
+            "asset: d\ndataset:\n  - name: r\n    text_length: {p99: 3}\n",
+            r"d\.yaml:4: key 'p99': unknown key in text_length",
+        ),
+        ("asset: d\ncolumns:\n  t:\n    unique: 'yes'\n", r"d\.yaml:4: key 'unique': expected bool"),
+        ("asset: d\npii:\n  types: [email, fax]\n", r"d\.yaml:3: key 'types': unknown PII types \['fax'\]"),
+        ("asset: d\nquality:\n  min_wrds: 3\n", r"d\.yaml:3: key 'min_wrds': unknown key in quality"),
+    ],
+)
+def test_more_broken_rule_files_name_file_line_and_key(tmp_path: Path, text: str, message: str) -> None:
+    (tmp_path / "d.yaml").write_text(text)
+    with pytest.raises(RuleError, match=message):
+        compile_rule_file(tmp_path / "d.yaml")
