@@ -26,25 +26,69 @@ def instance(home: RefineryHome):
         yield test_instance
 
 
-def build_tiny_model(folder: Path, model_type: str = "bert") -> Path:
-    """Save a randomly initialised 2-layer model of `model_type` with the embedded model's tokenizer."""
+TINY_CONFIGS: dict[str, dict[str, object]] = {
+    "bert": {"hidden_size": 32, "num_hidden_layers": 2, "num_attention_heads": 2, "intermediate_size": 64},
+    "roberta": {"hidden_size": 32, "num_hidden_layers": 2, "num_attention_heads": 2, "intermediate_size": 64,
+                "pad_token_id": 0},
+    "distilbert": {"dim": 32, "n_layers": 2, "n_heads": 2, "hidden_dim": 64},
+    "albert": {"embedding_size": 16, "hidden_size": 32, "num_hidden_layers": 2, "num_attention_heads": 2,
+               "intermediate_size": 64},
+    "xlnet": {"d_model": 32, "n_layer": 2, "n_head": 2, "d_inner": 64, "pad_token_id": 0},
+    "longformer": {"hidden_size": 32, "num_hidden_layers": 2, "num_attention_heads": 2, "intermediate_size": 64,
+                   "attention_window": [8, 8], "pad_token_id": 0},
+}  # fmt: skip
+NO_DROPOUT = ("hidden_dropout_prob", "attention_probs_dropout_prob", "dropout", "attention_dropout",
+              "seq_classif_dropout", "classifier_dropout_prob", "summary_last_dropout")  # fmt: skip
+
+
+def build_tiny_model(folder: Path, model_type: str = "bert", dropout: bool = True) -> Path:
+    """Save a randomly initialised 2-layer `model_type` classifier with the embedded model's tokenizer."""
+    import torch
     from transformers import AutoConfig, AutoModelForSequenceClassification, AutoTokenizer
 
     from trainers.default_model import default_model_folder
 
+    torch.manual_seed(0)
     tokenizer = AutoTokenizer.from_pretrained(default_model_folder())
-    config = AutoConfig.for_model(
-        model_type,
-        vocab_size=tokenizer.vocab_size,
-        hidden_size=32,
-        num_hidden_layers=2,
-        num_attention_heads=2,
-        intermediate_size=64,
-        max_position_embeddings=160,
-    )
+    settings = {"vocab_size": tokenizer.vocab_size, **TINY_CONFIGS[model_type]}
+    if model_type != "xlnet":  # XLNet has no position limit and refuses the setting
+        settings["max_position_embeddings"] = 160
+    if not dropout:
+        settings.update(dict.fromkeys(NO_DROPOUT, 0.0))
+    config = AutoConfig.for_model(model_type, **settings)
     AutoModelForSequenceClassification.from_config(config).save_pretrained(folder)
     tokenizer.save_pretrained(folder)
     return folder
+
+
+def write_small_bundle(folder: Path, per_label: int = 12, seed: int = 3) -> Path:
+    """A bundle of generated tickets, `per_label` per label in train and 3 per label in val and test."""
+    import pyarrow as pa
+
+    from dagster_project.demo_corpus import generate_tickets
+    from trainers.bundle import BundleManifest, write_bundle
+
+    records, _ = generate_tickets(3000, seed)
+    by_label: dict[str, list[str]] = {}
+    for record in records:
+        if record["category"] and record["body"].strip() and len(record["body"]) < 300:
+            by_label.setdefault(record["category"], []).append(record["body"])
+    labels = sorted(by_label)[:3]
+    splits = {"train": [], "val": [], "test": []}
+    for label in labels:
+        texts = by_label[label]
+        splits["train"] += [(t, label) for t in texts[:per_label]]
+        splits["val"] += [(t, label) for t in texts[per_label : per_label + 3]]
+        splits["test"] += [(t, label) for t in texts[per_label + 3 : per_label + 6]]
+    tables = {
+        name: pa.table({"doc_id": [f"{name}{i}" for i in range(len(rows))], "text": [t for t, _ in rows],
+                        "label": [label for _, label in rows]})
+        for name, rows in splits.items()
+    }  # fmt: skip
+    manifest = BundleManifest(
+        {label: i for i, label in enumerate(labels)}, ["test"], "rules", {k: len(v) for k, v in splits.items()}
+    )
+    return write_bundle(folder, tables, manifest)
 
 
 @pytest.fixture(scope="session")

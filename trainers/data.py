@@ -84,10 +84,11 @@ class TextClassificationData(L.LightningDataModule):
         batch_size: int = 32,
         max_length: int = 128,
         seed: int = 13,
+        shuffle: bool = True,
     ):
         super().__init__()
         self.bundle, self.tokenizer, self.label_map = bundle, tokenizer, label_map
-        self.batch_size, self.max_length, self.seed = batch_size, max_length, seed
+        self.batch_size, self.max_length, self.seed, self.shuffle = batch_size, max_length, seed, shuffle
         self.splits: dict[str, tuple[list[list[int]], list[int]]] = {}
 
     def setup(self, stage: str | None = None) -> None:
@@ -104,7 +105,7 @@ class TextClassificationData(L.LightningDataModule):
         return DataLoader(range(len(encoded)), batch_sampler=sampler, collate_fn=collate)
 
     def train_dataloader(self) -> DataLoader:
-        return self._loader("train", shuffle=True)
+        return self._loader("train", shuffle=self.shuffle)
 
     def val_dataloader(self) -> DataLoader:
         return self._loader("val", shuffle=False)

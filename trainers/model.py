@@ -19,6 +19,7 @@ class SequenceClassifier(L.LightningModule):
         learning_rate: float = 8e-5,
         weight_decay: float = 0.01,
         warmup_ratio: float = 0.1,
+        batch_size: int = 32,
     ):
         super().__init__()
         self.save_hyperparameters()
@@ -40,7 +41,9 @@ class SequenceClassifier(L.LightningModule):
 
     def training_step(self, batch: dict[str, torch.Tensor], batch_index: int) -> torch.Tensor:
         logits = self(batch["input_ids"], batch["attention_mask"])
-        loss = torch.nn.functional.cross_entropy(logits, batch["labels"])
+        # Summed over samples and divided by the nominal micro-batch size (not the actual one), so that
+        # k accumulated micro-batches, or k DDP ranks, give exactly the gradient of one k-times batch.
+        loss = torch.nn.functional.cross_entropy(logits, batch["labels"], reduction="sum") / self.hparams.batch_size
         self.log("train_loss", loss, prog_bar=True, batch_size=len(batch["labels"]))
         return loss
 

@@ -34,6 +34,8 @@ class TrainingParams:
     strategy: str = "auto"
     precision: str = "auto"
     accumulate_grad_batches: int = 1
+    max_steps: int = -1
+    shuffle: bool = True
 
     @classmethod
     def from_json(cls, text: str) -> TrainingParams:
@@ -93,8 +95,22 @@ def resolve_precision(precision: str) -> str:
     return "bf16-mixed" if torch.cuda.is_available() and torch.cuda.is_bf16_supported() else "32-true"
 
 
-def train(bundle: Path, output: Path, params: TrainingParams, reporter: Reporter) -> dict[str, object]:
-    """Fine-tune on a bundle, export to `output`, and return the metrics and lineage reported."""
+@dataclass
+class FitResult:
+    """A fitted module with what export and reporting need."""
+
+    module: object
+    tokenizer: object
+    manifest: object
+    source: str
+    precision: str
+    seconds: float
+    epochs: int
+    is_global_zero: bool
+
+
+def fit(bundle: Path, params: TrainingParams, reporter: Reporter, callbacks: list | None = None) -> FitResult:
+    """Fine-tune on a bundle's train split, validating on its val split each epoch."""
     import lightning as L
     from transformers import AutoTokenizer
     from transformers.utils import logging as transformers_logging
@@ -102,7 +118,6 @@ def train(bundle: Path, output: Path, params: TrainingParams, reporter: Reporter
     from trainers.bundle import read_manifest
     from trainers.data import TextClassificationData
     from trainers.default_model import resolve_model_source
-    from trainers.export import export_model
     from trainers.model import SequenceClassifier
 
     transformers_logging.set_verbosity_error()
@@ -112,10 +127,10 @@ def train(bundle: Path, output: Path, params: TrainingParams, reporter: Reporter
     source = resolve_model_source(params.model_name_or_path)
     tokenizer = AutoTokenizer.from_pretrained(source)
     data = TextClassificationData(
-        bundle, tokenizer, manifest.label_map, params.batch_size, params.max_length, params.seed
+        bundle, tokenizer, manifest.label_map, params.batch_size, params.max_length, params.seed, params.shuffle
     )
     module = SequenceClassifier(
-        source, manifest.label_map, params.learning_rate, params.weight_decay, params.warmup_ratio
+        source, manifest.label_map, params.learning_rate, params.weight_decay, params.warmup_ratio, params.batch_size
     )
 
     class EpochReport(L.Callback):
@@ -130,6 +145,7 @@ def train(bundle: Path, output: Path, params: TrainingParams, reporter: Reporter
     precision = resolve_precision(params.precision)
     trainer = L.Trainer(
         max_epochs=params.max_epochs,
+        max_steps=params.max_steps,
         accelerator=params.accelerator,
         devices=params.devices,
         num_nodes=params.num_nodes,
@@ -143,34 +159,43 @@ def train(bundle: Path, output: Path, params: TrainingParams, reporter: Reporter
         enable_progress_bar=False,
         enable_model_summary=False,
         num_sanity_val_steps=0,
-        callbacks=[EpochReport()],
+        callbacks=[EpochReport(), *(callbacks or [])],
     )
     reporter.log(f"training {source} on {manifest.row_counts} rows, precision {precision}")
     started = time.perf_counter()
     trainer.fit(module, datamodule=data)
-    seconds = round(time.perf_counter() - started, 2)
-    if not trainer.is_global_zero:
+    return FitResult(module, tokenizer, manifest, source, precision, round(time.perf_counter() - started, 2),
+                     trainer.current_epoch, trainer.is_global_zero)  # fmt: skip
+
+
+def train(bundle: Path, output: Path, params: TrainingParams, reporter: Reporter) -> dict[str, object]:
+    """Fine-tune on a bundle, export to `output` (rank 0), and return the metrics and lineage reported."""
+    from trainers.export import export_model
+
+    fitted = fit(bundle, params, reporter)
+    if not fitted.is_global_zero:
         return {}
+    module, manifest = fitted.module, fitted.manifest
     card = {
         "model_source": params.model_name_or_path,
-        "resolved_source": source,
-        "hyperparameters": {**asdict(params), "precision": precision},
+        "resolved_source": fitted.source,
+        "hyperparameters": {**asdict(params), "precision": fitted.precision},
         "label_map": manifest.label_map,
         "dataset_versions": manifest.dataset_versions,
         "rules_hash": manifest.rules_hash,
         "row_counts": manifest.row_counts,
         "lineage": manifest.lineage,
         "validation_metrics": module.val_metrics,
-        "train_seconds": seconds,
-        "epochs": trainer.current_epoch,
+        "train_seconds": fitted.seconds,
+        "epochs": fitted.epochs,
         "created_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
     }
-    export_model(module.model, tokenizer, manifest.label_map, card, output)
+    export_model(module.model, fitted.tokenizer, manifest.label_map, card, output)
     result = {
         "model_path": str(output),
         "dataset_versions": manifest.dataset_versions,
-        "train_seconds": seconds,
-        "precision": precision,
+        "train_seconds": fitted.seconds,
+        "precision": fitted.precision,
         **{f"val_{name}": value for name, value in module.val_metrics.items()},
     }
     reporter.report(result)

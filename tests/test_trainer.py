@@ -1,0 +1,93 @@
+"""The trainer: every named architecture from a tiny config, accumulation and DDP equal to a big batch."""
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import lightning as L
+import pytest
+import torch
+from safetensors.torch import load_file
+
+from tests.conftest import TINY_CONFIGS, build_tiny_model, write_small_bundle
+from trainers.export import Classifier, export_model
+from trainers.train import Reporter, TrainingParams, fit
+
+pytestmark = pytest.mark.slow
+
+
+@pytest.fixture(scope="module")
+def bundle(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return write_small_bundle(tmp_path_factory.mktemp("bundle"))
+
+
+@pytest.mark.parametrize("model_type", sorted(TINY_CONFIGS))
+def test_each_architecture_trains_exports_and_reloads_to_identical_predictions(model_type, bundle, tmp_path) -> None:
+    source = build_tiny_model(tmp_path / model_type, model_type)
+    params = TrainingParams(
+        model_name_or_path=str(source), max_epochs=1, batch_size=8, max_length=48, learning_rate=1e-3
+    )
+    fitted = fit(bundle, params, Reporter())
+    export_model(fitted.module.model, fitted.tokenizer, fitted.manifest.label_map, {"test": True}, tmp_path / "out")
+    texts = ["my vpn keeps dropping", "please reset my password for SAP", "the printer on floor 3 is jammed again"]
+    model = fitted.module.model.eval()
+    with torch.inference_mode():
+        encoded = fitted.tokenizer(texts, truncation=True, max_length=128, padding=True, return_tensors="pt")
+        expected = torch.softmax(
+            model(input_ids=encoded["input_ids"], attention_mask=encoded["attention_mask"]).logits, -1
+        )
+    reloaded = Classifier(tmp_path / "out").probabilities(texts)
+    assert torch.allclose(reloaded, expected, atol=1e-5)
+    assert (tmp_path / "out" / "model.safetensors").is_file()
+    assert json.loads((tmp_path / "out" / "label_map.json").read_text()) == fitted.manifest.label_map
+
+
+class GradientCapture(L.Callback):
+    """Keeps a copy of every gradient at the first optimizer step."""
+
+    def __init__(self) -> None:
+        self.gradients: dict[str, torch.Tensor] = {}
+
+    def on_before_optimizer_step(self, trainer, pl_module, optimizer) -> None:
+        if not self.gradients:
+            self.gradients = {n: p.grad.detach().clone() for n, p in pl_module.named_parameters() if p.grad is not None}
+
+
+def test_accumulated_micro_batches_give_the_gradient_of_one_big_batch(tmp_path) -> None:
+    bundle = write_small_bundle(tmp_path / "bundle", per_label=4)  # 12 training rows of different lengths
+    source = build_tiny_model(tmp_path / "bert", "bert", dropout=False)
+    common = {"model_name_or_path": str(source), "max_steps": 1, "shuffle": False, "max_length": 64}
+    captured = []
+    for batch_size, accumulate in ((12, 1), (3, 4)):
+        capture = GradientCapture()
+        params = TrainingParams(**common, batch_size=batch_size, accumulate_grad_batches=accumulate)
+        fit(bundle, params, Reporter(), callbacks=[capture])
+        captured.append(capture.gradients)
+    big, accumulated = captured
+    assert big.keys() == accumulated.keys() and big
+    for name in big:
+        assert torch.allclose(big[name], accumulated[name], atol=1e-6, rtol=1e-4), name
+
+
+def test_ddp_on_two_processes_matches_one_process_on_the_same_global_batch(tmp_path) -> None:
+    bundle = write_small_bundle(tmp_path / "bundle", per_label=4)
+    source = build_tiny_model(tmp_path / "bert", "bert", dropout=False)
+    common = {"model_name_or_path": str(source), "max_epochs": 3, "shuffle": False, "max_length": 64,
+              "accelerator": "cpu", "learning_rate": 1e-3}  # fmt: skip
+    runs = {
+        "single": {**common, "devices": 1, "batch_size": 12},
+        "ddp": {**common, "devices": 2, "strategy": "ddp", "batch_size": 6},
+    }
+    for name, params in runs.items():
+        completed = subprocess.run(
+            [sys.executable, "-m", "trainers.train", "--bundle", str(bundle), "--output", str(tmp_path / name),
+             "--params", json.dumps(params)],
+            capture_output=True, text=True, timeout=300,
+        )  # fmt: skip
+        assert completed.returncode == 0, completed.stderr[-3000:]
+    single = load_file(tmp_path / "single" / "model.safetensors")
+    ddp = load_file(tmp_path / "ddp" / "model.safetensors")
+    assert single.keys() == ddp.keys()
+    for name in single:
+        assert torch.allclose(single[name], ddp[name], atol=1e-5), name
