@@ -91,3 +91,67 @@ def test_ddp_on_two_processes_matches_one_process_on_the_same_global_batch(tmp_p
     assert single.keys() == ddp.keys()
     for name in single:
         assert torch.allclose(single[name], ddp[name], atol=1e-5), name
+
+
+class CrashAt(L.Callback):
+    """Simulates a killed run: raises once the given optimizer step has finished."""
+
+    def __init__(self, step: int) -> None:
+        self.step = step
+
+    def on_train_batch_end(self, trainer, pl_module, outputs, batch, batch_index) -> None:
+        if trainer.global_step == self.step:
+            raise RuntimeError("simulated crash")
+
+
+@pytest.mark.parametrize("crash_step", [5, 12], ids=["mid-first-epoch", "mid-second-epoch"])
+def test_a_run_killed_mid_epoch_resumes_to_the_weights_of_an_uninterrupted_run(crash_step, bundle, tmp_path) -> None:
+    # Dropout off: with dropout a resumed run still ends 4e-3 away (open in the trainer issue).
+    source = build_tiny_model(tmp_path / "bert", "bert", dropout=False)
+    params = TrainingParams(model_name_or_path=str(source), max_epochs=2, batch_size=4, max_length=48,
+                            learning_rate=1e-3, checkpoint_every_n_steps=2)  # fmt: skip
+    straight = fit(bundle, params, Reporter(), checkpoint_dir=tmp_path / "straight")
+    with pytest.raises(RuntimeError, match="simulated crash"):
+        fit(bundle, params, Reporter(), callbacks=[CrashAt(crash_step)], checkpoint_dir=tmp_path / "resumed")
+    assert (tmp_path / "resumed" / "last.ckpt").is_file()
+    resumed = fit(bundle, params, Reporter(), checkpoint_dir=tmp_path / "resumed")
+    expected, actual = straight.module.model.state_dict(), resumed.module.model.state_dict()
+    for name in expected:
+        assert torch.allclose(expected[name], actual[name], atol=1e-6), name
+
+
+def test_truncation_keeps_the_head_the_tail_or_both_ends() -> None:
+    from transformers import AutoTokenizer
+
+    from trainers.default_model import default_model_folder
+    from trainers.encoding import encode
+
+    tokenizer = AutoTokenizer.from_pretrained(default_model_folder())
+    text = "one two three four five six seven eight"
+    decoded = {
+        policy: tokenizer.decode(encode(tokenizer, [text], 6, policy)[0]) for policy in ("head", "tail", "head+tail")
+    }
+    assert decoded == {
+        "head": "[CLS] one two three four [SEP]",
+        "tail": "[CLS] five six seven eight [SEP]",
+        "head+tail": "[CLS] one two seven eight [SEP]",
+    }
+    with pytest.raises(ValueError, match="truncation must be one of"):
+        encode(tokenizer, [text], 6, "middle")
+
+
+def test_balanced_class_weights_follow_the_label_counts(tmp_path) -> None:
+    import pyarrow as pa
+
+    from trainers.bundle import BundleManifest, write_bundle
+
+    rows = [("vpn down again", "a")] * 6 + [("printer jam", "b")] * 2
+    table = pa.table(
+        {"doc_id": [str(i) for i in range(8)], "text": [t for t, _ in rows], "label": [x for _, x in rows]}
+    )
+    bundle = write_bundle(tmp_path / "b", {s: table for s in ("train", "val", "test")},
+                          BundleManifest({"a": 0, "b": 1}, ["v"], "r", {"train": 8}))  # fmt: skip
+    source = build_tiny_model(tmp_path / "bert", "bert")
+    params = TrainingParams(model_name_or_path=str(source), max_steps=1, batch_size=8, class_weights="balanced")
+    fitted = fit(bundle, params, Reporter())
+    assert fitted.module.class_weights.tolist() == pytest.approx([8 / (2 * 6), 8 / (2 * 2)])

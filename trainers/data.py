@@ -12,6 +12,7 @@ import torch.distributed as dist
 from torch.utils.data import DataLoader, Sampler
 
 from trainers.bundle import read_split
+from trainers.encoding import encode
 
 
 class LengthBucketSampler(Sampler[list[int]]):
@@ -23,7 +24,7 @@ class LengthBucketSampler(Sampler[list[int]]):
 
     def __init__(self, lengths: list[int], batch_size: int, seed: int, shuffle: bool, bucket_batches: int = 50):
         self.lengths, self.batch_size, self.seed, self.shuffle = lengths, batch_size, seed, shuffle
-        self.bucket_batches, self.epoch = bucket_batches, 0
+        self.bucket_batches, self.epoch, self.skip = bucket_batches, 0, 0
 
     def set_epoch(self, epoch: int) -> None:
         self.epoch = epoch
@@ -49,7 +50,8 @@ class LengthBucketSampler(Sampler[list[int]]):
         return batches
 
     def __iter__(self) -> Iterator[list[int]]:
-        yield from self._batches()
+        skip, self.skip = self.skip, 0  # batches already trained on before a resume
+        yield from self._batches()[skip:]
 
     def __len__(self) -> int:
         return len(self._batches())
@@ -73,6 +75,27 @@ class PaddingCollator:
         return {"input_ids": input_ids, "attention_mask": attention, "labels": labels}
 
 
+class ResumableDataLoader(DataLoader):
+    """A DataLoader whose position survives a checkpoint: Lightning saves `state_dict` with the
+    checkpoint and gives it back on resume, and the sampler skips the batches already trained on."""
+
+    def __init__(self, *args, completed_batches=lambda: 0, current_epoch=lambda: 0, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.completed_batches, self.current_epoch = completed_batches, current_epoch
+
+    def __iter__(self):
+        # Lightning calls set_epoch on samplers, not on batch samplers: each epoch gets its own order here.
+        self.batch_sampler.set_epoch(self.current_epoch())
+        return super().__iter__()
+
+    def state_dict(self) -> dict[str, int]:
+        return {"epoch": self.batch_sampler.epoch, "completed": int(self.completed_batches())}
+
+    def load_state_dict(self, state: dict[str, int]) -> None:
+        self.batch_sampler.set_epoch(state["epoch"])
+        self.batch_sampler.skip = state["completed"]
+
+
 class TextClassificationData(L.LightningDataModule):
     """Train and val splits of a bundle, tokenized once with the model's fast tokenizer."""
 
@@ -85,24 +108,60 @@ class TextClassificationData(L.LightningDataModule):
         max_length: int = 128,
         seed: int = 13,
         shuffle: bool = True,
+        truncation: str = "head",
     ):
         super().__init__()
         self.bundle, self.tokenizer, self.label_map = bundle, tokenizer, label_map
         self.batch_size, self.max_length, self.seed, self.shuffle = batch_size, max_length, seed, shuffle
+        self.truncation = truncation
         self.splits: dict[str, tuple[list[list[int]], list[int]]] = {}
 
     def setup(self, stage: str | None = None) -> None:
         for split in ("train", "val"):
             if split not in self.splits:
                 texts, labels = read_split(self.bundle, split, self.label_map)
-                encoded = self.tokenizer(texts, truncation=True, max_length=self.max_length)["input_ids"]
+                encoded = encode(self.tokenizer, texts, self.max_length, self.truncation)
                 self.splits[split] = (encoded, labels)
+
+    def label_counts(self) -> list[int]:
+        """Training examples per label id."""
+        self.setup()
+        counts = [0] * len(self.label_map)
+        for label in self.splits["train"][1]:
+            counts[label] += 1
+        return counts
 
     def _loader(self, split: str, shuffle: bool) -> DataLoader:
         encoded, labels = self.splits[split]
         sampler = LengthBucketSampler([len(e) for e in encoded], self.batch_size, self.seed, shuffle)
         collate = PaddingCollator(encoded, labels, self.tokenizer.pad_token_id or 0)
-        return DataLoader(range(len(encoded)), batch_sampler=sampler, collate_fn=collate)
+        # Each loader draws its iterator's base seed from its own generator, not the global RNG that
+        # dropout uses, so a resumed run's extra iterator does not shift dropout.
+        generator = torch.Generator().manual_seed(self.seed)
+        if split != "train":
+            return DataLoader(range(len(encoded)), batch_sampler=sampler, collate_fn=collate, generator=generator)
+
+        def completed() -> int:
+            # Checkpoints are written in on_train_batch_end, before Lightning counts the batch as
+            # completed; on restart it counts it, so the batches to skip are those processed.
+            return self.trainer.fit_loop.epoch_loop.batch_progress.current.processed if self.trainer else 0
+
+        def epoch() -> int:
+            return self.trainer.current_epoch if self.trainer else 0
+
+        return ResumableDataLoader(
+            range(len(encoded)),
+            batch_sampler=sampler,
+            collate_fn=collate,
+            completed_batches=completed,
+            current_epoch=epoch,
+        )
+
+    def train_batches(self) -> int:
+        """Batches per epoch on this process (its rank's shard under DDP)."""
+        self.setup()
+        lengths = [len(e) for e in self.splits["train"][0]]
+        return len(LengthBucketSampler(lengths, self.batch_size, self.seed, self.shuffle))
 
     def train_dataloader(self) -> DataLoader:
         return self._loader("train", shuffle=self.shuffle)

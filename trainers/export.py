@@ -9,6 +9,7 @@ from pathlib import Path
 
 import torch
 
+from trainers.encoding import encode
 from trainers.registry import LABEL_MAP, MODEL_CARD
 
 
@@ -41,7 +42,7 @@ class Prediction:
 class Classifier:
     """An exported model folder, loaded for inference."""
 
-    def __init__(self, folder: Path, max_length: int = 128):
+    def __init__(self, folder: Path, max_length: int | None = None):
         from transformers import AutoModelForSequenceClassification, AutoTokenizer
         from transformers.utils import logging as transformers_logging
 
@@ -52,7 +53,10 @@ class Classifier:
         self.model = AutoModelForSequenceClassification.from_pretrained(folder).eval()
         label_map = json.loads((folder / LABEL_MAP).read_text())
         self.labels = [label for label, _ in sorted(label_map.items(), key=lambda item: item[1])]
-        self.max_length = max_length
+        card = json.loads((folder / MODEL_CARD).read_text()) if (folder / MODEL_CARD).is_file() else {}
+        trained = card.get("hyperparameters", {})
+        self.max_length = max_length or int(trained.get("max_length", 128))
+        self.truncation = trained.get("truncation", "head")
 
     @torch.inference_mode()
     def probabilities(self, texts: list[str], batch_size: int = 64) -> torch.Tensor:
@@ -61,13 +65,8 @@ class Classifier:
         result = torch.empty((len(texts), len(self.labels)))
         for start in range(0, len(order), batch_size):
             chunk = order[start : start + batch_size]
-            encoded = self.tokenizer(
-                [texts[i] for i in chunk],
-                truncation=True,
-                max_length=self.max_length,
-                padding=True,
-                return_tensors="pt",
-            )
+            ids = encode(self.tokenizer, [texts[i] for i in chunk], self.max_length, self.truncation)
+            encoded = self.tokenizer.pad({"input_ids": ids}, return_tensors="pt")
             logits = self.model(input_ids=encoded["input_ids"], attention_mask=encoded["attention_mask"]).logits
             result[chunk] = torch.softmax(logits.float(), dim=-1)
         return result

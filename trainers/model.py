@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import math
+
 import lightning as L
 import torch
 from transformers import AutoModelForSequenceClassification
@@ -20,6 +22,8 @@ class SequenceClassifier(L.LightningModule):
         weight_decay: float = 0.01,
         warmup_ratio: float = 0.1,
         batch_size: int = 32,
+        class_weights: list[float] | None = None,
+        gradient_checkpointing: bool = False,
     ):
         super().__init__()
         self.save_hyperparameters()
@@ -32,6 +36,10 @@ class SequenceClassifier(L.LightningModule):
             ignore_mismatched_sizes=True,
         )
         self.model.train()  # from_pretrained returns eval mode, which would silently disable dropout
+        if gradient_checkpointing:
+            self.model.gradient_checkpointing_enable()
+        weights = torch.tensor(class_weights, dtype=torch.float) if class_weights else None
+        self.register_buffer("class_weights", weights, persistent=False)
         self._val_predictions: list[torch.Tensor] = []
         self._val_targets: list[torch.Tensor] = []
         self.val_metrics: dict[str, float] = {}
@@ -43,7 +51,12 @@ class SequenceClassifier(L.LightningModule):
         logits = self(batch["input_ids"], batch["attention_mask"])
         # Summed over samples and divided by the nominal micro-batch size (not the actual one), so that
         # k accumulated micro-batches, or k DDP ranks, give exactly the gradient of one k-times batch.
-        loss = torch.nn.functional.cross_entropy(logits, batch["labels"], reduction="sum") / self.hparams.batch_size
+        loss = (
+            torch.nn.functional.cross_entropy(
+                logits.float(), batch["labels"], weight=self.class_weights, reduction="sum"
+            )
+            / self.hparams.batch_size
+        )
         self.log("train_loss", loss, prog_bar=True, batch_size=len(batch["labels"]))
         return loss
 
@@ -65,6 +78,14 @@ class SequenceClassifier(L.LightningModule):
         for name in ("accuracy", "macro_f1"):
             self.log(f"val_{name}", self.val_metrics[name], sync_dist=False, rank_zero_only=True)
 
+    def on_save_checkpoint(self, checkpoint: dict) -> None:
+        # Lightning restores weights, optimizer and loop state; the RNG too, so dropout resumes identically.
+        checkpoint["rng_state"] = torch.get_rng_state()
+
+    def on_load_checkpoint(self, checkpoint: dict) -> None:
+        if "rng_state" in checkpoint:
+            torch.set_rng_state(checkpoint["rng_state"])
+
     def configure_optimizers(self):
         decay, no_decay = [], []
         for parameter in self.parameters():
@@ -76,7 +97,16 @@ class SequenceClassifier(L.LightningModule):
         ]
         fused = torch.cuda.is_available() and self.device.type == "cuda"
         optimizer = torch.optim.AdamW(groups, lr=self.hparams.learning_rate, fused=fused or None)
-        total = max(1, int(self.trainer.estimated_stepping_batches))
+        # Not trainer.estimated_stepping_batches: it builds the train loader before a resumed run's
+        # loop state is restored, and the loader would then never get its position back.
+        trainer = self.trainer
+        steps_per_epoch = math.ceil(trainer.datamodule.train_batches() / trainer.accumulate_grad_batches)
+        total = (
+            steps_per_epoch * trainer.max_epochs if trainer.max_epochs and trainer.max_epochs > 0 else trainer.max_steps
+        )
+        if trainer.max_steps and trainer.max_steps > 0:
+            total = min(total, trainer.max_steps)
+        total = max(1, total)
         warmup = int(total * self.hparams.warmup_ratio)
 
         def schedule(step: int) -> float:

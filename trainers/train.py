@@ -36,6 +36,13 @@ class TrainingParams:
     accumulate_grad_batches: int = 1
     max_steps: int = -1
     shuffle: bool = True
+    truncation: str = "head"  # head | tail | head+tail, for texts longer than max_length
+    class_weights: str = "none"  # none | balanced
+    early_stopping_patience: int = 0  # epochs without a better val macro F1 before stopping; 0 = off
+    gradient_checkpointing: bool = False
+    compile: bool = False  # torch.compile the model (pays on GPUs for long runs)
+    checkpoint_every_n_steps: int = 200
+    resume: bool = True  # continue from the last checkpoint of an interrupted run
 
     @classmethod
     def from_json(cls, text: str) -> TrainingParams:
@@ -109,9 +116,21 @@ class FitResult:
     is_global_zero: bool
 
 
-def fit(bundle: Path, params: TrainingParams, reporter: Reporter, callbacks: list | None = None) -> FitResult:
-    """Fine-tune on a bundle's train split, validating on its val split each epoch."""
+def fit(
+    bundle: Path,
+    params: TrainingParams,
+    reporter: Reporter,
+    callbacks: list | None = None,
+    checkpoint_dir: Path | None = None,
+) -> FitResult:
+    """Fine-tune on a bundle's train split, validating on its val split each epoch.
+
+    With `checkpoint_dir`, `last.ckpt` is written every `checkpoint_every_n_steps` steps and at each
+    epoch end, and a run finding one there continues from it (weights, optimizer, position, RNG).
+    """
     import lightning as L
+    import torch
+    from lightning.pytorch.callbacks import EarlyStopping, ModelCheckpoint
     from transformers import AutoTokenizer
     from transformers.utils import logging as transformers_logging
 
@@ -127,11 +146,32 @@ def fit(bundle: Path, params: TrainingParams, reporter: Reporter, callbacks: lis
     source = resolve_model_source(params.model_name_or_path)
     tokenizer = AutoTokenizer.from_pretrained(source)
     data = TextClassificationData(
-        bundle, tokenizer, manifest.label_map, params.batch_size, params.max_length, params.seed, params.shuffle
-    )
+        bundle, tokenizer, manifest.label_map, params.batch_size, params.max_length, params.seed, params.shuffle,
+        params.truncation,
+    )  # fmt: skip
+    weights = None
+    if params.class_weights == "balanced":
+        counts = data.label_counts()
+        weights = [sum(counts) / (len(counts) * c) if c else 0.0 for c in counts]
+    elif params.class_weights != "none":
+        raise ValueError(f"class_weights must be 'none' or 'balanced', not {params.class_weights!r}")
     module = SequenceClassifier(
-        source, manifest.label_map, params.learning_rate, params.weight_decay, params.warmup_ratio, params.batch_size
-    )
+        source, manifest.label_map, params.learning_rate, params.weight_decay, params.warmup_ratio, params.batch_size,
+        weights, params.gradient_checkpointing,
+    )  # fmt: skip
+    if params.compile:
+        module.model = torch.compile(module.model)
+    extra = list(callbacks or [])
+    if params.early_stopping_patience:
+        extra.append(EarlyStopping(monitor="val_macro_f1", mode="max", patience=params.early_stopping_patience))
+    resume_from = None
+    if checkpoint_dir is not None:
+        every = params.checkpoint_every_n_steps or None
+        extra.append(ModelCheckpoint(dirpath=checkpoint_dir, save_top_k=0, save_last=True, every_n_train_steps=every))
+        last = checkpoint_dir / "last.ckpt"
+        if params.resume and last.is_file():
+            resume_from = str(last)
+            reporter.log(f"resuming from {last}")
 
     class EpochReport(L.Callback):
         def on_train_epoch_end(self, trainer: L.Trainer, pl_module: SequenceClassifier) -> None:
@@ -155,24 +195,28 @@ def fit(bundle: Path, params: TrainingParams, reporter: Reporter, callbacks: lis
         gradient_clip_val=1.0,
         use_distributed_sampler=False,  # LengthBucketSampler shards by rank itself
         logger=False,
-        enable_checkpointing=False,
+        enable_checkpointing=checkpoint_dir is not None,
         enable_progress_bar=False,
         enable_model_summary=False,
         num_sanity_val_steps=0,
-        callbacks=[EpochReport(), *(callbacks or [])],
+        callbacks=[EpochReport(), *extra],
     )
     reporter.log(f"training {source} on {manifest.row_counts} rows, precision {precision}")
     started = time.perf_counter()
-    trainer.fit(module, datamodule=data)
+    trainer.fit(module, datamodule=data, ckpt_path=resume_from)
+    module.model = getattr(module.model, "_orig_mod", module.model)  # unwrap torch.compile for export
     return FitResult(module, tokenizer, manifest, source, precision, round(time.perf_counter() - started, 2),
                      trainer.current_epoch, trainer.is_global_zero)  # fmt: skip
 
 
 def train(bundle: Path, output: Path, params: TrainingParams, reporter: Reporter) -> dict[str, object]:
     """Fine-tune on a bundle, export to `output` (rank 0), and return the metrics and lineage reported."""
+    import shutil
+
     from trainers.export import export_model
 
-    fitted = fit(bundle, params, reporter)
+    checkpoints = output.with_name(f".{output.name}.checkpoints")
+    fitted = fit(bundle, params, reporter, checkpoint_dir=checkpoints)
     if not fitted.is_global_zero:
         return {}
     module, manifest = fitted.module, fitted.manifest
@@ -191,6 +235,7 @@ def train(bundle: Path, output: Path, params: TrainingParams, reporter: Reporter
         "created_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
     }
     export_model(module.model, fitted.tokenizer, manifest.label_map, card, output)
+    shutil.rmtree(checkpoints, ignore_errors=True)  # the exported model supersedes them
     result = {
         "model_path": str(output),
         "dataset_versions": manifest.dataset_versions,
