@@ -24,6 +24,7 @@ class SequenceClassifier(L.LightningModule):
         batch_size: int = 32,
         class_weights: list[float] | None = None,
         gradient_checkpointing: bool = False,
+        seed: int = 13,
     ):
         super().__init__()
         self.save_hyperparameters()
@@ -78,13 +79,11 @@ class SequenceClassifier(L.LightningModule):
         for name in ("accuracy", "macro_f1"):
             self.log(f"val_{name}", self.val_metrics[name], sync_dist=False, rank_zero_only=True)
 
-    def on_save_checkpoint(self, checkpoint: dict) -> None:
-        # Lightning restores weights, optimizer and loop state; the RNG too, so dropout resumes identically.
-        checkpoint["rng_state"] = torch.get_rng_state()
-
-    def on_load_checkpoint(self, checkpoint: dict) -> None:
-        if "rng_state" in checkpoint:
-            torch.set_rng_state(checkpoint["rng_state"])
+    def on_train_batch_start(self, batch: dict[str, torch.Tensor], batch_index: int) -> None:
+        # Dropout masks follow from (seed, step, rank) alone, so a run resumed from a checkpoint draws
+        # exactly the masks of an uninterrupted one, whatever else used the global RNG in between.
+        trainer = self.trainer
+        torch.manual_seed(self.hparams.seed * 1_000_003 + trainer.global_step * trainer.world_size + self.global_rank)
 
     def configure_optimizers(self):
         decay, no_decay = [], []

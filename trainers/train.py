@@ -157,7 +157,7 @@ def fit(
         raise ValueError(f"class_weights must be 'none' or 'balanced', not {params.class_weights!r}")
     module = SequenceClassifier(
         source, manifest.label_map, params.learning_rate, params.weight_decay, params.warmup_ratio, params.batch_size,
-        weights, params.gradient_checkpointing,
+        weights, params.gradient_checkpointing, params.seed,
     )  # fmt: skip
     if params.compile:
         module.model = torch.compile(module.model)
