@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import hashlib
 import json
 import re
 from collections.abc import Iterator
@@ -15,20 +14,12 @@ import pyarrow as pa
 from assets.documents import DOCUMENT_SCHEMA, QUARANTINE_SCHEMA, content_hash
 from assets.files import SUFFIX_FORMATS, IngestError, RecordBatch, columns_of, file_format, read_file
 from assets.source_config import SOURCE_FILE, SourceConfig
+from trainers.default_model import file_sha256 as sha256_file
 
 __all__ = ["SOURCE_FILE", "DropReader", "IngestError", "SourceConfig", "data_files", "read_drop", "sha256_file"]
 
 _UNSAFE_NAME = re.compile(r"[^0-9A-Za-z_]+")
 TEXT_FOLDER_CONFIG = {"text_column": "text", "label_column": "label", "id_column": "path"}
-
-
-def sha256_file(path: Path) -> str:
-    """The sha256 hex digest of a file, read in chunks."""
-    digest = hashlib.sha256()
-    with path.open("rb") as handle:
-        for chunk in iter(lambda: handle.read(1 << 20), b""):
-            digest.update(chunk)
-    return digest.hexdigest()
 
 
 def data_files(location: Path) -> list[Path]:
