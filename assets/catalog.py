@@ -80,10 +80,3 @@ def record_validation(lake: LakeResource, version: str, rows_kept: int, quaranti
     _write(
         lake, version, {**entry, "rows_kept": rows_kept, "quarantined_total": quarantined_total, "updated_at": _now()}
     )
-
-
-def read_catalog(lake: LakeResource) -> pl.DataFrame:
-    """Every version's catalog row, oldest first."""
-    if not lake.exists(CATALOG):
-        return pl.DataFrame(schema={"dataset_version": pl.String, **CATALOG_SCHEMA})
-    return lake.scan(CATALOG).collect().sort("created_at", "dataset_version")

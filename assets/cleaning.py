@@ -103,12 +103,6 @@ def normalize_documents(
     return cleaned
 
 
-def drop_exact_duplicates(documents: pl.DataFrame, stage: str) -> tuple[pl.DataFrame, pl.DataFrame]:
-    """Exact duplicates within one frame (see `assets.dedup.exact_duplicates`)."""
-    kept, quarantine = exact_duplicates(documents, stage)
-    return kept.drop("text_key"), quarantine
-
-
 class CleaningConfig(dg.Config):
     """Cleaning switches, and the near-duplicate threshold."""
 
