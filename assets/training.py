@@ -61,7 +61,7 @@ def gather_examples(lake: LakeResource, versions: list[str]) -> pl.DataFrame:
     deps=[training_examples],
     group_name="train",
     kinds={"pytorch", "lightning"},
-    code_version="1",
+    code_version="2",
     pool=TRAINER_POOL,
 )
 def fine_tuned_model(
