@@ -28,6 +28,13 @@ class FineTuneConfig(dg.Config):
     num_nodes: int = 1
     strategy: str = "auto"
     precision: str = "auto"
+    accumulate_grad_batches: int = 1
+    truncation: str = "head"  # head | tail | head+tail
+    class_weights: str = "none"  # none | balanced
+    early_stopping_patience: int = 0
+    gradient_checkpointing: bool = False
+    compile: bool = False
+    checkpoint_every_n_steps: int = 200
 
     def trainer_params(self) -> dict[str, object]:
         params = self.model_dump(exclude={"train_on"})
