@@ -32,10 +32,10 @@ def content_digest(source: Path) -> str:
     return digest.hexdigest()
 
 
-def default_version_name(source: Path) -> str:
-    """`<name>-<8 hex of the content hash>`: the same content always gets the same name."""
+def default_version_name(source: Path, digest: str) -> str:
+    """`<name>-<8 hex of the content digest>`: the same content always gets the same name."""
     stem = re.sub(r"[^A-Za-z0-9._-]+", "-", source.stem if source.is_file() else source.name).strip("-._") or "drop"
-    return f"{stem[:40]}-{content_digest(source)[:8]}"
+    return f"{stem[:40]}-{digest[:8]}"
 
 
 def known_digests(landing: Path, versions: set[str]) -> dict[str, str]:
@@ -101,14 +101,8 @@ def find_ready_drops(landing: Path, known: set[str], pending: dict[str, str]) ->
     return scan
 
 
-def land_drop(home: RefineryHome, source: Path, version: str | None, mapping: SourceConfig | None) -> str:
-    """Copy a file or folder into `landing/<version>/`, with its mapping and a `_SUCCESS` marker."""
-    if not source.exists():
-        raise RegistrationError(f"{source}: no such file or folder")
-    files = data_files(source)
-    if not files:
-        raise RegistrationError(f"{source}: no data files to ingest")
-    version = check_version_name(version or default_version_name(source))
+def land_drop(home: RefineryHome, source: Path, version: str, digest: str, mapping: SourceConfig | None) -> str:
+    """Copy a file or folder into `landing/<version>/`, with its mapping, manifest and a `_SUCCESS` marker."""
     target = home.landing / version
     if target.exists():
         raise RegistrationError(f"dataset version {version!r} already exists at {target}")
@@ -124,7 +118,7 @@ def land_drop(home: RefineryHome, source: Path, version: str | None, mapping: So
     if mapping is not None:
         (staging / SOURCE_FILE).write_text(mapping.to_yaml())
     (staging / MANIFEST_FILE).unlink(missing_ok=True)
-    write_manifest(staging, "files", content_sha256=content_digest(source))
+    write_manifest(staging, "files", content_sha256=digest)
     (staging / SUCCESS_MARKER).touch()
     staging.rename(target)
     return version
@@ -140,12 +134,18 @@ def register_drop(
     """Land a drop and add its version to the `dataset_versions` partitions; returns the version."""
     if version is not None and instance.has_dynamic_partition(DATASET_VERSIONS, check_version_name(version)):
         raise RegistrationError(f"dataset version {version!r} is already registered")
-    if source.exists() and data_files(source):
-        known = set(instance.get_dynamic_partitions(DATASET_VERSIONS))
-        same = known_digests(home.landing, known).get(content_digest(source))
-        if same:
-            raise RegistrationError(f"{source}: same content as dataset version {same!r}; nothing to register")
-    version = land_drop(home, source, version, mapping)
+    if not source.exists():
+        raise RegistrationError(f"{source}: no such file or folder")
+    if not data_files(source):
+        raise RegistrationError(f"{source}: no data files to ingest")
+    digest = content_digest(source)  # reads every file: once per registration
+    known = set(instance.get_dynamic_partitions(DATASET_VERSIONS))
+    same = known_digests(home.landing, known).get(digest)
+    if same:
+        raise RegistrationError(f"{source}: same content as dataset version {same!r}; nothing to register")
+    version = land_drop(
+        home, source, check_version_name(version or default_version_name(source, digest)), digest, mapping
+    )
     instance.add_dynamic_partitions(DATASET_VERSIONS, [version])
     return version
 
