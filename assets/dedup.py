@@ -16,7 +16,7 @@ import polars as pl
 from assets.documents import content_hash, quarantine_documents
 
 _MIX = np.uint64(0x9E3779B97F4A7C15)
-_MERSENNE_SEED = 20261125
+_PERMUTATION_SEED = 20261125  # fixed: signatures of earlier versions must stay comparable
 
 
 @dataclass(frozen=True)
@@ -85,7 +85,7 @@ def shingles(texts: pl.Series, size: int) -> tuple[np.ndarray, np.ndarray]:
 def minhash(shingle_hashes: np.ndarray, rows: np.ndarray, n_rows: int, permutations: int) -> np.ndarray:
     """MinHash signatures (n_rows x permutations, uint32) by multiply-shift hashing; rows without
     shingles get the all-max signature."""
-    generator = np.random.default_rng(_MERSENNE_SEED)
+    generator = np.random.default_rng(_PERMUTATION_SEED)
     a = generator.integers(1, 2**63, permutations, dtype=np.uint64) | np.uint64(1)
     b = generator.integers(0, 2**63, permutations, dtype=np.uint64)
     signature = np.full((n_rows, permutations), np.iinfo(np.uint32).max, dtype=np.uint32)

@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import json
-import resource
 import subprocess
 import sys
 import time
 from collections.abc import Callable
+from typing import TypeVar
+
+T = TypeVar("T")
 
 
 def measure_in_subprocess(module: str, function: str, *args: str) -> dict[str, float]:
@@ -28,21 +30,13 @@ def measure_in_subprocess(module: str, function: str, *args: str) -> dict[str, f
     raise RuntimeError(f"{module}.{function} failed:\n{completed.stderr[-4000:]}")
 
 
-def timed(function: Callable[[], object]) -> float:
-    """Seconds one call takes."""
+def timed(function: Callable[..., T], *args: object) -> tuple[float, T]:
+    """Seconds one call takes, and what it returned."""
     start = time.perf_counter()
-    function()
-    return time.perf_counter() - start
-
-
-def peak_rss_mb() -> float:
-    """This process's peak resident set size in MiB."""
-    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    result = function(*args)
+    return time.perf_counter() - start, result
 
 
 def result_line(**values: object) -> str:
     """The benchmark's last line: `RESULT key=value ...`."""
     return "RESULT " + " ".join(f"{k}={v:.3f}" if isinstance(v, float) else f"{k}={v}" for k, v in values.items())
-
-
-__all__ = ["json", "measure_in_subprocess", "peak_rss_mb", "result_line", "timed"]

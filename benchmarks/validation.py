@@ -10,11 +10,10 @@ from __future__ import annotations
 
 import random
 import sys
-import time
 
 import polars as pl
 
-from benchmarks.common import result_line
+from benchmarks.common import result_line, timed
 from dagster_project.demo_corpus import LABELS, generate_tickets
 
 
@@ -70,12 +69,6 @@ def pandas_pandera(frame: pl.DataFrame) -> tuple[int, int]:
     )
     passed = data.drop(index=first["index"].astype(int))
     return len(passed), len(failing)
-
-
-def timed(function, frame: pl.DataFrame) -> tuple[float, tuple[int, int]]:
-    start = time.perf_counter()
-    result = function(frame)
-    return time.perf_counter() - start, result
 
 
 def main(rows: int = 1_000_000) -> None:
