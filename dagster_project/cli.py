@@ -141,13 +141,12 @@ def command_demo(args: argparse.Namespace, home: RefineryHome) -> int:
 
     from dagster_project.demo_corpus import write_demo_drop
     from dagster_project.partitions import DATASET_VERSIONS
+    from dagster_project.versions import register_drop
 
     instance = _instance(home)
     if not instance.has_dynamic_partition(DATASET_VERSIONS, args.version):
         with tempfile.TemporaryDirectory() as scratch:
             defects = write_demo_drop(Path(scratch) / "tickets", rows=args.rows)
-            from dagster_project.versions import register_drop
-
             register_drop(instance, home, Path(scratch) / "tickets", args.version)
         print(f"generated the demo corpus ({args.rows} tickets, planted defects: {defects}) as version {args.version}")
     run_config = {"ops": {"fine_tuned_model": {"config": {"max_epochs": args.epochs}}}}
