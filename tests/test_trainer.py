@@ -154,3 +154,76 @@ def test_balanced_class_weights_follow_the_label_counts(tmp_path) -> None:
     params = TrainingParams(model_name_or_path=str(source), max_steps=1, batch_size=8, class_weights="balanced")
     fitted = fit(bundle, params, Reporter())
     assert fitted.module.class_weights.tolist() == pytest.approx([8 / (2 * 6), 8 / (2 * 2)])
+
+
+def test_the_head_learns_at_its_own_rate_and_the_body_at_the_base_rate(tmp_path) -> None:
+    from trainers.model import SequenceClassifier
+
+    source = build_tiny_model(tmp_path / "bert", "bert")
+    module = SequenceClassifier(str(source), {"a": 0, "b": 1}, learning_rate=1e-5, head_learning_rate=1e-3)
+    module.trainer = type("T", (), {"accumulate_grad_batches": 1, "max_epochs": 1, "max_steps": -1,
+                                    "datamodule": type("D", (), {"train_batches": lambda self: 10})()})()  # fmt: skip
+    optimizer = module.configure_optimizers()["optimizer"]
+    rates = {id(p): group["initial_lr"] for group in optimizer.param_groups for p in group["params"]}
+    named = dict(module.model.named_parameters())
+    assert rates[id(named["classifier.weight"])] == 1e-3
+    assert rates[id(named["bert.encoder.layer.0.attention.self.query.weight"])] == 1e-5
+    assert len(rates) == len(named)
+
+
+def test_an_abstain_label_gets_a_threshold_in_the_card_that_the_classifier_applies(bundle, tmp_path) -> None:
+    from trainers.registry import read_card
+    from trainers.train import train
+
+    source = build_tiny_model(tmp_path / "bert", "bert")
+    label = sorted(json.loads((bundle / "manifest.json").read_text())["label_map"])[0]
+    params = TrainingParams(model_name_or_path=str(source), max_epochs=1, batch_size=8, learning_rate=1e-3,
+                            abstain_label=label, abstain_budget=0.5)  # fmt: skip
+    result = train(bundle, tmp_path / "out", params, Reporter())
+    card = read_card(tmp_path / "out")
+    assert card["abstain"]["label"] == label and card["abstain"]["threshold"] == result["abstain_threshold"]
+    classifier = Classifier(tmp_path / "out")
+    texts = ["my vpn keeps dropping", "printer jam on floor 3", "invoice 1234 is wrong"]
+    probabilities = classifier.probabilities(texts)
+    for prediction, row in zip(classifier.predict(texts), probabilities, strict=True):
+        if float(row.max()) < card["abstain"]["threshold"]:
+            assert prediction.label == label
+        else:
+            assert prediction.label == classifier.labels[int(row.argmax())]
+
+
+def test_an_abstain_label_outside_the_label_map_is_refused_before_training(bundle, tmp_path) -> None:
+    from trainers.train import train
+
+    params = TrainingParams(model_name_or_path="unused", abstain_label="not-a-label")
+    with pytest.raises(ValueError, match="not-a-label"):
+        train(bundle, tmp_path / "out", params, Reporter())
+
+
+@pytest.mark.parametrize("model_type", ["bert", "distilbert", "xlnet"])
+def test_lora_trains_adapters_and_the_head_and_exports_a_merged_model(model_type, bundle, tmp_path) -> None:
+    from transformers import AutoModelForSequenceClassification
+
+    source = build_tiny_model(tmp_path / model_type, model_type)
+    original = AutoModelForSequenceClassification.from_pretrained(source).state_dict()
+
+    class TrainableCount(L.Callback):
+        def on_train_start(self, trainer, pl_module) -> None:
+            self.trainable = sum(p.numel() for p in pl_module.parameters() if p.requires_grad)
+            self.total = sum(p.numel() for p in pl_module.parameters())
+
+    counter = TrainableCount()
+    params = TrainingParams(model_name_or_path=str(source), max_epochs=1, batch_size=8, learning_rate=1e-2,
+                            lora_rank=4)  # fmt: skip
+    fitted = fit(bundle, params, Reporter(), callbacks=[counter])
+    assert 0 < counter.trainable < counter.total / 2
+    merged = fitted.module.model
+    assert type(merged).__name__.endswith("ForSequenceClassification")  # no peft wrapper left
+    body = [name for name in original if "layer" in name and name.endswith("weight") and name in merged.state_dict()]
+    assert any(not torch.equal(original[name], merged.state_dict()[name]) for name in body)
+    export_model(merged, fitted.tokenizer, fitted.manifest.label_map, {"test": True}, tmp_path / "out")
+    texts = ["my vpn keeps dropping", "printer jam on floor 3"]
+    with torch.inference_mode():
+        encoded = fitted.tokenizer(texts, padding=True, return_tensors="pt")
+        expected = torch.softmax(merged.eval()(**{k: encoded[k] for k in ("input_ids", "attention_mask")}).logits, -1)
+    assert torch.allclose(Classifier(tmp_path / "out").probabilities(texts), expected, atol=1e-5)

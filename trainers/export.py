@@ -9,6 +9,7 @@ from pathlib import Path
 
 import torch
 
+from trainers.abstain import apply_abstain
 from trainers.encoding import encode
 from trainers.registry import LABEL_MAP, MODEL_CARD
 
@@ -57,23 +58,38 @@ class Classifier:
         trained = card.get("hyperparameters", {})
         self.max_length = max_length or int(trained.get("max_length", 128))
         self.truncation = trained.get("truncation", "head")
+        abstain = card.get("abstain") or {}
+        self.abstain_id = self.labels.index(abstain["label"]) if abstain else None
+        self.abstain_threshold = float(abstain.get("threshold", 0.0))
 
-    @torch.inference_mode()
     def probabilities(self, texts: list[str], batch_size: int = 64) -> torch.Tensor:
-        """Class probabilities for each text, batched in length order to keep padding low."""
-        order = sorted(range(len(texts)), key=lambda i: len(texts[i]))
-        result = torch.empty((len(texts), len(self.labels)))
-        for start in range(0, len(order), batch_size):
-            chunk = order[start : start + batch_size]
-            ids = encode(self.tokenizer, [texts[i] for i in chunk], self.max_length, self.truncation)
-            encoded = self.tokenizer.pad({"input_ids": ids}, return_tensors="pt")
-            logits = self.model(input_ids=encoded["input_ids"], attention_mask=encoded["attention_mask"]).logits
-            result[chunk] = torch.softmax(logits.float(), dim=-1)
-        return result
+        """Class probabilities for each text."""
+        return class_probabilities(self.model, self.tokenizer, texts, self.max_length, self.truncation, batch_size)
 
     def predict(self, texts: list[str], batch_size: int = 64) -> list[Prediction]:
-        """The most probable label of each text."""
+        """The most probable label of each text, or the abstain label where confidence is below its threshold."""
         if not texts:
             return []
-        scores, indices = self.probabilities(texts, batch_size).max(dim=-1)
-        return [Prediction(self.labels[i], round(float(s), 6)) for s, i in zip(scores, indices, strict=True)]
+        probabilities = self.probabilities(texts, batch_size)
+        indices = probabilities.argmax(dim=-1)
+        if self.abstain_id is not None:
+            indices = apply_abstain(probabilities, self.abstain_id, self.abstain_threshold)
+        scores = probabilities.gather(1, indices.unsqueeze(1)).squeeze(1)
+        return [Prediction(self.labels[i], round(float(s), 6)) for s, i in zip(scores, indices.tolist(), strict=True)]
+
+
+@torch.inference_mode()
+def class_probabilities(
+    model, tokenizer, texts: list[str], max_length: int, truncation: str = "head", batch_size: int = 64
+) -> torch.Tensor:
+    """Class probabilities of a sequence classifier for each text, batched in length order to keep padding low."""
+    order = sorted(range(len(texts)), key=lambda i: len(texts[i]))
+    result = torch.empty((len(texts), model.config.num_labels))
+    device = next(model.parameters()).device
+    for start in range(0, len(order), batch_size):
+        chunk = order[start : start + batch_size]
+        ids = encode(tokenizer, [texts[i] for i in chunk], max_length, truncation)
+        encoded = tokenizer.pad({"input_ids": ids}, return_tensors="pt").to(device)
+        logits = model(input_ids=encoded["input_ids"], attention_mask=encoded["attention_mask"]).logits
+        result[chunk] = torch.softmax(logits.float(), dim=-1).cpu()
+    return result

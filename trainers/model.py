@@ -25,6 +25,10 @@ class SequenceClassifier(L.LightningModule):
         class_weights: list[float] | None = None,
         gradient_checkpointing: bool = False,
         seed: int = 13,
+        head_learning_rate: float | None = None,
+        label_smoothing: float = 0.0,
+        lora_rank: int = 0,
+        lora_alpha: int = 16,
     ):
         super().__init__()
         self.save_hyperparameters()
@@ -39,6 +43,8 @@ class SequenceClassifier(L.LightningModule):
         self.model.train()  # from_pretrained returns eval mode, which would silently disable dropout
         if gradient_checkpointing:
             self.model.gradient_checkpointing_enable()
+        if lora_rank:
+            self.model = with_lora(self.model, lora_rank, lora_alpha)
         weights = torch.tensor(class_weights, dtype=torch.float) if class_weights else None
         self.register_buffer("class_weights", weights, persistent=False)
         self._val_predictions: list[torch.Tensor] = []
@@ -54,7 +60,11 @@ class SequenceClassifier(L.LightningModule):
         # k accumulated micro-batches, or k DDP ranks, give exactly the gradient of one k-times batch.
         loss = (
             torch.nn.functional.cross_entropy(
-                logits.float(), batch["labels"], weight=self.class_weights, reduction="sum"
+                logits.float(),
+                batch["labels"],
+                weight=self.class_weights,
+                reduction="sum",
+                label_smoothing=self.hparams.label_smoothing,
             )
             / self.hparams.batch_size
         )
@@ -86,16 +96,22 @@ class SequenceClassifier(L.LightningModule):
         torch.manual_seed(self.hparams.seed * 1_000_003 + trainer.global_step * trainer.world_size + self.global_rank)
 
     def configure_optimizers(self):
-        decay, no_decay = [], []
-        for parameter in self.parameters():
+        base_lr = self.hparams.learning_rate
+        head_lr = self.hparams.head_learning_rate or base_lr
+        # The head is what the pretrained checkpoint lacks (classifier, pooler of some models); it starts
+        # from random weights and can learn faster than the body without disturbing it.
+        model = self.model.get_base_model() if hasattr(self.model, "get_base_model") else self.model  # under LoRA
+        base_prefix = f"{model.base_model_prefix}."
+        groups: dict[tuple[float, float], list[torch.nn.Parameter]] = {}
+        for name, parameter in model.named_parameters():
             if parameter.requires_grad:
-                (no_decay if parameter.ndim < 2 else decay).append(parameter)
-        groups = [
-            {"params": decay, "weight_decay": self.hparams.weight_decay},
-            {"params": no_decay, "weight_decay": 0.0},
-        ]
-        fused = torch.cuda.is_available() and self.device.type == "cuda"
-        optimizer = torch.optim.AdamW(groups, lr=self.hparams.learning_rate, fused=fused or None)
+                lr = base_lr if name.startswith(base_prefix) else head_lr
+                decay = 0.0 if parameter.ndim < 2 else self.hparams.weight_decay
+                groups.setdefault((lr, decay), []).append(parameter)
+        groups = [{"params": params, "lr": lr, "weight_decay": decay} for (lr, decay), params in groups.items()]
+        # The fused kernel is one pass over all parameters: 4x faster than foreach on CPU, faster on GPUs too.
+        fused = self.device.type in ("cuda", "cpu", "xpu", "mps")
+        optimizer = torch.optim.AdamW(groups, lr=base_lr, fused=fused or None)
         # Not trainer.estimated_stepping_batches: it builds the train loader before a resumed run's
         # loop state is restored, and the loader would then never get its position back.
         trainer = self.trainer
@@ -115,3 +131,35 @@ class SequenceClassifier(L.LightningModule):
 
         scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, schedule)
         return {"optimizer": optimizer, "lr_scheduler": {"scheduler": scheduler, "interval": "step"}}
+
+
+def head_module_names(model) -> list[str]:
+    """The classifier's own modules: the top-level children with parameters besides the pretrained body."""
+    return [
+        name
+        for name, child in model.named_children()
+        if name != model.base_model_prefix and any(True for _ in child.parameters())
+    ]
+
+
+def with_lora(model, rank: int, alpha: int):
+    """Wrap a classifier in LoRA adapters (peft): low-rank updates of the body, a fully trained head."""
+    from peft import LoraConfig, TaskType, get_peft_model
+    from peft.utils.constants import TRANSFORMERS_MODELS_TO_LORA_TARGET_MODULES_MAPPING
+
+    heads = head_module_names(model)
+    targets = TRANSFORMERS_MODELS_TO_LORA_TARGET_MODULES_MAPPING.get(model.config.model_type, "all-linear")
+    config = LoraConfig(
+        task_type=TaskType.SEQ_CLS,
+        r=rank,
+        lora_alpha=alpha,
+        target_modules=targets,
+        exclude_modules=heads,
+        modules_to_save=heads,
+    )
+    return get_peft_model(model, config)
+
+
+def without_lora(model):
+    """The plain transformers model, with LoRA updates merged into its weights when it has them."""
+    return model.merge_and_unload() if hasattr(model, "merge_and_unload") else model

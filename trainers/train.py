@@ -24,6 +24,10 @@ class TrainingParams:
     max_epochs: int = 3
     batch_size: int = 32
     learning_rate: float = 8e-5
+    head_learning_rate: float = 0.0  # of the randomly initialised classifier head; 0 = learning_rate
+    label_smoothing: float = 0.0
+    lora_rank: int = 0  # > 0 trains LoRA adapters (peft) instead of every weight; merged at export
+    lora_alpha: int = 16
     weight_decay: float = 0.01
     warmup_ratio: float = 0.1
     max_length: int = 128
@@ -43,6 +47,8 @@ class TrainingParams:
     compile: bool = False  # torch.compile the model (pays on GPUs for long runs)
     checkpoint_every_n_steps: int = 200
     resume: bool = True  # continue from the last checkpoint of an interrupted run
+    abstain_label: str = ""  # e.g. "oos": answered below a confidence threshold fitted on the val split
+    abstain_budget: float = 0.005  # in-scope val accuracy the abstain threshold may cost
 
     @classmethod
     def from_json(cls, text: str) -> TrainingParams:
@@ -137,7 +143,7 @@ def fit(
     from trainers.bundle import read_manifest
     from trainers.data import TextClassificationData
     from trainers.default_model import resolve_model_source
-    from trainers.model import SequenceClassifier
+    from trainers.model import SequenceClassifier, without_lora
 
     transformers_logging.set_verbosity_error()
     transformers_logging.disable_progress_bar()
@@ -157,7 +163,8 @@ def fit(
         raise ValueError(f"class_weights must be 'none' or 'balanced', not {params.class_weights!r}")
     module = SequenceClassifier(
         source, manifest.label_map, params.learning_rate, params.weight_decay, params.warmup_ratio, params.batch_size,
-        weights, params.gradient_checkpointing, params.seed,
+        weights, params.gradient_checkpointing, params.seed, params.head_learning_rate or None, params.label_smoothing,
+        params.lora_rank, params.lora_alpha,
     )  # fmt: skip
     if params.compile:
         module.model = torch.compile(module.model)
@@ -204,7 +211,7 @@ def fit(
     reporter.log(f"training {source} on {manifest.row_counts} rows, precision {precision}")
     started = time.perf_counter()
     trainer.fit(module, datamodule=data, ckpt_path=resume_from)
-    module.model = getattr(module.model, "_orig_mod", module.model)  # unwrap torch.compile for export
+    module.model = without_lora(getattr(module.model, "_orig_mod", module.model))  # unwrap compile and LoRA
     return FitResult(module, tokenizer, manifest, source, precision, round(time.perf_counter() - started, 2),
                      trainer.current_epoch, trainer.is_global_zero)  # fmt: skip
 
@@ -213,13 +220,17 @@ def train(bundle: Path, output: Path, params: TrainingParams, reporter: Reporter
     """Fine-tune on a bundle, export to `output` (rank 0), and return the metrics and lineage reported."""
     import shutil
 
+    from trainers.bundle import read_manifest
     from trainers.export import export_model
 
+    if params.abstain_label and params.abstain_label not in read_manifest(bundle).label_map:
+        raise ValueError(f"abstain_label {params.abstain_label!r} is not a label of the bundle {bundle}")
     checkpoints = output.with_name(f".{output.name}.checkpoints")
     fitted = fit(bundle, params, reporter, checkpoint_dir=checkpoints)
     if not fitted.is_global_zero:
         return {}
     module, manifest = fitted.module, fitted.manifest
+    abstain = fit_abstain(fitted, bundle, params) if params.abstain_label else None
     card = {
         "model_source": params.model_name_or_path,
         "resolved_source": fitted.source,
@@ -232,6 +243,7 @@ def train(bundle: Path, output: Path, params: TrainingParams, reporter: Reporter
         "validation_metrics": module.val_metrics,
         "train_seconds": fitted.seconds,
         "epochs": fitted.epochs,
+        "abstain": abstain,
         "created_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
     }
     export_model(module.model, fitted.tokenizer, manifest.label_map, card, output)
@@ -242,9 +254,27 @@ def train(bundle: Path, output: Path, params: TrainingParams, reporter: Reporter
         "train_seconds": fitted.seconds,
         "precision": fitted.precision,
         **{f"val_{name}": value for name, value in module.val_metrics.items()},
+        **({"abstain_threshold": abstain["threshold"]} if abstain else {}),
     }
     reporter.report(result)
     return result
+
+
+def fit_abstain(fitted: FitResult, bundle: Path, params: TrainingParams) -> dict[str, object]:
+    """The abstain label's confidence threshold, fitted on the val split with the trained model."""
+    import torch
+
+    from trainers.abstain import fit_abstain_threshold
+    from trainers.bundle import read_split
+    from trainers.export import class_probabilities
+
+    label_map = fitted.manifest.label_map
+    texts, targets = read_split(bundle, "val", label_map)
+    model = fitted.module.model.eval()
+    probabilities = class_probabilities(model, fitted.tokenizer, texts, params.max_length, params.truncation)
+    abstain_id = label_map[params.abstain_label]
+    threshold = fit_abstain_threshold(probabilities, torch.tensor(targets), abstain_id, params.abstain_budget)
+    return {"label": params.abstain_label, "threshold": threshold, "budget": params.abstain_budget}
 
 
 def main(argv: list[str] | None = None) -> int:
