@@ -35,6 +35,12 @@ class FineTuneConfig(dg.Config):
     gradient_checkpointing: bool = False
     compile: bool = False
     checkpoint_every_n_steps: int = 200
+    head_learning_rate: float = 0.0  # 0 = learning_rate
+    label_smoothing: float = 0.0
+    lora_rank: int = 0  # > 0 trains LoRA adapters instead of every weight
+    lora_alpha: int = 16
+    abstain_label: str = ""  # e.g. "other": answered below a confidence threshold fitted on val
+    abstain_budget: float = 0.005
 
     def trainer_params(self) -> dict[str, object]:
         params = self.model_dump(exclude={"train_on"})
@@ -68,7 +74,7 @@ def gather_examples(lake: LakeResource, versions: list[str]) -> pl.DataFrame:
     deps=[training_examples],
     group_name="train",
     kinds={"pytorch", "lightning"},
-    code_version="2",
+    code_version="3",
     pool=TRAINER_POOL,
 )
 def fine_tuned_model(

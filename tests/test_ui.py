@@ -1,0 +1,223 @@
+"""The Dagster UI in headless Chromium against a real `dagster dev` (webserver and daemon).
+
+A person's paths: the lineage graph, a materialization launched by clicking, its metadata and checks,
+and the landing sensor turning a new drop into a run by itself. Screenshots land in docs/ui/, where
+the README shows them.
+"""
+
+from __future__ import annotations
+
+import re
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from dagster_project.demo_corpus import write_demo_drop
+from dagster_project.home import RefineryHome
+from tests.dagster_ui import CHROMIUM, PROJECT_ROOT, DagsterDev, dagster_dev
+
+pytestmark = [
+    pytest.mark.ui,
+    pytest.mark.slow,
+    pytest.mark.skipif(not CHROMIUM.exists(), reason=f"{CHROMIUM} is missing: apt-get install chromium"),
+]
+
+SCREENSHOTS = PROJECT_ROOT / "docs" / "ui"
+VERSION = "ui-v1"
+SENSOR_VERSION = "ui-v2"
+ASSETS = ["raw_documents", "clean_documents", "tokenized_documents", "training_examples", "fine_tuned_model",
+          "model_evaluation", "deployed_model"]  # fmt: skip
+
+
+class Ui:
+    """A browser page on the running `dagster dev`, with the moves a person makes."""
+
+    def __init__(self, server: DagsterDev, page) -> None:
+        self.server, self.page, self.welcomed = server, page, False
+
+    def open(self, path: str) -> None:
+        self.page.goto(self.server.url + path)
+        self.page.wait_for_load_state("networkidle")
+        if not self.welcomed:  # a new instance greets its first visitor with a sign-up dialog; skip it once
+            self.page.get_by_role("button", name="Skip").click()
+            self.welcomed = True
+
+    def text(self) -> str:
+        return self.page.inner_text("body")
+
+    def wait_for_text(self, pattern: str, timeout: float, reload_every: float = 5.0) -> str:
+        """Reload until the page's text matches `pattern`; return the text."""
+        deadline = time.monotonic() + timeout
+        while True:
+            text = self.text()
+            if re.search(pattern, text):
+                return text
+            if time.monotonic() > deadline:
+                self.page.screenshot(path=str(self.server.log.with_name("failure.png")))
+                raise AssertionError(f"no {pattern!r} on {self.page.url} after {timeout:.0f}s:\n{text[-3000:]}")
+            self.page.wait_for_timeout(reload_every * 1000)
+            self.page.reload()
+            self.page.wait_for_load_state("networkidle")
+
+    def wait_for_run(self, version: str, target: str, timeout: float) -> str:
+        """Watch the Runs page until the run of `target` for `version` ends; return its status."""
+        self.open("/runs")
+        deadline = time.monotonic() + timeout
+        while True:
+            rows = self.page.locator("[class*='RunsFeedRow_row']")  # one per run in the Runs table
+            row = rows.filter(has_text=f"partition: {version}").filter(has_text=target)
+            status = re.search(r"\b(Success|Failure|Canceled)\b", row.first.inner_text()) if row.count() else None
+            if status:
+                return status.group(1)
+            if time.monotonic() > deadline:
+                self.page.screenshot(path=str(self.server.log.with_name("failure.png")))
+                raise AssertionError(f"the {target} run of {version} did not end in {timeout:.0f}s")
+            self.page.wait_for_timeout(5000)
+            self.page.reload()
+            self.page.wait_for_load_state("networkidle")
+
+    def screenshot(self, name: str) -> Path:
+        SCREENSHOTS.mkdir(parents=True, exist_ok=True)
+        path = SCREENSHOTS / f"{name}.png"
+        self.page.screenshot(path=str(path))
+        return path
+
+    def materialize(self, asset: str, version: str) -> None:
+        """Open the asset, click Materialize, tick the version in the partition picker and launch one run."""
+        self.open(f"/assets/{asset}")
+        self.page.get_by_role("button", name="Materialize…").first.click()
+        self.page.get_by_text("Select a partition or create one").click()
+        self.page.keyboard.type(version)
+        self.page.get_by_role("checkbox", name=version, exact=True).or_(
+            self.page.get_by_text(version, exact=True)
+        ).first.click()
+        self.page.get_by_text(f"Launch runs to materialize {asset}").click()  # closes the picker
+        self.launch_one_run()
+
+    def launch_one_run(self) -> None:
+        self.page.get_by_text("1 partition", exact=True).wait_for()
+        self.page.get_by_role("button", name="Launch 1 run").click()
+        self.page.get_by_text("Launch runs to materialize").wait_for(state="hidden")
+
+
+def shows(label: str, name: str) -> bool:
+    """Whether a graph node's label is the name, whole or shortened in the middle ("tokeniz…_documents")."""
+    head, dots, tail = label.strip().partition("…")
+    return label.strip() == name or bool(dots and head and name.startswith(head) and name.endswith(tail))
+
+
+def section(text: str, start: str, end: str) -> set[str]:
+    """The lines of the page text between two headings."""
+    body = text.split(start, 1)[1].split(end, 1)[0]
+    return {line.strip() for line in body.splitlines() if line.strip() and line.strip() != "–"}
+
+
+@pytest.fixture(scope="module")
+def ui(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Ui]:
+    from playwright.sync_api import sync_playwright
+
+    root = tmp_path_factory.mktemp("ui")
+    home = RefineryHome(root / "refinery").ensure()
+    write_demo_drop(home.landing / VERSION, rows=400, seed=11)  # a drop by hand; the UI registers it
+    with dagster_dev(home, root / "dagster-dev.log") as server, sync_playwright() as playwright:
+        browser = playwright.chromium.launch(executable_path=str(CHROMIUM), args=["--no-sandbox"], headless=True)
+        page = browser.new_page(viewport={"width": 1600, "height": 900})
+        page.set_default_timeout(30_000)
+        try:
+            yield Ui(server, page)
+        finally:
+            browser.close()
+
+
+def expected_lineage(home: RefineryHome) -> dict[str, tuple[set[str], set[str]]]:
+    """Each asset's upstream and downstream asset names, from the definitions the UI loads."""
+    from dagster_project.definitions import build_definitions
+
+    graph = build_definitions(home).resolve_asset_graph()
+    return {
+        key.to_user_string(): (
+            {parent.to_user_string() for parent in graph.get(key).parent_keys},
+            {child.to_user_string() for child in graph.get(key).child_keys},
+        )
+        for key in graph.get_all_asset_keys()
+    }
+
+
+def test_the_lineage_graph_shows_every_asset_with_its_upstream_and_downstream_edges(ui: Ui) -> None:
+    ui.open("/asset-groups")
+    ui.page.get_by_text("Global asset lineage").click()
+    ui.page.keyboard.press("Alt+KeyE")  # the graph's "Expand all groups" shortcut
+    ui.page.get_by_text("deployed_model").first.wait_for()
+    ui.page.wait_for_timeout(1500)  # let the layout settle before the screenshot
+    ui.screenshot("asset-graph")
+    labels = set(ui.text().splitlines())
+    assert [asset for asset in ASSETS if not any(shows(label, asset) for label in labels)] == []
+    lineage = expected_lineage(ui.server.home)
+    assert sorted(lineage) == sorted(ASSETS)
+    for asset, (upstream, downstream) in lineage.items():
+        ui.open(f"/assets/{asset}")
+        text = ui.wait_for_text("Downstream assets", timeout=30)
+        assert section(text, "Upstream assets", "Downstream assets") == upstream, asset
+        assert section(text, "Downstream assets", "Definition") == downstream, asset
+
+
+def metadata_value(ui: Ui, key: str) -> str:
+    """The value of one metadata entry in the asset page's metadata table (key, timestamp, value)."""
+    row = ui.page.locator("tr", has=ui.page.get_by_text(key, exact=True)).first
+    return row.inner_text().split("\t")[-1].strip()
+
+
+def test_a_version_added_in_the_partition_dialog_materializes_by_clicking(ui: Ui) -> None:
+    ui.open("/assets/raw_documents")
+    ui.page.get_by_role("button", name="Materialize…").first.click()
+    ui.page.get_by_text("Add a partition").click()
+    ui.page.get_by_text("Partition name").wait_for()
+    ui.page.keyboard.type(VERSION)  # the name field has the focus
+    ui.page.get_by_role("button", name="Save", exact=True).click()
+    ui.launch_one_run()
+    assert ui.wait_for_run(VERSION, "raw_documents", timeout=180) == "Success", ui.server.log_tail()
+
+
+def test_the_asset_page_shows_row_and_quarantine_counts_and_the_delta_version(ui: Ui) -> None:
+    import pyarrow.compute as pc
+    from deltalake import DeltaTable
+
+    ui.open("/assets/raw_documents")
+    ui.wait_for_text("records_read", timeout=60)
+    lake = ui.server.home.lake
+    raw = DeltaTable(str(lake / "raw_documents"))
+    rows = raw.to_pyarrow_dataset().count_rows(filter=pc.field("dataset_version") == VERSION)
+    quarantined = DeltaTable(str(lake / "quarantine")).to_pyarrow_dataset().count_rows()
+    assert int(metadata_value(ui, "records_read")) == rows + quarantined
+    assert int(metadata_value(ui, "quarantined")) == quarantined > 0
+    assert int(metadata_value(ui, "delta_version")) == raw.version()
+    assert f"Row count\n{rows}" in ui.text()
+    ui.screenshot("materialization")
+
+
+def test_the_validation_checks_show_their_results(ui: Ui) -> None:
+    from assets.checks import check_name, dataset_rules
+
+    ui.materialize("clean_documents", VERSION)
+    assert ui.wait_for_run(VERSION, "clean_documents", timeout=300) == "Success", ui.server.log_tail()
+    ui.open("/assets/clean_documents?view=checks")
+    text = ui.wait_for_text(r"(Passed|Failed)", timeout=240)
+    names = [check_name(rule) for rule in dataset_rules("clean_documents")]
+    assert names
+    for name in names:
+        assert re.search(rf"{name}[\s\S]*?(Passed|Failed|Warning)", text), f"{name} has no result:\n{text[-3000:]}"
+    ui.screenshot("checks")
+
+
+def test_the_landing_sensor_turns_a_new_drop_into_a_run_that_succeeds(ui: Ui) -> None:
+    ui.open("/locations/refinery/sensors/landing_sensor")
+    ui.page.locator("label:has(input[type=checkbox])").or_(ui.page.locator("input[type=checkbox]")).first.click()
+    ui.page.wait_for_timeout(2000)
+    drop = ui.server.home.landing / SENSOR_VERSION
+    write_demo_drop(drop, rows=800, seed=12)
+    (drop / "_SUCCESS").touch()
+    assert ui.wait_for_run(SENSOR_VERSION, "refinery_pipeline", timeout=900) == "Success", ui.server.log_tail()
+    ui.open("/locations/refinery/sensors/landing_sensor")
+    ui.screenshot("sensor-run")
