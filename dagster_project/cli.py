@@ -175,20 +175,18 @@ def command_predict(args: argparse.Namespace, home: RefineryHome) -> int:
 
 def command_serve(args: argparse.Namespace, home: RefineryHome) -> int:
     from dagster_project.resources import ModelRegistryResource
-    from trainers.serve import build_server
+    from trainers.registry import resolve_alias
+    from trainers.service import TOKEN_VARIABLE, serve
 
     model_root = ModelRegistryResource(root=str(home.models)).model_root
     try:
-        server = build_server(model_root, args.host, args.port)
+        resolve_alias(model_root)
     except (LookupError, FileNotFoundError) as error:
         raise CliError(f"nothing to serve: {error}") from error
-    print(f"serving {model_root} on http://{args.host}:{server.server_port} (POST /predict, GET /health)", flush=True)
-    try:
-        server.serve_forever()
-    except KeyboardInterrupt:
-        pass
-    finally:
-        server.server_close()
+    auth = f"bearer token from {TOKEN_VARIABLE}" if os.environ.get(TOKEN_VARIABLE) else "no auth"
+    print(f"serving {model_root} on http://{args.host}:{args.port} ({auth}): POST /predict, POST /feedback, "
+          "GET /health, GET /metrics", flush=True)  # fmt: skip
+    serve(model_root, home.lake, args.host, args.port)
     return 0
 
 

@@ -1,7 +1,6 @@
 """The whole asset graph for real dataset versions: real lake, real instance, a tiny model, real HTTP."""
 
 import json
-import threading
 import urllib.error
 import urllib.request
 from pathlib import Path
@@ -17,7 +16,7 @@ from dagster_project.jobs import PIPELINE_JOB
 from dagster_project.versions import register_drop
 from tests.conftest import build_tiny_model
 from trainers.registry import read_aliases, read_card
-from trainers.serve import build_server
+from trainers.service import ServiceThread, build_app
 
 pytestmark = pytest.mark.slow
 
@@ -184,11 +183,9 @@ def _post(url: str, body: bytes) -> tuple[int, dict]:
 
 
 def test_server_answers_predict_and_health_and_rejects_bad_input(pipeline: Pipeline) -> None:
-    server = build_server(pipeline.home.models / "refinery-intent", "127.0.0.1", 0)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    base = f"http://127.0.0.1:{server.server_port}"
-    try:
+    app = build_app(pipeline.home.models / "refinery-intent", lake=None, token="")
+    with ServiceThread(app) as service:
+        base = service.url
         with urllib.request.urlopen(f"{base}/health", timeout=30) as response:
             assert json.loads(response.read()) == {"status": "ok", "model_version": "v2"}
         status, body = _post(
@@ -204,9 +201,6 @@ def test_server_answers_predict_and_health_and_rejects_bad_input(pipeline: Pipel
             {"error": "texts[0] is not a string"},
         )
         assert _post(f"{base}/nope", b"{}")[0] == 404
-    finally:
-        server.shutdown()
-        server.server_close()
 
 
 def test_a_failing_warn_rule_shows_but_does_not_block(pipeline: Pipeline) -> None:
