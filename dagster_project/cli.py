@@ -186,7 +186,38 @@ def command_serve(args: argparse.Namespace, home: RefineryHome) -> int:
     auth = f"bearer token from {TOKEN_VARIABLE}" if os.environ.get(TOKEN_VARIABLE) else "no auth"
     print(f"serving {model_root} on http://{args.host}:{args.port} ({auth}): POST /predict, POST /feedback, "
           "GET /health, GET /metrics", flush=True)  # fmt: skip
-    serve(model_root, home.lake, args.host, args.port)
+    serve(model_root, home.lake, args.host, args.port, quantize=False if args.no_quantize else None)
+    return 0
+
+
+def command_models(args: argparse.Namespace, home: RefineryHome) -> int:
+    from dagster_project.resources import ModelRegistryResource
+    from trainers.registry import list_models
+
+    rows = list_models(ModelRegistryResource(root=str(home.models)).model_root)
+    if args.json:
+        print(json.dumps(rows, indent=2))
+        return 0
+    if not rows:
+        print("no models yet; run the pipeline first (refinery demo)")
+        return 0
+    print(f"{'version':<20} {'aliases':<20} {'accuracy':>8} {'macro_f1':>8} {'gate':<7} {'created':<20} data")
+    for row in rows:
+        accuracy = f"{row['accuracy']:.4f}" if row["accuracy"] is not None else "-"
+        macro_f1 = f"{row['macro_f1']:.4f}" if row["macro_f1"] is not None else "-"
+        print(f"{row['version']:<20} {','.join(row['aliases']) or '-':<20} {accuracy:>8} {macro_f1:>8} "
+              f"{row['gate'] or '-':<7} {row['created_at']:<20} {','.join(row['dataset_versions'])} "
+              f"(rules {str(row['rules_hash'])[:12]})")  # fmt: skip
+    return 0
+
+
+def command_rollback(args: argparse.Namespace, home: RefineryHome) -> int:
+    from dagster_project.resources import ModelRegistryResource
+    from trainers.registry import rollback
+
+    aliases = rollback(ModelRegistryResource(root=str(home.models)).model_root)
+    print(f"production is {aliases['production']} again (previous: {aliases['previous']}); "
+          "a running `refinery serve` swaps to it within a second")  # fmt: skip
     return 0
 
 
@@ -247,6 +278,13 @@ def build_parser() -> argparse.ArgumentParser:
     predict.add_argument("texts", nargs="+")
     predict.set_defaults(handler=command_predict)
 
+    models = commands.add_parser("models", help="every model with its aliases, lineage and test metrics")
+    models.add_argument("--json", action="store_true", help="print JSON")
+    models.set_defaults(handler=command_models)
+
+    rollback = commands.add_parser("rollback", help="move the production alias back to the previous model")
+    rollback.set_defaults(handler=command_rollback)
+
     rules = commands.add_parser("rules", help="data rules")
     rules_commands = rules.add_subparsers(dest="rules_command", required=True)
     check = rules_commands.add_parser("check", help="compile every rules file and declared source; exit 1 on an error")
@@ -260,6 +298,8 @@ def build_parser() -> argparse.ArgumentParser:
         )
         sub.add_argument("--host", default="127.0.0.1")
         sub.add_argument("--port", type=int, default=port)
+        if name == "serve":
+            sub.add_argument("--no-quantize", action="store_true", help="serve float32 weights on CPU too")
         sub.set_defaults(handler=handler)
     return parser
 

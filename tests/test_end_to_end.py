@@ -31,11 +31,20 @@ ASSET_KEYS = {
 }
 
 
-def _run_config(model: Path, min_accuracy: float = 0.0) -> dict:
+def _run_config(
+    model: Path,
+    min_accuracy: float = 0.0,
+    learning_rate: float = 1e-3,
+    max_regression: float = 1.0,  # no regression check unless a test asks for one
+    force: bool = False,
+) -> dict:
+    evaluation = {"min_accuracy": min_accuracy, "min_macro_f1": 0.0, "max_regression": max_regression, "force": force}
     return {
         "ops": {
-            "fine_tuned_model": {"config": {"model_name_or_path": str(model), "max_epochs": 1, "learning_rate": 1e-3}},
-            "model_evaluation": {"config": {"min_accuracy": min_accuracy, "min_macro_f1": 0.0}},
+            "fine_tuned_model": {
+                "config": {"model_name_or_path": str(model), "max_epochs": 1, "learning_rate": learning_rate}
+            },
+            "model_evaluation": {"config": evaluation},
         }
     }
 
@@ -173,6 +182,32 @@ def test_a_model_below_the_gate_is_not_deployed(pipeline: Pipeline) -> None:
     assert read_aliases(pipeline.home.models / "refinery-intent")["production"] == "v2"
 
 
+def test_a_model_worse_than_production_is_blocked_until_forced_and_rollback_restores(pipeline: Pipeline) -> None:
+    from dagster_project.cli import main
+    from trainers.registry import list_models
+
+    models = pipeline.home.models / "refinery-intent"
+    production = read_aliases(models)["production"]
+    production_accuracy = read_card(models / production)["test_evaluation"]["metrics"]["accuracy"]
+    pipeline.register_demo("worse", rows=300, seed=6)
+    result = pipeline.run("worse", learning_rate=0.0, max_regression=0.0)  # an untrained head
+    gate = next(e for e in result.get_asset_check_evaluations() if e.check_name == "check_evaluation_gate")
+    card = read_card(models / "worse")
+    assert gate.passed is False, (card["test_evaluation"]["metrics"], production_accuracy)
+    assert card["production_comparison"]["version"] == production
+    assert "accuracy" in card["evaluation_gate"]["regressions"] or "macro_f1" in card["evaluation_gate"]["regressions"]
+    assert read_aliases(models)["production"] == production
+
+    forced = pipeline.run("worse", learning_rate=0.0, max_regression=0.0, force=True)
+    assert forced.success
+    assert read_card(models / "worse")["evaluation_gate"]["forced"] is True
+    assert read_aliases(models) == {"production": "worse", "previous": production}
+    assert {row["version"]: row["gate"] for row in list_models(models)}["worse"] == "forced"
+
+    assert main(["rollback"]) == 0
+    assert read_aliases(models) == {"production": production, "previous": "worse"}
+
+
 def _post(url: str, body: bytes) -> tuple[int, dict]:
     request = urllib.request.Request(url, data=body, headers={"Content-Type": "application/json"}, method="POST")
     try:
@@ -187,7 +222,7 @@ def test_server_answers_predict_and_health_and_rejects_bad_input(pipeline: Pipel
     with ServiceThread(app) as service:
         base = service.url
         with urllib.request.urlopen(f"{base}/health", timeout=30) as response:
-            assert json.loads(response.read()) == {"status": "ok", "model_version": "v2"}
+            assert json.loads(response.read())["model_version"] == "v2"
         status, body = _post(
             f"{base}/predict", json.dumps({"texts": ["my vpn keeps dropping", "printer jam"]}).encode()
         )

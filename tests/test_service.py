@@ -54,7 +54,8 @@ def test_predict_returns_a_label_score_and_id_per_text_and_the_model_version(reg
             True,
             True,
         ]
-        assert call(f"{service.url}/health") == (200, {"status": "ok", "model_version": "v1"})
+        health = {"status": "ok", "model_version": "v1", "precision": "int8-dynamic"}
+        assert call(f"{service.url}/health") == (200, health)
 
 
 @pytest.mark.parametrize(
@@ -158,3 +159,13 @@ def test_moving_the_production_alias_swaps_the_model_without_a_failed_request(re
     assert failures == []
     assert versions[0] == "v1" and versions[-1] == "v2"
     assert versions.index("v2") > versions.index("v1")
+
+
+def test_int8_serving_stays_close_to_the_float32_model(registry: Path) -> None:
+    from trainers.export import Classifier
+
+    texts = ["my vpn keeps dropping", "printer jam on floor 3", "invoice 1234 is wrong", "reset my password"]
+    exact = Classifier(registry / "v1").probabilities(texts)
+    quantized = Classifier(registry / "v1", quantize=True)
+    assert quantized.precision == "int8-dynamic"
+    assert (quantized.probabilities(texts) - exact).abs().max() < 0.05

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 from pathlib import Path
 
 import torch
@@ -27,8 +28,12 @@ def evaluate_model(model_folder: Path, bundle: Path, split: str = "test") -> dic
         raise ValueError(
             f"{model_folder}: model labels {classifier.labels} differ from the bundle's {sorted(label_map)}"
         )
+    probabilities = classifier.probabilities(texts)
     predictions = torch.tensor([label_map[p.label] for p in classifier.predict(texts)])
     target_tensor = torch.tensor(targets)
+    # The model's label order may differ from the bundle's: reorder its columns to the bundle's ids.
+    columns = [classifier.labels.index(name) for name in sorted(label_map, key=label_map.__getitem__)]
+    probabilities = probabilities[:, columns]
     classes = len(label_map)
     per_class = zip(
         multiclass_precision(predictions, target_tensor, classes, average=None).tolist(),
@@ -41,7 +46,12 @@ def evaluate_model(model_folder: Path, bundle: Path, split: str = "test") -> dic
     return {
         "split": split,
         "examples": len(texts),
-        "metrics": classification_metrics(predictions, target_tensor, classes),
+        "metrics": {
+            **classification_metrics(predictions, target_tensor, classes),
+            "calibration_error": round(expected_calibration_error(probabilities, target_tensor), 6),
+        },
+        "labels": names,
+        "confusion_matrix": confusion_matrix(predictions, target_tensor, classes),
         "per_class": {
             name: {"precision": round(p, 4), "recall": round(r, 4), "f1": round(f, 4), "support": n}
             for name, (p, r, f, n) in zip(names, per_class, strict=True)
@@ -55,3 +65,61 @@ def per_class_markdown(per_class: dict[str, dict[str, float]]) -> str:
     for label, row in per_class.items():
         lines.append(f"| {label} | {row['precision']:.3f} | {row['recall']:.3f} | {row['f1']:.3f} | {row['support']} |")
     return "\n".join(lines)
+
+
+def expected_calibration_error(probabilities: torch.Tensor, targets: torch.Tensor, bins: int = 15) -> float:
+    """Expected calibration error: the gap between confidence and accuracy, averaged over confidence bins."""
+    confidence, predicted = probabilities.max(dim=-1)
+    correct = (predicted == targets).float()
+    edges = torch.linspace(0, 1, bins + 1)
+    error = 0.0
+    for low, high in itertools.pairwise(edges):
+        inside = (confidence > low) & (confidence <= high)
+        if inside.any():
+            gap = abs(float(confidence[inside].mean()) - float(correct[inside].mean()))
+            error += float(inside.float().mean()) * gap
+    return error
+
+
+def confusion_matrix(predictions: torch.Tensor, targets: torch.Tensor, classes: int) -> list[list[int]]:
+    """Counts: row = true label id, column = predicted label id."""
+    flat = torch.bincount(targets * classes + predictions, minlength=classes * classes)
+    return flat.reshape(classes, classes).tolist()
+
+
+def confusion_markdown(labels: list[str], matrix: list[list[int]]) -> str:
+    """The confusion matrix as a markdown table (rows: true label, columns: predicted)."""
+    lines = ["| true \\ predicted | " + " | ".join(labels) + " |", "|---" * (len(labels) + 1) + "|"]
+    for label, row in zip(labels, matrix, strict=True):
+        lines.append(f"| **{label}** | " + " | ".join(str(n) for n in row) + " |")
+    return "\n".join(lines)
+
+
+def confusion_png(matrix: list[list[int]], cell: int = 24) -> bytes:
+    """A heatmap of the row-normalised confusion matrix as PNG bytes (white = 0, dark blue = the whole row)."""
+    import struct
+    import zlib
+
+    size = len(matrix)
+    rows = []
+    for true_id in range(size * cell):
+        row = matrix[true_id // cell]
+        total = sum(row) or 1
+        line = bytearray([0])  # PNG filter type 0 for this scanline
+        for x in range(size * cell):
+            share = row[x // cell] / total
+            edge = x % cell == 0 or true_id % cell == 0
+            red, green, blue = (200, 200, 200) if edge else (int(255 - 230 * share), int(255 - 180 * share), 255)
+            line += bytes((red, green, blue))
+        rows.append(bytes(line))
+
+    def chunk(kind: bytes, data: bytes) -> bytes:
+        return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data) & 0xFFFFFFFF)
+
+    header = struct.pack(">IIBBBBB", size * cell, size * cell, 8, 2, 0, 0, 0)
+    return (
+        b"\x89PNG\r\n\x1a\n"
+        + chunk(b"IHDR", header)
+        + chunk(b"IDAT", zlib.compress(b"".join(rows)))
+        + chunk(b"IEND", b"")
+    )

@@ -43,7 +43,7 @@ class Prediction:
 class Classifier:
     """An exported model folder, loaded for inference."""
 
-    def __init__(self, folder: Path, max_length: int | None = None):
+    def __init__(self, folder: Path, max_length: int | None = None, quantize: bool = False):
         from transformers import AutoModelForSequenceClassification, AutoTokenizer
         from transformers.utils import logging as transformers_logging
 
@@ -52,6 +52,9 @@ class Classifier:
         self.folder = folder
         self.tokenizer = AutoTokenizer.from_pretrained(folder)
         self.model = AutoModelForSequenceClassification.from_pretrained(folder).eval()
+        self.precision = "float32"
+        if quantize:
+            self.model, self.precision = quantize_linear_layers(self.model), "int8-dynamic"
         label_map = json.loads((folder / LABEL_MAP).read_text())
         self.labels = [label for label, _ in sorted(label_map.items(), key=lambda item: item[1])]
         card = json.loads((folder / MODEL_CARD).read_text()) if (folder / MODEL_CARD).is_file() else {}
@@ -76,6 +79,15 @@ class Classifier:
             indices = apply_abstain(probabilities, self.abstain_id, self.abstain_threshold)
         scores = probabilities.gather(1, indices.unsqueeze(1)).squeeze(1)
         return [Prediction(self.labels[i], round(float(s), 6)) for s, i in zip(scores, indices.tolist(), strict=True)]
+
+
+def quantize_linear_layers(model):
+    """int8 weights for every Linear layer, activations quantized on the fly: about 2x faster on CPU."""
+    import warnings
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # torch.ao.quantization's notice that it moves to torchao
+        return torch.ao.quantization.quantize_dynamic(model, {torch.nn.Linear}, dtype=torch.qint8)
 
 
 @torch.inference_mode()

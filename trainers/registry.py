@@ -56,3 +56,47 @@ def update_card(folder: Path, **fields: object) -> dict:
     card = {**read_card(folder), **fields}
     write_json_atomically(folder / MODEL_CARD, card)
     return card
+
+
+def rollback(model_root: Path) -> dict[str, str]:
+    """Point `production` back at `previous` (and `previous` at the model it replaces), atomically."""
+    aliases = read_aliases(model_root)
+    if PREVIOUS not in aliases:
+        raise LookupError(f"{model_root}: no previous model to roll back to")
+    if not (model_root / aliases[PREVIOUS] / MODEL_CARD).is_file():
+        raise FileNotFoundError(f"{model_root / aliases[PREVIOUS]}: the previous model's folder is gone")
+    aliases = {**aliases, PRODUCTION: aliases[PREVIOUS], PREVIOUS: aliases[PRODUCTION]}
+    write_json_atomically(model_root / ALIASES, aliases)
+    return aliases
+
+
+def list_models(model_root: Path) -> list[dict[str, object]]:
+    """Every exported model, oldest first, with its aliases, lineage, test metrics and gate."""
+    aliases = read_aliases(model_root)
+    rows = []
+    folders = [f for f in model_root.iterdir() if (f / MODEL_CARD).is_file()] if model_root.is_dir() else []
+    for folder in folders:
+        card = read_card(folder)
+        metrics = (card.get("test_evaluation") or {}).get("metrics", {})
+        gate = card.get("evaluation_gate") or {}
+        rows.append({
+            "version": folder.name,
+            "aliases": sorted(name for name, version in aliases.items() if version == folder.name),
+            "created_at": card.get("created_at", ""),
+            "dataset_versions": card.get("dataset_versions", []),
+            "rules_hash": card.get("rules_hash", ""),
+            "accuracy": metrics.get("accuracy"),
+            "macro_f1": metrics.get("macro_f1"),
+            "gate": gate_status(gate),
+            "deployed_at": card.get("deployed_at", ""),
+        })  # fmt: skip
+    return sorted(rows, key=lambda row: (str(row["created_at"]), str(row["version"])))
+
+
+def gate_status(gate: dict) -> str:
+    """'passed', 'forced', 'failed', or '' for a model not evaluated yet."""
+    if not gate:
+        return ""
+    if gate.get("forced"):
+        return "forced"
+    return "passed" if gate.get("passed") else "failed"

@@ -78,8 +78,15 @@ def parse_feedback_request(body: bytes) -> list[dict[str, str]]:
 class ModelHolder:
     """The production model; a watcher thread loads a new one when the alias file changes, then swaps."""
 
-    def __init__(self, model_root: Path, poll_seconds: float = 1.0, on_reload: Callable[[str], None] | None = None):
+    def __init__(
+        self,
+        model_root: Path,
+        poll_seconds: float = 1.0,
+        on_reload: Callable[[str], None] | None = None,
+        quantize: bool = False,
+    ):
         self.model_root, self.poll_seconds, self.on_reload = model_root, poll_seconds, on_reload
+        self.quantize = quantize
         self._stamp: int | None = None
         self.version: str | None = None
         self.classifier = None
@@ -97,7 +104,7 @@ class ModelHolder:
             return False
         folder = resolve_alias(self.model_root, PRODUCTION)
         if folder.name != self.version:
-            loaded = Classifier(folder)
+            loaded = Classifier(folder, quantize=self.quantize)
             self.classifier, self.version = loaded, folder.name  # one reference swap; readers see old or new
             if self.on_reload:
                 self.on_reload(folder.name)
@@ -251,8 +258,20 @@ class Metrics:
         self.model = Gauge("refinery_model_info", "Model being served", ["version"], registry=self.registry)
 
 
-def build_app(model_root: Path, lake: Path | None = None, token: str | None = None, max_wait_ms: float = 5.0):
-    """The FastAPI app for the production model of `model_root`; `lake` receives predictions and feedback."""
+def build_app(
+    model_root: Path,
+    lake: Path | None = None,
+    token: str | None = None,
+    max_wait_ms: float = 5.0,
+    quantize: bool | None = None,
+):
+    """The FastAPI app for the production model of `model_root`; `lake` receives predictions and feedback.
+
+    `quantize` (default: on CPU) serves int8 dynamically quantized Linear layers.
+    """
+    import torch
+
+    quantize = (not torch.cuda.is_available()) if quantize is None else quantize
     from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
     token = token if token is not None else os.environ.get(TOKEN_VARIABLE) or None
@@ -263,7 +282,7 @@ def build_app(model_root: Path, lake: Path | None = None, token: str | None = No
         metrics.model.clear()
         metrics.model.labels(version).set(1)
 
-    holder = ModelHolder(model_root, on_reload=reloaded)
+    holder = ModelHolder(model_root, on_reload=reloaded, quantize=quantize)
     batcher = MicroBatcher(holder, max_wait_ms=max_wait_ms, observe=metrics.batch_size.observe)
     appender = DeltaAppender(lake)
     app = FastAPI(title="Refinery model service", docs_url=None, redoc_url=None)
@@ -291,7 +310,7 @@ def build_app(model_root: Path, lake: Path | None = None, token: str | None = No
 
     @app.get("/health")
     async def health() -> dict:
-        return {"status": "ok", "model_version": holder.version}
+        return {"status": "ok", "model_version": holder.version, "precision": holder.classifier.precision}
 
     @app.get("/metrics")
     async def prometheus() -> Response:
@@ -382,12 +401,30 @@ class ServiceThread:
         self.app.state.close()
 
 
-def serve(model_root: Path, lake: Path | None, host: str, port: int) -> None:
+def serve(model_root: Path, lake: Path | None, host: str, port: int, quantize: bool | None = None) -> None:
     """Run the service in the foreground until interrupted."""
     import uvicorn
 
-    app = build_app(model_root, lake)
+    app = build_app(model_root, lake, quantize=quantize)
     try:
         uvicorn.run(app, host=host, port=port, log_level="info", access_log=False)
     finally:
         app.state.close()
+
+
+def main(argv: list[str] | None = None) -> None:
+    """`python -m trainers.service --models DIR [--lake DIR] [--host H] [--port P]`."""
+    import argparse
+
+    parser = argparse.ArgumentParser(description=main.__doc__)
+    parser.add_argument("--models", type=Path, required=True, help="registry folder with aliases.json")
+    parser.add_argument("--lake", type=Path, default=None, help="lake folder for predictions and feedback")
+    parser.add_argument("--host", default="127.0.0.1")
+    parser.add_argument("--port", type=int, default=8080)
+    parser.add_argument("--no-quantize", action="store_true", help="serve float32 weights on CPU too")
+    args = parser.parse_args(argv)
+    serve(args.models, args.lake, args.host, args.port, quantize=False if args.no_quantize else None)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,212 @@
+"""`python -m benchmarks.serving [--seconds N] [--clients N]`: the model service against a naive baseline.
+
+Both serve the demo model (run `make demo` first) from their own process on 127.0.0.1 and get the
+same closed-loop load: N clients, each sending one ticket per request, for N seconds. The baseline
+is FastAPI calling a transformers `pipeline` per request. Halfway through the service's run the
+`production` alias moves to a copy of the model, so a reload happens under load; a request that
+fails then counts as a reload failure.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import shutil
+import signal
+import statistics
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+import urllib.error
+import urllib.request
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from pydantic import BaseModel
+
+from benchmarks.common import result_line
+
+PROJECT_ROOT = Path(__file__).resolve().parent.parent
+
+
+class Body(BaseModel):
+    """The baseline's request body."""
+
+    texts: list[str]
+
+
+@dataclass
+class LoadResult:
+    """What one server did under load."""
+
+    latencies: list[float] = field(default_factory=list)
+    errors: list[tuple[float, str]] = field(default_factory=list)
+    versions: list[str] = field(default_factory=list)
+    seconds: float = 0.0
+
+    @property
+    def rps(self) -> float:
+        return len(self.latencies) / self.seconds
+
+    def percentile_ms(self, q: int) -> float:
+        return statistics.quantiles(self.latencies, n=100)[q - 1] * 1000
+
+
+def free_port() -> int:
+    import socket
+
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
+def start(command: list[str], port: int) -> subprocess.Popen:
+    """Start a server process and wait until /health answers."""
+    process = subprocess.Popen(command, cwd=PROJECT_ROOT, start_new_session=True, stdout=subprocess.DEVNULL,
+                               stderr=subprocess.PIPE, text=True)  # fmt: skip
+    deadline = time.monotonic() + 120
+    while time.monotonic() < deadline:
+        if process.poll() is not None:
+            raise RuntimeError(f"{command[2]} exited: {process.stderr.read()[-3000:]}")
+        try:
+            with urllib.request.urlopen(f"http://127.0.0.1:{port}/health", timeout=2):
+                return process
+        except OSError:
+            time.sleep(0.5)
+    raise TimeoutError(f"{' '.join(command)} did not answer /health in 120 s")
+
+
+def stop(process: subprocess.Popen) -> None:
+    os.killpg(process.pid, signal.SIGTERM)
+    process.wait(timeout=30)
+
+
+def drive(url: str, texts: list[str], clients: int, seconds: float, at_half=None) -> LoadResult:
+    """Closed-loop load: each client sends one text, waits for the answer, and sends the next."""
+    result, lock, stop_at = LoadResult(), threading.Lock(), time.monotonic() + seconds
+    started = time.monotonic()
+
+    def client(offset: int) -> None:
+        i = offset
+        while time.monotonic() < stop_at:
+            body = json.dumps({"texts": [texts[i % len(texts)]]}).encode()
+            request = urllib.request.Request(f"{url}/predict", body, {"Content-Type": "application/json"})
+            sent = time.perf_counter()
+            try:
+                with urllib.request.urlopen(request, timeout=60) as response:
+                    answer = json.loads(response.read())
+                elapsed = time.perf_counter() - sent
+                with lock:
+                    result.latencies.append(elapsed)
+                    result.versions.append(str(answer.get("model_version")))
+            except (OSError, ValueError) as error:
+                with lock:
+                    result.errors.append((time.monotonic(), str(error)))
+            i += clients
+
+    threads = [threading.Thread(target=client, args=(n,)) for n in range(clients)]
+    for thread in threads:
+        thread.start()
+    if at_half is not None:
+        time.sleep(seconds / 2)
+        at_half()
+    for thread in threads:
+        thread.join()
+    result.seconds = time.monotonic() - started
+    return result
+
+
+def baseline_app(model: str):
+    """The naive service: FastAPI calling a transformers pipeline for each request."""
+    from fastapi import FastAPI
+    from transformers import pipeline
+
+    classify = pipeline("text-classification", model=model, device="cpu")
+    app = FastAPI()
+
+    @app.get("/health")
+    def health() -> dict:
+        return {"status": "ok"}
+
+    @app.post("/predict")
+    def predict(body: Body) -> dict:
+        return {"model_version": "baseline", "predictions": classify(body.texts, truncation=True)}
+
+    return app
+
+
+def serve_baseline(model: str, port: int) -> None:
+    import uvicorn
+
+    uvicorn.run(baseline_app(model), host="127.0.0.1", port=port, log_level="warning")
+
+
+def demo_texts(count: int = 2000) -> list[str]:
+    from dagster_project.demo_corpus import generate_tickets
+    from trainers.service import MAX_CHARS
+
+    records, _ = generate_tickets(count, seed=99)
+    # The corpus carries deliberate defects; texts the service refuses (over MAX_CHARS) are left out of the load.
+    return [r["body"] for r in records if r.get("body") and r["body"].strip() and len(r["body"]) <= MAX_CHARS]
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--seconds", type=float, default=60.0)
+    parser.add_argument("--clients", type=int, default=16)
+    parser.add_argument("--home", type=Path, default=Path(os.environ.get("REFINERY_HOME", PROJECT_ROOT / ".refinery")))
+    parser.add_argument("--baseline-server", nargs=2, metavar=("MODEL", "PORT"), help=argparse.SUPPRESS)
+    args = parser.parse_args()
+    if args.baseline_server:
+        serve_baseline(args.baseline_server[0], int(args.baseline_server[1]))
+        return
+    from trainers.registry import promote, resolve_alias
+
+    source_root = args.home / "models" / "refinery-intent"
+    try:
+        production = resolve_alias(source_root)
+    except (LookupError, FileNotFoundError):
+        sys.exit(f"{source_root}: no production model; run `make demo` first")
+    texts = demo_texts()
+    with tempfile.TemporaryDirectory() as scratch:
+        registry = Path(scratch) / "refinery-intent"
+        for version in ("served", "reloaded"):
+            shutil.copytree(production, registry / version)
+        promote(registry, "served")
+
+        port = free_port()
+        service = start([sys.executable, "-m", "trainers.service", "--models", str(registry), "--lake",
+                         str(Path(scratch) / "lake"), "--port", str(port)], port)  # fmt: skip
+        reload_at: list[float] = []
+
+        def move_alias() -> None:
+            reload_at.append(time.monotonic())
+            promote(registry, "reloaded")
+
+        try:
+            ours = drive(f"http://127.0.0.1:{port}", texts, args.clients, args.seconds, at_half=move_alias)
+        finally:
+            stop(service)
+        port = free_port()
+        baseline = start([sys.executable, "-m", "benchmarks.serving", "--baseline-server", str(production),
+                          str(port)], port)  # fmt: skip
+        try:
+            naive = drive(f"http://127.0.0.1:{port}", texts, args.clients, args.seconds)
+        finally:
+            stop(baseline)
+    reload_failures = sum(1 for when, _ in ours.errors if reload_at and when >= reload_at[0])
+    swapped = ours.versions.count("reloaded")
+    print(f"service: {len(ours.latencies)} answers, {len(ours.errors)} errors, {swapped} from the reloaded model")
+    print(f"baseline: {len(naive.latencies)} answers, {len(naive.errors)} errors")
+    if ours.errors:
+        print("first service error:", ours.errors[0][1])
+    print(result_line(rps=ours.rps, p50_ms=ours.percentile_ms(50), p99_ms=ours.percentile_ms(99),
+                      baseline_rps=naive.rps, baseline_p99_ms=naive.percentile_ms(99), speedup=ours.rps / naive.rps,
+                      errors=len(ours.errors), reload_failures=reload_failures))  # fmt: skip
+
+
+if __name__ == "__main__":
+    main()
