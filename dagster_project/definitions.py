@@ -9,13 +9,19 @@ from assets.declared_sources import load_sources
 from assets.deployment import deployed_model
 from assets.evaluation import model_evaluation
 from assets.ingestion import raw_documents
+from assets.monitoring import batch_predictions, model_monitoring
 from assets.tokenization import tokenized_documents
 from assets.training import fine_tuned_model
 from assets.training_data import training_examples
 from dagster_project.home import RefineryHome
-from dagster_project.jobs import refinery_pipeline
+from dagster_project.jobs import refinery_monitoring, refinery_pipeline
 from dagster_project.resources import LakeResource, LandingResource, ModelRegistryResource, TrainerResource
-from dagster_project.sensors import build_source_sensors, landing_sensor
+from dagster_project.sensors import (
+    build_source_sensors,
+    drift_retraining_sensor,
+    landing_sensor,
+    service_monitoring_sensor,
+)
 
 ASSETS = [
     raw_documents,
@@ -25,6 +31,8 @@ ASSETS = [
     fine_tuned_model,
     model_evaluation,
     deployed_model,
+    batch_predictions,
+    model_monitoring,
 ]
 
 
@@ -42,8 +50,13 @@ def build_definitions(home: RefineryHome, sources_dir: Path | None = None) -> dg
     """The code location for one home; declared sources (validated now) each get a sensor."""
     return dg.Definitions(
         assets=ASSETS,
-        jobs=[refinery_pipeline],
-        sensors=[landing_sensor, *build_source_sensors(load_sources(sources_dir))],
+        jobs=[refinery_pipeline, refinery_monitoring],
+        sensors=[
+            landing_sensor,
+            drift_retraining_sensor,
+            service_monitoring_sensor,
+            *build_source_sensors(load_sources(sources_dir)),
+        ],
         resources=build_resources(home, sources_dir),
     )
 

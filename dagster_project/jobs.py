@@ -1,14 +1,23 @@
-"""Jobs: the whole pipeline for one dataset version."""
+"""Jobs: the whole pipeline for one dataset version, and batch scoring with drift monitoring."""
 
 import dagster as dg
 
 from dagster_project.partitions import dataset_versions
 
 PIPELINE_JOB = "refinery_pipeline"
+MONITORING_JOB = "refinery_monitoring"
+MONITOR_GROUP = "monitor"
 
 refinery_pipeline = dg.define_asset_job(
     PIPELINE_JOB,
-    selection=dg.AssetSelection.all(),
+    selection=dg.AssetSelection.all() - dg.AssetSelection.groups(MONITOR_GROUP),
     partitions_def=dataset_versions,
     description="Ingest, prepare, validate, train, evaluate and deploy one dataset version.",
+)
+
+refinery_monitoring = dg.define_asset_job(
+    MONITORING_JOB,
+    selection=dg.AssetSelection.groups(MONITOR_GROUP),
+    partitions_def=dataset_versions,
+    description="Score one dataset version with the production model and compare it with the training data.",
 )

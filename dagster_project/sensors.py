@@ -5,9 +5,9 @@ from pathlib import Path
 
 import dagster as dg
 
-from dagster_project.jobs import refinery_pipeline
+from dagster_project.jobs import refinery_monitoring, refinery_pipeline
 from dagster_project.partitions import DATASET_VERSIONS, dataset_versions
-from dagster_project.resources import LandingResource
+from dagster_project.resources import LakeResource, LandingResource, ModelRegistryResource
 from dagster_project.versions import find_ready_drops, http_tick, sql_tick
 
 
@@ -77,3 +77,43 @@ def build_source_sensors(sources: dict) -> list[dg.SensorDefinition]:
         for source in sources.values()
         if source.kind == "http" or source.watermark_column
     ]
+
+
+@dg.asset_sensor(
+    asset_key=dg.AssetKey("model_monitoring"),
+    job=refinery_pipeline,
+    default_status=dg.DefaultSensorStatus.STOPPED,
+    description="A model_monitoring run that found drift beyond its fail thresholds retrains on the newest version.",
+)
+def drift_retraining_sensor(context: dg.SensorEvaluationContext, asset_event: dg.EventLogEntry):
+    """Request a pipeline run of the newest dataset version when monitoring asks for retraining."""
+    materialization = asset_event.asset_materialization
+    requested = materialization.metadata.get("retraining_requested") if materialization else None
+    if requested is None or not requested.value:
+        return dg.SkipReason("the latest monitoring run found no drift beyond its fail thresholds")
+    versions = context.instance.get_dynamic_partitions(DATASET_VERSIONS)
+    if not versions:
+        return dg.SkipReason("no dataset version to retrain on")
+    return dg.RunRequest(
+        run_key=f"retrain-{asset_event.run_id}",
+        partition_key=versions[-1],
+        tags={"refinery/trigger": "drift", "refinery/drifted_partition": materialization.partition or ""},
+    )
+
+
+@dg.sensor(job=refinery_monitoring, minimum_interval_seconds=300, default_status=dg.DefaultSensorStatus.STOPPED)
+def service_monitoring_sensor(context: dg.SensorEvaluationContext, lake: LakeResource, registry: ModelRegistryResource):
+    """When the service has logged new predictions, monitor them against the production model's training data."""
+    production = registry.aliases().get("production")
+    if production is None or not lake.exists("predictions"):
+        return dg.SkipReason("no production model or no logged predictions yet")
+    table_version = lake.table_version("predictions")
+    if context.cursor == str(table_version):
+        return dg.SkipReason(f"no new predictions since Delta version {table_version}")
+    context.update_cursor(str(table_version))
+    return dg.RunRequest(
+        run_key=f"service-{table_version}",
+        partition_key=production,
+        asset_selection=[dg.AssetKey("model_monitoring")],
+        run_config={"ops": {"model_monitoring": {"config": {"source": "service"}}}},
+    )

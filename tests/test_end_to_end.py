@@ -37,12 +37,13 @@ def _run_config(
     learning_rate: float = 1e-3,
     max_regression: float = 1.0,  # no regression check unless a test asks for one
     force: bool = False,
+    max_epochs: int = 1,
 ) -> dict:
     evaluation = {"min_accuracy": min_accuracy, "min_macro_f1": 0.0, "max_regression": max_regression, "force": force}
     return {
         "ops": {
             "fine_tuned_model": {
-                "config": {"model_name_or_path": str(model), "max_epochs": 1, "learning_rate": learning_rate}
+                "config": {"model_name_or_path": str(model), "max_epochs": max_epochs, "learning_rate": learning_rate}
             },
             "model_evaluation": {"config": evaluation},
         }
@@ -67,6 +68,12 @@ class Pipeline:
             instance=self.instance,
             run_config=_run_config(self.model, **config),
             raise_on_error=False,
+        )
+
+    def run_job(self, job_name: str, version: str, run_config: dict | None = None) -> dg.ExecuteInProcessResult:
+        job = self.defs.resolve_job_def(job_name)
+        return job.execute_in_process(
+            partition_key=version, instance=self.instance, run_config=run_config or {}, raise_on_error=False
         )
 
     def table(self, name: str, version: str) -> pl.DataFrame:
@@ -182,12 +189,17 @@ def test_a_model_below_the_gate_is_not_deployed(pipeline: Pipeline) -> None:
     assert read_aliases(pipeline.home.models / "refinery-intent")["production"] == "v2"
 
 
-def test_a_model_worse_than_production_is_blocked_until_forced_and_rollback_restores(pipeline: Pipeline) -> None:
+def test_a_model_worse_than_production_is_blocked_until_forced_and_rollback_restores(
+    pipeline: Pipeline, monkeypatch: pytest.MonkeyPatch
+) -> None:
     from dagster_project.cli import main
     from trainers.registry import list_models
 
     models = pipeline.home.models / "refinery-intent"
+    pipeline.register_demo("good", rows=400, seed=5)
+    assert pipeline.run("good", max_epochs=12, learning_rate=3e-3).success  # a model that learned something
     production = read_aliases(models)["production"]
+    assert production == "good"
     production_accuracy = read_card(models / production)["test_evaluation"]["metrics"]["accuracy"]
     pipeline.register_demo("worse", rows=300, seed=6)
     result = pipeline.run("worse", learning_rate=0.0, max_regression=0.0)  # an untrained head
@@ -204,8 +216,63 @@ def test_a_model_worse_than_production_is_blocked_until_forced_and_rollback_rest
     assert read_aliases(models) == {"production": "worse", "previous": production}
     assert {row["version"]: row["gate"] for row in list_models(models)}["worse"] == "forced"
 
+    monkeypatch.setenv("REFINERY_HOME", str(pipeline.home.root))
     assert main(["rollback"]) == 0
     assert read_aliases(models) == {"production": production, "previous": "worse"}
+
+
+def _write_shifted_drop(folder: Path, labels: list[str]) -> Path:
+    """A drop of valid tickets whose texts come from another domain and are much longer."""
+    import csv
+
+    folder.mkdir(parents=True)
+    import random
+
+    rng = random.Random(8)
+    stems = ["revenue", "ledger", "forecast", "accrual", "subsidiary", "equity", "dividend", "hedging", "solvency"]
+    words = [f"{stem}{suffix}" for stem in stems for suffix in "abcdefgh"]
+    with (folder / "tickets.csv").open("w", newline="") as handle:
+        writer = csv.writer(handle)
+        writer.writerow(["ticket_id", "body", "category"])
+        for i in range(120):
+            body = " ".join(rng.choices(words, k=rng.randint(90, 130)))
+            writer.writerow([f"S{i}", body, labels[i % len(labels)]])
+    (folder / "_source.yaml").write_text("text_column: body\nlabel_column: category\nid_column: ticket_id\n")
+    return folder
+
+
+def _check(result: dg.ExecuteInProcessResult, name: str):
+    return next(e for e in result.get_asset_check_evaluations() if e.check_name == name)
+
+
+def test_drift_on_a_shifted_version_fails_its_checks_and_requests_retraining(pipeline: Pipeline) -> None:
+    from dagster_project.jobs import MONITORING_JOB
+    from dagster_project.sensors import drift_retraining_sensor
+
+    models = pipeline.home.models / "refinery-intent"
+    production = read_aliases(models)["production"]
+    same = pipeline.run_job(MONITORING_JOB, production)
+    assert same.success
+    assert _check(same, "check_length_drift").passed and _check(same, "check_oov_shift").passed
+
+    labels = sorted(read_card(models / production)["label_map"])
+    drop = _write_shifted_drop(pipeline.home.root / "incoming" / "shifted", labels)
+    register_drop(pipeline.instance, pipeline.home, drop, "shifted")
+    prepared = pipeline.defs.resolve_implicit_global_asset_job_def().get_subset(
+        asset_selection={dg.AssetKey("raw_documents"), dg.AssetKey("clean_documents")}
+    )
+    assert prepared.execute_in_process(partition_key="shifted", instance=pipeline.instance).success
+    shifted = pipeline.run_job(MONITORING_JOB, "shifted")
+    for name in ("check_length_drift", "check_oov_shift"):
+        evaluation = _check(shifted, name)
+        assert not evaluation.passed and evaluation.severity == dg.AssetCheckSeverity.ERROR, name
+    assert len(pipeline.table("batch_predictions", "shifted")) == 120
+
+    context = dg.build_sensor_context(instance=pipeline.instance, definitions=pipeline.defs)
+    with dg.partition_loading_context(dynamic_partitions_store=pipeline.instance):
+        request = drift_retraining_sensor.evaluate_tick(context).run_requests
+    assert len(request) == 1 and request[0].tags["refinery/drifted_partition"] == "shifted"
+    assert request[0].partition_key == pipeline.instance.get_dynamic_partitions("dataset_versions")[-1]
 
 
 def _post(url: str, body: bytes) -> tuple[int, dict]:
@@ -219,15 +286,16 @@ def _post(url: str, body: bytes) -> tuple[int, dict]:
 
 def test_server_answers_predict_and_health_and_rejects_bad_input(pipeline: Pipeline) -> None:
     app = build_app(pipeline.home.models / "refinery-intent", lake=None, token="")
+    production = read_aliases(pipeline.home.models / "refinery-intent")["production"]
     with ServiceThread(app) as service:
         base = service.url
         with urllib.request.urlopen(f"{base}/health", timeout=30) as response:
-            assert json.loads(response.read())["model_version"] == "v2"
+            assert json.loads(response.read())["model_version"] == production
         status, body = _post(
             f"{base}/predict", json.dumps({"texts": ["my vpn keeps dropping", "printer jam"]}).encode()
         )
-        labels = set(json.loads((pipeline.home.models / "refinery-intent" / "v2" / "label_map.json").read_text()))
-        assert status == 200 and body["model_version"] == "v2"
+        labels = set(json.loads((pipeline.home.models / "refinery-intent" / production / "label_map.json").read_text()))
+        assert status == 200 and body["model_version"] == production
         assert [p["label"] in labels and 0 < p["score"] <= 1 for p in body["predictions"]] == [True, True]
         assert _post(f"{base}/predict", b"{not json")[0] == 400
         assert _post(f"{base}/predict", json.dumps({"texts": []}).encode())[0] == 400

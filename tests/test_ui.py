@@ -28,7 +28,7 @@ SCREENSHOTS = PROJECT_ROOT / "docs" / "ui"
 VERSION = "ui-v1"
 SENSOR_VERSION = "ui-v2"
 ASSETS = ["raw_documents", "clean_documents", "tokenized_documents", "training_examples", "fine_tuned_model",
-          "model_evaluation", "deployed_model"]  # fmt: skip
+          "model_evaluation", "deployed_model", "batch_predictions", "model_monitoring"]  # fmt: skip
 
 
 class Ui:

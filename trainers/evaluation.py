@@ -49,6 +49,7 @@ def evaluate_model(model_folder: Path, bundle: Path, split: str = "test") -> dic
         "metrics": {
             **classification_metrics(predictions, target_tensor, classes),
             "calibration_error": round(expected_calibration_error(probabilities, target_tensor), 6),
+            "mean_confidence": round(float(probabilities.max(dim=-1).values.mean()), 6),
         },
         "labels": names,
         "confusion_matrix": confusion_matrix(predictions, target_tensor, classes),
