@@ -71,3 +71,29 @@ def test_a_drop_with_the_same_content_as_a_registered_version_is_not_registered(
     _drop(home, "copy-of-first", marker=True)
     second = _tick(instance, home, first.cursor)
     assert second.run_requests == [] and second.dynamic_partitions_requests == []
+
+
+def test_the_service_monitoring_sensor_fires_once_per_new_batch_of_logged_predictions(tmp_path: Path) -> None:
+    import pyarrow as pa
+    from deltalake import write_deltalake
+
+    from dagster_project.resources import LakeResource, ModelRegistryResource
+    from dagster_project.sensors import service_monitoring_sensor
+
+    models = tmp_path / "models" / "refinery-intent" / "v1"
+    models.mkdir(parents=True)
+    (models / "model_card.json").write_text("{}")
+    (models.parent / "aliases.json").write_text('{"production": "v1"}')
+    resources = {"lake": LakeResource(root=str(tmp_path / "lake")),
+                 "registry": ModelRegistryResource(root=str(tmp_path / "models"))}  # fmt: skip
+
+    def tick(cursor: str | None):
+        return service_monitoring_sensor(dg.build_sensor_context(cursor=cursor, resources=resources))
+
+    assert isinstance(tick(None), dg.SkipReason)  # nothing logged yet
+    rows = pa.table({"prediction_id": ["a"], "text": ["vpn down"], "label": ["network"], "score": [0.9]})
+    write_deltalake(str(tmp_path / "lake" / "predictions"), rows)
+    request = tick(None)
+    assert request.partition_key == "v1" and request.run_key == "service-0"
+    assert request.run_config["ops"]["model_monitoring"]["config"]["source"] == "service"
+    assert isinstance(tick("0"), dg.SkipReason)  # the same Delta version: no second run
