@@ -4,6 +4,7 @@ import dagster as dg
 import polars as pl
 
 from assets.cleaning import CLEAN_DOCUMENTS, clean_documents
+from assets.deployment import deployed_model
 from assets.drift import DriftReport, drift_report
 from dagster_project.partitions import dataset_versions
 from dagster_project.resources import LakeResource, ModelRegistryResource, TrainerResource
@@ -38,7 +39,7 @@ def read_texts(lake: LakeResource, version: str, input_path: str) -> pl.DataFram
 
 @dg.asset(
     partitions_def=dataset_versions,
-    deps=[clean_documents],
+    deps=[clean_documents, deployed_model],  # scored by the production model, so after a deployment
     group_name="monitor",
     kinds={"pytorch", "delta"},
     code_version="1",
