@@ -100,8 +100,8 @@ def model_evaluation(
     production = production_report(registry, version, bundle)
     production_metrics = production["metrics"] if production and "metrics" in production else None
     gate = gate_result(report["metrics"], config, production_metrics)
-    image = folder / "confusion_matrix.png"
-    image.write_bytes(confusion_png(report["confusion_matrix"]))
+    image, png = folder / "confusion_matrix.png", confusion_png(report["confusion_matrix"])
+    image.write_bytes(png)
     update_card(folder, test_evaluation=report, evaluation_gate=gate, production_comparison=production)
     if gate["forced"]:
         context.log.warning(f"model {version} passes its gate only because force=true: {gate}")
@@ -116,7 +116,7 @@ def model_evaluation(
             "test_examples": report["examples"],
             "per_class": dg.MetadataValue.md(per_class_markdown(report["per_class"])),
             "confusion_matrix": dg.MetadataValue.md(
-                f"![confusion matrix](data:image/png;base64,{base64.b64encode(image.read_bytes()).decode()})\n\n"
+                f"![confusion matrix](data:image/png;base64,{base64.b64encode(png).decode()})\n\n"
                 + confusion_markdown(report["labels"], report["confusion_matrix"])
             ),
             "confusion_matrix_png": dg.MetadataValue.path(str(image)),

@@ -11,7 +11,9 @@ from dagster_project.resources import LakeResource, ModelRegistryResource, Train
 
 BATCH_PREDICTIONS = "batch_predictions"
 MODEL_MONITORING = "model_monitoring"
-SERVICE_PREDICTIONS = "predictions"  # appended by `refinery serve`
+# Appended by `refinery serve` (trainers.service PREDICTIONS_TABLE and FEEDBACK_TABLE; not imported from there,
+# because that module loads FastAPI and the code location should not).
+SERVICE_PREDICTIONS = "predictions"
 FEEDBACK = "feedback"
 
 

@@ -65,20 +65,20 @@ def main() -> None:
         classifier = Classifier(Path(scratch) / "model")
         in_scope, oos = data["test"], data["oos_test"]
         texts = [t for t, _ in in_scope + oos]
-        predicted = classifier.predict(texts)
+        test_probabilities = classifier.probabilities(texts)
+        predicted = classifier.decide(test_probabilities)
         print(json.dumps(vars(args), default=str))
-        print_budget_sweep(classifier, data, texts)
+        print_budget_sweep(classifier, data, test_probabilities)
     print(f"abstain threshold {classifier.abstain_threshold:.4f} (budget {args.abstain_budget}); {seconds:.0f}s")
     in_acc, oos_rec = scope_scores([p.label for p in predicted], in_scope, len(in_scope))
     print(result_line(in_scope_acc=in_acc, oos_recall=oos_rec, train_s=round(seconds)))
 
 
-def print_budget_sweep(classifier: Classifier, data: dict, test_texts: list[str]) -> None:
+def print_budget_sweep(classifier: Classifier, data: dict, test_probabilities: torch.Tensor) -> None:
     """Test-split scores of the same model for several abstain budgets, each threshold fitted on val."""
     val_rows = data["val"] + data["oos_val"]
     val_probabilities = classifier.probabilities([t for t, _ in val_rows])
     val_targets = torch.tensor([classifier.labels.index(label) for _, label in val_rows])
-    test_probabilities = classifier.probabilities(test_texts)
     abstain_id = classifier.labels.index("oos")
     for budget in (0.0, 0.001, 0.002, 0.005, 0.01):
         threshold = fit_abstain_threshold(val_probabilities, val_targets, abstain_id, budget)

@@ -28,6 +28,7 @@ from pathlib import Path
 from pydantic import BaseModel
 
 from benchmarks.common import result_line
+from trainers.service import free_port
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 
@@ -53,14 +54,6 @@ class LoadResult:
 
     def percentile_ms(self, q: int) -> float:
         return statistics.quantiles(self.latencies, n=100)[q - 1] * 1000
-
-
-def free_port() -> int:
-    import socket
-
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
 
 
 def start(command: list[str], port: int) -> subprocess.Popen:

@@ -5,6 +5,7 @@ from pathlib import Path
 
 import dagster as dg
 
+from assets.monitoring import MODEL_MONITORING, SERVICE_PREDICTIONS
 from dagster_project.jobs import refinery_monitoring, refinery_pipeline
 from dagster_project.partitions import DATASET_VERSIONS, dataset_versions
 from dagster_project.resources import LakeResource, LandingResource, ModelRegistryResource
@@ -80,7 +81,7 @@ def build_source_sensors(sources: dict) -> list[dg.SensorDefinition]:
 
 
 @dg.asset_sensor(
-    asset_key=dg.AssetKey("model_monitoring"),
+    asset_key=dg.AssetKey(MODEL_MONITORING),
     job=refinery_pipeline,
     default_status=dg.DefaultSensorStatus.STOPPED,
     description="A model_monitoring run that found drift beyond its fail thresholds retrains on the newest version.",
@@ -105,15 +106,15 @@ def drift_retraining_sensor(context: dg.SensorEvaluationContext, asset_event: dg
 def service_monitoring_sensor(context: dg.SensorEvaluationContext, lake: LakeResource, registry: ModelRegistryResource):
     """When the service has logged new predictions, monitor them against the production model's training data."""
     production = registry.aliases().get("production")
-    if production is None or not lake.exists("predictions"):
+    if production is None or not lake.exists(SERVICE_PREDICTIONS):
         return dg.SkipReason("no production model or no logged predictions yet")
-    table_version = lake.table_version("predictions")
+    table_version = lake.table_version(SERVICE_PREDICTIONS)
     if context.cursor == str(table_version):
         return dg.SkipReason(f"no new predictions since Delta version {table_version}")
     context.update_cursor(str(table_version))
     return dg.RunRequest(
         run_key=f"service-{table_version}",
         partition_key=production,
-        asset_selection=[dg.AssetKey("model_monitoring")],
-        run_config={"ops": {"model_monitoring": {"config": {"source": "service"}}}},
+        asset_selection=[dg.AssetKey(MODEL_MONITORING)],
+        run_config={"ops": {MODEL_MONITORING: {"config": {"source": "service"}}}},
     )

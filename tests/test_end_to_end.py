@@ -1,8 +1,6 @@
 """The whole asset graph for real dataset versions: real lake, real instance, a tiny model, real HTTP."""
 
 import json
-import urllib.error
-import urllib.request
 from pathlib import Path
 
 import dagster as dg
@@ -15,6 +13,7 @@ from dagster_project.home import RefineryHome
 from dagster_project.jobs import PIPELINE_JOB
 from dagster_project.versions import register_drop
 from tests.conftest import build_tiny_model
+from tests.servers import call
 from trainers.registry import read_aliases, read_card
 from trainers.service import ServiceThread, build_app
 
@@ -275,35 +274,23 @@ def test_drift_on_a_shifted_version_fails_its_checks_and_requests_retraining(pip
     assert request[0].partition_key == pipeline.instance.get_dynamic_partitions("dataset_versions")[-1]
 
 
-def _post(url: str, body: bytes) -> tuple[int, dict]:
-    request = urllib.request.Request(url, data=body, headers={"Content-Type": "application/json"}, method="POST")
-    try:
-        with urllib.request.urlopen(request, timeout=30) as response:
-            return response.status, json.loads(response.read())
-    except urllib.error.HTTPError as error:
-        return error.code, json.loads(error.read())
-
-
 def test_server_answers_predict_and_health_and_rejects_bad_input(pipeline: Pipeline) -> None:
     app = build_app(pipeline.home.models / "refinery-intent", lake=None, token="")
     production = read_aliases(pipeline.home.models / "refinery-intent")["production"]
     with ServiceThread(app) as service:
         base = service.url
-        with urllib.request.urlopen(f"{base}/health", timeout=30) as response:
-            assert json.loads(response.read())["model_version"] == production
-        status, body = _post(
-            f"{base}/predict", json.dumps({"texts": ["my vpn keeps dropping", "printer jam"]}).encode()
-        )
+        assert call(f"{base}/health")[1]["model_version"] == production
+        status, body = call(f"{base}/predict", {"texts": ["my vpn keeps dropping", "printer jam"]})
         labels = set(json.loads((pipeline.home.models / "refinery-intent" / production / "label_map.json").read_text()))
         assert status == 200 and body["model_version"] == production
         assert [p["label"] in labels and 0 < p["score"] <= 1 for p in body["predictions"]] == [True, True]
-        assert _post(f"{base}/predict", b"{not json")[0] == 400
-        assert _post(f"{base}/predict", json.dumps({"texts": []}).encode())[0] == 400
-        assert _post(f"{base}/predict", json.dumps({"texts": [3]}).encode()) == (
+        assert call(f"{base}/predict", raw=b"{not json")[0] == 400
+        assert call(f"{base}/predict", raw=json.dumps({"texts": []}).encode())[0] == 400
+        assert call(f"{base}/predict", raw=json.dumps({"texts": [3]}).encode()) == (
             400,
             {"error": "texts[0] is not a string"},
         )
-        assert _post(f"{base}/nope", b"{}")[0] == 404
+        assert call(f"{base}/nope", raw=b"{}")[0] == 404
 
 
 def test_a_failing_warn_rule_shows_but_does_not_block(pipeline: Pipeline) -> None:

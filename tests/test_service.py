@@ -12,6 +12,7 @@ from pathlib import Path
 import pytest
 
 from tests.conftest import build_tiny_model
+from tests.servers import call
 from trainers.registry import promote
 from trainers.service import MAX_CHARS, MAX_TEXTS, ServiceThread, build_app
 
@@ -33,17 +34,6 @@ def registry(tmp_path_factory: pytest.TempPathFactory) -> Path:
         export_model(model, AutoTokenizer.from_pretrained(source), LABELS, card, root / "intent" / version)
     promote(root / "intent", "v1")
     return root / "intent"
-
-
-def call(url: str, body: object = None, token: str | None = None, raw: bytes | None = None) -> tuple[int, dict]:
-    data = raw if raw is not None else (json.dumps(body).encode() if body is not None else None)
-    headers = {"Content-Type": "application/json", **({"Authorization": f"Bearer {token}"} if token else {})}
-    request = urllib.request.Request(url, data=data, headers=headers, method="POST" if data is not None else "GET")
-    try:
-        with urllib.request.urlopen(request, timeout=30) as response:
-            return response.status, json.loads(response.read())
-    except urllib.error.HTTPError as error:
-        return error.code, json.loads(error.read())
 
 
 def test_predict_returns_a_label_score_and_id_per_text_and_the_model_version(registry: Path) -> None:

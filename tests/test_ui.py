@@ -47,36 +47,38 @@ class Ui:
     def text(self) -> str:
         return self.page.inner_text("body")
 
-    def wait_for_text(self, pattern: str, timeout: float, reload_every: float = 5.0) -> str:
-        """Reload until the page's text matches `pattern`; return the text."""
+    def poll(self, look, timeout: float, failure, reload_every: float = 5.0):
+        """Reload the page until `look()` returns something; save failure.png and fail after `timeout`."""
         deadline = time.monotonic() + timeout
-        while True:
-            text = self.text()
-            if re.search(pattern, text):
-                return text
+        while (found := look()) is None:
             if time.monotonic() > deadline:
                 self.page.screenshot(path=str(self.server.log.with_name("failure.png")))
-                raise AssertionError(f"no {pattern!r} on {self.page.url} after {timeout:.0f}s:\n{text[-3000:]}")
+                raise AssertionError(f"{failure()} after {timeout:.0f}s")
             self.page.wait_for_timeout(reload_every * 1000)
             self.page.reload()
             self.page.wait_for_load_state("networkidle")
+        return found
+
+    def wait_for_text(self, pattern: str, timeout: float) -> str:
+        """Reload until the page's text matches `pattern`; return the text."""
+
+        def look() -> str | None:
+            text = self.text()
+            return text if re.search(pattern, text) else None
+
+        return self.poll(look, timeout, lambda: f"no {pattern!r} on {self.page.url}:\n{self.text()[-3000:]}")
 
     def wait_for_run(self, version: str, target: str, timeout: float) -> str:
         """Watch the Runs page until the run of `target` for `version` ends; return its status."""
         self.open("/runs")
-        deadline = time.monotonic() + timeout
-        while True:
+
+        def look() -> str | None:
             rows = self.page.locator("[class*='RunsFeedRow_row']")  # one per run in the Runs table
             row = rows.filter(has_text=f"partition: {version}").filter(has_text=target)
             status = re.search(r"\b(Success|Failure|Canceled)\b", row.first.inner_text()) if row.count() else None
-            if status:
-                return status.group(1)
-            if time.monotonic() > deadline:
-                self.page.screenshot(path=str(self.server.log.with_name("failure.png")))
-                raise AssertionError(f"the {target} run of {version} did not end in {timeout:.0f}s")
-            self.page.wait_for_timeout(5000)
-            self.page.reload()
-            self.page.wait_for_load_state("networkidle")
+            return status.group(1) if status else None
+
+        return self.poll(look, timeout, lambda: f"the {target} run of {version} did not end")
 
     def screenshot(self, name: str) -> Path:
         SCREENSHOTS.mkdir(parents=True, exist_ok=True)

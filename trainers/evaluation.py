@@ -29,7 +29,7 @@ def evaluate_model(model_folder: Path, bundle: Path, split: str = "test") -> dic
             f"{model_folder}: model labels {classifier.labels} differ from the bundle's {sorted(label_map)}"
         )
     probabilities = classifier.probabilities(texts)
-    predictions = torch.tensor([label_map[p.label] for p in classifier.predict(texts)])
+    predictions = torch.tensor([label_map[p.label] for p in classifier.decide(probabilities)])
     target_tensor = torch.tensor(targets)
     # The model's label order may differ from the bundle's: reorder its columns to the bundle's ids.
     columns = [classifier.labels.index(name) for name in sorted(label_map, key=label_map.__getitem__)]

@@ -73,7 +73,10 @@ class Classifier:
         """The most probable label of each text, or the abstain label where confidence is below its threshold."""
         if not texts:
             return []
-        probabilities = self.probabilities(texts, batch_size)
+        return self.decide(self.probabilities(texts, batch_size))
+
+    def decide(self, probabilities: torch.Tensor) -> list[Prediction]:
+        """Predictions from probabilities already computed: the top label, or the abstain label below its threshold."""
         indices = probabilities.argmax(dim=-1)
         if self.abstain_id is not None:
             indices = apply_abstain(probabilities, self.abstain_id, self.abstain_threshold)

@@ -32,15 +32,24 @@ FEEDBACK_TABLE = "feedback"
 
 
 class RequestError(ValueError):
-    """A request the service refuses, with the message the client gets."""
+    """A request the service refuses: the message the client gets, with its HTTP status."""
+
+    def __init__(self, message: str, status: int = 400, headers: dict[str, str] | None = None):
+        super().__init__(message)
+        self.status, self.headers = status, headers
+
+
+def json_body(body: bytes) -> object:
+    """The request body as JSON, or a RequestError naming the parse error."""
+    try:
+        return json.loads(body or b"null")
+    except json.JSONDecodeError as error:
+        raise RequestError(f"body is not valid JSON: {error.msg}") from error
 
 
 def parse_predict_request(body: bytes) -> list[str]:
     """Validate a /predict body: {"texts": [str, ...]} within the size limits."""
-    try:
-        payload = json.loads(body or b"null")
-    except json.JSONDecodeError as error:
-        raise RequestError(f"body is not valid JSON: {error.msg}") from error
+    payload = json_body(body)
     if not isinstance(payload, dict) or not isinstance(payload.get("texts"), list):
         raise RequestError('body must be a JSON object {"texts": ["...", ...]}')
     unknown = sorted(set(payload) - {"texts"})
@@ -61,10 +70,7 @@ def parse_predict_request(body: bytes) -> list[str]:
 
 def parse_feedback_request(body: bytes) -> list[dict[str, str]]:
     """Validate a /feedback body: {"feedback": [{"prediction_id": str, "label": str}, ...]}."""
-    try:
-        payload = json.loads(body or b"null")
-    except json.JSONDecodeError as error:
-        raise RequestError(f"body is not valid JSON: {error.msg}") from error
+    payload = json_body(body)
     items = payload.get("feedback") if isinstance(payload, dict) else None
     if not isinstance(items, list) or not 1 <= len(items) <= MAX_TEXTS:
         shape = '{"feedback": [{"prediction_id": "...", "label": "..."}, ...]}'
@@ -302,11 +308,14 @@ def build_app(
         metrics.requests.labels(endpoint, str(response.status_code)).inc()
         return response
 
-    def refused(request: Request) -> JSONResponse | None:
+    def require_token(request: Request) -> None:
         if token and request.headers.get("authorization") != f"Bearer {token}":
-            return JSONResponse({"error": f"missing or wrong bearer token (set by {TOKEN_VARIABLE})"},
-                                status_code=401, headers={"WWW-Authenticate": "Bearer"})  # fmt: skip
-        return None
+            raise RequestError(f"missing or wrong bearer token (set by {TOKEN_VARIABLE})", 401,
+                               {"WWW-Authenticate": "Bearer"})  # fmt: skip
+
+    @app.exception_handler(RequestError)
+    async def refused(request: Request, error: RequestError) -> JSONResponse:
+        return JSONResponse({"error": str(error)}, status_code=error.status, headers=error.headers)
 
     @app.get("/health")
     async def health() -> dict:
@@ -318,12 +327,8 @@ def build_app(
 
     @app.post("/predict")
     async def predict(request: Request):
-        if (denied := refused(request)) is not None:
-            return denied
-        try:
-            texts = parse_predict_request(await request.body())
-        except RequestError as error:
-            return JSONResponse({"error": str(error)}, status_code=400)
+        require_token(request)
+        texts = parse_predict_request(await request.body())
         version, predictions = await batcher.predict(texts)
         now = time.time()
         ids = [uuid.uuid4().hex for _ in texts]
@@ -343,12 +348,8 @@ def build_app(
 
     @app.post("/feedback")
     async def feedback(request: Request):
-        if (denied := refused(request)) is not None:
-            return denied
-        try:
-            items = parse_feedback_request(await request.body())
-        except RequestError as error:
-            return JSONResponse({"error": str(error)}, status_code=400)
+        require_token(request)
+        items = parse_feedback_request(await request.body())
         now = time.time()
         appender.add(FEEDBACK_TABLE, [{**item, "received_at": now} for item in items])
         return {"accepted": len(items)}
@@ -370,18 +371,22 @@ def build_app(
     return app
 
 
+def free_port(host: str = "127.0.0.1") -> int:
+    """A port nothing listens on right now."""
+    import socket
+
+    with socket.socket() as probe:
+        probe.bind((host, 0))
+        return probe.getsockname()[1]
+
+
 class ServiceThread:
     """The service on uvicorn in a background thread (tests, benchmarks); `port=0` picks a free port."""
 
     def __init__(self, app, host: str = "127.0.0.1", port: int = 0):
-        import socket
-
         import uvicorn
 
-        if port == 0:
-            with socket.socket() as probe:
-                probe.bind((host, 0))
-                port = probe.getsockname()[1]
+        port = port or free_port(host)
         self.app, self.url = app, f"http://{host}:{port}"
         config = uvicorn.Config(app, host=host, port=port, log_level="warning", access_log=False)
         self.server = uvicorn.Server(config)

@@ -149,6 +149,8 @@ def fit(
     transformers_logging.disable_progress_bar()
     L.seed_everything(params.seed, workers=True, verbose=False)
     manifest = read_manifest(bundle)
+    if params.abstain_label and params.abstain_label not in manifest.label_map:
+        raise ValueError(f"abstain_label {params.abstain_label!r} is not a label of the bundle {bundle}")
     source = resolve_model_source(params.model_name_or_path)
     tokenizer = AutoTokenizer.from_pretrained(source)
     data = TextClassificationData(
@@ -220,11 +222,8 @@ def train(bundle: Path, output: Path, params: TrainingParams, reporter: Reporter
     """Fine-tune on a bundle, export to `output` (rank 0), and return the metrics and lineage reported."""
     import shutil
 
-    from trainers.bundle import read_manifest
     from trainers.export import export_model
 
-    if params.abstain_label and params.abstain_label not in read_manifest(bundle).label_map:
-        raise ValueError(f"abstain_label {params.abstain_label!r} is not a label of the bundle {bundle}")
     checkpoints = output.with_name(f".{output.name}.checkpoints")
     fitted = fit(bundle, params, reporter, checkpoint_dir=checkpoints)
     if not fitted.is_global_zero:
