@@ -3,11 +3,11 @@
 import dagster as dg
 import polars as pl
 
-from assets.documents import reason_counts
-from dagster_project.resources import LakeResource
+from assets.storage.records import reason_counts
+from assets.resources import LakeResource
 from rules import default_rule_book
 from rules.compiler import DatasetRule
-from rules.enforce import VersionContext, evaluate_dataset_rule
+from assets.validation.enforce import VersionContext, evaluate_dataset_rule
 
 
 def check_name(rule: DatasetRule) -> str:

@@ -7,16 +7,16 @@ import dagster as dg
 import polars as pl
 
 from assets.checks import rule_check_results, rule_check_specs
-from assets.dedup import NearDuplicateOptions, exact_duplicates, near_duplicates
-from assets.documents import empty_quarantine
+from assets.text.dedup import NearDuplicateOptions, exact_duplicates, near_duplicates
+from assets.storage.records import empty_quarantine
 from assets.ingestion import RAW_DOCUMENTS, raw_documents
 from assets.metadata import write_stage
-from assets.pii import PiiPolicy, mask_pii, placeholder_counts
-from assets.quality import apply_quality_filters
-from dagster_project.partitions import dataset_versions, earlier_versions
-from dagster_project.resources import LakeResource
+from assets.text.pii import PiiPolicy, mask_pii, placeholder_counts
+from assets.text.quality import apply_quality_filters
+from assets.partitions import dataset_versions, earlier_versions
+from assets.resources import LakeResource
 from rules import RuleSet, default_rule_book
-from rules.enforce import VersionContext, apply_row_rules, warning_rows
+from assets.validation.enforce import VersionContext, apply_row_rules, warning_rows
 
 CLEAN_DOCUMENTS = "clean_documents"
 DEDUP_INDEX = "dedup_index"

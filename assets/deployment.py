@@ -5,8 +5,8 @@ import time
 import dagster as dg
 
 from assets.evaluation import model_evaluation
-from dagster_project.partitions import dataset_versions
-from dagster_project.resources import ModelRegistryResource
+from assets.partitions import dataset_versions
+from assets.resources import ModelRegistryResource
 from trainers.registry import read_card, update_card
 
 

@@ -5,8 +5,8 @@ import base64
 import dagster as dg
 
 from assets.training import fine_tuned_model
-from dagster_project.partitions import dataset_versions
-from dagster_project.resources import ModelRegistryResource, TrainerResource
+from assets.partitions import dataset_versions
+from assets.resources import ModelRegistryResource, TrainerResource
 from trainers.registry import update_card
 
 MODEL_EVALUATION = "model_evaluation"

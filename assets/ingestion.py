@@ -2,16 +2,16 @@
 
 import dagster as dg
 
-from assets.catalog import record_ingest
-from assets.declared_sources import SourceDeclarationError
-from assets.documents import reason_counts
-from assets.http_source import HttpSourceError
+from assets.storage.catalog import record_ingest
+from assets.readers.declared import SourceDeclarationError
+from assets.storage.records import reason_counts
+from assets.readers.http import HttpSourceError
 from assets.metadata import QUARANTINE
-from assets.sources import DropReader, IngestError
-from assets.sql_source import SqlReader
-from assets.version_manifest import MANIFEST_FILE, read_manifest
-from dagster_project.partitions import dataset_versions
-from dagster_project.resources import LakeResource, LandingResource
+from assets.readers.drop import DropReader, IngestError
+from assets.readers.sql import SqlReader
+from assets.storage.version_manifest import MANIFEST_FILE, read_manifest
+from assets.partitions import dataset_versions
+from assets.resources import LakeResource, LandingResource
 from rules import default_rule_book
 
 RAW_DOCUMENTS = "raw_documents"

@@ -5,8 +5,8 @@ from __future__ import annotations
 import dagster as dg
 import polars as pl
 
-from assets.documents import reason_counts
-from dagster_project.resources import LakeResource
+from assets.storage.records import reason_counts
+from assets.resources import LakeResource
 
 QUARANTINE = "quarantine"
 PREVIEW_COLUMNS = ("doc_id", "text", "label", "source", "source_row")

@@ -5,13 +5,13 @@ import polars as pl
 
 from assets.cleaning import CLEAN_DOCUMENTS, clean_documents
 from assets.deployment import deployed_model
-from assets.drift import DriftReport, drift_report
-from dagster_project.partitions import dataset_versions
-from dagster_project.resources import LakeResource, ModelRegistryResource, TrainerResource
+from assets.models.drift import DriftReport, drift_report
+from assets.partitions import dataset_versions
+from assets.resources import LakeResource, ModelRegistryResource, TrainerResource
 
 BATCH_PREDICTIONS = "batch_predictions"
 MODEL_MONITORING = "model_monitoring"
-# Appended by `refinery serve` (trainers.service PREDICTIONS_TABLE and FEEDBACK_TABLE; not imported from there,
+# Appended by `refinery serve` (trainers.serving.app PREDICTIONS_TABLE and FEEDBACK_TABLE; not imported from there,
 # because that module loads FastAPI and the code location should not).
 SERVICE_PREDICTIONS = "predictions"
 FEEDBACK = "feedback"

@@ -9,11 +9,11 @@ import dagster as dg
 import polars as pl
 
 from assets.cleaning import CLEAN_DOCUMENTS, clean_documents
-from assets.documents import empty_quarantine
+from assets.storage.records import empty_quarantine
 from assets.metadata import write_stage
-from assets.pii import PLACEHOLDERS
-from dagster_project.partitions import dataset_versions
-from dagster_project.resources import LakeResource
+from rules.pii_policy import PLACEHOLDERS
+from assets.partitions import dataset_versions
+from assets.resources import LakeResource
 from rules import default_rule_book
 
 TOKENIZED_DOCUMENTS = "tokenized_documents"

@@ -3,10 +3,10 @@
 import dagster as dg
 import polars as pl
 
-from assets.splitting import SPLITS, build_label_map
+from assets.validation.splitting import SPLITS, build_label_map
 from assets.training_data import TRAINING_EXAMPLES, training_examples
-from dagster_project.partitions import DATASET_VERSIONS, dataset_versions
-from dagster_project.resources import LakeResource, ModelRegistryResource, TrainerResource, git_commit
+from assets.partitions import DATASET_VERSIONS, dataset_versions
+from assets.resources import LakeResource, ModelRegistryResource, TrainerResource, git_commit
 from rules import default_rule_book
 from trainers.bundle import BundleManifest, write_bundle
 

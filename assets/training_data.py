@@ -3,18 +3,18 @@
 import dagster as dg
 import polars as pl
 
-from assets.catalog import record_validation
+from assets.storage.catalog import record_validation
 from assets.checks import previous_version_rows, rule_check_results, rule_check_specs
-from assets.dedup import NearDuplicateOptions, near_duplicates, text_keys
-from assets.documents import DOCUMENT_SCHEMA, empty_quarantine
+from assets.text.dedup import NearDuplicateOptions, near_duplicates, text_keys
+from assets.storage.records import DOCUMENT_SCHEMA, empty_quarantine
 from assets.ingestion import RAW_DOCUMENTS
 from assets.metadata import QUARANTINE, write_stage
-from assets.splitting import assign_splits, split_counts
+from assets.validation.splitting import assign_splits, split_counts
 from assets.tokenization import TOKENIZED_DOCUMENTS, tokenized_documents
-from dagster_project.partitions import dataset_versions, earlier_versions
-from dagster_project.resources import LakeResource
+from assets.partitions import dataset_versions, earlier_versions
+from assets.resources import LakeResource
 from rules import default_rule_book
-from rules.enforce import VersionContext, apply_row_rules
+from assets.validation.enforce import VersionContext, apply_row_rules
 
 TRAINING_EXAMPLES = "training_examples"
 CHECK_NOTHING_LOST = "check_nothing_lost"

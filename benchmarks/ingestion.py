@@ -15,7 +15,7 @@ import tempfile
 from pathlib import Path
 
 from benchmarks.common import measure_in_subprocess, result_line
-from dagster_project.demo_corpus import generate_tickets
+from assets.demo.tickets import generate_tickets
 
 
 def write_csv(path: Path, rows: int, seed: int = 11) -> None:
@@ -32,9 +32,9 @@ def write_csv(path: Path, rows: int, seed: int = 11) -> None:
 
 def refinery_path(csv_path: str, table: str) -> dict[str, float]:
     """The real ingestion path: DropReader streaming into a Delta table."""
-    from assets.source_config import SourceConfig
-    from assets.sources import DropReader
-    from dagster_project.lake import write_version_stream
+    from assets.readers.mapping import SourceConfig
+    from assets.readers.drop import DropReader
+    from assets.storage.delta import write_version_stream
 
     reader = DropReader(
         Path(csv_path), SourceConfig(text_column="body", label_column="category", id_column="ticket_id")

@@ -19,7 +19,7 @@ import unicodedata
 import polars as pl
 
 from benchmarks.common import result_line, timed
-from dagster_project.demo_corpus import generate_tickets
+from assets.demo.tickets import generate_tickets
 
 REPLY = "\n\nOn {day}, IT Support <it@corp.example> wrote:\n> Could you restart and try again?\n> Thanks"
 SIGNATURE = "\n-- \n{name} | {team} | +44 20 7946 {tail}"

@@ -28,7 +28,7 @@ from pathlib import Path
 from pydantic import BaseModel
 
 from benchmarks.common import result_line
-from trainers.service import free_port
+from trainers.serving.server import free_port
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 
@@ -138,8 +138,8 @@ def serve_baseline(model: str, port: int) -> None:
 
 
 def demo_texts(count: int = 2000) -> list[str]:
-    from dagster_project.demo_corpus import generate_tickets
-    from trainers.service import MAX_CHARS
+    from assets.demo.tickets import generate_tickets
+    from trainers.serving.requests import MAX_CHARS
 
     records, _ = generate_tickets(count, seed=99)
     # The corpus carries deliberate defects; texts the service refuses (over MAX_CHARS) are left out of the load.
@@ -171,7 +171,7 @@ def main() -> None:
         promote(registry, "served")
 
         port = free_port()
-        service = start([sys.executable, "-m", "trainers.service", "--models", str(registry), "--lake",
+        service = start([sys.executable, "-m", "trainers.serving.server", "--models", str(registry), "--lake",
                          str(Path(scratch) / "lake"), "--port", str(port)], port)  # fmt: skip
         reload_at: list[float] = []
 

@@ -14,7 +14,7 @@ import sys
 import polars as pl
 
 from benchmarks.common import result_line, timed
-from dagster_project.demo_corpus import LABELS, generate_tickets
+from assets.demo.tickets import LABELS, generate_tickets
 
 
 def build_frame(rows: int, seed: int = 5) -> pl.DataFrame:
@@ -41,7 +41,7 @@ def build_frame(rows: int, seed: int = 5) -> pl.DataFrame:
 
 def refinery(frame: pl.DataFrame) -> tuple[int, int]:
     from rules import load_rule_book
-    from rules.enforce import apply_row_rules
+    from assets.validation.enforce import apply_row_rules
 
     rule_set = load_rule_book().for_asset("clean_documents")
     passed, quarantine = apply_row_rules(frame, rule_set, "clean")

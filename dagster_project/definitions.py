@@ -5,7 +5,7 @@ from pathlib import Path
 import dagster as dg
 
 from assets.cleaning import clean_documents
-from assets.declared_sources import load_sources
+from assets.readers.declared import load_sources
 from assets.deployment import deployed_model
 from assets.evaluation import model_evaluation
 from assets.ingestion import raw_documents
@@ -13,9 +13,9 @@ from assets.monitoring import batch_predictions, model_monitoring
 from assets.tokenization import tokenized_documents
 from assets.training import fine_tuned_model
 from assets.training_data import training_examples
-from dagster_project.home import RefineryHome
+from assets.storage.home import RefineryHome
 from dagster_project.jobs import refinery_monitoring, refinery_pipeline
-from dagster_project.resources import LakeResource, LandingResource, ModelRegistryResource, TrainerResource
+from assets.resources import LakeResource, LandingResource, ModelRegistryResource, TrainerResource
 from dagster_project.sensors import (
     build_source_sensors,
     drift_retraining_sensor,

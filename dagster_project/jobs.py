@@ -2,7 +2,7 @@
 
 import dagster as dg
 
-from dagster_project.partitions import dataset_versions
+from assets.partitions import dataset_versions
 
 PIPELINE_JOB = "refinery_pipeline"
 MONITORING_JOB = "refinery_monitoring"

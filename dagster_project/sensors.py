@@ -7,8 +7,8 @@ import dagster as dg
 
 from assets.monitoring import MODEL_MONITORING, SERVICE_PREDICTIONS
 from dagster_project.jobs import refinery_monitoring, refinery_pipeline
-from dagster_project.partitions import DATASET_VERSIONS, dataset_versions
-from dagster_project.resources import LakeResource, LandingResource, ModelRegistryResource
+from assets.partitions import DATASET_VERSIONS, dataset_versions
+from assets.resources import LakeResource, LandingResource, ModelRegistryResource
 from dagster_project.versions import find_ready_drops, http_tick, sql_tick
 
 

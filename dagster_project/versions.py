@@ -11,10 +11,10 @@ from pathlib import Path
 
 import dagster as dg
 
-from assets.sources import SOURCE_FILE, SourceConfig, data_files, sha256_file
-from assets.version_manifest import MANIFEST_FILE, read_manifest, write_manifest
-from dagster_project.home import RefineryHome, check_version_name
-from dagster_project.partitions import DATASET_VERSIONS
+from assets.readers.drop import SOURCE_FILE, SourceConfig, data_files, sha256_file
+from assets.storage.version_manifest import MANIFEST_FILE, read_manifest, write_manifest
+from assets.storage.home import RefineryHome, check_version_name
+from assets.partitions import DATASET_VERSIONS
 
 SUCCESS_MARKER = "_SUCCESS"
 
@@ -172,7 +172,7 @@ def _publish(staging: Path, target: Path) -> None:
 
 def sql_tick(source, landing: Path, known: set[str], last: object) -> tuple[str | None, object]:
     """Poll a SQL source's watermark; a higher one becomes a version folder. Returns (version, new cursor)."""
-    from assets.sql_source import max_watermark
+    from assets.readers.sql import max_watermark
 
     high = max_watermark(source)
     if high is None or not _advanced(high, last):
@@ -190,7 +190,7 @@ def sql_tick(source, landing: Path, known: set[str], last: object) -> tuple[str 
 
 def http_tick(source, landing: Path, known: set[str]) -> str | None:
     """Pull an API; content not seen before becomes a version folder of NDJSON records."""
-    from assets.http_source import fetch_records, records_digest
+    from assets.readers.http import fetch_records, records_digest
 
     records = list(fetch_records(source))
     if not records:

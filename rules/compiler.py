@@ -12,7 +12,7 @@ from pathlib import Path
 import pandera.polars as pa
 import polars as pl
 
-from assets.pii import BUILTIN_TYPES, PiiPolicy, compile_national_id
+from rules.pii_policy import BUILTIN_TYPES, PiiPolicy, compile_national_id
 from rules.yaml_reader import YamlError, YamlReader
 
 RULES_DIR_ENV = "REFINERY_RULES_DIR"

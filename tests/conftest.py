@@ -7,7 +7,7 @@ from pathlib import Path
 import dagster as dg
 import pytest
 
-from dagster_project.home import RefineryHome
+from assets.storage.home import RefineryHome
 
 
 @pytest.fixture
@@ -65,7 +65,7 @@ def write_small_bundle(folder: Path, per_label: int = 12, seed: int = 3) -> Path
     """A bundle of generated tickets, `per_label` per label in train and 3 per label in val and test."""
     import pyarrow as pa
 
-    from dagster_project.demo_corpus import generate_tickets
+    from assets.demo.tickets import generate_tickets
     from trainers.bundle import BundleManifest, write_bundle
 
     records, _ = generate_tickets(3000, seed)

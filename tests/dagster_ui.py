@@ -14,7 +14,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
-from dagster_project.home import RefineryHome
+from assets.storage.home import RefineryHome
 from tests.servers import free_port
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent

@@ -4,7 +4,7 @@ from pathlib import Path
 
 import pytest
 
-from assets.declared_sources import HttpSource, SourceDeclarationError, SqlSource, load_sources
+from assets.readers.declared import HttpSource, SourceDeclarationError, SqlSource, load_sources
 
 VALID = """\
 sources:

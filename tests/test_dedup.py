@@ -2,7 +2,7 @@
 
 import polars as pl
 
-from assets.dedup import NearDuplicateOptions, exact_duplicates, near_duplicates, shingles
+from assets.text.dedup import NearDuplicateOptions, exact_duplicates, near_duplicates, shingles
 
 
 def _documents(texts: list[str], prefix: str = "d", labels: list[str] | None = None) -> pl.DataFrame:

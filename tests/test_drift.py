@@ -2,7 +2,7 @@
 
 import pytest
 
-from assets.drift import drift_report, length_bucket, oov_rate, population_stability_index, shares
+from assets.models.drift import drift_report, length_bucket, oov_rate, population_stability_index, shares
 
 
 def test_psi_is_zero_for_the_same_distribution_and_large_for_a_moved_one() -> None:

@@ -8,14 +8,15 @@ import polars as pl
 import pytest
 
 from dagster_project.definitions import build_definitions
-from dagster_project.demo_corpus import write_demo_drop
-from dagster_project.home import RefineryHome
+from assets.demo.tickets import write_demo_drop
+from assets.storage.home import RefineryHome
 from dagster_project.jobs import PIPELINE_JOB
 from dagster_project.versions import register_drop
 from tests.conftest import build_tiny_model
 from tests.servers import call
 from trainers.registry import read_aliases, read_card
-from trainers.service import ServiceThread, build_app
+from trainers.serving.app import build_app
+from trainers.serving.server import ServiceThread
 
 pytestmark = pytest.mark.slow
 
@@ -294,7 +295,7 @@ def test_server_answers_predict_and_health_and_rejects_bad_input(pipeline: Pipel
 
 
 def test_a_failing_warn_rule_shows_but_does_not_block(pipeline: Pipeline) -> None:
-    from dagster_project.demo_corpus import generate_tickets
+    from assets.demo.tickets import generate_tickets
 
     skewed_folder = pipeline.home.root / "incoming" / "skewed"
     skewed_folder.mkdir(parents=True)

@@ -4,10 +4,10 @@ import json
 
 import pytest
 
-from assets.declared_sources import HttpSource, Pagination
-from assets.http_source import HttpSourceError, fetch_records
-from assets.source_config import SourceConfig
-from assets.version_manifest import read_manifest
+from assets.readers.declared import HttpSource, Pagination
+from assets.readers.http import HttpSourceError, fetch_records
+from assets.readers.mapping import SourceConfig
+from assets.storage.version_manifest import read_manifest
 from dagster_project.versions import http_tick
 from tests.servers import TicketApi
 

@@ -6,7 +6,7 @@ import deltalake
 import polars as pl
 import pytest
 
-from dagster_project.lake import scan_versions, write_version
+from assets.storage.delta import scan_versions, write_version
 
 
 def test_rerun_of_a_version_replaces_its_partition_and_leaves_others(tmp_path: Path) -> None:

@@ -5,7 +5,7 @@ from pathlib import Path
 import polars as pl
 import pytest
 
-from assets.pii import (
+from assets.text.pii import (
     PiiPolicy,
     compile_national_id,
     iban_valid,

@@ -3,7 +3,7 @@
 import polars as pl
 import pytest
 
-from assets.quality import apply_quality_filters
+from assets.text.quality import apply_quality_filters
 from assets.tokenization import load_tokenizer, tokenize_documents, tokenize_incrementally
 
 

@@ -7,7 +7,7 @@ import pytest
 
 from rules import RuleError, load_rule_book
 from rules.compiler import DatasetRule, compile_rule_file
-from rules.enforce import (
+from assets.validation.enforce import (
     VersionContext,
     apply_row_rules,
     evaluate_dataset_rule,

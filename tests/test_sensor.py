@@ -6,9 +6,9 @@ from pathlib import Path
 
 import dagster as dg
 
-from dagster_project.home import RefineryHome
-from dagster_project.partitions import DATASET_VERSIONS
-from dagster_project.resources import LandingResource
+from assets.storage.home import RefineryHome
+from assets.partitions import DATASET_VERSIONS
+from assets.resources import LandingResource
 from dagster_project.sensors import landing_sensor
 
 
@@ -77,7 +77,7 @@ def test_the_service_monitoring_sensor_fires_once_per_new_batch_of_logged_predic
     import pyarrow as pa
     from deltalake import write_deltalake
 
-    from dagster_project.resources import LakeResource, ModelRegistryResource
+    from assets.resources import LakeResource, ModelRegistryResource
     from dagster_project.sensors import service_monitoring_sensor
 
     models = tmp_path / "models" / "refinery-intent" / "v1"

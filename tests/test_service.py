@@ -14,7 +14,9 @@ import pytest
 from tests.conftest import build_tiny_model
 from tests.servers import call
 from trainers.registry import promote
-from trainers.service import MAX_CHARS, MAX_TEXTS, ServiceThread, build_app
+from trainers.serving.app import build_app
+from trainers.serving.requests import MAX_CHARS, MAX_TEXTS
+from trainers.serving.server import ServiceThread
 
 LABELS = {"billing": 0, "network": 1, "printer": 2}
 

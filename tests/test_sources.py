@@ -7,7 +7,7 @@ from pathlib import Path
 import polars as pl
 import pytest
 
-from assets.sources import IngestError, SourceConfig, read_drop
+from assets.readers.drop import IngestError, SourceConfig, read_drop
 
 
 def _write(path: Path, data: bytes | str) -> Path:

@@ -3,7 +3,7 @@
 import polars as pl
 import pytest
 
-from assets.splitting import assign_splits, build_label_map, split_counts
+from assets.validation.splitting import assign_splits, build_label_map, split_counts
 
 
 def _documents() -> pl.DataFrame:

@@ -8,12 +8,12 @@ import dagster as dg
 import polars as pl
 import pytest
 
-from assets.catalog import catalog_entry
-from assets.declared_sources import SourceDeclarationError, load_sources
+from assets.storage.catalog import catalog_entry
+from assets.readers.declared import SourceDeclarationError, load_sources
 from assets.ingestion import raw_documents
-from assets.sql_source import SqlReader, max_watermark
+from assets.readers.sql import SqlReader, max_watermark
 from dagster_project.definitions import build_resources
-from dagster_project.partitions import DATASET_VERSIONS
+from assets.partitions import DATASET_VERSIONS
 from dagster_project.versions import sql_tick
 from tests.servers import postgres_bin, running_postgres
 

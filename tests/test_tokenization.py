@@ -19,7 +19,7 @@ def test_tokens_lemmas_and_stems_line_up_per_document() -> None:
 def test_unique_chunk_tokenization_equals_spacy_on_every_demo_document() -> None:
     from assets.cleaning import normalize_text
     from assets.tokenization import tokenize_texts
-    from dagster_project.demo_corpus import generate_tickets
+    from assets.demo.tickets import generate_tickets
 
     records, _ = generate_tickets(3000, seed=9)
     texts = pl.DataFrame({"text": normalize_text(pl.Series([r["body"] for r in records]))})

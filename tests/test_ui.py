@@ -14,8 +14,8 @@ from pathlib import Path
 
 import pytest
 
-from dagster_project.demo_corpus import write_demo_drop
-from dagster_project.home import RefineryHome
+from assets.demo.tickets import write_demo_drop
+from assets.storage.home import RefineryHome
 from tests.dagster_ui import CHROMIUM, PROJECT_ROOT, DagsterDev, dagster_dev
 
 pytestmark = [

@@ -11,9 +11,9 @@ from pathlib import Path
 import polars as pl
 import pyarrow as pa
 
-from assets.documents import DOCUMENT_SCHEMA, QUARANTINE_SCHEMA, content_hash
-from assets.files import SUFFIX_FORMATS, IngestError, RecordBatch, columns_of, file_format, read_file
-from assets.source_config import SOURCE_FILE, SourceConfig
+from assets.storage.records import DOCUMENT_SCHEMA, QUARANTINE_SCHEMA, content_hash
+from assets.readers.formats import SUFFIX_FORMATS, IngestError, RecordBatch, columns_of, file_format, read_file
+from assets.readers.mapping import SOURCE_FILE, SourceConfig
 from trainers.default_model import file_sha256 as sha256_file
 
 __all__ = ["SOURCE_FILE", "DropReader", "IngestError", "SourceConfig", "data_files", "read_drop", "sha256_file"]

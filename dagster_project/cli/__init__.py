@@ -10,7 +10,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-from dagster_project.home import RefineryHome
+from assets.storage.home import RefineryHome
 
 DEMO_VERSION = "demo-v1"
 
@@ -28,7 +28,7 @@ def _instance(home: RefineryHome):
 
 
 def _mapping(args: argparse.Namespace):
-    from assets.sources import SourceConfig
+    from assets.readers.drop import SourceConfig
 
     given = {k: getattr(args, k) for k in ("text_column", "label_column", "id_column") if getattr(args, k)}
     return SourceConfig(**given) if given else None
@@ -48,7 +48,7 @@ def run_version(home: RefineryHome, version: str, select: str = "*", run_config:
 
     from dagster_project.definitions import build_definitions
     from dagster_project.jobs import PIPELINE_JOB
-    from dagster_project.partitions import DATASET_VERSIONS
+    from assets.partitions import DATASET_VERSIONS
 
     instance = _instance(home)
     if not instance.has_dynamic_partition(DATASET_VERSIONS, version):
@@ -89,7 +89,7 @@ def command_run(args: argparse.Namespace, home: RefineryHome) -> int:
 
 def summarize_version(home: RefineryHome, version: str) -> str:
     """Records read, kept, quarantined by reason, model metrics and deployment of one version."""
-    from assets.catalog import catalog_entry
+    from assets.storage.catalog import catalog_entry
     from dagster_project.definitions import build_resources
     from trainers.registry import read_card
 
@@ -125,7 +125,7 @@ def summarize_version(home: RefineryHome, version: str) -> str:
 
 
 def command_status(args: argparse.Namespace, home: RefineryHome) -> int:
-    from dagster_project.partitions import DATASET_VERSIONS
+    from assets.partitions import DATASET_VERSIONS
 
     versions = _instance(home).get_dynamic_partitions(DATASET_VERSIONS)
     if not versions:
@@ -139,8 +139,8 @@ def command_status(args: argparse.Namespace, home: RefineryHome) -> int:
 def command_demo(args: argparse.Namespace, home: RefineryHome) -> int:
     import tempfile
 
-    from dagster_project.demo_corpus import write_demo_drop
-    from dagster_project.partitions import DATASET_VERSIONS
+    from assets.demo.tickets import write_demo_drop
+    from assets.partitions import DATASET_VERSIONS
     from dagster_project.versions import register_drop
 
     instance = _instance(home)
@@ -159,7 +159,7 @@ def command_demo(args: argparse.Namespace, home: RefineryHome) -> int:
 
 
 def command_predict(args: argparse.Namespace, home: RefineryHome) -> int:
-    from dagster_project.resources import ModelRegistryResource
+    from assets.resources import ModelRegistryResource
     from trainers.export import Classifier
     from trainers.registry import resolve_alias
 
@@ -174,9 +174,10 @@ def command_predict(args: argparse.Namespace, home: RefineryHome) -> int:
 
 
 def command_serve(args: argparse.Namespace, home: RefineryHome) -> int:
-    from dagster_project.resources import ModelRegistryResource
+    from assets.resources import ModelRegistryResource
     from trainers.registry import resolve_alias
-    from trainers.service import TOKEN_VARIABLE, serve
+    from trainers.serving.app import TOKEN_VARIABLE
+    from trainers.serving.server import serve
 
     model_root = ModelRegistryResource(root=str(home.models)).model_root
     try:
@@ -191,7 +192,7 @@ def command_serve(args: argparse.Namespace, home: RefineryHome) -> int:
 
 
 def command_models(args: argparse.Namespace, home: RefineryHome) -> int:
-    from dagster_project.resources import ModelRegistryResource
+    from assets.resources import ModelRegistryResource
     from trainers.registry import list_models
 
     rows = list_models(ModelRegistryResource(root=str(home.models)).model_root)
@@ -212,7 +213,7 @@ def command_models(args: argparse.Namespace, home: RefineryHome) -> int:
 
 
 def command_rollback(args: argparse.Namespace, home: RefineryHome) -> int:
-    from dagster_project.resources import ModelRegistryResource
+    from assets.resources import ModelRegistryResource
     from trainers.registry import rollback
 
     aliases = rollback(ModelRegistryResource(root=str(home.models)).model_root)
@@ -222,7 +223,7 @@ def command_rollback(args: argparse.Namespace, home: RefineryHome) -> int:
 
 
 def command_ui(args: argparse.Namespace, home: RefineryHome) -> int:
-    from dagster_project.resources import PROJECT_ROOT
+    from assets.resources import PROJECT_ROOT
 
     _instance(home)
     dagster = shutil.which("dagster", path=str(Path(sys.executable).parent)) or "dagster"
@@ -233,7 +234,7 @@ def command_ui(args: argparse.Namespace, home: RefineryHome) -> int:
 
 
 def command_rules_check(args: argparse.Namespace, home: RefineryHome) -> int:
-    from assets.declared_sources import load_sources
+    from assets.readers.declared import load_sources
     from rules import load_rule_book
     from rules.compiler import default_rules_dir
 

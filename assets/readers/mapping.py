@@ -47,7 +47,7 @@ class SourceConfig:
                 not isinstance(value, kinds[key]) or isinstance(value, bool) != (kinds[key] is bool)
             ):
                 raise SourceConfigError(f"{where}: key {key!r} must be a {kinds[key].__name__}, got {value!r}")
-        from assets.files import FORMATS
+        from assets.readers.formats import FORMATS
 
         if values.get("format") not in (None, *FORMATS):
             raise SourceConfigError(f"{where}: key 'format' must be one of {', '.join(FORMATS)}")

@@ -12,7 +12,7 @@ import dagster as dg
 import polars as pl
 from pydantic import Field
 
-from dagster_project import lake
+from assets.storage import delta as lake
 from trainers import registry
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
@@ -60,7 +60,7 @@ class LandingResource(dg.ConfigurableResource):
         return Path(self.root) / version
 
     def sources(self) -> dict:
-        from assets.declared_sources import load_sources
+        from assets.readers.declared import load_sources
 
         return load_sources(Path(self.sources_dir) if self.sources_dir else None)
 

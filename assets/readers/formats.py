@@ -20,8 +20,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO
 
-from assets.documents import quarantine_raw
-from assets.source_config import IngestError, SourceConfig
+from assets.storage.records import quarantine_raw
+from assets.readers.mapping import IngestError, SourceConfig
 
 csv.field_size_limit(sys.maxsize)
 

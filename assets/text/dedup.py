@@ -13,7 +13,7 @@ from dataclasses import dataclass
 import numpy as np
 import polars as pl
 
-from assets.documents import content_hash, quarantine_documents
+from assets.storage.records import content_hash, quarantine_documents
 
 _MIX = np.uint64(0x9E3779B97F4A7C15)
 _PERMUTATION_SEED = 20261125  # fixed: signatures of earlier versions must stay comparable

@@ -8,19 +8,12 @@ trained spaCy pipeline with NER is configured.
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass, field
 
 import polars as pl
 
-EMAIL = "<EMAIL>"
-PHONE = "<PHONE>"
-CARD = "<CARD>"
-IBAN = "<IBAN>"
-IP = "<IP>"
-URL_CREDENTIALS = "<URL_CREDENTIALS>"
-PERSON = "<PERSON>"
-BUILTIN_TYPES = ("url_credentials", "email", "iban", "card", "ip", "phone")
-PLACEHOLDERS = (EMAIL, PHONE, CARD, IBAN, IP, URL_CREDENTIALS, PERSON)
+from rules.pii_policy import BUILTIN_TYPES, PERSON, PiiPolicy
+
+DEFAULT_POLICY = PiiPolicy()
 
 URL_CREDENTIALS_PATTERN = r"\b[A-Za-z][A-Za-z0-9+.-]*://[^\s/:@]+:[^\s/@]+@[^\s]*[^\s.,;:!?)\]]"
 EMAIL_PATTERN = r"\b[A-Za-z0-9._%+-]+@[A-Za-z0-9-]+(?:\.[A-Za-z0-9-]+)*\.[A-Za-z]{2,}\b"
@@ -63,41 +56,6 @@ def iban_valid(candidate: str) -> bool:
     return int(number) % 97 == 1
 
 
-@dataclass(frozen=True)
-class NationalIdPattern:
-    """A national-id (or any other) pattern declared in the rules, with its placeholder."""
-
-    name: str
-    pattern: str
-    placeholder: str
-
-
-@dataclass(frozen=True)
-class PiiPolicy:
-    """Which PII types are masked, extra declared patterns, and the optional NER pipeline for names."""
-
-    types: tuple[str, ...] = BUILTIN_TYPES
-    national_ids: tuple[NationalIdPattern, ...] = ()
-    ner_model: str | None = None
-    placeholders: dict[str, str] = field(
-        default_factory=lambda: {
-            "url_credentials": URL_CREDENTIALS,
-            "email": EMAIL,
-            "iban": IBAN,
-            "card": CARD,
-            "ip": IP,
-            "phone": PHONE,
-        }
-    )
-
-    def all_placeholders(self) -> dict[str, str]:
-        found = {t: self.placeholders[t] for t in self.types}
-        found.update({p.name: p.placeholder for p in self.national_ids})
-        if self.ner_model:
-            found["person"] = PERSON
-        return found
-
-
 def _validated(texts: pl.Series, candidate: str, valid) -> list[str]:
     """Distinct candidate matches that pass `valid`, longest first (so replace_many prefers them)."""
     found = texts.str.extract_all(candidate).explode().drop_nulls().unique().to_list()
@@ -128,7 +86,7 @@ def _mask_all(texts: pl.Series, policy: PiiPolicy) -> pl.Series:
     return texts
 
 
-def mask_pii(texts: pl.Series, policy: PiiPolicy = PiiPolicy()) -> pl.Series:
+def mask_pii(texts: pl.Series, policy: PiiPolicy = DEFAULT_POLICY) -> pl.Series:
     """Replace PII in texts with typed placeholders; declared patterns run before the broad phone pattern.
 
     Only texts holding an '@', a ':' or a run of two digits can hold a built-in PII type; the regexes
@@ -161,15 +119,9 @@ def mask_person_names(texts: pl.Series, model: str) -> pl.Series:
     return pl.Series(texts.name, masked, dtype=pl.String)
 
 
-def placeholder_counts(texts: pl.Series, policy: PiiPolicy = PiiPolicy()) -> dict[str, int]:
+def placeholder_counts(texts: pl.Series, policy: PiiPolicy = DEFAULT_POLICY) -> dict[str, int]:
     """How many of each placeholder the texts hold, for metadata."""
     return {
         kind: int(texts.str.count_matches(placeholder, literal=True).sum())
         for kind, placeholder in policy.all_placeholders().items()
     }
-
-
-def compile_national_id(name: str, pattern: str, placeholder: str) -> NationalIdPattern:
-    """Check a declared pattern compiles (Python syntax close to Polars' regex) and build it."""
-    re.compile(pattern)
-    return NationalIdPattern(name, pattern, placeholder)

@@ -9,7 +9,7 @@ import deltalake
 import polars as pl
 import pyarrow as pa
 
-from dagster_project.home import check_version_name
+from assets.storage.home import check_version_name
 
 VERSION_COLUMN = "dataset_version"
 
@@ -107,3 +107,37 @@ def scan_versions(
     if versions is not None:
         frame = frame.filter(pl.col(VERSION_COLUMN).is_in(list(versions)))
     return frame
+
+
+class Lake:
+    """Delta Lake tables under `root` (a folder or an object-store URI), one partition per dataset version."""
+
+    root: str
+    storage_options: dict[str, str]
+
+    def __init__(self, root: str, storage_options: Mapping[str, str] | None = None) -> None:
+        self.root = root
+        self.storage_options = dict(storage_options or {})
+
+    def uri(self, table: str) -> str:
+        return f"{self.root.rstrip('/')}/{table}"
+
+    def exists(self, table: str) -> bool:
+        return table_exists(self.uri(table), self.storage_options)
+
+    def write_version(self, table: str, frame: pl.DataFrame, version: str, scope: dict[str, str] | None = None) -> int:
+        """Replace one version's rows of `table` (within `scope`); returns the new Delta version."""
+        return write_version(self.uri(table), frame, version, scope, self.storage_options)
+
+    def write_version_stream(self, table: str, schema: pa.Schema, batches: Iterable[pa.RecordBatch], version: str) -> int:
+        """Replace one version's rows of `table` with a stream of Arrow batches, in one commit."""
+        return write_version_stream(self.uri(table), schema, batches, version, self.storage_options)
+
+    def scan(self, table: str, versions: list[str] | None = None) -> pl.LazyFrame:
+        """Lazily read `versions` (all when None) of `table`."""
+        if not self.exists(table):
+            raise FileNotFoundError(f"Delta table {self.uri(table)} does not exist yet: materialize {table} first")
+        return scan_versions(self.uri(table), versions, self.storage_options)
+
+    def table_version(self, table: str) -> int:
+        return deltalake.DeltaTable(self.uri(table), storage_options=self.storage_options or None).version()

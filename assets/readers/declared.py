@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 from functools import lru_cache
 from pathlib import Path
 
-from assets.source_config import SourceConfig, SourceConfigError
+from assets.readers.mapping import SourceConfig, SourceConfigError
 from rules.yaml_reader import YamlError, YamlReader
 
 SOURCES_DIR_ENV = "REFINERY_SOURCES_DIR"

@@ -7,7 +7,7 @@ import time
 
 import polars as pl
 
-from dagster_project.resources import LakeResource
+from assets.resources import LakeResource
 
 CATALOG = "dataset_versions"
 CATALOG_SCHEMA: dict[str, pl.DataType] = {

@@ -7,7 +7,7 @@ from dataclasses import dataclass
 import pandera.polars as pa
 import polars as pl
 
-from assets.documents import empty_quarantine, quarantine_documents
+from assets.storage.records import empty_quarantine, quarantine_documents
 from rules.compiler import ROW_LEVEL, DatasetRule, RuleSet
 
 

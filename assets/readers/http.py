@@ -9,7 +9,7 @@ from collections.abc import Iterator
 
 import httpx
 
-from assets.declared_sources import HttpSource
+from assets.readers.declared import HttpSource
 
 RETRY_STATUSES = {429, 500, 502, 503, 504}
 

@@ -6,7 +6,7 @@ from functools import lru_cache
 
 import polars as pl
 
-from assets.documents import empty_quarantine, quarantine_documents
+from assets.storage.records import empty_quarantine, quarantine_documents
 
 
 def quality_measures(text: pl.Expr, original: pl.Expr) -> list[pl.Expr]:

@@ -11,10 +11,10 @@ from dataclasses import dataclass, field
 import polars as pl
 import pyarrow as pa
 
-from assets.declared_sources import SourceDeclarationError, SqlSource
-from assets.documents import QUARANTINE_SCHEMA
-from assets.files import RecordBatch
-from assets.sources import carried_columns, documents_schema, map_batch
+from assets.readers.declared import SourceDeclarationError, SqlSource
+from assets.storage.records import QUARANTINE_SCHEMA
+from assets.readers.formats import RecordBatch
+from assets.readers.drop import carried_columns, documents_schema, map_batch
 
 Watermark = int | float | str
 

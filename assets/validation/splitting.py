@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import polars as pl
 
-from assets.documents import content_hash
+from assets.storage.records import content_hash
 
 SPLITS = ("train", "val", "test")
 

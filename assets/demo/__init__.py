@@ -1,0 +1,1 @@
+"""The embedded demo data: generated support tickets with planted defects."""

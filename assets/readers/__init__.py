@@ -1,0 +1,1 @@
+"""Readers: every way a dataset version arrives (file drops, SQL tables, HTTP APIs), streamed as documents."""

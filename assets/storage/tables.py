@@ -1,0 +1,14 @@
+"""The names of the Delta tables in the lake; a data asset's table carries the asset's name."""
+
+from trainers.serving.logbook import FEEDBACK_TABLE, PREDICTIONS_TABLE
+
+RAW_DOCUMENTS = "raw_documents"
+CLEAN_DOCUMENTS = "clean_documents"
+TOKENIZED_DOCUMENTS = "tokenized_documents"
+TRAINING_EXAMPLES = "training_examples"
+BATCH_PREDICTIONS = "batch_predictions"
+QUARANTINE = "quarantine"
+DEDUP_INDEX = "dedup_index"  # MinHash band keys of clean documents, for near-duplicates across versions
+CATALOG = "dataset_versions"  # one row per version: its source, files and record counts
+SERVICE_PREDICTIONS = PREDICTIONS_TABLE  # appended by `refinery serve`
+FEEDBACK = FEEDBACK_TABLE  # true labels posted to the service

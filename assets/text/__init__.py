@@ -1,0 +1,1 @@
+"""Text processing: normalisation, PII masking, quality filters, deduplication and tokenization."""

@@ -1,0 +1,152 @@
+"""`refinery serve`: the production model as an HTTP service (FastAPI on uvicorn).
+
+POST /predict batches concurrent requests into one forward pass (dynamic batching), GET /health,
+GET /metrics (Prometheus), POST /feedback. The model is swapped when the `production` alias moves:
+the new one loads beside the old one, which keeps answering until the swap, so no request fails.
+Predictions and feedback are appended to Delta tables by a background writer, off the request path.
+"""
+
+from __future__ import annotations
+
+import os
+import time
+import uuid
+from pathlib import Path
+
+from fastapi import FastAPI, Request
+from fastapi.responses import JSONResponse, Response
+
+from trainers.serving.batcher import MicroBatcher
+from trainers.serving.holder import ModelHolder
+from trainers.serving.logbook import FEEDBACK_TABLE, PREDICTIONS_TABLE, DeltaAppender
+from trainers.serving.prometheus import ServiceMetrics
+from trainers.serving.requests import RequestError, parse_feedback_request, parse_predict_request
+
+TOKEN_VARIABLE = "REFINERY_API_TOKEN"
+
+
+def build_app(
+    model_root: Path,
+    lake: Path | None = None,
+    token: str | None = None,
+    max_wait_ms: float = 5.0,
+    quantize: bool | None = None,
+) -> FastAPI:
+    """The FastAPI app for the production model of `model_root`; `lake` receives predictions and feedback.
+
+    `quantize` (default: on CPU) serves int8 dynamically quantized Linear layers.
+    """
+    import torch
+
+    quantize = (not torch.cuda.is_available()) if quantize is None else quantize
+    token = token if token is not None else os.environ.get(TOKEN_VARIABLE) or None
+    metrics = ServiceMetrics()
+
+    def reloaded(version: str) -> None:
+        metrics.reloads.inc()
+        metrics.model.clear()
+        metrics.model.labels(version).set(1)
+
+    holder = ModelHolder(model_root, on_reload=reloaded, quantize=quantize)
+    batcher = MicroBatcher(holder, max_wait_ms=max_wait_ms, observe=metrics.batch_size.observe)
+    appender = DeltaAppender(lake)
+    app = FastAPI(title="Refinery model service", docs_url=None, redoc_url=None)
+    app.state.holder, app.state.batcher, app.state.appender = holder, batcher, appender
+    add_measurement(app, metrics)
+    add_error_handlers(app)
+    add_routes(app, holder, batcher, appender, metrics, token)
+
+    def close() -> None:
+        batcher.close()
+        holder.close()
+        appender.close()
+
+    app.state.close = close
+    return app
+
+
+def add_measurement(app: FastAPI, metrics: ServiceMetrics) -> None:
+    """Count every request by route and status and time it; an unexpected error is a counted 500."""
+
+    @app.middleware("http")
+    async def measure(request: Request, call_next):
+        started = time.perf_counter()
+        endpoint = request.url.path
+        try:
+            response = await call_next(request)
+        except Exception:
+            metrics.errors.inc()
+            metrics.requests.labels(endpoint, "500").inc()
+            return JSONResponse({"error": "internal error; see the service log"}, status_code=500)
+        metrics.latency.labels(endpoint).observe(time.perf_counter() - started)
+        metrics.requests.labels(endpoint, str(response.status_code)).inc()
+        return response
+
+
+def add_error_handlers(app: FastAPI) -> None:
+    """Refusals, unknown routes and wrong methods as JSON `{"error": ...}` with their status."""
+
+    @app.exception_handler(RequestError)
+    async def refused(request: Request, error: RequestError) -> JSONResponse:
+        return JSONResponse({"error": str(error)}, status_code=error.status, headers=error.headers)
+
+    @app.exception_handler(404)
+    async def not_found(request: Request, error: Exception) -> JSONResponse:
+        return JSONResponse({"error": f"no route {request.method} {request.url.path}"}, status_code=404)
+
+    @app.exception_handler(405)
+    async def not_allowed(request: Request, error: Exception) -> JSONResponse:
+        return JSONResponse({"error": f"{request.method} is not allowed on {request.url.path}"}, status_code=405)
+
+
+def add_routes(
+    app: FastAPI,
+    holder: ModelHolder,
+    batcher: MicroBatcher,
+    appender: DeltaAppender,
+    metrics: ServiceMetrics,
+    token: str | None,
+) -> None:
+    """/health, /metrics, /predict and /feedback."""
+    from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+
+    def require_token(request: Request) -> None:
+        if token and request.headers.get("authorization") != f"Bearer {token}":
+            raise RequestError(f"missing or wrong bearer token (set by {TOKEN_VARIABLE})", 401,
+                               {"WWW-Authenticate": "Bearer"})  # fmt: skip
+
+    @app.get("/health")
+    async def health() -> dict:
+        return {"status": "ok", "model_version": holder.version, "precision": holder.classifier.precision}
+
+    @app.get("/metrics")
+    async def prometheus() -> Response:
+        return Response(generate_latest(metrics.registry), media_type=CONTENT_TYPE_LATEST)
+
+    @app.post("/predict")
+    async def predict(request: Request):
+        require_token(request)
+        texts = parse_predict_request(await request.body())
+        version, predictions = await batcher.predict(texts)
+        now = time.time()
+        ids = [uuid.uuid4().hex for _ in texts]
+        for prediction in predictions:
+            metrics.predictions.labels(prediction.label).inc()
+        appender.add(PREDICTIONS_TABLE, [
+            {"prediction_id": i, "predicted_at": now, "model_version": version, "text": t, "label": p.label,
+             "score": p.score}
+            for i, t, p in zip(ids, texts, predictions, strict=True)
+        ])  # fmt: skip
+        return {
+            "model_version": version,
+            "predictions": [
+                {"id": i, "label": p.label, "score": p.score} for i, p in zip(ids, predictions, strict=True)
+            ],
+        }
+
+    @app.post("/feedback")
+    async def feedback(request: Request):
+        require_token(request)
+        items = parse_feedback_request(await request.body())
+        appender.add(FEEDBACK_TABLE, [{**item, "received_at": time.time()} for item in items])
+        return {"accepted": len(items)}

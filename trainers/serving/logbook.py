@@ -1,0 +1,54 @@
+"""The service's log of predictions and feedback: Delta tables appended off the request path."""
+
+from __future__ import annotations
+
+import threading
+from dataclasses import dataclass, field
+from pathlib import Path
+
+PREDICTIONS_TABLE = "predictions"
+FEEDBACK_TABLE = "feedback"
+
+
+@dataclass
+class DeltaAppender:
+    """Appends rows to Delta tables from a background thread, in batches, so requests never wait on storage."""
+
+    lake: Path | None
+    flush_seconds: float = 2.0
+    _rows: dict[str, list[dict]] = field(default_factory=dict)
+    _lock: threading.Lock = field(default_factory=threading.Lock)
+    _stop: threading.Event = field(default_factory=threading.Event)
+
+    def __post_init__(self) -> None:
+        self._thread = threading.Thread(target=self._run, name="delta-appender", daemon=True)
+        if self.lake is not None:
+            self._thread.start()
+
+    def add(self, table: str, rows: list[dict]) -> None:
+        if self.lake is not None:
+            with self._lock:
+                self._rows.setdefault(table, []).extend(rows)
+
+    def flush(self) -> None:
+        import pyarrow as pa
+        from deltalake import write_deltalake
+
+        with self._lock:
+            pending, self._rows = self._rows, {}
+        for table, rows in pending.items():
+            if rows:
+                write_deltalake(str(self.lake / table), pa.Table.from_pylist(rows), mode="append",
+                                schema_mode="merge")  # fmt: skip
+
+    def _run(self) -> None:
+        while not self._stop.wait(self.flush_seconds):
+            try:
+                self.flush()
+            except Exception as error:  # storage trouble is logged, never raised into requests
+                print(f"could not append to the lake: {error}", flush=True)
+
+    def close(self) -> None:
+        self._stop.set()
+        if self.lake is not None:
+            self.flush()

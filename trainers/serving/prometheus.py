@@ -1,0 +1,23 @@
+"""The service's Prometheus metrics."""
+
+from __future__ import annotations
+
+
+class ServiceMetrics:
+    """Prometheus metrics of one service instance, in its own registry."""
+
+    def __init__(self) -> None:
+        from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
+
+        self.registry = CollectorRegistry()
+        self.requests = Counter("refinery_requests_total", "HTTP requests", ["endpoint", "status"],
+                                registry=self.registry)  # fmt: skip
+        self.latency = Histogram("refinery_request_seconds", "Request latency", ["endpoint"], registry=self.registry,
+                                 buckets=(0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10))  # fmt: skip
+        self.batch_size = Histogram("refinery_batch_texts", "Texts per model forward pass", registry=self.registry,
+                                    buckets=(1, 2, 4, 8, 16, 32, 64, 128, 256))  # fmt: skip
+        self.errors = Counter("refinery_errors_total", "Requests that failed inside the service",
+                              registry=self.registry)  # fmt: skip
+        self.reloads = Counter("refinery_model_reloads_total", "Model swaps", registry=self.registry)
+        self.predictions = Counter("refinery_predictions_total", "Texts classified", ["label"], registry=self.registry)
+        self.model = Gauge("refinery_model_info", "Model being served", ["version"], registry=self.registry)

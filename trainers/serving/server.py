@@ -1,0 +1,73 @@
+"""Running the service: in the foreground (`refinery serve`) or in a background thread (tests, benchmarks)."""
+
+from __future__ import annotations
+
+import threading
+import time
+from pathlib import Path
+
+from trainers.serving.app import build_app
+
+
+def free_port(host: str = "127.0.0.1") -> int:
+    """A port nothing listens on right now."""
+    import socket
+
+    with socket.socket() as probe:
+        probe.bind((host, 0))
+        return probe.getsockname()[1]
+
+
+class ServiceThread:
+    """The service on uvicorn in a background thread (tests, benchmarks); `port=0` picks a free port."""
+
+    def __init__(self, app, host: str = "127.0.0.1", port: int = 0):
+        import uvicorn
+
+        port = port or free_port(host)
+        self.app, self.url = app, f"http://{host}:{port}"
+        config = uvicorn.Config(app, host=host, port=port, log_level="warning", access_log=False)
+        self.server = uvicorn.Server(config)
+        self.thread = threading.Thread(target=self.server.run, daemon=True)
+
+    def __enter__(self) -> ServiceThread:
+        self.thread.start()
+        while not self.server.started:
+            if not self.thread.is_alive():
+                raise RuntimeError("the service failed to start")
+            time.sleep(0.02)
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.server.should_exit = True
+        self.thread.join(timeout=10)
+        self.app.state.close()
+
+
+def serve(model_root: Path, lake: Path | None, host: str, port: int, quantize: bool | None = None) -> None:
+    """Run the service in the foreground until interrupted."""
+    import uvicorn
+
+    app = build_app(model_root, lake, quantize=quantize)
+    try:
+        uvicorn.run(app, host=host, port=port, log_level="info", access_log=False)
+    finally:
+        app.state.close()
+
+
+def main(argv: list[str] | None = None) -> None:
+    """`python -m trainers.serving.server --models DIR [--lake DIR] [--host H] [--port P]`."""
+    import argparse
+
+    parser = argparse.ArgumentParser(description=main.__doc__)
+    parser.add_argument("--models", type=Path, required=True, help="registry folder with aliases.json")
+    parser.add_argument("--lake", type=Path, default=None, help="lake folder for predictions and feedback")
+    parser.add_argument("--host", default="127.0.0.1")
+    parser.add_argument("--port", type=int, default=8080)
+    parser.add_argument("--no-quantize", action="store_true", help="serve float32 weights on CPU too")
+    args = parser.parse_args(argv)
+    serve(args.models, args.lake, args.host, args.port, quantize=False if args.no_quantize else None)
+
+
+if __name__ == "__main__":
+    main()
