@@ -1,13 +1,17 @@
-"""Dataset rules from rules/*.yaml as Dagster asset checks, with counts and failing-row samples."""
+"""Asset check specs and results: dataset rules from rules/*.yaml, leakage and the nothing-lost accounting."""
 
 import dagster as dg
 import polars as pl
 
+from assets.examples.accounting import RecordAccount
+from assets.examples.leakage import LeakageReport
 from assets.storage.records import reason_counts
-from assets.resources import LakeResource
+from assets.validation.enforce import VersionContext, evaluate_dataset_rule
 from rules import default_rule_book
 from rules.compiler import DatasetRule
-from assets.validation.enforce import VersionContext, evaluate_dataset_rule
+
+CHECK_NOTHING_LOST = "check_nothing_lost"
+CHECK_NO_SPLIT_LEAKAGE = "check_no_split_leakage"
 
 
 def check_name(rule: DatasetRule) -> str:
@@ -66,12 +70,31 @@ def rule_check_results(
     return results
 
 
-def previous_version_rows(lake: LakeResource, table: str, earlier: list[str]) -> pl.DataFrame | None:
-    """The rows of the latest earlier version present in `table`, for drift rules."""
-    if not earlier or not lake.exists(table):
-        return None
-    present = set(lake.scan(table, earlier).select("dataset_version").unique().collect()["dataset_version"])
-    for version in reversed(earlier):
-        if version in present:
-            return lake.scan(table, [version]).collect()
-    return None
+def nothing_lost_result(account: RecordAccount) -> dg.AssetCheckResult:
+    """Records read from the source = rows kept + rows quarantined."""
+    return dg.AssetCheckResult(
+        check_name=CHECK_NOTHING_LOST,
+        passed=account.unaccounted == 0,
+        metadata={
+            "records_read": account.records_read,
+            "rows_kept": account.rows_kept,
+            "rows_quarantined": account.rows_quarantined,
+            "quarantined_by_stage": dg.MetadataValue.json(account.quarantined_by_stage),
+            "unaccounted": account.unaccounted,
+        },
+    )
+
+
+def split_leakage_result(report: LeakageReport) -> dg.AssetCheckResult:
+    """No exact or near-duplicate text, and no group, in more than one split."""
+    pairs = report.near_duplicate_pairs_across_splits
+    return dg.AssetCheckResult(
+        check_name=CHECK_NO_SPLIT_LEAKAGE,
+        passed=report.passed,
+        metadata={
+            "exact_texts_in_several_splits": report.exact_texts_in_several_splits,
+            "near_duplicate_pairs_across_splits": len(pairs),
+            "groups_in_several_splits": report.groups_in_several_splits,
+            "sample_pairs": dg.MetadataValue.json([list(pair) for pair in pairs[:5]]),
+        },
+    )

@@ -1,10 +1,9 @@
-"""Deployment stage: move the registry's `production` alias to a model that passed its gate."""
+"""deployed_model: move the registry's `production` alias to a model that passed its gate."""
 
 import time
 
 import dagster as dg
 
-from assets.evaluation import model_evaluation
 from assets.partitions import dataset_versions
 from assets.resources import ModelRegistryResource
 from trainers.registry import read_card, update_card
@@ -12,7 +11,7 @@ from trainers.registry import read_card, update_card
 
 @dg.asset(
     partitions_def=dataset_versions,
-    deps=[model_evaluation],
+    deps=["model_evaluation"],
     group_name="deploy",
     kinds={"pytorch"},
     code_version="1",

@@ -1,13 +1,13 @@
-"""Evaluation stage: test-split metrics of the fine-tuned model and the promotion gate."""
+"""model_evaluation: test-split metrics of the fine-tuned model, production on the same split, the promotion gate."""
 
 import base64
 
 import dagster as dg
 
-from assets.training import fine_tuned_model
+from assets.models.evaluation import CandidateEvaluation, GateSettings, evaluate_candidate
 from assets.partitions import dataset_versions
 from assets.resources import ModelRegistryResource, TrainerResource
-from trainers.registry import update_card
+from trainers.reports import confusion_markdown, per_class_markdown
 
 MODEL_EVALUATION = "model_evaluation"
 CHECK_EVALUATION_GATE = "check_evaluation_gate"
@@ -22,51 +22,45 @@ class EvaluationConfig(dg.Config):
     force: bool = False  # pass the gate anyway; recorded in the model card
 
 
-GATED_METRICS = ("accuracy", "macro_f1")
-
-
-def gate_result(
-    metrics: dict[str, float], config: EvaluationConfig, production: dict[str, float] | None = None
-) -> dict[str, object]:
-    """Whether the metrics meet the minimums and do not regress on production beyond the tolerance."""
-    minimums = {"accuracy": config.min_accuracy, "macro_f1": config.min_macro_f1}
-    shortfalls = {
-        name: {"observed": metrics[name], "minimum": minimum}
-        for name, minimum in minimums.items()
-        if metrics[name] < minimum
-    }
-    regressions = {
-        name: {"observed": metrics[name], "production": production[name], "tolerance": config.max_regression}
-        for name in GATED_METRICS
-        if production and metrics[name] < production[name] - config.max_regression
-    }
-    met = not shortfalls and not regressions
+def evaluation_metadata(evaluation: CandidateEvaluation) -> dict[str, object]:
+    """Test metrics, production's metrics on the same split, the per-class table and the confusion matrix."""
+    report = evaluation.report
+    png = evaluation.confusion_png.read_bytes()
+    comparison: dict[str, object] = {}
+    if evaluation.production_metrics:
+        comparison = {f"production_{name}": value for name, value in evaluation.production_metrics.items()}
+        comparison["production_version"] = evaluation.production["version"]
     return {
-        "passed": met or config.force,
-        "forced": config.force and not met,
-        "shortfalls": shortfalls,
-        "regressions": regressions,
-        "minimums": minimums,
-        "max_regression": config.max_regression,
+        **{f"test_{name}": value for name, value in report["metrics"].items()},
+        **comparison,
+        "test_examples": report["examples"],
+        "per_class": dg.MetadataValue.md(per_class_markdown(report["per_class"])),
+        "confusion_matrix": dg.MetadataValue.md(
+            f"![confusion matrix](data:image/png;base64,{base64.b64encode(png).decode()})\n\n"
+            + confusion_markdown(report["labels"], report["confusion_matrix"])
+        ),
+        "confusion_matrix_png": dg.MetadataValue.path(str(evaluation.confusion_png)),
+        "model_path": dg.MetadataValue.path(str(evaluation.confusion_png.parent)),
     }
 
 
-def production_report(registry: ModelRegistryResource, version: str, bundle) -> dict | None:
-    """The production model's evaluation on this version's test split, when another model is in production."""
-    from trainers.evaluation import evaluate_model
-
-    current = registry.aliases().get("production")
-    if current is None or current == version:
-        return None
-    try:
-        return {"version": current, **evaluate_model(registry.version_folder(current), bundle)}
-    except ValueError as error:  # a different label set: the two are not comparable on these examples
-        return {"version": current, "not_comparable": str(error)}
+def gate_check_result(gate: dict[str, object]) -> dg.AssetCheckResult:
+    """The promotion gate as a blocking check."""
+    return dg.AssetCheckResult(
+        check_name=CHECK_EVALUATION_GATE,
+        passed=bool(gate["passed"]),
+        metadata={
+            "shortfalls": dg.MetadataValue.json(gate["shortfalls"]),
+            "regressions": dg.MetadataValue.json(gate["regressions"]),
+            "minimums": dg.MetadataValue.json(gate["minimums"]),
+            "forced": gate["forced"],
+        },
+    )
 
 
 @dg.asset(
     partitions_def=dataset_versions,
-    deps=[fine_tuned_model],
+    deps=["fine_tuned_model"],
     group_name="train",
     kinds={"pytorch"},
     code_version="2",
@@ -86,52 +80,11 @@ def model_evaluation(
     trainer: TrainerResource,
 ) -> dg.MaterializeResult:
     """Accuracy and macro/micro precision, recall and F1 of the fine-tuned model on the test split."""
-    from trainers.evaluation import (  # torch loads in the step, not at import
-        confusion_markdown,
-        confusion_png,
-        evaluate_model,
-        per_class_markdown,
-    )
-
     version = context.partition_key
-    folder = registry.version_folder(version)
-    bundle = trainer.bundle_folder(version)
-    report = evaluate_model(folder, bundle)
-    production = production_report(registry, version, bundle)
-    production_metrics = production["metrics"] if production and "metrics" in production else None
-    gate = gate_result(report["metrics"], config, production_metrics)
-    image, png = folder / "confusion_matrix.png", confusion_png(report["confusion_matrix"])
-    image.write_bytes(png)
-    update_card(folder, test_evaluation=report, evaluation_gate=gate, production_comparison=production)
-    if gate["forced"]:
-        context.log.warning(f"model {version} passes its gate only because force=true: {gate}")
-    comparison = {}
-    if production_metrics:
-        comparison = {f"production_{name}": value for name, value in production_metrics.items()}
-        comparison["production_version"] = production["version"]
+    settings = GateSettings(config.min_accuracy, config.min_macro_f1, config.max_regression, config.force)
+    evaluation = evaluate_candidate(registry, version, trainer.bundle_folder(version), settings)
+    if evaluation.gate["forced"]:
+        context.log.warning(f"model {version} passes its gate only because force=true: {evaluation.gate}")
     return dg.MaterializeResult(
-        metadata={
-            **{f"test_{name}": value for name, value in report["metrics"].items()},
-            **comparison,
-            "test_examples": report["examples"],
-            "per_class": dg.MetadataValue.md(per_class_markdown(report["per_class"])),
-            "confusion_matrix": dg.MetadataValue.md(
-                f"![confusion matrix](data:image/png;base64,{base64.b64encode(png).decode()})\n\n"
-                + confusion_markdown(report["labels"], report["confusion_matrix"])
-            ),
-            "confusion_matrix_png": dg.MetadataValue.path(str(image)),
-            "model_path": dg.MetadataValue.path(str(folder)),
-        },
-        check_results=[
-            dg.AssetCheckResult(
-                check_name=CHECK_EVALUATION_GATE,
-                passed=gate["passed"],
-                metadata={
-                    "shortfalls": dg.MetadataValue.json(gate["shortfalls"]),
-                    "regressions": dg.MetadataValue.json(gate["regressions"]),
-                    "minimums": dg.MetadataValue.json(gate["minimums"]),
-                    "forced": gate["forced"],
-                },
-            )
-        ],
+        metadata=evaluation_metadata(evaluation), check_results=[gate_check_result(evaluation.gate)]
     )

@@ -1,20 +1,17 @@
-"""Ingestion stage: a version's landing drop streamed into the `raw_documents` Delta table."""
+"""raw_documents: a version's records streamed from its landing folder into Delta; unparseable ones to quarantine."""
 
 import dagster as dg
 
-from assets.storage.catalog import record_ingest
-from assets.readers.declared import SourceDeclarationError
-from assets.storage.records import reason_counts
-from assets.readers.http import HttpSourceError
-from assets.metadata import QUARANTINE
-from assets.readers.drop import DropReader, IngestError
-from assets.readers.sql import SqlReader
-from assets.storage.version_manifest import MANIFEST_FILE, read_manifest
 from assets.partitions import dataset_versions
+from assets.readers.arrivals import open_reader
+from assets.readers.declared import SourceDeclarationError
+from assets.readers.http import HttpSourceError
+from assets.readers.protocol import IngestError
 from assets.resources import LakeResource, LandingResource
+from assets.storage.catalog import record_ingest
+from assets.storage.records import reason_counts
+from assets.storage.tables import QUARANTINE, RAW_DOCUMENTS
 from rules import default_rule_book
-
-RAW_DOCUMENTS = "raw_documents"
 
 
 @dg.asset(
@@ -28,29 +25,14 @@ def raw_documents(
 ) -> dg.MaterializeResult:
     """Every record of the version's landing drop, as read; unparseable records go to quarantine."""
     version = context.partition_key
-    folder = landing.folder(version)
-    manifest = read_manifest(folder)
-    watermark = None
     try:
-        if manifest["kind"] == "sql":
-            source = landing.sources().get(str(manifest["source"]))
-            if source is None:
-                raise IngestError(f"{folder / MANIFEST_FILE}: source {manifest['source']!r} is no longer declared")
-            watermark = (manifest.get("watermark_low"), manifest.get("watermark_high"))
-            reader = SqlReader(source, *watermark)
-        else:
-            reader = DropReader(folder)
+        reader, manifest = open_reader(landing.folder(version), landing.sources())
         delta_version = lake.write_version_stream(RAW_DOCUMENTS, reader.schema, reader.batches(), version)
     except (IngestError, SourceDeclarationError, HttpSourceError) as error:
         raise dg.Failure(description=f"version {version}: {error}") from error
     quarantine = reader.quarantine()
     lake.write_version(QUARANTINE, quarantine, version, scope={"stage": "ingest"})
-    record_ingest(
-        lake, version, source=f"{manifest['kind']}:{manifest.get('source', f'landing/{version}')}",
-        files=reader.files, records_read=reader.records_read, rows_ingested=reader.rows,
-        quarantined_at_ingest=quarantine.height,
-        watermark=tuple(str(w) if w is not None else None for w in watermark) if watermark else None,
-    )  # fmt: skip
+    record_ingest(lake, version, manifest, reader)
     return dg.MaterializeResult(
         metadata={
             "dagster/row_count": reader.rows,

@@ -1,14 +1,13 @@
-"""Asset metadata shared by the stages: counts, previews and the stage write itself."""
+"""Asset metadata shared by the stages: counts, the Delta table and a preview of the rows."""
 
 from __future__ import annotations
 
 import dagster as dg
 import polars as pl
 
+from assets.storage.delta import Lake
 from assets.storage.records import reason_counts
-from assets.resources import LakeResource
 
-QUARANTINE = "quarantine"
 PREVIEW_COLUMNS = ("doc_id", "text", "label", "source", "source_row")
 
 
@@ -21,18 +20,10 @@ def preview(frame: pl.DataFrame, rows: int = 5, columns: tuple[str, ...] = PREVI
     return dg.MetadataValue.md(header + body)
 
 
-def write_stage(
-    lake: LakeResource,
-    table: str,
-    stage: str,
-    version: str,
-    kept: pl.DataFrame,
-    rejected: pl.DataFrame,
-    rules_hash: str,
+def stage_metadata(
+    lake: Lake, table: str, delta_version: int, kept: pl.DataFrame, rejected: pl.DataFrame, rules_hash: str
 ) -> dict[str, object]:
-    """Write a stage's rows and its quarantine rows for one version; return the metadata to show."""
-    delta_version = lake.write_version(table, kept, version)
-    lake.write_version(QUARANTINE, rejected, version, scope={"stage": stage})
+    """What the UI shows for a stage's write: rows in, kept and quarantined by rule, the Delta table and a preview."""
     return {
         "dagster/row_count": kept.height,
         "rows_in": kept.height + rejected.height,

@@ -1,20 +1,16 @@
-"""Batch scoring with the production model, and drift monitoring of what it sees against what it learned."""
+"""batch_predictions and model_monitoring: score with the production model, compare with what it learned."""
 
 import dagster as dg
-import polars as pl
 
-from assets.cleaning import CLEAN_DOCUMENTS, clean_documents
-from assets.deployment import deployed_model
-from assets.models.drift import DriftReport, drift_report
+from assets.models.drift import DriftReport
+from assets.models.monitoring import PredictionSource, monitor_model
+from assets.models.scoring import read_texts, score_texts
 from assets.partitions import dataset_versions
 from assets.resources import LakeResource, ModelRegistryResource, TrainerResource
+from assets.storage.tables import BATCH_PREDICTIONS, CLEAN_DOCUMENTS
+from trainers.registry import resolve_alias
 
-BATCH_PREDICTIONS = "batch_predictions"
 MODEL_MONITORING = "model_monitoring"
-# Appended by `refinery serve` (trainers.serving.app PREDICTIONS_TABLE and FEEDBACK_TABLE; not imported from there,
-# because that module loads FastAPI and the code location should not).
-SERVICE_PREDICTIONS = "predictions"
-FEEDBACK = "feedback"
 
 
 class BatchPredictionsConfig(dg.Config):
@@ -24,24 +20,9 @@ class BatchPredictionsConfig(dg.Config):
     batch_size: int = 64
 
 
-def read_texts(lake: LakeResource, version: str, input_path: str) -> pl.DataFrame:
-    """doc_id and text of the rows to score."""
-    from pathlib import Path
-
-    if not input_path:
-        return lake.scan(CLEAN_DOCUMENTS, [version]).select("doc_id", "text").collect()
-    path = Path(input_path)
-    frame = pl.read_delta(input_path) if (path / "_delta_log").is_dir() else pl.read_parquet(input_path)
-    if "text" not in frame.columns:
-        raise ValueError(f"{input_path}: no `text` column to score (columns: {', '.join(frame.columns)})")
-    if "doc_id" not in frame.columns:
-        frame = frame.with_row_index("doc_id").with_columns(pl.col("doc_id").cast(pl.String))
-    return frame.select(pl.col("doc_id").cast(pl.String), pl.col("text").cast(pl.String))
-
-
 @dg.asset(
     partitions_def=dataset_versions,
-    deps=[clean_documents, deployed_model],  # scored by the production model, so after a deployment
+    deps=[CLEAN_DOCUMENTS, "deployed_model"],  # scored by the production model, so after a deployment
     group_name="monitor",
     kinds={"pytorch", "delta"},
     code_version="1",
@@ -53,18 +34,9 @@ def batch_predictions(
     registry: ModelRegistryResource,
 ) -> dg.MaterializeResult:
     """The production model's label and score for every document of the version (or of `input_path`)."""
-    from trainers.export import Classifier
-    from trainers.registry import resolve_alias
-
     version = context.partition_key
     folder = resolve_alias(registry.model_root)
-    rows = read_texts(lake, version, config.input_path).filter(pl.col("text").str.strip_chars() != "")
-    predictions = Classifier(folder).predict(rows["text"].to_list(), batch_size=config.batch_size)
-    scored = rows.with_columns(
-        pl.Series("label", [p.label for p in predictions], dtype=pl.String),
-        pl.Series("score", [p.score for p in predictions], dtype=pl.Float64),
-        pl.lit(folder.name).alias("model_version"),
-    )
+    scored = score_texts(folder, read_texts(lake, version, config.input_path), config.batch_size)
     delta_version = lake.write_version(BATCH_PREDICTIONS, scored, version)
     return dg.MaterializeResult(
         metadata={
@@ -80,7 +52,7 @@ def batch_predictions(
 class MonitoringConfig(dg.Config):
     """Where recent predictions come from, and when a shift warns or fails."""
 
-    source: str = "batch"  # batch: this version's batch_predictions; service: the service's latest predictions
+    source: PredictionSource = "batch"  # batch: this version's batch_predictions; service: the service's log
     window: int = 2000  # latest service predictions compared
     psi_warn: float = 0.1
     psi_fail: float = 0.25
@@ -101,28 +73,7 @@ MONITORING_CHECKS = {
 }
 
 
-def recent_predictions(lake: LakeResource, version: str, config: MonitoringConfig) -> pl.DataFrame:
-    """prediction_id (service only), text, label and score of the predictions to monitor."""
-    if config.source == "batch":
-        return lake.scan(BATCH_PREDICTIONS, [version]).select("text", "label", "score").collect()
-    if config.source == "service":
-        if not lake.exists(SERVICE_PREDICTIONS):
-            raise FileNotFoundError(f"{lake.uri(SERVICE_PREDICTIONS)}: the service has logged no predictions yet")
-        frame = pl.read_delta(lake.uri(SERVICE_PREDICTIONS)).sort("predicted_at").tail(config.window)
-        return frame.select("prediction_id", "text", "label", "score")
-    raise ValueError(f"source must be 'batch' or 'service', not {config.source!r}")
-
-
-def live_feedback(lake: LakeResource, recent: pl.DataFrame) -> list[tuple[str, str]]:
-    """(predicted, true) label pairs for recent service predictions that got feedback."""
-    if "prediction_id" not in recent.columns or not lake.exists(FEEDBACK):
-        return []
-    feedback = pl.read_delta(lake.uri(FEEDBACK)).unique("prediction_id", keep="last")
-    joined = recent.join(feedback.rename({"label": "true_label"}), on="prediction_id")
-    return list(zip(joined["label"].to_list(), joined["true_label"].to_list(), strict=True))
-
-
-def check_results(report: DriftReport, config: MonitoringConfig) -> list[dg.AssetCheckResult]:
+def drift_check_results(report: DriftReport, config: MonitoringConfig) -> list[dg.AssetCheckResult]:
     """Each measure against its thresholds: passed below warn, a warning below fail, an error above."""
     measures = {
         "check_label_drift": (report.label_psi, config.psi_warn, config.psi_fail, True),
@@ -151,9 +102,24 @@ def check_results(report: DriftReport, config: MonitoringConfig) -> list[dg.Asse
     return results
 
 
+def drift_metadata(report: DriftReport) -> dict[str, object]:
+    """The drift measures as they are, besides their checks."""
+    return {
+        "recent_predictions": report.recent_count,
+        "label_psi": round(report.label_psi, 6),
+        "length_psi": round(report.length_psi, 6),
+        "train_oov_rate": round(report.train_oov_rate, 6),
+        "recent_oov_rate": round(report.recent_oov_rate, 6),
+        "reference_confidence": round(report.reference_confidence, 6),
+        "recent_confidence": round(report.recent_confidence, 6),
+        "live_accuracy": report.live_accuracy if report.live_accuracy is not None else "no feedback",
+        "feedback_count": report.feedback_count,
+    }
+
+
 @dg.asset(
     partitions_def=dataset_versions,
-    deps=[batch_predictions],
+    deps=[BATCH_PREDICTIONS],
     group_name="monitor",
     kinds={"polars", "delta"},
     code_version="1",
@@ -168,24 +134,10 @@ def model_monitoring(
 ) -> dg.MaterializeResult:
     """Drift of recent predictions from the production model's training data; an error-level shift asks for
     retraining (`drift_retraining_sensor`)."""
-    from trainers.bundle import read_split
-    from trainers.registry import read_card, resolve_alias
-
-    version = context.partition_key
     folder = resolve_alias(registry.model_root)
-    card = read_card(folder)
-    label_map = card["label_map"]
     bundle = trainer.bundle_folder(folder.name)
-    train_texts, train_ids = read_split(bundle, "train", label_map)
-    names = {i: label for label, i in label_map.items()}
-    recent = recent_predictions(lake, version, config)
-    report = drift_report(
-        train_texts, [names[i] for i in train_ids],
-        float(card.get("test_evaluation", {}).get("metrics", {}).get("mean_confidence", 1.0)),
-        recent["text"].to_list(), recent["label"].to_list(), recent["score"].to_list(),
-        live_feedback(lake, recent),
-    )  # fmt: skip
-    checks = check_results(report, config)
+    report = monitor_model(lake, folder, bundle, context.partition_key, config.source, config.window)
+    checks = drift_check_results(report, config)
     retrain = any(not c.passed and c.severity == dg.AssetCheckSeverity.ERROR for c in checks)
     if retrain:
         context.log.warning(f"drift beyond the fail thresholds for model {folder.name}: retraining is requested")
@@ -193,15 +145,7 @@ def model_monitoring(
         metadata={
             "model_version": folder.name,
             "source": config.source,
-            "recent_predictions": report.recent_count,
-            "label_psi": round(report.label_psi, 6),
-            "length_psi": round(report.length_psi, 6),
-            "train_oov_rate": round(report.train_oov_rate, 6),
-            "recent_oov_rate": round(report.recent_oov_rate, 6),
-            "reference_confidence": round(report.reference_confidence, 6),
-            "recent_confidence": round(report.recent_confidence, 6),
-            "live_accuracy": report.live_accuracy if report.live_accuracy is not None else "no feedback",
-            "feedback_count": report.feedback_count,
+            **drift_metadata(report),
             "retraining_requested": retrain,
         },
         check_results=checks,

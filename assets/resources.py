@@ -1,53 +1,30 @@
-"""Resources: the lake, the landing folder, the model registry and the trainer launcher."""
+"""Resources: the lake, the landing folder, the model registry and the trainer launcher.
+
+Each wraps a plain storage object (`Lake`, `ModelRegistry`) that pure code takes, so the pure
+packages never see Dagster; the resource only adds the configuration the UI shows.
+"""
 
 from __future__ import annotations
 
 import json
 import shlex
-import subprocess
 import sys
 from pathlib import Path
 
 import dagster as dg
-import polars as pl
 from pydantic import Field
 
-from assets.storage import delta as lake
-from trainers import registry
+from assets.readers.declared import Source, load_sources
+from assets.storage.delta import Lake
+from assets.storage.home import PROJECT_ROOT
+from trainers.registry import ModelRegistry
 
-PROJECT_ROOT = Path(__file__).resolve().parent.parent
 
-
-class LakeResource(dg.ConfigurableResource):
+class LakeResource(dg.ConfigurableResource, Lake):
     """Delta Lake tables under `root` (a folder or an object-store URI), one partition per version."""
 
     root: str
     storage_options: dict[str, str] = Field(default_factory=dict, description="object-store credentials")
-
-    def uri(self, table: str) -> str:
-        return f"{self.root.rstrip('/')}/{table}"
-
-    def exists(self, table: str) -> bool:
-        return lake.table_exists(self.uri(table), self.storage_options)
-
-    def write_version(self, table: str, frame: pl.DataFrame, version: str, scope: dict[str, str] | None = None) -> int:
-        """Replace one version's rows of `table` (within `scope`); returns the new Delta version."""
-        return lake.write_version(self.uri(table), frame, version, scope, self.storage_options)
-
-    def write_version_stream(self, table: str, schema, batches, version: str) -> int:
-        """Replace one version's rows of `table` with a stream of Arrow batches, in one commit."""
-        return lake.write_version_stream(self.uri(table), schema, batches, version, self.storage_options)
-
-    def scan(self, table: str, versions: list[str] | None = None) -> pl.LazyFrame:
-        """Lazily read `versions` (all when None) of `table`."""
-        if not self.exists(table):
-            raise FileNotFoundError(f"Delta table {self.uri(table)} does not exist yet: materialize {table} first")
-        return lake.scan_versions(self.uri(table), versions, self.storage_options)
-
-    def table_version(self, table: str) -> int:
-        import deltalake
-
-        return deltalake.DeltaTable(self.uri(table), storage_options=self.storage_options or None).version()
 
 
 class LandingResource(dg.ConfigurableResource):
@@ -59,30 +36,15 @@ class LandingResource(dg.ConfigurableResource):
     def folder(self, version: str) -> Path:
         return Path(self.root) / version
 
-    def sources(self) -> dict:
-        from assets.readers.declared import load_sources
-
+    def sources(self) -> dict[str, Source]:
         return load_sources(Path(self.sources_dir) if self.sources_dir else None)
 
 
-class ModelRegistryResource(dg.ConfigurableResource):
+class ModelRegistryResource(dg.ConfigurableResource, ModelRegistry):
     """Model folders `models/<name>/<version>/` and the aliases that say which one is deployed."""
 
     root: str
     model_name: str = "refinery-intent"
-
-    @property
-    def model_root(self) -> Path:
-        return Path(self.root) / self.model_name
-
-    def version_folder(self, version: str) -> Path:
-        return self.model_root / version
-
-    def aliases(self) -> dict[str, str]:
-        return registry.read_aliases(self.model_root)
-
-    def promote(self, version: str) -> dict[str, str]:
-        return registry.promote(self.model_root, version)
 
 
 class TrainerResource(dg.ConfigurableResource):
@@ -96,17 +58,8 @@ class TrainerResource(dg.ConfigurableResource):
 
     def command(self, bundle: Path, output: Path, params: dict[str, object]) -> list[str]:
         prefix = shlex.split(self.launcher) if self.launcher else [sys.executable]
-        return [
-            *prefix,
-            "-m",
-            "trainers.train",
-            "--bundle",
-            str(bundle),
-            "--output",
-            str(output),
-            "--params",
-            json.dumps(params),
-        ]
+        return [*prefix, "-m", "trainers.train", "--bundle", str(bundle), "--output", str(output),
+                "--params", json.dumps(params)]  # fmt: skip
 
     def train(
         self, context: dg.AssetExecutionContext, bundle: Path, output: Path, params: dict[str, object]
@@ -114,14 +67,3 @@ class TrainerResource(dg.ConfigurableResource):
         """Run the trainer and return the materialization it reported."""
         client = dg.PipesSubprocessClient(cwd=str(PROJECT_ROOT))
         return client.run(command=self.command(bundle, output, params), context=context).get_materialize_result()
-
-
-def git_commit() -> str | None:
-    """The project's git commit, when it runs from a checkout."""
-    try:
-        result = subprocess.run(
-            ["git", "rev-parse", "HEAD"], cwd=PROJECT_ROOT, capture_output=True, text=True, timeout=5, check=True
-        )
-    except (OSError, subprocess.SubprocessError):
-        return None
-    return result.stdout.strip() or None

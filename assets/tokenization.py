@@ -1,200 +1,14 @@
-"""Tokenization with spaCy, lower-cased lookup lemmas and NLTK Snowball stems, once per unique token."""
-
-import re
-from dataclasses import dataclass
-from functools import lru_cache
-from typing import TYPE_CHECKING
+"""tokenized_documents: clean documents with spaCy tokens, lookup lemmas, Snowball stems and token counts."""
 
 import dagster as dg
-import polars as pl
 
-from assets.cleaning import CLEAN_DOCUMENTS, clean_documents
-from assets.storage.records import empty_quarantine
-from assets.metadata import write_stage
-from rules.pii_policy import PLACEHOLDERS
+from assets.metadata import stage_metadata
 from assets.partitions import dataset_versions
 from assets.resources import LakeResource
+from assets.storage.records import empty_quarantine, read_version, write_stage
+from assets.storage.tables import CLEAN_DOCUMENTS, TOKENIZED_DOCUMENTS
+from assets.text.tokenize import load_tokenizer, reusable_tokens, tokenize_incrementally
 from rules import default_rule_book
-
-TOKENIZED_DOCUMENTS = "tokenized_documents"
-_DIGIT = re.compile(r"\d")
-_LETTER = re.compile(r"[^\W\d_]")
-
-if TYPE_CHECKING:
-    from spacy.language import Language
-    from spacy.lookups import Table
-
-SNOWBALL_LANGUAGES = {
-    "da": "danish", "de": "german", "en": "english", "es": "spanish", "fi": "finnish", "fr": "french",
-    "it": "italian", "nl": "dutch", "pt": "portuguese", "ro": "romanian", "ru": "russian", "sv": "swedish",
-}  # fmt: skip
-
-
-@dataclass(frozen=True)
-class TokenizerBundle:
-    """A spaCy pipeline with a lookup lemmatizer, and the Snowball stemmer for its language."""
-
-    nlp: "Language"
-    lemma_table: "Table"
-    stem: object
-
-
-@lru_cache(maxsize=4)
-def load_tokenizer(language: str = "en") -> TokenizerBundle:
-    """Build a blank spaCy pipeline with lookup lemmas (spacy-lookups-data) and its stemmer."""
-    import spacy
-    from nltk.stem.snowball import SnowballStemmer
-    from spacy.symbols import ORTH
-
-    if language not in SNOWBALL_LANGUAGES:
-        raise ValueError(f"no Snowball stemmer for language {language!r} (known: {', '.join(SNOWBALL_LANGUAGES)})")
-    nlp = spacy.blank(language)
-    lemmatizer = nlp.add_pipe("lemmatizer", config={"mode": "lookup"})
-    nlp.initialize()
-    for placeholder in PLACEHOLDERS:
-        nlp.tokenizer.add_special_case(placeholder, [{ORTH: placeholder}])
-    table = lemmatizer.lookups.get_table("lemma_lookup")  # keyed by string hash: use .get
-    return TokenizerBundle(nlp, table, SnowballStemmer(SNOWBALL_LANGUAGES[language]).stem)
-
-
-def tokenize_texts(texts: list[str], tokenizer: TokenizerBundle, batch_size: int = 1000) -> list[list[str]]:
-    """spaCy's tokenizer over many texts with `pipe` (the reference the fast path must match)."""
-    return [[t.text for t in doc] for doc in tokenizer.nlp.tokenizer.pipe(texts, batch_size=batch_size)]
-
-
-def _tokenize_joined(texts: list[str], tokenizer: TokenizerBundle, batch_chars: int) -> list[list[tuple[int, int]]]:
-    """(start, end) offsets of the spaCy tokens of each whitespace-free text, tokenizing many at once.
-
-    spaCy tokenizes space-separated chunks independently, so joining them with single spaces gives
-    each the tokens it would get alone, without one Doc per chunk.
-    """
-    import numpy as np
-
-    spans: list[list[tuple[int, int]]] = [[] for _ in texts]
-    start = 0
-    while start < len(texts):
-        stop, size = start, 0
-        while stop < len(texts) and (stop == start or size < batch_chars):
-            size += len(texts[stop]) + 1
-            stop += 1
-        batch = texts[start:stop]
-        offsets = np.cumsum([0] + [len(t) + 1 for t in batch[:-1]])
-        doc = tokenizer.nlp.tokenizer(" ".join(batch))
-        owners = np.searchsorted(offsets, [token.idx for token in doc], side="right") - 1
-        for token, owner in zip(doc, owners, strict=True):
-            begin = token.idx - int(offsets[owner])
-            spans[start + owner].append((begin, begin + len(token.text)))
-        start = stop
-    return spans
-
-
-def tokenize_chunks(chunks: list[str], tokenizer: TokenizerBundle, batch_chars: int = 200_000) -> list[list[str]]:
-    """spaCy tokens of whitespace-free chunks, each chunk's tokens being substrings of it.
-
-    - A chunk of ASCII letters with no tokenizer special case is one token.
-    - spaCy's rules look at digit classes, never at digit values, so chunks that differ only in their
-      digits (ticket numbers, asset tags) are tokenized once, as their digits-to-0 form, and each gets
-      the same token offsets. Chunks holding a special case with digits (`1a.m.`) are tokenized as they are.
-    """
-    special = tokenizer.nlp.tokenizer.rules or {}
-    if any(" " in key and key.strip() for key in special):  # a special case spanning a space: no joining
-        return [[t.text for t in doc] for doc in tokenizer.nlp.tokenizer.pipe(chunks, batch_size=4096)]
-    digit_cases = [re.escape(key) for key in special if _DIGIT.search(key)]
-    holds_digit_case = re.compile("|".join(digit_cases)).search if digit_cases else lambda _: None
-    forms: dict[str, int] = {}
-    form_of: list[int | None] = []
-    for chunk in chunks:
-        if chunk.isalpha() and chunk.isascii() and chunk not in special:
-            form_of.append(None)
-            continue
-        form = chunk
-        if _DIGIT.search(chunk) and not holds_digit_case(chunk):
-            form = _DIGIT.sub("0", chunk)
-        form_of.append(forms.setdefault(form, len(forms)))
-    spans = _tokenize_joined(list(forms), tokenizer, batch_chars)
-    return [
-        [chunk] if form is None else [chunk[begin:end] for begin, end in spans[form]]
-        for chunk, form in zip(chunks, form_of, strict=True)
-    ]
-
-
-def lemma_and_stem(tokens: list[str], tokenizer: TokenizerBundle) -> tuple[list[str], list[str]]:
-    """Lower-cased lemma and Snowball stem of each token (meant for unique tokens)."""
-    table = tokenizer.lemma_table
-    lemmas = [t if t in PLACEHOLDERS else (table.get(t) or table.get(t.lower()) or t).lower() for t in tokens]
-    # A token without letters (numbers, punctuation) stems to itself.
-    stems = [t if t in PLACEHOLDERS or not _LETTER.search(t) else tokenizer.stem(t.lower()) for t in tokens]
-    return lemmas, stems
-
-
-def tokenize_documents(documents: pl.DataFrame, tokenizer: TokenizerBundle) -> pl.DataFrame:
-    """Add `tokens`, `lemmas`, `stems` and `token_count` to a documents frame of cleaned text.
-
-    spaCy's tokenizer splits on single spaces first and tokenizes each chunk on its own, so after
-    cleaning (which collapses whitespace) every distinct chunk is tokenized once, and lemmas and
-    stems are computed once per distinct token; Polars joins the results back. The output equals
-    `tokenize_texts` on the same texts (a test pins this).
-    """
-    rows = documents.select(pl.col("text").fill_null("").str.split(" ").alias("chunk")).with_row_index("row")
-    exploded = rows.explode("chunk").filter(pl.col("chunk") != "").with_row_index("position")
-    chunks = exploded.select(pl.col("chunk").unique(maintain_order=True))["chunk"].to_list()
-    token_lists = tokenize_chunks(chunks, tokenizer)
-    chunk_tokens = pl.DataFrame(
-        {
-            "chunk": [chunk for chunk, tokens in zip(chunks, token_lists, strict=True) for _ in tokens],
-            "token": [token for tokens in token_lists for token in tokens],
-        },
-        schema={"chunk": pl.String, "token": pl.String},
-    )
-    unique = chunk_tokens["token"].unique().to_list()
-    lemmas, stems = lemma_and_stem(unique, tokenizer)
-    words = pl.DataFrame({"token": unique, "lemma": lemmas, "stem": stems}, schema={
-        "token": pl.String, "lemma": pl.String, "stem": pl.String})  # fmt: skip
-    per_chunk = (
-        chunk_tokens.join(words, on="token", how="left", maintain_order="left")
-        .group_by("chunk", maintain_order=True)
-        .agg("token", "lemma", "stem")
-    )
-    per_row = (
-        exploded.join(per_chunk, on="chunk", how="left")
-        .sort("position")
-        .group_by("row", maintain_order=True)
-        .agg(pl.col(c).list.explode(keep_nulls=False, empty_as_null=False) for c in ("token", "lemma", "stem"))
-    )
-    result = rows.select("row").join(per_row, on="row", how="left", maintain_order="left")
-    empty = pl.lit([], dtype=pl.List(pl.String))
-    return documents.with_columns(
-        result["token"].fill_null(empty).alias("tokens"),
-        result["lemma"].fill_null(empty).alias("lemmas"),
-        result["stem"].fill_null(empty).alias("stems"),
-    ).with_columns(pl.col("tokens").list.len().cast(pl.Int64).alias("token_count"))
-
-
-def reusable_tokens(lake: LakeResource, documents: pl.DataFrame) -> pl.DataFrame:
-    """Tokenized rows of earlier materializations (any version) for documents with the same id and text."""
-    if not lake.exists(TOKENIZED_DOCUMENTS) or documents.is_empty():
-        return pl.DataFrame()
-    wanted = documents.select("doc_id", "text").lazy()
-    return (
-        lake.scan(TOKENIZED_DOCUMENTS)
-        .select("doc_id", "text", "tokens", "lemmas", "stems", "token_count")
-        .join(wanted, on=["doc_id", "text"], how="semi")
-        .unique("doc_id", keep="any")
-        .collect()
-    )
-
-
-def tokenize_incrementally(
-    documents: pl.DataFrame, tokenizer: TokenizerBundle, previous: pl.DataFrame
-) -> tuple[pl.DataFrame, int]:
-    """Tokenize only the documents `previous` lacks; returns the frame in input order and how many were reused."""
-    if previous.is_empty():
-        return tokenize_documents(documents, tokenizer), 0
-    order = documents.with_row_index("__order")
-    reused = order.join(previous.drop("text"), on="doc_id", how="inner")
-    fresh = tokenize_documents(order.join(previous, on="doc_id", how="anti"), tokenizer)
-    combined = pl.concat([reused.select(fresh.columns), fresh]).sort("__order").drop("__order")
-    return combined, reused.height
 
 
 class TokenizationConfig(dg.Config):
@@ -205,7 +19,7 @@ class TokenizationConfig(dg.Config):
 
 @dg.asset(
     partitions_def=dataset_versions,
-    deps=[clean_documents],
+    deps=[CLEAN_DOCUMENTS],
     group_name="prepare",
     kinds={"spacy", "polars", "delta"},
     code_version="2",
@@ -215,11 +29,12 @@ def tokenized_documents(
 ) -> dg.MaterializeResult:
     """Clean documents with spaCy tokens, lower-cased lookup lemmas, Snowball stems and token counts."""
     version = context.partition_key
-    clean = lake.scan(CLEAN_DOCUMENTS, [version]).drop("dataset_version").collect()
+    clean = read_version(lake, CLEAN_DOCUMENTS, version)
     previous = reusable_tokens(lake, clean)
     tokenized, reused = tokenize_incrementally(clean, load_tokenizer(config.language), previous)
-    metadata = write_stage(
-        lake, TOKENIZED_DOCUMENTS, "tokenize", version, tokenized, empty_quarantine(), default_rule_book().digest
+    delta_version = write_stage(lake, TOKENIZED_DOCUMENTS, "tokenize", version, tokenized, empty_quarantine())
+    metadata = stage_metadata(
+        lake, TOKENIZED_DOCUMENTS, delta_version, tokenized, empty_quarantine(), default_rule_book().digest
     )
     metadata["tokens"] = int(tokenized["token_count"].sum())
     metadata["unique_lemmas"] = tokenized["lemmas"].explode().n_unique()

@@ -23,7 +23,8 @@ from benchmarks.common import result_line
 from trainers.abstain import apply_abstain, fit_abstain_threshold
 from trainers.bundle import BundleManifest, write_bundle
 from trainers.export import Classifier
-from trainers.train import Reporter, TrainingParams, train
+from trainers.params import TrainingParams
+from trainers.train import Reporter, train
 
 DEFAULT_PATH = Path(__file__).resolve().parent.parent.parent / "shared" / "data" / "clinc150_data_full.json"
 

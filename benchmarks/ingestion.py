@@ -14,8 +14,8 @@ import sys
 import tempfile
 from pathlib import Path
 
-from benchmarks.common import measure_in_subprocess, result_line
 from assets.demo.tickets import generate_tickets
+from benchmarks.common import measure_in_subprocess, result_line
 
 
 def write_csv(path: Path, rows: int, seed: int = 11) -> None:
@@ -32,12 +32,12 @@ def write_csv(path: Path, rows: int, seed: int = 11) -> None:
 
 def refinery_path(csv_path: str, table: str) -> dict[str, float]:
     """The real ingestion path: DropReader streaming into a Delta table."""
-    from assets.readers.mapping import SourceConfig
     from assets.readers.drop import DropReader
+    from assets.readers.mapping import RecordMapping
     from assets.storage.delta import write_version_stream
 
     reader = DropReader(
-        Path(csv_path), SourceConfig(text_column="body", label_column="category", id_column="ticket_id")
+        Path(csv_path), RecordMapping(text_column="body", label_column="category", id_column="ticket_id")
     )
     write_version_stream(table, reader.schema, reader.batches(), "bench")
     return {"rows": reader.rows, "rejected": len(reader.rejects)}

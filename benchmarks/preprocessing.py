@@ -18,8 +18,8 @@ import unicodedata
 
 import polars as pl
 
-from benchmarks.common import result_line, timed
 from assets.demo.tickets import generate_tickets
+from benchmarks.common import result_line, timed
 
 REPLY = "\n\nOn {day}, IT Support <it@corp.example> wrote:\n> Could you restart and try again?\n> Thanks"
 SIGNATURE = "\n-- \n{name} | {team} | +44 20 7946 {tail}"
@@ -56,8 +56,8 @@ def build_corpus(documents: int, seed: int = 23) -> pl.DataFrame:
 
 
 def refinery(corpus: pl.DataFrame) -> int:
-    from assets.cleaning import clean_version
-    from assets.tokenization import load_tokenizer, tokenize_documents
+    from assets.text.cleaning import clean_version
+    from assets.text.tokenize import load_tokenizer, tokenize_documents
     from rules import load_rule_book
     from rules.compiler import RuleSet
 

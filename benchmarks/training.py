@@ -67,7 +67,8 @@ def run_refinery(workload: Workload, scratch: Path) -> float:
     """Samples per second of `trainers.train.fit` over one epoch of the workload."""
     import lightning as L
 
-    from trainers.train import Reporter, TrainingParams, fit
+    from trainers.params import TrainingParams
+    from trainers.train import Reporter, fit
 
     labels = sorted(set(workload.labels))
     rows = list(zip(workload.texts, workload.labels, strict=True))

@@ -13,8 +13,8 @@ import sys
 
 import polars as pl
 
-from benchmarks.common import result_line, timed
 from assets.demo.tickets import LABELS, generate_tickets
+from benchmarks.common import result_line, timed
 
 
 def build_frame(rows: int, seed: int = 5) -> pl.DataFrame:
@@ -40,8 +40,8 @@ def build_frame(rows: int, seed: int = 5) -> pl.DataFrame:
 
 
 def refinery(frame: pl.DataFrame) -> tuple[int, int]:
-    from rules import load_rule_book
     from assets.validation.enforce import apply_row_rules
+    from rules import load_rule_book
 
     rule_set = load_rule_book().for_asset("clean_documents")
     passed, quarantine = apply_row_rules(frame, rule_set, "clean")

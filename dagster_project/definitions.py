@@ -5,17 +5,17 @@ from pathlib import Path
 import dagster as dg
 
 from assets.cleaning import clean_documents
-from assets.readers.declared import load_sources
 from assets.deployment import deployed_model
 from assets.evaluation import model_evaluation
 from assets.ingestion import raw_documents
 from assets.monitoring import batch_predictions, model_monitoring
+from assets.readers.declared import load_sources
+from assets.resources import LakeResource, LandingResource, ModelRegistryResource, TrainerResource
+from assets.storage.home import RefineryHome
 from assets.tokenization import tokenized_documents
 from assets.training import fine_tuned_model
 from assets.training_data import training_examples
-from assets.storage.home import RefineryHome
 from dagster_project.jobs import refinery_monitoring, refinery_pipeline
-from assets.resources import LakeResource, LandingResource, ModelRegistryResource, TrainerResource
 from dagster_project.sensors import (
     build_source_sensors,
     drift_retraining_sensor,

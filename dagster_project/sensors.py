@@ -5,11 +5,13 @@ from pathlib import Path
 
 import dagster as dg
 
-from assets.monitoring import MODEL_MONITORING, SERVICE_PREDICTIONS
-from dagster_project.jobs import refinery_monitoring, refinery_pipeline
+from assets.monitoring import MODEL_MONITORING
 from assets.partitions import DATASET_VERSIONS, dataset_versions
+from assets.readers.arrivals import find_ready_drops, http_tick, sql_tick
+from assets.readers.declared import HttpSource, Source, SqlSource
 from assets.resources import LakeResource, LandingResource, ModelRegistryResource
-from dagster_project.versions import find_ready_drops, http_tick, sql_tick
+from assets.storage.tables import SERVICE_PREDICTIONS
+from dagster_project.jobs import refinery_monitoring, refinery_pipeline
 
 
 @dg.sensor(job=refinery_pipeline, minimum_interval_seconds=15, default_status=dg.DefaultSensorStatus.STOPPED)
@@ -34,7 +36,7 @@ def register_versions(versions: list[str], cursor: object) -> dg.SensorResult:
     )
 
 
-def build_sql_sensor(source) -> dg.SensorDefinition:
+def build_sql_sensor(source: SqlSource) -> dg.SensorDefinition:
     """A sensor that turns each new watermark range of a SQL source into a version and a run."""
 
     @dg.sensor(
@@ -53,7 +55,7 @@ def build_sql_sensor(source) -> dg.SensorDefinition:
     return _sensor
 
 
-def build_http_sensor(source) -> dg.SensorDefinition:
+def build_http_sensor(source: HttpSource) -> dg.SensorDefinition:
     """A sensor that polls an HTTP source and turns content it has not seen into a version and a run."""
 
     @dg.sensor(
@@ -71,7 +73,7 @@ def build_http_sensor(source) -> dg.SensorDefinition:
     return _sensor
 
 
-def build_source_sensors(sources: dict) -> list[dg.SensorDefinition]:
+def build_source_sensors(sources: dict[str, Source]) -> list[dg.SensorDefinition]:
     """One sensor per declared source."""
     return [
         build_sql_sensor(source) if source.kind == "sql" else build_http_sensor(source)

@@ -1,127 +1,15 @@
-"""Registering a landing drop as a dataset version, the same way for the CLI and the sensor."""
+"""Registering a drop as a dataset version: land it, then add its partition (the CLI and the demo use this)."""
 
 from __future__ import annotations
 
-import hashlib
-import json
-import re
-import shutil
-from dataclasses import dataclass, field
 from pathlib import Path
 
 import dagster as dg
 
-from assets.readers.drop import SOURCE_FILE, SourceConfig, data_files, sha256_file
-from assets.storage.version_manifest import MANIFEST_FILE, read_manifest, write_manifest
-from assets.storage.home import RefineryHome, check_version_name
 from assets.partitions import DATASET_VERSIONS
-
-SUCCESS_MARKER = "_SUCCESS"
-
-
-class RegistrationError(ValueError):
-    """A drop that cannot become a dataset version; the message says why."""
-
-
-def content_digest(source: Path) -> str:
-    """sha256 over the data files' names and contents: equal for equal drops."""
-    digest = hashlib.sha256()
-    base = source if source.is_dir() else source.parent
-    for path in data_files(source):
-        digest.update(path.relative_to(base).as_posix().encode() + b"\0" + sha256_file(path).encode())
-    return digest.hexdigest()
-
-
-def default_version_name(source: Path, digest: str) -> str:
-    """`<name>-<8 hex of the content digest>`: the same content always gets the same name."""
-    stem = re.sub(r"[^A-Za-z0-9._-]+", "-", source.stem if source.is_file() else source.name).strip("-._") or "drop"
-    return f"{stem[:40]}-{digest[:8]}"
-
-
-def known_digests(landing: Path, versions: set[str]) -> dict[str, str]:
-    """Content digest -> version, for registered versions whose manifest records one."""
-    digests = {}
-    for version in versions:
-        digest = read_manifest(landing / version).get("content_sha256")
-        if digest:
-            digests[str(digest)] = version
-    return digests
-
-
-def drop_signature(folder: Path) -> str:
-    """Names, sizes and modification times of a drop's files: equal on two ticks means it is complete."""
-    entries = sorted(
-        (p.relative_to(folder).as_posix(), p.stat().st_size, p.stat().st_mtime_ns)
-        for p in folder.rglob("*")
-        if p.is_file()
-    )
-    return hashlib.sha256(json.dumps(entries).encode()).hexdigest()[:16]
-
-
-@dataclass
-class LandingScan:
-    """What one look at landing/ found."""
-
-    ready: list[str] = field(default_factory=list)
-    pending: dict[str, str] = field(default_factory=dict)
-    invalid: list[str] = field(default_factory=list)
-    duplicates: dict[str, str] = field(default_factory=dict)  # folder -> the version with the same content
-
-
-def find_ready_drops(landing: Path, known: set[str], pending: dict[str, str]) -> LandingScan:
-    """New landing folders that are complete (a `_SUCCESS` marker, or unchanged since the last tick).
-
-    A complete folder whose content equals a registered version's is reported as a duplicate, not
-    registered; folders made by the SQL and HTTP sensors are theirs to register.
-    """
-    scan = LandingScan()
-    if not landing.is_dir():
-        return scan
-    digests = None
-    for folder in sorted(p for p in landing.iterdir() if p.is_dir() and not p.name.startswith((".", "_"))):
-        if folder.name in known or read_manifest(folder).get("kind") != "files":
-            continue
-        try:
-            check_version_name(folder.name)
-        except ValueError:
-            scan.invalid.append(folder.name)
-            continue
-        signature = drop_signature(folder)
-        if not ((folder / SUCCESS_MARKER).exists() or pending.get(folder.name) == signature):
-            scan.pending[folder.name] = signature
-            continue
-        digests = known_digests(landing, known) if digests is None else digests
-        digest = content_digest(folder)
-        if digest in digests:
-            scan.duplicates[folder.name] = digests[digest]
-            continue
-        write_manifest(folder, "files", content_sha256=digest)
-        digests[digest] = folder.name
-        scan.ready.append(folder.name)
-    return scan
-
-
-def land_drop(home: RefineryHome, source: Path, version: str, digest: str, mapping: SourceConfig | None) -> str:
-    """Copy a file or folder into `landing/<version>/`, with its mapping, manifest and a `_SUCCESS` marker."""
-    target = home.landing / version
-    if target.exists():
-        raise RegistrationError(f"dataset version {version!r} already exists at {target}")
-    staging = home.landing / f".{version}.staging"
-    shutil.rmtree(staging, ignore_errors=True)
-    if source.is_dir():
-        shutil.copytree(source, staging, ignore=shutil.ignore_patterns(SUCCESS_MARKER))
-    else:
-        staging.mkdir(parents=True)
-        shutil.copy2(source, staging / source.name)
-        if (source.parent / SOURCE_FILE).exists() and mapping is None:
-            shutil.copy2(source.parent / SOURCE_FILE, staging / SOURCE_FILE)
-    if mapping is not None:
-        (staging / SOURCE_FILE).write_text(mapping.to_yaml())
-    (staging / MANIFEST_FILE).unlink(missing_ok=True)
-    write_manifest(staging, "files", content_sha256=digest)
-    (staging / SUCCESS_MARKER).touch()
-    staging.rename(target)
-    return version
+from assets.readers.arrivals import land_new_version
+from assets.readers.mapping import RecordMapping
+from assets.storage.home import RefineryHome
 
 
 def register_drop(
@@ -129,83 +17,10 @@ def register_drop(
     home: RefineryHome,
     source: Path,
     version: str | None = None,
-    mapping: SourceConfig | None = None,
+    mapping: RecordMapping | None = None,
 ) -> str:
     """Land a drop and add its version to the `dataset_versions` partitions; returns the version."""
-    if version is not None and instance.has_dynamic_partition(DATASET_VERSIONS, check_version_name(version)):
-        raise RegistrationError(f"dataset version {version!r} is already registered")
-    if not source.exists():
-        raise RegistrationError(f"{source}: no such file or folder")
-    if not data_files(source):
-        raise RegistrationError(f"{source}: no data files to ingest")
-    digest = content_digest(source)  # reads every file: once per registration
     known = set(instance.get_dynamic_partitions(DATASET_VERSIONS))
-    same = known_digests(home.landing, known).get(digest)
-    if same:
-        raise RegistrationError(f"{source}: same content as dataset version {same!r}; nothing to register")
-    version = land_drop(
-        home, source, check_version_name(version or default_version_name(source, digest)), digest, mapping
-    )
+    version = land_new_version(home, source, known, version, mapping)
     instance.add_dynamic_partitions(DATASET_VERSIONS, [version])
-    return version
-
-
-def watermark_version(source_name: str, high: object) -> str:
-    """The version name of a SQL source's watermark range: `<source>-<high watermark>`."""
-    mark = re.sub(r"[^A-Za-z0-9._-]+", "-", str(high)).strip("-._") or "0"
-    return check_version_name(f"{source_name}-{mark}"[:64])
-
-
-def _advanced(high: object, last: object) -> bool:
-    if last is None:
-        return True
-    try:
-        return high > last  # type: ignore[operator]
-    except TypeError:
-        return high != last
-
-
-def _publish(staging: Path, target: Path) -> None:
-    (staging / SUCCESS_MARKER).touch()
-    staging.rename(target)
-
-
-def sql_tick(source, landing: Path, known: set[str], last: object) -> tuple[str | None, object]:
-    """Poll a SQL source's watermark; a higher one becomes a version folder. Returns (version, new cursor)."""
-    from assets.readers.sql import max_watermark
-
-    high = max_watermark(source)
-    if high is None or not _advanced(high, last):
-        return None, last
-    version = watermark_version(source.name, high)
-    if version in known or (landing / version).exists():
-        return None, high
-    staging = landing / f".{version}.staging"
-    shutil.rmtree(staging, ignore_errors=True)
-    staging.mkdir(parents=True)
-    write_manifest(staging, "sql", source=source.name, watermark_low=last, watermark_high=high)
-    _publish(staging, landing / version)
-    return version, high
-
-
-def http_tick(source, landing: Path, known: set[str]) -> str | None:
-    """Pull an API; content not seen before becomes a version folder of NDJSON records."""
-    from assets.readers.http import fetch_records, records_digest
-
-    records = list(fetch_records(source))
-    if not records:
-        return None
-    digest = records_digest(records)
-    version = check_version_name(f"{source.name}-{digest[:12]}")
-    if version in known or (landing / version).exists():
-        return None
-    staging = landing / f".{version}.staging"
-    shutil.rmtree(staging, ignore_errors=True)
-    staging.mkdir(parents=True)
-    with (staging / "records.ndjson").open("w", encoding="utf-8") as handle:
-        for record in records:
-            handle.write(json.dumps(record, ensure_ascii=False) + "\n")
-    (staging / SOURCE_FILE).write_text(source.mapping.to_yaml())
-    write_manifest(staging, "http", source=source.name, content_sha256=digest, records=len(records), url=source.url)
-    _publish(staging, landing / version)
     return version

@@ -10,7 +10,7 @@ from pathlib import Path
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-MANIFEST = "manifest.json"
+BUNDLE_MANIFEST_FILE = "manifest.json"
 SPLITS = ("train", "val", "test")
 COLUMNS = ("doc_id", "text", "label")
 
@@ -35,15 +35,15 @@ def write_bundle(folder: Path, splits: dict[str, pa.Table], manifest: BundleMani
         if missing:
             raise ValueError(f"split {split!r} lacks columns {missing}")
         pq.write_table(table.select(list(COLUMNS)), folder / f"{split}.parquet")
-    temporary = folder / f".{MANIFEST}.tmp"
+    temporary = folder / f".{BUNDLE_MANIFEST_FILE}.tmp"
     temporary.write_text(json.dumps(asdict(manifest), indent=2, sort_keys=True))
-    os.replace(temporary, folder / MANIFEST)
+    os.replace(temporary, folder / BUNDLE_MANIFEST_FILE)
     return folder
 
 
-def read_manifest(folder: Path) -> BundleManifest:
+def read_bundle_manifest(folder: Path) -> BundleManifest:
     """Read a bundle's manifest."""
-    path = folder / MANIFEST
+    path = folder / BUNDLE_MANIFEST_FILE
     if not path.is_file():
         raise FileNotFoundError(f"{path}: no bundle manifest")
     return BundleManifest(**json.loads(path.read_text()))

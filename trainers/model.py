@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import math
+from dataclasses import asdict
 
 import lightning as L
 import torch
 from transformers import AutoModelForSequenceClassification
 
 from trainers.metrics import classification_metrics
+from trainers.params import TrainingParams
 
 
 class SequenceClassifier(L.LightningModule):
@@ -18,20 +20,12 @@ class SequenceClassifier(L.LightningModule):
         self,
         model_source: str,
         label_map: dict[str, int],
-        learning_rate: float = 8e-5,
-        weight_decay: float = 0.01,
-        warmup_ratio: float = 0.1,
-        batch_size: int = 32,
+        params: TrainingParams | None = None,
         class_weights: list[float] | None = None,
-        gradient_checkpointing: bool = False,
-        seed: int = 13,
-        head_learning_rate: float | None = None,
-        label_smoothing: float = 0.0,
-        lora_rank: int = 0,
-        lora_alpha: int = 16,
     ):
         super().__init__()
-        self.save_hyperparameters()
+        params = params or TrainingParams()
+        self.save_hyperparameters({"model_source": model_source, "label_map": label_map, **asdict(params)})
         self.label_map = label_map
         self.model = AutoModelForSequenceClassification.from_pretrained(
             model_source,
@@ -41,10 +35,10 @@ class SequenceClassifier(L.LightningModule):
             ignore_mismatched_sizes=True,
         )
         self.model.train()  # from_pretrained returns eval mode, which would silently disable dropout
-        if gradient_checkpointing:
+        if params.gradient_checkpointing:
             self.model.gradient_checkpointing_enable()
-        if lora_rank:
-            self.model = with_lora(self.model, lora_rank, lora_alpha)
+        if params.lora_rank:
+            self.model = with_lora(self.model, params.lora_rank, params.lora_alpha)
         weights = torch.tensor(class_weights, dtype=torch.float) if class_weights else None
         self.register_buffer("class_weights", weights, persistent=False)
         self._val_predictions: list[torch.Tensor] = []

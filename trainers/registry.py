@@ -100,3 +100,26 @@ def gate_status(gate: dict) -> str:
     if gate.get("forced"):
         return "forced"
     return "passed" if gate.get("passed") else "failed"
+
+
+class ModelRegistry:
+    """One model name's folders `<root>/<model_name>/<version>/` and the aliases that say which one is deployed."""
+
+    root: str
+    model_name: str
+
+    def __init__(self, root: str, model_name: str = "refinery-intent") -> None:
+        self.root, self.model_name = root, model_name
+
+    @property
+    def model_root(self) -> Path:
+        return Path(self.root) / self.model_name
+
+    def version_folder(self, version: str) -> Path:
+        return self.model_root / version
+
+    def aliases(self) -> dict[str, str]:
+        return read_aliases(self.model_root)
+
+    def promote(self, version: str) -> dict[str, str]:
+        return promote(self.model_root, version)

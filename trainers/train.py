@@ -12,53 +12,10 @@ import os
 import sys
 import time
 from contextlib import ExitStack
-from dataclasses import asdict, dataclass, fields
+from dataclasses import asdict, dataclass
 from pathlib import Path
 
-
-@dataclass
-class TrainingParams:
-    """Hyperparameters and hardware settings of one fine-tune."""
-
-    model_name_or_path: str = "default"
-    max_epochs: int = 3
-    batch_size: int = 32
-    learning_rate: float = 8e-5
-    head_learning_rate: float = 0.0  # of the randomly initialised classifier head; 0 = learning_rate
-    label_smoothing: float = 0.0
-    lora_rank: int = 0  # > 0 trains LoRA adapters (peft) instead of every weight; merged at export
-    lora_alpha: int = 16
-    weight_decay: float = 0.01
-    warmup_ratio: float = 0.1
-    max_length: int = 128
-    seed: int = 13
-    accelerator: str = "auto"
-    devices: int | str = "auto"
-    num_nodes: int = 1
-    strategy: str = "auto"
-    precision: str = "auto"
-    accumulate_grad_batches: int = 1
-    max_steps: int = -1
-    shuffle: bool = True
-    truncation: str = "head"  # head | tail | head+tail, for texts longer than max_length
-    class_weights: str = "none"  # none | balanced
-    early_stopping_patience: int = 0  # epochs without a better val macro F1 before stopping; 0 = off
-    gradient_checkpointing: bool = False
-    compile: bool = False  # torch.compile the model (pays on GPUs for long runs)
-    checkpoint_every_n_steps: int = 200
-    resume: bool = True  # continue from the last checkpoint of an interrupted run
-    abstain_label: str = ""  # e.g. "oos": answered below a confidence threshold fitted on the val split
-    abstain_budget: float = 0.005  # in-scope val accuracy the abstain threshold may cost
-
-    @classmethod
-    def from_json(cls, text: str) -> TrainingParams:
-        """Parse params; an unknown key is an error that names it."""
-        values = json.loads(text or "{}")
-        known = {f.name for f in fields(cls)}
-        unknown = sorted(set(values) - known)
-        if unknown:
-            raise ValueError(f"unknown training params: {', '.join(unknown)} (known: {', '.join(sorted(known))})")
-        return cls(**values)
+from trainers.params import TrainingParams
 
 
 def global_rank() -> int:
@@ -135,20 +92,18 @@ def fit(
     epoch end, and a run finding one there continues from it (weights, optimizer, position, RNG).
     """
     import lightning as L
-    import torch
-    from lightning.pytorch.callbacks import EarlyStopping, ModelCheckpoint
     from transformers import AutoTokenizer
     from transformers.utils import logging as transformers_logging
 
-    from trainers.bundle import read_manifest
+    from trainers.bundle import read_bundle_manifest
     from trainers.data import TextClassificationData
     from trainers.default_model import resolve_model_source
-    from trainers.model import SequenceClassifier, without_lora
+    from trainers.model import without_lora
 
     transformers_logging.set_verbosity_error()
     transformers_logging.disable_progress_bar()
     L.seed_everything(params.seed, workers=True, verbose=False)
-    manifest = read_manifest(bundle)
+    manifest = read_bundle_manifest(bundle)
     if params.abstain_label and params.abstain_label not in manifest.label_map:
         raise ValueError(f"abstain_label {params.abstain_label!r} is not a label of the bundle {bundle}")
     source = resolve_model_source(params.model_name_or_path)
@@ -157,33 +112,43 @@ def fit(
         bundle, tokenizer, manifest.label_map, params.batch_size, params.max_length, params.seed, params.shuffle,
         params.truncation,
     )  # fmt: skip
+    module = build_module(source, manifest.label_map, params, data)
+    extra, resume_from = training_callbacks(params, reporter, checkpoint_dir)
+    precision = resolve_precision(params.precision)
+    trainer = build_trainer(params, precision, [*extra, *(callbacks or [])], checkpoint_dir is not None)
+    reporter.log(f"training {source} on {manifest.row_counts} rows, precision {precision}")
+    started = time.perf_counter()
+    trainer.fit(module, datamodule=data, ckpt_path=resume_from)
+    module.model = without_lora(getattr(module.model, "_orig_mod", module.model))  # unwrap compile and LoRA
+    return FitResult(module, tokenizer, manifest, source, precision, round(time.perf_counter() - started, 2),
+                     trainer.current_epoch, trainer.is_global_zero)  # fmt: skip
+
+
+def build_module(source: str, label_map: dict[str, int], params: TrainingParams, data):
+    """The Lightning module, with class weights from the train split when asked for, compiled when asked for."""
+    import torch
+
+    from trainers.model import SequenceClassifier
+
     weights = None
     if params.class_weights == "balanced":
         counts = data.label_counts()
         weights = [sum(counts) / (len(counts) * c) if c else 0.0 for c in counts]
-    elif params.class_weights != "none":
-        raise ValueError(f"class_weights must be 'none' or 'balanced', not {params.class_weights!r}")
-    module = SequenceClassifier(
-        source, manifest.label_map, params.learning_rate, params.weight_decay, params.warmup_ratio, params.batch_size,
-        weights, params.gradient_checkpointing, params.seed, params.head_learning_rate or None, params.label_smoothing,
-        params.lora_rank, params.lora_alpha,
-    )  # fmt: skip
+    module = SequenceClassifier(source, label_map, params, weights)
     if params.compile:
         module.model = torch.compile(module.model)
-    extra = list(callbacks or [])
-    if params.early_stopping_patience:
-        extra.append(EarlyStopping(monitor="val_macro_f1", mode="max", patience=params.early_stopping_patience))
-    resume_from = None
-    if checkpoint_dir is not None:
-        every = params.checkpoint_every_n_steps or None
-        extra.append(ModelCheckpoint(dirpath=checkpoint_dir, save_top_k=0, save_last=True, every_n_train_steps=every))
-        last = checkpoint_dir / "last.ckpt"
-        if params.resume and last.is_file():
-            resume_from = str(last)
-            reporter.log(f"resuming from {last}")
+    return module
+
+
+def training_callbacks(
+    params: TrainingParams, reporter: Reporter, checkpoint_dir: Path | None
+) -> tuple[list, str | None]:
+    """Epoch reports, early stopping and checkpoints; and the checkpoint to resume from, if any."""
+    import lightning as L
+    from lightning.pytorch.callbacks import EarlyStopping, ModelCheckpoint
 
     class EpochReport(L.Callback):
-        def on_train_epoch_end(self, trainer: L.Trainer, pl_module: SequenceClassifier) -> None:
+        def on_train_epoch_end(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
             if trainer.is_global_zero and pl_module.val_metrics:
                 metrics = pl_module.val_metrics
                 reporter.log(
@@ -191,12 +156,31 @@ def fit(
                     f"macro F1 {metrics['macro_f1']:.4f}"
                 )
 
-    precision = resolve_precision(params.precision)
-    trainer = L.Trainer(
+    callbacks: list = [EpochReport()]
+    if params.early_stopping_patience:
+        callbacks.append(EarlyStopping(monitor="val_macro_f1", mode="max", patience=params.early_stopping_patience))
+    resume_from = None
+    if checkpoint_dir is not None:
+        every = params.checkpoint_every_n_steps or None
+        callbacks.append(
+            ModelCheckpoint(dirpath=checkpoint_dir, save_top_k=0, save_last=True, every_n_train_steps=every)
+        )
+        last = checkpoint_dir / "last.ckpt"
+        if params.resume and last.is_file():
+            resume_from = str(last)
+            reporter.log(f"resuming from {last}")
+    return callbacks, resume_from
+
+
+def build_trainer(params: TrainingParams, precision: str, callbacks: list, checkpointing: bool):
+    """The Lightning Trainer: it owns devices, precision, strategy and checkpoints."""
+    import lightning as L
+
+    return L.Trainer(
         max_epochs=params.max_epochs,
         max_steps=params.max_steps,
         accelerator=params.accelerator,
-        devices=params.devices,
+        devices=params.lightning_devices(),
         num_nodes=params.num_nodes,
         strategy=params.strategy,
         precision=precision,
@@ -204,18 +188,12 @@ def fit(
         gradient_clip_val=1.0,
         use_distributed_sampler=False,  # LengthBucketSampler shards by rank itself
         logger=False,
-        enable_checkpointing=checkpoint_dir is not None,
+        enable_checkpointing=checkpointing,
         enable_progress_bar=False,
         enable_model_summary=False,
         num_sanity_val_steps=0,
-        callbacks=[EpochReport(), *extra],
+        callbacks=callbacks,
     )
-    reporter.log(f"training {source} on {manifest.row_counts} rows, precision {precision}")
-    started = time.perf_counter()
-    trainer.fit(module, datamodule=data, ckpt_path=resume_from)
-    module.model = without_lora(getattr(module.model, "_orig_mod", module.model))  # unwrap compile and LoRA
-    return FitResult(module, tokenizer, manifest, source, precision, round(time.perf_counter() - started, 2),
-                     trainer.current_epoch, trainer.is_global_zero)  # fmt: skip
 
 
 def train(bundle: Path, output: Path, params: TrainingParams, reporter: Reporter) -> dict[str, object]:

@@ -12,7 +12,8 @@ from dataclasses import dataclass, field
 from functools import lru_cache
 from pathlib import Path
 
-from assets.readers.mapping import SourceConfig, SourceConfigError
+from assets.readers.mapping import MappingError, RecordMapping
+from assets.storage.home import PROJECT_ROOT
 from rules.yaml_reader import YamlError, YamlReader
 
 SOURCES_DIR_ENV = "REFINERY_SOURCES_DIR"
@@ -49,7 +50,7 @@ class SqlSource:
     name: str
     uri: str
     query: str
-    mapping: SourceConfig
+    mapping: RecordMapping
     watermark_column: str | None = None
     password_env: str | None = None
     interval_seconds: int = 300
@@ -63,7 +64,7 @@ class HttpSource:
 
     name: str
     url: str
-    mapping: SourceConfig
+    mapping: RecordMapping
     records_path: str = ""
     pagination: Pagination = Pagination()
     token_env: str | None = None
@@ -87,11 +88,11 @@ class HttpSource:
 Source = SqlSource | HttpSource
 
 
-def _mapping(reader: YamlReader, spec: dict) -> SourceConfig:
+def _mapping(reader: YamlReader, spec: dict) -> RecordMapping:
     values = {k: v for k, v in reader.get(spec, "mapping", dict, default={}).items() if k != "__lines__"}
     try:
-        return SourceConfig.from_mapping(values, f"{reader.path}: key 'mapping'")
-    except SourceConfigError as error:
+        return RecordMapping.from_mapping(values, f"{reader.path}: key 'mapping'")
+    except MappingError as error:
         raise SourceDeclarationError(str(error)) from error
 
 
@@ -192,7 +193,7 @@ def load_sources_file(path: Path) -> list[Source]:
 
 def default_sources_dir() -> Path:
     """`$REFINERY_SOURCES_DIR`, or the `sources/` folder beside the project."""
-    return Path(os.environ.get(SOURCES_DIR_ENV) or Path(__file__).resolve().parent.parent / "sources")
+    return Path(os.environ.get(SOURCES_DIR_ENV) or PROJECT_ROOT / "sources")
 
 
 def load_sources(directory: Path | None = None) -> dict[str, Source]:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import json
 import re
 from collections.abc import Iterator
@@ -11,15 +12,19 @@ from pathlib import Path
 import polars as pl
 import pyarrow as pa
 
+from assets.readers.formats import SUFFIX_FORMATS, columns_of, file_format, read_file
+from assets.readers.mapping import MAPPING_FILE, RecordMapping
+from assets.readers.protocol import IngestError, ParsedRecords
 from assets.storage.records import DOCUMENT_SCHEMA, QUARANTINE_SCHEMA, content_hash
-from assets.readers.formats import SUFFIX_FORMATS, IngestError, RecordBatch, columns_of, file_format, read_file
-from assets.readers.mapping import SOURCE_FILE, SourceConfig
-from trainers.default_model import file_sha256 as sha256_file
-
-__all__ = ["SOURCE_FILE", "DropReader", "IngestError", "SourceConfig", "data_files", "read_drop", "sha256_file"]
 
 _UNSAFE_NAME = re.compile(r"[^0-9A-Za-z_]+")
 TEXT_FOLDER_CONFIG = {"text_column": "text", "label_column": "label", "id_column": "path"}
+
+
+def sha256_file(path: Path) -> str:
+    """The hex sha256 of a file's bytes, read in chunks."""
+    with path.open("rb") as handle:
+        return hashlib.file_digest(handle, "sha256").hexdigest()
 
 
 def data_files(location: Path) -> list[Path]:
@@ -55,14 +60,14 @@ def documents_schema(extra_columns: list[str]) -> pa.Schema:
     )
 
 
-def carried_columns(present: list[str], config: SourceConfig, known: dict[str, str]) -> dict[str, str]:
+def carried_columns(present: list[str], config: RecordMapping, known: dict[str, str]) -> dict[str, str]:
     """Source columns that no mapping uses, with their lake names (added to `known`)."""
     mapped = set(config.mapped.values())
     return {**known, **{name: _extra_name(name) for name in present if name not in mapped and name not in known}}
 
 
 def map_batch(
-    batch: RecordBatch, config: SourceConfig, extras: dict[str, str], schema: pa.Schema, source: str, where: str
+    batch: ParsedRecords, config: RecordMapping, extras: dict[str, str], schema: pa.Schema, source: str, where: str
 ) -> pl.DataFrame:
     """One batch of source records as documents in `schema`; a non-scalar mapped value names `where`."""
     size = batch.size
@@ -93,7 +98,7 @@ class DropReader:
     """Streams a drop's documents in one fixed Arrow schema; rejects and per-file stats accumulate."""
 
     location: Path
-    config: SourceConfig | None = None
+    config: RecordMapping | None = None
     batch_size: int = 50_000
     rejects: list[dict[str, object]] = field(default_factory=list)
     files: list[dict[str, object]] = field(default_factory=list)
@@ -104,18 +109,18 @@ class DropReader:
             raise IngestError(f"{self.location}: no such file or folder")
         base = self.location if self.location.is_dir() else self.location.parent
         if self.config is None:
-            control = base / SOURCE_FILE
-            self.config = SourceConfig.from_yaml(control) if control.exists() else SourceConfig()
+            control = base / MAPPING_FILE
+            self.config = RecordMapping.from_yaml(control) if control.exists() else RecordMapping()
         self.paths = data_files(self.location)
         if not self.paths:
             raise IngestError(f"{self.location}: no data files (expected {', '.join(SUFFIX_FORMATS)}, optionally .gz)")
         self.sources = {path: path.relative_to(base).as_posix() for path in self.paths}
         self.extras: dict[str, str] = {}  # source column -> lake column
-        self.file_configs: dict[Path, SourceConfig] = {}
+        self.file_configs: dict[Path, RecordMapping] = {}
         for path in self.paths:
             config = self.config
             if file_format(path, config.format) == "text":
-                config = SourceConfig(**{**config.__dict__, **TEXT_FOLDER_CONFIG})
+                config = RecordMapping(**{**config.__dict__, **TEXT_FOLDER_CONFIG})
             self.file_configs[path] = config
             present = columns_of(path, config)
             missing = [c for c in (config.text_column, config.label_column, config.id_column) if c and c not in present]
@@ -162,7 +167,7 @@ class IngestedDrop:
         return self.documents.height + self.quarantine.height
 
 
-def read_drop(location: Path, config: SourceConfig | None = None) -> IngestedDrop:
+def read_drop(location: Path, config: RecordMapping | None = None) -> IngestedDrop:
     """Read a whole drop (a folder or one file) into memory."""
     reader = DropReader(location, config)
     table = pa.Table.from_batches(list(reader.batches()), schema=reader.schema)

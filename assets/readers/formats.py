@@ -1,6 +1,6 @@
 """Streaming readers for file drops: CSV/TSV, NDJSON, JSON arrays, Parquet, text folders, and gzip of each.
 
-Every reader yields `RecordBatch`es of at most `batch_size` records, so a file of any size is
+Every reader yields `ParsedRecords`es of at most `batch_size` records, so a file of any size is
 read in bounded memory. A record that cannot be read (wrong field count, unclosed quote,
 invalid bytes, bad JSON) becomes its own reject with file, line and raw text; its neighbours
 still arrive as their own records.
@@ -16,16 +16,15 @@ import json
 import sys
 import tempfile
 from collections.abc import Iterator
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO
 
+from assets.readers.mapping import RecordMapping
+from assets.readers.protocol import IngestError, ParsedRecords
 from assets.storage.records import quarantine_raw
-from assets.readers.mapping import IngestError, SourceConfig
 
 csv.field_size_limit(sys.maxsize)
 
-FORMATS = ("csv", "tsv", "ndjson", "json", "parquet", "text")
 SUFFIX_FORMATS = {
     ".csv": "csv",
     ".tsv": "tsv",
@@ -36,18 +35,6 @@ SUFFIX_FORMATS = {
     ".txt": "text",
 }
 SAMPLE_BYTES = 1 << 20
-
-
-@dataclass
-class RecordBatch:
-    """Up to `batch_size` records of one file (column name -> values) and the rejects found meanwhile."""
-
-    columns: dict[str, list[object]]
-    rejects: list[dict[str, object]] = field(default_factory=list)
-
-    @property
-    def size(self) -> int:
-        return len(self.columns["source_row"])
 
 
 def file_format(path: Path, declared: str | None = None) -> str:
@@ -153,7 +140,7 @@ def _new_batch(names: list[str]) -> dict[str, list[object]]:
     return {name: [] for name in [*names, "source_row"]}
 
 
-def csv_dialect(path: Path, config: SourceConfig) -> tuple[str, str]:
+def csv_dialect(path: Path, config: RecordMapping) -> tuple[str, str]:
     """The encoding and delimiter of a delimited file: declared, or detected from its first MiB."""
     with open_binary(path) as stream:
         sample = stream.read(SAMPLE_BYTES)
@@ -165,7 +152,7 @@ def csv_dialect(path: Path, config: SourceConfig) -> tuple[str, str]:
     return encoding, _sniff_delimiter(sample[:65536].decode(encoding, "replace"))
 
 
-def read_delimited(path: Path, source: str, config: SourceConfig, batch_size: int) -> Iterator[RecordBatch]:
+def read_delimited(path: Path, source: str, config: RecordMapping, batch_size: int) -> Iterator[ParsedRecords]:
     """CSV/TSV records; a bad record is rejected alone and parsing resumes on its next line."""
     encoding, delimiter = csv_dialect(path, config)
     with open_binary(path) as stream:
@@ -209,12 +196,12 @@ def read_delimited(path: Path, source: str, config: SourceConfig, batch_size: in
                 batch[name].append(value)
             batch["source_row"].append(lines.consumed[0][0])
             if len(batch["source_row"]) >= batch_size:
-                yield RecordBatch(batch, rejected + lines.rejects)
+                yield ParsedRecords(batch, rejected + lines.rejects)
                 batch, rejected, lines.rejects = _new_batch(header), [], []
-        yield RecordBatch(batch, rejected + lines.rejects)
+        yield ParsedRecords(batch, rejected + lines.rejects)
 
 
-def _read_header(path: Path, parser: Iterator[list[str]], config: SourceConfig) -> list[str]:
+def _read_header(path: Path, parser: Iterator[list[str]], config: RecordMapping) -> list[str]:
     if not config.has_header:
         if not config.columns:
             raise IngestError(f"{path}: has_header is false, so `columns` must name the fields")
@@ -232,7 +219,7 @@ def _read_header(path: Path, parser: Iterator[list[str]], config: SourceConfig) 
     return names
 
 
-def read_ndjson(path: Path, source: str, config: SourceConfig, batch_size: int) -> Iterator[RecordBatch]:
+def read_ndjson(path: Path, source: str, config: RecordMapping, batch_size: int) -> Iterator[ParsedRecords]:
     """Newline-delimited JSON objects; a line that is not a JSON object is rejected alone."""
     encoding = config.encoding or "utf-8"
     columns: dict[str, list[object]] = {"source_row": []}
@@ -262,9 +249,9 @@ def read_ndjson(path: Path, source: str, config: SourceConfig, batch_size: int) 
                 continue
             _append_object(columns, value, number)
             if len(columns["source_row"]) >= batch_size:
-                yield RecordBatch(columns, rejects)
+                yield ParsedRecords(columns, rejects)
                 columns, rejects = {"source_row": []}, []
-    yield RecordBatch(columns, rejects)
+    yield ParsedRecords(columns, rejects)
 
 
 def _append_object(columns: dict[str, list[object]], value: dict, number: int) -> None:
@@ -281,7 +268,7 @@ def _append_object(columns: dict[str, list[object]], value: dict, number: int) -
             column.append(None)
 
 
-def read_json_array(path: Path, source: str, config: SourceConfig, batch_size: int) -> Iterator[RecordBatch]:
+def read_json_array(path: Path, source: str, config: RecordMapping, batch_size: int) -> Iterator[ParsedRecords]:
     """A JSON array of objects (read whole); an element that is not an object is rejected alone."""
     with open_binary(path) as stream:
         data = stream.read()
@@ -299,10 +286,10 @@ def read_json_array(path: Path, source: str, config: SourceConfig, batch_size: i
                 _append_object(columns, value, number)
             else:
                 rejects.append(quarantine_raw(source, number, "json_record_type", "not a JSON object", value))
-        yield RecordBatch(columns, rejects)
+        yield ParsedRecords(columns, rejects)
 
 
-def read_parquet(path: Path, source: str, config: SourceConfig, batch_size: int) -> Iterator[RecordBatch]:
+def read_parquet(path: Path, source: str, config: RecordMapping, batch_size: int) -> Iterator[ParsedRecords]:
     """Parquet row groups in batches; every row is a record."""
     import pyarrow.parquet as pq
 
@@ -318,10 +305,10 @@ def read_parquet(path: Path, source: str, config: SourceConfig, batch_size: int)
             columns = {name: batch.column(name).to_pylist() for name in batch.schema.names}
             columns["source_row"] = list(range(offset, offset + batch.num_rows))
             offset += batch.num_rows
-            yield RecordBatch(columns)
+            yield ParsedRecords(columns)
 
 
-def read_text_file(path: Path, source: str, config: SourceConfig, batch_size: int) -> Iterator[RecordBatch]:
+def read_text_file(path: Path, source: str, config: RecordMapping, batch_size: int) -> Iterator[ParsedRecords]:
     """One plain-text document; its label is the first sub-folder of the drop it sits in."""
     with open_binary(path) as stream:
         data = stream.read()
@@ -330,13 +317,13 @@ def read_text_file(path: Path, source: str, config: SourceConfig, batch_size: in
         text = data.decode(encoding)
     except UnicodeDecodeError as error:
         reason = f"bytes invalid in {encoding} at byte {error.start}"
-        yield RecordBatch(
+        yield ParsedRecords(
             {"source_row": []},
             [quarantine_raw(source, 1, "invalid_bytes", reason, data.decode(encoding, "backslashreplace"))],
         )
         return
     parts = Path(source).parts
-    yield RecordBatch(
+    yield ParsedRecords(
         {"text": [text], "label": [parts[0] if len(parts) > 1 else None], "path": [source], "source_row": [1]}
     )
 
@@ -351,12 +338,12 @@ READERS = {
 }
 
 
-def read_file(path: Path, source: str, config: SourceConfig, batch_size: int = 50_000) -> Iterator[RecordBatch]:
+def read_file(path: Path, source: str, config: RecordMapping, batch_size: int = 50_000) -> Iterator[ParsedRecords]:
     """The record batches of one file, by its (declared or suffix) format."""
     return READERS[file_format(path, config.format)](path, source, config, batch_size)
 
 
-def columns_of(path: Path, config: SourceConfig) -> list[str]:
+def columns_of(path: Path, config: RecordMapping) -> list[str]:
     """The column names a file holds, read without loading it (JSON files are scanned once)."""
     fmt = file_format(path, config.format)
     if fmt in ("csv", "tsv"):

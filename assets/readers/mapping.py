@@ -7,19 +7,18 @@ from pathlib import Path
 
 import yaml
 
-SOURCE_FILE = "_source.yaml"
+from assets.readers.protocol import IngestError
+
+MAPPING_FILE = "_source.yaml"  # the file name users know; it holds a RecordMapping
+FORMATS = ("csv", "tsv", "ndjson", "json", "parquet", "text")
 
 
-class IngestError(ValueError):
-    """Data that cannot be ingested at all; the message names the file and what is wrong."""
-
-
-class SourceConfigError(IngestError):
+class MappingError(IngestError):
     """A `_source.yaml` that does not validate; the message names the file and key."""
 
 
 @dataclass(frozen=True)
-class SourceConfig:
+class RecordMapping:
     """Which columns hold text, label and id, and how the files are encoded (None: detect)."""
 
     text_column: str = "text"
@@ -34,7 +33,7 @@ class SourceConfig:
     max_record_lines: int = 1000
 
     @classmethod
-    def from_mapping(cls, values: dict, where: str) -> SourceConfig:
+    def from_mapping(cls, values: dict, where: str) -> RecordMapping:
         """Validate keys and value types; errors name `where` and the key."""
         kinds = {
             "text_column": str, "label_column": str, "id_column": str, "format": str, "encoding": str,
@@ -42,43 +41,41 @@ class SourceConfig:
         }  # fmt: skip
         for key, value in values.items():
             if key not in kinds:
-                raise SourceConfigError(f"{where}: unknown key {key!r} (known: {', '.join(sorted(kinds))})")
+                raise MappingError(f"{where}: unknown key {key!r} (known: {', '.join(sorted(kinds))})")
             if value is not None and (
                 not isinstance(value, kinds[key]) or isinstance(value, bool) != (kinds[key] is bool)
             ):
-                raise SourceConfigError(f"{where}: key {key!r} must be a {kinds[key].__name__}, got {value!r}")
-        from assets.readers.formats import FORMATS
-
+                raise MappingError(f"{where}: key {key!r} must be a {kinds[key].__name__}, got {value!r}")
         if values.get("format") not in (None, *FORMATS):
-            raise SourceConfigError(f"{where}: key 'format' must be one of {', '.join(FORMATS)}")
+            raise MappingError(f"{where}: key 'format' must be one of {', '.join(FORMATS)}")
         for key in ("delimiter", "quote_char"):
             if values.get(key) is not None and len(values[key]) != 1:
-                raise SourceConfigError(f"{where}: key {key!r} must be one character, got {values[key]!r}")
+                raise MappingError(f"{where}: key {key!r} must be one character, got {values[key]!r}")
         if values.get("encoding"):
             import codecs
 
             try:
                 codecs.lookup(values["encoding"])
             except LookupError as error:
-                raise SourceConfigError(f"{where}: key 'encoding': unknown encoding {values['encoding']!r}") from error
+                raise MappingError(f"{where}: key 'encoding': unknown encoding {values['encoding']!r}") from error
         if values.get("columns") is not None:
             values = {**values, "columns": tuple(str(c) for c in values["columns"])}
         return cls(**values)
 
     @classmethod
-    def from_yaml(cls, path: Path) -> SourceConfig:
+    def from_yaml(cls, path: Path) -> RecordMapping:
         """Read a `_source.yaml`."""
         try:
             loaded = yaml.safe_load(path.read_text()) or {}
         except yaml.YAMLError as error:
-            raise SourceConfigError(f"{path}: not valid YAML: {error}") from error
+            raise MappingError(f"{path}: not valid YAML: {error}") from error
         if not isinstance(loaded, dict):
-            raise SourceConfigError(f"{path}: expected a mapping of keys to values")
+            raise MappingError(f"{path}: expected a mapping of keys to values")
         return cls.from_mapping(loaded, str(path))
 
     def to_yaml(self) -> str:
         """The non-default settings as `_source.yaml` text."""
-        default = SourceConfig()
+        default = RecordMapping()
         changed = {
             f.name: list(v) if isinstance(v, tuple) else v
             for f in fields(self)

@@ -12,9 +12,9 @@ import polars as pl
 import pyarrow as pa
 
 from assets.readers.declared import SourceDeclarationError, SqlSource
-from assets.storage.records import QUARANTINE_SCHEMA
-from assets.readers.formats import RecordBatch
 from assets.readers.drop import carried_columns, documents_schema, map_batch
+from assets.readers.protocol import ParsedRecords
+from assets.storage.records import QUARANTINE_SCHEMA
 
 Watermark = int | float | str
 
@@ -129,7 +129,7 @@ class SqlReader:
             while rows := self._result.fetchmany(self.source.batch_size):
                 columns = {name: [_scalar(row[i]) for row in rows] for i, name in enumerate(self.columns)}
                 columns["source_row"] = list(range(self.rows + 1, self.rows + len(rows) + 1))
-                batch = RecordBatch(columns)
+                batch = ParsedRecords(columns)
                 frame = map_batch(
                     batch, self.source.mapping, self.extras, self.schema, label, f"source {self.source.name!r}"
                 )

@@ -4,12 +4,13 @@ from __future__ import annotations
 
 import json
 import time
+from typing import Protocol
 
 import polars as pl
 
-from assets.resources import LakeResource
+from assets.storage.delta import Lake
+from assets.storage.tables import CATALOG
 
-CATALOG = "dataset_versions"
 CATALOG_SCHEMA: dict[str, pl.DataType] = {
     "source": pl.String(),
     "files": pl.String(),
@@ -29,7 +30,7 @@ def _now() -> str:
     return time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
 
 
-def catalog_entry(lake: LakeResource, version: str) -> dict[str, object] | None:
+def catalog_entry(lake: Lake, version: str) -> dict[str, object] | None:
     """The catalog row of one version, or None."""
     if not lake.exists(CATALOG):
         return None
@@ -37,42 +38,48 @@ def catalog_entry(lake: LakeResource, version: str) -> dict[str, object] | None:
     return rows.row(0, named=True) if rows.height else None
 
 
-def _write(lake: LakeResource, version: str, entry: dict[str, object]) -> None:
+def _write(lake: Lake, version: str, entry: dict[str, object]) -> None:
     row = {name: entry.get(name) for name in CATALOG_SCHEMA}
     lake.write_version(CATALOG, pl.DataFrame([row], schema=CATALOG_SCHEMA), version)
 
 
-def record_ingest(
-    lake: LakeResource,
-    version: str,
-    source: str,
-    files: list[dict[str, object]],
-    records_read: int,
-    rows_ingested: int,
-    quarantined_at_ingest: int,
-    watermark: tuple[str, str] | None = None,
-) -> None:
+class IngestedVersion(Protocol):
+    """What ingestion knows about a version once its reader is drained (a `Reader` meets it)."""
+
+    files: list[dict[str, object]]
+    rows: int
+
+    @property
+    def records_read(self) -> int: ...
+
+
+def record_ingest(lake: Lake, version: str, manifest: dict[str, object], reader: IngestedVersion) -> None:
     """Write a version's row after ingestion; a re-run keeps its first `created_at`."""
     previous = catalog_entry(lake, version) or {}
+    sql = manifest["kind"] == "sql"
     now = _now()
     _write(
         lake,
         version,
         {
-            "source": source,
-            "files": json.dumps(files),
-            "watermark_low": watermark[0] if watermark else None,
-            "watermark_high": watermark[1] if watermark else None,
-            "records_read": records_read,
-            "rows_ingested": rows_ingested,
-            "quarantined_at_ingest": quarantined_at_ingest,
+            "source": f"{manifest['kind']}:{manifest.get('source', f'landing/{version}')}",
+            "files": json.dumps(reader.files, default=str),
+            "watermark_low": _text(manifest.get("watermark_low")) if sql else None,
+            "watermark_high": _text(manifest.get("watermark_high")) if sql else None,
+            "records_read": reader.records_read,
+            "rows_ingested": reader.rows,
+            "quarantined_at_ingest": reader.records_read - reader.rows,
             "created_at": previous.get("created_at") or now,
             "updated_at": now,
         },
     )
 
 
-def record_validation(lake: LakeResource, version: str, rows_kept: int, quarantined_total: int) -> None:
+def _text(value: object) -> str | None:
+    return None if value is None else str(value)
+
+
+def record_validation(lake: Lake, version: str, rows_kept: int, quarantined_total: int) -> None:
     """Add the kept and quarantined counts once a version's examples are validated."""
     entry = catalog_entry(lake, version)
     if entry is None:

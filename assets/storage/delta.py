@@ -129,7 +129,9 @@ class Lake:
         """Replace one version's rows of `table` (within `scope`); returns the new Delta version."""
         return write_version(self.uri(table), frame, version, scope, self.storage_options)
 
-    def write_version_stream(self, table: str, schema: pa.Schema, batches: Iterable[pa.RecordBatch], version: str) -> int:
+    def write_version_stream(
+        self, table: str, schema: pa.Schema, batches: Iterable[pa.RecordBatch], version: str
+    ) -> int:
         """Replace one version's rows of `table` with a stream of Arrow batches, in one commit."""
         return write_version_stream(self.uri(table), schema, batches, version, self.storage_options)
 

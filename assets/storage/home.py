@@ -4,10 +4,12 @@ from __future__ import annotations
 
 import os
 import re
+import subprocess
 from dataclasses import dataclass
 from pathlib import Path
 
 DEFAULT_HOME = ".refinery"
+PROJECT_ROOT = Path(__file__).resolve().parents[2]  # the checkout or install root: workspace.yaml, sources/
 VERSION_PATTERN = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$")
 
 _DAGSTER_YAML = """\
@@ -66,3 +68,14 @@ class RefineryHome:
         if not config.exists():
             config.write_text(_DAGSTER_YAML)
         return self
+
+
+def git_commit() -> str | None:
+    """The project's git commit, when it runs from a checkout."""
+    try:
+        result = subprocess.run(
+            ["git", "rev-parse", "HEAD"], cwd=PROJECT_ROOT, capture_output=True, text=True, timeout=5, check=True
+        )
+    except (OSError, subprocess.SubprocessError):
+        return None
+    return result.stdout.strip() or None

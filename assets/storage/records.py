@@ -7,6 +7,9 @@ import json
 
 import polars as pl
 
+from assets.storage.delta import VERSION_COLUMN, Lake
+from assets.storage.tables import QUARANTINE
+
 DOCUMENT_SCHEMA: dict[str, pl.DataType] = {
     "doc_id": pl.String(),
     "source_id": pl.String(),
@@ -87,3 +90,26 @@ def reason_counts(quarantine: pl.DataFrame) -> dict[str, int]:
         return {}
     counts = quarantine.group_by("rule").len().sort("rule")
     return dict(zip(counts["rule"].to_list(), counts["len"].to_list(), strict=True))
+
+
+def read_version(lake: Lake, table: str, version: str) -> pl.DataFrame:
+    """One version's rows of a table, without the partition column."""
+    return lake.scan(table, [version]).drop(VERSION_COLUMN).collect()
+
+
+def write_stage(lake: Lake, table: str, stage: str, version: str, kept: pl.DataFrame, rejected: pl.DataFrame) -> int:
+    """Write a version's kept rows, and its rejected rows to the quarantine; returns the new Delta version."""
+    delta_version = lake.write_version(table, kept, version)
+    lake.write_version(QUARANTINE, rejected, version, scope={"stage": stage})
+    return delta_version
+
+
+def latest_earlier_rows(lake: Lake, table: str, earlier: list[str]) -> pl.DataFrame | None:
+    """The rows of the latest of `earlier` versions present in `table` (None when there is none), for drift rules."""
+    if not earlier or not lake.exists(table):
+        return None
+    present = set(lake.scan(table, earlier).select(VERSION_COLUMN).unique().collect()[VERSION_COLUMN])
+    for version in reversed(earlier):
+        if version in present:
+            return lake.scan(table, [version]).collect()
+    return None

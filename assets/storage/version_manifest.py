@@ -7,20 +7,20 @@ from pathlib import Path
 
 import yaml
 
-MANIFEST_FILE = "_version.yaml"
+VERSION_MANIFEST_FILE = "_version.yaml"
 KINDS = ("files", "sql", "http")
 
 
-def write_manifest(folder: Path, kind: str, **fields: object) -> dict[str, object]:
+def write_version_manifest(folder: Path, kind: str, **fields: object) -> dict[str, object]:
     """Write a version's manifest (kind, source, watermark range or content hash, registration time)."""
     if kind not in KINDS:
         raise ValueError(f"unknown version kind {kind!r}")
     manifest = {"kind": kind, **fields, "registered_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())}
-    (folder / MANIFEST_FILE).write_text(yaml.safe_dump(manifest, sort_keys=False))
+    (folder / VERSION_MANIFEST_FILE).write_text(yaml.safe_dump(manifest, sort_keys=False))
     return manifest
 
 
-def read_manifest(folder: Path) -> dict[str, object]:
+def read_version_manifest(folder: Path) -> dict[str, object]:
     """A version's manifest; a drop made by hand without one is a files version."""
-    path = folder / MANIFEST_FILE
+    path = folder / VERSION_MANIFEST_FILE
     return yaml.safe_load(path.read_text()) if path.is_file() else {"kind": "files"}

@@ -1,1 +1,1 @@
-"""Validation: row rules applied to frames, splits, leakage and the nothing-lost accounting."""
+"""Validation: the compiled rules of rules/ applied to frames; failing rows become quarantine rows."""

@@ -2,7 +2,7 @@
 
 import polars as pl
 
-from assets.tokenization import load_tokenizer, tokenize_documents
+from assets.text.tokenize import load_tokenizer, tokenize_documents
 
 
 def test_tokens_lemmas_and_stems_line_up_per_document() -> None:
@@ -17,9 +17,9 @@ def test_tokens_lemmas_and_stems_line_up_per_document() -> None:
 
 
 def test_unique_chunk_tokenization_equals_spacy_on_every_demo_document() -> None:
-    from assets.cleaning import normalize_text
-    from assets.tokenization import tokenize_texts
     from assets.demo.tickets import generate_tickets
+    from assets.text.cleaning import normalize_text
+    from assets.text.tokenize import tokenize_texts
 
     records, _ = generate_tickets(3000, seed=9)
     texts = pl.DataFrame({"text": normalize_text(pl.Series([r["body"] for r in records]))})
@@ -30,7 +30,7 @@ def test_unique_chunk_tokenization_equals_spacy_on_every_demo_document() -> None
 
 
 def test_chunk_shortcuts_match_spacy_on_digits_special_cases_and_punctuation() -> None:
-    from assets.tokenization import tokenize_texts
+    from assets.text.tokenize import tokenize_texts
 
     texts = [
         "meet at 10a.m. or 2p.m. , it's 10km away ; call #45678? or #41234? now",

@@ -3,7 +3,7 @@
 import polars as pl
 import pytest
 
-from assets.cleaning import CleaningOptions, normalize_documents, normalize_text
+from assets.text.cleaning import CleaningOptions, normalize_documents, normalize_text
 
 
 def _clean(text: str, options: CleaningOptions | None = None) -> str:

@@ -12,7 +12,8 @@ from safetensors.torch import load_file
 
 from tests.conftest import TINY_CONFIGS, build_tiny_model, write_small_bundle
 from trainers.export import Classifier, export_model
-from trainers.train import Reporter, TrainingParams, fit
+from trainers.params import TrainingParams
+from trainers.train import Reporter, fit
 
 pytestmark = pytest.mark.slow
 
@@ -160,7 +161,8 @@ def test_the_head_learns_at_its_own_rate_and_the_body_at_the_base_rate(tmp_path)
     from trainers.model import SequenceClassifier
 
     source = build_tiny_model(tmp_path / "bert", "bert")
-    module = SequenceClassifier(str(source), {"a": 0, "b": 1}, learning_rate=1e-5, head_learning_rate=1e-3)
+    params = TrainingParams(learning_rate=1e-5, head_learning_rate=1e-3)
+    module = SequenceClassifier(str(source), {"a": 0, "b": 1}, params)
     module.trainer = type("T", (), {"accumulate_grad_batches": 1, "max_epochs": 1, "max_steps": -1,
                                     "datamodule": type("D", (), {"train_batches": lambda self: 10})()})()  # fmt: skip
     optimizer = module.configure_optimizers()["optimizer"]

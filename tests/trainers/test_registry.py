@@ -77,28 +77,3 @@ def test_rollback_swaps_production_and_previous_and_needs_a_previous(tmp_path: P
     promote(tmp_path, "b")
     assert rollback(tmp_path) == {"production": "a", "previous": "b"}
     assert read_aliases(tmp_path) == {"production": "a", "previous": "b"}
-
-
-def test_gate_fails_on_a_regression_beyond_the_tolerance_and_force_is_recorded() -> None:
-    from assets.evaluation import EvaluationConfig, gate_result
-
-    production = {"accuracy": 0.90, "macro_f1": 0.88}
-    within = gate_result({"accuracy": 0.895, "macro_f1": 0.875}, EvaluationConfig(max_regression=0.01), production)
-    assert within["passed"] and not within["regressions"]
-    worse = gate_result({"accuracy": 0.85, "macro_f1": 0.88}, EvaluationConfig(max_regression=0.01), production)
-    assert not worse["passed"] and set(worse["regressions"]) == {"accuracy"}
-    forced = gate_result({"accuracy": 0.85, "macro_f1": 0.88}, EvaluationConfig(force=True), production)
-    assert forced["passed"] and forced["forced"]
-
-
-def test_calibration_error_and_confusion_matrix_of_known_predictions() -> None:
-    import torch
-
-    from trainers.evaluation import confusion_matrix, confusion_png, expected_calibration_error
-
-    probabilities = torch.tensor([[0.9, 0.1], [0.8, 0.2], [0.3, 0.7], [0.6, 0.4]])
-    targets = torch.tensor([0, 1, 1, 0])
-    assert confusion_matrix(probabilities.argmax(-1), targets, 2) == [[2, 0], [1, 1]]
-    # bins: 0.9 (right), 0.8 (wrong), 0.7 (right), 0.6 (right): |0.9-1| + |0.8-0| + |0.7-1| + |0.6-1|, each 1/4
-    assert expected_calibration_error(probabilities, targets) == pytest.approx((0.1 + 0.8 + 0.3 + 0.4) / 4)
-    assert confusion_png([[2, 0], [1, 1]]).startswith(b"\x89PNG\r\n\x1a\n")

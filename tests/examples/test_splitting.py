@@ -3,7 +3,7 @@
 import polars as pl
 import pytest
 
-from assets.validation.splitting import assign_splits, build_label_map, split_counts
+from assets.examples.splitting import assign_splits, build_label_map, split_counts
 
 
 def _documents() -> pl.DataFrame:
@@ -46,7 +46,7 @@ def test_every_row_of_a_group_lands_in_one_split() -> None:
 
 
 def test_near_duplicate_clusters_stay_in_one_split_and_the_leak_check_sees_a_leak() -> None:
-    from assets.training_data import near_duplicate_groups, split_leakage
+    from assets.examples.leakage import find_split_leakage, near_duplicate_groups
 
     base = "the vpn client disconnects every ten minutes when I work from the Lyon office since the update"
     texts = [
@@ -67,12 +67,12 @@ def test_near_duplicate_clusters_stay_in_one_split_and_the_leak_check_sees_a_lea
     assert clustered["__cluster"][:2].to_list() == ["d0", "d0"]
     split = assign_splits(clustered, group_column="__cluster")
     assert split["split"][0] == split["split"][1]
-    assert split_leakage(split, 0.6, None).passed
+    assert find_split_leakage(split, 0.6, None).passed
     leaked = split.with_columns(
         pl.when(pl.col("doc_id") == "d1")
         .then(pl.lit("test" if split["split"][0] != "test" else "train"))
         .otherwise(pl.col("split"))
         .alias("split")
     )
-    result = split_leakage(leaked, 0.6, None)
-    assert not result.passed and result.metadata["near_duplicate_pairs_across_splits"].value == 1
+    result = find_split_leakage(leaked, 0.6, None)
+    assert not result.passed and len(result.near_duplicate_pairs_across_splits) == 1

@@ -6,13 +6,12 @@ import polars as pl
 import pytest
 
 from assets.text.pii import (
-    PiiPolicy,
-    compile_national_id,
     iban_valid,
     luhn_valid,
     mask_pii,
     placeholder_counts,
 )
+from rules.pii_policy import PiiPolicy, compile_national_id
 
 POSITIVES = {
     "<EMAIL>": [

@@ -4,7 +4,7 @@ import polars as pl
 import pytest
 
 from assets.text.quality import apply_quality_filters
-from assets.tokenization import load_tokenizer, tokenize_documents, tokenize_incrementally
+from assets.text.tokenize import load_tokenizer, tokenize_documents, tokenize_incrementally
 
 
 def _documents(texts: list[str], originals: list[str] | None = None) -> pl.DataFrame:

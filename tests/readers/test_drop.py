@@ -7,7 +7,7 @@ from pathlib import Path
 import polars as pl
 import pytest
 
-from assets.readers.drop import IngestError, SourceConfig, read_drop
+from assets.readers.drop import IngestError, RecordMapping, read_drop
 
 
 def _write(path: Path, data: bytes | str) -> Path:
@@ -20,7 +20,7 @@ def test_csv_line_with_wrong_field_count_is_quarantined_alone_with_its_line(tmp_
     _write(
         tmp_path / "t.csv", 'id,text,label\n1,"first, with comma",a\n2,broken,line,extra\n3,"multi\nline",b\n4,last,a\n'
     )
-    drop = read_drop(tmp_path, SourceConfig(id_column="id"))
+    drop = read_drop(tmp_path, RecordMapping(id_column="id"))
     assert drop.documents["source_id"].to_list() == ["1", "3", "4"]
     assert drop.documents["source_row"].to_list() == [2, 4, 6]
     assert drop.documents["text"][1] == "multi\nline"
@@ -43,25 +43,25 @@ def test_semicolon_delimiter_is_detected_and_a_header_less_file_takes_declared_c
     _write(tmp_path / "a" / "t.csv", 'text;label\n"a; b";x\nc;y\n')
     assert read_drop(tmp_path / "a").documents.select("text", "label").rows() == [("a; b", "x"), ("c", "y")]
     _write(tmp_path / "b" / "t.csv", "printer jammed|printer\n")
-    config = SourceConfig(has_header=False, columns=("body", "queue"), text_column="body", label_column="queue")
+    config = RecordMapping(has_header=False, columns=("body", "queue"), text_column="body", label_column="queue")
     assert read_drop(tmp_path / "b", config).documents.select("text", "label", "source_row").rows() == [
         ("printer jammed", "printer", 1)
     ]
     with pytest.raises(IngestError, match="has_header is false"):
-        read_drop(tmp_path / "b", SourceConfig(has_header=False))
+        read_drop(tmp_path / "b", RecordMapping(has_header=False))
 
 
 @pytest.mark.parametrize(
     ("data", "config", "expected"),
     [
-        ("text,label\ncafé crème,a\n".encode("utf-8-sig"), SourceConfig(), "café crème"),
-        ("text,label\ncafé “crème”,a\n".encode("cp1252"), SourceConfig(), "café “crème”"),
-        ("text,label\nnaïve,a\n".encode("latin-1"), SourceConfig(encoding="latin-1"), "naïve"),
-        ("text,label\ncafé,a\n".encode("utf-16"), SourceConfig(), "café"),
+        ("text,label\ncafé crème,a\n".encode("utf-8-sig"), RecordMapping(), "café crème"),
+        ("text,label\ncafé “crème”,a\n".encode("cp1252"), RecordMapping(), "café “crème”"),
+        ("text,label\nnaïve,a\n".encode("latin-1"), RecordMapping(encoding="latin-1"), "naïve"),
+        ("text,label\ncafé,a\n".encode("utf-16"), RecordMapping(), "café"),
     ],
     ids=["utf-8-bom", "windows-1252-detected", "latin-1-declared", "utf-16"],
 )
-def test_encodings_are_detected_or_declared(tmp_path: Path, data: bytes, config: SourceConfig, expected: str) -> None:
+def test_encodings_are_detected_or_declared(tmp_path: Path, data: bytes, config: RecordMapping, expected: str) -> None:
     _write(tmp_path / "t.csv", data)
     assert read_drop(tmp_path, config).documents["text"].to_list() == [expected]
 

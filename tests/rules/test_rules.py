@@ -5,8 +5,6 @@ from pathlib import Path
 import polars as pl
 import pytest
 
-from rules import RuleError, load_rule_book
-from rules.compiler import DatasetRule, compile_rule_file
 from assets.validation.enforce import (
     VersionContext,
     apply_row_rules,
@@ -14,6 +12,8 @@ from assets.validation.enforce import (
     population_stability_index,
     warning_rows,
 )
+from rules import RuleError, load_rule_book
+from rules.compiler import DatasetRule, compile_rule_file
 
 RULES = """\
 asset: docs

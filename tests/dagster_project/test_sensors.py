@@ -6,9 +6,9 @@ from pathlib import Path
 
 import dagster as dg
 
-from assets.storage.home import RefineryHome
 from assets.partitions import DATASET_VERSIONS
 from assets.resources import LandingResource
+from assets.storage.home import RefineryHome
 from dagster_project.sensors import landing_sensor
 
 

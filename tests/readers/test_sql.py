@@ -8,13 +8,13 @@ import dagster as dg
 import polars as pl
 import pytest
 
-from assets.storage.catalog import catalog_entry
-from assets.readers.declared import SourceDeclarationError, load_sources
 from assets.ingestion import raw_documents
-from assets.readers.sql import SqlReader, max_watermark
-from dagster_project.definitions import build_resources
 from assets.partitions import DATASET_VERSIONS
-from dagster_project.versions import sql_tick
+from assets.readers.arrivals import sql_tick
+from assets.readers.declared import SourceDeclarationError, load_sources
+from assets.readers.sql import SqlReader, max_watermark
+from assets.storage.catalog import catalog_entry
+from dagster_project.definitions import build_resources
 from tests.servers import postgres_bin, running_postgres
 
 SOURCES = """\

@@ -7,9 +7,9 @@ import dagster as dg
 import polars as pl
 import pytest
 
-from dagster_project.definitions import build_definitions
 from assets.demo.tickets import write_demo_drop
 from assets.storage.home import RefineryHome
+from dagster_project.definitions import build_definitions
 from dagster_project.jobs import PIPELINE_JOB
 from dagster_project.versions import register_drop
 from tests.conftest import build_tiny_model

@@ -4,11 +4,11 @@ import json
 
 import pytest
 
+from assets.readers.arrivals import http_tick
 from assets.readers.declared import HttpSource, Pagination
 from assets.readers.http import HttpSourceError, fetch_records
-from assets.readers.mapping import SourceConfig
-from assets.storage.version_manifest import read_manifest
-from dagster_project.versions import http_tick
+from assets.readers.mapping import RecordMapping
+from assets.storage.version_manifest import read_version_manifest
 from tests.servers import TicketApi
 
 RECORDS = [{"id": i, "body": f"ticket number {i}", "queue": "vpn_access"} for i in range(1, 8)]
@@ -16,7 +16,7 @@ RECORDS = [{"id": i, "body": f"ticket number {i}", "queue": "vpn_access"} for i 
 
 def _source(url: str, **fields) -> HttpSource:
     fields.setdefault("backoff_seconds", 0.01)
-    return HttpSource(name="portal", url=url, mapping=SourceConfig(text_column="body", label_column="queue"), **fields)
+    return HttpSource(name="portal", url=url, mapping=RecordMapping(text_column="body", label_column="queue"), **fields)
 
 
 @pytest.mark.parametrize(
@@ -76,7 +76,7 @@ def test_same_content_never_yields_two_versions_and_new_content_does(tmp_path) -
         assert first is not None and first.startswith("portal-")
         folder = tmp_path / first
         assert [json.loads(line) for line in (folder / "records.ndjson").read_text().splitlines()] == RECORDS
-        assert read_manifest(folder)["kind"] == "http" and (folder / "_SUCCESS").exists()
+        assert read_version_manifest(folder)["kind"] == "http" and (folder / "_SUCCESS").exists()
         assert http_tick(source, tmp_path, {first}) is None
         api.records = [*RECORDS, {"id": 8, "body": "new one", "queue": "printer_issue"}]
         second = http_tick(source, tmp_path, {first})

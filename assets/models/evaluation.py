@@ -1,0 +1,90 @@
+"""Evaluating a candidate model: test metrics, the production model on the same split, and the promotion gate."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+from trainers.registry import ModelRegistry, update_card
+
+GATED_METRICS = ("accuracy", "macro_f1")
+
+
+@dataclass(frozen=True)
+class GateSettings:
+    """What a model must reach on the test split to be deployed."""
+
+    min_accuracy: float = 0.6
+    min_macro_f1: float = 0.5
+    max_regression: float = 0.01  # how far below the production model's accuracy or macro F1 it may fall
+    force: bool = False  # pass the gate anyway; recorded in the model card
+
+
+def gate_result(
+    metrics: dict[str, float], settings: GateSettings, production: dict[str, float] | None = None
+) -> dict[str, object]:
+    """Whether the metrics meet the minimums and do not regress on production beyond the tolerance."""
+    minimums = {"accuracy": settings.min_accuracy, "macro_f1": settings.min_macro_f1}
+    shortfalls = {
+        name: {"observed": metrics[name], "minimum": minimum}
+        for name, minimum in minimums.items()
+        if metrics[name] < minimum
+    }
+    regressions = {
+        name: {"observed": metrics[name], "production": production[name], "tolerance": settings.max_regression}
+        for name in GATED_METRICS
+        if production and metrics[name] < production[name] - settings.max_regression
+    }
+    met = not shortfalls and not regressions
+    return {
+        "passed": met or settings.force,
+        "forced": settings.force and not met,
+        "shortfalls": shortfalls,
+        "regressions": regressions,
+        "minimums": minimums,
+        "max_regression": settings.max_regression,
+    }
+
+
+def production_report(registry: ModelRegistry, version: str, bundle: Path) -> dict | None:
+    """The production model's evaluation on this version's test split, when another model is in production."""
+    from trainers.evaluation import evaluate_model  # torch loads in the step, not when the code location loads
+
+    current = registry.aliases().get("production")
+    if current is None or current == version:
+        return None
+    try:
+        return {"version": current, **evaluate_model(registry.version_folder(current), bundle)}
+    except ValueError as error:  # a different label set: the two are not comparable on these examples
+        return {"version": current, "not_comparable": str(error)}
+
+
+@dataclass
+class CandidateEvaluation:
+    """A candidate's test report, production's report on the same split, the gate, and the confusion picture."""
+
+    report: dict
+    production: dict | None
+    gate: dict[str, object]
+    confusion_png: Path
+
+    @property
+    def production_metrics(self) -> dict[str, float] | None:
+        return self.production.get("metrics") if self.production else None
+
+
+def evaluate_candidate(
+    registry: ModelRegistry, version: str, bundle: Path, settings: GateSettings
+) -> CandidateEvaluation:
+    """Evaluate model `version` on its bundle's test split, gate it, and record both in its model card."""
+    from trainers.evaluation import evaluate_model
+    from trainers.reports import confusion_png
+
+    folder = registry.version_folder(version)
+    report = evaluate_model(folder, bundle)
+    production = production_report(registry, version, bundle)
+    gate = gate_result(report["metrics"], settings, production.get("metrics") if production else None)
+    image = folder / "confusion_matrix.png"
+    image.write_bytes(confusion_png(report["confusion_matrix"]))
+    update_card(folder, test_evaluation=report, evaluation_gate=gate, production_comparison=production)
+    return CandidateEvaluation(report, production, gate, image)

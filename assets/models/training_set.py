@@ -1,0 +1,52 @@
+"""Which examples a model learns from: the validated examples of the versions it is trained on."""
+
+from __future__ import annotations
+
+from typing import Literal
+
+import polars as pl
+
+from assets.examples.splitting import SPLITS, build_label_map
+from assets.storage.delta import Lake
+from assets.storage.tables import TRAINING_EXAMPLES
+from trainers.bundle import BundleManifest
+
+TrainOn = Literal["all_up_to", "this_version"]
+
+
+def versions_to_train_on(all_versions: list[str], version: str, train_on: TrainOn) -> list[str]:
+    """The dataset versions model `version` learns from: all registered up to it, or only it."""
+    if train_on == "this_version":
+        return [version]
+    if train_on != "all_up_to":
+        raise ValueError(f"train_on must be 'all_up_to' or 'this_version', not {train_on!r}")
+    return all_versions[: all_versions.index(version) + 1]
+
+
+def gather_examples(lake: Lake, versions: list[str]) -> pl.DataFrame:
+    """The examples of `versions`, each doc_id once (its earliest version wins, so splits never leak)."""
+    order = {v: i for i, v in enumerate(versions)}
+    examples = lake.scan(TRAINING_EXAMPLES, versions).collect()
+    return (
+        examples.with_columns(pl.col("dataset_version").replace_strict(order, return_dtype=pl.Int64).alias("__order"))
+        .sort("__order", "source", "source_row")
+        .unique("doc_id", keep="first", maintain_order=True)
+        .drop("__order")
+    )
+
+
+def split_examples(
+    examples: pl.DataFrame, versions: list[str], rules_hash: str, lineage: dict[str, object]
+) -> tuple[dict[str, pl.DataFrame], BundleManifest]:
+    """The examples per split and the bundle manifest that describes them; train and val must not be empty."""
+    splits = {split: examples.filter(pl.col("split") == split) for split in SPLITS}
+    if splits["train"].is_empty() or splits["val"].is_empty():
+        raise ValueError(f"no train or val examples in versions {versions}")
+    manifest = BundleManifest(
+        label_map=build_label_map(splits["train"]["label"]),
+        dataset_versions=sorted(set(examples["dataset_version"]), key=versions.index),
+        rules_hash=rules_hash,
+        row_counts={split: frame.height for split, frame in splits.items()},
+        lineage=lineage,
+    )
+    return splits, manifest

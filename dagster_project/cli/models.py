@@ -1,0 +1,65 @@
+"""Commands on models: predict, serve, models, rollback."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+
+from assets.storage.home import RefineryHome
+from dagster_project.cli.common import CliError
+from trainers.registry import ModelRegistry, list_models, resolve_alias, rollback
+
+
+def command_predict(args: argparse.Namespace, home: RefineryHome) -> int:
+    from trainers.export import Classifier  # torch: only this command pays for it
+
+    model_root = ModelRegistry(str(home.models)).model_root
+    try:
+        folder = resolve_alias(model_root)
+    except LookupError as error:
+        raise CliError(str(error)) from error
+    for text, prediction in zip(args.texts, Classifier(folder).predict(args.texts), strict=True):
+        print(f"{prediction.label}\t{prediction.score:.4f}\t{text}")
+    return 0
+
+
+def command_serve(args: argparse.Namespace, home: RefineryHome) -> int:
+    from trainers.serving.app import TOKEN_VARIABLE  # FastAPI and torch: only this command pays for them
+    from trainers.serving.server import serve
+
+    model_root = ModelRegistry(str(home.models)).model_root
+    try:
+        resolve_alias(model_root)
+    except (LookupError, FileNotFoundError) as error:
+        raise CliError(f"nothing to serve: {error}") from error
+    auth = f"bearer token from {TOKEN_VARIABLE}" if os.environ.get(TOKEN_VARIABLE) else "no auth"
+    print(f"serving {model_root} on http://{args.host}:{args.port} ({auth}): POST /predict, POST /feedback, "
+          "GET /health, GET /metrics", flush=True)  # fmt: skip
+    serve(model_root, home.lake, args.host, args.port, quantize=False if args.no_quantize else None)
+    return 0
+
+
+def command_models(args: argparse.Namespace, home: RefineryHome) -> int:
+    rows = list_models(ModelRegistry(str(home.models)).model_root)
+    if args.json:
+        print(json.dumps(rows, indent=2))
+        return 0
+    if not rows:
+        print("no models yet; run the pipeline first (refinery demo)")
+        return 0
+    print(f"{'version':<20} {'aliases':<20} {'accuracy':>8} {'macro_f1':>8} {'gate':<7} {'created':<20} data")
+    for row in rows:
+        accuracy = f"{row['accuracy']:.4f}" if row["accuracy"] is not None else "-"
+        macro_f1 = f"{row['macro_f1']:.4f}" if row["macro_f1"] is not None else "-"
+        print(f"{row['version']:<20} {','.join(row['aliases']) or '-':<20} {accuracy:>8} {macro_f1:>8} "
+              f"{row['gate'] or '-':<7} {row['created_at']:<20} {','.join(row['dataset_versions'])} "
+              f"(rules {str(row['rules_hash'])[:12]})")  # fmt: skip
+    return 0
+
+
+def command_rollback(args: argparse.Namespace, home: RefineryHome) -> int:
+    aliases = rollback(ModelRegistry(str(home.models)).model_root)
+    print(f"production is {aliases['production']} again (previous: {aliases['previous']}); "
+          "a running `refinery serve` swaps to it within a second")  # fmt: skip
+    return 0

@@ -1,0 +1,132 @@
+"""Commands that register data and run the pipeline: ingest, run, status, demo."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import tempfile
+from pathlib import Path
+
+import dagster as dg
+
+from assets.demo.tickets import write_demo_drop
+from assets.partitions import DATASET_VERSIONS
+from assets.readers.mapping import RecordMapping
+from assets.storage.catalog import catalog_entry
+from assets.storage.home import RefineryHome
+from assets.storage.tables import QUARANTINE
+from dagster_project.cli.common import CliError, open_instance
+from dagster_project.definitions import build_definitions, build_resources
+from dagster_project.jobs import PIPELINE_JOB
+from dagster_project.versions import register_drop
+from trainers.registry import read_card
+
+
+def _mapping(args: argparse.Namespace) -> RecordMapping | None:
+    given = {k: getattr(args, k) for k in ("text_column", "label_column", "id_column") if getattr(args, k)}
+    return RecordMapping(**given) if given else None
+
+
+def command_ingest(args: argparse.Namespace, home: RefineryHome) -> int:
+    version = register_drop(open_instance(home), home, Path(args.path), args.version, _mapping(args))
+    print(f"registered dataset version {version} (landing/{version}); run it with: refinery run --version {version}")
+    return 0
+
+
+def run_version(home: RefineryHome, version: str, select: str = "*", run_config: dict | None = None) -> bool:
+    """Materialize `select` for one version in-process against the persistent instance."""
+    instance = open_instance(home)
+    if not instance.has_dynamic_partition(DATASET_VERSIONS, version):
+        raise CliError(
+            f"unknown dataset version {version!r}; register it with: refinery ingest PATH --version {version}"
+        )
+    defs = build_definitions(home)
+    selection = dg.AssetSelection.from_coercible(select.split(","))
+    try:
+        keys = selection.resolve(defs.resolve_asset_graph())
+    except Exception as error:  # Dagster raises several types for a bad selection
+        raise CliError(f"bad --select {select!r}: {error}") from error
+    run_config = {"loggers": {"console": {"config": {"log_level": "INFO"}}}, **(run_config or {})}
+    result = defs.resolve_job_def(PIPELINE_JOB).execute_in_process(
+        partition_key=version,
+        instance=instance,
+        asset_selection=list(keys),
+        run_config=run_config,
+        raise_on_error=False,
+    )
+    for event in result.all_events:
+        if event.is_step_failure:
+            print(f"step {event.step_key} failed: {event.event_specific_data.error.message.strip()}", file=sys.stderr)
+    skipped = [e.step_key for e in result.all_events if e.is_step_skipped]
+    if skipped:
+        print(f"skipped (blocked by a failed check upstream): {', '.join(skipped)}", file=sys.stderr)
+    return result.success and not skipped
+
+
+def command_run(args: argparse.Namespace, home: RefineryHome) -> int:
+    run_config = json.loads(args.config) if args.config else None
+    ok = run_version(home, args.version, args.select, run_config)
+    print(summarize_version(home, args.version))
+    if not ok:
+        raise CliError(f"run for version {args.version} did not complete; see the messages above or the UI")
+    return 0
+
+
+def summarize_version(home: RefineryHome, version: str) -> str:
+    """Records read, kept, quarantined by reason, model metrics and deployment of one version."""
+    resources = build_resources(home)
+    lake, registry = resources["lake"], resources["registry"]
+    lines = [f"dataset version {version}"]
+    entry = catalog_entry(lake, version) or {}
+    for label, key in (("records read", "records_read"), ("training examples", "rows_kept"),
+                       ("quarantined", "quarantined_total")):  # fmt: skip
+        if entry.get(key) is not None:
+            lines.append(f"  {label:<19} {entry[key]}")
+    if entry.get("files"):
+        for item in json.loads(entry["files"]):
+            counts = f"{item['records']} records, {item['rejected']} rejected"
+            lines.append(f"    file  {item['file']}  {counts}  sha256 {item['sha256'][:12]}")
+    if lake.exists(QUARANTINE):
+        quarantine = lake.scan(QUARANTINE, [version]).group_by("stage", "rule").len().sort("len", descending=True)
+        for row in quarantine.collect().iter_rows(named=True):
+            lines.append(f"    quarantined  {row['stage']:<9} {row['rule']:<22} {row['len']}")
+    folder = registry.version_folder(version)
+    if (folder / "model_card.json").is_file():
+        card = read_card(folder)
+        metrics = card.get("test_evaluation", {}).get("metrics") or {}
+        names = ("accuracy", "macro_precision", "macro_recall", "macro_f1")
+        shown = ", ".join(f"{k} {metrics[k]:.3f}" for k in names if k in metrics)
+        lines.append(f"  model               {folder}")
+        lines.append(f"  test metrics        {shown or 'not evaluated yet'}")
+    aliases = registry.aliases()
+    if aliases.get("production"):
+        lines.append(f"  deployed model      {registry.version_folder(aliases['production'])} (production)")
+    lines.append(f"  open the UI         REFINERY_HOME={home.root} make ui   ->  http://127.0.0.1:3000")
+    return "\n".join(lines)
+
+
+def command_status(args: argparse.Namespace, home: RefineryHome) -> int:
+    versions = open_instance(home).get_dynamic_partitions(DATASET_VERSIONS)
+    if not versions:
+        print(f"no dataset versions yet in {home.root}; try: refinery demo")
+        return 0
+    for version in versions:
+        print(summarize_version(home, version))
+    return 0
+
+
+def command_demo(args: argparse.Namespace, home: RefineryHome) -> int:
+    instance = open_instance(home)
+    if not instance.has_dynamic_partition(DATASET_VERSIONS, args.version):
+        with tempfile.TemporaryDirectory() as scratch:
+            defects = write_demo_drop(Path(scratch) / "tickets", rows=args.rows)
+            register_drop(instance, home, Path(scratch) / "tickets", args.version)
+        print(f"generated the demo corpus ({args.rows} tickets, planted defects: {defects}) as version {args.version}")
+    run_config = {"ops": {"fine_tuned_model": {"config": {"max_epochs": args.epochs}}}}
+    ok = run_version(home, args.version, "*", run_config)
+    print(summarize_version(home, args.version))
+    if not ok:
+        raise CliError("the demo run did not complete; see the messages above")
+    print('\ntry: refinery predict "my vpn keeps dropping"   or   make serve')
+    return 0
