@@ -8,7 +8,7 @@ STAMP := $(VENV)/.installed
 REFINERY_HOME ?= $(CURDIR)/.refinery
 export REFINERY_HOME
 
-.PHONY: setup demo test test-ui ui serve lint clean
+.PHONY: setup demo test ui serve lint screenshots clean
 
 setup: $(STAMP)
 
@@ -22,8 +22,10 @@ $(STAMP): pyproject.toml constraints.txt
 demo: setup
 	$(BIN)/refinery demo
 
+# Tests run in a random order: pytest-randomly prints the seed; `.venv/bin/pytest --randomly-seed=N` repeats an order.
 test: setup
 	$(BIN)/ruff check .
+	$(BIN)/lint-imports
 	$(BIN)/pytest
 
 ui: setup
@@ -32,9 +34,15 @@ ui: setup
 serve: setup
 	$(BIN)/refinery serve
 
+# ruff, and the import-linter contracts in pyproject.toml: imports run one way.
 lint: setup
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
+	$(BIN)/lint-imports
+
+# Refresh the README's pictures of the UI (docs/ui/*.png); tests alone never touch tracked files.
+screenshots: setup
+	REFINERY_SCREENSHOTS=docs/ui $(BIN)/pytest -p no:randomly tests/dagster_project/test_ui.py
 
 clean:
 	rm -rf $(VENV) .refinery

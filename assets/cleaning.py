@@ -27,7 +27,6 @@ class CleaningConfig(dg.Config):
     near_duplicate_shingle_words: int = 5
 
 
-
 @dg.asset(
     partitions_def=dataset_versions,
     deps=[RAW_DOCUMENTS],

@@ -76,9 +76,7 @@ def training_examples(
     metadata["split_groups"] = settings.group_column or "near-duplicate clusters"
     metadata["examples_per_split_and_label"] = dg.MetadataValue.json(split_counts(result.kept))
     checks = [
-        *rule_check_results(
-            TRAINING_EXAMPLES, result.kept, result.rejected, VersionContext(previous, result.rows_in)
-        ),
+        *rule_check_results(TRAINING_EXAMPLES, result.kept, result.rejected, VersionContext(previous, result.rows_in)),
         nothing_lost_result(account),
         split_leakage_result(result.leakage),
     ]

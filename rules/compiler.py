@@ -208,6 +208,68 @@ def _quality(reader: YamlReader, node: dict) -> dict[str, object]:
     return {key: reader.get(node, key, kind) for key, kind in QUALITY_THRESHOLDS.items() if key in node}
 
 
+@dataclass
+class _Compiled:
+    """What compiling a file's columns and rows collects, by severity."""
+
+    columns: dict[str, dict[str, pa.Column]] = field(default_factory=lambda: {"error": {}, "warn": {}})
+    frame_checks: dict[str, list[pa.Check]] = field(default_factory=lambda: {"error": [], "warn": []})
+    row_rules: dict[tuple[str, str, str], RowRule] = field(default_factory=dict)
+    coerce: dict[str, type | pl.DataType] = field(default_factory=dict)
+    order: int = 0
+
+
+def _compile_column(reader: YamlReader, document: dict, column: str, spec: object, compiled: _Compiled) -> None:
+    if not isinstance(spec, dict):
+        raise reader.fail(document["columns"], column, "expected a mapping")
+    reader.keys(spec, ("dtype", "nullable", "unique", "coerce", "checks"), f"column {column!r}")
+    dtype_name = reader.get(spec, "dtype", str, default="string")
+    if dtype_name not in DTYPES:
+        raise reader.fail(spec, "dtype", f"unknown dtype {dtype_name!r} (known: {', '.join(DTYPES)})")
+    checks: dict[str, list[pa.Check]] = {"error": [], "warn": []}
+    for check_spec in reader.get(spec, "checks", list, default=[]):
+        if not isinstance(check_spec, dict):
+            raise reader.fail(spec, "checks", "each check must be a mapping")
+        check, rule = _column_check(reader, check_spec, column)
+        compiled.order += 1
+        compiled.row_rules[(column, str(len(checks[rule.severity])), rule.severity)] = RowRule(
+            rule.name, column, rule.description, rule.severity, compiled.order
+        )
+        checks[rule.severity].append(check)
+    for builtin, description in (
+        ("not_nullable", f"{column} is required"),
+        ("field_uniqueness", f"{column} is unique"),
+        ("coerce_dtype", f"{column} converts to {dtype_name}"),
+    ):
+        suffix = {"not_nullable": "not_null", "field_uniqueness": "unique", "coerce_dtype": "dtype"}[builtin]
+        compiled.row_rules[(column, builtin, "error")] = RowRule(f"{column}_{suffix}", column, description, "error", -1)
+    if reader.get(spec, "coerce", bool, default=False):  # cast per row in enforce: Pandera fails whole frames
+        compiled.coerce[column] = DTYPES[dtype_name]
+    compiled.columns["error"][column] = pa.Column(
+        DTYPES[dtype_name],
+        checks=checks["error"],
+        nullable=reader.get(spec, "nullable", bool, default=True),
+        unique=reader.get(spec, "unique", bool, default=False),
+    )
+    if checks["warn"]:
+        compiled.columns["warn"][column] = pa.Column(DTYPES[dtype_name], checks=checks["warn"], nullable=True)
+
+
+def _compile_row_rule(reader: YamlReader, document: dict, spec: object, compiled: _Compiled) -> None:
+    if not isinstance(spec, dict):
+        raise reader.fail(document, "rows", "each row rule must be a mapping")
+    reader.keys(spec, ("name", "description", "severity", "expr"), "row rule")
+    name = reader.get(spec, "name", str)
+    severity = reader.get(spec, "severity", str, default="error")
+    if severity not in SEVERITIES:
+        raise reader.fail(spec, "severity", f"must be one of {SEVERITIES}")
+    compiled.order += 1
+    key = (ROW_LEVEL, str(len(compiled.frame_checks[severity])), severity)
+    description = reader.get(spec, "description", str, default=name)
+    compiled.row_rules[key] = RowRule(name, ROW_LEVEL, description, severity, compiled.order)
+    compiled.frame_checks[severity].append(_expr_check(_sql(reader, spec, "expr"), name, None))
+
+
 def compile_rule_file(path: Path) -> RuleSet:
     """Compile one YAML rule file into a RuleSet."""
     reader = YamlReader(path, RuleError)
@@ -216,72 +278,25 @@ def compile_rule_file(path: Path) -> RuleSet:
         raise RuleError(f"{path}: expected a mapping with keys asset, columns, dataset")
     reader.keys(document, ("asset", "description", "columns", "rows", "dataset", "pii", "quality"), "rule file")
     asset = reader.get(document, "asset", str)
-    columns: dict[str, dict[str, pa.Column]] = {"error": {}, "warn": {}}
-    row_rules: dict[tuple[str, str, str], RowRule] = {}
-    coerce: dict[str, type | pl.DataType] = {}
-    order = 0
+    compiled = _Compiled()
     for column, spec in (reader.get(document, "columns", dict, default={}) or {}).items():
-        if column == "__lines__":
-            continue
-        if not isinstance(spec, dict):
-            raise reader.fail(document["columns"], column, "expected a mapping")
-        reader.keys(spec, ("dtype", "nullable", "unique", "coerce", "checks"), f"column {column!r}")
-        dtype_name = reader.get(spec, "dtype", str, default="string")
-        if dtype_name not in DTYPES:
-            raise reader.fail(spec, "dtype", f"unknown dtype {dtype_name!r} (known: {', '.join(DTYPES)})")
-        checks: dict[str, list[pa.Check]] = {"error": [], "warn": []}
-        for check_spec in reader.get(spec, "checks", list, default=[]):
-            if not isinstance(check_spec, dict):
-                raise reader.fail(spec, "checks", "each check must be a mapping")
-            check, rule = _column_check(reader, check_spec, column)
-            order += 1
-            row_rules[(column, str(len(checks[rule.severity])), rule.severity)] = RowRule(
-                rule.name, column, rule.description, rule.severity, order
-            )
-            checks[rule.severity].append(check)
-        for builtin, description in (
-            ("not_nullable", f"{column} is required"),
-            ("field_uniqueness", f"{column} is unique"),
-            ("coerce_dtype", f"{column} converts to {dtype_name}"),
-        ):
-            suffix = {"not_nullable": "not_null", "field_uniqueness": "unique", "coerce_dtype": "dtype"}[builtin]
-            row_rules[(column, builtin, "error")] = RowRule(f"{column}_{suffix}", column, description, "error", -1)
-        if reader.get(spec, "coerce", bool, default=False):  # cast per row in enforce: Pandera fails whole frames
-            coerce[column] = DTYPES[dtype_name]
-        columns["error"][column] = pa.Column(
-            DTYPES[dtype_name],
-            checks=checks["error"],
-            nullable=reader.get(spec, "nullable", bool, default=True),
-            unique=reader.get(spec, "unique", bool, default=False),
-        )
-        if checks["warn"]:
-            columns["warn"][column] = pa.Column(DTYPES[dtype_name], checks=checks["warn"], nullable=True)
-    frame_checks: dict[str, list[pa.Check]] = {"error": [], "warn": []}
+        if column != "__lines__":
+            _compile_column(reader, document, column, spec, compiled)
     for spec in reader.get(document, "rows", list, default=[]):
-        if not isinstance(spec, dict):
-            raise reader.fail(document, "rows", "each row rule must be a mapping")
-        reader.keys(spec, ("name", "description", "severity", "expr"), "row rule")
-        name = reader.get(spec, "name", str)
-        severity = reader.get(spec, "severity", str, default="error")
-        if severity not in SEVERITIES:
-            raise reader.fail(spec, "severity", f"must be one of {SEVERITIES}")
-        order += 1
-        key = (ROW_LEVEL, str(len(frame_checks[severity])), severity)
-        row_rules[key] = RowRule(name, ROW_LEVEL, reader.get(spec, "description", str, default=name), severity, order)
-        frame_checks[severity].append(_expr_check(_sql(reader, spec, "expr"), name, None))
-    dataset_specs = reader.get(document, "dataset", list, default=[])
+        _compile_row_rule(reader, document, spec, compiled)
     dataset_rules = []
-    for spec in dataset_specs:
+    for spec in reader.get(document, "dataset", list, default=[]):
         if not isinstance(spec, dict):
             raise reader.fail(document, "dataset", "each dataset rule must be a mapping")
         dataset_rules.append(_dataset_rule(reader, spec))
+    columns, frame_checks = compiled.columns, compiled.frame_checks
     schema = pa.DataFrameSchema(columns["error"], checks=frame_checks["error"], name=asset, strict=False)
     warn_schema = None
     if columns["warn"] or frame_checks["warn"]:
         warn_schema = pa.DataFrameSchema(columns["warn"], checks=frame_checks["warn"], name=f"{asset} (warn)")
     pii = _pii_policy(reader, document["pii"]) if isinstance(document.get("pii"), dict) else None
     quality = _quality(reader, reader.get(document, "quality", dict)) if "quality" in document else {}
-    return RuleSet(asset, path, schema, row_rules, dataset_rules, pii, quality, warn_schema, coerce)
+    return RuleSet(asset, path, schema, compiled.row_rules, dataset_rules, pii, quality, warn_schema, compiled.coerce)
 
 
 def default_rules_dir() -> Path:

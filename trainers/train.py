@@ -9,12 +9,25 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import shutil
 import sys
 import time
 from contextlib import ExitStack
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
+import lightning as L
+import torch
+from lightning.pytorch.callbacks import EarlyStopping, ModelCheckpoint
+from transformers import AutoTokenizer
+from transformers.utils import logging as transformers_logging
+
+from trainers.abstain import fit_abstain_threshold
+from trainers.bundle import read_bundle_manifest, read_split
+from trainers.data import TextClassificationData
+from trainers.default_model import resolve_model_source
+from trainers.export import class_probabilities, export_model
+from trainers.model import SequenceClassifier, without_lora
 from trainers.params import TrainingParams
 
 
@@ -58,8 +71,6 @@ class Reporter:
 
 def resolve_precision(precision: str) -> str:
     """'auto' is bf16 mixed precision on a GPU that has it, else 32-bit."""
-    import torch
-
     if precision != "auto":
         return precision
     return "bf16-mixed" if torch.cuda.is_available() and torch.cuda.is_bf16_supported() else "32-true"
@@ -91,15 +102,6 @@ def fit(
     With `checkpoint_dir`, `last.ckpt` is written every `checkpoint_every_n_steps` steps and at each
     epoch end, and a run finding one there continues from it (weights, optimizer, position, RNG).
     """
-    import lightning as L
-    from transformers import AutoTokenizer
-    from transformers.utils import logging as transformers_logging
-
-    from trainers.bundle import read_bundle_manifest
-    from trainers.data import TextClassificationData
-    from trainers.default_model import resolve_model_source
-    from trainers.model import without_lora
-
     transformers_logging.set_verbosity_error()
     transformers_logging.disable_progress_bar()
     L.seed_everything(params.seed, workers=True, verbose=False)
@@ -126,10 +128,6 @@ def fit(
 
 def build_module(source: str, label_map: dict[str, int], params: TrainingParams, data):
     """The Lightning module, with class weights from the train split when asked for, compiled when asked for."""
-    import torch
-
-    from trainers.model import SequenceClassifier
-
     weights = None
     if params.class_weights == "balanced":
         counts = data.label_counts()
@@ -144,8 +142,6 @@ def training_callbacks(
     params: TrainingParams, reporter: Reporter, checkpoint_dir: Path | None
 ) -> tuple[list, str | None]:
     """Epoch reports, early stopping and checkpoints; and the checkpoint to resume from, if any."""
-    import lightning as L
-    from lightning.pytorch.callbacks import EarlyStopping, ModelCheckpoint
 
     class EpochReport(L.Callback):
         def on_train_epoch_end(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
@@ -174,7 +170,6 @@ def training_callbacks(
 
 def build_trainer(params: TrainingParams, precision: str, callbacks: list, checkpointing: bool):
     """The Lightning Trainer: it owns devices, precision, strategy and checkpoints."""
-    import lightning as L
 
     return L.Trainer(
         max_epochs=params.max_epochs,
@@ -198,10 +193,6 @@ def build_trainer(params: TrainingParams, precision: str, callbacks: list, check
 
 def train(bundle: Path, output: Path, params: TrainingParams, reporter: Reporter) -> dict[str, object]:
     """Fine-tune on a bundle, export to `output` (rank 0), and return the metrics and lineage reported."""
-    import shutil
-
-    from trainers.export import export_model
-
     checkpoints = output.with_name(f".{output.name}.checkpoints")
     fitted = fit(bundle, params, reporter, checkpoint_dir=checkpoints)
     if not fitted.is_global_zero:
@@ -239,12 +230,6 @@ def train(bundle: Path, output: Path, params: TrainingParams, reporter: Reporter
 
 def fit_abstain(fitted: FitResult, bundle: Path, params: TrainingParams) -> dict[str, object]:
     """The abstain label's confidence threshold, fitted on the val split with the trained model."""
-    import torch
-
-    from trainers.abstain import fit_abstain_threshold
-    from trainers.bundle import read_split
-    from trainers.export import class_probabilities
-
     label_map = fitted.manifest.label_map
     texts, targets = read_split(bundle, "val", label_map)
     model = fitted.module.model.eval()

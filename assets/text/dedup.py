@@ -159,6 +159,48 @@ def _resolve(duplicate_of: np.ndarray) -> np.ndarray:
     return target
 
 
+def _duplicates_within(buckets: pl.DataFrame, signature: np.ndarray, n: int, threshold: float) -> np.ndarray:
+    """For each row, the row it near-duplicates within the version (-1: none), chains resolved to kept rows."""
+    pairs = (
+        buckets.with_columns(pl.col("row").min().over("band", "key").alias("first"))
+        .filter(pl.col("row") != pl.col("first"))
+        .select("row", "first")
+        .unique()
+    )
+    duplicate_of = np.full(n, -1, dtype=np.int64)
+    if pairs.height:
+        left, right = pairs["row"].to_numpy(), pairs["first"].to_numpy()
+        similar = (signature[left] == signature[right]).mean(axis=1) >= threshold
+        candidates = (
+            pl.DataFrame({"row": left[similar], "first": right[similar]}).group_by("row").agg(pl.col("first").min())
+        )
+        duplicate_of[candidates["row"].to_numpy()] = candidates["first"].to_numpy()
+    return _resolve(duplicate_of)
+
+
+def _mark_duplicates_of_earlier(
+    of_doc: np.ndarray,
+    buckets: pl.DataFrame,
+    signature: np.ndarray,
+    earlier: pl.DataFrame,
+    options: NearDuplicateOptions,
+) -> None:
+    """Set `of_doc[row]` to the earlier version's doc_id a row near-duplicates (the smallest, when several)."""
+    earlier_keys = earlier.select(
+        "doc_id", pl.col("band_keys").alias("key"), pl.int_ranges(pl.col("band_keys").list.len()).alias("band")
+    ).explode("key", "band")
+    matches = buckets.join(earlier_keys, on=["band", "key"]).unique(["row", "doc_id"])
+    if not matches.height:
+        return
+    matches = matches.join(earlier.select("doc_id", "signature"), on="doc_id")
+    earlier_signature = matches["signature"].list.to_array(options.permutations).to_numpy().astype(np.uint32)
+    match_rows = matches["row"].to_numpy()
+    similar = (signature[match_rows] == earlier_signature).mean(axis=1) >= options.threshold
+    first_match = pl.DataFrame({"row": match_rows[similar], "doc_id": matches["doc_id"].to_numpy()[similar]})
+    first_match = first_match.group_by("row").agg(pl.col("doc_id").min())
+    of_doc[first_match["row"].to_numpy()] = first_match["doc_id"].to_numpy()
+
+
 def near_duplicates(
     documents: pl.DataFrame,
     stage: str,
@@ -182,36 +224,11 @@ def near_duplicates(
         {"row": np.repeat(np.arange(n, dtype=np.int64), options.bands),
          "band": np.tile(np.arange(options.bands, dtype=np.int64), n), "key": keys.reshape(-1).view(np.int64)}
     ).filter(pl.Series(np.repeat(has_shingles, options.bands)))  # fmt: skip
-    pairs = (
-        buckets.with_columns(pl.col("row").min().over("band", "key").alias("first"))
-        .filter(pl.col("row") != pl.col("first"))
-        .select("row", "first")
-        .unique()
-    )
-    duplicate_of = np.full(n, -1, dtype=np.int64)
-    if pairs.height:
-        left, right = pairs["row"].to_numpy(), pairs["first"].to_numpy()
-        similar = (signature[left] == signature[right]).mean(axis=1) >= options.threshold
-        candidates = (
-            pl.DataFrame({"row": left[similar], "first": right[similar]}).group_by("row").agg(pl.col("first").min())
-        )
-        duplicate_of[candidates["row"].to_numpy()] = candidates["first"].to_numpy()
-    duplicate_of = _resolve(duplicate_of)
+    duplicate_of = _duplicates_within(buckets, signature, n, options.threshold)
     doc_ids = documents["doc_id"].to_numpy()
     of_doc = np.where(duplicate_of >= 0, doc_ids[np.maximum(duplicate_of, 0)], None)
     if earlier is not None and earlier.height:
-        earlier_keys = earlier.select(
-            "doc_id", pl.col("band_keys").alias("key"), pl.int_ranges(pl.col("band_keys").list.len()).alias("band")
-        ).explode("key", "band")
-        matches = buckets.join(earlier_keys, on=["band", "key"]).unique(["row", "doc_id"])
-        if matches.height:
-            matches = matches.join(earlier.select("doc_id", "signature"), on="doc_id")
-            earlier_signature = matches["signature"].list.to_array(options.permutations).to_numpy().astype(np.uint32)
-            match_rows = matches["row"].to_numpy()
-            similar = (signature[match_rows] == earlier_signature).mean(axis=1) >= options.threshold
-            first_match = pl.DataFrame({"row": match_rows[similar], "doc_id": matches["doc_id"].to_numpy()[similar]})
-            first_match = first_match.group_by("row").agg(pl.col("doc_id").min())
-            of_doc[first_match["row"].to_numpy()] = first_match["doc_id"].to_numpy()
+        _mark_duplicates_of_earlier(of_doc, buckets, signature, earlier, options)
     marked = documents.with_columns(pl.Series("__of", of_doc.tolist(), dtype=pl.String))
     quarantine = quarantine_documents(
         marked.filter(pl.col("__of").is_not_null()),

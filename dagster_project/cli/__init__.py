@@ -20,6 +20,10 @@ COMMAND_MODULES = {
 }  # fmt: skip
 
 
+class CliError(Exception):
+    """An error shown to the user as one line."""
+
+
 def handler(name: str) -> str:
     """`module:function` of a command, resolved when it runs."""
     module = COMMAND_MODULES[name]
@@ -88,8 +92,6 @@ def main(argv: list[str] | None = None) -> int:
     home = RefineryHome.from_env()
     module, function = args.handler.split(":")
     command = getattr(importlib.import_module(module), function)
-    from dagster_project.cli.common import CliError
-
     try:
         return command(args, home)
     except (CliError, ValueError, FileNotFoundError, LookupError) as error:

@@ -1,4 +1,4 @@
-"""What every command shares: one-line errors and the Dagster instance of a home."""
+"""What the pipeline commands share: the Dagster instance of a home."""
 
 from __future__ import annotations
 
@@ -7,10 +7,6 @@ import os
 import dagster as dg
 
 from assets.storage.home import RefineryHome
-
-
-class CliError(Exception):
-    """An error shown to the user as one line."""
 
 
 def open_instance(home: RefineryHome) -> dg.DagsterInstance:

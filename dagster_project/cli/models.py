@@ -7,7 +7,7 @@ import json
 import os
 
 from assets.storage.home import RefineryHome
-from dagster_project.cli.common import CliError
+from dagster_project.cli import CliError
 from trainers.registry import ModelRegistry, list_models, resolve_alias, rollback
 
 

@@ -16,7 +16,8 @@ from assets.readers.mapping import RecordMapping
 from assets.storage.catalog import catalog_entry
 from assets.storage.home import RefineryHome
 from assets.storage.tables import QUARANTINE
-from dagster_project.cli.common import CliError, open_instance
+from dagster_project.cli import CliError
+from dagster_project.cli.common import open_instance
 from dagster_project.definitions import build_definitions, build_resources
 from dagster_project.jobs import PIPELINE_JOB
 from dagster_project.versions import register_drop

@@ -6,6 +6,7 @@ import threading
 from collections.abc import Callable
 from pathlib import Path
 
+from trainers.export import Classifier
 from trainers.registry import ALIASES, PRODUCTION, resolve_alias
 
 
@@ -31,8 +32,6 @@ class ModelHolder:
 
     def refresh(self) -> bool:
         """Load the aliased model if the alias file changed; the old model serves until the new one is ready."""
-        from trainers.export import Classifier
-
         stamp = (self.model_root / ALIASES).stat().st_mtime_ns
         if stamp == self._stamp:
             return False
