@@ -7,14 +7,14 @@ from assets.partitions import dataset_versions
 from assets.resources import LakeResource
 from assets.storage.records import empty_quarantine, read_version, write_stage
 from assets.storage.tables import CLEAN_DOCUMENTS, TOKENIZED_DOCUMENTS
-from assets.text.tokenize import load_tokenizer, reusable_tokens, tokenize_incrementally
+from assets.text.tokenize import Language, load_tokenizer, reusable_tokens, tokenize_incrementally
 from rules import default_rule_book
 
 
 class TokenizationConfig(dg.Config):
     """The language whose tokenizer, lemma tables and stemmer are used."""
 
-    language: str = "en"
+    language: Language = "en"
 
 
 @dg.asset(

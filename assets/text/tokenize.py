@@ -5,7 +5,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 from functools import lru_cache
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Literal
 
 import polars as pl
 
@@ -24,6 +24,7 @@ SNOWBALL_LANGUAGES = {
     "da": "danish", "de": "german", "en": "english", "es": "spanish", "fi": "finnish", "fr": "french",
     "it": "italian", "nl": "dutch", "pt": "portuguese", "ro": "romanian", "ru": "russian", "sv": "swedish",
 }  # fmt: skip
+Language = Literal["da", "de", "en", "es", "fi", "fr", "it", "nl", "pt", "ro", "ru", "sv"]  # SNOWBALL_LANGUAGES
 
 
 @dataclass(frozen=True)

@@ -41,3 +41,11 @@ def test_chunk_shortcuts_match_spacy_on_digits_special_cases_and_punctuation() -
     tokenizer = load_tokenizer("en")
     frame = pl.DataFrame({"text": texts})
     assert tokenize_documents(frame, tokenizer)["tokens"].to_list() == tokenize_texts(texts, tokenizer)
+
+
+def test_the_language_choices_are_the_languages_with_a_stemmer() -> None:
+    from typing import get_args
+
+    from assets.text.tokenize import SNOWBALL_LANGUAGES, Language
+
+    assert set(get_args(Language)) == set(SNOWBALL_LANGUAGES)
