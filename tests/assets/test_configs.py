@@ -28,7 +28,7 @@ def test_what_the_config_passes_on_is_valid_training_params() -> None:
 
 
 @pytest.mark.parametrize(
-    ("config", "field", "typo"),
+    ("config_class", "field", "typo"),
     [
         (FineTuneConfig, "truncation", "tial"),
         (FineTuneConfig, "class_weights", "balance"),
@@ -37,9 +37,9 @@ def test_what_the_config_passes_on_is_valid_training_params() -> None:
         (TokenizationConfig, "language", "english"),
     ],
 )
-def test_the_launchpad_refuses_a_choice_that_is_not_offered(config, field: str, typo: str) -> None:
+def test_the_launchpad_refuses_a_choice_that_is_not_offered(config_class, field: str, typo: str) -> None:
     @dg.op(name="configured")
-    def configured(settings: config) -> None:  # type: ignore[valid-type]
+    def configured(config: config_class) -> None:  # type: ignore[valid-type]
         pass
 
     job = dg.GraphDefinition(name="one_op", node_defs=[configured]).to_job()
