@@ -6,12 +6,14 @@ from assets.checks import rule_check_results, rule_check_specs
 from assets.metadata import stage_metadata
 from assets.partitions import dataset_versions, earlier_versions
 from assets.resources import LakeResource
+from assets.storage.catalog import record_recipe
 from assets.storage.records import read_version, write_stage
 from assets.storage.tables import CLEAN_DOCUMENTS, DEDUP_INDEX, RAW_DOCUMENTS
-from assets.text.cleaning import CleaningOptions, clean_version, earlier_dedup_state
+from assets.text.cleaning import clean_version, earlier_dedup_state, recipe_for
 from assets.text.dedup import NearDuplicateOptions
-from assets.text.pii import DEFAULT_POLICY, placeholder_counts
 from assets.validation.enforce import VersionContext, warning_rows
+from recipe.normalize import CleaningOptions
+from recipe.pii import placeholder_counts
 from rules import default_rule_book
 
 
@@ -32,7 +34,7 @@ class CleaningConfig(dg.Config):
     deps=[RAW_DOCUMENTS],
     group_name="prepare",
     kinds={"polars", "pandera", "delta"},
-    code_version="2",
+    code_version="3",
     check_specs=rule_check_specs(CLEAN_DOCUMENTS),
 )
 def clean_documents(
@@ -45,10 +47,12 @@ def clean_documents(
     # Delta returns rows in no set order; "the first copy" must not depend on it.
     raw = read_version(lake, RAW_DOCUMENTS, version).sort("source", "source_row")
     earlier = earlier_versions(context.instance, version) if config.dedup_against_earlier_versions else []
+    options = CleaningOptions(config.strip_markup, config.strip_replies, config.strip_signatures, config.mask_pii)
+    recipe = recipe_for(rules, options, book.digest)
     result = clean_version(
         raw,
         rules,
-        CleaningOptions(config.strip_markup, config.strip_replies, config.strip_signatures, config.mask_pii),
+        recipe,
         NearDuplicateOptions(config.near_duplicate_threshold, config.near_duplicate_shingle_words),
         *earlier_dedup_state(lake, earlier),
     )
@@ -58,8 +62,9 @@ def clean_documents(
     metadata["duplicates_removed"] = result.duplicates
     metadata["near_duplicates_removed"] = result.near_duplicates
     metadata["compared_with_versions"] = dg.MetadataValue.json(earlier)
-    pii = rules.pii if rules and rules.pii else DEFAULT_POLICY
-    metadata["masked_pii"] = dg.MetadataValue.json(placeholder_counts(result.kept["text"], pii))
+    metadata["masked_pii"] = dg.MetadataValue.json(placeholder_counts(result.kept["text"], recipe.pii))
+    metadata["text_recipe_hash"] = recipe.digest
+    record_recipe(lake, version, recipe.to_dict())
     if rules is not None:
         warnings = warning_rows(result.kept, rules)
         metadata["warn_rule_rows"] = dg.MetadataValue.json(dict(warnings.group_by("__rule").len().iter_rows()))

@@ -1,6 +1,7 @@
 """model_evaluation: test-split metrics of the fine-tuned model, production on the same split, the promotion gate."""
 
 import base64
+from pathlib import Path
 
 import dagster as dg
 
@@ -63,7 +64,7 @@ def gate_check_result(gate: dict[str, object]) -> dg.AssetCheckResult:
     deps=["fine_tuned_model"],
     group_name="train",
     kinds={"pytorch"},
-    code_version="2",
+    code_version="3",
     check_specs=[
         dg.AssetCheckSpec(
             CHECK_EVALUATION_GATE,
@@ -82,9 +83,10 @@ def model_evaluation(
     """Accuracy and macro/micro precision, recall and F1 of the fine-tuned model on the test split."""
     version = context.partition_key
     settings = GateSettings(config.min_accuracy, config.min_macro_f1, config.max_regression, config.force)
-    evaluation = evaluate_candidate(registry, version, trainer.bundle_folder(version), settings)
+    evaluation = evaluate_candidate(registry, version, Path(trainer.bundles_root), settings)
+    model_version = evaluation.confusion_png.parent.name
     if evaluation.gate["forced"]:
-        context.log.warning(f"model {version} passes its gate only because force=true: {evaluation.gate}")
+        context.log.warning(f"model {model_version} passes its gate only because force=true: {evaluation.gate}")
     return dg.MaterializeResult(
         metadata=evaluation_metadata(evaluation), check_results=[gate_check_result(evaluation.gate)]
     )

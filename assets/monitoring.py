@@ -25,7 +25,7 @@ class BatchPredictionsConfig(dg.Config):
     deps=[CLEAN_DOCUMENTS, "deployed_model"],  # scored by the production model, so after a deployment
     group_name="monitor",
     kinds={"pytorch", "delta"},
-    code_version="1",
+    code_version="2",
 )
 def batch_predictions(
     context: dg.AssetExecutionContext,
@@ -43,7 +43,8 @@ def batch_predictions(
             "dagster/row_count": scored.height,
             "model_version": folder.name,
             "input": config.input_path or f"{CLEAN_DOCUMENTS} of {version}",
-            "label_counts": dg.MetadataValue.json(dict(scored["label"].value_counts().iter_rows())),
+            "label_counts": dg.MetadataValue.json(dict(scored["label"].drop_nulls().value_counts().iter_rows())),
+            "refused": int(scored["refused"].is_not_null().sum()),
             "delta_version": delta_version,
         }
     )

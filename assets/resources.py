@@ -56,14 +56,20 @@ class TrainerResource(dg.ConfigurableResource):
     def bundle_folder(self, version: str) -> Path:
         return Path(self.bundles_root) / version
 
-    def command(self, bundle: Path, output: Path, params: dict[str, object]) -> list[str]:
+    def command(self, bundle: Path, output: Path, params: dict[str, object], checkpoints: Path) -> list[str]:
         prefix = shlex.split(self.launcher) if self.launcher else [sys.executable]
         return [*prefix, "-m", "trainers.train", "--bundle", str(bundle), "--output", str(output),
-                "--params", json.dumps(params)]  # fmt: skip
+                "--params", json.dumps(params), "--checkpoints", str(checkpoints)]  # fmt: skip
 
     def train(
-        self, context: dg.AssetExecutionContext, bundle: Path, output: Path, params: dict[str, object]
+        self,
+        context: dg.AssetExecutionContext,
+        bundle: Path,
+        output: Path,
+        params: dict[str, object],
+        checkpoints: Path,
     ) -> dg.MaterializeResult:
         """Run the trainer and return the materialization it reported."""
         client = dg.PipesSubprocessClient(cwd=str(PROJECT_ROOT))
-        return client.run(command=self.command(bundle, output, params), context=context).get_materialize_result()
+        command = self.command(bundle, output, params, checkpoints)
+        return client.run(command=command, context=context).get_materialize_result()

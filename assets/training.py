@@ -9,11 +9,14 @@ import pydantic
 from assets.models.training_set import TrainOn, gather_examples, split_examples, versions_to_train_on
 from assets.partitions import DATASET_VERSIONS, dataset_versions
 from assets.resources import LakeResource, ModelRegistryResource, TrainerResource
+from assets.storage.catalog import version_recipe
 from assets.storage.home import git_commit
 from assets.storage.tables import TRAINING_EXAMPLES
+from recipe.text_recipe import TextRecipe
 from rules import default_rule_book
 from trainers.bundle import write_bundle
 from trainers.params import TrainingParams
+from trainers.registry import new_model_version
 
 TRAINER_POOL = "refinery_trainer"
 TRAINER_ONLY = ("resume",)  # always on when launched from Dagster: a retried step continues
@@ -47,7 +50,7 @@ def trainer_params(config: dg.Config) -> dict[str, object]:
     deps=[TRAINING_EXAMPLES],
     group_name="train",
     kinds={"pytorch", "lightning"},
-    code_version="3",
+    code_version="4",
     pool=TRAINER_POOL,
 )
 def fine_tuned_model(
@@ -61,21 +64,29 @@ def fine_tuned_model(
     version = context.partition_key
     registered = context.instance.get_dynamic_partitions(DATASET_VERSIONS)
     versions = versions_to_train_on(registered, version, config.train_on)
+    model_version = new_model_version(version)  # every fine-tune is a new model version; none is overwritten
+    recipe = version_recipe(lake, version)  # how this version's texts were prepared: serving applies it too
     lineage = {
+        "dataset_version": version,
+        "model_version": model_version,
         "training_examples_delta_version": lake.table_version(TRAINING_EXAMPLES),
+        "text_recipe_hash": TextRecipe.from_dict(recipe).digest if recipe else None,
         "git_commit": git_commit(),
         "dagster_run_id": context.run_id,
     }
     try:
         examples = gather_examples(lake, versions)
-        splits, manifest = split_examples(examples, versions, default_rule_book().digest, lineage)
+        splits, manifest = split_examples(examples, versions, default_rule_book().digest, lineage, recipe)
     except ValueError as error:
         raise dg.Failure(description=f"version {version}: {error}") from error
-    bundle = write_bundle(trainer.bundle_folder(version), {s: f.to_arrow() for s, f in splits.items()}, manifest)
-    reported = trainer.train(context, bundle, registry.version_folder(version), trainer_params(config))
+    bundle = write_bundle(trainer.bundle_folder(model_version), {s: f.to_arrow() for s, f in splits.items()}, manifest)
+    checkpoints = registry.model_root / f".{version}.checkpoints"  # an interrupted fine-tune of a version resumes
+    output = registry.version_folder(model_version)
+    reported = trainer.train(context, bundle, output, trainer_params(config), checkpoints)
     return dg.MaterializeResult(
         metadata={
             **(reported.metadata or {}),
+            "model_version": model_version,
             "dataset_versions": dg.MetadataValue.json(manifest.dataset_versions),
             "bundle": dg.MetadataValue.path(str(bundle)),
             "label_count": len(manifest.label_map),

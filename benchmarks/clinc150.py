@@ -22,7 +22,7 @@ import torch
 from benchmarks.common import result_line
 from trainers.abstain import apply_abstain, fit_abstain_threshold
 from trainers.bundle import BundleManifest, write_bundle
-from trainers.export import Classifier
+from trainers.inference import Classifier
 from trainers.params import TrainingParams
 from trainers.train import Reporter, train
 

@@ -12,7 +12,7 @@ from pathlib import Path
 import pandera.polars as pa
 import polars as pl
 
-from rules.pii_policy import BUILTIN_TYPES, PiiPolicy, compile_national_id
+from recipe.pii_policy import BUILTIN_TYPES, PiiPolicy, compile_national_id
 from rules.yaml_reader import YamlError, YamlReader
 
 RULES_DIR_ENV = "REFINERY_RULES_DIR"
@@ -80,6 +80,7 @@ class RuleSet:
 
     warn_schema: pa.DataFrameSchema | None = None
     coerce: dict[str, type | pl.DataType] = field(default_factory=dict)
+    length_bounds: dict[str, tuple[int | None, int | None]] = field(default_factory=dict)  # error str_length rules
 
     def rule_table(self, severity: str = "error") -> pl.DataFrame:
         """Pandera failure keys -> rule name, description and order, for joining with failure cases."""
@@ -216,6 +217,7 @@ class _Compiled:
     frame_checks: dict[str, list[pa.Check]] = field(default_factory=lambda: {"error": [], "warn": []})
     row_rules: dict[tuple[str, str, str], RowRule] = field(default_factory=dict)
     coerce: dict[str, type | pl.DataType] = field(default_factory=dict)
+    length_bounds: dict[str, tuple[int | None, int | None]] = field(default_factory=dict)
     order: int = 0
 
 
@@ -236,6 +238,9 @@ def _compile_column(reader: YamlReader, document: dict, column: str, spec: objec
             rule.name, column, rule.description, rule.severity, compiled.order
         )
         checks[rule.severity].append(check)
+        if "str_length" in check_spec and rule.severity == "error":
+            bounds = check_spec["str_length"]
+            compiled.length_bounds[column] = (bounds.get("min"), bounds.get("max"))
     for builtin, description in (
         ("not_nullable", f"{column} is required"),
         ("field_uniqueness", f"{column} is unique"),
@@ -296,7 +301,10 @@ def compile_rule_file(path: Path) -> RuleSet:
         warn_schema = pa.DataFrameSchema(columns["warn"], checks=frame_checks["warn"], name=f"{asset} (warn)")
     pii = _pii_policy(reader, document["pii"]) if isinstance(document.get("pii"), dict) else None
     quality = _quality(reader, reader.get(document, "quality", dict)) if "quality" in document else {}
-    return RuleSet(asset, path, schema, compiled.row_rules, dataset_rules, pii, quality, warn_schema, compiled.coerce)
+    return RuleSet(
+        asset, path, schema, compiled.row_rules, dataset_rules, pii, quality, warn_schema, compiled.coerce,
+        compiled.length_bounds,
+    )  # fmt: skip
 
 
 def default_rules_dir() -> Path:

@@ -10,7 +10,7 @@ from pathlib import Path
 import grimp
 
 ROOT = Path(__file__).resolve().parent.parent
-PACKAGES = ("dagster_project", "assets", "trainers", "rules")
+PACKAGES = ("dagster_project", "assets", "trainers", "rules", "recipe")
 MAX_FUNCTION_LINES = 60
 MAX_MODULE_LINES = 400
 

@@ -24,6 +24,7 @@ class BundleManifest:
     rules_hash: str
     row_counts: dict[str, int]
     lineage: dict[str, object] = field(default_factory=dict)
+    text_recipe: dict[str, object] | None = None  # how the texts were prepared (recipe.TextRecipe.to_dict)
 
 
 def write_bundle(folder: Path, splits: dict[str, pa.Table], manifest: BundleManifest) -> Path:

@@ -13,7 +13,7 @@ from torchmetrics.functional.classification import (
 )
 
 from trainers.bundle import read_bundle_manifest, read_split
-from trainers.export import Classifier
+from trainers.inference import Classifier
 from trainers.metrics import classification_metrics
 
 

@@ -1,20 +1,20 @@
-"""Export a fine-tuned model folder (safetensors, tokenizer, label map, model card) and load it back."""
+"""Export a fine-tuned model folder (safetensors, tokenizer, label map, model card, text recipe)."""
 
 from __future__ import annotations
 
 import json
 import shutil
-from dataclasses import dataclass
 from pathlib import Path
 
 import torch
 
-from trainers.abstain import apply_abstain
 from trainers.encoding import encode
-from trainers.registry import LABEL_MAP, MODEL_CARD
+from trainers.registry import LABEL_MAP, MODEL_CARD, RECIPE_FILE
 
 
-def export_model(model, tokenizer, label_map: dict[str, int], card: dict, folder: Path) -> Path:
+def export_model(
+    model, tokenizer, label_map: dict[str, int], card: dict, folder: Path, recipe: dict | None = None
+) -> Path:
     """Write the model folder next to `folder`, then swap it in, so a reader never sees half a model."""
     staging = folder.with_name(f".{folder.name}.staging")
     shutil.rmtree(staging, ignore_errors=True)
@@ -23,6 +23,8 @@ def export_model(model, tokenizer, label_map: dict[str, int], card: dict, folder
     tokenizer.save_pretrained(staging)
     (staging / LABEL_MAP).write_text(json.dumps(label_map, indent=2, sort_keys=True))
     (staging / MODEL_CARD).write_text(json.dumps(card, indent=2, sort_keys=True, default=str))
+    if recipe is not None:
+        (staging / RECIPE_FILE).write_text(json.dumps(recipe, indent=2, sort_keys=True))
     retired = folder.with_name(f".{folder.name}.retired")
     shutil.rmtree(retired, ignore_errors=True)
     if folder.exists():
@@ -30,58 +32,6 @@ def export_model(model, tokenizer, label_map: dict[str, int], card: dict, folder
     staging.rename(folder)
     shutil.rmtree(retired, ignore_errors=True)
     return folder
-
-
-@dataclass
-class Prediction:
-    """One text's predicted label and its probability."""
-
-    label: str
-    score: float
-
-
-class Classifier:
-    """An exported model folder, loaded for inference."""
-
-    def __init__(self, folder: Path, max_length: int | None = None, quantize: bool = False):
-        from transformers import AutoModelForSequenceClassification, AutoTokenizer
-        from transformers.utils import logging as transformers_logging
-
-        transformers_logging.disable_progress_bar()
-
-        self.folder = folder
-        self.tokenizer = AutoTokenizer.from_pretrained(folder)
-        self.model = AutoModelForSequenceClassification.from_pretrained(folder).eval()
-        self.precision = "float32"
-        if quantize:
-            self.model, self.precision = quantize_linear_layers(self.model), "int8-dynamic"
-        label_map = json.loads((folder / LABEL_MAP).read_text())
-        self.labels = [label for label, _ in sorted(label_map.items(), key=lambda item: item[1])]
-        card = json.loads((folder / MODEL_CARD).read_text()) if (folder / MODEL_CARD).is_file() else {}
-        trained = card.get("hyperparameters", {})
-        self.max_length = max_length or int(trained.get("max_length", 128))
-        self.truncation = trained.get("truncation", "head")
-        abstain = card.get("abstain") or {}
-        self.abstain_id = self.labels.index(abstain["label"]) if abstain else None
-        self.abstain_threshold = float(abstain.get("threshold", 0.0))
-
-    def probabilities(self, texts: list[str], batch_size: int = 64) -> torch.Tensor:
-        """Class probabilities for each text."""
-        return class_probabilities(self.model, self.tokenizer, texts, self.max_length, self.truncation, batch_size)
-
-    def predict(self, texts: list[str], batch_size: int = 64) -> list[Prediction]:
-        """The most probable label of each text, or the abstain label where confidence is below its threshold."""
-        if not texts:
-            return []
-        return self.decide(self.probabilities(texts, batch_size))
-
-    def decide(self, probabilities: torch.Tensor) -> list[Prediction]:
-        """Predictions from probabilities already computed: the top label, or the abstain label below its threshold."""
-        indices = probabilities.argmax(dim=-1)
-        if self.abstain_id is not None:
-            indices = apply_abstain(probabilities, self.abstain_id, self.abstain_threshold)
-        scores = probabilities.gather(1, indices.unsqueeze(1)).squeeze(1)
-        return [Prediction(self.labels[i], round(float(s), 6)) for s, i in zip(scores, indices.tolist(), strict=True)]
 
 
 def quantize_linear_layers(model):

@@ -2,15 +2,26 @@
 
 from __future__ import annotations
 
+import fcntl
 import json
 import os
+import secrets
+import threading
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 ALIASES = "aliases.json"
 LABEL_MAP = "label_map.json"
 MODEL_CARD = "model_card.json"
+RECIPE_FILE = "text_recipe.json"  # how texts are prepared for the model (recipe.TextRecipe)
 PRODUCTION = "production"
 PREVIOUS = "previous"
+ALIAS_LOCK = ".aliases.lock"
+ALIAS_HISTORY = "alias_history.jsonl"
+ANY = object()  # promote without a compare-and-swap expectation
+_THREAD_LOCK = threading.Lock()  # flock is per open file: threads of one process also take this
 
 
 def read_aliases(model_root: Path) -> dict[str, str]:
@@ -26,16 +37,52 @@ def write_json_atomically(path: Path, value: object) -> None:
     os.replace(temporary, path)
 
 
-def promote(model_root: Path, version: str) -> dict[str, str]:
-    """Point `production` at `version` and keep the old production as `previous`."""
+class AliasConflictError(RuntimeError):
+    """An alias moved since the caller looked: the move it asked for would undo someone else's."""
+
+
+@contextmanager
+def aliases_locked(model_root: Path) -> Iterator[dict[str, str]]:
+    """Hold the registry's alias lock (an OS file lock: processes and threads wait their turn) and read the aliases."""
+    model_root.mkdir(parents=True, exist_ok=True)
+    with (model_root / ALIAS_LOCK).open("a") as handle, _THREAD_LOCK:
+        fcntl.flock(handle, fcntl.LOCK_EX)
+        try:
+            yield read_aliases(model_root)
+        finally:
+            fcntl.flock(handle, fcntl.LOCK_UN)
+
+
+def _move(model_root: Path, before: dict[str, str], after: dict[str, str], reason: str) -> dict[str, str]:
+    """Write the new aliases and append the move to the history (the caller holds the lock)."""
+    after = {k: v for k, v in after.items() if v is not None}
+    if after != before:
+        write_json_atomically(model_root / ALIASES, after)
+        moment = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
+        entry = {"at": moment, "reason": reason, "before": before, "after": after}
+        with (model_root / ALIAS_HISTORY).open("a") as history:
+            history.write(json.dumps(entry, sort_keys=True) + "\n")
+    return after
+
+
+def promote(model_root: Path, version: str, expected_production: str | object | None = ANY) -> dict[str, str]:
+    """Point `production` at `version` and keep the old production as `previous`, atomically, under the lock.
+
+    With `expected_production`, the move happens only if production is still that version (compare and
+    swap): a gate that compared against one model must not replace another.
+    """
     if not (model_root / version / MODEL_CARD).is_file():
         raise FileNotFoundError(f"{model_root / version}: no exported model to promote")
-    aliases = read_aliases(model_root)
-    if aliases.get(PRODUCTION) != version:
-        aliases = {**aliases, PREVIOUS: aliases.get(PRODUCTION), PRODUCTION: version}
-        aliases = {k: v for k, v in aliases.items() if v is not None}
-        write_json_atomically(model_root / ALIASES, aliases)
-    return aliases
+    with aliases_locked(model_root) as aliases:
+        current = aliases.get(PRODUCTION)
+        if expected_production is not ANY and current != expected_production:
+            raise AliasConflictError(
+                f"production is {current!r}, not {expected_production!r} as when {version!r} was evaluated; "
+                "evaluate it again against the model now in production"
+            )
+        if current == version:
+            return aliases
+        return _move(model_root, aliases, {**aliases, PREVIOUS: current, PRODUCTION: version}, f"promote {version}")
 
 
 def resolve_alias(model_root: Path, alias: str = PRODUCTION) -> Path:
@@ -59,15 +106,37 @@ def update_card(folder: Path, **fields: object) -> dict:
 
 
 def rollback(model_root: Path) -> dict[str, str]:
-    """Point `production` back at `previous` (and `previous` at the model it replaces), atomically."""
-    aliases = read_aliases(model_root)
-    if PREVIOUS not in aliases:
-        raise LookupError(f"{model_root}: no previous model to roll back to")
-    if not (model_root / aliases[PREVIOUS] / MODEL_CARD).is_file():
-        raise FileNotFoundError(f"{model_root / aliases[PREVIOUS]}: the previous model's folder is gone")
-    aliases = {**aliases, PRODUCTION: aliases[PREVIOUS], PREVIOUS: aliases[PRODUCTION]}
-    write_json_atomically(model_root / ALIASES, aliases)
-    return aliases
+    """Point `production` back at `previous` (and `previous` at the model it replaces), atomically, under the lock."""
+    with aliases_locked(model_root) as aliases:
+        if PREVIOUS not in aliases:
+            raise LookupError(f"{model_root}: no previous model to roll back to")
+        if not (model_root / aliases[PREVIOUS] / MODEL_CARD).is_file():
+            raise FileNotFoundError(f"{model_root / aliases[PREVIOUS]}: the previous model's folder is gone")
+        swapped = {**aliases, PRODUCTION: aliases[PREVIOUS], PREVIOUS: aliases[PRODUCTION]}
+        return _move(model_root, aliases, swapped, f"rollback to {aliases[PREVIOUS]}")
+
+
+def alias_history(model_root: Path) -> list[dict[str, object]]:
+    """Every alias move, oldest first."""
+    path = model_root / ALIAS_HISTORY
+    return [json.loads(line) for line in path.read_text().splitlines() if line.strip()] if path.is_file() else []
+
+
+def new_model_version(dataset_version: str) -> str:
+    """A model version id never used before: the dataset version, the UTC time and a random suffix."""
+    return f"{dataset_version}-{time.strftime('%Y%m%dT%H%M%S', time.gmtime())}-{secrets.token_hex(2)}"
+
+
+def models_of(model_root: Path, dataset_version: str) -> list[Path]:
+    """The model folders trained for a dataset version, oldest first."""
+    found = []
+    for folder in model_root.iterdir() if model_root.is_dir() else []:
+        if (folder / MODEL_CARD).is_file() and not folder.name.startswith("."):
+            card = read_card(folder)
+            trained_for = (card.get("lineage") or {}).get("dataset_version", folder.name)  # older cards: the folder
+            if trained_for == dataset_version:
+                found.append((str(card.get("created_at", "")), folder.name, folder))
+    return [folder for *_, folder in sorted(found)]
 
 
 def list_models(model_root: Path) -> list[dict[str, object]]:
@@ -121,5 +190,12 @@ class ModelRegistry:
     def aliases(self) -> dict[str, str]:
         return read_aliases(self.model_root)
 
-    def promote(self, version: str) -> dict[str, str]:
-        return promote(self.model_root, version)
+    def promote(self, version: str, expected_production: str | object | None = ANY) -> dict[str, str]:
+        return promote(self.model_root, version, expected_production)
+
+    def latest_model_of(self, dataset_version: str) -> Path:
+        """The newest model folder trained for a dataset version."""
+        found = models_of(self.model_root, dataset_version)
+        if not found:
+            raise LookupError(f"{self.model_root}: no model trained for dataset version {dataset_version!r} yet")
+        return found[-1]

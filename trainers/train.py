@@ -191,9 +191,11 @@ def build_trainer(params: TrainingParams, precision: str, callbacks: list, check
     )
 
 
-def train(bundle: Path, output: Path, params: TrainingParams, reporter: Reporter) -> dict[str, object]:
+def train(
+    bundle: Path, output: Path, params: TrainingParams, reporter: Reporter, checkpoints: Path | None = None
+) -> dict[str, object]:
     """Fine-tune on a bundle, export to `output` (rank 0), and return the metrics and lineage reported."""
-    checkpoints = output.with_name(f".{output.name}.checkpoints")
+    checkpoints = checkpoints or output.with_name(f".{output.name}.checkpoints")
     fitted = fit(bundle, params, reporter, checkpoint_dir=checkpoints)
     if not fitted.is_global_zero:
         return {}
@@ -214,7 +216,7 @@ def train(bundle: Path, output: Path, params: TrainingParams, reporter: Reporter
         "abstain": abstain,
         "created_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
     }
-    export_model(module.model, fitted.tokenizer, manifest.label_map, card, output)
+    export_model(module.model, fitted.tokenizer, manifest.label_map, card, output, manifest.text_recipe)
     shutil.rmtree(checkpoints, ignore_errors=True)  # the exported model supersedes them
     result = {
         "model_path": str(output),
@@ -244,9 +246,10 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--bundle", type=Path, required=True, help="training bundle folder (Parquet + manifest)")
     parser.add_argument("--output", type=Path, required=True, help="model folder to export to")
     parser.add_argument("--params", default="{}", help="TrainingParams as JSON")
+    parser.add_argument("--checkpoints", type=Path, help="resumable checkpoints (default: .<output>.checkpoints)")
     args = parser.parse_args(argv)
     with Reporter() as reporter:
-        train(args.bundle, args.output, TrainingParams.from_json(args.params), reporter)
+        train(args.bundle, args.output, TrainingParams.from_json(args.params), reporter, args.checkpoints)
     return 0
 
 

@@ -46,12 +46,12 @@ def gate_result(
     }
 
 
-def production_report(registry: ModelRegistry, version: str, bundle: Path) -> dict | None:
-    """The production model's evaluation on this version's test split, when another model is in production."""
+def production_report(registry: ModelRegistry, candidate: Path, bundle: Path) -> dict | None:
+    """The production model's evaluation on the candidate's test split (None when nothing is in production)."""
     from trainers.evaluation import evaluate_model  # torch loads in the step, not when the code location loads
 
     current = registry.aliases().get("production")
-    if current is None or current == version:
+    if current is None:
         return None
     try:
         return {"version": current, **evaluate_model(registry.version_folder(current), bundle)}
@@ -74,15 +74,17 @@ class CandidateEvaluation:
 
 
 def evaluate_candidate(
-    registry: ModelRegistry, version: str, bundle: Path, settings: GateSettings
+    registry: ModelRegistry, version: str, bundles_root: Path, settings: GateSettings
 ) -> CandidateEvaluation:
-    """Evaluate model `version` on its bundle's test split, gate it, and record both in its model card."""
+    """Evaluate the newest model of dataset version `version` on its bundle's test split against production, gate
+    it, and record both in its model card."""
     from trainers.evaluation import evaluate_model
     from trainers.reports import confusion_png
 
-    folder = registry.version_folder(version)
+    folder = registry.latest_model_of(version)
+    bundle = bundles_root / folder.name  # every model version has its own bundle
     report = evaluate_model(folder, bundle)
-    production = production_report(registry, version, bundle)
+    production = production_report(registry, folder, bundle)
     gate = gate_result(report["metrics"], settings, production.get("metrics") if production else None)
     image = folder / "confusion_matrix.png"
     image.write_bytes(confusion_png(report["confusion_matrix"]))

@@ -19,7 +19,10 @@ PredictionSource = Literal["batch", "service"]
 def recent_predictions(lake: Lake, version: str, source: PredictionSource, window: int) -> pl.DataFrame:
     """prediction_id (service only), text, label and score of the predictions to monitor."""
     if source == "batch":
-        return lake.scan(BATCH_PREDICTIONS, [version]).select("text", "label", "score").collect()
+        scored = lake.scan(BATCH_PREDICTIONS, [version])
+        if "refused" in scored.collect_schema().names():
+            scored = scored.filter(pl.col("refused").is_null())
+        return scored.select("text", "label", "score").collect()
     if source == "service":
         if not lake.exists(SERVICE_PREDICTIONS):
             raise FileNotFoundError(f"{lake.uri(SERVICE_PREDICTIONS)}: the service has logged no predictions yet")

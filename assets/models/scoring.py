@@ -24,13 +24,15 @@ def read_texts(lake: Lake, version: str, input_path: str) -> pl.DataFrame:
 
 
 def score_texts(model_folder: Path, rows: pl.DataFrame, batch_size: int) -> pl.DataFrame:
-    """`rows` with the model's label and score; blank texts are left out."""
-    from trainers.export import Classifier  # torch loads in the step, not when the code location loads
+    """`rows` with the text as the model saw it (prepared by its recipe), its label and score, or why it was refused."""
+    from trainers.inference import Classifier  # torch loads in the step, not when the code location loads
 
     rows = rows.filter(pl.col("text").str.strip_chars() != "")
     predictions = Classifier(model_folder).predict(rows["text"].to_list(), batch_size=batch_size)
     return rows.with_columns(
+        pl.Series("text", [p.text for p in predictions], dtype=pl.String),  # never the unmasked input
         pl.Series("label", [p.label for p in predictions], dtype=pl.String),
         pl.Series("score", [p.score for p in predictions], dtype=pl.Float64),
+        pl.Series("refused", [p.refused for p in predictions], dtype=pl.String),
         pl.lit(model_folder.name).alias("model_version"),
     )

@@ -36,7 +36,11 @@ def gather_examples(lake: Lake, versions: list[str]) -> pl.DataFrame:
 
 
 def split_examples(
-    examples: pl.DataFrame, versions: list[str], rules_hash: str, lineage: dict[str, object]
+    examples: pl.DataFrame,
+    versions: list[str],
+    rules_hash: str,
+    lineage: dict[str, object],
+    text_recipe: dict[str, object] | None = None,
 ) -> tuple[dict[str, pl.DataFrame], BundleManifest]:
     """The examples per split and the bundle manifest that describes them; train and val must not be empty."""
     splits = {split: examples.filter(pl.col("split") == split) for split in SPLITS}
@@ -48,5 +52,6 @@ def split_examples(
         rules_hash=rules_hash,
         row_counts={split: frame.height for split, frame in splits.items()},
         lineage=lineage,
+        text_recipe=text_recipe,
     )
     return splits, manifest

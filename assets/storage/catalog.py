@@ -21,6 +21,7 @@ CATALOG_SCHEMA: dict[str, pl.DataType] = {
     "quarantined_at_ingest": pl.Int64(),
     "rows_kept": pl.Int64(),
     "quarantined_total": pl.Int64(),
+    "text_recipe": pl.String(),  # JSON: how clean_documents prepared the version's texts
     "created_at": pl.String(),
     "updated_at": pl.String(),
 }
@@ -87,3 +88,17 @@ def record_validation(lake: Lake, version: str, rows_kept: int, quarantined_tota
     _write(
         lake, version, {**entry, "rows_kept": rows_kept, "quarantined_total": quarantined_total, "updated_at": _now()}
     )
+
+
+def record_recipe(lake: Lake, version: str, recipe: dict[str, object]) -> None:
+    """Record the text recipe a version was cleaned with; models trained on it carry it."""
+    entry = catalog_entry(lake, version)
+    if entry is None:
+        raise LookupError(f"dataset version {version!r} is not in the catalog: materialize raw_documents first")
+    _write(lake, version, {**entry, "text_recipe": json.dumps(recipe, sort_keys=True), "updated_at": _now()})
+
+
+def version_recipe(lake: Lake, version: str) -> dict[str, object] | None:
+    """The text recipe a version was cleaned with, if it was recorded."""
+    entry = catalog_entry(lake, version) or {}
+    return json.loads(entry["text_recipe"]) if entry.get("text_recipe") else None

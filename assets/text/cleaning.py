@@ -3,7 +3,6 @@ filters, and exact and near-duplicate removal within a version and against earli
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from dataclasses import dataclass
 
 import polars as pl
@@ -12,89 +11,28 @@ from assets.storage.delta import Lake
 from assets.storage.records import empty_quarantine
 from assets.storage.tables import CLEAN_DOCUMENTS, DEDUP_INDEX
 from assets.text.dedup import NearDuplicateOptions, exact_duplicates, near_duplicates
-from assets.text.pii import DEFAULT_POLICY, mask_pii
 from assets.text.quality import apply_quality_filters
 from assets.validation.enforce import apply_row_rules
+from recipe.normalize import CleaningOptions
+from recipe.pii_policy import PiiPolicy
+from recipe.text_recipe import TextRecipe
 from rules import RuleSet
-from rules.pii_policy import PiiPolicy
-
-_BLOCK_TAG = r"(?i)</?(?:p|div|br|li|tr|h[1-6]|blockquote)\b[^<>]*>"
-_TAG = r"<!--.*?-->|</?[A-Za-z][^<>]*>"
-_CONTROL = r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]"
-_ENTITIES = {"&nbsp;": " ", "&lt;": "<", "&gt;": ">", "&quot;": '"', "&#39;": "'", "&apos;": "'", "&amp;": "&"}
-# Everything from these markers on is quoted history or a signature, not the message.
-_REPLY_MARKERS = (
-    r"(?ims)^[ \t]*-{2,}[ \t]*(?:original message|forwarded message)[ \t]*-{2,}.*",
-    r"(?ims)^[ \t]*on [^\n]{1,200}wrote:[ \t]*$.*",
-    r"(?ims)^[ \t]*from:[^\n]*\n[ \t]*(?:sent|date):.*",
-    r"(?m)^[ \t]*>.*$",
-)
-_SIGNATURE_MARKERS = (r"(?ms)^-- ?$.*", r"(?im)^[ \t]*sent from my [^\n]*$")
 
 
-@dataclass(frozen=True)
-class CleaningOptions:
-    """What cleaning does to each text."""
-
-    strip_markup: bool = True
-    strip_replies: bool = True
-    strip_signatures: bool = True
-    mask_pii: bool = True
+def recipe_for(rules: RuleSet | None, options: CleaningOptions, rules_hash: str = "") -> TextRecipe:
+    """The recipe cleaning applies with these rules and options: it travels with every model trained on the result."""
+    low, high = rules.length_bounds.get("text", (None, None)) if rules else (None, None)
+    pii = rules.pii if rules and rules.pii else PiiPolicy()
+    return TextRecipe(options, pii, None if low is None else int(low), None if high is None else int(high), rules_hash)
 
 
-def where_matching(texts: pl.Series, pattern: str, transform: Callable[[pl.Series], pl.Series]) -> pl.Series:
-    """Apply `transform` (Series -> Series) only to the texts that contain `pattern`; the rest are untouched.
-
-    Most tickets are plain one-line ASCII: skipping them is most of the speed of this stage.
-    """
-    rows = texts.str.contains(pattern).fill_null(False).arg_true()
-    if rows.is_empty():
-        return texts
-    return texts.scatter(rows, transform(texts.gather(rows)))
-
-
-def normalize_text(texts: pl.Series, options: CleaningOptions = CleaningOptions()) -> pl.Series:
-    """NFKC, markup to text, quoted replies and signatures removed, control characters dropped,
-    whitespace collapsed (PII masking is separate: `mask_pii`)."""
-    texts = where_matching(texts, r"[^\x00-\x7F]", lambda t: t.str.normalize("NFKC"))
-    texts = where_matching(texts, "\r", lambda t: t.str.replace_all("\r\n?", "\n"))
-    if options.strip_markup:
-        texts = where_matching(
-            texts,
-            "[<&]",
-            lambda t: (
-                t.str.replace_all(_BLOCK_TAG, "\n")
-                .str.replace_all(_TAG, " ")
-                .str.replace_many(list(_ENTITIES), list(_ENTITIES.values()))
-            ),
-        )
-    markers = (_REPLY_MARKERS if options.strip_replies else ()) + (
-        _SIGNATURE_MARKERS if options.strip_signatures else ()
-    )
-    if markers:
-        texts = where_matching(texts, "\n", lambda t: _remove_all(t, markers))
-    texts = where_matching(texts, _CONTROL, lambda t: t.str.replace_all(_CONTROL, ""))
-    return where_matching(texts, r"\s\s|[\t\n\v\f]|^\s|\s$", lambda t: t.str.replace_all(r"\s+", " ").str.strip_chars())
-
-
-def _remove_all(texts: pl.Series, patterns: tuple[str, ...]) -> pl.Series:
-    for pattern in patterns:
-        texts = texts.str.replace_all(pattern, "")
-    return texts
-
-
-def normalize_documents(
-    raw: pl.DataFrame, options: CleaningOptions = CleaningOptions(), pii: PiiPolicy = DEFAULT_POLICY
-) -> pl.DataFrame:
-    """Normalise text and labels and mask PII; the untouched text stays in `original_text`."""
-    cleaned = raw.with_columns(
+def normalize_documents(raw: pl.DataFrame, recipe: TextRecipe | None = None) -> pl.DataFrame:
+    """Prepare texts with the recipe and normalise labels; the untouched text stays in `original_text`."""
+    return raw.with_columns(
         pl.col("text").alias("original_text"),
-        normalize_text(raw["text"], options).alias("text"),
+        (recipe or TextRecipe()).apply(raw["text"]).alias("text"),
         pl.col("label").str.strip_chars().replace("", None).alias("label"),
     )
-    if options.mask_pii:
-        cleaned = cleaned.with_columns(mask_pii(cleaned["text"], pii).alias("text"))
-    return cleaned
 
 
 @dataclass
@@ -111,13 +49,13 @@ class CleanedVersion:
 def clean_version(
     raw: pl.DataFrame,
     rules: RuleSet | None,
-    options: CleaningOptions = CleaningOptions(),
+    recipe: TextRecipe | None = None,
     near: NearDuplicateOptions | None = None,
     earlier_keys: pl.DataFrame | None = None,
     earlier_index: pl.DataFrame | None = None,
 ) -> CleanedVersion:
-    """Normalise and mask, enforce row rules and quality filters, then drop exact and near duplicates."""
-    cleaned = normalize_documents(raw, options, rules.pii if rules and rules.pii else DEFAULT_POLICY)
+    """Prepare texts (the recipe), enforce row rules and quality filters, then drop exact and near duplicates."""
+    cleaned = normalize_documents(raw, recipe or recipe_for(rules, CleaningOptions()))
     passed, broken = apply_row_rules(cleaned, rules, "clean") if rules else (cleaned, empty_quarantine())
     passed, low_quality = apply_quality_filters(passed, rules.quality if rules else {}, "clean")
     unique, exact = exact_duplicates(passed, "clean", earlier_keys)

@@ -11,7 +11,7 @@ import polars as pl
 
 from assets.storage.delta import Lake
 from assets.storage.tables import TOKENIZED_DOCUMENTS
-from rules.pii_policy import PLACEHOLDERS
+from recipe.pii_policy import PLACEHOLDERS
 
 _DIGIT = re.compile(r"\d")
 _LETTER = re.compile(r"[^\W\d_]")

@@ -12,7 +12,7 @@ from trainers.registry import ModelRegistry, list_models, resolve_alias, rollbac
 
 
 def command_predict(args: argparse.Namespace, home: RefineryHome) -> int:
-    from trainers.export import Classifier  # torch: only this command pays for it
+    from trainers.inference import Classifier  # torch: only this command pays for it
 
     model_root = ModelRegistry(str(home.models)).model_root
     try:
@@ -20,7 +20,10 @@ def command_predict(args: argparse.Namespace, home: RefineryHome) -> int:
     except LookupError as error:
         raise CliError(str(error)) from error
     for text, prediction in zip(args.texts, Classifier(folder).predict(args.texts), strict=True):
-        print(f"{prediction.label}\t{prediction.score:.4f}\t{text}")
+        if prediction.refused is not None:
+            print(f"refused\t-\t{text}\t({prediction.refused})")
+        else:
+            print(f"{prediction.label}\t{prediction.score:.4f}\t{text}")
     return 0
 
 

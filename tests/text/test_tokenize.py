@@ -18,8 +18,8 @@ def test_tokens_lemmas_and_stems_line_up_per_document() -> None:
 
 def test_unique_chunk_tokenization_equals_spacy_on_every_demo_document() -> None:
     from assets.demo.tickets import generate_tickets
-    from assets.text.cleaning import normalize_text
     from assets.text.tokenize import tokenize_texts
+    from recipe.normalize import normalize_text
 
     records, _ = generate_tickets(3000, seed=9)
     texts = pl.DataFrame({"text": normalize_text(pl.Series([r["body"] for r in records]))})

@@ -46,7 +46,7 @@ def test_predict_returns_a_label_score_and_id_per_text_and_the_model_version(reg
             True,
             True,
         ]
-        health = {"status": "ok", "model_version": "v1", "precision": "int8-dynamic"}
+        health = {"status": "ok", "model_version": "v1", "precision": "int8-dynamic", "text_recipe": None}
         assert call(f"{service.url}/health") == (200, health)
 
 
@@ -154,7 +154,7 @@ def test_moving_the_production_alias_swaps_the_model_without_a_failed_request(re
 
 
 def test_int8_serving_stays_close_to_the_float32_model(registry: Path) -> None:
-    from trainers.export import Classifier
+    from trainers.inference import Classifier
 
     texts = ["my vpn keeps dropping", "printer jam on floor 3", "invoice 1234 is wrong", "reset my password"]
     exact = Classifier(registry / "v1").probabilities(texts)

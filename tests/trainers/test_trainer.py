@@ -11,7 +11,8 @@ import torch
 from safetensors.torch import load_file
 
 from tests.conftest import TINY_CONFIGS, build_tiny_model, write_small_bundle
-from trainers.export import Classifier, export_model
+from trainers.export import export_model
+from trainers.inference import Classifier
 from trainers.params import TrainingParams
 from trainers.train import Reporter, fit
 

@@ -16,6 +16,7 @@ from pathlib import Path
 from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse, Response
 
+from trainers.inference import Prediction
 from trainers.serving.batcher import MicroBatcher
 from trainers.serving.holder import ModelHolder
 from trainers.serving.logbook import FEEDBACK_TABLE, PREDICTIONS_TABLE, DeltaAppender
@@ -99,6 +100,13 @@ def add_error_handlers(app: FastAPI) -> None:
         return JSONResponse({"error": f"{request.method} is not allowed on {request.url.path}"}, status_code=405)
 
 
+def answer(prediction_id: str, prediction: Prediction) -> dict[str, object]:
+    """One text's entry in a /predict response: its label and score, or why the model did not look at it."""
+    if prediction.refused is not None:
+        return {"id": prediction_id, "label": None, "score": None, "refused": prediction.refused}
+    return {"id": prediction_id, "label": prediction.label, "score": prediction.score}
+
+
 def add_routes(
     app: FastAPI,
     holder: ModelHolder,
@@ -117,7 +125,9 @@ def add_routes(
 
     @app.get("/health")
     async def health() -> dict:
-        return {"status": "ok", "model_version": holder.version, "precision": holder.classifier.precision}
+        recipe = holder.classifier.recipe
+        return {"status": "ok", "model_version": holder.version, "precision": holder.classifier.precision,
+                "text_recipe": recipe.digest if recipe else None}  # fmt: skip
 
     @app.get("/metrics")
     async def prometheus() -> Response:
@@ -130,19 +140,17 @@ def add_routes(
         version, predictions = await batcher.predict(texts)
         now = time.time()
         ids = [uuid.uuid4().hex for _ in texts]
-        for prediction in predictions:
+        answered = [(i, p) for i, p in zip(ids, predictions, strict=True) if p.refused is None]
+        for _, prediction in answered:
             metrics.predictions.labels(prediction.label).inc()
+        metrics.refused.inc(len(predictions) - len(answered))
+        # Only the prepared (masked) text is logged: what the pipeline masks on the way in stays masked.
         appender.add(PREDICTIONS_TABLE, [
-            {"prediction_id": i, "predicted_at": now, "model_version": version, "text": t, "label": p.label,
+            {"prediction_id": i, "predicted_at": now, "model_version": version, "text": p.text, "label": p.label,
              "score": p.score}
-            for i, t, p in zip(ids, texts, predictions, strict=True)
+            for i, p in answered
         ])  # fmt: skip
-        return {
-            "model_version": version,
-            "predictions": [
-                {"id": i, "label": p.label, "score": p.score} for i, p in zip(ids, predictions, strict=True)
-            ],
-        }
+        return {"model_version": version, "predictions": [answer(i, p) for i, p in zip(ids, predictions, strict=True)]}
 
     @app.post("/feedback")
     async def feedback(request: Request):

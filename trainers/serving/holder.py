@@ -6,7 +6,7 @@ import threading
 from collections.abc import Callable
 from pathlib import Path
 
-from trainers.export import Classifier
+from trainers.inference import Classifier
 from trainers.registry import ALIASES, PRODUCTION, resolve_alias
 
 

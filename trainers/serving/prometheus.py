@@ -20,4 +20,6 @@ class ServiceMetrics:
                               registry=self.registry)  # fmt: skip
         self.reloads = Counter("refinery_model_reloads_total", "Model swaps", registry=self.registry)
         self.predictions = Counter("refinery_predictions_total", "Texts classified", ["label"], registry=self.registry)
+        self.refused = Counter("refinery_refused_texts_total", "Texts the model's recipe refused (empty or too long)",
+                               registry=self.registry)  # fmt: skip
         self.model = Gauge("refinery_model_info", "Model being served", ["version"], registry=self.registry)

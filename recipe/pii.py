@@ -11,7 +11,7 @@ import re
 
 import polars as pl
 
-from rules.pii_policy import BUILTIN_TYPES, PERSON, PiiPolicy
+from recipe.pii_policy import BUILTIN_TYPES, PERSON, PiiPolicy
 
 DEFAULT_POLICY = PiiPolicy()
 

@@ -5,13 +5,13 @@ from pathlib import Path
 import polars as pl
 import pytest
 
-from assets.text.pii import (
+from recipe.pii import (
     iban_valid,
     luhn_valid,
     mask_pii,
     placeholder_counts,
 )
-from rules.pii_policy import PiiPolicy, compile_national_id
+from recipe.pii_policy import PiiPolicy, compile_national_id
 
 POSITIVES = {
     "<EMAIL>": [
