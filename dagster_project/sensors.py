@@ -116,7 +116,7 @@ def service_monitoring_sensor(context: dg.SensorEvaluationContext, lake: LakeRes
     context.update_cursor(str(table_version))
     return dg.RunRequest(
         run_key=f"service-{table_version}",
-        partition_key=production,
+        partition_key=registry.dataset_version_of(production),
         asset_selection=[dg.AssetKey(MODEL_MONITORING)],
         run_config={"ops": {MODEL_MONITORING: {"config": {"source": "service"}}}},
     )

@@ -193,6 +193,11 @@ class ModelRegistry:
     def promote(self, version: str, expected_production: str | object | None = ANY) -> dict[str, str]:
         return promote(self.model_root, version, expected_production)
 
+    def dataset_version_of(self, model_version: str) -> str:
+        """The dataset version a model was trained for (its folder name, for models older than version ids)."""
+        card = read_card(self.version_folder(model_version))
+        return str((card.get("lineage") or {}).get("dataset_version") or model_version)
+
     def latest_model_of(self, dataset_version: str) -> Path:
         """The newest model folder trained for a dataset version."""
         found = models_of(self.model_root, dataset_version)

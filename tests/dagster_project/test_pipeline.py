@@ -14,7 +14,7 @@ from dagster_project.jobs import PIPELINE_JOB
 from dagster_project.versions import register_drop
 from tests.conftest import build_tiny_model
 from tests.servers import call
-from trainers.registry import read_aliases, read_card
+from trainers.registry import list_models, models_of, read_aliases, read_card
 from trainers.serving.app import build_app
 from trainers.serving.server import ServiceThread
 
@@ -76,6 +76,14 @@ class Pipeline:
             partition_key=version, instance=self.instance, run_config=run_config or {}, raise_on_error=False
         )
 
+    @property
+    def models(self) -> Path:
+        return self.home.models / "refinery-intent"
+
+    def model_of(self, version: str) -> Path:
+        """The newest model folder trained for a dataset version."""
+        return models_of(self.models, version)[-1]
+
     def table(self, name: str, version: str) -> pl.DataFrame:
         return pl.read_delta(str(self.home.lake / name)).filter(pl.col("dataset_version") == version)
 
@@ -136,28 +144,31 @@ def test_records_read_equal_examples_plus_quarantine(pipeline: Pipeline) -> None
 
 
 def test_model_card_names_the_exact_data_it_saw(pipeline: Pipeline) -> None:
-    folder = pipeline.home.models / "refinery-intent" / "v1"
+    folder = pipeline.model_of("v1")
     assert (folder / "model.safetensors").is_file() and (folder / "label_map.json").is_file()
+    assert (folder / "text_recipe.json").is_file()
     card = read_card(folder)
     assert card["dataset_versions"] == ["v1"]
+    assert card["lineage"]["dataset_version"] == "v1" and card["lineage"]["model_version"] == folder.name
     assert card["rules_hash"] and card["lineage"]["training_examples_delta_version"] >= 0
+    assert card["lineage"]["text_recipe_hash"] and card["lineage"]["dagster_run_id"]
     assert card["hyperparameters"]["max_epochs"] == 1
     assert set(card["test_evaluation"]["metrics"]) >= {"accuracy", "macro_precision", "macro_recall", "macro_f1"}
     assert card["evaluation_gate"]["passed"] and "deployed_at" in card
-    assert pipeline.first_aliases == {"production": "v1"}
+    assert pipeline.first_aliases == {"production": folder.name}
 
 
 def test_model_of_a_later_version_trains_on_all_versions_up_to_it(pipeline: Pipeline) -> None:
-    models = pipeline.home.models / "refinery-intent"
+    models = pipeline.models
     registered = pipeline.instance.get_dynamic_partitions("dataset_versions")
     before = read_aliases(models)["production"]
     pipeline.register_demo("v2", rows=300, seed=2)
     assert pipeline.run("v2").success
-    card = read_card(models / "v2")
+    card = read_card(pipeline.model_of("v2"))
     with_examples = set(pl.read_delta(str(pipeline.home.lake / "training_examples"))["dataset_version"])
     assert card["dataset_versions"] == [v for v in [*registered, "v2"] if v in with_examples]
     assert card["dataset_versions"][0] == "v1" and card["dataset_versions"][-1] == "v2"
-    assert read_aliases(models) == {"production": "v2", "previous": before}
+    assert read_aliases(models) == {"production": pipeline.model_of("v2").name, "previous": before}
 
 
 def test_rerun_of_a_version_replaces_its_partitions(pipeline: Pipeline) -> None:
@@ -184,7 +195,7 @@ def test_a_failing_error_rule_blocks_training_of_that_version(pipeline: Pipeline
     assert checks["check_min_rows"] is False
     materialized = {m.asset_key.to_user_string() for m in result.get_asset_materialization_events()}
     assert "fine_tuned_model" not in materialized and "deployed_model" not in materialized
-    assert not (pipeline.home.models / "refinery-intent" / "tiny").exists()
+    assert not models_of(pipeline.models, "tiny")
 
 
 def test_a_model_below_the_gate_is_not_deployed(pipeline: Pipeline) -> None:
@@ -200,18 +211,18 @@ def test_a_model_worse_than_production_is_blocked_until_forced_and_rollback_rest
     pipeline: Pipeline, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     from dagster_project.cli import main
-    from trainers.registry import list_models
 
-    models = pipeline.home.models / "refinery-intent"
+    models = pipeline.models
     pipeline.register_demo("good", rows=400, seed=5)
     assert pipeline.run("good", max_epochs=12, learning_rate=3e-3).success  # a model that learned something
     production = read_aliases(models)["production"]
-    assert production == "good"
+    assert production == pipeline.model_of("good").name
     production_accuracy = read_card(models / production)["test_evaluation"]["metrics"]["accuracy"]
     pipeline.register_demo("worse", rows=300, seed=6)
     result = pipeline.run("worse", learning_rate=0.0, max_regression=0.0)  # an untrained head
     gate = next(e for e in result.get_asset_check_evaluations() if e.check_name == "check_evaluation_gate")
-    card = read_card(models / "worse")
+    blocked = pipeline.model_of("worse")
+    card = read_card(blocked)
     assert gate.passed is False, (card["test_evaluation"]["metrics"], production_accuracy)
     assert card["production_comparison"]["version"] == production
     assert "accuracy" in card["evaluation_gate"]["regressions"] or "macro_f1" in card["evaluation_gate"]["regressions"]
@@ -219,13 +230,17 @@ def test_a_model_worse_than_production_is_blocked_until_forced_and_rollback_rest
 
     forced = pipeline.run("worse", learning_rate=0.0, max_regression=0.0, force=True)
     assert forced.success
-    assert read_card(models / "worse")["evaluation_gate"]["forced"] is True
-    assert read_aliases(models) == {"production": "worse", "previous": production}
-    assert {row["version"]: row["gate"] for row in list_models(models)}["worse"] == "forced"
+    deployed = pipeline.model_of("worse")
+    assert deployed != blocked and models_of(models, "worse") == [blocked, deployed]  # a new version; none overwritten
+    assert read_card(blocked)["evaluation_gate"]["forced"] is False
+    assert read_card(deployed)["evaluation_gate"]["forced"] is True
+    assert read_aliases(models) == {"production": deployed.name, "previous": production}
+    gates = {row["version"]: row["gate"] for row in list_models(models)}
+    assert gates[deployed.name] == "forced" and gates[blocked.name] == "failed"
 
     monkeypatch.setenv("REFINERY_HOME", str(pipeline.home.root))
     assert main(["rollback"]) == 0
-    assert read_aliases(models) == {"production": production, "previous": "worse"}
+    assert read_aliases(models) == {"production": production, "previous": deployed.name}
 
 
 def _write_shifted_drop(folder: Path, labels: list[str]) -> Path:
@@ -256,9 +271,9 @@ def test_drift_on_a_shifted_version_fails_its_checks_and_requests_retraining(pip
     from dagster_project.jobs import MONITORING_JOB
     from dagster_project.sensors import drift_retraining_sensor
 
-    models = pipeline.home.models / "refinery-intent"
+    models = pipeline.models
     production = read_aliases(models)["production"]
-    same = pipeline.run_job(MONITORING_JOB, production)
+    same = pipeline.run_job(MONITORING_JOB, read_card(models / production)["lineage"]["dataset_version"])
     assert same.success
     assert _check(same, "check_length_drift").passed and _check(same, "check_oov_shift").passed
 
@@ -283,8 +298,8 @@ def test_drift_on_a_shifted_version_fails_its_checks_and_requests_retraining(pip
 
 
 def test_server_answers_predict_and_health_and_rejects_bad_input(pipeline: Pipeline) -> None:
-    app = build_app(pipeline.home.models / "refinery-intent", lake=None, token="")
-    production = read_aliases(pipeline.home.models / "refinery-intent")["production"]
+    app = build_app(pipeline.models, lake=None, token="")
+    production = read_aliases(pipeline.models)["production"]
     with ServiceThread(app) as service:
         base = service.url
         assert call(f"{base}/health")[1]["model_version"] == production

@@ -80,10 +80,10 @@ def test_the_service_monitoring_sensor_fires_once_per_new_batch_of_logged_predic
     from assets.resources import LakeResource, ModelRegistryResource
     from dagster_project.sensors import service_monitoring_sensor
 
-    models = tmp_path / "models" / "refinery-intent" / "v1"
+    models = tmp_path / "models" / "refinery-intent" / "v1-20261125T101500-0a1b"  # a model version of dataset v1
     models.mkdir(parents=True)
-    (models / "model_card.json").write_text("{}")
-    (models.parent / "aliases.json").write_text('{"production": "v1"}')
+    (models / "model_card.json").write_text('{"lineage": {"dataset_version": "v1"}}')
+    (models.parent / "aliases.json").write_text('{"production": "v1-20261125T101500-0a1b"}')
     resources = {"lake": LakeResource(root=str(tmp_path / "lake")),
                  "registry": ModelRegistryResource(root=str(tmp_path / "models"))}  # fmt: skip
 

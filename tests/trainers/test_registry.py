@@ -1,5 +1,6 @@
 """The registry and the embedded default model."""
 
+import itertools
 import json
 import shutil
 from pathlib import Path
@@ -77,3 +78,73 @@ def test_rollback_swaps_production_and_previous_and_needs_a_previous(tmp_path: P
     promote(tmp_path, "b")
     assert rollback(tmp_path) == {"production": "a", "previous": "b"}
     assert read_aliases(tmp_path) == {"production": "a", "previous": "b"}
+
+
+def _slow_promote(root: Path, version: str) -> None:
+    """promote, with a pause between reading the aliases and writing them (the window a race needs)."""
+    import time
+
+    from trainers import registry
+
+    write = registry.write_json_atomically
+
+    def slow_write(path: Path, value: object) -> None:
+        time.sleep(0.5)
+        write(path, value)
+
+    registry.write_json_atomically = slow_write
+    registry.promote(root, version)
+
+
+def test_a_rollback_racing_a_deployment_is_not_lost_and_both_moves_are_in_the_history(tmp_path: Path) -> None:
+    import multiprocessing
+    import time
+
+    from trainers.registry import alias_history, rollback
+
+    for version in ("a", "b", "c"):
+        _model(tmp_path, version)
+    promote(tmp_path, "a")
+    promote(tmp_path, "b")
+    deploying = multiprocessing.get_context("fork").Process(target=_slow_promote, args=(tmp_path, "c"))
+    deploying.start()
+    time.sleep(0.2)  # the deployment holds the aliases now
+    rollback(tmp_path)  # waits for the deployment, then rolls it back
+    deploying.join(timeout=10)
+    assert deploying.exitcode == 0
+    history = alias_history(tmp_path)
+    assert [entry["reason"] for entry in history] == ["promote a", "promote b", "promote c", "rollback to b"]
+    for earlier, later in itertools.pairwise(history):
+        assert later["before"] == earlier["after"]  # a chain: no move was made from a stale read
+    assert read_aliases(tmp_path) == history[-1]["after"] == {"production": "b", "previous": "c"}
+
+
+def test_a_promotion_that_expects_another_production_changes_nothing(tmp_path: Path) -> None:
+    from trainers.registry import AliasConflictError, rollback
+
+    for version in ("a", "b", "c"):
+        _model(tmp_path, version)
+    promote(tmp_path, "a")
+    promote(tmp_path, "b")
+    rollback(tmp_path)  # production is a again, while c was evaluated against b
+    with pytest.raises(AliasConflictError, match="production is 'a', not 'b'"):
+        promote(tmp_path, "c", expected_production="b")
+    assert read_aliases(tmp_path) == {"production": "a", "previous": "b"}
+    assert promote(tmp_path, "c", expected_production="a") == {"production": "c", "previous": "a"}
+
+
+def test_model_versions_of_a_dataset_version_are_found_newest_last(tmp_path: Path) -> None:
+    from trainers.registry import ModelRegistry, models_of, new_model_version
+
+    first, second = new_model_version("v1"), new_model_version("v1")
+    assert first != second and first.startswith("v1-")
+    for version, created in ((second, "2026-11-25T10:00:01Z"), (first, "2026-11-25T10:00:00Z")):
+        (tmp_path / "m" / version).mkdir(parents=True)
+        card = {"created_at": created, "lineage": {"dataset_version": "v1", "model_version": version}}
+        (tmp_path / "m" / version / "model_card.json").write_text(json.dumps(card))
+    assert models_of(tmp_path / "m", "v1") == [tmp_path / "m" / first, tmp_path / "m" / second]
+    registry = ModelRegistry(str(tmp_path), "m")
+    assert registry.latest_model_of("v1") == tmp_path / "m" / second
+    assert registry.dataset_version_of(first) == "v1"
+    with pytest.raises(LookupError, match="no model trained for dataset version 'v2'"):
+        registry.latest_model_of("v2")
