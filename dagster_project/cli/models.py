@@ -19,11 +19,11 @@ def command_predict(args: argparse.Namespace, home: RefineryHome) -> int:
         folder = resolve_alias(model_root)
     except LookupError as error:
         raise CliError(str(error)) from error
-    for text, prediction in zip(args.texts, Classifier(folder).predict(args.texts), strict=True):
+    for prediction in Classifier(folder).predict(args.texts):  # one line each: the text as the model saw it
         if prediction.refused is not None:
-            print(f"refused\t-\t{text}\t({prediction.refused})")
+            print(f"refused\t-\t{prediction.text}\t({prediction.refused})")
         else:
-            print(f"{prediction.label}\t{prediction.score:.4f}\t{text}")
+            print(f"{prediction.label}\t{prediction.score:.4f}\t{prediction.text}")
     return 0
 
 

@@ -366,3 +366,73 @@ def test_replay_after_a_rule_change_rewrites_the_quarantine(pipeline: Pipeline, 
     assert stricter_quarantine.select("stage", "source", "source_row").is_duplicated().sum() == 0
     assert job.execute_in_process(partition_key="v1", instance=pipeline.instance, asset_selection=selection).success
     assert pipeline.table("quarantine", "v1").height == before.height
+
+
+def _texts_with_pii_replies_and_markup(count: int) -> list[str]:
+    from assets.demo.tickets import generate_tickets
+
+    records, _ = generate_tickets(count * 2, seed=21)
+    bodies = [r["body"] for r in records if r["body"] and r["body"].strip()][:count]
+    decorations = [
+        lambda b, i: f"<p>{b}</p><br/>contact me at user{i}@corp.example",
+        lambda b, i: f"{b}\n\nOn Mon, 3 Nov 2026 at 09:12, IT <it@corp.example> wrote:\n> did you restart it?",
+        lambda b, i: f"{b} call +44 20 7946 {i:04d} or card 4111 1111 1111 1111",
+        lambda b, i: f"{b}&nbsp;&amp; thanks\n-- \nAnna Example | Finance | anna@corp.example",
+    ]
+    texts = [decorations[i % 4](body, i) for i, body in enumerate(bodies)]
+    texts[7] = "<br/><p>  </p>"  # nothing left after cleaning: refused on every path
+    return [text[:5000] for text in texts]  # within a request's limit; longer than the model learned from
+
+
+def test_the_same_texts_get_the_same_answers_on_every_path_and_no_raw_pii_is_logged(
+    pipeline: Pipeline, tmp_path: Path
+) -> None:
+    import os
+    import subprocess
+    import sys
+
+    from trainers.inference import Classifier
+
+    texts = _texts_with_pii_replies_and_markup(200)
+    production = read_aliases(pipeline.models)["production"]
+    folder = pipeline.models / production
+    classifier = Classifier(folder)  # evaluation's path: probabilities of the prepared texts, then decide
+    evaluated = classifier.decide(classifier.probabilities(texts))
+    refused = [p.refused is not None for p in classifier.predict(texts)]
+    too_long = {i for i, text in enumerate(texts) if len(text) > 2000}  # the demo plants oversized tickets
+    assert {i for i, r in enumerate(refused) if r} == {7} | too_long
+
+    pl.DataFrame({"doc_id": [f"t{i}" for i in range(200)], "text": texts}).write_parquet(tmp_path / "texts.parquet")
+    version = read_card(folder)["lineage"]["dataset_version"]
+    scoring = pipeline.defs.resolve_implicit_global_asset_job_def().get_subset(
+        asset_selection={dg.AssetKey("batch_predictions")}
+    )
+    config = {"ops": {"batch_predictions": {"config": {"input_path": str(tmp_path / "texts.parquet")}}}}
+    assert scoring.execute_in_process(partition_key=version, instance=pipeline.instance, run_config=config).success
+    batch = pipeline.table("batch_predictions", version).sort(pl.col("doc_id").str.slice(1).cast(pl.Int64))
+
+    environment = {**os.environ, "REFINERY_HOME": str(pipeline.home.root)}
+    cli = subprocess.run([sys.executable, "-m", "dagster_project.cli", "predict", *texts], capture_output=True,
+                         text=True, env=environment, timeout=300, check=True)  # fmt: skip
+    printed = [line.split("\t") for line in cli.stdout.splitlines()]
+    assert len(printed) == 200
+
+    lake = tmp_path / "lake"
+    with ServiceThread(build_app(pipeline.models, lake=lake, token="", quantize=False)) as service:
+        status, body = call(f"{service.url}/predict", {"texts": texts[:100]})
+        status_2, body_2 = call(f"{service.url}/predict", {"texts": texts[100:]})
+    assert status == status_2 == 200
+    served = body["predictions"] + body_2["predictions"]
+
+    for i, reference in enumerate(evaluated):
+        if refused[i]:
+            assert batch["label"][i] is None and batch["refused"][i] and printed[i][0] == "refused"
+            assert served[i]["label"] is None and served[i]["refused"]
+            continue
+        assert batch["label"][i] == printed[i][0] == served[i]["label"] == reference.label, i
+        assert abs(batch["score"][i] - reference.score) < 1e-5 and abs(served[i]["score"] - reference.score) < 1e-5
+        assert abs(float(printed[i][1]) - reference.score) < 1e-4  # the CLI prints 4 decimals
+    logged = pl.read_delta(str(lake / "predictions"))["text"].to_list() + batch["text"].to_list()
+    assert len(logged) == 200 + 200 - sum(refused)  # the service logs answered texts only
+    for raw in ("@corp.example", "7946", "4111 1111"):
+        assert not any(raw in text for text in logged if text), raw
