@@ -1,14 +1,14 @@
 """model_evaluation: test-split metrics of the fine-tuned model, production on the same split, the promotion gate."""
 
-import base64
 from pathlib import Path
 
 import dagster as dg
 
+from assets.metadata import embedded_png
 from assets.models.evaluation import CandidateEvaluation, GateSettings, evaluate_candidate
 from assets.partitions import dataset_versions
 from assets.resources import ModelRegistryResource, TrainerResource
-from trainers.reports import confusion_markdown, per_class_markdown
+from trainers.reports import confusion_markdown
 
 MODEL_EVALUATION = "model_evaluation"
 CHECK_EVALUATION_GATE = "check_evaluation_gate"
@@ -23,25 +23,38 @@ class EvaluationConfig(dg.Config):
     force: bool = False  # pass the gate anyway; recorded in the model card
 
 
+def per_class_table(per_class: dict[str, dict[str, float]]) -> dg.MetadataValue:
+    """The per-class precision, recall, F1 and support as a table the UI can sort."""
+    columns = [dg.TableColumn("label", "string")] + [
+        dg.TableColumn(name, "float") for name in ("precision", "recall", "f1")
+    ] + [dg.TableColumn("support", "int")]  # fmt: skip
+    records = [dg.TableRecord({"label": label, **row}) for label, row in per_class.items()]
+    return dg.MetadataValue.table(records, schema=dg.TableSchema(columns))
+
+
 def evaluation_metadata(evaluation: CandidateEvaluation) -> dict[str, object]:
-    """Test metrics, production's metrics on the same split, the per-class table and the confusion matrix."""
+    """Test metrics, production's metrics on the same split, the per-class table and the pictures."""
     report = evaluation.report
-    png = evaluation.confusion_png.read_bytes()
     comparison: dict[str, object] = {}
     if evaluation.production_metrics:
         comparison = {f"production_{name}": value for name, value in evaluation.production_metrics.items()}
         comparison["production_version"] = evaluation.production["version"]
+    confusion, reliability = evaluation.pictures["confusion_matrix"], evaluation.pictures["reliability"]
     return {
+        "model_version": evaluation.model_folder.name,
         **{f"test_{name}": value for name, value in report["metrics"].items()},
         **comparison,
         "test_examples": report["examples"],
-        "per_class": dg.MetadataValue.md(per_class_markdown(report["per_class"])),
+        "per_class": per_class_table(report["per_class"]),
         "confusion_matrix": dg.MetadataValue.md(
-            f"![confusion matrix](data:image/png;base64,{base64.b64encode(png).decode()})\n\n"
+            embedded_png(confusion, "confusion matrix")
+            + "\n\n"
             + confusion_markdown(report["labels"], report["confusion_matrix"])
         ),
-        "confusion_matrix_png": dg.MetadataValue.path(str(evaluation.confusion_png)),
-        "model_path": dg.MetadataValue.path(str(evaluation.confusion_png.parent)),
+        "reliability_diagram": dg.MetadataValue.md(embedded_png(reliability, "reliability diagram")),
+        "confusion_matrix_png": dg.MetadataValue.path(str(confusion)),
+        "reliability_png": dg.MetadataValue.path(str(reliability)),
+        "model_path": dg.MetadataValue.path(str(evaluation.model_folder)),
     }
 
 
@@ -84,7 +97,7 @@ def model_evaluation(
     version = context.partition_key
     settings = GateSettings(config.min_accuracy, config.min_macro_f1, config.max_regression, config.force)
     evaluation = evaluate_candidate(registry, version, Path(trainer.bundles_root), settings)
-    model_version = evaluation.confusion_png.parent.name
+    model_version = evaluation.model_folder.name
     if evaluation.gate["forced"]:
         context.log.warning(f"model {model_version} passes its gate only because force=true: {evaluation.gate}")
     return dg.MaterializeResult(

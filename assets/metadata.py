@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import base64
+from pathlib import Path
+
 import dagster as dg
 import polars as pl
 
@@ -34,3 +37,8 @@ def stage_metadata(
         "rules_hash": rules_hash,
         "preview": preview(kept),
     }
+
+
+def embedded_png(path: Path, title: str) -> str:
+    """Markdown showing a PNG inline (the UI renders data URIs), so the picture travels with the metadata."""
+    return f"![{title}](data:image/png;base64,{base64.b64encode(path.read_bytes()).decode()})"

@@ -6,6 +6,7 @@ from typing import get_type_hints
 import dagster as dg
 import pydantic
 
+from assets.metadata import embedded_png
 from assets.models.training_set import TrainOn, gather_examples, split_examples, versions_to_train_on
 from assets.partitions import DATASET_VERSIONS, dataset_versions
 from assets.resources import LakeResource, ModelRegistryResource, TrainerResource
@@ -83,9 +84,16 @@ def fine_tuned_model(
     checkpoints = registry.model_root / f".{version}.checkpoints"  # an interrupted fine-tune of a version resumes
     output = registry.version_folder(model_version)
     reported = trainer.train(context, bundle, output, trainer_params(config), checkpoints)
+    curves = output / "training_curves.png"
     return dg.MaterializeResult(
         metadata={
             **(reported.metadata or {}),
+            **(
+                {"training_curves": dg.MetadataValue.md(embedded_png(curves, "training curves"))}
+                if curves.is_file()
+                else {}
+            ),
+            "metrics_csv": dg.MetadataValue.path(str(output / "metrics.csv")),
             "model_version": model_version,
             "dataset_versions": dg.MetadataValue.json(manifest.dataset_versions),
             "bundle": dg.MetadataValue.path(str(bundle)),

@@ -53,6 +53,7 @@ def evaluate_model(model_folder: Path, bundle: Path, split: str = "test") -> dic
         },
         "labels": names,
         "confusion_matrix": confusion_matrix(predictions, target_tensor, classes),
+        "calibration_bins": calibration_bins(probabilities, target_tensor),
         "per_class": {
             name: {"precision": round(p, 4), "recall": round(r, 4), "f1": round(f, 4), "support": n}
             for name, (p, r, f, n) in zip(names, per_class, strict=True)
@@ -60,18 +61,30 @@ def evaluate_model(model_folder: Path, bundle: Path, split: str = "test") -> dic
     }
 
 
-def expected_calibration_error(probabilities: torch.Tensor, targets: torch.Tensor, bins: int = 15) -> float:
-    """Expected calibration error: the gap between confidence and accuracy, averaged over confidence bins."""
+def calibration_bins(probabilities: torch.Tensor, targets: torch.Tensor, bins: int = 15) -> list[dict[str, float]]:
+    """Per confidence bin: its bounds, the examples in it, their mean confidence and their accuracy."""
     confidence, predicted = probabilities.max(dim=-1)
     correct = (predicted == targets).float()
     edges = torch.linspace(0, 1, bins + 1)
-    error = 0.0
-    for low, high in itertools.pairwise(edges):
+    found = []
+    for low, high in itertools.pairwise(edges.tolist()):
         inside = (confidence > low) & (confidence <= high)
-        if inside.any():
-            gap = abs(float(confidence[inside].mean()) - float(correct[inside].mean()))
-            error += float(inside.float().mean()) * gap
-    return error
+        count = int(inside.sum())
+        found.append({
+            "low": round(low, 6), "high": round(high, 6), "count": count,
+            "confidence": float(confidence[inside].mean()) if count else 0.0,
+            "accuracy": float(correct[inside].mean()) if count else 0.0,
+        })  # fmt: skip
+    return found
+
+
+def expected_calibration_error(probabilities: torch.Tensor, targets: torch.Tensor, bins: int = 15) -> float:
+    """Expected calibration error: the gap between confidence and accuracy, averaged over confidence bins."""
+    total = len(targets)
+    return sum(
+        b["count"] / total * abs(b["confidence"] - b["accuracy"])
+        for b in calibration_bins(probabilities, targets, bins)
+    )
 
 
 def confusion_matrix(predictions: torch.Tensor, targets: torch.Tensor, classes: int) -> list[list[int]]:

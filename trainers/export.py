@@ -13,7 +13,13 @@ from trainers.registry import LABEL_MAP, MODEL_CARD, RECIPE_FILE
 
 
 def export_model(
-    model, tokenizer, label_map: dict[str, int], card: dict, folder: Path, recipe: dict | None = None
+    model,
+    tokenizer,
+    label_map: dict[str, int],
+    card: dict,
+    folder: Path,
+    recipe: dict | None = None,
+    extras: dict[str, bytes] | None = None,
 ) -> Path:
     """Write the model folder next to `folder`, then swap it in, so a reader never sees half a model."""
     staging = folder.with_name(f".{folder.name}.staging")
@@ -25,6 +31,8 @@ def export_model(
     (staging / MODEL_CARD).write_text(json.dumps(card, indent=2, sort_keys=True, default=str))
     if recipe is not None:
         (staging / RECIPE_FILE).write_text(json.dumps(recipe, indent=2, sort_keys=True))
+    for name, content in (extras or {}).items():  # metrics.csv, training_curves.png
+        (staging / name).write_bytes(content)
     retired = folder.with_name(f".{folder.name}.retired")
     shutil.rmtree(retired, ignore_errors=True)
     if folder.exists():

@@ -42,6 +42,8 @@ class TrainingParams:
     truncation: Truncation = setting("head", "which part of a long text is kept")
     class_weights: ClassWeights = setting("none", "balanced weighs each label by the inverse of its frequency")
     early_stopping_patience: int = setting(0, "epochs without a better val macro F1 before stopping; 0 = off")
+    save_best: bool = setting(False, "export the epoch with the best val macro F1 (always so with early stopping)")
+    log_every_n_steps: int = setting(10, "steps between logged train losses and progress lines")
     gradient_checkpointing: bool = setting(False, "recompute activations: less memory, slower steps")
     compile: bool = setting(False, "torch.compile the model (pays on GPUs for long runs)")
     checkpoint_every_n_steps: int = setting(200, "steps between resumable checkpoints")

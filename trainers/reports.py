@@ -1,14 +1,10 @@
-"""Evaluation reports for people: markdown tables and the confusion-matrix picture."""
+"""Reports for people: markdown tables, training curves, the confusion matrix and the reliability diagram."""
 
 from __future__ import annotations
 
-
-def per_class_markdown(per_class: dict[str, dict[str, float]]) -> str:
-    """The per-class table as markdown."""
-    lines = ["| label | precision | recall | f1 | support |", "|---|---|---|---|---|"]
-    for label, row in per_class.items():
-        lines.append(f"| {label} | {row['precision']:.3f} | {row['recall']:.3f} | {row['f1']:.3f} | {row['support']} |")
-    return "\n".join(lines)
+import csv
+import io
+import math
 
 
 def confusion_markdown(labels: list[str], matrix: list[list[int]]) -> str:
@@ -19,31 +15,94 @@ def confusion_markdown(labels: list[str], matrix: list[list[int]]) -> str:
     return "\n".join(lines)
 
 
-def confusion_png(matrix: list[list[int]], cell: int = 24) -> bytes:
-    """A heatmap of the row-normalised confusion matrix as PNG bytes (white = 0, dark blue = the whole row)."""
-    import struct
-    import zlib
+def _figure(width: float, height: float, columns: int = 1):
+    import matplotlib
 
+    matplotlib.use("Agg")  # files only: no display, no GUI toolkit
+    from matplotlib import pyplot
+
+    return pyplot.subplots(1, columns, figsize=(width, height), dpi=100)
+
+
+def _png(figure) -> bytes:
+    from matplotlib import pyplot
+
+    buffer = io.BytesIO()
+    figure.tight_layout()
+    figure.savefig(buffer, format="png")
+    pyplot.close(figure)
+    return buffer.getvalue()
+
+
+def confusion_png(matrix: list[list[int]], labels: list[str] | None = None) -> bytes:
+    """The row-normalised confusion matrix as a labelled heatmap; counts in the cells while they fit."""
+    import numpy as np
+
+    counts = np.asarray(matrix, dtype=float)
+    shares = counts / np.maximum(counts.sum(axis=1, keepdims=True), 1)
     size = len(matrix)
-    rows = []
-    for true_id in range(size * cell):
-        row = matrix[true_id // cell]
-        total = sum(row) or 1
-        line = bytearray([0])  # PNG filter type 0 for this scanline
-        for x in range(size * cell):
-            share = row[x // cell] / total
-            edge = x % cell == 0 or true_id % cell == 0
-            red, green, blue = (200, 200, 200) if edge else (int(255 - 230 * share), int(255 - 180 * share), 255)
-            line += bytes((red, green, blue))
-        rows.append(bytes(line))
+    labels = labels or [str(i) for i in range(size)]
+    side = min(4 + 0.35 * size, 40)
+    figure, axes = _figure(side, side)
+    image = axes.imshow(shares, cmap="Blues", vmin=0, vmax=1)
+    axes.set_xticks(range(size), labels, rotation=90, fontsize=max(4, 10 - size // 15))
+    axes.set_yticks(range(size), labels, fontsize=max(4, 10 - size // 15))
+    axes.set_xlabel("predicted")
+    axes.set_ylabel("true")
+    if size <= 30:
+        for (row, column), count in np.ndenumerate(counts):
+            if count:
+                colour = "white" if shares[row, column] > 0.5 else "black"
+                axes.text(column, row, int(count), ha="center", va="center", fontsize=7, color=colour)
+    figure.colorbar(image, ax=axes, fraction=0.046, pad=0.04, label="share of the true label")
+    return _png(figure)
 
-    def chunk(kind: bytes, data: bytes) -> bytes:
-        return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data) & 0xFFFFFFFF)
 
-    header = struct.pack(">IIBBBBB", size * cell, size * cell, 8, 2, 0, 0, 0)
-    return (
-        b"\x89PNG\r\n\x1a\n"
-        + chunk(b"IHDR", header)
-        + chunk(b"IDAT", zlib.compress(b"".join(rows)))
-        + chunk(b"IEND", b"")
-    )
+def reliability_png(bins: list[dict[str, float]]) -> bytes:
+    """Reliability diagram: accuracy against mean confidence per confidence bin, beside perfect calibration."""
+    figure, axes = _figure(5, 5)
+    filled = [b for b in bins if b["count"]]
+    axes.plot([0, 1], [0, 1], linestyle="--", color="grey", label="perfectly calibrated")
+    axes.bar([b["low"] for b in filled], [b["accuracy"] for b in filled], width=[b["high"] - b["low"] for b in filled],
+             align="edge", alpha=0.6, edgecolor="black", label="accuracy in the bin")  # fmt: skip
+    axes.plot([b["confidence"] for b in filled], [b["accuracy"] for b in filled], marker="o", label="mean confidence")
+    axes.set_xlim(0, 1)
+    axes.set_ylim(0, 1)
+    axes.set_xlabel("confidence")
+    axes.set_ylabel("accuracy")
+    axes.legend(loc="upper left")
+    return _png(figure)
+
+
+def read_metrics_csv_text(text: str) -> list[dict[str, float]]:
+    """Lightning's CSVLogger rows, numbers as floats (empty cells left out)."""
+    return [{k: float(v) for k, v in row.items() if v not in ("", None)} for row in csv.DictReader(io.StringIO(text))]
+
+
+def training_curves_png(rows: list[dict[str, float]]) -> bytes:
+    """Train loss and learning rate per step, and the val metrics per epoch."""
+    figure, (losses, validation) = _figure(11, 4, columns=2)
+    steps = [(r["step"], r["train_loss"]) for r in rows if "train_loss" in r]
+    losses.plot([s for s, _ in steps], [v for _, v in steps], label="train loss", color="tab:blue")
+    val_loss = [(r["step"], r["val_loss"]) for r in rows if "val_loss" in r]
+    losses.plot([s for s, _ in val_loss], [v for _, v in val_loss], marker="o", label="val loss", color="tab:orange")
+    losses.set_xlabel("step")
+    losses.set_ylabel("loss")
+    rate_keys = sorted({key for row in rows for key in row if key.startswith("lr-")})  # lr-AdamW/pg1: the body
+    rates = [(r["step"], r[rate_keys[0]]) for r in rows if rate_keys and rate_keys[0] in r]
+    if rates:
+        rate_axes = losses.twinx()
+        rate_axes.plot([s for s, _ in rates], [v for _, v in rates], color="grey", linestyle=":", label="learning rate")
+        rate_axes.set_ylabel("learning rate")
+    losses.legend(loc="upper center")
+    for name in ("val_accuracy", "val_macro_f1"):
+        points = [(r["epoch"], r[name]) for r in rows if name in r]
+        validation.plot([e for e, _ in points], [v for _, v in points], marker="o", label=name.removeprefix("val_"))
+    validation.xaxis.get_major_locator().set_params(integer=True)
+    validation.set_xlabel("epoch")
+    validation.set_ylabel("val")
+    validation.set_ylim(0, 1.02)
+    validation.legend(loc="lower right")
+    if not all(math.isfinite(v) for _, v in steps):
+        losses.set_title("the loss became NaN or infinite")
+    return _png(figure)

@@ -11,6 +11,7 @@ import json
 import os
 import shutil
 import sys
+import tempfile
 import time
 from contextlib import ExitStack
 from dataclasses import asdict, dataclass
@@ -18,17 +19,20 @@ from pathlib import Path
 
 import lightning as L
 import torch
-from lightning.pytorch.callbacks import EarlyStopping, ModelCheckpoint
+from lightning.pytorch.callbacks import EarlyStopping, LearningRateMonitor, ModelCheckpoint
+from lightning.pytorch.loggers import CSVLogger
 from transformers import AutoTokenizer
 from transformers.utils import logging as transformers_logging
 
 from trainers.abstain import fit_abstain_threshold
 from trainers.bundle import read_bundle_manifest, read_split
+from trainers.callbacks import EpochReport, StepProgress
 from trainers.data import TextClassificationData
 from trainers.default_model import resolve_model_source
 from trainers.export import class_probabilities, export_model
 from trainers.model import SequenceClassifier, without_lora
 from trainers.params import TrainingParams
+from trainers.reports import read_metrics_csv_text, training_curves_png
 
 
 def global_rank() -> int:
@@ -88,6 +92,8 @@ class FitResult:
     seconds: float
     epochs: int
     is_global_zero: bool
+    metrics_csv: str = ""  # per-step train loss and learning rate, per-epoch val metrics (Lightning's CSVLogger)
+    best: dict[str, float] | None = None  # the exported epoch and its val macro F1, when the best one is kept
 
 
 def fit(
@@ -115,15 +121,32 @@ def fit(
         params.truncation,
     )  # fmt: skip
     module = build_module(source, manifest.label_map, params, data)
-    extra, resume_from = training_callbacks(params, reporter, checkpoint_dir)
-    precision = resolve_precision(params.precision)
-    trainer = build_trainer(params, precision, [*extra, *(callbacks or [])], checkpoint_dir is not None)
-    reporter.log(f"training {source} on {manifest.row_counts} rows, precision {precision}")
-    started = time.perf_counter()
-    trainer.fit(module, datamodule=data, ckpt_path=resume_from)
+    with tempfile.TemporaryDirectory(prefix="refinery-fit-") as scratch:
+        work = checkpoint_dir or Path(scratch)
+        extra, resume_from = training_callbacks(params, reporter, checkpoint_dir, work / "best")
+        precision = resolve_precision(params.precision)
+        logger = CSVLogger(work, name="", version="")
+        trainer = build_trainer(params, precision, [*extra, *(callbacks or [])], logger)
+        reporter.log(f"training {source} on {manifest.row_counts} rows, precision {precision}")
+        started = time.perf_counter()
+        trainer.fit(module, datamodule=data, ckpt_path=resume_from)
+        seconds = round(time.perf_counter() - started, 2)
+        best = keep_best_weights(module, trainer)
+        metrics_file = Path(logger.log_dir) / "metrics.csv"
+        metrics_csv = metrics_file.read_text() if metrics_file.is_file() else ""
     module.model = without_lora(getattr(module.model, "_orig_mod", module.model))  # unwrap compile and LoRA
-    return FitResult(module, tokenizer, manifest, source, precision, round(time.perf_counter() - started, 2),
-                     trainer.current_epoch, trainer.is_global_zero)  # fmt: skip
+    return FitResult(module, tokenizer, manifest, source, precision, seconds, trainer.current_epoch,
+                     trainer.is_global_zero, metrics_csv, best)  # fmt: skip
+
+
+def keep_best_weights(module: L.LightningModule, trainer: L.Trainer) -> dict[str, float] | None:
+    """Load the best val macro-F1 checkpoint's weights into the module, when one was kept; its epoch and score."""
+    kept = [c for c in trainer.checkpoint_callbacks if c.monitor == "val_macro_f1" and c.best_model_path]
+    if not kept:
+        return None
+    checkpoint = torch.load(kept[0].best_model_path, map_location="cpu", weights_only=False)  # our own file
+    module.load_state_dict(checkpoint["state_dict"])
+    return {"epoch": int(checkpoint["epoch"]), "val_macro_f1": round(float(kept[0].best_model_score), 6)}
 
 
 def build_module(source: str, label_map: dict[str, int], params: TrainingParams, data):
@@ -139,22 +162,16 @@ def build_module(source: str, label_map: dict[str, int], params: TrainingParams,
 
 
 def training_callbacks(
-    params: TrainingParams, reporter: Reporter, checkpoint_dir: Path | None
+    params: TrainingParams, reporter: Reporter, checkpoint_dir: Path | None, best_dir: Path
 ) -> tuple[list, str | None]:
-    """Epoch reports, early stopping and checkpoints; and the checkpoint to resume from, if any."""
-
-    class EpochReport(L.Callback):
-        def on_train_epoch_end(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
-            if trainer.is_global_zero and pl_module.val_metrics:
-                metrics = pl_module.val_metrics
-                reporter.log(
-                    f"epoch {trainer.current_epoch}: val accuracy {metrics['accuracy']:.4f}, "
-                    f"macro F1 {metrics['macro_f1']:.4f}"
-                )
-
-    callbacks: list = [EpochReport()]
+    """Progress reports, early stopping, the best epoch and resumable checkpoints; and the checkpoint to resume from."""
+    callbacks: list = [EpochReport(reporter.log), StepProgress(reporter.log, params.log_every_n_steps)]
+    callbacks.append(LearningRateMonitor(logging_interval="step"))
     if params.early_stopping_patience:
         callbacks.append(EarlyStopping(monitor="val_macro_f1", mode="max", patience=params.early_stopping_patience))
+    if params.save_best or params.early_stopping_patience:
+        best = ModelCheckpoint(best_dir, "best", "val_macro_f1", mode="max", save_top_k=1, enable_version_counter=False)
+        callbacks.append(best)
     resume_from = None
     if checkpoint_dir is not None:
         every = params.checkpoint_every_n_steps or None
@@ -168,9 +185,9 @@ def training_callbacks(
     return callbacks, resume_from
 
 
-def build_trainer(params: TrainingParams, precision: str, callbacks: list, checkpointing: bool):
-    """The Lightning Trainer: it owns devices, precision, strategy and checkpoints."""
-
+def build_trainer(params: TrainingParams, precision: str, callbacks: list, logger: CSVLogger) -> L.Trainer:
+    """The Lightning Trainer: it owns devices, precision, strategy, checkpoints and the metrics log."""
+    checkpointing = any(isinstance(c, ModelCheckpoint) for c in callbacks)
     return L.Trainer(
         max_epochs=params.max_epochs,
         max_steps=params.max_steps,
@@ -182,7 +199,8 @@ def build_trainer(params: TrainingParams, precision: str, callbacks: list, check
         accumulate_grad_batches=params.accumulate_grad_batches,
         gradient_clip_val=1.0,
         use_distributed_sampler=False,  # LengthBucketSampler shards by rank itself
-        logger=False,
+        logger=logger,
+        log_every_n_steps=params.log_every_n_steps,
         enable_checkpointing=checkpointing,
         enable_progress_bar=False,
         enable_model_summary=False,
@@ -213,10 +231,14 @@ def train(
         "validation_metrics": module.val_metrics,
         "train_seconds": fitted.seconds,
         "epochs": fitted.epochs,
+        "exported_epoch": fitted.best,  # None: the last epoch's weights
         "abstain": abstain,
         "created_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
     }
-    export_model(module.model, fitted.tokenizer, manifest.label_map, card, output, manifest.text_recipe)
+    extras = {"metrics.csv": fitted.metrics_csv.encode()}
+    if fitted.metrics_csv:
+        extras["training_curves.png"] = training_curves_png(read_metrics_csv_text(fitted.metrics_csv))
+    export_model(module.model, fitted.tokenizer, manifest.label_map, card, output, manifest.text_recipe, extras)
     shutil.rmtree(checkpoints, ignore_errors=True)  # the exported model supersedes them
     result = {
         "model_path": str(output),
@@ -225,7 +247,9 @@ def train(
         "precision": fitted.precision,
         **{f"val_{name}": value for name, value in module.val_metrics.items()},
         **({"abstain_threshold": abstain["threshold"]} if abstain else {}),
-    }
+        **({"exported_epoch": fitted.best["epoch"], "exported_val_macro_f1": fitted.best["val_macro_f1"]}
+           if fitted.best else {}),
+    }  # fmt: skip
     reporter.report(result)
     return result
 

@@ -61,12 +61,13 @@ def production_report(registry: ModelRegistry, candidate: Path, bundle: Path) ->
 
 @dataclass
 class CandidateEvaluation:
-    """A candidate's test report, production's report on the same split, the gate, and the confusion picture."""
+    """A candidate's test report, production's report on the same split, the gate, and the pictures drawn."""
 
+    model_folder: Path
     report: dict
     production: dict | None
     gate: dict[str, object]
-    confusion_png: Path
+    pictures: dict[str, Path]  # confusion_matrix, reliability: PNG files in the model folder
 
     @property
     def production_metrics(self) -> dict[str, float] | None:
@@ -79,14 +80,15 @@ def evaluate_candidate(
     """Evaluate the newest model of dataset version `version` on its bundle's test split against production, gate
     it, and record both in its model card."""
     from trainers.evaluation import evaluate_model
-    from trainers.reports import confusion_png
+    from trainers.reports import confusion_png, reliability_png
 
     folder = registry.latest_model_of(version)
     bundle = bundles_root / folder.name  # every model version has its own bundle
     report = evaluate_model(folder, bundle)
     production = production_report(registry, folder, bundle)
     gate = gate_result(report["metrics"], settings, production.get("metrics") if production else None)
-    image = folder / "confusion_matrix.png"
-    image.write_bytes(confusion_png(report["confusion_matrix"]))
+    pictures = {"confusion_matrix": folder / "confusion_matrix.png", "reliability": folder / "reliability.png"}
+    pictures["confusion_matrix"].write_bytes(confusion_png(report["confusion_matrix"], report["labels"]))
+    pictures["reliability"].write_bytes(reliability_png(report["calibration_bins"]))
     update_card(folder, test_evaluation=report, evaluation_gate=gate, production_comparison=production)
-    return CandidateEvaluation(report, production, gate, image)
+    return CandidateEvaluation(folder, report, production, gate, pictures)

@@ -230,3 +230,43 @@ def test_lora_trains_adapters_and_the_head_and_exports_a_merged_model(model_type
         encoded = fitted.tokenizer(texts, padding=True, return_tensors="pt")
         expected = torch.softmax(merged.eval()(**{k: encoded[k] for k in ("input_ids", "attention_mask")}).logits, -1)
     assert torch.allclose(Classifier(tmp_path / "out").probabilities(texts), expected, atol=1e-5)
+
+
+def test_with_save_best_the_exported_weights_are_the_best_epochs_checkpoint(bundle, tmp_path) -> None:
+    from trainers.reports import read_metrics_csv_text
+
+    source = build_tiny_model(tmp_path / "bert", "bert")
+    params = TrainingParams(model_name_or_path=str(source), max_epochs=4, batch_size=8, learning_rate=3e-3,
+                            early_stopping_patience=2)  # fmt: skip
+    fitted = fit(bundle, params, Reporter(), checkpoint_dir=tmp_path / "checkpoints")
+    best = torch.load(tmp_path / "checkpoints" / "best" / "best.ckpt", map_location="cpu", weights_only=False)
+    epochs = [row for row in read_metrics_csv_text(fitted.metrics_csv) if "val_macro_f1" in row]
+    best_score = max(row["val_macro_f1"] for row in epochs)
+    assert fitted.best == {"epoch": best["epoch"], "val_macro_f1": pytest.approx(best_score, abs=1e-6)}
+    assert next(row["epoch"] for row in epochs if row["val_macro_f1"] == best_score) == best["epoch"]
+    exported = fitted.module.model.state_dict()
+    for name, tensor in best["state_dict"].items():
+        assert torch.equal(exported[name.removeprefix("model.")], tensor), name
+
+
+def test_a_trained_model_folder_holds_its_metrics_log_and_training_curves(bundle, tmp_path) -> None:
+    from trainers.registry import read_card
+    from trainers.reports import read_metrics_csv_text
+    from trainers.train import train
+
+    source = build_tiny_model(tmp_path / "bert", "bert")
+    params = TrainingParams(model_name_or_path=str(source), max_epochs=2, batch_size=8, learning_rate=1e-3,
+                            log_every_n_steps=1, save_best=True)  # fmt: skip
+    lines: list[str] = []
+    reporter = Reporter()
+    reporter.log = lines.append
+    result = train(bundle, tmp_path / "out", params, reporter)
+    rows = read_metrics_csv_text((tmp_path / "out" / "metrics.csv").read_text())
+    assert len([r for r in rows if "train_loss" in r]) >= 8 and any(k.startswith("lr-AdamW") for r in rows for k in r)
+    assert [r["epoch"] for r in rows if "val_macro_f1" in r] == [0.0, 1.0]
+    assert (tmp_path / "out" / "training_curves.png").read_bytes().startswith(b"\x89PNG")
+    card = read_card(tmp_path / "out")
+    assert card["exported_epoch"]["epoch"] == result["exported_epoch"] in (0, 1)
+    progress = [line for line in lines if line.startswith("step ")]
+    assert progress and "samples/s" in progress[-1] and "ETA" in progress[-1]
+    assert not (tmp_path / ".out.checkpoints").exists()
