@@ -19,6 +19,7 @@ from dagster_project.jobs import refinery_monitoring, refinery_pipeline
 from dagster_project.sensors import (
     build_source_sensors,
     drift_retraining_sensor,
+    feedback_sensor,
     landing_sensor,
     service_monitoring_sensor,
 )
@@ -54,6 +55,7 @@ def build_definitions(home: RefineryHome, sources_dir: Path | None = None) -> dg
         sensors=[
             landing_sensor,
             drift_retraining_sensor,
+            feedback_sensor,
             service_monitoring_sensor,
             *build_source_sensors(load_sources(sources_dir)),
         ],

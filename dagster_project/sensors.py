@@ -5,13 +5,16 @@ from pathlib import Path
 
 import dagster as dg
 
+from assets.models.retraining import retraining_version
 from assets.monitoring import MODEL_MONITORING
 from assets.partitions import DATASET_VERSIONS, dataset_versions
 from assets.readers.arrivals import find_ready_drops, http_tick, sql_tick
 from assets.readers.declared import HttpSource, Source, SqlSource
+from assets.readers.feedback import feedback_tick
 from assets.resources import LakeResource, LandingResource, ModelRegistryResource
 from assets.storage.tables import SERVICE_PREDICTIONS
 from dagster_project.jobs import refinery_monitoring, refinery_pipeline
+from trainers.registry import read_card
 
 
 @dg.sensor(job=refinery_pipeline, minimum_interval_seconds=15, default_status=dg.DefaultSensorStatus.STOPPED)
@@ -86,22 +89,39 @@ def build_source_sensors(sources: dict[str, Source]) -> list[dg.SensorDefinition
     asset_key=dg.AssetKey(MODEL_MONITORING),
     job=refinery_pipeline,
     default_status=dg.DefaultSensorStatus.STOPPED,
-    description="A model_monitoring run that found drift beyond its fail thresholds retrains on the newest version.",
+    description="Drift beyond the fail thresholds retrains on the newest version, if the production model has not "
+    "seen it.",
 )
-def drift_retraining_sensor(context: dg.SensorEvaluationContext, asset_event: dg.EventLogEntry):
-    """Request a pipeline run of the newest dataset version when monitoring asks for retraining."""
+def drift_retraining_sensor(
+    context: dg.SensorEvaluationContext, asset_event: dg.EventLogEntry, registry: ModelRegistryResource
+):
+    """Request a run of the newest dataset version when monitoring asks for retraining and there is new data."""
     materialization = asset_event.asset_materialization
     requested = materialization.metadata.get("retraining_requested") if materialization else None
     if requested is None or not requested.value:
         return dg.SkipReason("the latest monitoring run found no drift beyond its fail thresholds")
-    versions = context.instance.get_dynamic_partitions(DATASET_VERSIONS)
-    if not versions:
-        return dg.SkipReason("no dataset version to retrain on")
+    production = registry.aliases().get("production")
+    card = read_card(registry.version_folder(production)) if production else None
+    version, reason = retraining_version(context.instance.get_dynamic_partitions(DATASET_VERSIONS), card)
+    if version is None:
+        context.log.info(f"drift found, retraining skipped: {reason}")
+        return dg.SkipReason(reason)
     return dg.RunRequest(
-        run_key=f"retrain-{asset_event.run_id}",
-        partition_key=versions[-1],
+        run_key=f"retrain-{version}-after-{production}",
+        partition_key=version,
         tags={"refinery/trigger": "drift", "refinery/drifted_partition": materialization.partition or ""},
     )
+
+
+@dg.sensor(job=refinery_pipeline, minimum_interval_seconds=300, default_status=dg.DefaultSensorStatus.STOPPED)
+def feedback_sensor(context: dg.SensorEvaluationContext, lake: LakeResource, landing: LandingResource):
+    """Labels posted to the service's /feedback become a dataset version of their own and one pipeline run."""
+    after = json.loads(context.cursor) if context.cursor else None
+    known = set(context.instance.get_dynamic_partitions(DATASET_VERSIONS))
+    version, cursor = feedback_tick(lake, Path(landing.root), known, after)
+    if version is None:
+        return dg.SkipReason("no new feedback labels")
+    return register_versions([version], cursor)
 
 
 @dg.sensor(job=refinery_monitoring, minimum_interval_seconds=300, default_status=dg.DefaultSensorStatus.STOPPED)

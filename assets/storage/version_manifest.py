@@ -8,7 +8,7 @@ from pathlib import Path
 import yaml
 
 VERSION_MANIFEST_FILE = "_version.yaml"
-KINDS = ("files", "sql", "http")
+KINDS = ("files", "sql", "http", "feedback")
 
 
 def write_version_manifest(folder: Path, kind: str, **fields: object) -> dict[str, object]:
