@@ -7,17 +7,13 @@ import dagster as dg
 import pydantic
 
 from assets.metadata import embedded_png
-from assets.models.training_set import TrainOn, gather_examples, split_examples, versions_to_train_on
+from assets.models.training_set import TrainOn, plan_training_set
 from assets.partitions import DATASET_VERSIONS, dataset_versions
 from assets.resources import LakeResource, ModelRegistryResource, TrainerResource
-from assets.storage.catalog import version_recipe
-from assets.storage.home import git_commit
 from assets.storage.tables import TRAINING_EXAMPLES
-from recipe.text_recipe import TextRecipe
 from rules import default_rule_book
 from trainers.bundle import write_bundle
 from trainers.params import TrainingParams
-from trainers.registry import new_model_version
 
 TRAINER_POOL = "refinery_trainer"
 TRAINER_ONLY = ("resume",)  # always on when launched from Dagster: a retried step continues
@@ -64,35 +60,25 @@ def fine_tuned_model(
     """A transformers classifier fine-tuned with Lightning on the validated examples of versions up to this one."""
     version = context.partition_key
     registered = context.instance.get_dynamic_partitions(DATASET_VERSIONS)
-    versions = versions_to_train_on(registered, version, config.train_on)
-    model_version = new_model_version(version)  # every fine-tune is a new model version; none is overwritten
-    recipe = version_recipe(lake, version)  # how this version's texts were prepared: serving applies it too
-    lineage = {
-        "dataset_version": version,
-        "model_version": model_version,
-        "training_examples_delta_version": lake.table_version(TRAINING_EXAMPLES),
-        "text_recipe_hash": TextRecipe.from_dict(recipe).digest if recipe else None,
-        "git_commit": git_commit(),
-        "dagster_run_id": context.run_id,
-    }
+    rules_hash = default_rule_book().digest
     try:
-        examples = gather_examples(lake, versions)
-        splits, manifest = split_examples(examples, versions, default_rule_book().digest, lineage, recipe)
+        planned = plan_training_set(lake, registered, version, config.train_on, rules_hash, context.run_id)
     except ValueError as error:
         raise dg.Failure(description=f"version {version}: {error}") from error
-    bundle = write_bundle(trainer.bundle_folder(model_version), {s: f.to_arrow() for s, f in splits.items()}, manifest)
+    model_version, manifest = planned.model_version, planned.manifest
+    splits = {split: frame.to_arrow() for split, frame in planned.splits.items()}
+    bundle = write_bundle(trainer.bundle_folder(model_version), splits, manifest)
     checkpoints = registry.model_root / f".{version}.checkpoints"  # an interrupted fine-tune of a version resumes
     output = registry.version_folder(model_version)
     reported = trainer.train(context, bundle, output, trainer_params(config), checkpoints)
     curves = output / "training_curves.png"
+    pictures = (
+        {"training_curves": dg.MetadataValue.md(embedded_png(curves, "training curves"))} if curves.is_file() else {}
+    )
     return dg.MaterializeResult(
         metadata={
             **(reported.metadata or {}),
-            **(
-                {"training_curves": dg.MetadataValue.md(embedded_png(curves, "training curves"))}
-                if curves.is_file()
-                else {}
-            ),
+            **pictures,
             "metrics_csv": dg.MetadataValue.path(str(output / "metrics.csv")),
             "model_version": model_version,
             "dataset_versions": dg.MetadataValue.json(manifest.dataset_versions),

@@ -2,14 +2,19 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Literal
 
 import polars as pl
 
 from assets.examples.splitting import SPLITS, build_label_map
+from assets.storage.catalog import version_recipe
 from assets.storage.delta import Lake
+from assets.storage.home import git_commit
 from assets.storage.tables import TRAINING_EXAMPLES
+from recipe.text_recipe import TextRecipe
 from trainers.bundle import BundleManifest
+from trainers.registry import new_model_version
 
 TrainOn = Literal["all_up_to", "this_version"]
 
@@ -55,3 +60,31 @@ def split_examples(
         text_recipe=text_recipe,
     )
     return splits, manifest
+
+
+@dataclass
+class TrainingSet:
+    """What one fine-tune learns from: its new model version id, the examples per split and the bundle manifest."""
+
+    model_version: str
+    splits: dict[str, pl.DataFrame]
+    manifest: BundleManifest
+
+
+def plan_training_set(
+    lake: Lake, registered: list[str], version: str, train_on: TrainOn, rules_hash: str, run_id: str
+) -> TrainingSet:
+    """Gather the examples a new model of `version` learns from, with the lineage its card will carry."""
+    versions = versions_to_train_on(registered, version, train_on)
+    model_version = new_model_version(version)  # every fine-tune is a new model version; none is overwritten
+    recipe = version_recipe(lake, version)  # how this version's texts were prepared: serving applies it too
+    lineage = {
+        "dataset_version": version,
+        "model_version": model_version,
+        "training_examples_delta_version": lake.table_version(TRAINING_EXAMPLES),
+        "text_recipe_hash": TextRecipe.from_dict(recipe).digest if recipe else None,
+        "git_commit": git_commit(),
+        "dagster_run_id": run_id,
+    }
+    splits, manifest = split_examples(gather_examples(lake, versions), versions, rules_hash, lineage, recipe)
+    return TrainingSet(model_version, splits, manifest)

@@ -8,7 +8,7 @@ import os
 
 from assets.storage.home import RefineryHome
 from dagster_project.cli import CliError
-from trainers.registry import ModelRegistry, list_models, resolve_alias, rollback
+from trainers.registry import ModelRegistry, alias_history, list_models, resolve_alias, rollback
 
 
 def command_predict(args: argparse.Namespace, home: RefineryHome) -> int:
@@ -44,20 +44,26 @@ def command_serve(args: argparse.Namespace, home: RefineryHome) -> int:
 
 
 def command_models(args: argparse.Namespace, home: RefineryHome) -> int:
-    rows = list_models(ModelRegistry(str(home.models)).model_root)
+    model_root = ModelRegistry(str(home.models)).model_root
+    rows, history = list_models(model_root), alias_history(model_root)
     if args.json:
-        print(json.dumps(rows, indent=2))
+        print(json.dumps({"models": rows, "alias_history": history}, indent=2))
         return 0
     if not rows:
         print("no models yet; run the pipeline first (refinery demo)")
         return 0
-    print(f"{'version':<20} {'aliases':<20} {'accuracy':>8} {'macro_f1':>8} {'gate':<7} {'created':<20} data")
+    width = max(len(str(row["version"])) for row in rows) + 1
+    print(f"{'version':<{width}} {'aliases':<20} {'accuracy':>8} {'macro_f1':>8} {'gate':<7} {'created':<20} data")
     for row in rows:
         accuracy = f"{row['accuracy']:.4f}" if row["accuracy"] is not None else "-"
         macro_f1 = f"{row['macro_f1']:.4f}" if row["macro_f1"] is not None else "-"
-        print(f"{row['version']:<20} {','.join(row['aliases']) or '-':<20} {accuracy:>8} {macro_f1:>8} "
+        print(f"{row['version']:<{width}} {','.join(row['aliases']) or '-':<20} {accuracy:>8} {macro_f1:>8} "
               f"{row['gate'] or '-':<7} {row['created_at']:<20} {','.join(row['dataset_versions'])} "
               f"(rules {str(row['rules_hash'])[:12]})")  # fmt: skip
+    if history:
+        print("\nalias moves, newest last:")
+        for move in history[-20:]:
+            print(f"  {move['at']}  {move['reason']:<40} production {move['after'].get('production', '-')}")
     return 0
 
 

@@ -233,3 +233,28 @@ def test_the_landing_sensor_turns_a_new_drop_into_a_run_that_succeeds(ui: Ui) ->
     assert ui.wait_for_run(SENSOR_VERSION, "refinery_pipeline", timeout=900) == "Success", ui.server.log_tail()
     ui.open("/locations/refinery/sensors/landing_sensor")
     ui.screenshot("sensor-run")
+    the_model_pages_show_the_training_curves_and_the_evaluation_pictures(ui)
+
+
+def the_model_pages_show_the_training_curves_and_the_evaluation_pictures(ui: Ui) -> None:
+    from trainers.registry import models_of
+
+    (model,) = models_of(ui.server.home.models / "refinery-intent", SENSOR_VERSION)
+    assert {"metrics.csv", "training_curves.png", "confusion_matrix.png", "reliability.png"} <= {
+        path.name for path in model.iterdir()
+    }
+    ui.open("/assets/fine_tuned_model")
+    ui.wait_for_text("training_curves", timeout=60)
+    assert model.name in ui.text()
+    ui.open("/assets/model_evaluation")
+    text = ui.wait_for_text("reliability_diagram", timeout=60)
+    assert "confusion_matrix" in text and "per_class" in text
+    row = ui.page.locator("tr", has=ui.page.get_by_text("reliability_diagram", exact=True)).first
+    show = row.get_by_text(re.compile("show markdown", re.IGNORECASE)).first
+    assert show.count(), f"no [Show Markdown] in the row: {row.inner_html()[:2000]}"
+    show.click()  # the picture, rendered from its data URI
+    picture = ui.page.get_by_role("img", name="reliability diagram")
+    picture.wait_for(timeout=30_000)
+    assert picture.evaluate("image => image.naturalWidth") > 100
+    ui.page.wait_for_timeout(1000)  # let the dialog finish fading in before the screenshot
+    ui.screenshot("reliability-diagram")
