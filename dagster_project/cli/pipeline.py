@@ -21,7 +21,7 @@ from dagster_project.cli.common import open_instance
 from dagster_project.definitions import build_definitions, build_resources
 from dagster_project.jobs import PIPELINE_JOB
 from dagster_project.versions import register_drop
-from trainers.registry import read_card
+from trainers.registry import models_of, read_card
 
 
 def _mapping(args: argparse.Namespace) -> RecordMapping | None:
@@ -92,8 +92,7 @@ def summarize_version(home: RefineryHome, version: str) -> str:
         quarantine = lake.scan(QUARANTINE, [version]).group_by("stage", "rule").len().sort("len", descending=True)
         for row in quarantine.collect().iter_rows(named=True):
             lines.append(f"    quarantined  {row['stage']:<9} {row['rule']:<22} {row['len']}")
-    folder = registry.version_folder(version)
-    if (folder / "model_card.json").is_file():
+    for folder in models_of(registry.model_root, version):  # every model version trained for it, oldest first
         card = read_card(folder)
         metrics = card.get("test_evaluation", {}).get("metrics") or {}
         names = ("accuracy", "macro_precision", "macro_recall", "macro_f1")
