@@ -16,7 +16,7 @@ from pydantic import Field
 
 from assets.readers.declared import Source, load_sources
 from assets.storage.delta import Lake
-from assets.storage.home import PROJECT_ROOT
+from assets.storage.home import PROJECT_ROOT, check_version_name
 from trainers.registry import ModelRegistry
 
 
@@ -34,7 +34,12 @@ class LandingResource(dg.ConfigurableResource):
     sources_dir: str = Field(default="", description="folder of sources/*.yaml (default: REFINERY_SOURCES_DIR)")
 
     def folder(self, version: str) -> Path:
-        return Path(self.root) / version
+        """`landing/<version>/`; a partition key added by hand (the UI does not check them) must be a valid name."""
+        root = Path(self.root).resolve()
+        folder = (root / check_version_name(version)).resolve()
+        if not folder.is_relative_to(root):  # a symlinked version folder pointing elsewhere
+            raise ValueError(f"landing/{version} resolves to {folder}, outside {root}")
+        return folder
 
     def sources(self) -> dict[str, Source]:
         return load_sources(Path(self.sources_dir) if self.sources_dir else None)

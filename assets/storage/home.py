@@ -10,7 +10,7 @@ from pathlib import Path
 
 DEFAULT_HOME = ".refinery"
 PROJECT_ROOT = Path(__file__).resolve().parents[2]  # the checkout or install root: workspace.yaml, sources/
-VERSION_PATTERN = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$")
+VERSION_PATTERN = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,63}")  # the whole name: fullmatch
 
 _DAGSTER_YAML = """\
 # Written by Refinery. Runs, event logs and schedules live in SQLite files beside this one.
@@ -21,7 +21,7 @@ telemetry:
 
 def check_version_name(version: str) -> str:
     """Return `version` if it is a usable dataset-version key, else raise ValueError."""
-    if not VERSION_PATTERN.match(version):
+    if not isinstance(version, str) or not VERSION_PATTERN.fullmatch(version):
         raise ValueError(
             f"invalid dataset version {version!r}: use 1-64 letters, digits, '.', '_' or '-', "
             "starting with a letter or digit"

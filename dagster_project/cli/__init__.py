@@ -83,6 +83,7 @@ def build_parser() -> argparse.ArgumentParser:
         sub.add_argument("--port", type=int, default=port)
         if name == "serve":
             sub.add_argument("--no-quantize", action="store_true", help="serve float32 weights on CPU too")
+            sub.add_argument("--insecure", action="store_true", help="serve a non-loopback host without a token")
         sub.set_defaults(handler=handler(name))
     return parser
 

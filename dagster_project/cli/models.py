@@ -9,6 +9,7 @@ import os
 from assets.storage.home import RefineryHome
 from dagster_project.cli import CliError
 from trainers.registry import ModelRegistry, alias_history, list_models, resolve_alias, rollback
+from trainers.serving.access import TOKEN_VARIABLE, is_loopback
 
 
 def command_predict(args: argparse.Namespace, home: RefineryHome) -> int:
@@ -28,9 +29,13 @@ def command_predict(args: argparse.Namespace, home: RefineryHome) -> int:
 
 
 def command_serve(args: argparse.Namespace, home: RefineryHome) -> int:
-    from trainers.serving.app import TOKEN_VARIABLE  # FastAPI and torch: only this command pays for them
-    from trainers.serving.server import serve
+    from trainers.serving.server import serve  # FastAPI and torch: only this command pays for them
 
+    if not os.environ.get(TOKEN_VARIABLE) and not is_loopback(args.host) and not args.insecure:
+        raise CliError(
+            f"refusing to serve on {args.host} without a token: set {TOKEN_VARIABLE}, or pass --insecure to serve "
+            "anyone who can reach this address"
+        )
     model_root = ModelRegistry(str(home.models)).model_root
     try:
         resolve_alias(model_root)

@@ -59,6 +59,8 @@ def test_errors_are_one_clear_line_and_a_non_zero_exit(tmp_path: Path) -> None:
         (("run", "--version", "v9"), "unknown dataset version 'v9'"),
         (("run", "--version", "v1", "--select", "no_such_asset"), "bad --select 'no_such_asset'"),
         (("predict", "hello"), "no model has the alias 'production' yet"),
+        (("ingest", str(data), "--version", "v2\n"), "invalid dataset version 'v2\\n'"),
+        (("serve", "--host", "0.0.0.0"), "refusing to serve on 0.0.0.0 without a token"),
     ]
     for args, message in cases:
         result = _refinery(home, *args)

@@ -17,13 +17,18 @@ from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse, Response
 
 from trainers.inference import Prediction
-from trainers.serving.batcher import MicroBatcher
+from trainers.serving.access import TOKEN_VARIABLE, require_metrics_access, require_token
+from trainers.serving.batcher import MicroBatcher, ServiceBusyError
 from trainers.serving.holder import ModelHolder
 from trainers.serving.logbook import FEEDBACK_TABLE, PREDICTIONS_TABLE, DeltaAppender
 from trainers.serving.prometheus import ServiceMetrics
-from trainers.serving.requests import RequestError, parse_feedback_request, parse_predict_request
-
-TOKEN_VARIABLE = "REFINERY_API_TOKEN"
+from trainers.serving.requests import (
+    RecentPredictions,
+    RequestError,
+    parse_feedback_request,
+    parse_predict_request,
+    read_json_body,
+)
 
 
 def build_app(
@@ -66,19 +71,25 @@ def build_app(
     return app
 
 
+def route_of(request: Request) -> str:
+    """The path template of the route that served a request, or `unmatched`."""
+    route = request.scope.get("route")
+    return getattr(route, "path", None) or "unmatched"
+
+
 def add_measurement(app: FastAPI, metrics: ServiceMetrics) -> None:
     """Count every request by route and status and time it; an unexpected error is a counted 500."""
 
     @app.middleware("http")
     async def measure(request: Request, call_next):
         started = time.perf_counter()
-        endpoint = request.url.path
         try:
             response = await call_next(request)
         except Exception:
             metrics.errors.inc()
-            metrics.requests.labels(endpoint, "500").inc()
+            metrics.requests.labels(route_of(request), "500").inc()
             return JSONResponse({"error": "internal error; see the service log"}, status_code=500)
+        endpoint = route_of(request)  # the route's template: unknown paths share one label, the series stay few
         metrics.latency.labels(endpoint).observe(time.perf_counter() - started)
         metrics.requests.labels(endpoint, str(response.status_code)).inc()
         return response
@@ -90,6 +101,10 @@ def add_error_handlers(app: FastAPI) -> None:
     @app.exception_handler(RequestError)
     async def refused(request: Request, error: RequestError) -> JSONResponse:
         return JSONResponse({"error": str(error)}, status_code=error.status, headers=error.headers)
+
+    @app.exception_handler(ServiceBusyError)
+    async def busy(request: Request, error: ServiceBusyError) -> JSONResponse:
+        return JSONResponse({"error": f"busy: {error}; retry shortly"}, status_code=503, headers={"Retry-After": "1"})
 
     @app.exception_handler(404)
     async def not_found(request: Request, error: Exception) -> JSONResponse:
@@ -115,13 +130,8 @@ def add_routes(
     metrics: ServiceMetrics,
     token: str | None,
 ) -> None:
-    """/health, /metrics, /predict and /feedback."""
+    """/health and /metrics, then /predict and /feedback."""
     from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
-
-    def require_token(request: Request) -> None:
-        if token and request.headers.get("authorization") != f"Bearer {token}":
-            raise RequestError(f"missing or wrong bearer token (set by {TOKEN_VARIABLE})", 401,
-                               {"WWW-Authenticate": "Bearer"})  # fmt: skip
 
     @app.get("/health")
     async def health() -> dict:
@@ -130,13 +140,24 @@ def add_routes(
                 "text_recipe": recipe.digest if recipe else None}  # fmt: skip
 
     @app.get("/metrics")
-    async def prometheus() -> Response:
+    async def prometheus(request: Request) -> Response:
+        client = request.client.host if request.client else None
+        require_metrics_access(client, request.headers.get("authorization"), token)
         return Response(generate_latest(metrics.registry), media_type=CONTENT_TYPE_LATEST)
+
+    add_model_routes(app, batcher, appender, metrics, token)
+
+
+def add_model_routes(
+    app: FastAPI, batcher: MicroBatcher, appender: DeltaAppender, metrics: ServiceMetrics, token: str | None
+) -> None:
+    """/predict and /feedback: JSON bodies within their size limit, the token when one is set."""
+    recent = RecentPredictions()
 
     @app.post("/predict")
     async def predict(request: Request):
-        require_token(request)
-        texts = parse_predict_request(await request.body())
+        require_token(request.headers.get("authorization"), token)
+        texts = parse_predict_request(await read_json_body(request))
         version, predictions = await batcher.predict(texts)
         now = time.time()
         ids = [uuid.uuid4().hex for _ in texts]
@@ -144,6 +165,7 @@ def add_routes(
         for _, prediction in answered:
             metrics.predictions.labels(prediction.label).inc()
         metrics.refused.inc(len(predictions) - len(answered))
+        recent.add([i for i, _ in answered])
         # Only the prepared (masked) text is logged: what the pipeline masks on the way in stays masked.
         appender.add(PREDICTIONS_TABLE, [
             {"prediction_id": i, "predicted_at": now, "model_version": version, "text": p.text, "label": p.label,
@@ -154,7 +176,10 @@ def add_routes(
 
     @app.post("/feedback")
     async def feedback(request: Request):
-        require_token(request)
-        items = parse_feedback_request(await request.body())
+        require_token(request.headers.get("authorization"), token)
+        items = parse_feedback_request(await read_json_body(request))
+        unknown = recent.unknown([item["prediction_id"] for item in items])
+        if unknown:
+            raise RequestError(f"{len(unknown)} prediction ids this service did not answer, e.g. {unknown[0]!r}")
         appender.add(FEEDBACK_TABLE, [{**item, "received_at": time.time()} for item in items])
         return {"accepted": len(items)}

@@ -18,20 +18,33 @@ class _Pending:
     loop: asyncio.AbstractEventLoop
 
 
-class MicroBatcher:
-    """Collects concurrent requests for up to `max_wait_ms` (or `max_texts` texts) and predicts them together."""
+class ServiceBusyError(RuntimeError):
+    """More requests are waiting for the model than the service queues; the client should retry shortly."""
 
-    def __init__(self, holder: ModelHolder, max_texts: int = 64, max_wait_ms: float = 5.0, observe=None):
+
+class MicroBatcher:
+    """Collects concurrent requests for up to `max_wait_ms` (or `max_texts` texts) and predicts them together.
+
+    At most `max_pending` requests wait; one more is refused at once (`ServiceBusyError`) rather than queued
+    without bound.
+    """
+
+    def __init__(
+        self, holder: ModelHolder, max_texts: int = 64, max_wait_ms: float = 5.0, observe=None, max_pending: int = 512
+    ):
         self.holder, self.max_texts, self.max_wait = holder, max_texts, max_wait_ms / 1000
         self.observe = observe or (lambda size: None)
-        self._queue: queue.Queue[_Pending | None] = queue.Queue()
+        self._queue: queue.Queue[_Pending | None] = queue.Queue(maxsize=max_pending)
         self._thread = threading.Thread(target=self._run, name="micro-batcher", daemon=True)
         self._thread.start()
 
     async def predict(self, texts: list[str]) -> tuple[str, list]:
         loop = asyncio.get_running_loop()
         pending = _Pending(texts, loop.create_future(), loop)
-        self._queue.put(pending)
+        try:
+            self._queue.put_nowait(pending)
+        except queue.Full as error:
+            raise ServiceBusyError(f"{self._queue.maxsize} requests are already waiting for the model") from error
         return await pending.future
 
     def _collect(self) -> list[_Pending]:
@@ -46,7 +59,7 @@ class MicroBatcher:
             except queue.Empty:
                 break
             if item is None:
-                self._queue.put(None)
+                self._queue.put_nowait(None)  # a slot was just freed: the sentinel always fits
                 break
             batch.append(item)
             size += len(item.texts)
@@ -70,7 +83,7 @@ class MicroBatcher:
                 item.loop.call_soon_threadsafe(_set_result, item.future, (version, part))
 
     def close(self) -> None:
-        self._queue.put(None)
+        self._queue.put(None, timeout=10)
 
 
 def _set_result(future: asyncio.Future, value: object) -> None:

@@ -3,9 +3,12 @@
 from __future__ import annotations
 
 import json
+from collections import OrderedDict
 
 MAX_TEXTS = 256
 MAX_CHARS = 20_000
+MAX_BODY_BYTES = 8 * 1024 * 1024  # 256 texts of 20,000 ASCII characters fit; a larger body is refused unread
+MAX_LABEL_CHARS = 200
 
 
 class RequestError(ValueError):
@@ -55,4 +58,39 @@ def parse_feedback_request(body: bytes) -> list[dict[str, str]]:
     for index, item in enumerate(items):
         if not isinstance(item, dict) or not all(isinstance(item.get(k), str) for k in ("prediction_id", "label")):
             raise RequestError(f"feedback[{index}] needs string fields prediction_id and label")
+        if not item["label"].strip() or len(item["label"]) > MAX_LABEL_CHARS:
+            raise RequestError(f"feedback[{index}].label must hold 1 to {MAX_LABEL_CHARS} characters")
     return [{"prediction_id": item["prediction_id"], "label": item["label"]} for item in items]
+
+
+async def read_json_body(request) -> bytes:
+    """The body of a JSON request, refused unread when its declared or actual size passes MAX_BODY_BYTES."""
+    kind = request.headers.get("content-type", "").split(";")[0].strip().lower()
+    if kind != "application/json":
+        raise RequestError(f"content-type must be application/json, not {kind or 'missing'!r}", 415)
+    declared = request.headers.get("content-length")
+    if declared is not None and (not declared.isdigit() or int(declared) > MAX_BODY_BYTES):
+        raise RequestError(f"the body may hold at most {MAX_BODY_BYTES} bytes", 413)
+    chunks, size = [], 0
+    async for chunk in request.stream():
+        size += len(chunk)
+        if size > MAX_BODY_BYTES:
+            raise RequestError(f"the body may hold at most {MAX_BODY_BYTES} bytes", 413)
+        chunks.append(chunk)
+    return b"".join(chunks)
+
+
+class RecentPredictions:
+    """The ids of the latest predictions this service made (bounded), so feedback can only label real ones."""
+
+    def __init__(self, capacity: int = 200_000) -> None:
+        self.capacity, self._ids = capacity, OrderedDict()
+
+    def add(self, ids: list[str]) -> None:
+        for prediction_id in ids:
+            self._ids[prediction_id] = None
+        while len(self._ids) > self.capacity:
+            self._ids.popitem(last=False)
+
+    def unknown(self, ids: list[str]) -> list[str]:
+        return [prediction_id for prediction_id in ids if prediction_id not in self._ids]

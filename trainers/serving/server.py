@@ -8,6 +8,10 @@ from pathlib import Path
 
 from trainers.serving.app import build_app
 
+# Connections beyond `limit_concurrency` get a 503 from uvicorn; an idle keep-alive connection closes after 5 s;
+# a request head (line and headers) may hold at most 64 KiB.
+CONNECTION_LIMITS = {"limit_concurrency": 256, "timeout_keep_alive": 5, "h11_max_incomplete_event_size": 64 * 1024}
+
 
 def free_port(host: str = "127.0.0.1") -> int:
     """A port nothing listens on right now."""
@@ -26,7 +30,7 @@ class ServiceThread:
 
         port = port or free_port(host)
         self.app, self.url = app, f"http://{host}:{port}"
-        config = uvicorn.Config(app, host=host, port=port, log_level="warning", access_log=False)
+        config = uvicorn.Config(app, host=host, port=port, log_level="warning", access_log=False, **CONNECTION_LIMITS)
         self.server = uvicorn.Server(config)
         self.thread = threading.Thread(target=self.server.run, daemon=True)
 
@@ -50,7 +54,7 @@ def serve(model_root: Path, lake: Path | None, host: str, port: int, quantize: b
 
     app = build_app(model_root, lake, quantize=quantize)
     try:
-        uvicorn.run(app, host=host, port=port, log_level="info", access_log=False)
+        uvicorn.run(app, host=host, port=port, log_level="info", access_log=False, **CONNECTION_LIMITS)
     finally:
         app.state.close()
 

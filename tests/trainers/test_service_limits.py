@@ -1,0 +1,147 @@
+"""The service's edges: bounded bodies and queues, few metric series, JSON only, real auth, real feedback ids."""
+
+from __future__ import annotations
+
+import asyncio
+import http.client
+import json
+import threading
+import time
+import uuid
+from pathlib import Path
+from urllib.parse import urlsplit
+from urllib.request import urlopen
+
+import pytest
+
+from tests.conftest import build_tiny_model
+from tests.servers import call
+from trainers.registry import promote
+from trainers.serving.access import has_token, is_loopback
+from trainers.serving.app import build_app
+from trainers.serving.batcher import MicroBatcher, ServiceBusyError
+from trainers.serving.requests import MAX_BODY_BYTES
+from trainers.serving.server import ServiceThread
+
+
+@pytest.fixture(scope="module")
+def registry(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A registry with one exported tiny model in production."""
+    from transformers import AutoModelForSequenceClassification, AutoTokenizer
+
+    from trainers.export import export_model
+
+    root = tmp_path_factory.mktemp("models")
+    source = build_tiny_model(root / "tiny", "bert")
+    model = AutoModelForSequenceClassification.from_pretrained(source, num_labels=2, ignore_mismatched_sizes=True)
+    export_model(model, AutoTokenizer.from_pretrained(source), {"a": 0, "b": 1}, {}, root / "intent" / "v1")
+    promote(root / "intent", "v1")
+    return root / "intent"
+
+
+def post(url: str, body: bytes, headers: dict[str, str]) -> tuple[int, dict, dict]:
+    """POST raw bytes with exactly these headers over a real connection; status, JSON answer and headers."""
+    parts = urlsplit(url)
+    connection = http.client.HTTPConnection(parts.hostname, parts.port, timeout=30)
+    try:
+        connection.request("POST", parts.path, body=body, headers=headers)
+        response = connection.getresponse()
+        return response.status, json.loads(response.read() or b"{}"), dict(response.getheaders())
+    finally:
+        connection.close()
+
+
+def test_a_body_over_the_limit_is_refused_before_it_is_read(registry: Path) -> None:
+    with ServiceThread(build_app(registry, token="")) as service:
+        declared = {"Content-Type": "application/json", "Content-Length": str(MAX_BODY_BYTES + 1)}
+        status, body, _ = post(f"{service.url}/predict", b"{}", declared)  # the server never waits for 8 MiB
+        assert status == 413 and "at most" in body["error"]
+        chunked = b'{"texts": ["' + b"x" * (MAX_BODY_BYTES + 10) + b'"]}'
+        status, body, _ = post(f"{service.url}/predict", chunked, {"Content-Type": "application/json"})
+        assert status == 413
+
+
+def test_only_json_bodies_are_read(registry: Path) -> None:
+    with ServiceThread(build_app(registry, token="")) as service:
+        form = json.dumps({"texts": ["vpn down"]}).encode()
+        status, body, _ = post(f"{service.url}/predict", form, {"Content-Type": "text/plain"})
+        assert status == 415 and "application/json" in body["error"]
+        status, _, _ = post(f"{service.url}/predict", form, {"Content-Type": "application/json; charset=utf-8"})
+        assert status == 200
+
+
+def test_requests_to_random_paths_share_one_metrics_series(registry: Path) -> None:
+    with ServiceThread(build_app(registry, token="")) as service:
+        for _ in range(200):
+            call(f"{service.url}/{uuid.uuid4().hex}", {})
+        with urlopen(f"{service.url}/metrics", timeout=30) as response:
+            text = response.read().decode()
+    series = [line for line in text.splitlines() if line.startswith("refinery_requests_total{")]
+    assert any('endpoint="unmatched",status="404"' in line for line in series)
+    assert len(series) <= 3, series
+
+
+def test_metrics_need_the_token_from_anywhere_but_loopback(registry: Path) -> None:
+    from fastapi.testclient import TestClient  # its client address is "testclient": not loopback
+
+    with TestClient(build_app(registry, token="s3cret")) as client:
+        assert client.get("/metrics").status_code == 401
+        assert client.get("/metrics", headers={"Authorization": "bearer s3cret"}).status_code == 200
+        client.app.state.close()
+    with TestClient(build_app(registry, token="")) as client:
+        assert client.get("/metrics").status_code == 403
+        client.app.state.close()
+
+
+def test_the_bearer_check_takes_any_scheme_case_and_only_the_token() -> None:
+    assert has_token("Bearer s3cret", "s3cret") and has_token("bearer s3cret", "s3cret")
+    assert not has_token("Bearer s3cre", "s3cret") and not has_token("Basic s3cret", "s3cret")
+    assert not has_token(None, "s3cret") and not has_token("Bearer", "s3cret")
+    assert is_loopback("127.0.0.1") and is_loopback("::1") and is_loopback("localhost")
+    assert not is_loopback("0.0.0.0") and not is_loopback("testclient") and not is_loopback(None)
+
+
+def test_feedback_must_label_a_prediction_this_service_made(registry: Path) -> None:
+    with ServiceThread(build_app(registry, token="")) as service:
+        _, answer = call(f"{service.url}/predict", {"texts": ["vpn down"]})
+        known = answer["predictions"][0]["id"]
+        status, body = call(f"{service.url}/feedback", {"feedback": [{"prediction_id": "forged", "label": "a"}]})
+        assert status == 400 and "'forged'" in body["error"]
+        too_long = {"feedback": [{"prediction_id": known, "label": "x" * 201}]}
+        assert call(f"{service.url}/feedback", too_long)[0] == 400
+        assert call(f"{service.url}/feedback", {"feedback": [{"prediction_id": known, "label": "a"}]}) == (
+            200,
+            {"accepted": 1},
+        )
+
+
+class _SlowModel:
+    """A classifier that takes its time, so requests pile up behind it."""
+
+    def __init__(self) -> None:
+        self.release = threading.Event()
+
+    def predict(self, texts: list[str]) -> list[str]:
+        self.release.wait(10)
+        return list(texts)
+
+
+def test_a_full_queue_refuses_at_once_instead_of_growing() -> None:
+    slow = _SlowModel()
+    holder = type("Holder", (), {"classifier": slow, "version": "v1"})()
+    batcher = MicroBatcher(holder, max_texts=1, max_wait_ms=0, max_pending=2)
+
+    async def scenario() -> list[object]:
+        first = asyncio.ensure_future(batcher.predict(["a"]))  # taken by the worker, which then waits
+        await asyncio.sleep(0.2)
+        queued = [asyncio.ensure_future(batcher.predict([t])) for t in ("b", "c")]
+        await asyncio.sleep(0.1)
+        with pytest.raises(ServiceBusyError, match="2 requests are already waiting"):
+            await batcher.predict(["d"])
+        slow.release.set()
+        return await asyncio.gather(first, *queued)
+
+    started = time.monotonic()
+    assert asyncio.run(scenario()) == [("v1", ["a"]), ("v1", ["b"]), ("v1", ["c"])]
+    assert time.monotonic() - started < 5
+    batcher.close()
