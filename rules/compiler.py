@@ -100,9 +100,29 @@ class RuleBook:
         return self.rule_sets.get(asset)
 
 
+# Functions a rule expression may call: column functions whose output is no larger than their input. No table
+# functions (read_csv reads files and URLs) and nothing that pads or repeats (lpad(text, 100000000) is 100 MB a row).
+SQL_FUNCTIONS = frozenset({
+    "abs", "btrim", "cast", "ceil", "ceiling", "char_length", "character_length", "coalesce", "ends_with", "floor",
+    "greatest", "initcap", "least", "left", "length", "lower", "ltrim", "nullif", "octet_length", "regexp_like",
+    "right", "round", "rtrim", "sign", "starts_with", "strpos", "substr", "substring", "trim", "upper",
+})  # fmt: skip
+SQL_KEYWORDS = frozenset({"and", "or", "not", "in", "is", "like", "ilike", "between", "case", "when", "then", "else"})
+_STRING_LITERAL = re.compile(r"'(?:[^']|'')*'")
+_CALL = re.compile(r"\b([A-Za-z_][A-Za-z0-9_]*)\s*\(")
+
+
 def _sql(reader: YamlReader, spec: dict, key: str) -> pl.Expr:
     """A boolean SQL expression over a row's columns (Polars SQL: no code runs from the rules file)."""
     text = reader.get(spec, key, str)
+    code = _STRING_LITERAL.sub("''", text)
+    if re.search(r"\b(select|from)\b|\"\s*\(", code, re.IGNORECASE):
+        raise reader.fail(spec, key, "must be an expression over the row's columns: no queries, no quoted calls")
+    called = {name.lower() for name in _CALL.findall(code)} - SQL_KEYWORDS
+    refused = sorted(called - SQL_FUNCTIONS)
+    if refused:
+        allowed = ", ".join(sorted(SQL_FUNCTIONS))
+        raise reader.fail(spec, key, f"calls {', '.join(refused)}: a rule may call only {allowed}")
     try:
         return pl.sql_expr(text)
     except Exception as error:  # Polars raises several types for bad SQL

@@ -12,8 +12,17 @@ class YamlError(ValueError):
     """A YAML file that does not validate; the message names the file, line and key."""
 
 
+MAX_YAML_BYTES = 1024 * 1024  # rules and source declarations are small; a larger file is refused unread
+
+
 class LineLoader(yaml.SafeLoader):
-    """A YAML loader that records the line of every mapping key, for error messages."""
+    """A YAML loader that records the line of every mapping key, for error messages, and refuses aliases."""
+
+    def compose_node(self, parent: yaml.Node | None, index: object) -> yaml.Node | None:
+        if self.check_event(yaml.AliasEvent):  # `*name` repeats a node: nested, it expands without bound
+            mark = self.peek_event().start_mark
+            raise yaml.composer.ComposerError(None, None, "aliases (*name) are not allowed here; write the value", mark)
+        return super().compose_node(parent, index)
 
 
 def _mapping_with_lines(loader: LineLoader, node: yaml.MappingNode) -> dict:
@@ -33,6 +42,9 @@ class YamlReader:
 
     def load(self) -> Any:
         """The parsed document; every mapping carries its keys' lines under `__lines__`."""
+        size = self.path.stat().st_size
+        if size > MAX_YAML_BYTES:
+            raise self.error(f"{self.path}: {size} bytes; a YAML file here may hold at most {MAX_YAML_BYTES}")
         try:
             return yaml.load(self.path.read_text(), Loader=LineLoader)
         except yaml.YAMLError as problem:

@@ -11,6 +11,7 @@ import re
 from dataclasses import dataclass, field
 from functools import lru_cache
 from pathlib import Path
+from urllib.parse import parse_qsl, urlsplit
 
 from assets.readers.mapping import MappingError, RecordMapping
 from assets.storage.home import PROJECT_ROOT
@@ -96,6 +97,15 @@ def _mapping(reader: YamlReader, spec: dict) -> RecordMapping:
         raise SourceDeclarationError(str(error)) from error
 
 
+SECRET_WORDS = ("password", "passwd", "pwd", "secret", "token", "api_key", "apikey", "access_key", "auth", "signature")
+
+
+def _secret_name(name: str) -> bool:
+    """Whether a URL parameter's name says it carries a credential (`api_key`, `access_token`, `password`)."""
+    lowered = name.lower().replace("-", "_")
+    return any(word in lowered for word in SECRET_WORDS)
+
+
 def _env_name(reader: YamlReader, spec: dict, key: str) -> str | None:
     name = reader.get(spec, key, str, default=None)
     if name is not None and not ENV_NAME.match(name):
@@ -114,7 +124,7 @@ def _sql_source(reader: YamlReader, spec: dict, name: str) -> SqlSource:
         url = make_url(uri)
     except ArgumentError as error:
         raise reader.fail(spec, "uri", f"not a database URI: {error}") from error
-    if url.password is not None:
+    if url.password is not None or any(_secret_name(name) for name in url.query):
         raise reader.fail(spec, "uri", "holds a password; put it in an environment variable named by password_env")
     watermark = reader.get(spec, "watermark_column", str, default=None)
     if watermark is not None and not IDENTIFIER.match(watermark):
@@ -151,7 +161,16 @@ def _http_source(reader: YamlReader, spec: dict, name: str) -> HttpSource:
     url = reader.get(spec, "url", str)
     if not url.startswith(("http://", "https://")):
         raise reader.fail(spec, "url", f"must start with http:// or https://, got {url!r}")
+    parts = urlsplit(url)
+    if parts.username or parts.password or any(_secret_name(name) for name, _ in parse_qsl(parts.query)):
+        raise reader.fail(
+            spec, "url", "holds a credential; put the token in an environment variable named by token_env"
+        )
     params = reader.get(spec, "params", dict, default={})
+    if any(_secret_name(str(name)) for name in params if name != "__lines__"):
+        raise reader.fail(
+            spec, "params", "holds a credential; put the token in an environment variable named by token_env"
+        )
     return HttpSource(
         name=name,
         url=url,

@@ -42,6 +42,10 @@ def test_valid_declarations_load_with_their_mappings(tmp_path: Path) -> None:
         ("token_env: PORTAL_TOKEN", "token_env: abc123token", r"s\.yaml:12: key 'token_env': must name an environment"),
         ("id_column: id}", "id_colum: id}", r"s\.yaml: key 'mapping': unknown key 'id_colum'"),
         ("name: portal", "name: Portal Tickets", r"s\.yaml:8: key 'name': must be 1-31 lower-case"),
+        ("sqlite:///tickets.db", "postgresql://u@127.0.0.1/db?password=x", r"s\.yaml:4: key 'uri': holds a password"),
+        ("http://127.0.0.1:9/tickets", "http://u:p@127.0.0.1:9/t", r"s\.yaml:10: key 'url': holds a credential"),
+        ("http://127.0.0.1:9/tickets", "http://127.0.0.1:9/t?api_key=x", r"s\.yaml:10: key 'url': holds a credential"),
+        ("    records_path: data", "    params: {access_token: x}", r"s\.yaml:11: key 'params': holds a credential"),
     ],
 )
 def test_a_bad_declaration_names_file_line_and_key(tmp_path: Path, replace: str, by: str, message: str) -> None:

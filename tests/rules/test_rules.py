@@ -1,5 +1,7 @@
 """Rules: YAML compiled to Pandera, failing rows quarantined by rule name, bad files named precisely."""
 
+import json
+import re
 from pathlib import Path
 
 import polars as pl
@@ -238,3 +240,45 @@ def test_more_broken_rule_files_name_file_line_and_key(tmp_path: Path, text: str
     (tmp_path / "d.yaml").write_text(text)
     with pytest.raises(RuleError, match=message):
         compile_rule_file(tmp_path / "d.yaml")
+
+
+@pytest.mark.parametrize(
+    ("expr", "message"),
+    [
+        ("read_csv('/etc/passwd') IS NOT NULL", "calls read_csv: a rule may call only"),
+        ("length(lpad(text, 100000000, 'x')) > 0", "calls lpad"),
+        ("repeat(text, 1000000) <> ''", "calls repeat"),
+        ("text IN (SELECT column_1 FROM read_csv('http://127.0.0.1:1/x'))", "no queries"),
+        ("\"read_csv\"('/etc/passwd') IS NULL", "no quoted calls"),
+    ],
+    ids=["table-function", "lpad", "repeat", "subquery", "quoted-call"],
+)
+def test_a_rule_expression_may_only_call_column_functions(tmp_path: Path, expr: str, message: str) -> None:
+    path = tmp_path / "d.yaml"
+    path.write_text(f"asset: d\nrows:\n  - name: r\n    expr: {json.dumps(expr)}\n")
+    with pytest.raises(RuleError, match=rf"d\.yaml:4: key 'expr': .*{re.escape(message)}"):
+        compile_rule_file(path)
+
+
+def test_allowed_functions_and_words_inside_string_literals_still_compile(tmp_path: Path) -> None:
+    path = tmp_path / "d.yaml"
+    expr = "NOT regexp_like(text, 'read_csv\\\\(x\\\\)') AND length(trim(lower(text))) > 2 AND label IN ('a', 'b')"
+    path.write_text(f"asset: d\nrows:\n  - name: r\n    expr: {json.dumps(expr)}\n")
+    assert compile_rule_file(path).row_rules
+
+
+def test_a_yaml_bomb_is_refused_at_once_and_a_huge_file_unread(tmp_path: Path) -> None:
+    import time
+
+    lines = ["asset: d", 'a0: &a0 ["x", "x", "x", "x", "x", "x", "x", "x", "x"]']
+    lines += [f"a{i}: &a{i} [*a{i - 1}, *a{i - 1}, *a{i - 1}, *a{i - 1}, *a{i - 1}, *a{i - 1}]" for i in range(1, 10)]
+    bomb = tmp_path / "bomb.yaml"
+    bomb.write_text("\n".join(lines) + "\n")
+    started = time.monotonic()
+    with pytest.raises(RuleError, match=r"bomb\.yaml: not valid YAML: .*aliases \(\*name\) are not allowed"):
+        compile_rule_file(bomb)
+    assert time.monotonic() - started < 1
+    huge = tmp_path / "huge.yaml"
+    huge.write_text("asset: d\n# " + "x" * (2 * 1024 * 1024) + "\n")
+    with pytest.raises(RuleError, match=r"huge\.yaml: \d+ bytes; a YAML file here may hold at most"):
+        compile_rule_file(huge)
