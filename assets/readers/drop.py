@@ -15,7 +15,7 @@ import pyarrow as pa
 from assets.readers.formats import SUFFIX_FORMATS, columns_of, file_format, read_file
 from assets.readers.mapping import MAPPING_FILE, RecordMapping
 from assets.readers.protocol import IngestError, ParsedRecords
-from assets.storage.records import DOCUMENT_SCHEMA, QUARANTINE_SCHEMA, content_hash
+from assets.storage.records import DOCUMENT_SCHEMA, QUARANTINE_SCHEMA, content_hash, quarantine_raw
 
 _UNSAFE_NAME = re.compile(r"[^0-9A-Za-z_]+")
 TEXT_FOLDER_CONFIG = {"text_column": "text", "label_column": "label", "id_column": "path"}
@@ -66,21 +66,35 @@ def carried_columns(present: list[str], config: RecordMapping, known: dict[str, 
     return {**known, **{name: _extra_name(name) for name in present if name not in mapped and name not in known}}
 
 
+def reject_unmappable(batch: ParsedRecords, config: RecordMapping, source: str) -> ParsedRecords:
+    """Move records whose mapped column holds a list or an object (not text) to the batch's rejects."""
+    mapped = [column for column in config.mapped.values() if column in batch.columns]
+    bad = [
+        index
+        for index in range(batch.size)
+        if any(isinstance(batch.columns[column][index], (list, dict)) for column in mapped)
+    ]
+    if not bad:
+        return batch
+    rejects = list(batch.rejects)
+    for index in bad:
+        record = {name: values[index] for name, values in batch.columns.items() if name != "source_row"}
+        column = next(c for c in mapped if isinstance(batch.columns[c][index], (list, dict)))
+        kind = type(batch.columns[column][index]).__name__
+        reason = f"column {column!r} holds a {kind}, not text"
+        rejects.append(quarantine_raw(source, batch.columns["source_row"][index], "mapped_value_type", reason, record))
+    keep = sorted(set(range(batch.size)) - set(bad))
+    return ParsedRecords({name: [values[i] for i in keep] for name, values in batch.columns.items()}, rejects)
+
+
 def map_batch(
     batch: ParsedRecords, config: RecordMapping, extras: dict[str, str], schema: pa.Schema, source: str, where: str
 ) -> pl.DataFrame:
-    """One batch of source records as documents in `schema`; a non-scalar mapped value names `where`."""
+    """One batch of source records (mapped values already scalar: `reject_unmappable`) as documents in `schema`."""
     size = batch.size
     columns: dict[str, list[object]] = {}
     for target, column in config.mapped.items():
-        values = batch.columns.get(column, [None] * size)
-        for row, value in zip(batch.columns["source_row"], values, strict=True):
-            if isinstance(value, (list, dict)):
-                raise IngestError(
-                    f"{where}: column {column!r} holds {type(value).__name__} values (row {row}); "
-                    "a mapped column must hold text"
-                )
-        columns[target] = [_as_text(v) for v in values]
+        columns[target] = [_as_text(v) for v in batch.columns.get(column, [None] * size)]
     for name, lake_name in extras.items():
         if name in batch.columns:
             columns[lake_name] = [_as_text(v) for v in batch.columns[name]]
@@ -133,7 +147,8 @@ class DropReader:
         """The drop's documents, file by file, batch by batch."""
         for path in self.paths:
             source, records, rejected = self.sources[path], 0, 0
-            for batch in read_file(path, self.sources[path], self.file_configs[path], self.batch_size):
+            for parsed in read_file(path, self.sources[path], self.file_configs[path], self.batch_size):
+                batch = reject_unmappable(parsed, self.file_configs[path], source)
                 self.rejects += batch.rejects
                 rejected += len(batch.rejects)
                 if batch.size:

@@ -16,6 +16,7 @@ import json
 import sys
 import tempfile
 from collections.abc import Iterator
+from dataclasses import dataclass
 from pathlib import Path
 from typing import IO
 
@@ -23,7 +24,7 @@ from assets.readers.mapping import RecordMapping
 from assets.readers.protocol import IngestError, ParsedRecords
 from assets.storage.records import quarantine_raw
 
-csv.field_size_limit(sys.maxsize)
+csv.field_size_limit(sys.maxsize)  # records are bounded by max_record_bytes per line instead
 
 SUFFIX_FORMATS = {
     ".csv": "csv",
@@ -35,6 +36,7 @@ SUFFIX_FORMATS = {
     ".txt": "text",
 }
 SAMPLE_BYTES = 1 << 20
+MAX_JSON_ARRAY_BYTES = 256 * 1024 * 1024  # a JSON array is parsed whole; larger exports come as NDJSON
 
 
 def file_format(path: Path, declared: str | None = None) -> str:
@@ -81,19 +83,50 @@ def detect_encoding(sample: bytes) -> str:
         return "latin-1"
 
 
+@dataclass(frozen=True)
+class OversizedLine:
+    """A line longer than the record limit: skipped in bounded memory, its size and start kept for the quarantine."""
+
+    size: int
+    head: bytes
+
+
+def bounded_lines(stream: IO[bytes], limit: int) -> Iterator[bytes | OversizedLine]:
+    """The stream's lines (with their newline), each read in at most `limit` bytes; a longer one is skipped."""
+    while line := stream.readline(limit + 1):
+        if len(line) <= limit or line.endswith(b"\n"):
+            yield line
+            continue
+        size, head = len(line), line[:200]
+        while (rest := stream.readline(1 << 20)) and not rest.endswith(b"\n"):
+            size += len(rest)  # read on in 1 MiB pieces until the line ends: memory stays bounded
+        yield OversizedLine(size + len(rest), head)
+
+
+def oversized_reject(source: str, number: int, line: OversizedLine, limit: int) -> dict[str, object]:
+    """The quarantine row of a record over the size limit: its size and its first bytes."""
+    reason = f"record of {line.size} bytes; at most {limit} are read (max_record_bytes)"
+    return quarantine_raw(source, number, "record_too_large", reason, line.head.decode("utf-8", "backslashreplace"))
+
+
 class _Lines:
     """Numbered, decoded lines of a byte stream; lines can be pushed back to be parsed again.
 
     Lines with bytes invalid in the encoding are not yielded; they are collected as rejects.
     """
 
-    def __init__(self, stream: IO[bytes], encoding: str, source: str, max_record_lines: int):
-        self.encoding, self.source, self.max_record_lines = encoding, source, max_record_lines
+    def __init__(self, stream: IO[bytes], encoding: str, source: str, config: RecordMapping):
+        self.encoding, self.source, self.max_record_lines = encoding, source, config.max_record_lines
+        self.max_bytes = config.max_record_bytes
         if encoding == "utf-16":
-            self._raw = (line.encode("utf-8") for line in io.TextIOWrapper(stream, "utf-16", newline=""))
+            # A lone surrogate passes the decoder and fails as UTF-8 below: that line alone is rejected.
+            text = io.TextIOWrapper(stream, "utf-16", errors="surrogatepass", newline="")
+            lines = (line.encode("utf-8", "surrogatepass") for line in iter(lambda: text.readline(self.max_bytes), ""))
+            self._raw = (OversizedLine(len(x), x[:200]) if len(x) >= self.max_bytes and not x.endswith(b"\n") else x
+                         for x in lines)  # fmt: skip
             self.encoding = "utf-8"
         else:
-            self._raw = iter(stream)
+            self._raw = bounded_lines(stream, self.max_bytes)
         self.number = 0
         self.pushed: list[tuple[int, str]] = []
         self.consumed: list[tuple[int, str]] = []
@@ -112,6 +145,9 @@ class _Lines:
             while item is None:
                 raw = next(self._raw)
                 self.number += 1
+                if isinstance(raw, OversizedLine):
+                    self.rejects.append(oversized_reject(self.source, self.number, raw, self.max_bytes))
+                    continue
                 try:
                     item = (self.number, raw.decode(self.encoding))
                 except UnicodeDecodeError as error:
@@ -156,7 +192,7 @@ def read_delimited(path: Path, source: str, config: RecordMapping, batch_size: i
     """CSV/TSV records; a bad record is rejected alone and parsing resumes on its next line."""
     encoding, delimiter = csv_dialect(path, config)
     with open_binary(path) as stream:
-        lines = _Lines(stream, encoding, source, config.max_record_lines)
+        lines = _Lines(stream, encoding, source, config)
 
         def reader() -> Iterator[list[str]]:
             return csv.reader(lines, delimiter=delimiter, quotechar=config.quote_char, strict=True)
@@ -225,7 +261,10 @@ def read_ndjson(path: Path, source: str, config: RecordMapping, batch_size: int)
     columns: dict[str, list[object]] = {"source_row": []}
     rejects: list[dict[str, object]] = []
     with open_binary(path) as stream:
-        for number, raw in enumerate(stream, start=1):
+        for number, raw in enumerate(bounded_lines(stream, config.max_record_bytes), start=1):
+            if isinstance(raw, OversizedLine):
+                rejects.append(oversized_reject(source, number, raw, config.max_record_bytes))
+                continue
             try:
                 line = raw.decode(encoding)
             except UnicodeDecodeError as error:
@@ -241,6 +280,10 @@ def read_ndjson(path: Path, source: str, config: RecordMapping, batch_size: int)
                 rejects.append(
                     quarantine_raw(source, number, "json_parse", f"invalid JSON: {error.msg}", line.rstrip("\n"))
                 )
+                continue
+            except RecursionError:
+                reason = "JSON nested deeper than Python's recursion limit"
+                rejects.append(quarantine_raw(source, number, "json_depth", reason, line[:200]))
                 continue
             if not isinstance(value, dict):
                 rejects.append(
@@ -271,10 +314,12 @@ def _append_object(columns: dict[str, list[object]], value: dict, number: int) -
 def read_json_array(path: Path, source: str, config: RecordMapping, batch_size: int) -> Iterator[ParsedRecords]:
     """A JSON array of objects (read whole); an element that is not an object is rejected alone."""
     with open_binary(path) as stream:
-        data = stream.read()
+        data = stream.read(MAX_JSON_ARRAY_BYTES + 1)
+    if len(data) > MAX_JSON_ARRAY_BYTES:
+        raise IngestError(f"{path}: a JSON array file may hold at most {MAX_JSON_ARRAY_BYTES} bytes; use NDJSON")
     try:
         values = json.loads(data.decode(config.encoding or detect_encoding(data[:SAMPLE_BYTES])))
-    except (json.JSONDecodeError, UnicodeDecodeError) as error:
+    except (json.JSONDecodeError, UnicodeDecodeError, RecursionError) as error:
         raise IngestError(f"{path}: not a valid JSON document: {error}") from error
     if not isinstance(values, list):
         raise IngestError(f"{path}: expected a JSON array of records")
@@ -311,7 +356,12 @@ def read_parquet(path: Path, source: str, config: RecordMapping, batch_size: int
 def read_text_file(path: Path, source: str, config: RecordMapping, batch_size: int) -> Iterator[ParsedRecords]:
     """One plain-text document; its label is the first sub-folder of the drop it sits in."""
     with open_binary(path) as stream:
-        data = stream.read()
+        data = stream.read(config.max_record_bytes + 1)
+        if len(data) > config.max_record_bytes:
+            size = len(data) + sum(len(piece) for piece in iter(lambda: stream.read(1 << 20), b""))
+            rejected = oversized_reject(source, 1, OversizedLine(size, data[:200]), config.max_record_bytes)
+            yield ParsedRecords({"source_row": []}, [rejected])
+            return
     encoding = config.encoding or detect_encoding(data[:SAMPLE_BYTES])
     try:
         text = data.decode(encoding)
@@ -349,7 +399,7 @@ def columns_of(path: Path, config: RecordMapping) -> list[str]:
     if fmt in ("csv", "tsv"):
         encoding, delimiter = csv_dialect(path, config)
         with open_binary(path) as stream:
-            lines = _Lines(stream, encoding, str(path), config.max_record_lines)
+            lines = _Lines(stream, encoding, str(path), config)
             parser = csv.reader(lines, delimiter=delimiter, quotechar=config.quote_char, strict=True)
             return _read_header(path, parser, config)
     if fmt == "parquet":

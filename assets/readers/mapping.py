@@ -31,6 +31,7 @@ class RecordMapping:
     has_header: bool = True
     columns: tuple[str, ...] | None = None
     max_record_lines: int = 1000
+    max_record_bytes: int = 16 * 1024 * 1024  # a longer line, text file or record is quarantined with its size
 
     @classmethod
     def from_mapping(cls, values: dict, where: str) -> RecordMapping:
@@ -38,6 +39,7 @@ class RecordMapping:
         kinds = {
             "text_column": str, "label_column": str, "id_column": str, "format": str, "encoding": str,
             "delimiter": str, "quote_char": str, "has_header": bool, "columns": list, "max_record_lines": int,
+            "max_record_bytes": int,
         }  # fmt: skip
         for key, value in values.items():
             if key not in kinds:

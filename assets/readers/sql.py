@@ -12,7 +12,7 @@ import polars as pl
 import pyarrow as pa
 
 from assets.readers.declared import SourceDeclarationError, SqlSource
-from assets.readers.drop import carried_columns, documents_schema, map_batch
+from assets.readers.drop import carried_columns, documents_schema, map_batch, reject_unmappable
 from assets.readers.protocol import ParsedRecords
 from assets.storage.records import QUARANTINE_SCHEMA
 
@@ -127,18 +127,21 @@ class SqlReader:
         label = f"sql:{self.source.name}"
         try:
             while rows := self._result.fetchmany(self.source.batch_size):
+                read = self.rows + len(self.rejects)  # rows fetched so far: documents and rejects
                 columns = {name: [_scalar(row[i]) for row in rows] for i, name in enumerate(self.columns)}
-                columns["source_row"] = list(range(self.rows + 1, self.rows + len(rows) + 1))
-                batch = ParsedRecords(columns)
+                columns["source_row"] = list(range(read + 1, read + len(rows) + 1))
+                batch = reject_unmappable(ParsedRecords(columns), self.source.mapping, label)
+                self.rejects += batch.rejects
                 frame = map_batch(
                     batch, self.source.mapping, self.extras, self.schema, label, f"source {self.source.name!r}"
                 )
-                self.rows += len(rows)
+                self.rows += batch.size
                 yield from frame.to_arrow().cast(self.schema).to_batches()
         finally:
             self.close()
-        self.files.append({"file": label, "sha256": "", "format": "sql", "records": self.rows, "rejected": 0,
-                           "watermark_low": self.low, "watermark_high": self.high})  # fmt: skip
+        self.files.append({"file": label, "sha256": "", "format": "sql", "records": self.rows,
+                           "rejected": len(self.rejects), "watermark_low": self.low,
+                           "watermark_high": self.high})  # fmt: skip
 
     def quarantine(self) -> pl.DataFrame:
         return pl.DataFrame(self.rejects, schema=QUARANTINE_SCHEMA)

@@ -137,10 +137,15 @@ def test_new_source_columns_are_carried_along_as_nullable_text(tmp_path: Path) -
     ]
 
 
-def test_a_mapped_column_with_an_incompatible_type_names_the_file_and_column(tmp_path: Path) -> None:
-    _write(tmp_path / "t.ndjson", '{"text": "ok", "label": "a"}\n{"text": ["a", "list"], "label": "a"}\n')
-    with pytest.raises(IngestError, match=r"t\.ndjson: column 'text' holds list values \(row 2\)"):
-        read_drop(tmp_path)
+def test_a_record_whose_mapped_column_is_not_text_is_quarantined_alone(tmp_path: Path) -> None:
+    _write(
+        tmp_path / "t.ndjson", '{"text": "ok", "label": "a"}\n{"text": ["a", "list"], "label": "a"}\n{"text": "b"}\n'
+    )
+    drop = read_drop(tmp_path)
+    assert drop.documents["text"].to_list() == ["ok", "b"]
+    (reject,) = drop.quarantine.iter_rows(named=True)
+    assert (reject["rule"], reject["source"], reject["source_row"]) == ("mapped_value_type", "t.ndjson", 2)
+    assert reject["reason"] == "column 'text' holds a list, not text" and '"list"' in reject["record"]
 
 
 def test_doc_id_is_a_stable_content_hash(tmp_path: Path) -> None:

@@ -1,0 +1,89 @@
+"""Hostile and unlucky files: each bad record is quarantined alone, in bounded memory; nothing fails the version."""
+
+from __future__ import annotations
+
+import gzip
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from assets.readers import formats
+from assets.readers.drop import read_drop
+from assets.readers.mapping import RecordMapping
+from assets.readers.protocol import IngestError
+
+
+def test_json_nested_beyond_the_recursion_limit_is_quarantined_alone(tmp_path: Path) -> None:
+    deep = '{"text": ' + "[" * 100_000 + "]" * 100_000 + ', "label": "a"}'
+    (tmp_path / "t.ndjson").write_text(
+        f'{{"text": "before", "label": "a"}}\n{deep}\n{{"text": "after", "label": "a"}}\n'
+    )
+    drop = read_drop(tmp_path)
+    assert drop.documents["text"].to_list() == ["before", "after"]
+    assert drop.quarantine.select("rule", "source_row").rows() == [("json_depth", 2)]
+
+
+def test_a_lone_surrogate_in_a_utf16_file_rejects_that_line_only(tmp_path: Path) -> None:
+    text = "text,label\nvpn down,a\nbroken \ud800 line,a\nprinter jam,b\n"
+    (tmp_path / "t.csv").write_bytes(b"\xff\xfe" + text.encode("utf-16-le", "surrogatepass"))
+    drop = read_drop(tmp_path)
+    assert drop.documents["text"].to_list() == ["vpn down", "printer jam"]
+    assert drop.quarantine.select("rule", "source_row").rows() == [("invalid_bytes", 3)]
+
+
+@pytest.mark.parametrize("name", ["t.csv", "t.ndjson"])
+def test_a_line_over_the_record_limit_is_quarantined_with_its_size(tmp_path: Path, name: str) -> None:
+    big = "x" * 5000
+    rows = ["text,label", "short,a", f"{big},a", "after,b"] if name == "t.csv" else [
+        '{"text": "short", "label": "a"}', json.dumps({"text": big, "label": "a"}), '{"text": "after", "label": "b"}'
+    ]  # fmt: skip
+    (tmp_path / name).write_text("\n".join(rows) + "\n")
+    drop = read_drop(tmp_path, RecordMapping(max_record_bytes=1024))
+    assert drop.documents["text"].to_list() == ["short", "after"]
+    (reject,) = drop.quarantine.iter_rows(named=True)
+    assert reject["rule"] == "record_too_large" and reject["source_row"] == (3 if name == "t.csv" else 2)
+    assert "record of 50" in reject["reason"] and len(reject["record"]) <= 200
+
+
+def test_a_text_file_over_the_record_limit_is_quarantined(tmp_path: Path) -> None:
+    (tmp_path / "vpn").mkdir()
+    (tmp_path / "vpn" / "big.txt").write_text("y" * 4096)
+    (tmp_path / "vpn" / "small.txt").write_text("vpn down")
+    drop = read_drop(tmp_path, RecordMapping(max_record_bytes=1024))
+    assert drop.documents["text"].to_list() == ["vpn down"]
+    assert drop.quarantine["rule"].to_list() == ["record_too_large"]
+
+
+def test_a_json_array_too_large_to_parse_whole_is_refused_clearly(tmp_path: Path, monkeypatch) -> None:
+    monkeypatch.setattr(formats, "MAX_JSON_ARRAY_BYTES", 100)
+    (tmp_path / "t.json").write_text(json.dumps([{"text": "x" * 50, "label": "a"}] * 5))
+    with pytest.raises(IngestError, match=r"t\.json: a JSON array file may hold at most 100 bytes; use NDJSON"):
+        read_drop(tmp_path)
+
+
+MEASURE = """
+import json, resource, sys
+from pathlib import Path
+from assets.readers.drop import read_drop
+drop = read_drop(Path(sys.argv[1]))
+print(json.dumps({"texts": drop.documents["text"].to_list(), "rules": drop.quarantine["rule"].to_list(),
+                  "peak_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024}))
+"""
+
+
+def test_a_gzip_bomb_of_one_gib_ingests_its_neighbours_in_bounded_memory(tmp_path: Path) -> None:
+    with gzip.open(tmp_path / "bomb.csv.gz", "wb", compresslevel=1) as bomb:
+        bomb.write(b"text,label\nbefore,a\n")
+        chunk = b"a" * (1 << 20)
+        for _ in range(1024):  # one line of 1 GiB
+            bomb.write(chunk)
+        bomb.write(b",a\nafter,b\n")
+    assert (tmp_path / "bomb.csv.gz").stat().st_size < 8 << 20
+    run = subprocess.run([sys.executable, "-c", MEASURE, str(tmp_path)], capture_output=True, text=True, timeout=300)
+    assert run.returncode == 0, run.stderr[-2000:]
+    result = json.loads(run.stdout.strip().splitlines()[-1])
+    assert result["texts"] == ["before", "after"] and result["rules"] == ["record_too_large"]
+    assert result["peak_mb"] < 1024, result["peak_mb"]
