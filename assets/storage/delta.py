@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import fcntl
 from collections.abc import Iterable, Iterator, Mapping, Sequence
+from contextlib import contextmanager
 from pathlib import Path
 
 import deltalake
@@ -127,13 +129,32 @@ class Lake:
 
     def write_version(self, table: str, frame: pl.DataFrame, version: str, scope: dict[str, str] | None = None) -> int:
         """Replace one version's rows of `table` (within `scope`); returns the new Delta version."""
-        return write_version(self.uri(table), frame, version, scope, self.storage_options)
+        with self.writing(table):
+            return write_version(self.uri(table), frame, version, scope, self.storage_options)
 
     def write_version_stream(
         self, table: str, schema: pa.Schema, batches: Iterable[pa.RecordBatch], version: str
     ) -> int:
         """Replace one version's rows of `table` with a stream of Arrow batches, in one commit."""
-        return write_version_stream(self.uri(table), schema, batches, version, self.storage_options)
+        with self.writing(table):
+            return write_version_stream(self.uri(table), schema, batches, version, self.storage_options)
+
+    @contextmanager
+    def writing(self, table: str) -> Iterator[None]:
+        """Writers of one table take turns (an OS file lock beside a local lake), so two runs of the same version
+        cannot both append to a new table or fail each other's commit; the second replaces what the first wrote.
+        An object-store lake relies on Delta's own commit protocol."""
+        if "://" in self.root:
+            yield
+            return
+        locks = Path(self.root) / ".locks"
+        locks.mkdir(parents=True, exist_ok=True)
+        with (locks / f"{table}.lock").open("a") as handle:
+            fcntl.flock(handle, fcntl.LOCK_EX)
+            try:
+                yield
+            finally:
+                fcntl.flock(handle, fcntl.LOCK_UN)
 
     def scan(self, table: str, versions: list[str] | None = None) -> pl.LazyFrame:
         """Lazily read `versions` (all when None) of `table`."""

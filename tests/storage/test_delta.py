@@ -37,3 +37,27 @@ def test_version_names_are_validated_before_reaching_a_predicate(tmp_path: Path)
     write_version(str(tmp_path / "t"), pl.DataFrame({"x": [1]}), "v1")
     with pytest.raises(ValueError, match="invalid dataset version"):
         write_version(str(tmp_path / "t"), pl.DataFrame({"x": [1]}), "v1' OR '1'='1")
+
+
+def _write_after(lake_root: str, barrier, rows: int) -> None:
+    from assets.storage.delta import Lake
+
+    barrier.wait()
+    Lake(lake_root).write_version("raw_documents", pl.DataFrame({"text": [f"t{i}" for i in range(rows)]}), "v1")
+
+
+def test_two_runs_writing_the_same_version_at_once_leave_it_once(tmp_path: Path) -> None:
+    import multiprocessing
+
+    from assets.storage.delta import Lake
+
+    context = multiprocessing.get_context("spawn")  # polars and deltalake threads do not survive a fork
+    barrier = context.Barrier(3)
+    writers = [context.Process(target=_write_after, args=(str(tmp_path), barrier, 1000)) for _ in range(3)]
+    for writer in writers:
+        writer.start()
+    for writer in writers:
+        writer.join(timeout=60)
+    assert [writer.exitcode for writer in writers] == [0, 0, 0]
+    rows = Lake(str(tmp_path)).scan("raw_documents", ["v1"]).collect()
+    assert rows.height == 1000 and rows["text"].n_unique() == 1000
