@@ -27,6 +27,8 @@ def landing_sensor(context: dg.SensorEvaluationContext, landing: LandingResource
         context.log.warning(f"landing/{name}: not a valid dataset version name; rename the folder")
     for name, same in scan.duplicates.items():
         context.log.warning(f"landing/{name}: same content as dataset version {same}; not registered")
+    for name, reason in scan.refused.items():
+        context.log.warning(f"landing/{name}: not registered: {reason}")
     return register_versions(scan.ready, {"pending": scan.pending})
 
 

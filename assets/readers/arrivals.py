@@ -72,6 +72,7 @@ class LandingScan:
     pending: dict[str, str] = field(default_factory=dict)
     invalid: list[str] = field(default_factory=list)
     duplicates: dict[str, str] = field(default_factory=dict)  # folder -> the version with the same content
+    refused: dict[str, str] = field(default_factory=dict)  # folder -> why it cannot be read (e.g. a symbolic link)
 
 
 def find_ready_drops(landing: Path, known: set[str], pending: dict[str, str]) -> LandingScan:
@@ -97,7 +98,11 @@ def find_ready_drops(landing: Path, known: set[str], pending: dict[str, str]) ->
             scan.pending[folder.name] = signature
             continue
         digests = known_digests(landing, known) if digests is None else digests
-        digest = content_digest(folder)
+        try:
+            digest = content_digest(folder)
+        except IngestError as error:
+            scan.refused[folder.name] = str(error)
+            continue
         if digest in digests:
             scan.duplicates[folder.name] = digests[digest]
             continue
@@ -114,19 +119,23 @@ def land_drop(home: RefineryHome, source: Path, version: str, digest: str, mappi
         raise RegistrationError(f"dataset version {version!r} already exists at {target}")
     staging = home.landing / f".{version}.staging"
     shutil.rmtree(staging, ignore_errors=True)
-    if source.is_dir():
-        shutil.copytree(source, staging, ignore=shutil.ignore_patterns(SUCCESS_MARKER))
-    else:
-        staging.mkdir(parents=True)
-        shutil.copy2(source, staging / source.name)
-        if (source.parent / MAPPING_FILE).exists() and mapping is None:
-            shutil.copy2(source.parent / MAPPING_FILE, staging / MAPPING_FILE)
-    if mapping is not None:
-        (staging / MAPPING_FILE).write_text(mapping.to_yaml())
-    (staging / VERSION_MANIFEST_FILE).unlink(missing_ok=True)
-    write_version_manifest(staging, "files", content_sha256=digest)
-    (staging / SUCCESS_MARKER).touch()
-    staging.rename(target)
+    try:
+        if source.is_dir():
+            shutil.copytree(source, staging, ignore=shutil.ignore_patterns(SUCCESS_MARKER))
+        else:
+            staging.mkdir(parents=True)
+            shutil.copy2(source, staging / source.name)
+            if (source.parent / MAPPING_FILE).exists() and mapping is None:
+                shutil.copy2(source.parent / MAPPING_FILE, staging / MAPPING_FILE)
+        if mapping is not None:
+            (staging / MAPPING_FILE).write_text(mapping.to_yaml())
+        (staging / VERSION_MANIFEST_FILE).unlink(missing_ok=True)
+        write_version_manifest(staging, "files", content_sha256=digest)
+        (staging / SUCCESS_MARKER).touch()
+        staging.rename(target)
+    except BaseException:
+        shutil.rmtree(staging, ignore_errors=True)  # no half-copied drop left behind
+        raise
     return version
 
 

@@ -28,13 +28,24 @@ def sha256_file(path: Path) -> str:
 
 
 def data_files(location: Path) -> list[Path]:
-    """The data files of a drop, sorted; names starting with '_' or '.' are control files."""
+    """The data files of a drop, sorted; names starting with '_' or '.' are control files.
+
+    Symbolic links are refused, naming the link: a link to a folder would be skipped by the walk (its records
+    never counted), a link to a file could read anything on the machine, and a dangling one reads nothing.
+    """
+    if location.is_symlink():
+        raise IngestError(f"{location}: a symbolic link; give the file or folder it points to")
     if location.is_file():
         return [location]
     found = []
     for path in sorted(location.rglob("*")):
         relative = path.relative_to(location)
-        if path.is_file() and not any(p.startswith(("_", ".")) for p in relative.parts):
+        if any(p.startswith(("_", ".")) for p in relative.parts):
+            continue
+        if path.is_symlink():
+            target = f"-> {path.readlink()}" + ("" if path.exists() else " (dangling)")
+            raise IngestError(f"{path}: a symbolic link {target}; copy the data into the drop instead")
+        if path.is_file():
             file_format(path)  # raises for an unsupported suffix, naming the file
             found.append(path)
     return found

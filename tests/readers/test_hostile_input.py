@@ -87,3 +87,33 @@ def test_a_gzip_bomb_of_one_gib_ingests_its_neighbours_in_bounded_memory(tmp_pat
     result = json.loads(run.stdout.strip().splitlines()[-1])
     assert result["texts"] == ["before", "after"] and result["rules"] == ["record_too_large"]
     assert result["peak_mb"] < 1024, result["peak_mb"]
+
+
+@pytest.mark.parametrize("kind", ["file-outside", "folder", "dangling"])
+def test_a_symbolic_link_in_a_drop_is_refused_by_name_and_leaves_no_debris(tmp_path: Path, kind: str) -> None:
+    from assets.readers.arrivals import RegistrationError, find_ready_drops, land_new_version
+    from assets.storage.home import RefineryHome
+
+    outside = tmp_path / "outside"
+    outside.mkdir()
+    (outside / "secrets.csv").write_text("text,label\nroot password,a\n")
+    drop = tmp_path / "drop"
+    drop.mkdir()
+    (drop / "t.csv").write_text("text,label\nvpn down,a\n")
+    link = drop / "linked.csv" if kind != "folder" else drop / "more"
+    link.symlink_to(
+        {"file-outside": outside / "secrets.csv", "folder": outside, "dangling": tmp_path / "gone.csv"}[kind]
+    )
+    with pytest.raises(IngestError, match=rf"{link.name}: a symbolic link"):
+        read_drop(drop)
+    home = RefineryHome(tmp_path / "home").ensure()
+    with pytest.raises((IngestError, RegistrationError), match="a symbolic link"):
+        land_new_version(home, drop, set())
+    assert list(home.landing.iterdir()) == []  # nothing landed, no staging folder
+    landed = home.landing / "by-hand"
+    landed.mkdir()
+    (landed / "t.csv").write_text("text,label\nvpn down,a\n")
+    (landed / "linked.csv").symlink_to(outside / "secrets.csv")
+    (landed / "_SUCCESS").touch()
+    scan = find_ready_drops(home.landing, set(), {})
+    assert scan.ready == [] and "a symbolic link" in scan.refused["by-hand"]
