@@ -145,3 +145,24 @@ def test_a_full_queue_refuses_at_once_instead_of_growing() -> None:
     assert asyncio.run(scenario()) == [("v1", ["a"]), ("v1", ["b"]), ("v1", ["c"])]
     assert time.monotonic() - started < 5
     batcher.close()
+
+
+def test_the_prediction_log_keeps_its_rows_through_a_failed_append_and_writes_them_later(tmp_path: Path) -> None:
+    import polars as pl
+
+    from trainers.serving.logbook import DeltaAppender
+
+    lake = tmp_path / "lake"
+    lake.mkdir()
+    (lake / "predictions").write_text("not a folder: the append fails")
+    appender = DeltaAppender(lake, flush_seconds=3600)
+    appender.add("predictions", [{"prediction_id": "a", "label": "x"}, {"prediction_id": "b", "label": "y"}])
+    with pytest.raises(Exception):  # noqa: B017  the storage's own error, whatever its type
+        appender.flush()
+    appender.add("predictions", [{"prediction_id": "c", "label": "z"}])
+    assert appender.buffered == 3
+    (lake / "predictions").unlink()  # storage is back
+    appender.flush()
+    assert pl.read_delta(str(lake / "predictions"))["prediction_id"].to_list() == ["a", "b", "c"]
+    assert appender.buffered == 0
+    appender.close()

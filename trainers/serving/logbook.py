@@ -31,15 +31,31 @@ class DeltaAppender:
                 self._rows.setdefault(table, []).extend(rows)
 
     def flush(self) -> None:
+        """Append what is buffered, table by table; rows a failed append held go back to the buffer, first."""
         import pyarrow as pa
         from deltalake import write_deltalake
 
         with self._lock:
             pending, self._rows = self._rows, {}
+        failure = None
         for table, rows in pending.items():
-            if rows:
+            if not rows:
+                continue
+            try:
                 write_deltalake(str(self.lake / table), pa.Table.from_pylist(rows), mode="append",
                                 schema_mode="merge")  # fmt: skip
+            except Exception as error:  # kept, in order, for the next flush: a failed append drops nothing
+                with self._lock:
+                    self._rows[table] = rows + self._rows.get(table, [])
+                failure = error
+        if failure is not None:
+            raise failure
+
+    @property
+    def buffered(self) -> int:
+        """Rows waiting to be appended."""
+        with self._lock:
+            return sum(len(rows) for rows in self._rows.values())
 
     def _run(self) -> None:
         while not self._stop.wait(self.flush_seconds):
