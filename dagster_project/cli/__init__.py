@@ -16,7 +16,7 @@ DEMO_VERSION = "demo-v1"
 COMMAND_MODULES = {
     "ingest": "pipeline", "run": "pipeline", "status": "pipeline", "demo": "pipeline",
     "predict": "models", "serve": "models", "models": "models", "rollback": "models",
-    "ui": "tools", "rules_check": "tools",
+    "ui": "tools", "rules_check": "tools", "lake_maintain": "tools",
 }  # fmt: skip
 
 
@@ -68,12 +68,7 @@ def build_parser() -> argparse.ArgumentParser:
     rollback = commands.add_parser("rollback", help="move the production alias back to the previous model")
     rollback.set_defaults(handler=handler("rollback"))
 
-    rules = commands.add_parser("rules", help="data rules")
-    rules_commands = rules.add_subparsers(dest="rules_command", required=True)
-    check = rules_commands.add_parser("check", help="compile every rules file and declared source; exit 1 on an error")
-    check.add_argument("directory", nargs="?", help="rules folder (default: rules/ or REFINERY_RULES_DIR)")
-    check.add_argument("--sources", help="sources folder (default: sources/ or REFINERY_SOURCES_DIR)")
-    check.set_defaults(handler=handler("rules_check"))
+    add_rules_and_lake_commands(commands)
 
     for name, port in (("serve", 8080), ("ui", 3000)):
         sub = commands.add_parser(
@@ -86,6 +81,25 @@ def build_parser() -> argparse.ArgumentParser:
             sub.add_argument("--insecure", action="store_true", help="serve a non-loopback host without a token")
         sub.set_defaults(handler=handler(name))
     return parser
+
+
+def add_rules_and_lake_commands(commands: argparse._SubParsersAction) -> None:
+    """`refinery rules check` and `refinery lake maintain`."""
+    rules = commands.add_parser("rules", help="data rules")
+    rules_commands = rules.add_subparsers(dest="rules_command", required=True)
+    check = rules_commands.add_parser("check", help="compile every rules file and declared source; exit 1 on an error")
+    check.add_argument("directory", nargs="?", help="rules folder (default: rules/ or REFINERY_RULES_DIR)")
+    check.add_argument("--sources", help="sources folder (default: sources/ or REFINERY_SOURCES_DIR)")
+    check.set_defaults(handler=handler("rules_check"))
+
+    lake = commands.add_parser("lake", help="the Delta tables of the home")
+    lake_commands = lake.add_subparsers(dest="lake_command", required=True)
+    maintain = lake_commands.add_parser("maintain", help="compact small files and vacuum unreferenced ones")
+    maintain.add_argument("tables", nargs="*", help="table names (default: every table)")
+    maintain.add_argument(
+        "--retention-hours", type=int, default=168, help="keep what versions of the last N hours read (default: a week)"
+    )
+    maintain.set_defaults(handler=handler("lake_maintain"))
 
 
 def main(argv: list[str] | None = None) -> int:
