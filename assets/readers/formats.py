@@ -130,13 +130,18 @@ class _Lines:
         self.number = 0
         self.pushed: list[tuple[int, str]] = []
         self.consumed: list[tuple[int, str]] = []
+        self.consumed_bytes = 0
         self.rejects: list[dict[str, object]] = []
 
     def __iter__(self) -> _Lines:
         return self
 
+    def start_record(self) -> None:
+        """Forget the lines of the record before: a new one starts."""
+        self.consumed, self.consumed_bytes = [], 0
+
     def __next__(self) -> str:
-        if len(self.consumed) >= self.max_record_lines:
+        if len(self.consumed) >= self.max_record_lines or self.consumed_bytes > self.max_bytes:
             raise _RecordTooLongError
         if self.pushed:
             item = self.pushed.pop()
@@ -155,6 +160,7 @@ class _Lines:
                     reason = f"bytes invalid in {self.encoding} at column {error.start + 1}"
                     self.rejects.append(quarantine_raw(self.source, self.number, "invalid_bytes", reason, text))
         self.consumed.append(item)
+        self.consumed_bytes += len(item[1])
         return item[1]
 
     def push_back(self, items: list[tuple[int, str]]) -> None:
@@ -212,7 +218,7 @@ def read_delimited(path: Path, source: str, config: RecordMapping, batch_size: i
             parser = reader()
 
         while True:
-            lines.consumed = []
+            lines.start_record()
             try:
                 fields = next(parser)
             except StopIteration:
@@ -221,7 +227,8 @@ def read_delimited(path: Path, source: str, config: RecordMapping, batch_size: i
                 reject("csv_parse", f"malformed CSV: {error}")
                 continue
             except _RecordTooLongError:
-                reject("csv_parse", f"quoted field still open after {config.max_record_lines} lines")
+                limits = f"{config.max_record_lines} lines or {config.max_record_bytes} bytes"
+                reject("csv_parse", f"quoted field still open after {limits}")
                 continue
             if not fields:
                 continue

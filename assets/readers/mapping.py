@@ -30,7 +30,7 @@ class RecordMapping:
     quote_char: str = '"'
     has_header: bool = True
     columns: tuple[str, ...] | None = None
-    max_record_lines: int = 1000
+    max_record_lines: int = 100_000  # a quoted field may span lines: a stray quote is found within this many
     max_record_bytes: int = 16 * 1024 * 1024  # a longer line, text file or record is quarantined with its size
 
     @classmethod

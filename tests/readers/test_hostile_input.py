@@ -117,3 +117,18 @@ def test_a_symbolic_link_in_a_drop_is_refused_by_name_and_leaves_no_debris(tmp_p
     (landed / "_SUCCESS").touch()
     scan = find_ready_drops(home.landing, set(), {})
     assert scan.ready == [] and "a symbolic link" in scan.refused["by-hand"]
+
+
+def test_a_quoted_field_spanning_more_than_a_thousand_lines_is_one_record(tmp_path: Path) -> None:
+    long_field = "\n".join(f"line {i} of a pasted log" for i in range(1200))
+    (tmp_path / "t.csv").write_text(f'text,label\nfirst,a\n"{long_field}",b\nlast,c\n')
+    drop = read_drop(tmp_path)
+    assert drop.quarantine.is_empty()
+    assert drop.documents["label"].to_list() == ["a", "b", "c"] and drop.documents["text"][1] == long_field
+
+
+def test_a_stray_quote_still_costs_only_its_own_line(tmp_path: Path) -> None:
+    rows = ["text,label", "ok one,a", '"broken,b'] + [f"row {i},c" for i in range(50)]
+    (tmp_path / "t.csv").write_text("\n".join(rows) + "\n")
+    drop = read_drop(tmp_path)
+    assert drop.documents.height == 51 and drop.quarantine.select("rule", "source_row").rows() == [("csv_parse", 3)]
