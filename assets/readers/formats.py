@@ -8,7 +8,6 @@ still arrive as their own records.
 
 from __future__ import annotations
 
-import codecs
 import csv
 import gzip
 import io
@@ -16,10 +15,11 @@ import json
 import sys
 import tempfile
 from collections.abc import Iterator
-from dataclasses import dataclass
 from pathlib import Path
 from typing import IO
 
+from assets.readers.encodings import SAMPLE_BYTES, detect_encoding
+from assets.readers.lines import NumberedLines, OversizedLine, RecordTooLongError, bounded_lines, oversized_reject
 from assets.readers.mapping import RecordMapping
 from assets.readers.protocol import IngestError, ParsedRecords
 from assets.storage.records import quarantine_raw
@@ -35,7 +35,6 @@ SUFFIX_FORMATS = {
     ".parquet": "parquet",
     ".txt": "text",
 }
-SAMPLE_BYTES = 1 << 20
 MAX_JSON_ARRAY_BYTES = 256 * 1024 * 1024  # a JSON array is parsed whole; larger exports come as NDJSON
 
 
@@ -57,118 +56,6 @@ def open_binary(path: Path) -> IO[bytes]:
     with path.open("rb") as probe:
         magic = probe.read(2)
     return gzip.open(path, "rb") if magic == b"\x1f\x8b" else path.open("rb")
-
-
-def detect_encoding(sample: bytes) -> str:
-    """UTF-8 (BOM or not), UTF-16 by its BOM, else Windows-1252 (Latin-1 where cp1252 has no character).
-
-    A sample with valid multi-byte UTF-8 and a few invalid bytes is UTF-8 with corrupt lines: those
-    lines are quarantined, the rest decode correctly.
-    """
-    if sample.startswith(codecs.BOM_UTF8):
-        return "utf-8-sig"
-    if sample.startswith((codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE)):
-        return "utf-16"
-    decoded = sample.decode("utf-8", "replace")
-    invalid = decoded.count("\ufffd")
-    cut = len(sample) >= SAMPLE_BYTES and decoded.endswith("\ufffd")  # a character cut by the sample's end
-    if invalid == 0 or (invalid == 1 and cut):
-        return "utf-8"
-    if sum(1 for character in decoded if character > "\x7f" and character != "\ufffd") >= invalid:
-        return "utf-8"
-    try:
-        sample.decode("cp1252")
-        return "cp1252"
-    except UnicodeDecodeError:
-        return "latin-1"
-
-
-@dataclass(frozen=True)
-class OversizedLine:
-    """A line longer than the record limit: skipped in bounded memory, its size and start kept for the quarantine."""
-
-    size: int
-    head: bytes
-
-
-def bounded_lines(stream: IO[bytes], limit: int) -> Iterator[bytes | OversizedLine]:
-    """The stream's lines (with their newline), each read in at most `limit` bytes; a longer one is skipped."""
-    while line := stream.readline(limit + 1):
-        if len(line) <= limit or line.endswith(b"\n"):
-            yield line
-            continue
-        size, head = len(line), line[:200]
-        while (rest := stream.readline(1 << 20)) and not rest.endswith(b"\n"):
-            size += len(rest)  # read on in 1 MiB pieces until the line ends: memory stays bounded
-        yield OversizedLine(size + len(rest), head)
-
-
-def oversized_reject(source: str, number: int, line: OversizedLine, limit: int) -> dict[str, object]:
-    """The quarantine row of a record over the size limit: its size and its first bytes."""
-    reason = f"record of {line.size} bytes; at most {limit} are read (max_record_bytes)"
-    return quarantine_raw(source, number, "record_too_large", reason, line.head.decode("utf-8", "backslashreplace"))
-
-
-class _Lines:
-    """Numbered, decoded lines of a byte stream; lines can be pushed back to be parsed again.
-
-    Lines with bytes invalid in the encoding are not yielded; they are collected as rejects.
-    """
-
-    def __init__(self, stream: IO[bytes], encoding: str, source: str, config: RecordMapping):
-        self.encoding, self.source, self.max_record_lines = encoding, source, config.max_record_lines
-        self.max_bytes = config.max_record_bytes
-        if encoding == "utf-16":
-            # A lone surrogate passes the decoder and fails as UTF-8 below: that line alone is rejected.
-            text = io.TextIOWrapper(stream, "utf-16", errors="surrogatepass", newline="")
-            lines = (line.encode("utf-8", "surrogatepass") for line in iter(lambda: text.readline(self.max_bytes), ""))
-            self._raw = (OversizedLine(len(x), x[:200]) if len(x) >= self.max_bytes and not x.endswith(b"\n") else x
-                         for x in lines)  # fmt: skip
-            self.encoding = "utf-8"
-        else:
-            self._raw = bounded_lines(stream, self.max_bytes)
-        self.number = 0
-        self.pushed: list[tuple[int, str]] = []
-        self.consumed: list[tuple[int, str]] = []
-        self.consumed_bytes = 0
-        self.rejects: list[dict[str, object]] = []
-
-    def __iter__(self) -> _Lines:
-        return self
-
-    def start_record(self) -> None:
-        """Forget the lines of the record before: a new one starts."""
-        self.consumed, self.consumed_bytes = [], 0
-
-    def __next__(self) -> str:
-        if len(self.consumed) >= self.max_record_lines or self.consumed_bytes > self.max_bytes:
-            raise _RecordTooLongError
-        if self.pushed:
-            item = self.pushed.pop()
-        else:
-            item = None
-            while item is None:
-                raw = next(self._raw)
-                self.number += 1
-                if isinstance(raw, OversizedLine):
-                    self.rejects.append(oversized_reject(self.source, self.number, raw, self.max_bytes))
-                    continue
-                try:
-                    item = (self.number, raw.decode(self.encoding))
-                except UnicodeDecodeError as error:
-                    text = raw.decode(self.encoding, "backslashreplace")
-                    reason = f"bytes invalid in {self.encoding} at column {error.start + 1}"
-                    self.rejects.append(quarantine_raw(self.source, self.number, "invalid_bytes", reason, text))
-        self.consumed.append(item)
-        self.consumed_bytes += len(item[1])
-        return item[1]
-
-    def push_back(self, items: list[tuple[int, str]]) -> None:
-        self.pushed.extend(reversed(items))
-
-
-class _RecordTooLongError(Exception):
-    """A quoted field ran past max_record_lines."""
 
 
 def _sniff_delimiter(text: str) -> str:
@@ -198,7 +85,7 @@ def read_delimited(path: Path, source: str, config: RecordMapping, batch_size: i
     """CSV/TSV records; a bad record is rejected alone and parsing resumes on its next line."""
     encoding, delimiter = csv_dialect(path, config)
     with open_binary(path) as stream:
-        lines = _Lines(stream, encoding, source, config)
+        lines = NumberedLines(stream, encoding, source, config)
 
         def reader() -> Iterator[list[str]]:
             return csv.reader(lines, delimiter=delimiter, quotechar=config.quote_char, strict=True)
@@ -226,7 +113,7 @@ def read_delimited(path: Path, source: str, config: RecordMapping, batch_size: i
             except csv.Error as error:
                 reject("csv_parse", f"malformed CSV: {error}")
                 continue
-            except _RecordTooLongError:
+            except RecordTooLongError:
                 limits = f"{config.max_record_lines} lines or {config.max_record_bytes} bytes"
                 reject("csv_parse", f"quoted field still open after {limits}")
                 continue
@@ -253,7 +140,7 @@ def _read_header(path: Path, parser: Iterator[list[str]], config: RecordMapping)
         header = next(parser)
     except StopIteration:
         return list(config.columns or [])
-    except (csv.Error, _RecordTooLongError) as error:
+    except (csv.Error, RecordTooLongError) as error:
         raise IngestError(f"{path}: line 1: the header is not valid CSV: {error}") from error
     names = [name.strip() for name in header]
     duplicates = sorted({n for n in names if names.count(n) > 1})
@@ -406,7 +293,7 @@ def columns_of(path: Path, config: RecordMapping) -> list[str]:
     if fmt in ("csv", "tsv"):
         encoding, delimiter = csv_dialect(path, config)
         with open_binary(path) as stream:
-            lines = _Lines(stream, encoding, str(path), config)
+            lines = NumberedLines(stream, encoding, str(path), config)
             parser = csv.reader(lines, delimiter=delimiter, quotechar=config.quote_char, strict=True)
             return _read_header(path, parser, config)
     if fmt == "parquet":

@@ -132,3 +132,27 @@ def test_a_stray_quote_still_costs_only_its_own_line(tmp_path: Path) -> None:
     (tmp_path / "t.csv").write_text("\n".join(rows) + "\n")
     drop = read_drop(tmp_path)
     assert drop.documents.height == 51 and drop.quarantine.select("rule", "source_row").rows() == [("csv_parse", 3)]
+
+
+@pytest.mark.parametrize(
+    ("text", "encoding"),
+    [
+        ("Привет у меня не работает принтер на третьем этаже", "cp1251"),
+        ("プリンターが動きません。よろしくお願いします", "shift_jis"),
+    ],
+)
+def test_a_non_latin_legacy_encoding_is_detected_not_read_as_cp1252(tmp_path: Path, text: str, encoding: str) -> None:
+    rows = "text,label\n" + "".join(f"{text} {i},a\n" for i in range(20))
+    (tmp_path / "t.csv").write_bytes(rows.encode(encoding))
+    drop = read_drop(tmp_path)
+    assert drop.quarantine.is_empty() and drop.documents["text"][3] == f"{text} 3"
+
+
+def test_utf8_lines_in_a_cp1252_file_are_quarantined_not_garbled(tmp_path: Path) -> None:
+    body = "text,label\n" + "".join(f"Caf\xe9 cr\xe8me num\xe9ro {i},a\n" for i in range(20))
+    data = body.encode("cp1252") + "Café déjà vu in UTF-8,b\n".encode() + "fin,c\n".encode("cp1252")
+    (tmp_path / "t.csv").write_bytes(data)
+    drop = read_drop(tmp_path)
+    assert drop.documents["text"][0] == "Café crème numéro 0" and drop.documents["text"][-1] == "fin"
+    (reject,) = drop.quarantine.iter_rows(named=True)
+    assert reject["rule"] == "mixed_encoding" and reject["source_row"] == 22 and "Café déjà vu" in reject["record"]
