@@ -35,7 +35,7 @@ SUFFIX_FORMATS = {
     ".parquet": "parquet",
     ".txt": "text",
 }
-MAX_JSON_ARRAY_BYTES = 256 * 1024 * 1024  # a JSON array is parsed whole; larger exports come as NDJSON
+MAX_JSON_ARRAY_BYTES = 64 * 1024 * 1024  # a JSON array is parsed whole (~8x its size in memory): NDJSON streams
 
 
 def file_format(path: Path, declared: str | None = None) -> str:

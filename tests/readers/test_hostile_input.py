@@ -74,6 +74,20 @@ print(json.dumps({"texts": drop.documents["text"].to_list(), "rules": drop.quara
 """
 
 
+REFUSAL = """
+import json, resource, sys
+from pathlib import Path
+from assets.readers.drop import read_drop
+from assets.readers.protocol import IngestError
+try:
+    read_drop(Path(sys.argv[1]))
+    message = "read"
+except IngestError as error:
+    message = str(error)
+print(json.dumps({"message": message, "peak_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024}))
+"""
+
+
 def test_a_gzip_bomb_of_one_gib_ingests_its_neighbours_in_bounded_memory(tmp_path: Path) -> None:
     with gzip.open(tmp_path / "bomb.csv.gz", "wb", compresslevel=1) as bomb:
         bomb.write(b"text,label\nbefore,a\n")
@@ -156,3 +170,17 @@ def test_utf8_lines_in_a_cp1252_file_are_quarantined_not_garbled(tmp_path: Path)
     assert drop.documents["text"][0] == "Café crème numéro 0" and drop.documents["text"][-1] == "fin"
     (reject,) = drop.quarantine.iter_rows(named=True)
     assert reject["rule"] == "mixed_encoding" and reject["source_row"] == 22 and "Café déjà vu" in reject["record"]
+
+
+def test_a_json_gzip_bomb_is_refused_after_reading_at_most_the_array_limit(tmp_path: Path) -> None:
+    with gzip.open(tmp_path / "bomb.json.gz", "wb", compresslevel=1) as bomb:
+        bomb.write(b'[{"text": "')
+        chunk = b"a" * (1 << 20)
+        for _ in range(1024):
+            bomb.write(chunk)
+        bomb.write(b'", "label": "a"}]')
+    measure = REFUSAL
+    run = subprocess.run([sys.executable, "-c", measure, str(tmp_path)], capture_output=True, text=True, timeout=300)
+    assert run.returncode == 0, run.stderr[-2000:]
+    result = json.loads(run.stdout.strip().splitlines()[-1])
+    assert "a JSON array file may hold at most" in result["message"] and result["peak_mb"] < 1024
