@@ -174,10 +174,13 @@ def metadata_value(ui: Ui, key: str) -> str:
     return row.inner_text().split("\t")[-1].strip()
 
 
-def test_a_version_added_in_the_partition_dialog_materializes_and_shows_its_counts_and_checks(ui: Ui) -> None:
+def test_a_person_adds_a_version_by_clicking_then_the_landing_sensor_runs_a_dropped_folder(ui: Ui) -> None:
+    """One journey, in order: the partition dialog expects the home to hold no other version yet."""
     add_a_version_and_materialize_it_by_clicking(ui)
     the_asset_page_shows_row_and_quarantine_counts_and_the_delta_version(ui)
     the_validation_checks_show_their_results(ui)
+    the_landing_sensor_turns_a_new_drop_into_a_run_that_succeeds(ui)
+    the_model_pages_show_the_training_curves_and_the_evaluation_pictures(ui)
 
 
 def add_a_version_and_materialize_it_by_clicking(ui: Ui) -> None:
@@ -223,7 +226,7 @@ def the_validation_checks_show_their_results(ui: Ui) -> None:
     ui.screenshot("checks")
 
 
-def test_the_landing_sensor_turns_a_new_drop_into_a_run_that_succeeds(ui: Ui) -> None:
+def the_landing_sensor_turns_a_new_drop_into_a_run_that_succeeds(ui: Ui) -> None:
     ui.open("/locations/refinery/sensors/landing_sensor")
     ui.page.locator("label:has(input[type=checkbox])").or_(ui.page.locator("input[type=checkbox]")).first.click()
     ui.page.wait_for_timeout(2000)
@@ -233,7 +236,6 @@ def test_the_landing_sensor_turns_a_new_drop_into_a_run_that_succeeds(ui: Ui) ->
     assert ui.wait_for_run(SENSOR_VERSION, "refinery_pipeline", timeout=900) == "Success", ui.server.log_tail()
     ui.open("/locations/refinery/sensors/landing_sensor")
     ui.screenshot("sensor-run")
-    the_model_pages_show_the_training_curves_and_the_evaluation_pictures(ui)
 
 
 def the_model_pages_show_the_training_curves_and_the_evaluation_pictures(ui: Ui) -> None:
