@@ -16,6 +16,17 @@ _DAGSTER_YAML = """\
 # Written by Refinery. Runs, event logs and schedules live in SQLite files beside this one.
 telemetry:
   enabled: false
+# Runs launched from the UI and by sensors queue; one run per dataset version at a time (the lake's write lock
+# also keeps in-process runs from colliding).
+run_coordinator:
+  module: dagster.core.run_coordinator
+  class: QueuedRunCoordinator
+  config:
+    tag_concurrency_limits:
+      - key: dagster/partition
+        value:
+          applyLimitPerUniqueValue: true
+        limit: 1
 """
 
 

@@ -89,3 +89,18 @@ def test_maintenance_keeps_a_week_of_history_by_default(tmp_path: Path) -> None:
     for attempt in range(3):
         lake.write_version("docs", pl.DataFrame({"text": [f"a{attempt}"]}), "v1")
     assert maintain_table(lake, "docs").files_vacuumed == 0  # the replaced files are younger than a week
+
+
+def test_a_new_home_queues_runs_one_per_dataset_version(tmp_path: Path) -> None:
+    import dagster as dg
+
+    from assets.storage.home import RefineryHome
+
+    home = RefineryHome(tmp_path / "home").ensure()
+    instance = dg.DagsterInstance.from_config(str(home.dagster))
+    try:
+        limits = instance.run_coordinator.get_run_queue_config().tag_concurrency_limits
+        assert type(instance.run_coordinator).__name__ == "QueuedRunCoordinator"
+        assert limits == [{"key": "dagster/partition", "value": {"applyLimitPerUniqueValue": True}, "limit": 1}]
+    finally:
+        instance.dispose()
