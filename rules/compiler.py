@@ -107,6 +107,8 @@ SQL_FUNCTIONS = frozenset({
     "greatest", "initcap", "least", "left", "length", "lower", "ltrim", "nullif", "octet_length", "regexp_like",
     "right", "round", "rtrim", "sign", "starts_with", "strpos", "substr", "substring", "trim", "upper",
 })  # fmt: skip
+MAX_EXPRESSION_CHARS = 2000
+MAX_CONCATENATIONS = 8  # each `||` can double a text's length
 SQL_KEYWORDS = frozenset({"and", "or", "not", "in", "is", "like", "ilike", "between", "case", "when", "then", "else"})
 _STRING_LITERAL = re.compile(r"'(?:[^']|'')*'")
 _CALL = re.compile(r"\b([A-Za-z_][A-Za-z0-9_]*)\s*\(")
@@ -115,9 +117,15 @@ _CALL = re.compile(r"\b([A-Za-z_][A-Za-z0-9_]*)\s*\(")
 def _sql(reader: YamlReader, spec: dict, key: str) -> pl.Expr:
     """A boolean SQL expression over a row's columns (Polars SQL: no code runs from the rules file)."""
     text = reader.get(spec, key, str)
+    if len(text) > MAX_EXPRESSION_CHARS:
+        raise reader.fail(spec, key, f"holds {len(text)} characters; an expression may hold {MAX_EXPRESSION_CHARS}")
     code = _STRING_LITERAL.sub("''", text)
-    if re.search(r"\b(select|from)\b|\"\s*\(", code, re.IGNORECASE):
-        raise reader.fail(spec, key, "must be an expression over the row's columns: no queries, no quoted calls")
+    if re.search(r"\b(select|from)\b|[\"`\[\]]|/\*|\*/|--", code, re.IGNORECASE):
+        raise reader.fail(
+            spec, key, "must be an expression over the row's columns: no queries, comments or quoted names"
+        )
+    if code.count("||") > MAX_CONCATENATIONS:
+        raise reader.fail(spec, key, f"concatenates more than {MAX_CONCATENATIONS} times")
     called = {name.lower() for name in _CALL.findall(code)} - SQL_KEYWORDS
     refused = sorted(called - SQL_FUNCTIONS)
     if refused:

@@ -249,9 +249,23 @@ def test_more_broken_rule_files_name_file_line_and_key(tmp_path: Path, text: str
         ("length(lpad(text, 100000000, 'x')) > 0", "calls lpad"),
         ("repeat(text, 1000000) <> ''", "calls repeat"),
         ("text IN (SELECT column_1 FROM read_csv('http://127.0.0.1:1/x'))", "no queries"),
-        ("\"read_csv\"('/etc/passwd') IS NULL", "no quoted calls"),
+        ("\"read_csv\"('/etc/passwd') IS NULL", "no queries, comments or quoted names"),
+        ("`lpad`(text, 100000000, 'x') <> ''", "no queries, comments or quoted names"),
+        ("lpad/**/(text, 100000000, 'x') <> ''", "no queries, comments or quoted names"),
+        ("/*'*/ lpad(text, 100000000, 'x') = 'x' /*'*/", "no queries, comments or quoted names"),
+        ("length(" + "||".join(["text"] * 20) + ") > 0", "concatenates more than 8 times"),
     ],
-    ids=["table-function", "lpad", "repeat", "subquery", "quoted-call"],
+    ids=[
+        "table-function",
+        "lpad",
+        "repeat",
+        "subquery",
+        "quoted-call",
+        "backticks",
+        "comment",
+        "quote-in-comment",
+        "concatenation",
+    ],
 )
 def test_a_rule_expression_may_only_call_column_functions(tmp_path: Path, expr: str, message: str) -> None:
     path = tmp_path / "d.yaml"
