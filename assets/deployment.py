@@ -18,7 +18,7 @@ from trainers.registry import AliasConflictError
 def deployed_model(context: dg.AssetExecutionContext, registry: ModelRegistryResource) -> dg.MaterializeResult:
     """The model served by `refinery serve`: the registry's production alias, moved atomically."""
     try:
-        folder, aliases = deploy_latest_model(registry, context.partition_key)
+        folder, aliases = deploy_latest_model(registry, context.partition_key, context.run_id)
     except (NotDeployableError, AliasConflictError, LookupError) as error:
         raise dg.Failure(description=str(error)) from error
     return dg.MaterializeResult(

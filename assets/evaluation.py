@@ -96,7 +96,7 @@ def model_evaluation(
     """Accuracy and macro/micro precision, recall and F1 of the fine-tuned model on the test split."""
     version = context.partition_key
     settings = GateSettings(config.min_accuracy, config.min_macro_f1, config.max_regression, config.force)
-    evaluation = evaluate_candidate(registry, version, Path(trainer.bundles_root), settings)
+    evaluation = evaluate_candidate(registry, version, Path(trainer.bundles_root), settings, context.run_id)
     model_version = evaluation.model_folder.name
     if evaluation.gate["forced"]:
         context.log.warning(f"model {model_version} passes its gate only because force=true: {evaluation.gate}")

@@ -68,7 +68,7 @@ def fine_tuned_model(
     model_version, manifest = planned.model_version, planned.manifest
     splits = {split: frame.to_arrow() for split, frame in planned.splits.items()}
     bundle = write_bundle(trainer.bundle_folder(model_version), splits, manifest)
-    checkpoints = registry.model_root / f".{version}.checkpoints"  # an interrupted fine-tune of a version resumes
+    checkpoints = registry.model_root / f".{model_version}.checkpoints"  # a retried step of this run resumes
     output = registry.version_folder(model_version)
     reported = trainer.train(context, bundle, output, trainer_params(config), checkpoints)
     curves = output / "training_curves.png"

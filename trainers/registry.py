@@ -75,13 +75,13 @@ def promote(model_root: Path, version: str, expected_production: str | object | 
         raise FileNotFoundError(f"{model_root / version}: no exported model to promote")
     with aliases_locked(model_root) as aliases:
         current = aliases.get(PRODUCTION)
+        if current == version:  # already done (a retried deployment): nothing to move
+            return aliases
         if expected_production is not ANY and current != expected_production:
             raise AliasConflictError(
                 f"production is {current!r}, not {expected_production!r} as when {version!r} was evaluated; "
                 "evaluate it again against the model now in production"
             )
-        if current == version:
-            return aliases
         return _move(model_root, aliases, {**aliases, PREVIOUS: current, PRODUCTION: version}, f"promote {version}")
 
 
@@ -122,8 +122,11 @@ def alias_history(model_root: Path) -> list[dict[str, object]]:
     return [json.loads(line) for line in path.read_text().splitlines() if line.strip()] if path.is_file() else []
 
 
-def new_model_version(dataset_version: str) -> str:
-    """A model version id never used before: the dataset version, the UTC time and a random suffix."""
+def new_model_version(dataset_version: str, run_id: str | None = None) -> str:
+    """A model version id: the dataset version and the run that trains it (a retried step of that run resumes its
+    checkpoints), or, without a run, the UTC time and a random suffix."""
+    if run_id:
+        return f"{dataset_version}-{run_id[:8]}"
     return f"{dataset_version}-{time.strftime('%Y%m%dT%H%M%S', time.gmtime())}-{secrets.token_hex(2)}"
 
 
@@ -197,6 +200,11 @@ class ModelRegistry:
         """The dataset version a model was trained for (its folder name, for models older than version ids)."""
         card = read_card(self.version_folder(model_version))
         return str((card.get("lineage") or {}).get("dataset_version") or model_version)
+
+    def model_for(self, dataset_version: str, run_id: str) -> Path:
+        """The model this run trained for the dataset version, else the newest one trained for it."""
+        own = self.version_folder(new_model_version(dataset_version, run_id))
+        return own if (own / MODEL_CARD).is_file() else self.latest_model_of(dataset_version)
 
     def latest_model_of(self, dataset_version: str) -> Path:
         """The newest model folder trained for a dataset version."""

@@ -12,13 +12,13 @@ class NotDeployableError(RuntimeError):
     """A model whose gate did not pass (or never ran)."""
 
 
-def deploy_latest_model(registry: ModelRegistry, dataset_version: str) -> tuple[Path, dict[str, str]]:
-    """Move `production` to the newest model of a dataset version; returns its folder and the new aliases.
+def deploy_latest_model(registry: ModelRegistry, dataset_version: str, run_id: str = "") -> tuple[Path, dict[str, str]]:
+    """Move `production` to this run's model of a dataset version (else its newest); returns it and the new aliases.
 
     The move is a compare-and-swap against the model the gate compared with: if production moved since
     (a rollback, another deployment), `AliasConflictError` says so and nothing changes.
     """
-    folder = registry.latest_model_of(dataset_version)
+    folder = registry.model_for(dataset_version, run_id)
     card = read_card(folder)
     gate = card.get("evaluation_gate")
     if not gate or not gate["passed"]:

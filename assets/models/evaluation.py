@@ -75,14 +75,14 @@ class CandidateEvaluation:
 
 
 def evaluate_candidate(
-    registry: ModelRegistry, version: str, bundles_root: Path, settings: GateSettings
+    registry: ModelRegistry, version: str, bundles_root: Path, settings: GateSettings, run_id: str = ""
 ) -> CandidateEvaluation:
     """Evaluate the newest model of dataset version `version` on its bundle's test split against production, gate
     it, and record both in its model card."""
     from trainers.evaluation import evaluate_model
     from trainers.reports import confusion_png, reliability_png
 
-    folder = registry.latest_model_of(version)
+    folder = registry.model_for(version, run_id)  # this run's model; the newest one when this run trained none
     bundle = bundles_root / folder.name  # every model version has its own bundle
     report = evaluate_model(folder, bundle)
     production = production_report(registry, folder, bundle)

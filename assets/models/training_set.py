@@ -76,8 +76,10 @@ def plan_training_set(
 ) -> TrainingSet:
     """Gather the examples a new model of `version` learns from, with the lineage its card will carry."""
     versions = versions_to_train_on(registered, version, train_on)
-    model_version = new_model_version(version)  # every fine-tune is a new model version; none is overwritten
+    model_version = new_model_version(version, run_id)  # every run's fine-tune is a new model version
     recipe = version_recipe(lake, version)  # how this version's texts were prepared: serving applies it too
+    if recipe is None:  # a model without its recipe would be served raw text
+        raise ValueError(f"no text recipe recorded for {version!r}: materialize clean_documents for it first")
     lineage = {
         "dataset_version": version,
         "model_version": model_version,

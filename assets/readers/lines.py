@@ -32,6 +32,18 @@ def bounded_lines(stream: IO[bytes], limit: int) -> Iterator[bytes | OversizedLi
         yield OversizedLine(size + len(rest), head)
 
 
+def bounded_text_lines(text: IO[str], limit: int) -> Iterator[bytes | OversizedLine]:
+    """Like `bounded_lines` for a decoded stream (UTF-16): each line as UTF-8 bytes, a longer one skipped whole."""
+    while line := text.readline(limit + 1):
+        if len(line) <= limit or line.endswith("\n"):
+            yield line.encode("utf-8", "surrogatepass")
+            continue
+        size, head = len(line), line[:200].encode("utf-8", "surrogatepass")
+        while (rest := text.readline(1 << 20)) and not rest.endswith("\n"):
+            size += len(rest)
+        yield OversizedLine(size + len(rest), head)
+
+
 def oversized_reject(source: str, number: int, line: OversizedLine, limit: int) -> dict[str, object]:
     """The quarantine row of a record over the size limit: its size and its first bytes."""
     reason = f"record of {line.size} bytes; at most {limit} are read (max_record_bytes)"
@@ -50,9 +62,7 @@ class NumberedLines:
         if encoding == "utf-16":
             # A lone surrogate passes the decoder and fails as UTF-8 below: that line alone is rejected.
             text = io.TextIOWrapper(stream, "utf-16", errors="surrogatepass", newline="")
-            lines = (line.encode("utf-8", "surrogatepass") for line in iter(lambda: text.readline(self.max_bytes), ""))
-            self._raw = (OversizedLine(len(x), x[:200]) if len(x) >= self.max_bytes and not x.endswith(b"\n") else x
-                         for x in lines)  # fmt: skip
+            self._raw = bounded_text_lines(text, self.max_bytes)
             self.encoding = "utf-8"
         else:
             self._raw = bounded_lines(stream, self.max_bytes)

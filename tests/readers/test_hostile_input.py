@@ -188,3 +188,11 @@ def test_a_json_gzip_bomb_is_refused_after_reading_at_most_the_array_limit(tmp_p
     assert run.returncode == 0, run.stderr[-2000:]
     result = json.loads(run.stdout.strip().splitlines()[-1])
     assert "a JSON array file may hold at most" in result["message"] and result["peak_mb"] < 1024
+
+
+def test_an_over_long_utf16_line_is_skipped_whole_not_split_into_records(tmp_path: Path) -> None:
+    text = "text,label\nshort,a\n" + "x" * 250 + ",b\nlast,c\n"
+    (tmp_path / "t.csv").write_bytes(b"\xff\xfe" + text.encode("utf-16-le"))
+    drop = read_drop(tmp_path, RecordMapping(max_record_bytes=100))
+    assert drop.documents["text"].to_list() == ["short", "last"]
+    assert drop.quarantine.select("rule", "source_row").rows() == [("record_too_large", 3)]
