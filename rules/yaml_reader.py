@@ -15,14 +15,18 @@ class YamlError(ValueError):
 MAX_YAML_BYTES = 1024 * 1024  # rules and source declarations are small; a larger file is refused unread
 
 
+def _compose_without_aliases(loader: yaml.SafeLoader, parent: yaml.Node | None, index: object) -> yaml.Node | None:
+    """SafeLoader's compose_node, refusing `*name`: nested aliases expand without bound (billion laughs)."""
+    if loader.check_event(yaml.AliasEvent):
+        mark = loader.peek_event().start_mark
+        raise yaml.composer.ComposerError(None, None, "aliases (*name) are not allowed here; write the value", mark)
+    return yaml.SafeLoader.compose_node(loader, parent, index)
+
+
 class LineLoader(yaml.SafeLoader):
     """A YAML loader that records the line of every mapping key, for error messages, and refuses aliases."""
 
-    def compose_node(self, parent: yaml.Node | None, index: object) -> yaml.Node | None:
-        if self.check_event(yaml.AliasEvent):  # `*name` repeats a node: nested, it expands without bound
-            mark = self.peek_event().start_mark
-            raise yaml.composer.ComposerError(None, None, "aliases (*name) are not allowed here; write the value", mark)
-        return super().compose_node(parent, index)
+    compose_node = _compose_without_aliases
 
 
 def _mapping_with_lines(loader: LineLoader, node: yaml.MappingNode) -> dict:
@@ -73,3 +77,22 @@ class YamlReader:
 
 def _tuple(kind: type | tuple[type, ...]) -> tuple[type, ...]:
     return kind if isinstance(kind, tuple) else (kind,)
+
+
+class _NoAliasLoader(yaml.SafeLoader):
+    """A safe loader that refuses aliases, without line bookkeeping."""
+
+    compose_node = _compose_without_aliases
+
+
+def load_control_file(path: Path, error: type[Exception] = YamlError) -> Any:
+    """A small YAML control file (`_source.yaml`, `_version.yaml`): no links, at most 1 MiB, no aliases."""
+    if path.is_symlink():
+        raise error(f"{path}: a symbolic link; control files must be regular files")
+    size = path.stat().st_size
+    if size > MAX_YAML_BYTES:
+        raise error(f"{path}: {size} bytes; a YAML file here may hold at most {MAX_YAML_BYTES}")
+    try:
+        return yaml.load(path.read_text(), Loader=_NoAliasLoader)
+    except (yaml.YAMLError, UnicodeDecodeError) as problem:
+        raise error(f"{path}: not valid YAML: {problem}") from problem

@@ -48,7 +48,10 @@ def known_digests(landing: Path, versions: set[str]) -> dict[str, str]:
     """Content digest -> version, for registered versions whose manifest records one."""
     digests = {}
     for version in versions:
-        digest = read_version_manifest(landing / version).get("content_sha256")
+        try:
+            digest = read_version_manifest(landing / version).get("content_sha256")
+        except ValueError:  # a damaged manifest: that version's content cannot be compared
+            continue
         if digest:
             digests[str(digest)] = version
     return digests
@@ -86,7 +89,13 @@ def find_ready_drops(landing: Path, known: set[str], pending: dict[str, str]) ->
         return scan
     digests = None
     for folder in sorted(p for p in landing.iterdir() if p.is_dir() and not p.name.startswith((".", "_"))):
-        if folder.name in known or read_version_manifest(folder).get("kind") != "files":
+        if folder.name in known:
+            continue
+        try:
+            if read_version_manifest(folder).get("kind") != "files":
+                continue  # the SQL, HTTP and feedback sensors register their own folders
+        except ValueError as error:
+            scan.refused[folder.name] = str(error)
             continue
         try:
             check_version_name(folder.name)

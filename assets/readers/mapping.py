@@ -8,6 +8,7 @@ from pathlib import Path
 import yaml
 
 from assets.readers.protocol import IngestError
+from rules.yaml_reader import load_control_file
 
 MAPPING_FILE = "_source.yaml"  # the file name users know; it holds a RecordMapping
 FORMATS = ("csv", "tsv", "ndjson", "json", "parquet", "text")
@@ -67,10 +68,7 @@ class RecordMapping:
     @classmethod
     def from_yaml(cls, path: Path) -> RecordMapping:
         """Read a `_source.yaml`."""
-        try:
-            loaded = yaml.safe_load(path.read_text()) or {}
-        except yaml.YAMLError as error:
-            raise MappingError(f"{path}: not valid YAML: {error}") from error
+        loaded = load_control_file(path, MappingError) or {}
         if not isinstance(loaded, dict):
             raise MappingError(f"{path}: expected a mapping of keys to values")
         return cls.from_mapping(loaded, str(path))

@@ -7,6 +7,8 @@ from pathlib import Path
 
 import yaml
 
+from rules.yaml_reader import load_control_file
+
 VERSION_MANIFEST_FILE = "_version.yaml"
 KINDS = ("files", "sql", "http", "feedback")
 
@@ -23,4 +25,9 @@ def write_version_manifest(folder: Path, kind: str, **fields: object) -> dict[st
 def read_version_manifest(folder: Path) -> dict[str, object]:
     """A version's manifest; a drop made by hand without one is a files version."""
     path = folder / VERSION_MANIFEST_FILE
-    return yaml.safe_load(path.read_text()) if path.is_file() else {"kind": "files"}
+    if not path.exists() and not path.is_symlink():
+        return {"kind": "files"}
+    manifest = load_control_file(path, ValueError)
+    if not isinstance(manifest, dict) or manifest.get("kind") not in KINDS:
+        raise ValueError(f"{path}: not a version manifest (a mapping whose kind is one of {', '.join(KINDS)})")
+    return manifest

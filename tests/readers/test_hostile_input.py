@@ -196,3 +196,21 @@ def test_an_over_long_utf16_line_is_skipped_whole_not_split_into_records(tmp_pat
     drop = read_drop(tmp_path, RecordMapping(max_record_bytes=100))
     assert drop.documents["text"].to_list() == ["short", "last"]
     assert drop.quarantine.select("rule", "source_row").rows() == [("record_too_large", 3)]
+
+
+def test_damaged_or_linked_control_files_refuse_their_folder_only(tmp_path: Path) -> None:
+    from assets.readers.arrivals import find_ready_drops
+
+    landing = tmp_path / "landing"
+    for name in ("listed", "linked", "fine"):
+        (landing / name).mkdir(parents=True)
+        (landing / name / "t.csv").write_text(f"text,label\nvpn down in {name},a\n")
+        (landing / name / "_SUCCESS").touch()
+    (landing / "listed" / "_version.yaml").write_text("- not\n- a mapping\n")
+    (tmp_path / "elsewhere.yaml").write_text("text_column: text\n")
+    (landing / "linked" / "_source.yaml").symlink_to(tmp_path / "elsewhere.yaml")
+    scan = find_ready_drops(landing, set(), {})
+    assert scan.ready == ["fine", "linked"]  # the mapping file is read when the version is ingested
+    assert "not a version manifest" in scan.refused["listed"]
+    with pytest.raises(IngestError, match=r"_source\.yaml: a symbolic link"):
+        read_drop(landing / "linked")
