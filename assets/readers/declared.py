@@ -6,6 +6,7 @@ Credentials never appear in these files: only the names of the environment varia
 
 from __future__ import annotations
 
+import itertools
 import os
 import re
 from dataclasses import dataclass, field
@@ -97,13 +98,22 @@ def _mapping(reader: YamlReader, spec: dict) -> RecordMapping:
         raise SourceDeclarationError(str(error)) from error
 
 
-SECRET_WORDS = ("password", "passwd", "pwd", "secret", "token", "api_key", "apikey", "access_key", "auth", "signature")
+# Words that make a parameter name a credential, matched as whole words of the name (`api_key`, `access-token`,
+# `clientSecret` split at case changes); `author`, `max_tokens` or `page_token` are not credentials.
+SECRET_WORDS = frozenset({"password", "passwd", "pwd", "secret", "apikey", "signature", "sig", "credential"})
+SECRET_PAIRS = frozenset({("api", "key"), ("access", "key"), ("access", "token"), ("auth", "token"),
+                          ("bearer", "token"), ("id", "token"), ("refresh", "token"), ("private", "key")})  # fmt: skip
 
 
 def _secret_name(name: str) -> bool:
     """Whether a URL parameter's name says it carries a credential (`api_key`, `access_token`, `password`)."""
-    lowered = name.lower().replace("-", "_")
-    return any(word in lowered for word in SECRET_WORDS)
+    words = re.sub(r"([a-z0-9])([A-Z])", r"\1_\2", name).lower().replace("-", "_").split("_")
+    words = [word for word in words if word]
+    return (
+        any(word in SECRET_WORDS for word in words)
+        or any(pair in SECRET_PAIRS for pair in itertools.pairwise(words))
+        or words in (["token"], ["key"], ["auth"])
+    )
 
 
 def _env_name(reader: YamlReader, spec: dict, key: str) -> str | None:

@@ -60,3 +60,12 @@ def test_a_name_declared_twice_is_an_error(tmp_path: Path) -> None:
     (tmp_path / "b.yaml").write_text(VALID)
     with pytest.raises(SourceDeclarationError, match="declared twice"):
         load_sources(tmp_path)
+
+
+def test_credential_names_are_whole_words_of_a_parameter_name() -> None:
+    from assets.readers.declared import _secret_name
+
+    for name in ("api_key", "apiKey", "X-Api-Key", "access-token", "clientSecret", "password", "token", "signature"):
+        assert _secret_name(name), name
+    for name in ("author", "max_tokens", "page_token", "oauth_version", "sort_key", "keyword", "per_page"):
+        assert not _secret_name(name), name
