@@ -9,7 +9,7 @@ import os
 from assets.storage.home import RefineryHome
 from dagster_project.cli import CliError
 from trainers.registry import ModelRegistry, alias_history, list_models, resolve_alias, rollback
-from trainers.serving.access import TOKEN_VARIABLE, is_loopback
+from trainers.serving.access import TOKEN_VARIABLE, InsecureHostError, check_host
 
 
 def command_predict(args: argparse.Namespace, home: RefineryHome) -> int:
@@ -31,11 +31,10 @@ def command_predict(args: argparse.Namespace, home: RefineryHome) -> int:
 def command_serve(args: argparse.Namespace, home: RefineryHome) -> int:
     from trainers.serving.server import serve  # FastAPI and torch: only this command pays for them
 
-    if not os.environ.get(TOKEN_VARIABLE) and not is_loopback(args.host) and not args.insecure:
-        raise CliError(
-            f"refusing to serve on {args.host} without a token: set {TOKEN_VARIABLE}, or pass --insecure to serve "
-            "anyone who can reach this address"
-        )
+    try:
+        check_host(args.host, args.insecure)
+    except InsecureHostError as error:
+        raise CliError(str(error)) from error
     model_root = ModelRegistry(str(home.models)).model_root
     try:
         resolve_alias(model_root)
@@ -44,7 +43,8 @@ def command_serve(args: argparse.Namespace, home: RefineryHome) -> int:
     auth = f"bearer token from {TOKEN_VARIABLE}" if os.environ.get(TOKEN_VARIABLE) else "no auth"
     print(f"serving {model_root} on http://{args.host}:{args.port} ({auth}): POST /predict, POST /feedback, "
           "GET /health, GET /metrics", flush=True)  # fmt: skip
-    serve(model_root, home.lake, args.host, args.port, quantize=False if args.no_quantize else None)
+    quantize = False if args.no_quantize else None
+    serve(model_root, home.lake, args.host, args.port, quantize=quantize, insecure=args.insecure)
     return 0
 
 

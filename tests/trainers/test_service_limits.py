@@ -166,3 +166,15 @@ def test_the_prediction_log_keeps_its_rows_through_a_failed_append_and_writes_th
     assert pl.read_delta(str(lake / "predictions"))["prediction_id"].to_list() == ["a", "b", "c"]
     assert appender.buffered == 0
     appender.close()
+
+
+def test_serving_a_non_loopback_host_needs_a_token_or_insecure(monkeypatch: pytest.MonkeyPatch) -> None:
+    from trainers.serving.access import InsecureHostError, check_host
+
+    monkeypatch.delenv("REFINERY_API_TOKEN", raising=False)
+    check_host("127.0.0.1")
+    check_host("0.0.0.0", insecure=True)
+    with pytest.raises(InsecureHostError, match=r"refusing to serve on 0\.0\.0\.0 without a token"):
+        check_host("0.0.0.0")
+    monkeypatch.setenv("REFINERY_API_TOKEN", "s3cret")
+    check_host("0.0.0.0")

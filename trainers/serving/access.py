@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hmac
 import ipaddress
+import os
 
 from trainers.serving.requests import RequestError
 
@@ -41,3 +42,16 @@ def require_metrics_access(client: str | None, authorization: str | None, token:
     if not token:
         raise RequestError("metrics are served to loopback clients only while the service has no token", 403)
     require_token(authorization, token)
+
+
+class InsecureHostError(RuntimeError):
+    """Serving a non-loopback address without a token, without saying so."""
+
+
+def check_host(host: str, insecure: bool = False) -> None:
+    """Refuse to serve a non-loopback address without a token unless `insecure` says that is meant."""
+    if not os.environ.get(TOKEN_VARIABLE) and not is_loopback(host) and not insecure:
+        raise InsecureHostError(
+            f"refusing to serve on {host} without a token: set {TOKEN_VARIABLE}, or pass --insecure to serve "
+            "anyone who can reach this address"
+        )

@@ -6,11 +6,15 @@ import threading
 import time
 from pathlib import Path
 
+from trainers.serving.access import check_host
 from trainers.serving.app import build_app
 
 # Connections beyond `limit_concurrency` get a 503 from uvicorn; an idle keep-alive connection closes after 5 s;
 # a request head (line and headers) may hold at most 64 KiB.
-CONNECTION_LIMITS = {"limit_concurrency": 256, "timeout_keep_alive": 5, "h11_max_incomplete_event_size": 64 * 1024}
+# h11 is named: with httptools installed, uvicorn would pick it and ignore the request-head limit.
+CONNECTION_LIMITS = {
+    "http": "h11", "limit_concurrency": 256, "timeout_keep_alive": 5, "h11_max_incomplete_event_size": 64 * 1024,
+}  # fmt: skip
 
 
 def free_port(host: str = "127.0.0.1") -> int:
@@ -48,10 +52,13 @@ class ServiceThread:
         self.app.state.close()
 
 
-def serve(model_root: Path, lake: Path | None, host: str, port: int, quantize: bool | None = None) -> None:
-    """Run the service in the foreground until interrupted."""
+def serve(
+    model_root: Path, lake: Path | None, host: str, port: int, quantize: bool | None = None, insecure: bool = False
+) -> None:
+    """Run the service in the foreground until interrupted; a non-loopback host needs a token or `insecure`."""
     import uvicorn
 
+    check_host(host, insecure)
     app = build_app(model_root, lake, quantize=quantize)
     try:
         uvicorn.run(app, host=host, port=port, log_level="info", access_log=False, **CONNECTION_LIMITS)
@@ -69,8 +76,10 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--host", default="127.0.0.1")
     parser.add_argument("--port", type=int, default=8080)
     parser.add_argument("--no-quantize", action="store_true", help="serve float32 weights on CPU too")
+    parser.add_argument("--insecure", action="store_true", help="serve a non-loopback host without a token")
     args = parser.parse_args(argv)
-    serve(args.models, args.lake, args.host, args.port, quantize=False if args.no_quantize else None)
+    quantize = False if args.no_quantize else None
+    serve(args.models, args.lake, args.host, args.port, quantize=quantize, insecure=args.insecure)
 
 
 if __name__ == "__main__":
