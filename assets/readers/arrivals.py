@@ -214,18 +214,31 @@ def http_tick(source: HttpSource, landing: Path, known: set[str]) -> str | None:
     version = check_version_name(f"{source.name}-{digest[:12]}")
     if version in known or (landing / version).exists():
         return None
+    land_records(landing, version, records, source.mapping, "http", source=source.name, content_sha256=digest,
+                 url=source.url)  # fmt: skip
+    return version
+
+
+def land_records(
+    landing: Path,
+    version: str,
+    records: list[dict],
+    mapping: RecordMapping,
+    kind: str,
+    **manifest: object,
+) -> Path:
+    """Publish records as `landing/<version>/records.ndjson` with their mapping, a manifest (`kind` and the
+    `manifest` fields, e.g. the content hash that named the version) and `_SUCCESS`."""
     staging = landing / f".{version}.staging"
     shutil.rmtree(staging, ignore_errors=True)
     staging.mkdir(parents=True)
     with (staging / "records.ndjson").open("w", encoding="utf-8") as handle:
         for record in records:
             handle.write(json.dumps(record, ensure_ascii=False) + "\n")
-    (staging / MAPPING_FILE).write_text(source.mapping.to_yaml())
-    write_version_manifest(
-        staging, "http", source=source.name, content_sha256=digest, records=len(records), url=source.url
-    )
+    (staging / MAPPING_FILE).write_text(mapping.to_yaml())
+    write_version_manifest(staging, kind, **manifest, records=len(records))
     _publish(staging, landing / version)
-    return version
+    return landing / version
 
 
 def open_reader(folder: Path, sources: dict[str, SqlSource | HttpSource]) -> tuple[Reader, dict[str, object]]:

@@ -10,7 +10,6 @@ import itertools
 import os
 import re
 from dataclasses import dataclass, field
-from functools import lru_cache
 from pathlib import Path
 from urllib.parse import parse_qsl, urlsplit
 
@@ -235,9 +234,3 @@ def load_sources(directory: Path | None = None) -> dict[str, Source]:
                 raise SourceDeclarationError(f"{path}: source name {source.name!r} is declared twice")
             sources[source.name] = source
     return sources
-
-
-@lru_cache(maxsize=1)
-def declared_sources() -> dict[str, Source]:
-    """The sources of `default_sources_dir()`, loaded once per process (when the code location loads)."""
-    return load_sources()

@@ -3,19 +3,16 @@ arrive as a dataset version of their own and pass the same rules as any other da
 
 from __future__ import annotations
 
-import json
-import shutil
 from pathlib import Path
 
 import polars as pl
 
-from assets.readers.arrivals import SUCCESS_MARKER
+from assets.readers.arrivals import land_records
 from assets.readers.http import records_digest
-from assets.readers.mapping import MAPPING_FILE, RecordMapping
+from assets.readers.mapping import RecordMapping
 from assets.storage.delta import Lake
 from assets.storage.home import check_version_name
 from assets.storage.tables import FEEDBACK, SERVICE_PREDICTIONS
-from assets.storage.version_manifest import write_version_manifest
 
 FEEDBACK_MAPPING = RecordMapping(text_column="text", label_column="label", id_column="prediction_id")
 FEEDBACK_COLUMNS = ("prediction_id", "text", "label", "predicted_label", "model_version", "received_at")
@@ -49,14 +46,7 @@ def feedback_tick(lake: Lake, landing: Path, known: set[str], after: float | Non
     version = check_version_name(f"feedback-{digest[:12]}")
     if version in known or (landing / version).exists():
         return None, cursor
-    staging = landing / f".{version}.staging"
-    shutil.rmtree(staging, ignore_errors=True)
-    staging.mkdir(parents=True)
-    with (staging / "feedback.ndjson").open("w", encoding="utf-8") as handle:
-        for record in records:
-            handle.write(json.dumps(record, ensure_ascii=False) + "\n")
-    (staging / MAPPING_FILE).write_text(FEEDBACK_MAPPING.to_yaml())
-    write_version_manifest(staging, "feedback", source="service feedback", content_sha256=digest, records=len(records))
-    (staging / SUCCESS_MARKER).touch()
-    staging.rename(landing / version)
+    land_records(
+        landing, version, records, FEEDBACK_MAPPING, "feedback", source="service feedback", content_sha256=digest
+    )
     return version, cursor
