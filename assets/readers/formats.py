@@ -12,6 +12,7 @@ import csv
 import gzip
 import io
 import json
+import re
 import sys
 import tempfile
 from collections.abc import Iterator
@@ -19,6 +20,7 @@ from pathlib import Path
 from typing import IO
 
 from assets.readers.encodings import SAMPLE_BYTES, detect_encoding
+from assets.readers.json_array import Element, TrailingData, UnclosedArray, json_array_elements
 from assets.readers.lines import NumberedLines, OversizedLine, RecordTooLongError, bounded_lines, oversized_reject
 from assets.readers.mapping import RecordMapping
 from assets.readers.protocol import IngestError, ParsedRecords
@@ -35,7 +37,8 @@ SUFFIX_FORMATS = {
     ".parquet": "parquet",
     ".txt": "text",
 }
-MAX_JSON_ARRAY_BYTES = 64 * 1024 * 1024  # a JSON array is parsed whole (~8x its size in memory): NDJSON streams
+MAX_GUNZIPPED_PARQUET_BYTES = 4 << 30  # a gzipped Parquet file is unpacked to disk: a bomb must not fill it
+ESCAPED_BYTES = re.compile("[\udc80-\udcff]")  # bytes the decoder could not read, kept by surrogateescape
 
 
 def file_format(path: Path, declared: str | None = None) -> str:
@@ -206,26 +209,55 @@ def _append_object(columns: dict[str, list[object]], value: dict, number: int) -
 
 
 def read_json_array(path: Path, source: str, config: RecordMapping, batch_size: int) -> Iterator[ParsedRecords]:
-    """A JSON array of objects (read whole); an element that is not an object is rejected alone."""
+    """A JSON array of objects, streamed element by element; an element that is not an object is rejected alone."""
     with open_binary(path) as stream:
-        data = stream.read(MAX_JSON_ARRAY_BYTES + 1)
-    if len(data) > MAX_JSON_ARRAY_BYTES:
-        raise IngestError(f"{path}: a JSON array file may hold at most {MAX_JSON_ARRAY_BYTES} bytes; use NDJSON")
-    try:
-        values = json.loads(data.decode(config.encoding or detect_encoding(data[:SAMPLE_BYTES])))
-    except (json.JSONDecodeError, UnicodeDecodeError, RecursionError) as error:
-        raise IngestError(f"{path}: not a valid JSON document: {error}") from error
-    if not isinstance(values, list):
-        raise IngestError(f"{path}: expected a JSON array of records")
-    for start in range(0, max(len(values), 1), batch_size):
+        encoding = config.encoding or detect_encoding(stream.read(SAMPLE_BYTES))
+    with open_binary(path) as stream:
+        errors = "surrogatepass" if encoding == "utf-16" else "surrogateescape"
+        text = io.TextIOWrapper(stream, encoding, errors=errors, newline="")
         columns: dict[str, list[object]] = {"source_row": []}
-        rejects = []
-        for number, value in enumerate(values[start : start + batch_size], start=start + 1):
-            if isinstance(value, dict):
+        rejects: list[dict[str, object]] = []
+        for number, element in enumerate(json_array_elements(text, config.max_record_bytes, str(path)), start=1):
+            value = _json_element(source, number, element, config, rejects)
+            if value is not None:
                 _append_object(columns, value, number)
-            else:
-                rejects.append(quarantine_raw(source, number, "json_record_type", "not a JSON object", value))
-        yield ParsedRecords(columns, rejects)
+            if len(columns["source_row"]) >= batch_size or len(rejects) >= batch_size:
+                yield ParsedRecords(columns, rejects)
+                columns, rejects = {"source_row": []}, []
+    yield ParsedRecords(columns, rejects)
+
+
+def _json_element(source: str, number: int, element: Element, config: RecordMapping, rejects: list) -> dict | None:
+    """One array element as an object, or None with its reject appended."""
+    if isinstance(element, OversizedLine):
+        rejects.append(oversized_reject(source, number, element, config.max_record_bytes))
+    elif isinstance(element, TrailingData):
+        rejects.append(quarantine_raw(source, number, "json_parse", "text after the array's closing ]", element.head))
+    elif isinstance(element, UnclosedArray):
+        reason = "the file ends before the array's closing ]: truncated?"
+        rejects.append(quarantine_raw(source, number, "json_parse", reason, element.head))
+    elif ESCAPED_BYTES.search(element):
+        text = element.encode("utf-8", "surrogateescape").decode("utf-8", "backslashreplace")
+        rejects.append(quarantine_raw(source, number, "invalid_bytes", "bytes invalid in the file's encoding", text))
+    else:
+        return _json_object(source, number, element, rejects)
+    return None
+
+
+def _json_object(source: str, number: int, text: str, rejects: list) -> dict | None:
+    try:
+        value = json.loads(text)
+    except json.JSONDecodeError as error:
+        rejects.append(quarantine_raw(source, number, "json_parse", f"invalid JSON: {error.msg}", text))
+        return None
+    except RecursionError:
+        reason = "JSON nested deeper than Python's recursion limit"
+        rejects.append(quarantine_raw(source, number, "json_depth", reason, text[:200]))
+        return None
+    if not isinstance(value, dict):
+        rejects.append(quarantine_raw(source, number, "json_record_type", "not a JSON object", text))
+        return None
+    return value
 
 
 def read_parquet(path: Path, source: str, config: RecordMapping, batch_size: int) -> Iterator[ParsedRecords]:
@@ -233,18 +265,29 @@ def read_parquet(path: Path, source: str, config: RecordMapping, batch_size: int
     import pyarrow.parquet as pq
 
     with tempfile.TemporaryDirectory() as scratch:
-        with open_binary(path) as stream:
-            if isinstance(stream, gzip.GzipFile):
-                plain = Path(scratch) / "plain.parquet"
-                plain.write_bytes(stream.read())
-            else:
-                plain = path
         offset = 1
-        for batch in pq.ParquetFile(plain).iter_batches(batch_size=batch_size):
+        for batch in pq.ParquetFile(_plain_parquet(path, Path(scratch))).iter_batches(batch_size=batch_size):
             columns = {name: batch.column(name).to_pylist() for name in batch.schema.names}
             columns["source_row"] = list(range(offset, offset + batch.num_rows))
             offset += batch.num_rows
             yield ParsedRecords(columns)
+
+
+def _plain_parquet(path: Path, scratch: Path) -> Path:
+    """The Parquet file itself, or its gunzipped copy in `scratch` (Parquet needs to seek), refused past a size."""
+    with open_binary(path) as stream:
+        if not isinstance(stream, gzip.GzipFile):
+            return path
+        plain = scratch / "plain.parquet"
+        with plain.open("wb") as out:
+            while piece := stream.read(1 << 20):
+                if out.tell() + len(piece) > MAX_GUNZIPPED_PARQUET_BYTES:
+                    raise IngestError(
+                        f"{path}: gunzips past {MAX_GUNZIPPED_PARQUET_BYTES} bytes; store Parquet uncompressed "
+                        "(it compresses its own pages)"
+                    )
+                out.write(piece)
+    return plain
 
 
 def read_text_file(path: Path, source: str, config: RecordMapping, batch_size: int) -> Iterator[ParsedRecords]:
@@ -299,8 +342,8 @@ def columns_of(path: Path, config: RecordMapping) -> list[str]:
     if fmt == "parquet":
         import pyarrow.parquet as pq
 
-        with open_binary(path) as stream:
-            return list(pq.read_schema(io.BytesIO(stream.read()) if isinstance(stream, gzip.GzipFile) else path).names)
+        with tempfile.TemporaryDirectory() as scratch:
+            return list(pq.read_schema(_plain_parquet(path, Path(scratch))).names)
     if fmt == "text":
         return ["text", "label", "path"]
     names: dict[str, None] = {}

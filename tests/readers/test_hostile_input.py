@@ -8,6 +8,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+import polars as pl
 import pytest
 
 from assets.readers import formats
@@ -57,11 +58,12 @@ def test_a_text_file_over_the_record_limit_is_quarantined(tmp_path: Path) -> Non
     assert drop.quarantine["rule"].to_list() == ["record_too_large"]
 
 
-def test_a_json_array_too_large_to_parse_whole_is_refused_clearly(tmp_path: Path, monkeypatch) -> None:
-    monkeypatch.setattr(formats, "MAX_JSON_ARRAY_BYTES", 100)
-    (tmp_path / "t.json").write_text(json.dumps([{"text": "x" * 50, "label": "a"}] * 5))
-    with pytest.raises(IngestError, match=r"t\.json: a JSON array file may hold at most 100 bytes; use NDJSON"):
-        read_drop(tmp_path)
+def test_an_oversized_json_array_element_is_quarantined_and_its_neighbours_arrive(tmp_path: Path) -> None:
+    records = [{"text": "first", "label": "a"}, {"text": "x" * 500, "label": "b"}, {"text": "last", "label": "c"}]
+    (tmp_path / "t.json").write_text(json.dumps(records))
+    drop = read_drop(tmp_path, RecordMapping(max_record_bytes=100))
+    assert drop.documents["text"].to_list() == ["first", "last"]
+    assert drop.quarantine.select("rule", "source_row").rows() == [("record_too_large", 2)]
 
 
 # Peak RSS of the reading process itself: VmHWM belongs to the process image, while ru_maxrss would carry the
@@ -75,20 +77,6 @@ from assets.readers.drop import read_drop
 drop = read_drop(Path(sys.argv[1]))
 print(json.dumps({"texts": drop.documents["text"].to_list(), "rules": drop.quarantine["rule"].to_list(),
                   "peak_mb": PEAK}))
-""".replace("PEAK", PEAK)
-
-
-REFUSAL = """
-import json, sys
-from pathlib import Path
-from assets.readers.drop import read_drop
-from assets.readers.protocol import IngestError
-try:
-    read_drop(Path(sys.argv[1]))
-    message = "read"
-except IngestError as error:
-    message = str(error)
-print(json.dumps({"message": message, "peak_mb": PEAK}))
 """.replace("PEAK", PEAK)
 
 
@@ -176,18 +164,18 @@ def test_utf8_lines_in_a_cp1252_file_are_quarantined_not_garbled(tmp_path: Path)
     assert reject["rule"] == "mixed_encoding" and reject["source_row"] == 22 and "Café déjà vu" in reject["record"]
 
 
-def test_a_json_gzip_bomb_is_refused_after_reading_at_most_the_array_limit(tmp_path: Path) -> None:
+def test_a_json_gzip_bomb_streams_in_bounded_memory_and_quarantines_the_giant_element(tmp_path: Path) -> None:
     with gzip.open(tmp_path / "bomb.json.gz", "wb", compresslevel=1) as bomb:
-        bomb.write(b'[{"text": "')
+        bomb.write(b'[{"text": "small", "label": "a"}, {"text": "')
         chunk = b"a" * (1 << 20)
         for _ in range(1024):
             bomb.write(chunk)
-        bomb.write(b'", "label": "a"}]')
-    measure = REFUSAL
-    run = subprocess.run([sys.executable, "-c", measure, str(tmp_path)], capture_output=True, text=True, timeout=300)
+        bomb.write(b'", "label": "a"}, {"text": "after", "label": "b"}]')
+    run = subprocess.run([sys.executable, "-c", MEASURE, str(tmp_path)], capture_output=True, text=True, timeout=300)
     assert run.returncode == 0, run.stderr[-2000:]
     result = json.loads(run.stdout.strip().splitlines()[-1])
-    assert "a JSON array file may hold at most" in result["message"] and result["peak_mb"] < 1024
+    assert result["texts"] == ["small", "after"] and result["rules"] == ["record_too_large"]
+    assert result["peak_mb"] < 1024
 
 
 def test_an_over_long_utf16_line_is_skipped_whole_not_split_into_records(tmp_path: Path) -> None:
@@ -214,3 +202,16 @@ def test_damaged_or_linked_control_files_refuse_their_folder_only(tmp_path: Path
     assert "not a version manifest" in scan.refused["listed"]
     with pytest.raises(IngestError, match=r"_source\.yaml: a symbolic link"):
         read_drop(landing / "linked")
+
+
+def test_a_gzipped_parquet_file_that_unpacks_past_the_cap_is_refused_naming_it(tmp_path: Path, monkeypatch) -> None:
+    plain = tmp_path / "plain.parquet"
+    texts = [f"{n:04d}" * 250 for n in range(50)]
+    pl.DataFrame({"text": texts, "label": ["a"] * 50}).write_parquet(plain, compression="uncompressed")
+    drop = tmp_path / "drop"
+    drop.mkdir()
+    with gzip.open(drop / "t.parquet.gz", "wb") as packed:
+        packed.write(plain.read_bytes())
+    monkeypatch.setattr(formats, "MAX_GUNZIPPED_PARQUET_BYTES", 10_000)
+    with pytest.raises(IngestError, match=r"t\.parquet\.gz: gunzips past 10000 bytes"):
+        read_drop(drop)

@@ -12,6 +12,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from assets.readers.drop import read_drop
+from assets.readers.json_array import JsonArraySplitter
 from rules import RuleError
 from rules.compiler import compile_rule_file
 
@@ -45,6 +46,25 @@ def test_every_ndjson_line_is_a_document_or_a_quarantine_row(lines: list[object]
         drop = read_drop(Path(scratch))
     non_blank = sum(1 for line in text.split("\n") if line.strip())  # the reader splits on \n only, as NDJSON says
     assert drop.records_read == non_blank
+
+
+JSON_VALUES = st.recursive(
+    st.none() | st.booleans() | st.integers() | st.text(max_size=20),
+    lambda inner: st.lists(inner, max_size=4) | st.dictionaries(st.text(max_size=8), inner, max_size=4),
+    max_leaves=12,
+)
+
+
+@SETTINGS
+@given(st.lists(JSON_VALUES, max_size=12), st.integers(min_value=1, max_value=17), st.booleans())
+def test_a_json_array_splits_into_its_elements_wherever_the_chunks_break(
+    values: list[object], chunk: int, indent: bool
+) -> None:
+    text = json.dumps(values, indent=2 if indent else None, ensure_ascii=False)
+    splitter = JsonArraySplitter(limit=1 << 20, where="t.json")
+    pieces = [text[start : start + chunk] for start in range(0, len(text), chunk)]
+    elements = [element for piece in pieces for element in splitter.feed(piece)] + list(splitter.finish())
+    assert [json.loads(element) for element in elements] == values
 
 
 @SETTINGS
