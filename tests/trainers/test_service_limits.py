@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import http.client
 import json
+import socket
 import threading
 import time
 import uuid
@@ -17,6 +18,8 @@ import pytest
 from tests.conftest import build_tiny_model
 from tests.servers import call
 from trainers.registry import promote
+from trainers.serving import deadlines
+from trainers.serving import requests as requests_module
 from trainers.serving.access import has_token, is_loopback
 from trainers.serving.app import build_app
 from trainers.serving.batcher import MicroBatcher, ServiceBusyError
@@ -178,3 +181,41 @@ def test_serving_a_non_loopback_host_needs_a_token_or_insecure(monkeypatch: pyte
         check_host("0.0.0.0")
     monkeypatch.setenv("REFINERY_API_TOKEN", "s3cret")
     check_host("0.0.0.0")
+
+
+def closed_unanswered(client: socket.socket) -> bool:
+    """Whether the server closed this connection without a byte of answer."""
+    try:
+        return client.recv(1024) == b""
+    except ConnectionResetError:
+        return True
+
+
+def test_a_connection_that_never_completes_its_request_head_is_closed(registry: Path, monkeypatch) -> None:
+    monkeypatch.setattr(deadlines, "REQUEST_HEAD_TIMEOUT_S", 0.5)
+    with ServiceThread(build_app(registry, token="")) as service:
+        parts = urlsplit(service.url)
+        silent = socket.create_connection((parts.hostname, parts.port), timeout=10)
+        slow = socket.create_connection((parts.hostname, parts.port), timeout=10)
+        started = time.monotonic()
+        try:
+            for piece in (b"GET /health HTTP/1.1\r\n", b"Host: x\r\n", b"X-Slow: 1\r\n"):
+                slow.sendall(piece)  # bytes keep arriving, but the head never completes
+                time.sleep(0.3)
+        except (BrokenPipeError, ConnectionResetError):
+            pass  # closed while we were still sending
+        assert closed_unanswered(slow) and closed_unanswered(silent)
+        assert time.monotonic() - started < 5
+        with urlopen(f"{service.url}/health", timeout=10) as response:  # honest clients are still served
+            assert response.status == 200
+
+
+def test_a_body_that_trickles_in_slower_than_the_deadline_gets_408(registry: Path, monkeypatch) -> None:
+    monkeypatch.setattr(requests_module, "BODY_TIMEOUT_S", 0.5)
+    with ServiceThread(build_app(registry, token="")) as service:
+        parts = urlsplit(service.url)
+        with socket.create_connection((parts.hostname, parts.port), timeout=10) as client:
+            head = b"POST /predict HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: 100\r\n\r\n"
+            client.sendall(head + b'{"texts": [')
+            answer = client.recv(4096)
+    assert answer.startswith(b"HTTP/1.1 408") and b"did not arrive within 0.5 s" in answer

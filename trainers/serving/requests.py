@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 from collections import OrderedDict
 
@@ -9,6 +10,7 @@ MAX_TEXTS = 256
 MAX_CHARS = 20_000
 MAX_BODY_BYTES = 8 * 1024 * 1024  # 256 texts of 20,000 ASCII characters fit; a larger body is refused unread
 MAX_LABEL_CHARS = 200
+BODY_TIMEOUT_S = 30.0  # a client that sends its body slower than this holds a connection: refused with 408
 
 
 class RequestError(ValueError):
@@ -72,11 +74,15 @@ async def read_json_body(request) -> bytes:
     if declared is not None and (not declared.isdigit() or int(declared) > MAX_BODY_BYTES):
         raise RequestError(f"the body may hold at most {MAX_BODY_BYTES} bytes", 413)
     chunks, size = [], 0
-    async for chunk in request.stream():
-        size += len(chunk)
-        if size > MAX_BODY_BYTES:
-            raise RequestError(f"the body may hold at most {MAX_BODY_BYTES} bytes", 413)
-        chunks.append(chunk)
+    try:
+        async with asyncio.timeout(BODY_TIMEOUT_S):
+            async for chunk in request.stream():
+                size += len(chunk)
+                if size > MAX_BODY_BYTES:
+                    raise RequestError(f"the body may hold at most {MAX_BODY_BYTES} bytes", 413)
+                chunks.append(chunk)
+    except TimeoutError:
+        raise RequestError(f"the body did not arrive within {BODY_TIMEOUT_S:g} s", 408) from None
     return b"".join(chunks)
 
 

@@ -8,12 +8,14 @@ from pathlib import Path
 
 from trainers.serving.access import check_host
 from trainers.serving.app import build_app
+from trainers.serving.deadlines import HeadDeadlineH11Protocol
 
 # Connections beyond `limit_concurrency` get a 503 from uvicorn; an idle keep-alive connection closes after 5 s;
-# a request head (line and headers) may hold at most 64 KiB.
+# a request head (line and headers) may hold at most 64 KiB and must be complete within 10 s.
 # h11 is named: with httptools installed, uvicorn would pick it and ignore the request-head limit.
 CONNECTION_LIMITS = {
-    "http": "h11", "limit_concurrency": 256, "timeout_keep_alive": 5, "h11_max_incomplete_event_size": 64 * 1024,
+    "http": HeadDeadlineH11Protocol, "limit_concurrency": 256, "timeout_keep_alive": 5,
+    "h11_max_incomplete_event_size": 64 * 1024,
 }  # fmt: skip
 
 
