@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import fcntl
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from pathlib import Path
@@ -12,6 +11,7 @@ import polars as pl
 import pyarrow as pa
 
 from assets.storage.home import check_version_name
+from trainers.table_lock import table_lock
 
 VERSION_COLUMN = "dataset_version"
 
@@ -147,14 +147,8 @@ class Lake:
         if "://" in self.root:
             yield
             return
-        locks = Path(self.root) / ".locks"
-        locks.mkdir(parents=True, exist_ok=True)
-        with (locks / f"{table}.lock").open("a") as handle:
-            fcntl.flock(handle, fcntl.LOCK_EX)
-            try:
-                yield
-            finally:
-                fcntl.flock(handle, fcntl.LOCK_UN)
+        with table_lock(Path(self.root), table):
+            yield
 
     def scan(self, table: str, versions: list[str] | None = None) -> pl.LazyFrame:
         """Lazily read `versions` (all when None) of `table`."""

@@ -171,6 +171,24 @@ def test_the_prediction_log_keeps_its_rows_through_a_failed_append_and_writes_th
     appender.close()
 
 
+def test_the_prediction_log_waits_while_lake_maintenance_holds_the_table(tmp_path: Path) -> None:
+    import polars as pl
+
+    from trainers.serving.logbook import DeltaAppender
+    from trainers.table_lock import table_lock
+
+    appender = DeltaAppender(tmp_path, flush_seconds=3600)
+    appender.add("predictions", [{"prediction_id": "a", "label": "x"}])
+    with table_lock(tmp_path, "predictions"):  # as `refinery lake maintain` does while it compacts
+        flushing = threading.Thread(target=appender.flush)
+        flushing.start()
+        flushing.join(timeout=1.0)
+        assert flushing.is_alive() and not (tmp_path / "predictions").exists()
+    flushing.join(timeout=30)
+    assert pl.read_delta(str(tmp_path / "predictions"))["prediction_id"].to_list() == ["a"]
+    appender.close()
+
+
 def test_serving_a_non_loopback_host_needs_a_token_or_insecure(monkeypatch: pytest.MonkeyPatch) -> None:
     from trainers.serving.access import InsecureHostError, check_host
 
@@ -217,5 +235,6 @@ def test_a_body_that_trickles_in_slower_than_the_deadline_gets_408(registry: Pat
         with socket.create_connection((parts.hostname, parts.port), timeout=10) as client:
             head = b"POST /predict HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: 100\r\n\r\n"
             client.sendall(head + b'{"texts": [')
-            answer = client.recv(4096)
-    assert answer.startswith(b"HTTP/1.1 408") and b"did not arrive within 0.5 s" in answer
+            answer = http.client.HTTPResponse(client)
+            answer.begin()
+            assert answer.status == 408 and "did not arrive within 0.5 s" in json.loads(answer.read())["error"]

@@ -6,6 +6,8 @@ import threading
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from trainers.table_lock import table_lock
+
 PREDICTIONS_TABLE = "predictions"
 FEEDBACK_TABLE = "feedback"
 
@@ -42,8 +44,9 @@ class DeltaAppender:
             if not rows:
                 continue
             try:
-                write_deltalake(str(self.lake / table), pa.Table.from_pylist(rows), mode="append",
-                                schema_mode="merge")  # fmt: skip
+                with table_lock(self.lake, table):  # `refinery lake maintain` may be compacting this table
+                    write_deltalake(str(self.lake / table), pa.Table.from_pylist(rows), mode="append",
+                                    schema_mode="merge")  # fmt: skip
             except Exception as error:  # kept, in order, for the next flush: a failed append drops nothing
                 with self._lock:
                     self._rows[table] = rows + self._rows.get(table, [])
