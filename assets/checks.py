@@ -7,7 +7,8 @@ from assets.examples.accounting import RecordAccount
 from assets.examples.leakage import LeakageReport
 from assets.storage.records import reason_counts
 from assets.validation.enforce import VersionContext, evaluate_dataset_rule
-from rules import default_rule_book
+from assets.validation.rejections import rejection_summary
+from rules import RuleBook, default_rule_book
 from rules.compiler import DatasetRule
 
 CHECK_NOTHING_LOST = "check_nothing_lost"
@@ -18,8 +19,9 @@ def check_name(rule: DatasetRule) -> str:
     return f"check_{rule.name}"
 
 
-def dataset_rules(asset: str) -> list[DatasetRule]:
-    rule_set = default_rule_book().for_asset(asset)
+def dataset_rules(asset: str, book: RuleBook | None = None) -> list[DatasetRule]:
+    """The asset's dataset rules in `book` (a dataset's), or in the shipped rules, which declare the checks."""
+    rule_set = (book or default_rule_book()).for_asset(asset)
     return rule_set.dataset_rules if rule_set else []
 
 
@@ -44,11 +46,11 @@ def failing_rows_markdown(quarantine: pl.DataFrame, rows: int = 5) -> str:
 
 
 def rule_check_results(
-    asset: str, frame: pl.DataFrame, rejected: pl.DataFrame, context: VersionContext
+    asset: str, frame: pl.DataFrame, rejected: pl.DataFrame, context: VersionContext, book: RuleBook | None = None
 ) -> list[dg.AssetCheckResult]:
-    """Evaluate the asset's dataset rules on the kept rows; `warn` rules never block."""
+    """Evaluate the asset's dataset rules (of the version's dataset) on the kept rows; `warn` rules never block."""
     results = []
-    for rule in dataset_rules(asset):
+    for rule in dataset_rules(asset, book):
         outcome = evaluate_dataset_rule(frame, rule, context)
         metadata: dict[str, object] = {
             "observed": outcome.observed,
@@ -59,6 +61,8 @@ def rule_check_results(
         if rule.kind == "max_rejected_rate":
             metadata["quarantined_by_rule"] = dg.MetadataValue.json(reason_counts(rejected))
             metadata["failing_rows_sample"] = dg.MetadataValue.md(failing_rows_markdown(rejected))
+            if not outcome.passed:
+                metadata["detail"] = rejection_summary(rejected, context.rows_in or frame.height)
         results.append(
             dg.AssetCheckResult(
                 check_name=check_name(rule),

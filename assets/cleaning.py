@@ -3,18 +3,19 @@
 import dagster as dg
 
 from assets.checks import rule_check_results, rule_check_specs
+from assets.datasets.resolve import label_set_rules
 from assets.metadata import stage_metadata
 from assets.partitions import dataset_versions, earlier_versions
-from assets.resources import LakeResource
+from assets.resources import LakeResource, LandingResource
 from assets.storage.catalog import record_recipe
 from assets.storage.records import read_version, write_stage
 from assets.storage.tables import CLEAN_DOCUMENTS, DEDUP_INDEX, RAW_DOCUMENTS
 from assets.text.cleaning import clean_version, earlier_dedup_state, recipe_for
 from assets.text.dedup import NearDuplicateOptions
 from assets.validation.enforce import VersionContext, warning_rows
+from assets.validation.labels import LabelSetError
 from recipe.normalize import CleaningOptions
 from recipe.pii import placeholder_counts
-from rules import default_rule_book
 
 
 class CleaningConfig(dg.Config):
@@ -38,24 +39,32 @@ class CleaningConfig(dg.Config):
     check_specs=rule_check_specs(CLEAN_DOCUMENTS),
 )
 def clean_documents(
-    context: dg.AssetExecutionContext, config: CleaningConfig, lake: LakeResource
+    context: dg.AssetExecutionContext, config: CleaningConfig, lake: LakeResource, landing: LandingResource
 ) -> dg.MaterializeResult:
-    """Normalised, PII-masked documents that pass rules/clean_documents.yaml, without exact or near duplicates."""
+    """Normalised, PII-masked documents that pass the rules and label sets of the version's dataset, without
+    exact or near duplicates."""
     version = context.partition_key
-    book = default_rule_book()
+    dataset = landing.dataset(version)
+    book = landing.rule_book(version)
     rules = book.for_asset(CLEAN_DOCUMENTS)
     # Delta returns rows in no set order; "the first copy" must not depend on it.
     raw = read_version(lake, RAW_DOCUMENTS, version).sort("source", "source_row")
-    earlier = earlier_versions(context.instance, version) if config.dedup_against_earlier_versions else []
+    same_dataset = [v for v in earlier_versions(context.instance, version)
+                    if landing.dataset(v).name == dataset.name]  # fmt: skip
+    earlier = same_dataset if config.dedup_against_earlier_versions else []
     options = CleaningOptions(config.strip_markup, config.strip_replies, config.strip_signatures, config.mask_pii)
     recipe = recipe_for(rules, options, book.digest)
-    result = clean_version(
-        raw,
-        rules,
-        recipe,
-        NearDuplicateOptions(config.near_duplicate_threshold, config.near_duplicate_shingle_words),
-        *earlier_dedup_state(lake, earlier),
-    )
+    try:
+        result = clean_version(
+            raw,
+            rules,
+            recipe,
+            NearDuplicateOptions(config.near_duplicate_threshold, config.near_duplicate_shingle_words),
+            *earlier_dedup_state(lake, earlier),
+            label_set_rules(dataset, lake, same_dataset),
+        )
+    except LabelSetError as error:
+        raise dg.Failure(f"dataset {dataset.name!r}, version {version}: {error}") from error
     lake.write_version(DEDUP_INDEX, result.dedup_index, version)
     delta_version = write_stage(lake, CLEAN_DOCUMENTS, "clean", version, result.kept, result.rejected)
     metadata = stage_metadata(lake, CLEAN_DOCUMENTS, delta_version, result.kept, result.rejected, book.digest)
@@ -64,9 +73,11 @@ def clean_documents(
     metadata["compared_with_versions"] = dg.MetadataValue.json(earlier)
     metadata["masked_pii"] = dg.MetadataValue.json(placeholder_counts(result.kept["text"], recipe.pii))
     metadata["text_recipe_hash"] = recipe.digest
+    metadata["dataset"] = dataset.name
+    metadata["unseen_labels"] = dg.MetadataValue.json(result.unseen_labels)
     record_recipe(lake, version, recipe.to_dict())
     if rules is not None:
         warnings = warning_rows(result.kept, rules)
         metadata["warn_rule_rows"] = dg.MetadataValue.json(dict(warnings.group_by("__rule").len().iter_rows()))
-    checks = rule_check_results(CLEAN_DOCUMENTS, result.kept, result.rejected, VersionContext(rows_in=raw.height))
+    checks = rule_check_results(CLEAN_DOCUMENTS, result.kept, result.rejected, VersionContext(rows_in=raw.height), book)
     return dg.MaterializeResult(metadata=metadata, check_results=checks)

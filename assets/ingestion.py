@@ -9,7 +9,6 @@ from assets.resources import LakeResource, LandingResource
 from assets.storage.catalog import record_ingest
 from assets.storage.records import reason_counts
 from assets.storage.tables import QUARANTINE, RAW_DOCUMENTS
-from rules import default_rule_book
 
 
 @dg.asset(
@@ -24,6 +23,7 @@ def raw_documents(
     """Every record of the version's landing drop, as read; unparseable records go to quarantine."""
     version = context.partition_key
     try:
+        rules_hash = landing.rule_book(version).digest
         reader, manifest = open_reader(landing.folder(version), landing.sources())
         delta_version = lake.write_version_stream(RAW_DOCUMENTS, reader.schema, reader.batches(), version)
     except (ValueError, HttpSourceError) as error:  # IngestError, SourceDeclarationError, a bad partition key
@@ -41,6 +41,6 @@ def raw_documents(
             "carried_source_columns": dg.MetadataValue.json(reader.extras),
             "delta_version": delta_version,
             "delta_table": dg.MetadataValue.path(lake.uri(RAW_DOCUMENTS)),
-            "rules_hash": default_rule_book().digest,
+            "rules_hash": rules_hash,
         }
     )

@@ -14,9 +14,12 @@ from pathlib import Path
 import dagster as dg
 from pydantic import Field
 
+from assets.datasets.declaration import DatasetDeclaration
+from assets.datasets.resolve import dataset_name_of, declaration_for, rule_book_for
 from assets.readers.declared import Source, load_sources
 from assets.storage.delta import Lake
 from assets.storage.home import PROJECT_ROOT, check_version_name
+from rules import RuleBook
 from trainers.registry import ModelRegistry
 
 
@@ -32,6 +35,7 @@ class LandingResource(dg.ConfigurableResource):
 
     root: str
     sources_dir: str = Field(default="", description="folder of sources/*.yaml (default: REFINERY_SOURCES_DIR)")
+    datasets_dir: str = Field(default="", description="folder of datasets/<name>.yaml (default: beside landing/)")
 
     def folder(self, version: str) -> Path:
         """`landing/<version>/`; a partition key added by hand (the UI does not check them) must be a valid name."""
@@ -40,6 +44,15 @@ class LandingResource(dg.ConfigurableResource):
         if not folder.is_relative_to(root):  # a symlinked version folder pointing elsewhere
             raise ValueError(f"landing/{version} resolves to {folder}, outside {root}")
         return folder
+
+    def dataset(self, version: str) -> DatasetDeclaration:
+        """The declaration of the dataset `version` was registered for."""
+        datasets = Path(self.datasets_dir) if self.datasets_dir else Path(self.root).parent / "datasets"
+        return declaration_for(datasets, dataset_name_of(self.folder(version)))
+
+    def rule_book(self, version: str) -> RuleBook:
+        """The rules `version` is held to: the shipped ones with its dataset's overrides."""
+        return rule_book_for(self.dataset(version))
 
     def sources(self) -> dict[str, Source]:
         return load_sources(Path(self.sources_dir) if self.sources_dir else None)

@@ -4,11 +4,10 @@ import dagster as dg
 
 from assets.metadata import stage_metadata
 from assets.partitions import dataset_versions
-from assets.resources import LakeResource
+from assets.resources import LakeResource, LandingResource
 from assets.storage.records import empty_quarantine, read_version, write_stage
 from assets.storage.tables import CLEAN_DOCUMENTS, TOKENIZED_DOCUMENTS
 from assets.text.tokenize import Language, load_tokenizer, reusable_tokens, tokenize_incrementally
-from rules import default_rule_book
 
 
 class TokenizationConfig(dg.Config):
@@ -25,7 +24,7 @@ class TokenizationConfig(dg.Config):
     code_version="2",
 )
 def tokenized_documents(
-    context: dg.AssetExecutionContext, config: TokenizationConfig, lake: LakeResource
+    context: dg.AssetExecutionContext, config: TokenizationConfig, lake: LakeResource, landing: LandingResource
 ) -> dg.MaterializeResult:
     """Clean documents with spaCy tokens, lower-cased lookup lemmas, Snowball stems and token counts."""
     version = context.partition_key
@@ -34,7 +33,7 @@ def tokenized_documents(
     tokenized, reused = tokenize_incrementally(clean, load_tokenizer(config.language), previous)
     delta_version = write_stage(lake, TOKENIZED_DOCUMENTS, "tokenize", version, tokenized, empty_quarantine())
     metadata = stage_metadata(
-        lake, TOKENIZED_DOCUMENTS, delta_version, tokenized, empty_quarantine(), default_rule_book().digest
+        lake, TOKENIZED_DOCUMENTS, delta_version, tokenized, empty_quarantine(), landing.rule_book(version).digest
     )
     metadata["tokens"] = int(tokenized["token_count"].sum())
     metadata["unique_lemmas"] = tokenized["lemmas"].explode().n_unique()

@@ -9,9 +9,8 @@ import pydantic
 from assets.metadata import embedded_png
 from assets.models.training_set import TrainOn, plan_training_set
 from assets.partitions import DATASET_VERSIONS, dataset_versions
-from assets.resources import LakeResource, ModelRegistryResource, TrainerResource
+from assets.resources import LakeResource, LandingResource, ModelRegistryResource, TrainerResource
 from assets.storage.tables import TRAINING_EXAMPLES
-from rules import default_rule_book
 from trainers.bundle import write_bundle
 from trainers.params import TrainingParams
 
@@ -37,9 +36,16 @@ FineTuneConfig = pydantic.create_model(
 )  # fmt: skip
 
 
-def trainer_params(config: dg.Config) -> dict[str, object]:
-    """The config's training settings, as the trainer's `--params`."""
-    return config.model_dump(exclude={"train_on"})
+def trainer_params(config: dg.Config, dataset_training: dict | None = None) -> dict[str, object]:
+    """The trainer's `--params`: the run's config, where it sets nothing the dataset's `training:`, else defaults."""
+    params = config.model_dump(exclude={"train_on"})
+    unknown = sorted(set(dataset_training or {}) - set(params))
+    if unknown:
+        raise ValueError(f"unknown training settings {unknown} (known: {', '.join(sorted(params))})")
+    for name, value in (dataset_training or {}).items():
+        if name not in config.model_fields_set:
+            params[name] = value
+    return params
 
 
 @dg.asset(
@@ -54,14 +60,19 @@ def fine_tuned_model(
     context: dg.AssetExecutionContext,
     config: FineTuneConfig,
     lake: LakeResource,
+    landing: LandingResource,
     registry: ModelRegistryResource,
     trainer: TrainerResource,
 ) -> dg.MaterializeResult:
-    """A transformers classifier fine-tuned with Lightning on the validated examples of versions up to this one."""
+    """A transformers classifier fine-tuned with Lightning on the validated examples of the dataset's versions up
+    to this one."""
     version = context.partition_key
-    registered = context.instance.get_dynamic_partitions(DATASET_VERSIONS)
-    rules_hash = default_rule_book().digest
     try:
+        dataset = landing.dataset(version)
+        registered = [v for v in context.instance.get_dynamic_partitions(DATASET_VERSIONS)
+                      if landing.dataset(v).name == dataset.name]  # fmt: skip
+        rules_hash = landing.rule_book(version).digest
+        params = trainer_params(config, dataset.training)
         planned = plan_training_set(lake, registered, version, config.train_on, rules_hash, context.run_id)
     except ValueError as error:
         raise dg.Failure(description=f"version {version}: {error}") from error
@@ -70,7 +81,7 @@ def fine_tuned_model(
     bundle = write_bundle(trainer.bundle_folder(model_version), splits, manifest)
     checkpoints = registry.model_root / f".{model_version}.checkpoints"  # a retried step of this run resumes
     output = registry.version_folder(model_version)
-    reported = trainer.train(context, bundle, output, trainer_params(config), checkpoints)
+    reported = trainer.train(context, bundle, output, params, checkpoints)
     curves = output / "training_curves.png"
     pictures = (
         {"training_curves": dg.MetadataValue.md(embedded_png(curves, "training curves"))} if curves.is_file() else {}
@@ -81,6 +92,7 @@ def fine_tuned_model(
             **pictures,
             "metrics_csv": dg.MetadataValue.path(str(output / "metrics.csv")),
             "model_version": model_version,
+            "dataset": dataset.name,
             "dataset_versions": dg.MetadataValue.json(manifest.dataset_versions),
             "bundle": dg.MetadataValue.path(str(bundle)),
             "label_count": len(manifest.label_map),

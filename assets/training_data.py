@@ -15,12 +15,11 @@ from assets.examples.build import SplitSettings, build_examples
 from assets.examples.splitting import split_counts
 from assets.metadata import stage_metadata
 from assets.partitions import dataset_versions, earlier_versions
-from assets.resources import LakeResource
+from assets.resources import LakeResource, LandingResource
 from assets.storage.catalog import record_validation
 from assets.storage.records import latest_earlier_rows, read_version, write_stage
 from assets.storage.tables import TOKENIZED_DOCUMENTS, TRAINING_EXAMPLES
 from assets.validation.enforce import VersionContext
-from rules import default_rule_book
 
 
 class SplitConfig(dg.Config):
@@ -56,7 +55,7 @@ class SplitConfig(dg.Config):
     ],
 )
 def training_examples(
-    context: dg.AssetExecutionContext, config: SplitConfig, lake: LakeResource
+    context: dg.AssetExecutionContext, config: SplitConfig, lake: LakeResource, landing: LandingResource
 ) -> dg.MaterializeResult:
     """Tokenized documents split into train/val/test (stratified, seeded), checked against the data rules."""
     version = context.partition_key
@@ -65,18 +64,22 @@ def training_examples(
         config.seed, config.val_fraction, config.test_fraction, config.group_column or None,
         config.near_duplicate_threshold,
     )  # fmt: skip
-    book = default_rule_book()
+    book = landing.rule_book(version)
+    dataset = landing.dataset(version).name
     result = build_examples(tokenized, book.for_asset(TRAINING_EXAMPLES), settings)
     delta_version = write_stage(lake, TRAINING_EXAMPLES, "validate", version, result.kept, result.rejected)
     account = account_for_records(lake, version, result.kept.height)
     record_validation(lake, version, result.kept.height, account.rows_quarantined)
-    previous = latest_earlier_rows(lake, TRAINING_EXAMPLES, earlier_versions(context.instance, version))
+    earlier = [v for v in earlier_versions(context.instance, version) if landing.dataset(v).name == dataset]
+    previous = latest_earlier_rows(lake, TRAINING_EXAMPLES, earlier)
     metadata = stage_metadata(lake, TRAINING_EXAMPLES, delta_version, result.kept, result.rejected, book.digest)
     metadata["split_seed"] = config.seed
     metadata["split_groups"] = settings.group_column or "near-duplicate clusters"
     metadata["examples_per_split_and_label"] = dg.MetadataValue.json(split_counts(result.kept))
     checks = [
-        *rule_check_results(TRAINING_EXAMPLES, result.kept, result.rejected, VersionContext(previous, result.rows_in)),
+        *rule_check_results(
+            TRAINING_EXAMPLES, result.kept, result.rejected, VersionContext(previous, result.rows_in), book
+        ),
         nothing_lost_result(account),
         split_leakage_result(result.leakage),
     ]

@@ -41,7 +41,9 @@ def build_resources(home: RefineryHome, sources_dir: Path | None = None) -> dict
     """Every resource, rooted in one `$REFINERY_HOME`."""
     return {
         "lake": LakeResource(root=str(home.lake)),
-        "landing": LandingResource(root=str(home.landing), sources_dir=str(sources_dir or "")),
+        "landing": LandingResource(
+            root=str(home.landing), sources_dir=str(sources_dir or ""), datasets_dir=str(home.datasets)
+        ),
         "registry": ModelRegistryResource(root=str(home.models)),
         "trainer": TrainerResource(bundles_root=str(home.bundles)),
     }

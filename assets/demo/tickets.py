@@ -9,6 +9,8 @@ import random
 from dataclasses import dataclass
 from pathlib import Path
 
+from assets.datasets.declaration import DatasetDeclaration, Task
+
 LABELS: dict[str, list[str]] = {
     "vpn_access": [
         "my vpn keeps dropping every {minutes} minutes when I work from {place}",
@@ -101,6 +103,11 @@ WEEKDAYS = ["Monday", "Tuesday", "Wednesday", "Thursday", "Friday"]
 GREETINGS = ["", "", "Hi team, ", "Hello, ", "Good morning, ", "Dear support, "]
 CLOSINGS = ["", "", " Thanks.", " Thanks in advance!", " Regards, {name}", " Urgent please."]
 NAMES = ["Anna", "Marco", "Priya", "Jonas", "Chen", "Fatima", "Louis", "Sara"]
+DEMO_DATASET = DatasetDeclaration(
+    "tickets",
+    description="IT support tickets routed to ten queues (the generated demo corpus)",
+    tasks=(Task("queue", "label", tuple(sorted(LABELS)), "quarantine"),),
+)
 STRAY_LABELS = ["misc", "URGENT", "pasword_reset", "other", "vpn access"]
 CONTEXT = [
     "",

@@ -121,8 +121,16 @@ def find_ready_drops(landing: Path, known: set[str], pending: dict[str, str]) ->
     return scan
 
 
-def land_drop(home: RefineryHome, source: Path, version: str, digest: str, mapping: RecordMapping | None) -> str:
-    """Copy a file or folder into `landing/<version>/`, with its mapping, manifest and a `_SUCCESS` marker."""
+def land_drop(
+    home: RefineryHome,
+    source: Path,
+    version: str,
+    digest: str,
+    mapping: RecordMapping | None,
+    dataset: str | None = None,
+) -> str:
+    """Copy a file or folder into `landing/<version>/`, with its mapping, manifest (naming its dataset) and a
+    `_SUCCESS` marker."""
     target = home.landing / version
     if target.exists():
         raise RegistrationError(f"dataset version {version!r} already exists at {target}")
@@ -139,7 +147,7 @@ def land_drop(home: RefineryHome, source: Path, version: str, digest: str, mappi
         if mapping is not None:
             (staging / MAPPING_FILE).write_text(mapping.to_yaml())
         (staging / VERSION_MANIFEST_FILE).unlink(missing_ok=True)
-        write_version_manifest(staging, "files", content_sha256=digest)
+        write_version_manifest(staging, "files", content_sha256=digest, **({"dataset": dataset} if dataset else {}))
         (staging / SUCCESS_MARKER).touch()
         staging.rename(target)
     except BaseException:
@@ -154,6 +162,7 @@ def land_new_version(
     known: set[str],
     version: str | None = None,
     mapping: RecordMapping | None = None,
+    dataset: str | None = None,
 ) -> str:
     """Land a drop as a new version unless its name or content is already registered; returns the version."""
     if version is not None and check_version_name(version) in known:
@@ -166,7 +175,8 @@ def land_new_version(
     same = known_digests(home.landing, known).get(digest)
     if same:
         raise RegistrationError(f"{source}: same content as dataset version {same!r}; nothing to register")
-    return land_drop(home, source, check_version_name(version or default_version_name(source, digest)), digest, mapping)
+    name = check_version_name(version or default_version_name(source, digest))
+    return land_drop(home, source, name, digest, mapping, dataset)
 
 
 def watermark_version(source_name: str, high: object) -> str:

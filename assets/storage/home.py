@@ -56,6 +56,10 @@ class RefineryHome:
         return self.root / "landing"
 
     @property
+    def datasets(self) -> Path:
+        return self.root / "datasets"
+
+    @property
     def lake(self) -> Path:
         return self.root / "lake"
 

@@ -3,7 +3,7 @@ filters, and exact and near-duplicate removal within a version and against earli
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import polars as pl
 
@@ -13,6 +13,7 @@ from assets.storage.tables import CLEAN_DOCUMENTS, DEDUP_INDEX
 from assets.text.dedup import NearDuplicateOptions, exact_duplicates, near_duplicates
 from assets.text.quality import apply_quality_filters
 from assets.validation.enforce import apply_row_rules
+from assets.validation.labels import LabelSetRule, enforce_label_sets
 from recipe.normalize import CleaningOptions
 from recipe.pii_policy import PiiPolicy
 from recipe.text_recipe import TextRecipe
@@ -44,6 +45,7 @@ class CleanedVersion:
     dedup_index: pl.DataFrame
     duplicates: int
     near_duplicates: int
+    unseen_labels: dict[str, list[str]] = field(default_factory=dict)  # task -> labels its label set lacked
 
 
 def clean_version(
@@ -53,15 +55,18 @@ def clean_version(
     near: NearDuplicateOptions | None = None,
     earlier_keys: pl.DataFrame | None = None,
     earlier_index: pl.DataFrame | None = None,
+    label_sets: list[LabelSetRule] | None = None,
 ) -> CleanedVersion:
-    """Prepare texts (the recipe), enforce row rules and quality filters, then drop exact and near duplicates."""
+    """Prepare texts (the recipe), enforce row rules, label sets and quality filters, then drop duplicates."""
     cleaned = normalize_documents(raw, recipe or recipe_for(rules, CleaningOptions()))
     passed, broken = apply_row_rules(cleaned, rules, "clean") if rules else (cleaned, empty_quarantine())
+    passed, unlabelled, unseen = enforce_label_sets(passed, label_sets or [])
+    broken = pl.concat([broken, unlabelled])
     passed, low_quality = apply_quality_filters(passed, rules.quality if rules else {}, "clean")
     unique, exact = exact_duplicates(passed, "clean", earlier_keys)
     kept, near_copies, index = near_duplicates(unique, "clean", near or NearDuplicateOptions(), earlier_index)
     rejected = pl.concat([broken, low_quality, exact, near_copies])
-    return CleanedVersion(kept.drop("original_text"), rejected, index, exact.height, near_copies.height)
+    return CleanedVersion(kept.drop("original_text"), rejected, index, exact.height, near_copies.height, unseen)
 
 
 def earlier_dedup_state(lake: Lake, versions: list[str]) -> tuple[pl.DataFrame | None, pl.DataFrame | None]:

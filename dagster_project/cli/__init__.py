@@ -14,7 +14,7 @@ from assets.storage.home import RefineryHome
 
 DEMO_VERSION = "demo-v1"
 COMMAND_MODULES = {
-    "ingest": "pipeline", "run": "pipeline", "status": "pipeline", "demo": "pipeline",
+    "init": "datasets", "ingest": "pipeline", "run": "pipeline", "status": "pipeline", "demo": "pipeline",
     "predict": "models", "serve": "models", "models": "models", "rollback": "models",
     "ui": "tools", "rules_check": "tools", "lake_maintain": "tools",
 }  # fmt: skip
@@ -32,7 +32,16 @@ def handler(name: str) -> str:
 
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="refinery", description="Validated training data and fine-tuned models.")
+    parser.add_argument("--version", action="version", version=f"refinery {program_version()}")
     commands = parser.add_subparsers(dest="command", required=True)
+
+    init = commands.add_parser("init", help="profile a file or folder, declare it as a dataset and register it")
+    init.add_argument("path", help="a data file or folder (CSV/TSV, NDJSON, JSON, Parquet, text folders)")
+    init.add_argument("--name", help="dataset name (default: from the file name)")
+    init.add_argument("--text-column", help="the text column (default: detected, see the profile)")
+    init.add_argument("--label-column", help="the label column (default: detected, see the profile)")
+    init.add_argument("--json", action="store_true", help="print the profile as JSON")
+    init.set_defaults(handler=handler("init"))
 
     demo = commands.add_parser("demo", help="generate the demo corpus and run the whole pipeline on it")
     demo.add_argument("--version", default=DEMO_VERSION)
@@ -46,10 +55,12 @@ def build_parser() -> argparse.ArgumentParser:
     ingest.add_argument("--text-column")
     ingest.add_argument("--label-column")
     ingest.add_argument("--id-column")
+    ingest.add_argument("--dataset", help="the declared dataset it belongs to (default: the home's only one)")
     ingest.set_defaults(handler=handler("ingest"))
 
     run = commands.add_parser("run", help="materialize assets for one dataset version")
-    run.add_argument("--version", required=True)
+    run.add_argument("--version", help="dataset version (default: the newest one, of --dataset if given)")
+    run.add_argument("--dataset", help="with no --version: run this dataset's newest version")
     run.add_argument("--select", default="*", help="asset selection, as `dagster asset materialize --select`")
     run.add_argument("--config", help='run config as JSON, e.g. \'{"ops": {"fine_tuned_model": {...}}}\'')
     run.set_defaults(handler=handler("run"))
@@ -100,6 +111,16 @@ def add_rules_and_lake_commands(commands: argparse._SubParsersAction) -> None:
         "--retention-hours", type=int, default=168, help="keep what versions of the last N hours read (default: a week)"
     )
     maintain.set_defaults(handler=handler("lake_maintain"))
+
+
+def program_version() -> str:
+    """The installed distribution's version."""
+    from importlib.metadata import PackageNotFoundError, version
+
+    try:
+        return version("refinery")
+    except PackageNotFoundError:
+        return "unknown (not installed)"
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -10,7 +10,9 @@ from pathlib import Path
 
 import dagster as dg
 
-from assets.demo.tickets import write_demo_drop
+from assets.datasets.declaration import declaration_yaml
+from assets.datasets.resolve import dataset_name_of
+from assets.demo.tickets import DEMO_DATASET, write_demo_drop
 from assets.partitions import DATASET_VERSIONS
 from assets.readers.mapping import RecordMapping
 from assets.storage.catalog import catalog_entry
@@ -30,7 +32,7 @@ def _mapping(args: argparse.Namespace) -> RecordMapping | None:
 
 
 def command_ingest(args: argparse.Namespace, home: RefineryHome) -> int:
-    version = register_drop(open_instance(home), home, Path(args.path), args.version, _mapping(args))
+    version = register_drop(open_instance(home), home, Path(args.path), args.version, _mapping(args), args.dataset)
     print(f"registered dataset version {version} (landing/{version}); run it with: refinery run --version {version}")
     return 0
 
@@ -59,19 +61,52 @@ def run_version(home: RefineryHome, version: str, select: str = "*", run_config:
     for event in result.all_events:
         if event.is_step_failure:
             print(f"step {event.step_key} failed: {event.event_specific_data.error.message.strip()}", file=sys.stderr)
+    for message in failed_check_messages(result.all_events):
+        print(message, file=sys.stderr)
     skipped = [e.step_key for e in result.all_events if e.is_step_skipped]
     if skipped:
         print(f"skipped (blocked by a failed check upstream): {', '.join(skipped)}", file=sys.stderr)
     return result.success and not skipped
 
 
+def failed_check_messages(events: list[dg.DagsterEvent]) -> list[str]:
+    """What each failed blocking (error) check says, with its detail."""
+    messages = []
+    for event in events:
+        if event.event_type_value != "ASSET_CHECK_EVALUATION":
+            continue
+        evaluation = event.event_specific_data
+        if evaluation.passed or evaluation.severity != dg.AssetCheckSeverity.ERROR:
+            continue
+        detail = evaluation.metadata.get("detail")
+        simple = {k: v.value for k, v in evaluation.metadata.items() if isinstance(v.value, int | float | str)}
+        text = str(detail.value) if detail is not None else ", ".join(f"{k} {v}" for k, v in simple.items())
+        messages.append(f"check {evaluation.check_name} of {evaluation.asset_key.to_user_string()} failed: {text}")
+    return messages
+
+
 def command_run(args: argparse.Namespace, home: RefineryHome) -> int:
     run_config = json.loads(args.config) if args.config else None
-    ok = run_version(home, args.version, args.select, run_config)
-    print(summarize_version(home, args.version))
+    version = args.version or newest_version(home, args.dataset)
+    ok = run_version(home, version, args.select, run_config)
+    print(summarize_version(home, version))
     if not ok:
-        raise CliError(f"run for version {args.version} did not complete; see the messages above or the UI")
+        dataset = dataset_name_of(home.landing / version)
+        raise CliError(
+            f"run for version {version} did not complete; see the messages above or the UI. To change the label "
+            f"sets or rules, edit {home.datasets / f'{dataset}.yaml'} (refinery init writes one), then run again"
+        )
     return 0
+
+
+def newest_version(home: RefineryHome, dataset: str | None = None) -> str:
+    """The most recently registered version (of `dataset` when given)."""
+    versions = open_instance(home).get_dynamic_partitions(DATASET_VERSIONS)
+    if dataset is not None:
+        versions = [v for v in versions if dataset_name_of(home.landing / v) == dataset]
+    if not versions:
+        raise CliError(f"no dataset versions{f' of {dataset!r}' if dataset else ''} yet; try: refinery init PATH")
+    return versions[-1]
 
 
 def summarize_version(home: RefineryHome, version: str) -> str:
@@ -116,12 +151,21 @@ def command_status(args: argparse.Namespace, home: RefineryHome) -> int:
     return 0
 
 
+def declare_demo_dataset(home: RefineryHome) -> None:
+    """Write the demo's declaration, `datasets/tickets.yaml`, unless the home has one."""
+    path = home.datasets / f"{DEMO_DATASET.name}.yaml"
+    if not path.exists():
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(declaration_yaml(DEMO_DATASET, "# The demo dataset, declared as any dataset is.\n"))
+
+
 def command_demo(args: argparse.Namespace, home: RefineryHome) -> int:
     instance = open_instance(home)
     if not instance.has_dynamic_partition(DATASET_VERSIONS, args.version):
+        declare_demo_dataset(home)
         with tempfile.TemporaryDirectory() as scratch:
             defects = write_demo_drop(Path(scratch) / "tickets", rows=args.rows)
-            register_drop(instance, home, Path(scratch) / "tickets", args.version)
+            register_drop(instance, home, Path(scratch) / "tickets", args.version, dataset=DEMO_DATASET.name)
         print(f"generated the demo corpus ({args.rows} tickets, planted defects: {defects}) as version {args.version}")
     run_config = {"ops": {"fine_tuned_model": {"config": {"max_epochs": args.epochs}}}}
     ok = run_version(home, args.version, "*", run_config)

@@ -82,3 +82,17 @@ def test_every_documented_command_exists() -> None:
     ):
         assert parser.parse_args(command).handler
     assert parser.parse_args(["demo"]).version == DEMO_VERSION
+
+
+def test_a_version_with_every_record_rejected_fails_naming_the_rules_counts_and_samples(tmp_path: Path) -> None:
+    data = tmp_path / "short.csv"
+    data.write_text("text,label\n" + "".join(f"x{n},label_{n % 3}\n" for n in range(40)))  # every text too short
+    home = tmp_path / "home"
+    assert _refinery(home, "ingest", str(data), "--version", "v1").returncode == 0
+    result = _refinery(home, "run", "--version", "v1", "--select", "raw_documents,clean_documents")
+    assert result.returncode != 0
+    assert "check max_rejected_rate of clean_documents failed: 40 of 40 records (100.0%) were quarantined" in (
+        result.stderr
+    )
+    assert "top rules: text_length 40" in result.stderr
+    assert result.stderr.count("short.csv row ") == 3
