@@ -81,7 +81,7 @@ def failed_check_messages(events: list[dg.DagsterEvent]) -> list[str]:
         detail = evaluation.metadata.get("detail")
         simple = {k: v.value for k, v in evaluation.metadata.items() if isinstance(v.value, int | float | str)}
         text = str(detail.value) if detail is not None else ", ".join(f"{k} {v}" for k, v in simple.items())
-        messages.append(f"check {evaluation.check_name} of {evaluation.asset_key.to_user_string()} failed: {text}")
+        messages.append(f"{evaluation.check_name} of {evaluation.asset_key.to_user_string()} failed: {text}")
     return messages
 
 

@@ -86,13 +86,61 @@ def test_every_documented_command_exists() -> None:
 
 def test_a_version_with_every_record_rejected_fails_naming_the_rules_counts_and_samples(tmp_path: Path) -> None:
     data = tmp_path / "short.csv"
-    data.write_text("text,label\n" + "".join(f"x{n},label_{n % 3}\n" for n in range(40)))  # every text too short
+    data.write_text("text,label\n" + "".join(f"x{n % 10},label_{n % 3}\n" for n in range(40)))  # every text too short
     home = tmp_path / "home"
     assert _refinery(home, "ingest", str(data), "--version", "v1").returncode == 0
     result = _refinery(home, "run", "--version", "v1", "--select", "raw_documents,clean_documents")
     assert result.returncode != 0
-    assert "check max_rejected_rate of clean_documents failed: 40 of 40 records (100.0%) were quarantined" in (
+    assert "check_max_rejected_rate of clean_documents failed: 40 of 40 records (100.0%) were quarantined" in (
         result.stderr
     )
     assert "top rules: text_length 40" in result.stderr
     assert result.stderr.count("short.csv row ") == 3
+
+
+def write_orders_csv(path: Path, rows: int, labels: tuple[str, ...], seed: int) -> None:
+    """A CSV with its own column names and labels that share nothing with the demo's."""
+    import csv
+    import random
+
+    rng = random.Random(seed)
+    words = {label: [f"{label[:4]}{n}" for n in range(25)] for label in labels}
+    common = ["please", "help", "my", "the", "order", "today", "now", "again", "with"]
+    with path.open("w", newline="") as handle:
+        writer = csv.writer(handle)
+        writer.writerow(["ref", "customer message", "disposition"])
+        for n in range(rows):
+            label = labels[n % len(labels)]
+            text = rng.sample(words[label], 4) + rng.sample(common, 3)
+            rng.shuffle(text)
+            writer.writerow([f"R{n}", " ".join(text), label])
+
+
+def test_init_then_run_takes_any_csv_to_a_deployed_model_with_no_file_edited(tmp_path: Path) -> None:
+    data = tmp_path / "Orders Export.csv"
+    write_orders_csv(data, 240, ("refund", "shipping", "warranty"), seed=1)
+    home = tmp_path / "home"
+    init = _refinery(home, "init", str(data))
+    assert init.returncode == 0, init.stderr
+    assert "text column:    customer message" in init.stdout and "label column:   disposition" in init.stdout
+    assert (home / "datasets" / "orders-export.yaml").is_file()
+    run = _refinery(home, "run", "--config", '{"ops": {"fine_tuned_model": {"config": {"max_epochs": 1}}}}')
+    assert run.returncode == 0, run.stderr[-3000:]
+    assert "quarantined         0" in run.stdout and "(production)" in run.stdout
+    predicted = _refinery(home, "predict", "refu3 refu7 please refu11 help")
+    assert predicted.returncode == 0 and predicted.stdout.split()[0] in ("refund", "shipping", "warranty")
+
+
+def test_a_later_version_with_new_labels_quarantines_them_naming_the_labels(tmp_path: Path) -> None:
+    home = tmp_path / "home"
+    first, second = tmp_path / "first.csv", tmp_path / "second.csv"
+    write_orders_csv(first, 60, ("refund", "shipping"), seed=1)
+    write_orders_csv(second, 60, ("refund", "shipping", "refund", "fraud"), seed=2)  # a quarter new: under 30%
+    columns = ("--text-column", "customer message", "--label-column", "disposition")
+    assert _refinery(home, "ingest", str(first), "--version", "v1", *columns).returncode == 0
+    assert _refinery(home, "ingest", str(second), "--version", "v2", *columns).returncode == 0
+    select = ("--select", "raw_documents,clean_documents")
+    assert _refinery(home, "run", "--version", "v1", *select).returncode == 0  # v1 freezes the label set
+    second_run = _refinery(home, "run", "--version", "v2", *select)
+    assert second_run.returncode == 0, second_run.stderr[-2000:]
+    assert "quarantined  clean     label_in_label_set     15" in second_run.stdout
