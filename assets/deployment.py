@@ -4,7 +4,7 @@ import dagster as dg
 
 from assets.models.deployment import NotDeployableError, deploy_latest_model
 from assets.partitions import dataset_versions
-from assets.resources import ModelRegistryResource
+from assets.resources import LandingResource, ModelRegistryResource
 from trainers.registry import AliasConflictError
 
 
@@ -15,10 +15,13 @@ from trainers.registry import AliasConflictError
     kinds={"pytorch"},
     code_version="2",
 )
-def deployed_model(context: dg.AssetExecutionContext, registry: ModelRegistryResource) -> dg.MaterializeResult:
-    """The model served by `refinery serve`: the registry's production alias, moved atomically."""
+def deployed_model(
+    context: dg.AssetExecutionContext, registry: ModelRegistryResource, landing: LandingResource
+) -> dg.MaterializeResult:
+    """The model served by `refinery serve`: the production alias of the dataset's registry, moved atomically."""
     try:
-        folder, aliases = deploy_latest_model(registry, context.partition_key, context.run_id)
+        models = registry.for_dataset(landing.dataset(context.partition_key).name)
+        folder, aliases = deploy_latest_model(models, context.partition_key, context.run_id)
     except (NotDeployableError, AliasConflictError, LookupError) as error:
         raise dg.Failure(description=str(error)) from error
     return dg.MaterializeResult(

@@ -7,7 +7,7 @@ import dagster as dg
 from assets.metadata import embedded_png
 from assets.models.evaluation import CandidateEvaluation, GateSettings, evaluate_candidate
 from assets.partitions import dataset_versions
-from assets.resources import ModelRegistryResource, TrainerResource
+from assets.resources import LandingResource, ModelRegistryResource, TrainerResource
 from trainers.reports import confusion_markdown
 
 MODEL_EVALUATION = "model_evaluation"
@@ -92,11 +92,13 @@ def model_evaluation(
     config: EvaluationConfig,
     registry: ModelRegistryResource,
     trainer: TrainerResource,
+    landing: LandingResource,
 ) -> dg.MaterializeResult:
     """Accuracy and macro/micro precision, recall and F1 of the fine-tuned model on the test split."""
     version = context.partition_key
     settings = GateSettings(config.min_accuracy, config.min_macro_f1, config.max_regression, config.force)
-    evaluation = evaluate_candidate(registry, version, Path(trainer.bundles_root), settings, context.run_id)
+    models = registry.for_dataset(landing.dataset(version).name)
+    evaluation = evaluate_candidate(models, version, Path(trainer.bundles_root), settings, context.run_id)
     model_version = evaluation.model_folder.name
     if evaluation.gate["forced"]:
         context.log.warning(f"model {model_version} passes its gate only because force=true: {evaluation.gate}")

@@ -6,7 +6,7 @@ from assets.models.drift import DriftReport
 from assets.models.monitoring import PredictionSource, monitor_model
 from assets.models.scoring import read_texts, score_texts
 from assets.partitions import dataset_versions
-from assets.resources import LakeResource, ModelRegistryResource, TrainerResource
+from assets.resources import LakeResource, LandingResource, ModelRegistryResource, TrainerResource
 from assets.storage.tables import BATCH_PREDICTIONS, CLEAN_DOCUMENTS
 from trainers.registry import resolve_alias
 
@@ -32,10 +32,11 @@ def batch_predictions(
     config: BatchPredictionsConfig,
     lake: LakeResource,
     registry: ModelRegistryResource,
+    landing: LandingResource,
 ) -> dg.MaterializeResult:
     """The production model's label and score for every document of the version (or of `input_path`)."""
     version = context.partition_key
-    folder = resolve_alias(registry.model_root)
+    folder = resolve_alias(registry.for_dataset(landing.dataset(version).name).model_root)
     scored = score_texts(folder, read_texts(lake, version, config.input_path), config.batch_size)
     delta_version = lake.write_version(BATCH_PREDICTIONS, scored, version)
     return dg.MaterializeResult(
@@ -132,10 +133,11 @@ def model_monitoring(
     lake: LakeResource,
     registry: ModelRegistryResource,
     trainer: TrainerResource,
+    landing: LandingResource,
 ) -> dg.MaterializeResult:
     """Drift of recent predictions from the production model's training data; an error-level shift asks for
     retraining (`drift_retraining_sensor`)."""
-    folder = resolve_alias(registry.model_root)
+    folder = resolve_alias(registry.for_dataset(landing.dataset(context.partition_key).name).model_root)
     bundle = trainer.bundle_folder(folder.name)
     report = monitor_model(lake, folder, bundle, context.partition_key, config.source, config.window)
     checks = drift_check_results(report, config)

@@ -20,7 +20,7 @@ from assets.readers.declared import Source, load_sources
 from assets.storage.delta import Lake
 from assets.storage.home import PROJECT_ROOT, check_version_name
 from rules import RuleBook
-from trainers.registry import ModelRegistry
+from trainers.registry import ModelRegistry, registry_name
 
 
 class LakeResource(dg.ConfigurableResource, Lake):
@@ -48,7 +48,7 @@ class LandingResource(dg.ConfigurableResource):
     def dataset(self, version: str) -> DatasetDeclaration:
         """The declaration of the dataset `version` was registered for."""
         datasets = Path(self.datasets_dir) if self.datasets_dir else Path(self.root).parent / "datasets"
-        return declaration_for(datasets, dataset_name_of(self.folder(version)))
+        return declaration_for(datasets, dataset_name_of(self.folder(version), datasets))
 
     def rule_book(self, version: str) -> RuleBook:
         """The rules `version` is held to: the shipped ones with its dataset's overrides."""
@@ -59,10 +59,15 @@ class LandingResource(dg.ConfigurableResource):
 
 
 class ModelRegistryResource(dg.ConfigurableResource, ModelRegistry):
-    """Model folders `models/<name>/<version>/` and the aliases that say which one is deployed."""
+    """Model folders `models/<name>/<version>/` and the aliases that say which one is deployed: one name per
+    dataset (`models/tickets/`), `model_name` for versions registered without a dataset."""
 
     root: str
     model_name: str = "refinery-intent"
+
+    def for_dataset(self, dataset: str) -> ModelRegistry:
+        """The registry of one dataset's models."""
+        return ModelRegistry(self.root, registry_name(dataset, self.model_name))
 
 
 class TrainerResource(dg.ConfigurableResource):

@@ -76,11 +76,12 @@ def fine_tuned_model(
         planned = plan_training_set(lake, registered, version, config.train_on, rules_hash, context.run_id)
     except ValueError as error:
         raise dg.Failure(description=f"version {version}: {error}") from error
+    models = registry.for_dataset(dataset.name)
     model_version, manifest = planned.model_version, planned.manifest
     splits = {split: frame.to_arrow() for split, frame in planned.splits.items()}
     bundle = write_bundle(trainer.bundle_folder(model_version), splits, manifest)
-    checkpoints = registry.model_root / f".{model_version}.checkpoints"  # a retried step of this run resumes
-    output = registry.version_folder(model_version)
+    checkpoints = models.model_root / f".{model_version}.checkpoints"  # a retried step of this run resumes
+    output = models.version_folder(model_version)
     reported = trainer.train(context, bundle, output, params, checkpoints)
     curves = output / "training_curves.png"
     pictures = (

@@ -158,14 +158,14 @@ def main() -> None:
         return
     from trainers.registry import promote, resolve_alias
 
-    source_root = args.home / "models" / "refinery-intent"
+    source_root = args.home / "models" / "tickets"  # the demo dataset's registry
     try:
         production = resolve_alias(source_root)
     except (LookupError, FileNotFoundError):
         sys.exit(f"{source_root}: no production model; run `make demo` first")
     texts = demo_texts()
     with tempfile.TemporaryDirectory() as scratch:
-        registry = Path(scratch) / "refinery-intent"
+        registry = Path(scratch) / "tickets"
         for version in ("served", "reloaded"):
             shutil.copytree(production, registry / version)
         promote(registry, "served")

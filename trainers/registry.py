@@ -174,13 +174,31 @@ def gate_status(gate: dict) -> str:
     return "passed" if gate.get("passed") else "failed"
 
 
+UNDECLARED = "default"  # the dataset of versions registered without a declaration
+DEFAULT_MODEL_NAME = "refinery-intent"  # the registry of that dataset's models
+
+
+def registry_name(dataset: str, undeclared: str = DEFAULT_MODEL_NAME) -> str:
+    """The registry folder of a dataset's models: its name, `undeclared` for versions registered without one."""
+    return undeclared if dataset == UNDECLARED else dataset
+
+
+def registries(models_root: Path) -> dict[str, Path]:
+    """Every registry under a home's `models/` that has a production model, by dataset name."""
+    found = {}
+    for folder in sorted(models_root.glob(f"*/{ALIASES}")):
+        name = folder.parent.name
+        found[UNDECLARED if name == DEFAULT_MODEL_NAME else name] = folder.parent
+    return found
+
+
 class ModelRegistry:
     """One model name's folders `<root>/<model_name>/<version>/` and the aliases that say which one is deployed."""
 
     root: str
     model_name: str
 
-    def __init__(self, root: str, model_name: str = "refinery-intent") -> None:
+    def __init__(self, root: str, model_name: str = DEFAULT_MODEL_NAME) -> None:
         self.root, self.model_name = root, model_name
 
     @property

@@ -13,16 +13,20 @@ from assets.storage.tables import CLEAN_DOCUMENTS
 from assets.storage.version_manifest import read_version_manifest
 from assets.validation.labels import LabelSetRule
 from rules import RuleBook, default_rule_book
-from rules.compiler import extend_rule_book
+from rules.overrides import extend_rule_book
 from rules.yaml_reader import YamlReader
+from trainers.registry import UNDECLARED
 
-UNDECLARED = "default"  # the dataset of versions registered without one: the shipped rules, labels frozen
 
-
-def dataset_name_of(landing_folder: Path) -> str:
-    """The dataset a landed version was registered for (`dataset` in its manifest)."""
+def dataset_name_of(landing_folder: Path, datasets_dir: Path | None = None) -> str:
+    """The dataset of a landed version: `dataset` in its manifest; for a version without one (a folder dropped
+    for the landing sensor, feedback), the home's only declared dataset, else the undeclared default."""
     name = read_version_manifest(landing_folder).get("dataset")
-    return str(name) if name else UNDECLARED
+    if name:
+        return str(name)
+    datasets_dir = datasets_dir or landing_folder.parent.parent / "datasets"
+    declared = sorted(datasets_dir.glob("*.yaml")) if datasets_dir.is_dir() else []
+    return declared[0].stem if len(declared) == 1 else UNDECLARED
 
 
 def declaration_for(datasets_dir: Path, name: str) -> DatasetDeclaration:

@@ -9,7 +9,7 @@ import random
 from dataclasses import dataclass
 from pathlib import Path
 
-from assets.datasets.declaration import DatasetDeclaration, Task
+from assets.datasets.declaration import DatasetDeclaration, Task, declaration_yaml
 
 LABELS: dict[str, list[str]] = {
     "vpn_access": [
@@ -253,3 +253,12 @@ def write_demo_drop(folder: Path, rows: int = 3000, seed: int = 7) -> DemoDefect
     (folder / "tickets_portal.ndjson").write_text("\n".join(lines) + "\n", encoding="utf-8")
     (folder / "_source.yaml").write_text(SOURCE_YAML)
     return DemoDefects(**{**defects.__dict__, "malformed_csv_lines": malformed_csv, "malformed_json_lines": bad_json})
+
+
+def write_demo_declaration(datasets_dir: Path) -> Path:
+    """Write the demo's declaration, `datasets/tickets.yaml`, unless the folder has one."""
+    path = datasets_dir / f"{DEMO_DATASET.name}.yaml"
+    if not path.exists():
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(declaration_yaml(DEMO_DATASET, "# The demo dataset, declared as any dataset is.\n"))
+    return path

@@ -30,87 +30,118 @@ def handler(name: str) -> str:
     return f"dagster_project.cli.{module}:command_{name}"
 
 
+VERSION_FLAGS = ("--dataset-version", "--version")  # `--version` alone is the program's; kept here as before
+
+
+class DefaultsFormatter(argparse.HelpFormatter):
+    """Help that shows an option's default when it has one and its text does not say it already."""
+
+    def _get_help_string(self, action: argparse.Action) -> str:
+        text = action.help or ""
+        if action.default in (None, False, argparse.SUPPRESS) or "(default" in text or not action.option_strings:
+            return text
+        return f"{text} (default: %(default)s)"
+
+
+def subcommand(
+    commands: argparse._SubParsersAction, name: str, text: str, command: str | None = None
+) -> argparse.ArgumentParser:
+    """A command (`command` names its handler, default `name`) whose help shows every option's default."""
+    parser = commands.add_parser(name, help=text, description=text, formatter_class=DefaultsFormatter)
+    parser.set_defaults(handler=handler(command or name))
+    return parser
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="refinery", description="Validated training data and fine-tuned models.")
     parser.add_argument("--version", action="version", version=f"refinery {program_version()}")
+    parser.add_argument("-v", "--verbose", action="store_const", const="DEBUG", dest="log_level", default="INFO",
+                        help="show Dagster's debug events")  # fmt: skip
+    parser.add_argument("-q", "--quiet", action="store_const", const="WARNING", dest="log_level",
+                        help="show warnings and errors only")  # fmt: skip
     commands = parser.add_subparsers(dest="command", required=True)
+    add_data_commands(commands)
+    add_model_commands(commands)
+    add_rules_and_lake_commands(commands)
+    return parser
 
-    init = commands.add_parser("init", help="profile a file or folder, declare it as a dataset and register it")
+
+def add_data_commands(commands: argparse._SubParsersAction) -> None:
+    """init, demo, ingest, run, status."""
+    init = subcommand(commands, "init", "profile a file or folder, declare it as a dataset and register it")
     init.add_argument("path", help="a data file or folder (CSV/TSV, NDJSON, JSON, Parquet, text folders)")
     init.add_argument("--name", help="dataset name (default: from the file name)")
     init.add_argument("--text-column", help="the text column (default: detected, see the profile)")
     init.add_argument("--label-column", help="the label column (default: detected, see the profile)")
     init.add_argument("--json", action="store_true", help="print the profile as JSON")
-    init.set_defaults(handler=handler("init"))
 
-    demo = commands.add_parser("demo", help="generate the demo corpus and run the whole pipeline on it")
-    demo.add_argument("--version", default=DEMO_VERSION)
-    demo.add_argument("--rows", type=int, default=3000)
-    demo.add_argument("--epochs", type=int, default=3)
-    demo.set_defaults(handler=handler("demo"))
+    demo = subcommand(commands, "demo", "generate the demo corpus and run the whole pipeline on it")
+    demo.add_argument(*VERSION_FLAGS, dest="version", default=DEMO_VERSION, help="dataset version name")
+    demo.add_argument("--rows", type=int, default=3000, help="tickets to generate")
+    demo.add_argument("--epochs", type=int, default=3, help="fine-tuning epochs")
 
-    ingest = commands.add_parser("ingest", help="register a file or folder as a new dataset version")
-    ingest.add_argument("path")
-    ingest.add_argument("--version", help="version name (default: name + content hash)")
-    ingest.add_argument("--text-column")
-    ingest.add_argument("--label-column")
-    ingest.add_argument("--id-column")
+    ingest = subcommand(commands, "ingest", "register a file or folder as a new dataset version")
+    ingest.add_argument("path", help="a data file or folder")
+    ingest.add_argument(*VERSION_FLAGS, dest="version", help="version name (default: name + content hash)")
+    ingest.add_argument("--text-column", help="source column holding the text (default: the dataset's, or text)")
+    ingest.add_argument("--label-column", help="source column holding the label (default: the dataset's, or label)")
+    ingest.add_argument("--id-column", help="source column holding a record id (default: none)")
     ingest.add_argument("--dataset", help="the declared dataset it belongs to (default: the home's only one)")
-    ingest.set_defaults(handler=handler("ingest"))
 
-    run = commands.add_parser("run", help="materialize assets for one dataset version")
-    run.add_argument("--version", help="dataset version (default: the newest one, of --dataset if given)")
-    run.add_argument("--dataset", help="with no --version: run this dataset's newest version")
+    run = subcommand(commands, "run", "materialize assets for one dataset version")
+    run.add_argument(*VERSION_FLAGS, dest="version", help="dataset version (default: the newest, of --dataset)")
+    run.add_argument("--dataset", help="with no version given: run this dataset's newest version")
     run.add_argument("--select", default="*", help="asset selection, as `dagster asset materialize --select`")
     run.add_argument("--config", help='run config as JSON, e.g. \'{"ops": {"fine_tuned_model": {...}}}\'')
-    run.set_defaults(handler=handler("run"))
+    run.add_argument("--config-file", help="run config as a YAML file (merged under --config)")
+    run.add_argument("--json", action="store_true", help="print the version's summary as JSON")
 
-    status = commands.add_parser("status", help="dataset versions, their counts and the deployed model")
-    status.set_defaults(handler=handler("status"))
+    status = subcommand(commands, "status", "dataset versions, their counts and the deployed model")
+    status.add_argument("--dataset", help="only this dataset's versions (default: every dataset)")
+    status.add_argument("--json", action="store_true", help="print JSON")
 
-    predict = commands.add_parser("predict", help="label texts with the deployed model")
-    predict.add_argument("texts", nargs="+")
-    predict.set_defaults(handler=handler("predict"))
 
-    models = commands.add_parser("models", help="every model with its aliases, lineage and test metrics")
+def add_model_commands(commands: argparse._SubParsersAction) -> None:
+    """predict, models, rollback, serve, ui."""
+    predict = subcommand(commands, "predict", "label texts with the deployed model")
+    predict.add_argument("texts", nargs="*", help="texts to label (or --file)")
+    predict.add_argument("-f", "--file", help="texts from a CSV, JSONL or text file (one per line); - for stdin")
+    predict.add_argument("--text-column", default="text", help="the text column of a CSV or JSONL --file")
+    predict.add_argument("-o", "--output", help="write CSV or JSONL (by suffix) instead of printing")
+    predict.add_argument("--json", action="store_true", help="print JSON lines")
+
+    models = subcommand(commands, "models", "every model with its aliases, lineage and test metrics")
     models.add_argument("--json", action="store_true", help="print JSON")
-    models.set_defaults(handler=handler("models"))
-
-    rollback = commands.add_parser("rollback", help="move the production alias back to the previous model")
-    rollback.set_defaults(handler=handler("rollback"))
-
-    add_rules_and_lake_commands(commands)
+    rollback = subcommand(commands, "rollback", "move the production alias back to the previous model")
+    for command in (predict, models, rollback):
+        command.add_argument("--dataset", help="whose models (default: the home's only dataset with models)")
 
     for name, port in (("serve", 8080), ("ui", 3000)):
-        sub = commands.add_parser(
-            name, help="serve the deployed model over HTTP" if name == "serve" else "start the Dagster UI"
-        )
-        sub.add_argument("--host", default="127.0.0.1")
-        sub.add_argument("--port", type=int, default=port)
+        text = "serve every dataset's deployed model over HTTP" if name == "serve" else "start the Dagster UI"
+        sub = subcommand(commands, name, text)
+        sub.add_argument("--host", default="127.0.0.1", help="interface to listen on")
+        sub.add_argument("--port", type=int, default=port, help="port to listen on")
         if name == "serve":
             sub.add_argument("--no-quantize", action="store_true", help="serve float32 weights on CPU too")
             sub.add_argument("--insecure", action="store_true", help="serve a non-loopback host without a token")
-        sub.set_defaults(handler=handler(name))
-    return parser
 
 
 def add_rules_and_lake_commands(commands: argparse._SubParsersAction) -> None:
     """`refinery rules check` and `refinery lake maintain`."""
     rules = commands.add_parser("rules", help="data rules")
     rules_commands = rules.add_subparsers(dest="rules_command", required=True)
-    check = rules_commands.add_parser("check", help="compile every rules file and declared source; exit 1 on an error")
+    text = "compile every rules file, dataset and source; exit 1 on an error"
+    check = subcommand(rules_commands, "check", text, "rules_check")
     check.add_argument("directory", nargs="?", help="rules folder (default: rules/ or REFINERY_RULES_DIR)")
     check.add_argument("--sources", help="sources folder (default: sources/ or REFINERY_SOURCES_DIR)")
-    check.set_defaults(handler=handler("rules_check"))
+    check.add_argument("--json", action="store_true", help="print JSON")
 
     lake = commands.add_parser("lake", help="the Delta tables of the home")
     lake_commands = lake.add_subparsers(dest="lake_command", required=True)
-    maintain = lake_commands.add_parser("maintain", help="compact small files and vacuum unreferenced ones")
+    text = "compact small files and vacuum unreferenced ones"
+    maintain = subcommand(lake_commands, "maintain", text, "lake_maintain")
     maintain.add_argument("tables", nargs="*", help="table names (default: every table)")
-    maintain.add_argument(
-        "--retention-hours", type=int, default=168, help="keep what versions of the last N hours read (default: a week)"
-    )
-    maintain.set_defaults(handler=handler("lake_maintain"))
+    maintain.add_argument("--retention-hours", type=int, default=168, help="keep what the last N hours' versions read")
 
 
 def program_version() -> str:

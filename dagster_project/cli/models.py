@@ -5,26 +5,100 @@ from __future__ import annotations
 import argparse
 import json
 import os
+from pathlib import Path
 
 from assets.storage.home import RefineryHome
 from dagster_project.cli import CliError
-from trainers.registry import ModelRegistry, alias_history, list_models, resolve_alias, rollback
+from trainers.registry import (
+    ModelRegistry,
+    alias_history,
+    list_models,
+    registries,
+    registry_name,
+    resolve_alias,
+    rollback,
+)
 from trainers.serving.access import TOKEN_VARIABLE, InsecureHostError, check_host
+
+
+def model_root_for(home: RefineryHome, dataset: str | None) -> Path:
+    """The registry of `dataset`'s models, or of the home's only dataset with a deployed model."""
+    if dataset is not None:
+        return ModelRegistry(str(home.models), registry_name(dataset)).model_root
+    found = registries(home.models)
+    if len(found) > 1:
+        raise CliError(f"models of several datasets ({', '.join(found)}); name one with --dataset")
+    return next(iter(found.values()), ModelRegistry(str(home.models)).model_root)
+
+
+def read_texts(source: str, column: str) -> list[str]:
+    """Texts from a CSV or JSONL file (their `column`), or a text file (one per line); `-` reads stdin."""
+    import csv
+    import io
+    import sys
+
+    text = sys.stdin.read() if source == "-" else Path(source).read_text(encoding="utf-8")
+    suffix = "" if source == "-" else Path(source).suffix.lower()
+    if suffix == ".csv":
+        rows = list(csv.DictReader(io.StringIO(text)))
+        if rows and column not in rows[0]:
+            raise CliError(f"{source}: no column {column!r} (columns: {', '.join(rows[0])}); use --text-column")
+        return [row[column] for row in rows]
+    if suffix in (".jsonl", ".ndjson"):
+        texts = []
+        for number, line in enumerate(text.splitlines(), start=1):
+            if line.strip():
+                record = json.loads(line)
+                if not isinstance(record, dict) or not isinstance(record.get(column), str):
+                    raise CliError(f"{source}: line {number}: expected an object with a string {column!r}")
+                texts.append(record[column])
+        return texts
+    return [line for line in text.splitlines() if line.strip()]
+
+
+def write_predictions(rows: list[dict], output: str) -> None:
+    """Predictions as CSV or JSONL, by the output file's suffix."""
+    import csv
+
+    path = Path(output)
+    if path.suffix.lower() in (".jsonl", ".ndjson"):
+        path.write_text("".join(json.dumps(row, ensure_ascii=False) + "\n" for row in rows), encoding="utf-8")
+        return
+    with path.open("w", newline="", encoding="utf-8") as handle:
+        writer = csv.DictWriter(handle, fieldnames=["text", "label", "score", "refused", "prepared_text"])
+        writer.writeheader()
+        writer.writerows(rows)
 
 
 def command_predict(args: argparse.Namespace, home: RefineryHome) -> int:
     from trainers.inference import Classifier  # torch: only this command pays for it
 
-    model_root = ModelRegistry(str(home.models)).model_root
+    texts = list(args.texts) + (read_texts(args.file, args.text_column) if args.file else [])
+    if not texts:
+        raise CliError("nothing to predict: give texts, or --file PATH (- for stdin)")
+    model_root = model_root_for(home, args.dataset)
     try:
         folder = resolve_alias(model_root)
     except LookupError as error:
         raise CliError(str(error)) from error
-    for prediction in Classifier(folder).predict(args.texts):  # one line each: the text as the model saw it
-        if prediction.refused is not None:
-            print(f"refused\t-\t{prediction.text}\t({prediction.refused})")
-        else:
-            print(f"{prediction.label}\t{prediction.score:.4f}\t{prediction.text}")
+    predictions = Classifier(folder).predict(texts)
+    rows = [
+        {"text": text, "label": p.label, "score": None if p.score is None else round(p.score, 4),
+         "refused": p.refused, "prepared_text": p.text}
+        for text, p in zip(texts, predictions, strict=True)
+    ]  # fmt: skip
+    if args.output:
+        write_predictions(rows, args.output)
+        print(f"wrote {len(rows)} predictions of {folder.name} to {args.output}")
+    elif args.json:
+        for row in rows:
+            print(json.dumps(row, ensure_ascii=False))
+    else:
+        for row in rows:  # one line each: the text as the model saw it
+            if row["refused"] is not None:
+                print(f"refused\t-\t{row['prepared_text']}\t({row['refused']})")
+            else:
+                print(f"{row['label']}\t{row['score']:.4f}\t{row['prepared_text']}")
     return 0
 
 
@@ -35,21 +109,20 @@ def command_serve(args: argparse.Namespace, home: RefineryHome) -> int:
         check_host(args.host, args.insecure)
     except InsecureHostError as error:
         raise CliError(str(error)) from error
-    model_root = ModelRegistry(str(home.models)).model_root
-    try:
-        resolve_alias(model_root)
-    except (LookupError, FileNotFoundError) as error:
-        raise CliError(f"nothing to serve: {error}") from error
+    found = registries(home.models)
+    if not found:
+        raise CliError(f"nothing to serve: no deployed model under {home.models}; run the pipeline first")
     auth = f"bearer token from {TOKEN_VARIABLE}" if os.environ.get(TOKEN_VARIABLE) else "no auth"
-    print(f"serving {model_root} on http://{args.host}:{args.port} ({auth}): POST /predict, POST /feedback, "
-          "GET /health, GET /metrics", flush=True)  # fmt: skip
+    print(f"serving the production models of {', '.join(found)} on http://{args.host}:{args.port} ({auth}): "
+          "POST /predict/{dataset} (or /predict with one dataset), POST /feedback, GET /health, GET /metrics",
+          flush=True)  # fmt: skip
     quantize = False if args.no_quantize else None
-    serve(model_root, home.lake, args.host, args.port, quantize=quantize, insecure=args.insecure)
+    serve(home.models, home.lake, args.host, args.port, quantize=quantize, insecure=args.insecure)
     return 0
 
 
 def command_models(args: argparse.Namespace, home: RefineryHome) -> int:
-    model_root = ModelRegistry(str(home.models)).model_root
+    model_root = model_root_for(home, args.dataset)
     rows, history = list_models(model_root), alias_history(model_root)
     if args.json:
         print(json.dumps({"models": rows, "alias_history": history}, indent=2))
@@ -73,7 +146,7 @@ def command_models(args: argparse.Namespace, home: RefineryHome) -> int:
 
 
 def command_rollback(args: argparse.Namespace, home: RefineryHome) -> int:
-    aliases = rollback(ModelRegistry(str(home.models)).model_root)
+    aliases = rollback(model_root_for(home, args.dataset))
     print(f"production is {aliases['production']} again (previous: {aliases['previous']}); "
           "a running `refinery serve` swaps to it within a second")  # fmt: skip
     return 0

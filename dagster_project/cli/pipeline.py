@@ -10,20 +10,19 @@ from pathlib import Path
 
 import dagster as dg
 
-from assets.datasets.declaration import declaration_yaml
 from assets.datasets.resolve import dataset_name_of
-from assets.demo.tickets import DEMO_DATASET, write_demo_drop
+from assets.demo.tickets import DEMO_DATASET, write_demo_declaration, write_demo_drop
 from assets.partitions import DATASET_VERSIONS
 from assets.readers.mapping import RecordMapping
-from assets.storage.catalog import catalog_entry
 from assets.storage.home import RefineryHome
-from assets.storage.tables import QUARANTINE
 from dagster_project.cli import CliError
 from dagster_project.cli.common import open_instance
-from dagster_project.definitions import build_definitions, build_resources
+from dagster_project.cli.summary import render_summary, version_summary
+from dagster_project.definitions import build_definitions
 from dagster_project.jobs import PIPELINE_JOB
 from dagster_project.versions import register_drop
-from trainers.registry import models_of, read_card
+from rules.overrides import overlay_documents
+from rules.yaml_reader import load_control_file
 
 
 def _mapping(args: argparse.Namespace) -> RecordMapping | None:
@@ -85,11 +84,27 @@ def failed_check_messages(events: list[dg.DagsterEvent]) -> list[str]:
     return messages
 
 
+def run_config_of(args: argparse.Namespace) -> dict:
+    """`--config-file` (YAML) with `--config` (JSON) merged over it, and the console log level."""
+    config: dict = {}
+    if args.config_file:
+        loaded = load_control_file(Path(args.config_file), CliError)
+        if not isinstance(loaded, dict):
+            raise CliError(f"{args.config_file}: expected a mapping of run config")
+        config = loaded
+    if args.config:
+        try:
+            config = overlay_documents(config, json.loads(args.config))
+        except json.JSONDecodeError as error:
+            raise CliError(f"--config is not valid JSON: {error}") from error
+    return {"loggers": {"console": {"config": {"log_level": args.log_level}}}, **config}
+
+
 def command_run(args: argparse.Namespace, home: RefineryHome) -> int:
-    run_config = json.loads(args.config) if args.config else None
     version = args.version or newest_version(home, args.dataset)
-    ok = run_version(home, version, args.select, run_config)
-    print(summarize_version(home, version))
+    ok = run_version(home, version, args.select, run_config_of(args))
+    summary = version_summary(home, version)
+    print(json.dumps({**summary, "succeeded": ok}, indent=2) if args.json else render_summary(summary, home))
     if not ok:
         dataset = dataset_name_of(home.landing / version)
         raise CliError(
@@ -110,64 +125,34 @@ def newest_version(home: RefineryHome, dataset: str | None = None) -> str:
 
 
 def summarize_version(home: RefineryHome, version: str) -> str:
-    """Records read, kept, quarantined by reason, model metrics and deployment of one version."""
-    resources = build_resources(home)
-    lake, registry = resources["lake"], resources["registry"]
-    lines = [f"dataset version {version}"]
-    entry = catalog_entry(lake, version) or {}
-    for label, key in (("records read", "records_read"), ("training examples", "rows_kept"),
-                       ("quarantined", "quarantined_total")):  # fmt: skip
-        if entry.get(key) is not None:
-            lines.append(f"  {label:<19} {entry[key]}")
-    if entry.get("files"):
-        for item in json.loads(entry["files"]):
-            counts = f"{item['records']} records, {item['rejected']} rejected"
-            lines.append(f"    file  {item['file']}  {counts}  sha256 {item['sha256'][:12]}")
-    if lake.exists(QUARANTINE):
-        quarantine = lake.scan(QUARANTINE, [version]).group_by("stage", "rule").len().sort("len", descending=True)
-        for row in quarantine.collect().iter_rows(named=True):
-            lines.append(f"    quarantined  {row['stage']:<9} {row['rule']:<22} {row['len']}")
-    for folder in models_of(registry.model_root, version):  # every model version trained for it, oldest first
-        card = read_card(folder)
-        metrics = card.get("test_evaluation", {}).get("metrics") or {}
-        names = ("accuracy", "macro_precision", "macro_recall", "macro_f1")
-        shown = ", ".join(f"{k} {metrics[k]:.3f}" for k in names if k in metrics)
-        lines.append(f"  model               {folder}")
-        lines.append(f"  test metrics        {shown or 'not evaluated yet'}")
-    aliases = registry.aliases()
-    if aliases.get("production"):
-        lines.append(f"  deployed model      {registry.version_folder(aliases['production'])} (production)")
-    lines.append(f"  open the UI         REFINERY_HOME={home.root} make ui   ->  http://127.0.0.1:3000")
-    return "\n".join(lines)
+    """Records read, kept, quarantined by reason, model metrics and deployment of one version, as text."""
+    return render_summary(version_summary(home, version), home)
 
 
 def command_status(args: argparse.Namespace, home: RefineryHome) -> int:
     versions = open_instance(home).get_dynamic_partitions(DATASET_VERSIONS)
-    if not versions:
-        print(f"no dataset versions yet in {home.root}; try: refinery demo")
-        return 0
-    for version in versions:
-        print(summarize_version(home, version))
+    if args.dataset is not None:
+        versions = [v for v in versions if dataset_name_of(home.landing / v) == args.dataset]
+    summaries = [version_summary(home, version) for version in versions]
+    if args.json:
+        print(json.dumps({"home": str(home.root), "versions": summaries}, indent=2))
+    elif not summaries:
+        print(f"no dataset versions yet in {home.root}; try: refinery init PATH, or refinery demo")
+    for summary in [] if args.json else summaries:
+        print(render_summary(summary, home))
     return 0
-
-
-def declare_demo_dataset(home: RefineryHome) -> None:
-    """Write the demo's declaration, `datasets/tickets.yaml`, unless the home has one."""
-    path = home.datasets / f"{DEMO_DATASET.name}.yaml"
-    if not path.exists():
-        path.parent.mkdir(parents=True, exist_ok=True)
-        path.write_text(declaration_yaml(DEMO_DATASET, "# The demo dataset, declared as any dataset is.\n"))
 
 
 def command_demo(args: argparse.Namespace, home: RefineryHome) -> int:
     instance = open_instance(home)
     if not instance.has_dynamic_partition(DATASET_VERSIONS, args.version):
-        declare_demo_dataset(home)
+        write_demo_declaration(home.datasets)
         with tempfile.TemporaryDirectory() as scratch:
             defects = write_demo_drop(Path(scratch) / "tickets", rows=args.rows)
             register_drop(instance, home, Path(scratch) / "tickets", args.version, dataset=DEMO_DATASET.name)
         print(f"generated the demo corpus ({args.rows} tickets, planted defects: {defects}) as version {args.version}")
-    run_config = {"ops": {"fine_tuned_model": {"config": {"max_epochs": args.epochs}}}}
+    run_config = {"ops": {"fine_tuned_model": {"config": {"max_epochs": args.epochs}}},
+                  "loggers": {"console": {"config": {"log_level": args.log_level}}}}  # fmt: skip
     ok = run_version(home, args.version, "*", run_config)
     print(summarize_version(home, args.version))
     if not ok:

@@ -3,12 +3,15 @@
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import shutil
 import subprocess
 import sys
 from pathlib import Path
 
+from assets.datasets.declaration import load_datasets
+from assets.datasets.resolve import rule_book_for
 from assets.readers.declared import load_sources
 from assets.storage.delta import Lake
 from assets.storage.home import PROJECT_ROOT, RefineryHome
@@ -31,10 +34,24 @@ def command_ui(args: argparse.Namespace, home: RefineryHome) -> int:
 def command_rules_check(args: argparse.Namespace, home: RefineryHome) -> int:
     directory = Path(args.directory) if args.directory else default_rules_dir()
     book = load_rule_book(directory)
+    report: dict[str, object] = {"rules": {}, "rules_hash": book.digest, "datasets": {}}
     for name, rule_set in sorted(book.rule_sets.items()):
         row_rules = sorted({r.name for r in rule_set.row_rules.values() if r.order >= 0})
-        print(f"{rule_set.path.name}: {name}: {len(row_rules)} row rules, {len(rule_set.dataset_rules)} dataset rules")
+        report["rules"][name] = {"file": rule_set.path.name, "row_rules": row_rules,
+                                 "dataset_rules": [r.name for r in rule_set.dataset_rules]}  # fmt: skip
+    for name, declaration in load_datasets(home.datasets).items():  # each compiles over the shipped rules
+        report["datasets"][name] = {"rules_hash": rule_book_for(declaration).digest,
+                                    "tasks": [task.name for task in declaration.tasks]}  # fmt: skip
     sources = load_sources(Path(args.sources)) if args.sources else load_sources()
+    report["sources"] = sorted(sources)
+    if args.json:
+        print(json.dumps(report, indent=2))
+        return 0
+    for name, rules in report["rules"].items():
+        print(f"{rules['file']}: {name}: {len(rules['row_rules'])} row rules, "
+              f"{len(rules['dataset_rules'])} dataset rules")  # fmt: skip
+    for name, dataset in report["datasets"].items():
+        print(f"datasets/{name}.yaml: tasks {', '.join(dataset['tasks'])}; rules hash {dataset['rules_hash']}")
     print(f"rules hash {book.digest}; {len(sources)} declared sources valid")
     return 0
 

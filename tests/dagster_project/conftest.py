@@ -18,5 +18,5 @@ def pipeline(tmp_path_factory: pytest.TempPathFactory):
         built = Pipeline(home, instance, model)
         built.register_demo("v1", rows=400, seed=1)
         built.first_result = built.run("v1")
-        built.first_aliases = read_aliases(home.models / "refinery-intent")
+        built.first_aliases = read_aliases(built.models)
         yield built

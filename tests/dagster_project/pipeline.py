@@ -5,7 +5,7 @@ from pathlib import Path
 import dagster as dg
 import polars as pl
 
-from assets.demo.tickets import write_demo_drop
+from assets.demo.tickets import DEMO_DATASET, write_demo_declaration, write_demo_drop
 from assets.storage.home import RefineryHome
 from dagster_project.definitions import build_definitions
 from dagster_project.jobs import PIPELINE_JOB
@@ -50,6 +50,7 @@ class Pipeline:
         self.defs = build_definitions(home)
 
     def register_demo(self, version: str, rows: int, seed: int) -> None:
+        write_demo_declaration(self.home.datasets)  # as `refinery demo` does: versions belong to `tickets`
         write_demo_drop(self.home.root / "incoming" / version, rows=rows, seed=seed)
         register_drop(self.instance, self.home, self.home.root / "incoming" / version, version)
 
@@ -70,7 +71,7 @@ class Pipeline:
 
     @property
     def models(self) -> Path:
-        return self.home.models / "refinery-intent"
+        return self.home.models / DEMO_DATASET.name
 
     def model_of(self, version: str) -> Path:
         """The newest model folder trained for a dataset version."""

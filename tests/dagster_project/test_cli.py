@@ -1,5 +1,6 @@
 """The `refinery` command as a user runs it: a subprocess with REFINERY_HOME set."""
 
+import json
 import os
 import subprocess
 import sys
@@ -69,6 +70,14 @@ def test_errors_are_one_clear_line_and_a_non_zero_exit(tmp_path: Path) -> None:
         assert len(lines) == 1 and lines[0].startswith("refinery: error: ") and message in lines[0], (args, lines)
 
 
+def test_the_program_says_its_version_and_the_old_version_flag_still_names_a_dataset_version() -> None:
+    result = subprocess.run([sys.executable, "-m", "dagster_project.cli", "--version"], capture_output=True, text=True)
+    assert result.returncode == 0 and result.stdout.startswith("refinery ")
+    parser = build_parser()
+    assert parser.parse_args(["run", "--version", "v1"]).version == "v1"
+    assert parser.parse_args(["run", "--dataset-version", "v1"]).version == "v1"
+
+
 def test_every_documented_command_exists() -> None:
     parser = build_parser()
     for command in (
@@ -129,6 +138,17 @@ def test_init_then_run_takes_any_csv_to_a_deployed_model_with_no_file_edited(tmp
     assert "quarantined         0" in run.stdout and "(production)" in run.stdout
     predicted = _refinery(home, "predict", "refu3 refu7 please refu11 help")
     assert predicted.returncode == 0 and predicted.stdout.split()[0] in ("refund", "shipping", "warranty")
+    texts = tmp_path / "texts.csv"
+    texts.write_text("id,text\n1,refu3 refu7 please\n2,ship4 ship9 today\n")
+    written = _refinery(home, "predict", "-f", str(texts), "-o", str(tmp_path / "labelled.jsonl"))
+    assert written.returncode == 0, written.stderr
+    rows = [json.loads(line) for line in (tmp_path / "labelled.jsonl").read_text().splitlines()]
+    assert [row["text"] for row in rows] == ["refu3 refu7 please", "ship4 ship9 today"]
+    status = json.loads(_refinery(home, "status", "--json").stdout)
+    (version,) = status["versions"]
+    assert version["dataset"] == "orders-export" and version["deployed_model"].startswith(str(home / "models"))
+    checked = json.loads(_refinery(home, "rules", "check", "--json").stdout)
+    assert checked["datasets"]["orders-export"]["tasks"] == ["disposition"]
 
 
 def test_a_later_version_with_new_labels_quarantines_them_naming_the_labels(tmp_path: Path) -> None:

@@ -115,7 +115,7 @@ def test_server_answers_predict_and_health_and_rejects_bad_input(pipeline: Pipel
         base = service.url
         assert call(f"{base}/health")[1]["model_version"] == production
         status, body = call(f"{base}/predict", {"texts": ["my vpn keeps dropping", "printer jam"]})
-        labels = set(json.loads((pipeline.home.models / "refinery-intent" / production / "label_map.json").read_text()))
+        labels = set(json.loads((pipeline.models / production / "label_map.json").read_text()))
         assert status == 200 and body["model_version"] == production
         assert [p["label"] in labels and 0 < p["score"] <= 1 for p in body["predictions"]] == [True, True]
         assert call(f"{base}/predict", raw=b"{not json")[0] == 400

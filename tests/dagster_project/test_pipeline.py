@@ -113,12 +113,12 @@ def test_a_failing_error_rule_blocks_training_of_that_version(pipeline: Pipeline
 
 
 def test_a_model_below_the_gate_is_not_deployed(pipeline: Pipeline) -> None:
-    before = read_aliases(pipeline.home.models / "refinery-intent")
+    before = read_aliases(pipeline.models)
     pipeline.register_demo("v3", rows=300, seed=4)
     result = pipeline.run("v3", min_accuracy=1.01)
     gate = [e for e in result.get_asset_check_evaluations() if e.check_name == "check_evaluation_gate"]
     assert gate and gate[0].passed is False
-    assert read_aliases(pipeline.home.models / "refinery-intent") == before
+    assert read_aliases(pipeline.models) == before
 
 
 def test_a_failing_warn_rule_shows_but_does_not_block(pipeline: Pipeline) -> None:

@@ -15,7 +15,7 @@ from pathlib import Path
 
 import pytest
 
-from assets.demo.tickets import write_demo_drop
+from assets.demo.tickets import DEMO_DATASET, write_demo_declaration, write_demo_drop
 from assets.storage.home import RefineryHome
 from tests.dagster_ui import CHROMIUM, PROJECT_ROOT, DagsterDev, dagster_dev
 
@@ -125,6 +125,7 @@ def ui(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Ui]:
 
     root = tmp_path_factory.mktemp("ui")
     home = RefineryHome(root / "refinery").ensure()
+    write_demo_declaration(home.datasets)  # the home's one dataset: dropped folders belong to it
     write_demo_drop(home.landing / VERSION, rows=400, seed=11)  # a drop by hand; the UI registers it
     with dagster_dev(home, root / "dagster-dev.log") as server, sync_playwright() as playwright:
         browser = playwright.chromium.launch(executable_path=str(CHROMIUM), args=["--no-sandbox"], headless=True)
@@ -241,7 +242,7 @@ def the_landing_sensor_turns_a_new_drop_into_a_run_that_succeeds(ui: Ui) -> None
 def the_model_pages_show_the_training_curves_and_the_evaluation_pictures(ui: Ui) -> None:
     from trainers.registry import models_of
 
-    (model,) = models_of(ui.server.home.models / "refinery-intent", SENSOR_VERSION)
+    (model,) = models_of(ui.server.home.models / DEMO_DATASET.name, SENSOR_VERSION)
     assert {"metrics.csv", "training_curves.png", "confusion_matrix.png", "reliability.png"} <= {
         path.name for path in model.iterdir()
     }

@@ -46,8 +46,8 @@ def test_predict_returns_a_label_score_and_id_per_text_and_the_model_version(reg
             True,
             True,
         ]
-        health = {"status": "ok", "model_version": "v1", "precision": "int8-dynamic", "text_recipe": None}
-        assert call(f"{service.url}/health") == (200, health)
+        model = {"model_version": "v1", "precision": "int8-dynamic", "text_recipe": None}
+        assert call(f"{service.url}/health") == (200, {"status": "ok", **model, "models": {"intent": model}})
 
 
 @pytest.mark.parametrize(
@@ -97,7 +97,8 @@ def test_concurrent_requests_share_forward_passes_and_metrics_count_them(registr
     count_line = next(line for line in metrics.splitlines() if line.startswith("refinery_batch_texts_count"))
     batches = float(count_line.split()[-1])
     assert batches < 32  # some passes carried several requests
-    assert "refinery_request_seconds_bucket" in metrics and 'refinery_model_info{version="v1"} 1.0' in metrics
+    assert "refinery_request_seconds_bucket" in metrics
+    assert 'refinery_model_info{dataset="intent",version="v1"} 1.0' in metrics
 
 
 def test_predictions_and_feedback_are_appended_to_delta_tables(registry: Path, tmp_path: Path) -> None:

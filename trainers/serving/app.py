@@ -1,8 +1,9 @@
-"""`refinery serve`: the production model as an HTTP service (FastAPI on uvicorn).
+"""`refinery serve`: the production model of every dataset as an HTTP service (FastAPI on uvicorn).
 
-POST /predict batches concurrent requests into one forward pass (dynamic batching), GET /health,
-GET /metrics (Prometheus), POST /feedback. The model is swapped when the `production` alias moves:
-the new one loads beside the old one, which keeps answering until the swap, so no request fails.
+POST /predict/{dataset} (or /predict when one dataset is served) batches concurrent requests into one
+forward pass (dynamic batching), GET /health, GET /metrics (Prometheus), POST /feedback. A model is
+swapped when its `production` alias moves: the new one loads beside the old one, which keeps answering
+until the swap, so no request fails.
 Predictions and feedback are appended to Delta tables by a background writer, off the request path.
 """
 
@@ -29,16 +30,18 @@ from trainers.serving.requests import (
     parse_predict_request,
     read_json_body,
 )
+from trainers.serving.served import ServedModel, ServedModels
 
 
 def build_app(
-    model_root: Path,
+    models: Path,
     lake: Path | None = None,
     token: str | None = None,
     max_wait_ms: float = 5.0,
     quantize: bool | None = None,
 ) -> FastAPI:
-    """The FastAPI app for the production model of `model_root`; `lake` receives predictions and feedback.
+    """The FastAPI app for the production models under `models` (a home's `models/`, or one registry);
+    `lake` receives predictions and feedback.
 
     `quantize` (default: on CPU) serves int8 dynamically quantized Linear layers.
     """
@@ -48,23 +51,30 @@ def build_app(
     token = token if token is not None else os.environ.get(TOKEN_VARIABLE) or None
     metrics = ServiceMetrics()
 
-    def reloaded(version: str) -> None:
-        metrics.reloads.inc()
-        metrics.model.clear()
-        metrics.model.labels(version).set(1)
+    serving: dict[str, str] = {}
 
-    holder = ModelHolder(model_root, on_reload=reloaded, quantize=quantize)
-    batcher = MicroBatcher(holder, max_wait_ms=max_wait_ms, observe=metrics.batch_size.observe)
+    def make(dataset: str, registry: Path) -> ServedModel:
+        def reloaded(version: str) -> None:
+            metrics.reloads.inc()
+            if dataset in serving:
+                metrics.model.remove(dataset, serving[dataset])
+            serving[dataset] = version
+            metrics.model.labels(dataset, version).set(1)
+
+        holder = ModelHolder(registry, on_reload=reloaded, quantize=quantize)
+        batcher = MicroBatcher(holder, max_wait_ms=max_wait_ms, observe=metrics.batch_size.observe)
+        return ServedModel(dataset, holder, batcher)
+
+    served = ServedModels(models, make)
     appender = DeltaAppender(lake)
     app = FastAPI(title="Refinery model service", docs_url=None, redoc_url=None)
-    app.state.holder, app.state.batcher, app.state.appender = holder, batcher, appender
+    app.state.served, app.state.appender = served, appender
     add_measurement(app, metrics)
     add_error_handlers(app)
-    add_routes(app, holder, batcher, appender, metrics, token)
+    add_routes(app, served, appender, metrics, token)
 
     def close() -> None:
-        batcher.close()
-        holder.close()
+        served.close()
         appender.close()
 
     app.state.close = close
@@ -122,22 +132,25 @@ def answer(prediction_id: str, prediction: Prediction) -> dict[str, object]:
     return {"id": prediction_id, "label": prediction.label, "score": prediction.score}
 
 
+def model_health(model: ServedModel) -> dict[str, object]:
+    """What /health says of one served model."""
+    classifier = model.holder.classifier
+    recipe = classifier.recipe
+    return {"model_version": model.holder.version, "precision": classifier.precision,
+            "text_recipe": recipe.digest if recipe else None}  # fmt: skip
+
+
 def add_routes(
-    app: FastAPI,
-    holder: ModelHolder,
-    batcher: MicroBatcher,
-    appender: DeltaAppender,
-    metrics: ServiceMetrics,
-    token: str | None,
+    app: FastAPI, served: ServedModels, appender: DeltaAppender, metrics: ServiceMetrics, token: str | None
 ) -> None:
     """/health and /metrics, then /predict and /feedback."""
     from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
     @app.get("/health")
     async def health() -> dict:
-        recipe = holder.classifier.recipe
-        return {"status": "ok", "model_version": holder.version, "precision": holder.classifier.precision,
-                "text_recipe": recipe.digest if recipe else None}  # fmt: skip
+        models = {name: model_health(model) for name, model in served.served.items()}
+        only = next(iter(models.values())) if len(models) == 1 else {}  # one dataset: its fields at the top too
+        return {"status": "ok", **only, "models": models}
 
     @app.get("/metrics")
     async def prometheus(request: Request) -> Response:
@@ -145,20 +158,28 @@ def add_routes(
         require_metrics_access(client, request.headers.get("authorization"), token)
         return Response(generate_latest(metrics.registry), media_type=CONTENT_TYPE_LATEST)
 
-    add_model_routes(app, batcher, appender, metrics, token)
+    add_model_routes(app, served, appender, metrics, token)
 
 
 def add_model_routes(
-    app: FastAPI, batcher: MicroBatcher, appender: DeltaAppender, metrics: ServiceMetrics, token: str | None
+    app: FastAPI, served: ServedModels, appender: DeltaAppender, metrics: ServiceMetrics, token: str | None
 ) -> None:
     """/predict and /feedback: JSON bodies within their size limit, the token when one is set."""
     recent = RecentPredictions()
 
     @app.post("/predict")
-    async def predict(request: Request):
+    async def predict_only(request: Request):
+        return await predict(request, None)
+
+    @app.post("/predict/{dataset}")
+    async def predict_dataset(request: Request, dataset: str):
+        return await predict(request, dataset)
+
+    async def predict(request: Request, dataset: str | None):
         require_token(request.headers.get("authorization"), token)
+        model = served.get(dataset)
         texts = parse_predict_request(await read_json_body(request))
-        version, predictions = await batcher.predict(texts)
+        version, predictions = await model.batcher.predict(texts)
         now = time.time()
         ids = [uuid.uuid4().hex for _ in texts]
         answered = [(i, p) for i, p in zip(ids, predictions, strict=True) if p.refused is None]
@@ -168,11 +189,12 @@ def add_model_routes(
         recent.add([i for i, _ in answered])
         # Only the prepared (masked) text is logged: what the pipeline masks on the way in stays masked.
         appender.add(PREDICTIONS_TABLE, [
-            {"prediction_id": i, "predicted_at": now, "model_version": version, "text": p.text, "label": p.label,
-             "score": p.score}
+            {"prediction_id": i, "predicted_at": now, "dataset": model.dataset, "model_version": version,
+             "text": p.text, "label": p.label, "score": p.score}
             for i, p in answered
         ])  # fmt: skip
-        return {"model_version": version, "predictions": [answer(i, p) for i, p in zip(ids, predictions, strict=True)]}
+        return {"dataset": model.dataset, "model_version": version,
+                "predictions": [answer(i, p) for i, p in zip(ids, predictions, strict=True)]}  # fmt: skip
 
     @app.post("/feedback")
     async def feedback(request: Request):

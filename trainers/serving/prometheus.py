@@ -22,4 +22,5 @@ class ServiceMetrics:
         self.predictions = Counter("refinery_predictions_total", "Texts classified", ["label"], registry=self.registry)
         self.refused = Counter("refinery_refused_texts_total", "Texts the model's recipe refused (empty or too long)",
                                registry=self.registry)  # fmt: skip
-        self.model = Gauge("refinery_model_info", "Model being served", ["version"], registry=self.registry)
+        self.model = Gauge("refinery_model_info", "The model each dataset is served by (always 1)",
+                           ["dataset", "version"], registry=self.registry)  # fmt: skip

@@ -1,0 +1,59 @@
+"""What `refinery run` and `refinery status` say about a version: as a dict (`--json`) and as text."""
+
+from __future__ import annotations
+
+import json
+
+from assets.datasets.resolve import dataset_name_of
+from assets.storage.catalog import catalog_entry
+from assets.storage.home import RefineryHome
+from assets.storage.tables import QUARANTINE
+from dagster_project.definitions import build_resources
+from trainers.registry import models_of, read_card
+
+METRIC_NAMES = ("accuracy", "macro_precision", "macro_recall", "macro_f1")
+
+
+def version_summary(home: RefineryHome, version: str) -> dict[str, object]:
+    """Records read, kept, quarantined by stage and rule, the models trained for it and the deployed one."""
+    resources = build_resources(home)
+    dataset = dataset_name_of(home.landing / version)
+    lake, registry = resources["lake"], resources["registry"].for_dataset(dataset)
+    entry = catalog_entry(lake, version) or {}
+    quarantined = []
+    if lake.exists(QUARANTINE):
+        counts = lake.scan(QUARANTINE, [version]).group_by("stage", "rule").len().sort("len", descending=True)
+        quarantined = [{"stage": s, "rule": r, "count": n} for s, r, n in counts.collect().iter_rows()]
+    models = []
+    for folder in models_of(registry.model_root, version):  # every model version trained for it, oldest first
+        metrics = read_card(folder).get("test_evaluation", {}).get("metrics") or {}
+        models.append({"folder": str(folder), "test_metrics": {k: metrics[k] for k in METRIC_NAMES if k in metrics}})
+    production = registry.aliases().get("production")
+    return {
+        "version": version, "dataset": dataset, "records_read": entry.get("records_read"),
+        "training_examples": entry.get("rows_kept"), "quarantined": entry.get("quarantined_total"),
+        "files": json.loads(entry["files"]) if entry.get("files") else [], "quarantined_by_rule": quarantined,
+        "models": models, "deployed_model": str(registry.version_folder(production)) if production else None,
+    }  # fmt: skip
+
+
+def render_summary(summary: dict, home: RefineryHome) -> str:
+    """The summary as the lines a person reads."""
+    lines = [f"dataset version {summary['version']} (dataset {summary['dataset']})"]
+    for label, key in (("records read", "records_read"), ("training examples", "training_examples"),
+                       ("quarantined", "quarantined")):  # fmt: skip
+        if summary[key] is not None:
+            lines.append(f"  {label:<19} {summary[key]}")
+    for item in summary["files"]:
+        counts = f"{item['records']} records, {item['rejected']} rejected"
+        lines.append(f"    file  {item['file']}  {counts}  sha256 {item['sha256'][:12]}")
+    for row in summary["quarantined_by_rule"]:
+        lines.append(f"    quarantined  {row['stage']:<9} {row['rule']:<22} {row['count']}")
+    for model in summary["models"]:
+        shown = ", ".join(f"{k} {v:.3f}" for k, v in model["test_metrics"].items())
+        lines.append(f"  model               {model['folder']}")
+        lines.append(f"  test metrics        {shown or 'not evaluated yet'}")
+    if summary["deployed_model"]:
+        lines.append(f"  deployed model      {summary['deployed_model']} (production)")
+    lines.append(f"  open the UI         REFINERY_HOME={home.root} make ui   ->  http://127.0.0.1:3000")
+    return "\n".join(lines)
