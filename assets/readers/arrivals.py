@@ -39,7 +39,8 @@ def content_digest(source: Path) -> str:
 
 
 def default_version_name(source: Path, digest: str) -> str:
-    """`<name>-<8 hex of the content digest>`: the same content always gets the same name."""
+    """`<name>-<8 hex of the content digest>` (the dataset's name, else the file's): the same content always gets
+    the same name, and the UI's partition keys say which dataset each version belongs to."""
     stem = re.sub(r"[^A-Za-z0-9._-]+", "-", source.stem if source.is_file() else source.name).strip("-._") or "drop"
     return f"{stem[:40]}-{digest[:8]}"
 
@@ -175,7 +176,7 @@ def land_new_version(
     same = known_digests(home.landing, known).get(digest)
     if same:
         raise RegistrationError(f"{source}: same content as dataset version {same!r}; nothing to register")
-    name = check_version_name(version or default_version_name(source, digest))
+    name = check_version_name(version or default_version_name(Path(dataset) if dataset else source, digest))
     return land_drop(home, source, name, digest, mapping, dataset)
 
 

@@ -54,6 +54,9 @@ class Pipeline:
         write_demo_drop(self.home.root / "incoming" / version, rows=rows, seed=seed)
         register_drop(self.instance, self.home, self.home.root / "incoming" / version, version)
 
+    def register(self, drop: Path, version: str, dataset: str | None = None) -> None:
+        register_drop(self.instance, self.home, drop, version, dataset=dataset)
+
     def run(self, version: str, **config) -> dg.ExecuteInProcessResult:
         job = self.defs.resolve_job_def(PIPELINE_JOB)
         return job.execute_in_process(
