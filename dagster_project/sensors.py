@@ -120,10 +120,10 @@ def feedback_sensor(context: dg.SensorEvaluationContext, lake: LakeResource, lan
     """Labels posted to the service's /feedback become a dataset version of their own and one pipeline run."""
     after = json.loads(context.cursor) if context.cursor else None
     known = set(context.instance.get_dynamic_partitions(DATASET_VERSIONS))
-    version, cursor = feedback_tick(lake, Path(landing.root), known, after)
-    if version is None:
+    versions, cursor = feedback_tick(lake, Path(landing.root), known, after)
+    if not versions:
         return dg.SkipReason("no new feedback labels")
-    return register_versions([version], cursor)
+    return register_versions(versions, cursor)
 
 
 @dg.sensor(job=refinery_monitoring, minimum_interval_seconds=300, default_status=dg.DefaultSensorStatus.STOPPED)

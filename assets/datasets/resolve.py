@@ -8,6 +8,7 @@ from pathlib import Path
 import polars as pl
 
 from assets.datasets.declaration import DatasetDeclaration, DatasetError, dataset_file, load_dataset
+from assets.readers.arrivals import only_declared_dataset
 from assets.storage.delta import Lake
 from assets.storage.tables import CLEAN_DOCUMENTS
 from assets.storage.version_manifest import read_version_manifest
@@ -24,9 +25,7 @@ def dataset_name_of(landing_folder: Path, datasets_dir: Path | None = None) -> s
     name = read_version_manifest(landing_folder).get("dataset")
     if name:
         return str(name)
-    datasets_dir = datasets_dir or landing_folder.parent.parent / "datasets"
-    declared = sorted(datasets_dir.glob("*.yaml")) if datasets_dir.is_dir() else []
-    return declared[0].stem if len(declared) == 1 else UNDECLARED
+    return only_declared_dataset(datasets_dir or landing_folder.parent.parent / "datasets") or UNDECLARED
 
 
 def declaration_for(datasets_dir: Path, name: str) -> DatasetDeclaration:

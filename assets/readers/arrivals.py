@@ -38,6 +38,12 @@ def content_digest(source: Path) -> str:
     return digest.hexdigest()
 
 
+def only_declared_dataset(datasets_dir: Path) -> str | None:
+    """The name of a home's one declared dataset, None when it has none or several."""
+    declared = sorted(datasets_dir.glob("*.yaml")) if datasets_dir.is_dir() else []
+    return declared[0].stem if len(declared) == 1 else None
+
+
 def default_version_name(source: Path, digest: str) -> str:
     """`<name>-<8 hex of the content digest>` (the dataset's name, else the file's): the same content always gets
     the same name, and the UI's partition keys say which dataset each version belongs to."""
@@ -116,7 +122,8 @@ def find_ready_drops(landing: Path, known: set[str], pending: dict[str, str]) ->
         if digest in digests:
             scan.duplicates[folder.name] = digests[digest]
             continue
-        write_version_manifest(folder, "files", content_sha256=digest)
+        dataset = only_declared_dataset(landing.parent / "datasets")  # recorded now: a later declaration moves nothing
+        write_version_manifest(folder, "files", content_sha256=digest, **({"dataset": dataset} if dataset else {}))
         digests[digest] = folder.name
         scan.ready.append(folder.name)
     return scan

@@ -29,24 +29,31 @@ def pending_feedback(lake: Lake, after: float | None) -> pl.DataFrame:
     if after is not None:
         feedback = feedback.filter(pl.col("received_at") > after)
     feedback = feedback.sort("received_at").unique("prediction_id", keep="last", maintain_order=True)
-    predictions = pl.read_delta(lake.uri(SERVICE_PREDICTIONS)).select(
-        "prediction_id", "text", pl.col("label").alias("predicted_label"), "model_version"
+    predictions = pl.read_delta(lake.uri(SERVICE_PREDICTIONS))
+    if "dataset" not in predictions.columns:  # logged before the service served several datasets
+        predictions = predictions.with_columns(pl.lit(None, pl.String).alias("dataset"))
+    predictions = predictions.select(
+        "prediction_id", "text", pl.col("label").alias("predicted_label"), "model_version", "dataset"
     )
-    return feedback.join(predictions.unique("prediction_id"), on="prediction_id", how="inner").select(FEEDBACK_COLUMNS)
+    joined = feedback.join(predictions.unique("prediction_id"), on="prediction_id", how="inner")
+    return joined.select(*FEEDBACK_COLUMNS, "dataset")
 
 
-def feedback_tick(lake: Lake, landing: Path, known: set[str], after: float | None) -> tuple[str | None, float | None]:
-    """New feedback becomes a `landing/feedback-<hash>/` version of NDJSON records; returns (version, new cursor)."""
+def feedback_tick(lake: Lake, landing: Path, known: set[str], after: float | None) -> tuple[list[str], float | None]:
+    """New feedback becomes, per dataset it labels, a `landing/<dataset>-feedback-<hash>/` version of NDJSON
+    records; returns (versions, new cursor)."""
     rows = pending_feedback(lake, after)
     if rows.is_empty():
-        return None, after
-    cursor = float(rows["received_at"].max())
-    records = rows.sort("received_at", "prediction_id").to_dicts()
-    digest = records_digest(records)
-    version = check_version_name(f"feedback-{digest[:12]}")
-    if version in known or (landing / version).exists():
-        return None, cursor
-    land_records(
-        landing, version, records, FEEDBACK_MAPPING, "feedback", source="service feedback", content_sha256=digest
-    )
-    return version, cursor
+        return [], after
+    cursor, versions = float(rows["received_at"].max()), []
+    for (dataset,), group in rows.group_by("dataset", maintain_order=True):
+        records = group.drop("dataset").sort("received_at", "prediction_id").to_dicts()
+        digest = records_digest(records)
+        version = check_version_name(f"{dataset}-feedback-{digest[:12]}" if dataset else f"feedback-{digest[:12]}")
+        if version in known or (landing / version).exists():
+            continue
+        named = {"dataset": dataset} if dataset else {}
+        land_records(landing, version, records, FEEDBACK_MAPPING, "feedback", source="service feedback",
+                     content_sha256=digest, **named)  # fmt: skip
+        versions.append(version)
+    return versions, cursor

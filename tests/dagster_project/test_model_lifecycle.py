@@ -224,7 +224,7 @@ def test_feedback_labels_become_a_version_of_their_own_and_reach_the_next_models
     result = feedback_sensor(context)
     (request,) = result.run_requests
     version = request.partition_key
-    assert version.startswith("feedback-") and request.run_key == version
+    assert version.startswith("tickets-feedback-") and request.run_key == version  # named after its dataset
     pipeline.instance.add_dynamic_partitions("dataset_versions", [version])
     again = feedback_sensor(
         dg.build_sensor_context(instance=pipeline.instance, resources=resources, cursor=result.cursor)
