@@ -182,6 +182,7 @@ def test_a_person_adds_a_version_by_clicking_then_the_landing_sensor_runs_a_drop
     the_validation_checks_show_their_results(ui)
     the_landing_sensor_turns_a_new_drop_into_a_run_that_succeeds(ui)
     the_model_pages_show_the_training_curves_and_the_evaluation_pictures(ui)
+    a_second_dataset_shows_beside_the_first(ui)
 
 
 def add_a_version_and_materialize_it_by_clicking(ui: Ui) -> None:
@@ -218,6 +219,9 @@ def the_validation_checks_show_their_results(ui: Ui) -> None:
 
     ui.materialize("clean_documents", VERSION)
     assert ui.wait_for_run(VERSION, "clean_documents", timeout=300) == "Success", ui.server.log_tail()
+    ui.open("/assets/clean_documents")
+    ui.wait_for_text("unseen_labels", timeout=60)
+    assert metadata_value(ui, "dataset") == DEMO_DATASET.name
     ui.open("/assets/clean_documents?view=checks")
     text = ui.wait_for_text(r"(Passed|Failed)", timeout=240)
     names = [check_name(rule) for rule in dataset_rules("clean_documents")]
@@ -261,3 +265,37 @@ def the_model_pages_show_the_training_curves_and_the_evaluation_pictures(ui: Ui)
     assert picture.evaluate("image => image.naturalWidth") > 100
     ui.page.wait_for_timeout(1000)  # let the dialog finish fading in before the screenshot
     ui.screenshot("reliability-diagram")
+
+
+def a_second_dataset_shows_beside_the_first(ui: Ui) -> None:
+    """Another dataset, declared and registered from the command line, appears in the same UI under its name."""
+    import subprocess
+    import sys
+
+    from assets.datasets.declaration import declaration_yaml
+    from tests.dagster_project.test_two_datasets import ORDERS, write_orders
+
+    home = ui.server.home
+    (home.datasets / "orders.yaml").write_text(declaration_yaml(ORDERS))
+    write_orders(home.root / "orders-drop", 120)
+    environment = {**os.environ, "REFINERY_HOME": str(home.root)}
+
+    def refinery(*args: str) -> str:
+        done = subprocess.run([sys.executable, "-m", "dagster_project.cli", *args], env=environment,
+                              capture_output=True, text=True, timeout=300)  # fmt: skip
+        assert done.returncode == 0, done.stderr[-3000:]
+        return done.stdout
+
+    registered = refinery("ingest", str(home.root / "orders-drop"), "--dataset", "orders")
+    version = registered.split()[3]
+    assert version.startswith("orders-")
+    refinery("run", "--dataset-version", version, "--select", "raw_documents,clean_documents")
+    ui.open("/assets/clean_documents")
+    ui.wait_for_text("unseen_labels", timeout=60)
+    assert metadata_value(ui, "dataset") == "orders"
+    ui.open("/assets/clean_documents?view=partitions")
+    text = ui.wait_for_text(re.escape(version), timeout=60)
+    assert VERSION in text
+    ui.page.get_by_text(version, exact=True).first.click()  # its materialization, with the dataset it belongs to
+    ui.page.locator("tr", has=ui.page.get_by_text("dataset", exact=True)).first.wait_for(timeout=30_000)
+    ui.screenshot("two-datasets")
