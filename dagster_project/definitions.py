@@ -11,6 +11,7 @@ from assets.ingestion import raw_documents
 from assets.monitoring import batch_predictions, model_monitoring
 from assets.readers.declared import load_sources
 from assets.resources import LakeResource, LandingResource, ModelRegistryResource, TrainerResource
+from assets.selection import model_candidates
 from assets.storage.home import RefineryHome
 from assets.tokenization import tokenized_documents
 from assets.training import fine_tuned_model
@@ -29,6 +30,7 @@ ASSETS = [
     clean_documents,
     tokenized_documents,
     training_examples,
+    model_candidates,
     fine_tuned_model,
     model_evaluation,
     deployed_model,

@@ -17,6 +17,7 @@ ASSET_KEYS = {
     "clean_documents",
     "tokenized_documents",
     "training_examples",
+    "model_candidates",
     "fine_tuned_model",
     "model_evaluation",
     "deployed_model",
@@ -38,6 +39,7 @@ def _run_config(
                 "config": {"model_name_or_path": str(model), "max_epochs": max_epochs, "learning_rate": learning_rate}
             },
             "model_evaluation": {"config": evaluation},
+            "model_candidates": {"config": {"model_name_or_path": str(model)}},
         }
     }
 

@@ -171,3 +171,16 @@ def test_replay_after_a_rule_change_rewrites_the_quarantine(pipeline: Pipeline, 
     assert stricter_quarantine.select("stage", "source", "source_row").is_duplicated().sum() == 0
     assert job.execute_in_process(partition_key="v1", instance=pipeline.instance, asset_selection=selection).success
     assert pipeline.table("quarantine", "v1").height == before.height
+
+
+def test_the_selection_matrix_compares_candidates_on_val_and_names_the_chosen_one(pipeline: Pipeline) -> None:
+    matrix = pipeline.table("model_candidates", "v1")
+    assert sorted(matrix["candidate"]) == ["encoder-frozen-logreg", "tfidf-logreg"]
+    assert matrix["chosen"].sum() == 1 and matrix["pareto"].any()
+    chosen = matrix.filter(pl.col("chosen")).row(0, named=True)
+    assert chosen["val_macro_f1"] == matrix["val_macro_f1"].max()
+    event = pipeline.instance.get_latest_materialization_event(dg.AssetKey("model_candidates"))
+    metadata = event.asset_materialization.metadata
+    assert metadata["chosen"].value == chosen["candidate"] and metadata["quality_against_latency"].value.startswith(
+        "!["
+    )

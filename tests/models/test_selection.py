@@ -1,0 +1,86 @@
+"""The selection matrix: candidates measured on val for quality and compute, chosen within limits, test untouched."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import polars as pl
+import pytest
+
+from assets.models.selection import candidate_data, run_selection, selection_splits, with_analyzed_text
+from tests.conftest import build_tiny_model
+from trainers.selection.matrix import SelectionLimits, choose_candidate, pareto_front
+
+WORDS = {"vpn": ["tunnel", "connect", "dropping", "remote", "client"], "printer": ["paper", "toner", "jam", "tray",
+         "print"], "billing": ["invoice", "charge", "refund", "payment", "bill"]}  # fmt: skip
+
+
+def examples(rows: int = 180) -> pl.DataFrame:
+    labels = list(WORDS)
+    records = []
+    for n in range(rows):
+        label = labels[n % 3]
+        words = WORDS[label]
+        text = f"the {words[n % 5]} and {words[(n // 3) % 5]} issue number {n}"
+        split = "test" if n % 10 == 0 else "val" if n % 10 == 1 else "train"
+        records.append({"doc_id": f"d{n}", "text": text, "label": label, "split": split})
+    frame = pl.DataFrame(records)
+    tokenized = frame.select(
+        "doc_id",
+        pl.col("text").str.split(" ").alias("lemmas"),
+        pl.col("text").str.split(" ").list.eval(pl.element().str.slice(0, 4)).alias("stems"),
+    )
+    return with_analyzed_text(frame, tokenized)
+
+
+def test_the_matrix_measures_quality_and_compute_of_each_candidate(tmp_path: Path) -> None:
+    encoder = build_tiny_model(tmp_path / "tiny", "bert")
+    train, val = selection_splits(examples())
+    label_map = {label: index for index, label in enumerate(sorted(WORDS))}
+    result = run_selection(candidate_data(train, label_map), candidate_data(val, label_map), 3, tmp_path / "out",
+                           str(encoder))  # fmt: skip
+    assert [row["candidate"] for row in result.rows] == ["tfidf-logreg", "encoder-frozen-logreg"]
+    for row in result.rows:
+        assert 0 <= row["val_macro_f1"] <= 1 and 0 <= row["val_ece"] <= 1
+        assert row["fit_seconds"] > 0 and row["peak_memory_mb"] > 0 and row["size_mb"] > 0 and row["parameters"] > 0
+        assert 0 < row["p50_ms_batch1"] <= row["p99_ms_batch1"] and row["p50_ms_batch32"] > 0
+    tfidf = result.rows[0]
+    assert tfidf["val_macro_f1"] > 0.9  # the words say the label: a cheap model is enough here
+    assert result.chosen in result.front
+
+
+def test_the_test_split_never_reaches_a_candidate(tmp_path: Path) -> None:
+    clean = examples()
+    poisoned = clean.with_columns(
+        pl.when(pl.col("split") == "test").then(pl.lit("vpn")).otherwise(pl.col("label")).alias("label"),
+        pl.when(pl.col("split") == "test").then(pl.lit("garbage words")).otherwise(pl.col("text")).alias("text"),
+    )
+    label_map = {label: index for index, label in enumerate(sorted(WORDS))}
+    scores = []
+    for frame in (clean, poisoned):
+        train, val = selection_splits(frame)
+        assert set(train["split"]) | set(val["split"]) == {"train", "val"}
+        result = run_selection(candidate_data(train, label_map), candidate_data(val, label_map), 3, tmp_path,
+                               "unused", ("tfidf-logreg",))  # fmt: skip
+        scores.append(result.rows[0]["val_macro_f1"])
+    assert scores[0] == scores[1]
+
+
+def test_the_policy_takes_the_best_macro_f1_within_the_limits() -> None:
+    rows = [
+        {"candidate": "big", "val_macro_f1": 0.95, "p99_ms_batch1": 40.0, "peak_memory_mb": 900.0, "size_mb": 90.0},
+        {"candidate": "small", "val_macro_f1": 0.91, "p99_ms_batch1": 3.0, "peak_memory_mb": 300.0, "size_mb": 5.0},
+        {"candidate": "worse", "val_macro_f1": 0.90, "p99_ms_batch1": 5.0, "peak_memory_mb": 300.0, "size_mb": 5.0},
+    ]
+    assert choose_candidate(rows, SelectionLimits())[0] == "big"
+    chosen, reason = choose_candidate(rows, SelectionLimits(max_p99_ms_batch1=10))
+    assert chosen == "small" and "1 over a limit" in reason
+    assert choose_candidate(rows, SelectionLimits(max_size_mb=1))[0] is None
+    assert pareto_front(rows) == {"big", "small"}
+
+
+def test_an_unknown_candidate_is_refused_naming_the_known_ones(tmp_path: Path) -> None:
+    train, val = selection_splits(examples())
+    label_map = {label: index for index, label in enumerate(sorted(WORDS))}
+    with pytest.raises(ValueError, match=r"unknown candidates \['gpt'\] \(known: tfidf-logreg"):
+        run_selection(candidate_data(train, label_map), candidate_data(val, label_map), 3, tmp_path, "x", ("gpt",))

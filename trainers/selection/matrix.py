@@ -1,0 +1,152 @@
+"""The selection matrix: each candidate fitted on the same train split and measured on val for quality and compute."""
+
+from __future__ import annotations
+
+import os
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from trainers.selection.candidates import CandidateData
+
+LATENCY_REPEATS = 30
+
+
+@dataclass(frozen=True)
+class SelectionLimits:
+    """What a chosen candidate may cost; None is no limit."""
+
+    max_p99_ms_batch1: float | None = None
+    max_peak_memory_mb: float | None = None
+    max_size_mb: float | None = None
+
+
+class PeakMemory:
+    """The process's peak resident memory while the block runs, sampled every 20 ms (torch allocates natively)."""
+
+    def __enter__(self) -> PeakMemory:
+        self.peak, self._stop = _rss_bytes(), threading.Event()
+        self._thread = threading.Thread(target=self._sample, daemon=True)
+        self._thread.start()
+        return self
+
+    def _sample(self) -> None:
+        while not self._stop.wait(0.02):
+            self.peak = max(self.peak, _rss_bytes())
+
+    def __exit__(self, *exc_info: object) -> None:
+        self._stop.set()
+        self._thread.join()
+        self.peak = max(self.peak, _rss_bytes())
+
+
+def _rss_bytes() -> int:
+    with open("/proc/self/statm") as statm:
+        return int(statm.read().split()[1]) * os.sysconf("SC_PAGE_SIZE")
+
+
+def quality(probabilities: np.ndarray, labels: np.ndarray) -> dict[str, float]:
+    """Accuracy, macro precision, recall and F1, and expected calibration error (15 bins)."""
+    from sklearn.metrics import accuracy_score, precision_recall_fscore_support
+
+    predicted = probabilities.argmax(1)
+    precision, recall, f1, _ = precision_recall_fscore_support(labels, predicted, average="macro", zero_division=0)
+    confidence = probabilities.max(1)
+    correct = predicted == labels
+    edges = np.linspace(0, 1, 16)
+    bins = np.clip(np.digitize(confidence, edges[1:-1]), 0, 14)
+    ece = sum(abs(confidence[bins == b].mean() - correct[bins == b].mean()) * (bins == b).mean()
+              for b in range(15) if (bins == b).any())  # fmt: skip
+    return {"val_accuracy": float(accuracy_score(labels, predicted)), "val_macro_precision": float(precision),
+            "val_macro_recall": float(recall), "val_macro_f1": float(f1), "val_ece": float(ece)}  # fmt: skip
+
+
+def latency_ms(predict: Callable[[CandidateData], np.ndarray], data: CandidateData, batch: int) -> tuple[float, float]:
+    """p50 and p99 milliseconds of one prediction call on `batch` texts."""
+    timings = []
+    for repeat in range(LATENCY_REPEATS):
+        start = (repeat * batch) % max(len(data.texts) - batch, 1)
+        piece = CandidateData(data.texts[start : start + batch], data.analyzed[start : start + batch],
+                              data.labels[start : start + batch])  # fmt: skip
+        began = time.perf_counter()
+        predict(piece)
+        timings.append((time.perf_counter() - began) * 1000)
+    return float(np.percentile(timings, 50)), float(np.percentile(timings, 99))
+
+
+def measure_candidate(candidate, train: CandidateData, val: CandidateData, classes: int, folder: Path) -> dict:
+    """Fit one candidate and measure it: val quality, fit time and throughput, peak memory, size, latency."""
+    with PeakMemory() as memory:
+        began = time.perf_counter()
+        candidate.fit(train, classes)
+        fit_seconds = time.perf_counter() - began
+    row = {"candidate": candidate.name, **quality(candidate.predict_proba(val), val.labels)}
+    saved = candidate.save(folder / candidate.name)
+    size = sum(path.stat().st_size for path in saved.rglob("*") if path.is_file())
+    row.update({"fit_seconds": round(fit_seconds, 3), "fit_samples_per_s": round(len(train.texts) / fit_seconds, 1),
+                "peak_memory_mb": round(memory.peak / 2**20, 1), "parameters": candidate.parameters(),
+                "size_mb": round(size / 2**20, 2)})  # fmt: skip
+    for batch in (1, 32):
+        p50, p99 = latency_ms(candidate.predict_proba, val, batch)
+        row[f"p50_ms_batch{batch}"], row[f"p99_ms_batch{batch}"] = round(p50, 2), round(p99, 2)
+    return row
+
+
+def pareto_front(rows: list[dict]) -> set[str]:
+    """Candidates no other beats on both val macro F1 and batch-1 p99 latency."""
+    front = set()
+    for row in rows:
+        dominated = any(
+            other["val_macro_f1"] >= row["val_macro_f1"] and other["p99_ms_batch1"] <= row["p99_ms_batch1"]
+            and (other["val_macro_f1"], other["p99_ms_batch1"]) != (row["val_macro_f1"], row["p99_ms_batch1"])
+            for other in rows
+        )  # fmt: skip
+        if not dominated:
+            front.add(row["candidate"])
+    return front
+
+
+def choose_candidate(rows: list[dict], limits: SelectionLimits) -> tuple[str | None, str]:
+    """The best val macro F1 among candidates within the limits, and why."""
+    checks = (("p99_ms_batch1", limits.max_p99_ms_batch1), ("peak_memory_mb", limits.max_peak_memory_mb),
+              ("size_mb", limits.max_size_mb))  # fmt: skip
+    allowed = [r for r in rows if all(limit is None or r[key] <= limit for key, limit in checks)]
+    if not allowed:
+        return None, "no candidate is within the limits"
+    best = max(allowed, key=lambda r: (r["val_macro_f1"], -r["p99_ms_batch1"]))
+    left_out = len(rows) - len(allowed)
+    return best["candidate"], f"best val macro F1 {best['val_macro_f1']:.4f} of {len(allowed)} within limits" + (
+        f" ({left_out} over a limit)" if left_out else ""
+    )
+
+
+def plot_matrix(rows: list[dict], path: Path) -> Path:
+    """Val macro F1 against batch-1 p99 latency, the Pareto front joined and marked."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    front = pareto_front(rows)
+    figure, axes = plt.subplots(figsize=(6, 4), dpi=110)
+    for row in rows:
+        on_front = row["candidate"] in front
+        axes.scatter(row["p99_ms_batch1"], row["val_macro_f1"], s=60, marker="o" if on_front else "x",
+                     color="tab:blue" if on_front else "tab:gray")  # fmt: skip
+        axes.annotate(row["candidate"], (row["p99_ms_batch1"], row["val_macro_f1"]), fontsize=8,
+                      xytext=(4, 4), textcoords="offset points")  # fmt: skip
+    points = sorted((r["p99_ms_batch1"], r["val_macro_f1"]) for r in rows if r["candidate"] in front)
+    axes.plot([p[0] for p in points], [p[1] for p in points], color="tab:blue", linewidth=1, label="Pareto front")
+    axes.set_xscale("log")
+    axes.set_xlabel("p99 latency, batch of 1 (ms, log scale)")
+    axes.set_ylabel("val macro F1")
+    axes.set_title("Candidates: quality against latency")
+    axes.legend(loc="lower right")
+    figure.tight_layout()
+    figure.savefig(path)
+    plt.close(figure)
+    return path
