@@ -1,6 +1,7 @@
 """fine_tuned_model: write the training bundle and fine-tune on it through dagster-pipes."""
 
 from dataclasses import fields
+from pathlib import Path
 from typing import get_type_hints
 
 import dagster as dg
@@ -8,20 +9,24 @@ import pydantic
 
 from assets.metadata import embedded_png
 from assets.models.training_set import TrainOn, plan_training_set
-from assets.partitions import DATASET_VERSIONS, dataset_versions
+from assets.partitions import DATASET_VERSIONS, TRAINER_POOL, dataset_versions
 from assets.resources import LakeResource, LandingResource, ModelRegistryResource, TrainerResource
 from assets.storage.tables import TRAINING_EXAMPLES
 from trainers.bundle import write_bundle
 from trainers.params import TrainingParams
+from trainers.search import best_search_params, study_name, study_storage
 
-TRAINER_POOL = "refinery_trainer"
+FROM_SEARCH_HELP = "start from the best trial of this version's hyperparameter_search study"
+SEARCH_STORAGE_HELP = "that study's RDB URL; default: SQLite beside the dataset's models"
 TRAINER_ONLY = ("resume",)  # always on when launched from Dagster: a retried step continues
 
 
 def _config_fields() -> dict[str, object]:
     """FineTuneConfig's fields: every TrainingParams field with its default and help, plus `train_on`."""
     derived: dict[str, object] = {
-        "train_on": (TrainOn, pydantic.Field("all_up_to", description="versions up to this one, or only it"))
+        "train_on": (TrainOn, pydantic.Field("all_up_to", description="versions up to this one, or only it")),
+        "from_search": (bool, pydantic.Field(False, description=FROM_SEARCH_HELP)),
+        "search_storage": (str, pydantic.Field("", description=SEARCH_STORAGE_HELP)),
     }
     types = get_type_hints(TrainingParams)
     for item in fields(TrainingParams):
@@ -36,9 +41,23 @@ FineTuneConfig = pydantic.create_model(
 )  # fmt: skip
 
 
+def with_search_params(
+    params: dict, config: dg.Config, registry_root: Path, dataset: str, version: str
+) -> tuple[dict, dict]:
+    """The params with the study's best trial laid over every setting the run's config does not set; which trial."""
+    storage, study = study_storage(registry_root, config.search_storage), study_name(dataset, version)
+    found = best_search_params(storage, study)
+    if found is None:
+        raise dg.Failure(description=f"from_search: study {study!r} has no completed trial; materialize "
+                                     "hyperparameter_search for this version first")  # fmt: skip
+    best, trial = found
+    chosen = {**params, **{k: v for k, v in best.items() if k not in config.model_fields_set}}
+    return chosen, {"study": study, "trial": trial, "storage": storage.split("@")[-1], "params": best}
+
+
 def trainer_params(config: dg.Config, dataset_training: dict | None = None) -> dict[str, object]:
     """The trainer's `--params`: the run's config, where it sets nothing the dataset's `training:`, else defaults."""
-    params = config.model_dump(exclude={"train_on"})
+    params = config.model_dump(exclude={"train_on", "from_search", "search_storage"})
     unknown = sorted(set(dataset_training or {}) - set(params))
     if unknown:
         raise ValueError(f"unknown training settings {unknown} (known: {', '.join(sorted(params))})")
@@ -78,6 +97,10 @@ def fine_tuned_model(
         raise dg.Failure(description=f"version {version}: {error}") from error
     models = registry.for_dataset(dataset.name)
     model_version, manifest = planned.model_version, planned.manifest
+    if config.from_search:
+        params, manifest.lineage["search"] = with_search_params(
+            params, config, models.model_root, dataset.name, version
+        )
     splits = {split: frame.to_arrow() for split, frame in planned.splits.items()}
     bundle = write_bundle(trainer.bundle_folder(model_version), splits, manifest)
     checkpoints = models.model_root / f".{model_version}.checkpoints"  # a retried step of this run resumes

@@ -11,6 +11,7 @@ from assets.ingestion import raw_documents
 from assets.monitoring import batch_predictions, model_monitoring
 from assets.readers.declared import load_sources
 from assets.resources import LakeResource, LandingResource, ModelRegistryResource, TrainerResource
+from assets.search import hyperparameter_search
 from assets.selection import model_candidates
 from assets.storage.home import RefineryHome
 from assets.tokenization import tokenized_documents
@@ -31,6 +32,7 @@ ASSETS = [
     tokenized_documents,
     training_examples,
     model_candidates,
+    hyperparameter_search,
     fine_tuned_model,
     model_evaluation,
     deployed_model,

@@ -8,9 +8,11 @@ PIPELINE_JOB = "refinery_pipeline"
 MONITORING_JOB = "refinery_monitoring"
 MONITOR_GROUP = "monitor"
 
+ON_DEMAND = ("hyperparameter_search",)  # minutes to hours: materialized when asked for, not with every version
+
 refinery_pipeline = dg.define_asset_job(
     PIPELINE_JOB,
-    selection=dg.AssetSelection.all() - dg.AssetSelection.groups(MONITOR_GROUP),
+    selection=dg.AssetSelection.all() - dg.AssetSelection.groups(MONITOR_GROUP) - dg.AssetSelection.assets(*ON_DEMAND),
     partitions_def=dataset_versions,
     description="Ingest, prepare, validate, train, evaluate and deploy one dataset version.",
 )

@@ -28,8 +28,9 @@ pytestmark = [
 SCREENSHOTS_VARIABLE = "REFINERY_SCREENSHOTS"  # a folder; `make screenshots` sets docs/ui
 VERSION = "ui-v1"
 SENSOR_VERSION = "ui-v2"
-ASSETS = ["raw_documents", "clean_documents", "tokenized_documents", "training_examples", "fine_tuned_model",
-          "model_evaluation", "deployed_model", "batch_predictions", "model_monitoring"]  # fmt: skip
+ASSETS = ["raw_documents", "clean_documents", "tokenized_documents", "training_examples", "model_candidates",
+          "hyperparameter_search", "fine_tuned_model", "model_evaluation", "deployed_model", "batch_predictions",
+          "model_monitoring"]  # fmt: skip
 
 
 class Ui:
