@@ -19,7 +19,7 @@ from dagster_project.cli import CliError
 from dagster_project.cli.common import open_instance
 from dagster_project.cli.summary import render_summary, version_summary
 from dagster_project.definitions import build_definitions
-from dagster_project.jobs import PIPELINE_JOB
+from dagster_project.jobs import ON_DEMAND, PIPELINE_JOB
 from dagster_project.versions import register_drop
 from rules.overrides import overlay_documents
 from rules.yaml_reader import load_control_file
@@ -49,6 +49,8 @@ def run_version(home: RefineryHome, version: str, select: str = "*", run_config:
         keys = selection.resolve(defs.resolve_asset_graph())
     except Exception as error:  # Dagster raises several types for a bad selection
         raise CliError(f"bad --select {select!r}: {error}") from error
+    named = set(select.replace("*", "").replace("+", "").split(","))
+    keys = {key for key in keys if key.to_user_string() not in ON_DEMAND or key.to_user_string() in named}
     run_config = {"loggers": {"console": {"config": {"log_level": "INFO"}}}, **(run_config or {})}
     result = defs.resolve_job_def(PIPELINE_JOB).execute_in_process(
         partition_key=version,
