@@ -19,6 +19,7 @@ from trainers.search import best_search_params, study_name, study_storage
 FROM_SEARCH_HELP = "start from the best trial of this version's hyperparameter_search study"
 SEARCH_STORAGE_HELP = "that study's RDB URL; default: SQLite beside the dataset's models"
 TRAINER_ONLY = ("resume",)  # always on when launched from Dagster: a retried step continues
+CONFIG_ONLY = ("train_on", "from_search", "search_storage")  # what the asset decides before the trainer starts
 
 
 def _config_fields() -> dict[str, object]:
@@ -57,7 +58,7 @@ def with_search_params(
 
 def trainer_params(config: dg.Config, dataset_training: dict | None = None) -> dict[str, object]:
     """The trainer's `--params`: the run's config, where it sets nothing the dataset's `training:`, else defaults."""
-    params = config.model_dump(exclude={"train_on", "from_search", "search_storage"})
+    params = config.model_dump(exclude=set(CONFIG_ONLY))
     unknown = sorted(set(dataset_training or {}) - set(params))
     if unknown:
         raise ValueError(f"unknown training settings {unknown} (known: {', '.join(sorted(params))})")

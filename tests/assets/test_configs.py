@@ -7,7 +7,7 @@ import pytest
 
 from assets.monitoring import MonitoringConfig
 from assets.tokenization import TokenizationConfig
-from assets.training import TRAINER_ONLY, FineTuneConfig, trainer_params
+from assets.training import CONFIG_ONLY, TRAINER_ONLY, FineTuneConfig, trainer_params
 from trainers.params import TrainingParams
 
 
@@ -19,7 +19,7 @@ def test_the_fine_tune_config_offers_every_training_setting_with_its_default() -
         else:
             assert offered[item.name].default == item.default, item.name
             assert offered[item.name].description == item.metadata["help"]
-    assert set(offered) - {f.name for f in fields(TrainingParams)} == {"train_on"}
+    assert set(offered) - {f.name for f in fields(TrainingParams)} == set(CONFIG_ONLY)
 
 
 def test_what_the_config_passes_on_is_valid_training_params() -> None:
