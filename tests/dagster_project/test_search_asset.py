@@ -5,6 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import dagster as dg
+import polars as pl
 
 from assets.search import hyperparameter_search
 from assets.storage.home import RefineryHome
@@ -33,6 +34,8 @@ def test_a_search_study_feeds_the_fine_tune_and_its_card_names_the_trial(tmp_pat
         metadata = searched.asset_materializations_for_node("hyperparameter_search")[0].metadata
         assert metadata["finished_trials"].value == 3 and metadata["study"].value == "tickets-v1"
         assert "optimization_history" in metadata and (pipeline.models / "search.db").is_file()
+        search_bundle = home.bundles / "v1-search"
+        assert pl.read_parquet(search_bundle / "test.parquet").is_empty()  # trials can never see test
         best = metadata["best_params"].value
         tuned = dg.materialize(
             [fine_tuned_model], partition_key="v1", instance=instance, resources=resources,

@@ -183,6 +183,7 @@ def test_a_person_adds_a_version_by_clicking_then_the_landing_sensor_runs_a_drop
     the_validation_checks_show_their_results(ui)
     the_landing_sensor_turns_a_new_drop_into_a_run_that_succeeds(ui)
     the_model_pages_show_the_training_curves_and_the_evaluation_pictures(ui)
+    the_selection_matrix_shows_its_table_and_picture(ui)
     a_second_dataset_shows_beside_the_first(ui)
 
 
@@ -266,6 +267,22 @@ def the_model_pages_show_the_training_curves_and_the_evaluation_pictures(ui: Ui)
     assert picture.evaluate("image => image.naturalWidth") > 100
     ui.page.wait_for_timeout(1000)  # let the dialog finish fading in before the screenshot
     ui.screenshot("reliability-diagram")
+
+
+def the_selection_matrix_shows_its_table_and_picture(ui: Ui) -> None:
+    ui.open("/assets/model_candidates")
+    text = ui.wait_for_text("quality_against_latency", timeout=60)
+    assert "matrix" in text and "pareto_front" in text
+    chosen = metadata_value(ui, "chosen")
+    assert chosen in ("tfidf-logreg", "encoder-frozen-logreg")
+    row = ui.page.locator("tr", has=ui.page.get_by_text("quality_against_latency", exact=True)).first
+    row.get_by_text(re.compile("show markdown", re.IGNORECASE)).first.click()
+    picture = ui.page.get_by_role("img", name="quality against latency")
+    picture.wait_for(timeout=30_000)
+    assert picture.evaluate("image => image.naturalWidth") > 100
+    ui.page.wait_for_timeout(1000)
+    ui.screenshot("selection-matrix")
+    ui.page.keyboard.press("Escape")
 
 
 def a_second_dataset_shows_beside_the_first(ui: Ui) -> None:
