@@ -1,9 +1,9 @@
 """`python -m benchmarks.hpo [PATH] [--trials N] [--fraction F]`: hyperparameter search against the defaults on
 CLINC150 (../shared/data), in a budget that fits 30 minutes on 2 cores.
 
-The default settings and the search's best settings each fine-tune the embedded MiniLM on the full train split;
-the search itself (TPE, median pruning per epoch, an SQLite study) runs its trials on a stratified `--fraction` of
-train with at most 3 epochs, scored on val. Selection uses val only; test is read once per final model, to report.
+The default settings and the search's best settings each fine-tune the embedded MiniLM on the full train split
+with the same epoch cap (`--final-epochs`); the search itself (TPE, median pruning per epoch, an SQLite study)
+runs its trials on a stratified `--fraction` of train with at most 3 epochs, scored on val. Selection uses val only; test is read once per final model, to report.
 """
 
 from __future__ import annotations
@@ -53,8 +53,9 @@ def fine_tune(bundle: Path, folder: Path, settings: dict, test: pl.DataFrame) ->
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("path", nargs="?", type=Path, default=DEFAULT_PATH)
-    parser.add_argument("--trials", type=int, default=6)
-    parser.add_argument("--fraction", type=float, default=0.2)
+    parser.add_argument("--trials", type=int, default=4)
+    parser.add_argument("--fraction", type=float, default=0.1, help="share of train each trial fits on")
+    parser.add_argument("--final-epochs", type=int, default=3, help="the same cap for the default and tuned runs")
     args = parser.parse_args()
     frames = clinc_frames(json.loads(args.path.read_text()))
     sample = frames["train"].filter(pl.int_range(pl.len()).shuffle(seed=7).over("label") < pl.len().over("label")
@@ -71,8 +72,9 @@ def main() -> None:
         search_seconds = time.perf_counter() - started
         rows = trials_table(study)
         print(pl.DataFrame(rows))
-        default_val, default_test = fine_tune(full, root / "default", {}, frames["test"])
-        tuned_val, tuned_test = fine_tune(full, root / "tuned", dict(study.best_params), frames["test"])
+        capped = {"max_epochs": args.final_epochs}
+        default_val, default_test = fine_tune(full, root / "default", capped, frames["test"])
+        tuned_val, tuned_test = fine_tune(full, root / "tuned", {**study.best_params, **capped}, frames["test"])
     print(f"best trial {study.best_trial.number}: {json.dumps(study.best_params)}")
     print(result_line(default_test_acc=round(default_test, 4), tuned_test_acc=round(tuned_test, 4),
                       tuned_val_macro_f1=round(tuned_val, 4), default_val_macro_f1=round(default_val, 4),
