@@ -3,7 +3,8 @@ CLINC150 (../shared/data), in a budget that fits 30 minutes on 2 cores.
 
 The default settings and the search's best settings each fine-tune the embedded MiniLM on the full train split
 with the same epoch cap (`--final-epochs`); the search itself (TPE, median pruning per epoch, an SQLite study)
-runs its trials on a stratified `--fraction` of train with at most 3 epochs, scored on val. Selection uses val only; test is read once per final model, to report.
+runs its trials on a stratified `--fraction` of train with at most 3 epochs, scored on val. Selection uses val
+only; test is read once per final model, to report.
 """
 
 from __future__ import annotations
