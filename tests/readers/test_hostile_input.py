@@ -215,3 +215,21 @@ def test_a_gzipped_parquet_file_that_unpacks_past_the_cap_is_refused_naming_it(t
     monkeypatch.setattr(formats, "MAX_GUNZIPPED_PARQUET_BYTES", 10_000)
     with pytest.raises(IngestError, match=r"t\.parquet\.gz: gunzips past 10000 bytes"):
         read_drop(drop)
+
+
+def test_a_json_array_element_with_invalid_bytes_is_quarantined_alone(tmp_path: Path) -> None:
+    good = json.dumps({"text": "café ok", "label": "a"}, ensure_ascii=False).encode()  # UTF-8 by its é
+    bad = b'{"text": "broken \xff byte", "label": "b"}'
+    (tmp_path / "t.json").write_bytes(b"[" + good + b", " + bad + b", " + good + b"]")
+    drop = read_drop(tmp_path)
+    assert drop.documents["text"].to_list() == ["café ok", "café ok"]
+    assert drop.quarantine.select("rule", "source_row").rows() == [("invalid_bytes", 2)]
+    assert "\\xff" in drop.quarantine["record"][0]
+
+
+def test_a_truncated_json_array_keeps_its_whole_elements_and_quarantines_the_cut_one(tmp_path: Path) -> None:
+    (tmp_path / "t.json").write_text('[{"text": "one", "label": "a"}, {"text": "tw')
+    drop = read_drop(tmp_path)
+    assert drop.documents["text"].to_list() == ["one"]
+    assert drop.quarantine.select("rule", "source_row").rows() == [("json_parse", 2)]
+    assert "truncated" in drop.quarantine["reason"][0]
