@@ -92,9 +92,10 @@ def open_study(settings: SearchSettings):
     retry = RetryHeartbeatStaleTrialCallback(max_retry=1)
     storage = RDBStorage(settings.storage, heartbeat_interval=settings.heartbeat_s,
                          grace_period=2 * settings.heartbeat_s, heartbeat_stale_trial_callback=retry)  # fmt: skip
+    pruner = optuna.pruners.MedianPruner(n_startup_trials=2, n_warmup_steps=1)  # small budgets prune from trial 3
     return optuna.create_study(
         study_name=settings.study, storage=storage, direction="maximize", load_if_exists=True,
-        sampler=optuna.samplers.TPESampler(seed=settings.seed), pruner=optuna.pruners.MedianPruner(n_warmup_steps=1),
+        sampler=optuna.samplers.TPESampler(seed=settings.seed), pruner=pruner,
     )  # fmt: skip
 
 

@@ -77,7 +77,7 @@ class RefineryHome:
 
     def ensure(self) -> RefineryHome:
         """Create the folders and the Dagster instance config if they are missing."""
-        for folder in (self.landing, self.lake, self.models, self.bundles, self.dagster):
+        for folder in (self.landing, self.lake, self.models, self.bundles, self.dagster, self.datasets):
             folder.mkdir(parents=True, exist_ok=True)
         config = self.dagster / "dagster.yaml"
         if not config.exists():

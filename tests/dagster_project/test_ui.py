@@ -11,11 +11,13 @@ import os
 import re
 import time
 from collections.abc import Iterator
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
 
-from assets.demo.tickets import DEMO_DATASET, write_demo_declaration, write_demo_drop
+from assets.datasets.declaration import declaration_yaml
+from assets.demo.tickets import DEMO_DATASET, write_demo_drop
 from assets.storage.home import RefineryHome
 from tests.dagster_ui import CHROMIUM, PROJECT_ROOT, DagsterDev, dagster_dev
 
@@ -126,7 +128,8 @@ def ui(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Ui]:
 
     root = tmp_path_factory.mktemp("ui")
     home = RefineryHome(root / "refinery").ensure()
-    write_demo_declaration(home.datasets)  # the home's one dataset: dropped folders belong to it
+    declared = replace(DEMO_DATASET, training={"max_epochs": 2})  # the sensor's run trains as the dataset says
+    (home.datasets / "tickets.yaml").write_text(declaration_yaml(declared))  # dropped folders belong to it
     write_demo_drop(home.landing / VERSION, rows=400, seed=11)  # a drop by hand; the UI registers it
     with dagster_dev(home, root / "dagster-dev.log") as server, sync_playwright() as playwright:
         browser = playwright.chromium.launch(executable_path=str(CHROMIUM), args=["--no-sandbox"], headless=True)
