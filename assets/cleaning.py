@@ -49,8 +49,7 @@ def clean_documents(
     rules = book.for_asset(CLEAN_DOCUMENTS)
     # Delta returns rows in no set order; "the first copy" must not depend on it.
     raw = read_version(lake, RAW_DOCUMENTS, version).sort("source", "source_row")
-    same_dataset = [v for v in earlier_versions(context.instance, version)
-                    if landing.dataset(v).name == dataset.name]  # fmt: skip
+    same_dataset = landing.of_same_dataset(earlier_versions(context.instance, version), version)
     earlier = same_dataset if config.dedup_against_earlier_versions else []
     options = CleaningOptions(config.strip_markup, config.strip_replies, config.strip_signatures, config.mask_pii)
     recipe = recipe_for(rules, options, book.digest)

@@ -45,10 +45,18 @@ class LandingResource(dg.ConfigurableResource):
             raise ValueError(f"landing/{version} resolves to {folder}, outside {root}")
         return folder
 
+    def datasets(self) -> Path:
+        return Path(self.datasets_dir) if self.datasets_dir else Path(self.root).parent / "datasets"
+
     def dataset(self, version: str) -> DatasetDeclaration:
         """The declaration of the dataset `version` was registered for."""
-        datasets = Path(self.datasets_dir) if self.datasets_dir else Path(self.root).parent / "datasets"
-        return declaration_for(datasets, dataset_name_of(self.folder(version), datasets))
+        return declaration_for(self.datasets(), dataset_name_of(self.folder(version), self.datasets()))
+
+    def of_same_dataset(self, versions: list[str], version: str) -> list[str]:
+        """Those of `versions` (in order) that belong to `version`'s dataset; only their manifests are read."""
+        datasets = self.datasets()
+        name = dataset_name_of(self.folder(version), datasets)
+        return [v for v in versions if dataset_name_of(self.folder(v), datasets) == name]
 
     def rule_book(self, version: str) -> RuleBook:
         """The rules `version` is held to: the shipped ones with its dataset's overrides."""

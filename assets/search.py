@@ -62,8 +62,7 @@ def hyperparameter_search(
     """TPE-sampled fine-tunes scored on val macro F1 (never test), pruned per epoch, in a resumable study."""
     version = context.partition_key
     dataset = landing.dataset(version)
-    registered = [v for v in context.instance.get_dynamic_partitions(DATASET_VERSIONS)
-                  if landing.dataset(v).name == dataset.name]  # fmt: skip
+    registered = landing.of_same_dataset(context.instance.get_dynamic_partitions(DATASET_VERSIONS), version)
     try:
         planned = plan_training_set(lake, registered, version, config.train_on, landing.rule_book(version).digest,
                                     context.run_id)  # fmt: skip

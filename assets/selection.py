@@ -51,9 +51,7 @@ def model_candidates(
     """Candidates fitted on the training set's train split and measured on val (never test): quality, compute, and
     the one a policy chooses (best val macro F1 within the limits)."""
     version = context.partition_key
-    dataset = landing.dataset(version).name
-    registered = [v for v in context.instance.get_dynamic_partitions(DATASET_VERSIONS)
-                  if landing.dataset(v).name == dataset]  # fmt: skip
+    registered = landing.of_same_dataset(context.instance.get_dynamic_partitions(DATASET_VERSIONS), version)
     versions = versions_to_train_on(registered, version, config.train_on)
     examples = with_analyzed_text(gather_examples(lake, versions), lake.scan(TOKENIZED_DOCUMENTS, versions).collect())
     train, val = selection_splits(examples)

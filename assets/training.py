@@ -89,8 +89,7 @@ def fine_tuned_model(
     version = context.partition_key
     try:
         dataset = landing.dataset(version)
-        registered = [v for v in context.instance.get_dynamic_partitions(DATASET_VERSIONS)
-                      if landing.dataset(v).name == dataset.name]  # fmt: skip
+        registered = landing.of_same_dataset(context.instance.get_dynamic_partitions(DATASET_VERSIONS), version)
         rules_hash = landing.rule_book(version).digest
         params = trainer_params(config, dataset.training)
         planned = plan_training_set(lake, registered, version, config.train_on, rules_hash, context.run_id)

@@ -65,12 +65,11 @@ def training_examples(
         config.near_duplicate_threshold,
     )  # fmt: skip
     book = landing.rule_book(version)
-    dataset = landing.dataset(version).name
     result = build_examples(tokenized, book.for_asset(TRAINING_EXAMPLES), settings)
     delta_version = write_stage(lake, TRAINING_EXAMPLES, "validate", version, result.kept, result.rejected)
     account = account_for_records(lake, version, result.kept.height)
     record_validation(lake, version, result.kept.height, account.rows_quarantined)
-    earlier = [v for v in earlier_versions(context.instance, version) if landing.dataset(v).name == dataset]
+    earlier = landing.of_same_dataset(earlier_versions(context.instance, version), version)
     previous = latest_earlier_rows(lake, TRAINING_EXAMPLES, earlier)
     metadata = stage_metadata(lake, TRAINING_EXAMPLES, delta_version, result.kept, result.rejected, book.digest)
     metadata["split_seed"] = config.seed

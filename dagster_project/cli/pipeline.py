@@ -116,11 +116,15 @@ def command_run(args: argparse.Namespace, home: RefineryHome) -> int:
     return 0
 
 
+def registered_versions(home: RefineryHome, dataset: str | None = None) -> list[str]:
+    """The home's versions in registration order (of `dataset` when given)."""
+    versions = open_instance(home).get_dynamic_partitions(DATASET_VERSIONS)
+    return versions if dataset is None else [v for v in versions if dataset_name_of(home.landing / v) == dataset]
+
+
 def newest_version(home: RefineryHome, dataset: str | None = None) -> str:
     """The most recently registered version (of `dataset` when given)."""
-    versions = open_instance(home).get_dynamic_partitions(DATASET_VERSIONS)
-    if dataset is not None:
-        versions = [v for v in versions if dataset_name_of(home.landing / v) == dataset]
+    versions = registered_versions(home, dataset)
     if not versions:
         raise CliError(f"no dataset versions{f' of {dataset!r}' if dataset else ''} yet; try: refinery init PATH")
     return versions[-1]
@@ -132,10 +136,7 @@ def summarize_version(home: RefineryHome, version: str) -> str:
 
 
 def command_status(args: argparse.Namespace, home: RefineryHome) -> int:
-    versions = open_instance(home).get_dynamic_partitions(DATASET_VERSIONS)
-    if args.dataset is not None:
-        versions = [v for v in versions if dataset_name_of(home.landing / v) == args.dataset]
-    summaries = [version_summary(home, version) for version in versions]
+    summaries = [version_summary(home, version) for version in registered_versions(home, args.dataset)]
     if args.json:
         print(json.dumps({"home": str(home.root), "versions": summaries}, indent=2))
     elif not summaries:
