@@ -7,7 +7,8 @@ from assets.partitions import dataset_versions
 from assets.resources import LakeResource, LandingResource
 from assets.storage.records import empty_quarantine, read_version, write_stage
 from assets.storage.tables import CLEAN_DOCUMENTS, TOKENIZED_DOCUMENTS
-from assets.text.tokenize import Language, load_tokenizer, reusable_tokens, tokenize_incrementally
+from assets.text.tokenize import reusable_tokens, tokenize_incrementally
+from recipe.words import Language, load_tokenizer
 
 
 class TokenizationConfig(dg.Config):

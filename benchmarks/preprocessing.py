@@ -57,7 +57,8 @@ def build_corpus(documents: int, seed: int = 23) -> pl.DataFrame:
 
 def refinery(corpus: pl.DataFrame) -> int:
     from assets.text.cleaning import clean_version
-    from assets.text.tokenize import load_tokenizer, tokenize_documents
+    from assets.text.tokenize import tokenize_documents
+    from recipe.words import load_tokenizer
     from rules import load_rule_book
     from rules.compiler import RuleSet
 

@@ -17,9 +17,10 @@ from pathlib import Path
 import polars as pl
 
 from assets.models.selection import candidate_data, run_selection, with_analyzed_text
-from assets.text.tokenize import load_tokenizer, tokenize_documents
+from assets.text.tokenize import tokenize_documents
 from benchmarks.clinc150 import DEFAULT_PATH
 from benchmarks.common import result_line
+from recipe.words import load_tokenizer
 from trainers.default_model import resolve_model_source
 
 

@@ -4,7 +4,8 @@ import polars as pl
 import pytest
 
 from assets.text.quality import apply_quality_filters
-from assets.text.tokenize import load_tokenizer, tokenize_documents, tokenize_incrementally
+from assets.text.tokenize import tokenize_documents, tokenize_incrementally
+from recipe.words import load_tokenizer
 
 
 def _documents(texts: list[str], originals: list[str] | None = None) -> pl.DataFrame:

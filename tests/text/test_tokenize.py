@@ -2,7 +2,8 @@
 
 import polars as pl
 
-from assets.text.tokenize import load_tokenizer, tokenize_documents
+from assets.text.tokenize import tokenize_documents
+from recipe.words import load_tokenizer
 
 
 def test_tokens_lemmas_and_stems_line_up_per_document() -> None:
@@ -18,8 +19,8 @@ def test_tokens_lemmas_and_stems_line_up_per_document() -> None:
 
 def test_unique_chunk_tokenization_equals_spacy_on_every_demo_document() -> None:
     from assets.demo.tickets import generate_tickets
-    from assets.text.tokenize import tokenize_texts
     from recipe.normalize import normalize_text
+    from recipe.words import tokenize_texts
 
     records, _ = generate_tickets(3000, seed=9)
     texts = pl.DataFrame({"text": normalize_text(pl.Series([r["body"] for r in records]))})
@@ -30,7 +31,7 @@ def test_unique_chunk_tokenization_equals_spacy_on_every_demo_document() -> None
 
 
 def test_chunk_shortcuts_match_spacy_on_digits_special_cases_and_punctuation() -> None:
-    from assets.text.tokenize import tokenize_texts
+    from recipe.words import tokenize_texts
 
     texts = [
         "meet at 10a.m. or 2p.m. , it's 10km away ; call #45678? or #41234? now",
@@ -46,6 +47,15 @@ def test_chunk_shortcuts_match_spacy_on_digits_special_cases_and_punctuation() -
 def test_the_language_choices_are_the_languages_with_a_stemmer() -> None:
     from typing import get_args
 
-    from assets.text.tokenize import SNOWBALL_LANGUAGES, Language
+    from recipe.words import SNOWBALL_LANGUAGES, Language
 
     assert set(get_args(Language)) == set(SNOWBALL_LANGUAGES)
+
+
+def test_analyzed_text_is_the_lemmas_then_the_stems_of_tokenized_documents() -> None:
+    from recipe.words import analyzed_texts
+
+    texts = ["The printers were running, call <PHONE>!", "My VPN went down", ""]
+    tokenized = tokenize_documents(pl.DataFrame({"text": texts}), load_tokenizer("en"))
+    expected = tokenized.select(pl.concat_list("lemmas", "stems").list.join(" "))["lemmas"].to_list()
+    assert analyzed_texts(texts) == expected
