@@ -4,12 +4,42 @@ from __future__ import annotations
 
 import json
 import shutil
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import torch
 
 from trainers.encoding import encode
 from trainers.registry import LABEL_MAP, MODEL_CARD, RECIPE_FILE
+
+
+@contextmanager
+def stage_model_folder(
+    folder: Path,
+    label_map: dict[str, int],
+    card: dict,
+    recipe: dict | None = None,
+    extras: dict[str, bytes] | None = None,
+) -> Iterator[Path]:
+    """A staging folder holding the label map, card, recipe and extras; the caller adds the weights, then the
+    staging folder is swapped in for `folder`, so a reader never sees half a model."""
+    staging = folder.with_name(f".{folder.name}.staging")
+    shutil.rmtree(staging, ignore_errors=True)
+    staging.mkdir(parents=True)
+    (staging / LABEL_MAP).write_text(json.dumps(label_map, indent=2, sort_keys=True))
+    (staging / MODEL_CARD).write_text(json.dumps(card, indent=2, sort_keys=True, default=str))
+    if recipe is not None:
+        (staging / RECIPE_FILE).write_text(json.dumps(recipe, indent=2, sort_keys=True))
+    for name, content in (extras or {}).items():  # metrics.csv, training_curves.png
+        (staging / name).write_bytes(content)
+    yield staging
+    retired = folder.with_name(f".{folder.name}.retired")
+    shutil.rmtree(retired, ignore_errors=True)
+    if folder.exists():
+        folder.rename(retired)
+    staging.rename(folder)
+    shutil.rmtree(retired, ignore_errors=True)
 
 
 def export_model(
@@ -21,24 +51,10 @@ def export_model(
     recipe: dict | None = None,
     extras: dict[str, bytes] | None = None,
 ) -> Path:
-    """Write the model folder next to `folder`, then swap it in, so a reader never sees half a model."""
-    staging = folder.with_name(f".{folder.name}.staging")
-    shutil.rmtree(staging, ignore_errors=True)
-    staging.mkdir(parents=True)
-    model.save_pretrained(staging, safe_serialization=True)
-    tokenizer.save_pretrained(staging)
-    (staging / LABEL_MAP).write_text(json.dumps(label_map, indent=2, sort_keys=True))
-    (staging / MODEL_CARD).write_text(json.dumps(card, indent=2, sort_keys=True, default=str))
-    if recipe is not None:
-        (staging / RECIPE_FILE).write_text(json.dumps(recipe, indent=2, sort_keys=True))
-    for name, content in (extras or {}).items():  # metrics.csv, training_curves.png
-        (staging / name).write_bytes(content)
-    retired = folder.with_name(f".{folder.name}.retired")
-    shutil.rmtree(retired, ignore_errors=True)
-    if folder.exists():
-        folder.rename(retired)
-    staging.rename(folder)
-    shutil.rmtree(retired, ignore_errors=True)
+    """Write a transformers model folder (safetensors, tokenizer, label map, card, recipe) in one swap."""
+    with stage_model_folder(folder, label_map, card, recipe, extras) as staging:
+        model.save_pretrained(staging, safe_serialization=True)
+        tokenizer.save_pretrained(staging)
     return folder
 
 

@@ -10,8 +10,8 @@ import torch
 
 from recipe.text_recipe import PreparedText, TextRecipe
 from trainers.abstain import apply_abstain
-from trainers.export import class_probabilities, quantize_linear_layers
-from trainers.registry import LABEL_MAP, MODEL_CARD, RECIPE_FILE
+from trainers.registry import LABEL_MAP, RECIPE_FILE
+from trainers.scorers import load_scorer, model_card
 
 
 @dataclass
@@ -25,26 +25,15 @@ class Prediction:
 
 
 class Classifier:
-    """An exported model folder, loaded for inference."""
+    """An exported model folder, loaded for inference: a transformer or a TF-IDF model behind one contract."""
 
     def __init__(self, folder: Path, max_length: int | None = None, quantize: bool = False):
-        from transformers import AutoModelForSequenceClassification, AutoTokenizer
-        from transformers.utils import logging as transformers_logging
-
-        transformers_logging.disable_progress_bar()
-
         self.folder = folder
-        self.tokenizer = AutoTokenizer.from_pretrained(folder)
-        self.model = AutoModelForSequenceClassification.from_pretrained(folder).eval()
-        self.precision = "float32"
-        if quantize:
-            self.model, self.precision = quantize_linear_layers(self.model), "int8-dynamic"
+        card = model_card(folder)
+        self.scorer = load_scorer(folder, card, max_length, quantize)
+        self.precision = self.scorer.precision
         label_map = json.loads((folder / LABEL_MAP).read_text())
         self.labels = [label for label, _ in sorted(label_map.items(), key=lambda item: item[1])]
-        card = json.loads((folder / MODEL_CARD).read_text()) if (folder / MODEL_CARD).is_file() else {}
-        trained = card.get("hyperparameters", {})
-        self.max_length = max_length or int(trained.get("max_length", 128))
-        self.truncation = trained.get("truncation", "head")
         recipe = folder / RECIPE_FILE
         self.recipe = TextRecipe.from_dict(json.loads(recipe.read_text())) if recipe.is_file() else None
         abstain = card.get("abstain") or {}
@@ -59,8 +48,7 @@ class Classifier:
 
     def probabilities(self, texts: list[str], batch_size: int = 64) -> torch.Tensor:
         """Class probabilities for each text, prepared by the model's recipe."""
-        prepared = [p.text for p in self.prepare(texts)]
-        return class_probabilities(self.model, self.tokenizer, prepared, self.max_length, self.truncation, batch_size)
+        return self.scorer.probabilities([p.text for p in self.prepare(texts)], batch_size)
 
     def predict(self, texts: list[str], batch_size: int = 64) -> list[Prediction]:
         """The most probable label of each prepared text (or the abstain label below its threshold); a text the
@@ -70,9 +58,7 @@ class Classifier:
         predictions = [Prediction(None, None, p.text, p.refused) for p in prepared]
         if accepted:
             texts = [prepared[i].text for i in accepted]
-            probabilities = class_probabilities(
-                self.model, self.tokenizer, texts, self.max_length, self.truncation, batch_size
-            )
+            probabilities = self.scorer.probabilities(texts, batch_size)
             for i, prediction in zip(accepted, self.decide(probabilities, texts), strict=True):
                 predictions[i] = prediction
         return predictions

@@ -8,6 +8,7 @@ from typing import Literal
 
 Truncation = Literal["head", "tail", "head+tail"]
 ClassWeights = Literal["none", "balanced"]
+ModelKind = Literal["transformer", "tfidf"]
 
 
 def setting(default: object, help: str) -> object:
@@ -19,6 +20,7 @@ def setting(default: object, help: str) -> object:
 class TrainingParams:
     """Hyperparameters and hardware settings of one fine-tune."""
 
+    model_kind: ModelKind = setting("transformer", "transformer fine-tune, or a TF-IDF linear model (no GPU, seconds)")
     model_name_or_path: str = setting("default", "a model folder, a hub id, or 'default' (the embedded MiniLM)")
     max_epochs: int = setting(6, "most passes over the train split (early stopping usually ends sooner)")
     batch_size: int = setting(32, "examples per device and step")
@@ -49,11 +51,12 @@ class TrainingParams:
     checkpoint_every_n_steps: int = setting(200, "steps between resumable checkpoints")
     resume: bool = setting(True, "continue from the last checkpoint of an interrupted run")
     abstain_label: str = setting("", "e.g. 'oos': answered below a confidence threshold fitted on the val split")
+    analyzer_language: str = setting("en", "a tfidf model's language of lemmas and stems")
     abstain_budget: float = setting(0.005, "in-scope val accuracy the abstain threshold may cost")
 
     def __post_init__(self) -> None:
         self.devices = str(self.devices)  # `--params '{"devices": 8}'` means "8"
-        for name, choice in (("truncation", Truncation), ("class_weights", ClassWeights)):
+        for name, choice in (("truncation", Truncation), ("class_weights", ClassWeights), ("model_kind", ModelKind)):
             allowed = choice.__args__
             if getattr(self, name) not in allowed:
                 raise ValueError(f"{name} must be one of {', '.join(allowed)}, not {getattr(self, name)!r}")

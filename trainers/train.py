@@ -33,6 +33,7 @@ from trainers.export import class_probabilities, export_model
 from trainers.model import SequenceClassifier, without_lora
 from trainers.params import TrainingParams
 from trainers.reports import read_metrics_csv_text, training_curves_png
+from trainers.tfidf import train_tfidf
 
 
 def global_rank() -> int:
@@ -213,6 +214,8 @@ def train(
     bundle: Path, output: Path, params: TrainingParams, reporter: Reporter, checkpoints: Path | None = None
 ) -> dict[str, object]:
     """Fine-tune on a bundle, export to `output` (rank 0), and return the metrics and lineage reported."""
+    if params.model_kind == "tfidf":
+        return train_tfidf(bundle, output, params, reporter) if global_rank() == 0 else {}
     checkpoints = checkpoints or output.with_name(f".{output.name}.checkpoints")
     fitted = fit(bundle, params, reporter, checkpoint_dir=checkpoints)
     if not fitted.is_global_zero:

@@ -1,0 +1,67 @@
+"""A TF-IDF model trained from a bundle: exported as a model folder and answered through the `Classifier` contract."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+import torch
+
+from tests.conftest import write_small_bundle
+from tests.servers import call
+from trainers.inference import Classifier
+from trainers.params import TrainingParams
+from trainers.registry import promote
+from trainers.serving.app import build_app
+from trainers.serving.server import ServiceThread
+from trainers.tfidf import split_data
+from trainers.train import Reporter, train
+
+TEXTS = ["my vpn keeps dropping", "please reset my password for SAP", "the printer on floor 3 is jammed again"]
+
+
+@pytest.fixture(scope="module")
+def exported(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, dict]:
+    root = tmp_path_factory.mktemp("tfidf")
+    bundle = write_small_bundle(root / "bundle")
+    result = train(bundle, root / "models" / "v1", TrainingParams(model_kind="tfidf"), Reporter())
+    return root / "models" / "v1", {"bundle": bundle, **result}
+
+
+def test_a_tfidf_model_exports_a_model_folder_with_its_card_and_val_metrics(exported) -> None:
+    folder, result = exported
+    card = json.loads((folder / "model_card.json").read_text())
+    assert card["model_kind"] == "tfidf" and card["validation_metrics"]["macro_f1"] == result["val_macro_f1"]
+    from trainers.bundle import read_bundle_manifest
+
+    assert card["row_counts"] == read_bundle_manifest(result["bundle"]).row_counts
+    assert not (folder / "model.safetensors").exists() and (folder / "tfidf.pkl").is_file()
+
+
+def test_a_reloaded_tfidf_model_gives_the_probabilities_of_the_fitted_one(exported) -> None:
+    from trainers.bundle import read_bundle_manifest
+    from trainers.selection.candidates import TfidfCandidate
+
+    folder, result = exported
+    label_map = read_bundle_manifest(result["bundle"]).label_map
+    fitted = TfidfCandidate()
+    fitted.fit(split_data(result["bundle"], "train", label_map, "en"), len(label_map))
+    val = split_data(result["bundle"], "val", label_map, "en")
+    reloaded = Classifier(folder).probabilities(val.texts)
+    assert torch.allclose(reloaded, torch.from_numpy(fitted.predict_proba(val)).float(), atol=1e-6)
+    assert [p.label for p in Classifier(folder).predict(TEXTS)] == [
+        max(label_map, key=lambda label: float(row[label_map[label]]))
+        for row in Classifier(folder).probabilities(TEXTS)
+    ]
+
+
+def test_a_tfidf_model_in_production_answers_over_http(exported) -> None:
+    folder, _ = exported
+    promote(folder.parent, "v1")
+    with ServiceThread(build_app(folder.parent, token="")) as service:
+        status, body = call(f"{service.url}/predict", {"texts": TEXTS})
+        health = call(f"{service.url}/health")[1]
+    labels = json.loads((folder / "label_map.json").read_text())
+    assert status == 200 and [p["label"] in labels and 0 < p["score"] <= 1 for p in body["predictions"]] == [True] * 3
+    assert health["precision"] == "float64-sparse" and health["model_version"] == "v1"

@@ -1,0 +1,77 @@
+"""What turns prepared texts into class probabilities inside a `Classifier`: a transformer or a TF-IDF model."""
+
+from __future__ import annotations
+
+import json
+import pickle
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from trainers.export import class_probabilities, quantize_linear_layers
+from trainers.registry import LABEL_MAP, MODEL_CARD
+
+TFIDF_FILE = "tfidf.pkl"
+
+
+def model_card(folder: Path) -> dict:
+    """A model folder's card; empty for a folder exported before cards existed."""
+    path = folder / MODEL_CARD
+    return json.loads(path.read_text()) if path.is_file() else {}
+
+
+class TransformerScorer:
+    """A transformers sequence classifier, its tokenizer and the length and truncation it was trained with."""
+
+    def __init__(self, folder: Path, card: dict, max_length: int | None = None, quantize: bool = False) -> None:
+        from transformers import AutoModelForSequenceClassification, AutoTokenizer
+        from transformers.utils import logging as transformers_logging
+
+        transformers_logging.disable_progress_bar()
+        self.tokenizer = AutoTokenizer.from_pretrained(folder)
+        self.model = AutoModelForSequenceClassification.from_pretrained(folder).eval()
+        self.precision = "float32"
+        if quantize:
+            self.model, self.precision = quantize_linear_layers(self.model), "int8-dynamic"
+        trained = card.get("hyperparameters", {})
+        self.max_length = max_length or int(trained.get("max_length", 128))
+        self.truncation = trained.get("truncation", "head")
+
+    def probabilities(self, texts: list[str], batch_size: int = 64) -> torch.Tensor:
+        """Class probabilities of prepared texts."""
+        return class_probabilities(self.model, self.tokenizer, texts, self.max_length, self.truncation, batch_size)
+
+
+class TfidfScorer:
+    """A scikit-learn TF-IDF pipeline over each text's lemmas and stems (word n-grams) and its characters.
+
+    The pickle is Refinery's own export, read from the model registry; like any pickle it must not come from
+    an untrusted source.
+    """
+
+    precision = "float64-sparse"
+
+    def __init__(self, folder: Path, card: dict) -> None:
+        self.pipeline = pickle.loads((folder / TFIDF_FILE).read_bytes())
+        self.language = card.get("hyperparameters", {}).get("analyzer_language", "en")
+        self.classes = len(json.loads((folder / LABEL_MAP).read_text()))
+
+    def probabilities(self, texts: list[str], batch_size: int = 64) -> torch.Tensor:
+        """Class probabilities of prepared texts (every label id, zero for any the train split lacked)."""
+        from recipe.words import analyzed_texts
+
+        if not texts:
+            return torch.empty((0, self.classes))
+        columns = np.array([analyzed_texts(texts, self.language), texts], dtype=object).T
+        seen = self.pipeline.classes_
+        full = np.zeros((len(texts), self.classes))
+        full[:, seen] = self.pipeline.predict_proba(columns)
+        return torch.from_numpy(full).float()
+
+
+def load_scorer(folder: Path, card: dict, max_length: int | None = None, quantize: bool = False):
+    """The scorer a model folder holds: TF-IDF when it has a TF-IDF pipeline, else a transformer."""
+    if (folder / TFIDF_FILE).is_file():
+        return TfidfScorer(folder, card)
+    return TransformerScorer(folder, card, max_length, quantize)
