@@ -1,5 +1,6 @@
 """model_candidates: the selection matrix of a version's training set, before any fine-tune is paid for."""
 
+import json
 import tempfile
 from pathlib import Path
 
@@ -11,7 +12,9 @@ from assets.examples.splitting import build_label_map
 from assets.metadata import embedded_png
 from assets.models.selection import (
     DEFAULT_CANDIDATES,
+    FineTuneBudget,
     candidate_data,
+    parse_candidates,
     run_selection,
     selection_splits,
     with_analyzed_text,
@@ -20,18 +23,24 @@ from assets.models.training_set import TrainOn, gather_examples, versions_to_tra
 from assets.partitions import DATASET_VERSIONS, dataset_versions
 from assets.resources import LakeResource, LandingResource
 from assets.storage.tables import MODEL_CANDIDATES, TOKENIZED_DOCUMENTS, TRAINING_EXAMPLES
-from trainers.default_model import resolve_model_source
 from trainers.selection.matrix import SelectionLimits, plot_matrix
 
 TABLE_COLUMNS = ("candidate", "val_accuracy", "val_macro_f1", "val_ece", "fit_seconds", "peak_memory_mb",
-                 "size_mb", "p50_ms_batch1", "p99_ms_batch1", "p99_ms_batch32")  # fmt: skip
+                 "size_mb", "p50_ms_batch1", "p99_ms_batch1", "p99_ms_batch1_int8", "p99_ms_batch32")  # fmt: skip
 
 
 class CandidatesConfig(dg.Config):
     """Which candidates to compare, the encoder they start from, and the limits the chosen one must meet."""
 
-    candidates: list[str] = Field(default=list(DEFAULT_CANDIDATES), description="candidate names to fit and measure")
-    model_name_or_path: str = Field("default", description="the encoder of encoder candidates")
+    candidates: list[str] = Field(
+        default=list(DEFAULT_CANDIDATES),
+        description="kinds to fit and measure: tfidf-logreg, encoder-frozen-logreg, encoder-finetune, encoder-lora; "
+        "kind@<model folder or hub id> for another encoder (BERT, RoBERTa, XLNet, ...)",
+    )
+    model_name_or_path: str = Field("default", description="the encoder of encoder candidates without @")
+    fine_tune_epochs: int = Field(2, description="epochs of each fine-tune candidate (its best val epoch kept)")
+    fine_tune_max_seconds: float = Field(0.0, description="wall-clock limit of each fine-tune candidate; 0 = none")
+    max_length: int = Field(64, description="tokens per text of encoder candidates")
     train_on: TrainOn = Field("all_up_to", description="versions up to this one, or only it")
     max_p99_ms_batch1: float = Field(0.0, description="latency limit of the chosen one; 0 = none")
     max_peak_memory_mb: float = Field(0.0, description="memory limit of the chosen one; 0 = none")
@@ -60,19 +69,28 @@ def model_candidates(
     label_map = build_label_map(train["label"])
     limits = SelectionLimits(config.max_p99_ms_batch1 or None, config.max_peak_memory_mb or None,
                              config.max_size_mb or None)  # fmt: skip
+    try:
+        specs = parse_candidates(config.candidates, config.model_name_or_path)
+    except ValueError as error:
+        raise dg.Failure(f"version {version}: {error}") from error
+    budget = FineTuneBudget(config.fine_tune_epochs, config.fine_tune_max_seconds, config.max_length)
     with tempfile.TemporaryDirectory() as scratch:
         result = run_selection(
             candidate_data(train, label_map), candidate_data(val, label_map), len(label_map), Path(scratch),
-            resolve_model_source(config.model_name_or_path), tuple(config.candidates), limits,
+            specs, limits, budget,
         )  # fmt: skip
         picture = plot_matrix(result.rows, Path(scratch) / "selection_matrix.png")
         matrix = embedded_png(picture, "quality against latency")
-    frame = pl.DataFrame(result.rows).with_columns(pl.col("candidate").is_in(list(result.front)).alias("pareto"),
+    frame = pl.DataFrame(result.rows, infer_schema_length=None).with_columns(
+        pl.col(f"p99_ms_batch{b}_int8").cast(pl.Float64) for b in (1, 32)
+    ).with_columns(pl.col("candidate").is_in(list(result.front)).alias("pareto"),
                                                    (pl.col("candidate") == result.chosen).alias("chosen"))  # fmt: skip
     delta_version = lake.write_version(MODEL_CANDIDATES, frame, version)
+    chosen_row = next((row for row in result.rows if row["candidate"] == result.chosen), None)
     return dg.MaterializeResult(
         metadata={
             "chosen": result.chosen or "none",
+            "chosen_settings": dg.MetadataValue.json(json.loads(chosen_row["settings"]) if chosen_row else {}),
             "reason": result.reason,
             "pareto_front": dg.MetadataValue.json(sorted(result.front)),
             "matrix": dg.MetadataValue.table(

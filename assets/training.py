@@ -8,10 +8,11 @@ import dagster as dg
 import pydantic
 
 from assets.metadata import embedded_png
+from assets.models.selection import chosen_settings
 from assets.models.training_set import TrainOn, plan_training_set
 from assets.partitions import DATASET_VERSIONS, TRAINER_POOL, dataset_versions
 from assets.resources import LakeResource, LandingResource, ModelRegistryResource, TrainerResource
-from assets.storage.tables import TRAINING_EXAMPLES
+from assets.storage.tables import MODEL_CANDIDATES, TRAINING_EXAMPLES
 from trainers.bundle import write_bundle
 from trainers.params import TrainingParams
 from trainers.search import best_search_params, study_name, study_storage
@@ -19,7 +20,13 @@ from trainers.search import best_search_params, study_name, study_storage
 FROM_SEARCH_HELP = "start from the best trial of this version's hyperparameter_search study"
 SEARCH_STORAGE_HELP = "that study's RDB URL; default: SQLite beside the dataset's models"
 TRAINER_ONLY = ("resume",)  # always on when launched from Dagster: a retried step continues
-CONFIG_ONLY = ("train_on", "from_search", "search_storage")  # what the asset decides before the trainer starts
+FROM_SELECTION_HELP = "train what this version's model_candidates chose (TF-IDF or an encoder, full or LoRA)"
+CONFIG_ONLY = (
+    "train_on",
+    "from_search",
+    "search_storage",
+    "from_selection",
+)  # what the asset decides before the trainer starts
 
 
 def _config_fields() -> dict[str, object]:
@@ -28,6 +35,7 @@ def _config_fields() -> dict[str, object]:
         "train_on": (TrainOn, pydantic.Field("all_up_to", description="versions up to this one, or only it")),
         "from_search": (bool, pydantic.Field(False, description=FROM_SEARCH_HELP)),
         "search_storage": (str, pydantic.Field("", description=SEARCH_STORAGE_HELP)),
+        "from_selection": (bool, pydantic.Field(False, description=FROM_SELECTION_HELP)),
     }
     types = get_type_hints(TrainingParams)
     for item in fields(TrainingParams):
@@ -42,8 +50,14 @@ FineTuneConfig = pydantic.create_model(
 )  # fmt: skip
 
 
+def keys_set_by_run(context: dg.AssetExecutionContext) -> set[str]:
+    """The config keys this run sets itself (Dagster fills Literal fields in, so `model_fields_set` cannot tell)."""
+    ops = (context.run.run_config or {}).get("ops", {})
+    return set(((ops.get(context.op_def.name) or {}).get("config")) or {})
+
+
 def with_search_params(
-    params: dict, config: dg.Config, registry_root: Path, dataset: str, version: str
+    params: dict, config: dg.Config, set_by_run: set[str], registry_root: Path, dataset: str, version: str
 ) -> tuple[dict, dict]:
     """The params with the study's best trial laid over every setting the run's config does not set; which trial."""
     storage, study = study_storage(registry_root, config.search_storage), study_name(dataset, version)
@@ -52,25 +66,38 @@ def with_search_params(
         raise dg.Failure(description=f"from_search: study {study!r} has no completed trial; materialize "
                                      "hyperparameter_search for this version first")  # fmt: skip
     best, trial = found
-    chosen = {**params, **{k: v for k, v in best.items() if k not in config.model_fields_set}}
+    chosen = {**params, **{k: v for k, v in best.items() if k not in set_by_run}}
     return chosen, {"study": study, "trial": trial, "storage": storage.split("@")[-1], "params": best}
 
 
-def trainer_params(config: dg.Config, dataset_training: dict | None = None) -> dict[str, object]:
+def with_selection_params(params: dict, set_by_run: set[str], lake: LakeResource, version: str) -> tuple[dict, dict]:
+    """The params with the chosen candidate's settings laid over every setting the run's config does not set."""
+    found = chosen_settings(lake.scan(MODEL_CANDIDATES, [version]).collect()) if lake.exists(MODEL_CANDIDATES) else None
+    if found is None:
+        raise dg.Failure(description=f"from_selection: version {version} has no chosen candidate; materialize "
+                                     "model_candidates for this version first")  # fmt: skip
+    candidate, settings = found
+    chosen = {**params, **{k: v for k, v in settings.items() if k not in set_by_run}}
+    return chosen, {"candidate": candidate, "settings": settings}
+
+
+def trainer_params(
+    config: dg.Config, dataset_training: dict | None = None, set_by_run: set[str] | None = None
+) -> dict[str, object]:
     """The trainer's `--params`: the run's config, where it sets nothing the dataset's `training:`, else defaults."""
     params = config.model_dump(exclude=set(CONFIG_ONLY))
     unknown = sorted(set(dataset_training or {}) - set(params))
     if unknown:
         raise ValueError(f"unknown training settings {unknown} (known: {', '.join(sorted(params))})")
     for name, value in (dataset_training or {}).items():
-        if name not in config.model_fields_set:
+        if name not in (config.model_fields_set if set_by_run is None else set_by_run):
             params[name] = value
     return params
 
 
 @dg.asset(
     partitions_def=dataset_versions,
-    deps=[TRAINING_EXAMPLES],
+    deps=[TRAINING_EXAMPLES, MODEL_CANDIDATES],  # a chosen candidate can feed it (from_selection)
     group_name="train",
     kinds={"pytorch", "lightning"},
     code_version="4",
@@ -91,15 +118,18 @@ def fine_tuned_model(
         dataset = landing.dataset(version)
         registered = landing.of_same_dataset(context.instance.get_dynamic_partitions(DATASET_VERSIONS), version)
         rules_hash = landing.rule_book(version).digest
-        params = trainer_params(config, dataset.training)
+        set_by_run = keys_set_by_run(context)
+        params = trainer_params(config, dataset.training, set_by_run)
         planned = plan_training_set(lake, registered, version, config.train_on, rules_hash, context.run_id)
     except ValueError as error:
         raise dg.Failure(description=f"version {version}: {error}") from error
     models = registry.for_dataset(dataset.name)
     model_version, manifest = planned.model_version, planned.manifest
+    if config.from_selection:
+        params, manifest.lineage["selection"] = with_selection_params(params, set_by_run, lake, version)
     if config.from_search:
         params, manifest.lineage["search"] = with_search_params(
-            params, config, models.model_root, dataset.name, version
+            params, config, set_by_run, models.model_root, dataset.name, version
         )
     splits = {split: frame.to_arrow() for split, frame in planned.splits.items()}
     bundle = write_bundle(trainer.bundle_folder(model_version), splits, manifest)

@@ -5,20 +5,77 @@ The test split never reaches a candidate: selection is made on val, and test sta
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 import polars as pl
 
+from trainers.default_model import resolve_model_source
+from trainers.params import TrainingParams
 from trainers.selection.candidates import CandidateData, FrozenEncoderCandidate, TfidfCandidate
+from trainers.selection.fine_tune import FineTuneCandidate
 from trainers.selection.matrix import SelectionLimits, choose_candidate, measure_candidate, pareto_front
 
-CANDIDATES = {
-    "tfidf-logreg": lambda source: TfidfCandidate(),
-    "encoder-frozen-logreg": lambda source: FrozenEncoderCandidate(source),
-}
+KINDS = ("tfidf-logreg", "encoder-frozen-logreg", "encoder-finetune", "encoder-lora")
 DEFAULT_CANDIDATES = ("tfidf-logreg", "encoder-frozen-logreg")
+LORA_RANK = 8
+
+
+@dataclass(frozen=True)
+class CandidateSpec:
+    """One matrix row asked for: a kind and, for encoder kinds, the encoder (`kind@source`; default: the config's)."""
+
+    kind: str
+    source: str
+
+    @property
+    def name(self) -> str:
+        """The row's name: the kind, and the encoder's folder name or hub id when it is not the default."""
+        if self.kind == "tfidf-logreg" or self.source == "default":
+            return self.kind
+        return f"{self.kind}@{Path(self.source).name or self.source}"
+
+    def settings(self) -> dict[str, object]:
+        """What `fine_tuned_model` trains when this candidate is chosen (a frozen encoder's winner is fine-tuned)."""
+        if self.kind == "tfidf-logreg":
+            return {"model_kind": "tfidf"}
+        lora = LORA_RANK if self.kind == "encoder-lora" else 0
+        return {"model_kind": "transformer", "model_name_or_path": self.source, "lora_rank": lora}
+
+
+@dataclass(frozen=True)
+class FineTuneBudget:
+    """What each fine-tune candidate may spend: the same for all of them."""
+
+    epochs: int = 2
+    max_seconds: float = 0.0
+    max_length: int = 64
+
+
+def parse_candidates(names: list[str] | tuple[str, ...], default_source: str) -> list[CandidateSpec]:
+    """Specs from `kind` or `kind@model`; an unknown kind is refused naming the known ones."""
+    specs = []
+    for name in names:
+        kind, _, source = name.partition("@")
+        if kind not in KINDS:
+            raise ValueError(f"unknown candidate {name!r} (known kinds: {', '.join(KINDS)}; add @<model> for "
+                             "another encoder)")  # fmt: skip
+        specs.append(CandidateSpec(kind, source or default_source))
+    return specs
+
+
+def build_candidate(spec: CandidateSpec, budget: FineTuneBudget, seed: int = 13):
+    """The candidate object a spec names."""
+    source = resolve_model_source(spec.source)
+    if spec.kind == "tfidf-logreg":
+        return TfidfCandidate(seed=seed)
+    if spec.kind == "encoder-frozen-logreg":
+        return FrozenEncoderCandidate(source, budget.max_length, seed=seed, name=spec.name)
+    params = TrainingParams(model_name_or_path=source, max_epochs=budget.epochs, max_length=budget.max_length,
+                            seed=seed, lora_rank=LORA_RANK if spec.kind == "encoder-lora" else 0)  # fmt: skip
+    return FineTuneCandidate(spec.name, params, budget.max_seconds)
 
 
 @dataclass(frozen=True)
@@ -56,14 +113,23 @@ def run_selection(
     val: CandidateData,
     classes: int,
     folder: Path,
-    model_source: str,
-    names: tuple[str, ...] = DEFAULT_CANDIDATES,
+    specs: list[CandidateSpec],
     limits: SelectionLimits | None = None,
+    budget: FineTuneBudget | None = None,
 ) -> SelectionResult:
-    """Fit and measure each named candidate; choose by val macro F1 within the limits."""
-    unknown = sorted(set(names) - set(CANDIDATES))
-    if unknown:
-        raise ValueError(f"unknown candidates {unknown} (known: {', '.join(CANDIDATES)})")
-    rows = [measure_candidate(CANDIDATES[name](model_source), train, val, classes, folder) for name in names]
+    """Fit and measure each candidate on the same splits and budget; choose by val macro F1 within the limits."""
+    rows = []
+    for spec in specs:
+        candidate = build_candidate(spec, budget or FineTuneBudget())
+        rows.append({**measure_candidate(candidate, train, val, classes, folder), "candidate": spec.name,
+                     "settings": json.dumps(spec.settings(), sort_keys=True)})  # fmt: skip
     chosen, reason = choose_candidate(rows, limits or SelectionLimits())
     return SelectionResult(rows, pareto_front(rows), chosen, reason)
+
+
+def chosen_settings(matrix: pl.DataFrame) -> tuple[str, dict[str, object]] | None:
+    """The chosen candidate of a version's matrix and the settings it gives `fine_tuned_model`; None if none."""
+    chosen = matrix.filter(pl.col("chosen"))
+    if chosen.is_empty():
+        return None
+    return chosen["candidate"][0], json.loads(chosen["settings"][0])

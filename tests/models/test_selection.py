@@ -2,13 +2,21 @@
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import polars as pl
 import pytest
 
-from assets.models.selection import candidate_data, run_selection, selection_splits, with_analyzed_text
-from tests.conftest import build_tiny_model
+from assets.models.selection import (
+    FineTuneBudget,
+    candidate_data,
+    parse_candidates,
+    run_selection,
+    selection_splits,
+    with_analyzed_text,
+)
+from tests.conftest import TINY_CONFIGS, build_tiny_model
 from trainers.selection.matrix import SelectionLimits, choose_candidate, pareto_front
 
 WORDS = {"vpn": ["tunnel", "connect", "dropping", "remote", "client"], "printer": ["paper", "toner", "jam", "tray",
@@ -37,13 +45,19 @@ def test_the_matrix_measures_quality_and_compute_of_each_candidate(tmp_path: Pat
     encoder = build_tiny_model(tmp_path / "tiny", "bert")
     train, val = selection_splits(examples())
     label_map = {label: index for index, label in enumerate(sorted(WORDS))}
+    kinds = ["tfidf-logreg", "encoder-frozen-logreg", "encoder-finetune", "encoder-lora"]
     result = run_selection(candidate_data(train, label_map), candidate_data(val, label_map), 3, tmp_path / "out",
-                           str(encoder))  # fmt: skip
-    assert [row["candidate"] for row in result.rows] == ["tfidf-logreg", "encoder-frozen-logreg"]
+                           parse_candidates(kinds, str(encoder)), budget=FineTuneBudget(epochs=1))  # fmt: skip
+    assert [row["candidate"] for row in result.rows] == [kinds[0], *(f"{kind}@tiny" for kind in kinds[1:])]
     for row in result.rows:
         assert 0 <= row["val_macro_f1"] <= 1 and 0 <= row["val_ece"] <= 1
         assert row["fit_seconds"] > 0 and row["peak_memory_mb"] > 0 and row["size_mb"] > 0 and row["parameters"] > 0
         assert 0 < row["p50_ms_batch1"] <= row["p99_ms_batch1"] and row["p50_ms_batch32"] > 0
+        assert (row["p99_ms_batch1_int8"] is None) == (row["candidate"] == "tfidf-logreg")
+    settings = [json.loads(row["settings"]) for row in result.rows]
+    assert settings[0] == {"model_kind": "tfidf"}
+    assert settings[2] == {"model_kind": "transformer", "model_name_or_path": str(encoder), "lora_rank": 0}
+    assert settings[3]["lora_rank"] > 0
     tfidf = result.rows[0]
     assert tfidf["val_macro_f1"] > 0.9  # the words say the label: a cheap model is enough here
     assert result.chosen in result.front
@@ -61,7 +75,7 @@ def test_the_test_split_never_reaches_a_candidate(tmp_path: Path) -> None:
         train, val = selection_splits(frame)
         assert set(train["split"]) | set(val["split"]) == {"train", "val"}
         result = run_selection(candidate_data(train, label_map), candidate_data(val, label_map), 3, tmp_path,
-                               "unused", ("tfidf-logreg",))  # fmt: skip
+                               parse_candidates(["tfidf-logreg"], "unused"))  # fmt: skip
         scores.append(result.rows[0]["val_macro_f1"])
     assert scores[0] == scores[1]
 
@@ -79,8 +93,17 @@ def test_the_policy_takes_the_best_macro_f1_within_the_limits() -> None:
     assert pareto_front(rows) == {"big", "small"}
 
 
-def test_an_unknown_candidate_is_refused_naming_the_known_ones(tmp_path: Path) -> None:
-    train, val = selection_splits(examples())
+def test_an_unknown_candidate_is_refused_naming_the_known_ones() -> None:
+    with pytest.raises(ValueError, match=r"unknown candidate 'gpt@x' \(known kinds: tfidf-logreg"):
+        parse_candidates(["tfidf-logreg", "gpt@x"], "default")
+
+
+@pytest.mark.slow
+def test_every_named_family_fine_tunes_as_a_matrix_row(tmp_path: Path) -> None:
+    train, val = selection_splits(examples(90))
     label_map = {label: index for index, label in enumerate(sorted(WORDS))}
-    with pytest.raises(ValueError, match=r"unknown candidates \['gpt'\] \(known: tfidf-logreg"):
-        run_selection(candidate_data(train, label_map), candidate_data(val, label_map), 3, tmp_path, "x", ("gpt",))
+    names = [f"encoder-finetune@{build_tiny_model(tmp_path / family, family)}" for family in sorted(TINY_CONFIGS)]
+    result = run_selection(candidate_data(train, label_map), candidate_data(val, label_map), 3, tmp_path / "out",
+                           parse_candidates(names, "default"), budget=FineTuneBudget(epochs=1))  # fmt: skip
+    assert [row["candidate"] for row in result.rows] == [f"encoder-finetune@{f}" for f in sorted(TINY_CONFIGS)]
+    assert all(row["parameters"] > 0 and row["p99_ms_batch1_int8"] > 0 for row in result.rows)

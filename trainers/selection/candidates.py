@@ -40,7 +40,7 @@ class TfidfCandidate:
                                 max_features=self.max_features, lowercase=True)  # fmt: skip
         return ColumnTransformer([("words", words, 0), ("chars", chars, 1)])
 
-    def fit(self, data: CandidateData, classes: int) -> None:
+    def fit(self, data: CandidateData, classes: int, val: CandidateData | None = None) -> None:
         from sklearn.linear_model import LogisticRegression
         from sklearn.pipeline import make_pipeline
 
@@ -66,16 +66,19 @@ class FrozenEncoderCandidate:
 
     name = "encoder-frozen-logreg"
 
-    def __init__(self, model_source: str, max_length: int = 64, batch_size: int = 64, seed: int = 13) -> None:
+    def __init__(
+        self, model_source: str, max_length: int = 64, batch_size: int = 64, seed: int = 13, name: str = ""
+    ) -> None:
         from transformers import AutoModel, AutoTokenizer
 
+        self.name = name or self.name
         self.source, self.max_length, self.batch_size, self.seed = model_source, max_length, batch_size, seed
         self.tokenizer = AutoTokenizer.from_pretrained(model_source)
         self.encoder = AutoModel.from_pretrained(model_source).eval()
         self.head = None
         self.classes = 0
 
-    def embed(self, texts: list[str]) -> np.ndarray:
+    def embed(self, texts: list[str], encoder=None) -> np.ndarray:
         import torch
 
         vectors = []
@@ -83,21 +86,29 @@ class FrozenEncoderCandidate:
             for start in range(0, len(texts), self.batch_size):
                 batch = self.tokenizer(texts[start : start + self.batch_size], padding=True, truncation=True,
                                        max_length=self.max_length, return_tensors="pt")  # fmt: skip
-                hidden = self.encoder(**batch).last_hidden_state
+                hidden = (encoder or self.encoder)(**batch).last_hidden_state
                 mask = batch["attention_mask"].unsqueeze(-1).to(hidden.dtype)
                 pooled = (hidden * mask).sum(1) / mask.sum(1).clamp(min=1)
                 vectors.append(torch.nn.functional.normalize(pooled, dim=-1).numpy())
         return np.concatenate(vectors) if vectors else np.zeros((0, self.encoder.config.hidden_size))
 
-    def fit(self, data: CandidateData, classes: int) -> None:
+    def fit(self, data: CandidateData, classes: int, val: CandidateData | None = None) -> None:
         from sklearn.linear_model import LogisticRegression
 
         self.classes = classes
         self.head = LogisticRegression(C=50.0, max_iter=500, random_state=self.seed)
         self.head.fit(self.embed(data.texts), data.labels)
 
-    def predict_proba(self, data: CandidateData) -> np.ndarray:
-        return _full_proba(self.head.predict_proba(self.embed(data.texts)), self.head.classes_, self.classes)
+    def predict_proba(self, data: CandidateData, encoder=None) -> np.ndarray:
+        probabilities = self.head.predict_proba(self.embed(data.texts, encoder))
+        return _full_proba(probabilities, self.head.classes_, self.classes)
+
+    def quantized(self):
+        """Prediction with the encoder's Linear layers in int8, as the service runs on CPU."""
+        from trainers.export import quantize_linear_layers
+
+        int8 = quantize_linear_layers(self.encoder)
+        return lambda data: self.predict_proba(data, int8)
 
     def parameters(self) -> int:
         body = sum(p.numel() for p in self.encoder.parameters())

@@ -82,7 +82,7 @@ def measure_candidate(candidate, train: CandidateData, val: CandidateData, class
     """Fit one candidate and measure it: val quality, fit time and throughput, peak memory, size, latency."""
     with PeakMemory() as memory:
         began = time.perf_counter()
-        candidate.fit(train, classes)
+        candidate.fit(train, classes, val)
         fit_seconds = time.perf_counter() - began
     row = {"candidate": candidate.name, **quality(candidate.predict_proba(val), val.labels)}
     saved = candidate.save(folder / candidate.name)
@@ -90,9 +90,12 @@ def measure_candidate(candidate, train: CandidateData, val: CandidateData, class
     row.update({"fit_seconds": round(fit_seconds, 3), "fit_samples_per_s": round(len(train.texts) / fit_seconds, 1),
                 "peak_memory_mb": round(memory.peak / 2**20, 1), "parameters": candidate.parameters(),
                 "size_mb": round(size / 2**20, 2)})  # fmt: skip
+    int8 = candidate.quantized() if hasattr(candidate, "quantized") else None
     for batch in (1, 32):
         p50, p99 = latency_ms(candidate.predict_proba, val, batch)
         row[f"p50_ms_batch{batch}"], row[f"p99_ms_batch{batch}"] = round(p50, 2), round(p99, 2)
+        int8_p99 = latency_ms(int8, val, batch)[1] if int8 else None  # None: the candidate has no int8 form
+        row[f"p99_ms_batch{batch}_int8"] = round(int8_p99, 2) if int8_p99 is not None else None
     return row
 
 
