@@ -15,18 +15,18 @@ from assets.resources import LakeResource, LandingResource, ModelRegistryResourc
 from assets.storage.tables import MODEL_CANDIDATES, TRAINING_EXAMPLES
 from trainers.bundle import write_bundle
 from trainers.params import TrainingParams
+from trainers.registry import PRODUCTION, ModelRegistry, read_card
 from trainers.search import best_search_params, study_name, study_storage
 
 FROM_SEARCH_HELP = "start from the best trial of this version's hyperparameter_search study"
 SEARCH_STORAGE_HELP = "that study's RDB URL; default: SQLite beside the dataset's models"
 TRAINER_ONLY = ("resume",)  # always on when launched from Dagster: a retried step continues
 FROM_SELECTION_HELP = "train what this version's model_candidates chose (TF-IDF or an encoder, full or LoRA)"
-CONFIG_ONLY = (
-    "train_on",
-    "from_search",
-    "search_storage",
-    "from_selection",
-)  # what the asset decides before the trainer starts
+WARM_START_HELP = (
+    "start from the dataset's production model, not model_name_or_path (known labels keep their head rows)"
+)
+# what the asset decides before the trainer starts
+CONFIG_ONLY = ("train_on", "from_search", "search_storage", "from_selection", "warm_start")
 
 
 def _config_fields() -> dict[str, object]:
@@ -36,6 +36,7 @@ def _config_fields() -> dict[str, object]:
         "from_search": (bool, pydantic.Field(False, description=FROM_SEARCH_HELP)),
         "search_storage": (str, pydantic.Field("", description=SEARCH_STORAGE_HELP)),
         "from_selection": (bool, pydantic.Field(False, description=FROM_SELECTION_HELP)),
+        "warm_start": (bool, pydantic.Field(False, description=WARM_START_HELP)),
     }
     types = get_type_hints(TrainingParams)
     for item in fields(TrainingParams):
@@ -79,6 +80,23 @@ def with_selection_params(params: dict, set_by_run: set[str], lake: LakeResource
     candidate, settings = found
     chosen = {**params, **{k: v for k, v in settings.items() if k not in set_by_run}}
     return chosen, {"candidate": candidate, "settings": settings}
+
+
+def with_warm_start(params: dict, set_by_run: set[str], models: ModelRegistry) -> tuple[dict, dict]:
+    """The params with the production model as the source to continue from; which version that is."""
+    production = models.aliases().get(PRODUCTION)
+    if "model_name_or_path" in set_by_run:
+        raise dg.Failure(description="warm_start and model_name_or_path are both set: choose one source")
+    if production is None:
+        raise dg.Failure(description=f"warm_start: {models.model_root} has no production model yet; train from "
+                                     "the base model first")  # fmt: skip
+    folder = models.version_folder(production)
+    card = read_card(folder)
+    if card.get("model_kind", "transformer") != "transformer":
+        raise dg.Failure(description=f"warm_start: production model {production} is a {card['model_kind']} model; "
+                                     "only a transformer can be continued")  # fmt: skip
+    base = card.get("lineage", {}).get("warm_start", {}).get("base") or card.get("model_source", "")
+    return {**params, "model_name_or_path": str(folder)}, {"from": production, "base": base}
 
 
 def trainer_params(
@@ -125,6 +143,8 @@ def fine_tuned_model(
         raise dg.Failure(description=f"version {version}: {error}") from error
     models = registry.for_dataset(dataset.name)
     model_version, manifest = planned.model_version, planned.manifest
+    if config.warm_start:
+        params, manifest.lineage["warm_start"] = with_warm_start(params, set_by_run, models)
     if config.from_selection:
         params, manifest.lineage["selection"] = with_selection_params(params, set_by_run, lake, version)
     if config.from_search:

@@ -11,6 +11,7 @@ from transformers import AutoModelForSequenceClassification
 
 from trainers.metrics import classification_metrics
 from trainers.params import TrainingParams
+from trainers.transfer import body_layers, carry_over_head, decayed_learning_rate, layer_index
 
 
 class SequenceClassifier(L.LightningModule):
@@ -34,6 +35,7 @@ class SequenceClassifier(L.LightningModule):
             label2id=dict(label_map),
             ignore_mismatched_sizes=True,
         )
+        self.head_carry_over = carry_over_head(self.model, model_source, label_map)
         self.model.train()  # from_pretrained returns eval mode, which would silently disable dropout
         if params.gradient_checkpointing:
             self.model.gradient_checkpointing_enable()
@@ -96,10 +98,14 @@ class SequenceClassifier(L.LightningModule):
         # from random weights and can learn faster than the body without disturbing it.
         model = self.model.get_base_model() if hasattr(self.model, "get_base_model") else self.model  # under LoRA
         base_prefix = f"{model.base_model_prefix}."
+        layers, layer_decay = body_layers(model), self.hparams.layer_decay
         groups: dict[tuple[float, float], list[torch.nn.Parameter]] = {}
         for name, parameter in model.named_parameters():
             if parameter.requires_grad:
-                lr = base_lr if name.startswith(base_prefix) else head_lr
+                lr = head_lr
+                if name.startswith(base_prefix):
+                    depth = layer_index(name[len(base_prefix) :], layers)
+                    lr = decayed_learning_rate(base_lr, layer_decay, depth, layers)
                 decay = 0.0 if parameter.ndim < 2 else self.hparams.weight_decay
                 groups.setdefault((lr, decay), []).append(parameter)
         groups = [{"params": params, "lr": lr, "weight_decay": decay} for (lr, decay), params in groups.items()]

@@ -27,6 +27,12 @@ class TrainingParams:
     learning_rate: float = setting(8e-5, "peak learning rate of the pretrained body")
     head_learning_rate: float = setting(1e-3, "learning rate of the new classifier head; 0 = learning_rate")
     label_smoothing: float = setting(0.1, "cross-entropy label smoothing")
+    layer_decay: float = setting(
+        1.0, "layer-wise learning-rate decay: each body layer below the top learns this much slower"
+    )
+    unfreeze_layers_per_epoch: int = setting(
+        0, "> 0: epoch 0 trains the head only, then this many more layers per epoch"
+    )
     lora_rank: int = setting(0, "> 0 trains LoRA adapters (peft) instead of every weight; merged at export")
     lora_alpha: int = setting(16, "LoRA scaling")
     weight_decay: float = setting(0.01, "AdamW weight decay of matrices")

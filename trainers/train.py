@@ -34,6 +34,7 @@ from trainers.model import SequenceClassifier, without_lora
 from trainers.params import TrainingParams
 from trainers.reports import read_metrics_csv_text, training_curves_png
 from trainers.tfidf import train_tfidf
+from trainers.transfer import GradualUnfreezing
 
 
 def global_rank() -> int:
@@ -168,6 +169,8 @@ def training_callbacks(
     """Progress reports, early stopping, the best epoch and resumable checkpoints; and the checkpoint to resume from."""
     callbacks: list = [EpochReport(reporter.log), StepProgress(reporter.log, params.log_every_n_steps)]
     callbacks.append(LearningRateMonitor(logging_interval="step"))
+    if params.unfreeze_layers_per_epoch:
+        callbacks.append(GradualUnfreezing(params.unfreeze_layers_per_epoch))
     if params.early_stopping_patience:
         callbacks.append(EarlyStopping(monitor="val_macro_f1", mode="max", patience=params.early_stopping_patience))
     if params.save_best or params.early_stopping_patience:
@@ -235,6 +238,7 @@ def train(
         "train_seconds": fitted.seconds,
         "epochs": fitted.epochs,
         "exported_epoch": fitted.best,  # None: the last epoch's weights
+        "head_carry_over": module.head_carry_over,  # labels whose head rows came from a fine-tuned source
         "abstain": abstain,
         "created_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
     }
