@@ -21,6 +21,7 @@ from trainers.selection.matrix import SelectionLimits, choose_candidate, measure
 KINDS = ("tfidf-logreg", "encoder-frozen-logreg", "encoder-finetune", "encoder-lora")
 DEFAULT_CANDIDATES = ("tfidf-logreg", "encoder-frozen-logreg")
 LORA_RANK = 8
+LORA_LEARNING_RATE = 5e-4  # adapters start at zero and hold few weights: they need a larger step than a full fine-tune
 
 
 @dataclass(frozen=True)
@@ -41,8 +42,10 @@ class CandidateSpec:
         """What `fine_tuned_model` trains when this candidate is chosen (a frozen encoder's winner is fine-tuned)."""
         if self.kind == "tfidf-logreg":
             return {"model_kind": "tfidf"}
-        lora = LORA_RANK if self.kind == "encoder-lora" else 0
-        return {"model_kind": "transformer", "model_name_or_path": self.source, "lora_rank": lora}
+        if self.kind == "encoder-lora":
+            return {"model_kind": "transformer", "model_name_or_path": self.source, "lora_rank": LORA_RANK,
+                    "learning_rate": LORA_LEARNING_RATE}  # fmt: skip
+        return {"model_kind": "transformer", "model_name_or_path": self.source, "lora_rank": 0}
 
 
 @dataclass(frozen=True)
@@ -73,8 +76,9 @@ def build_candidate(spec: CandidateSpec, budget: FineTuneBudget, seed: int = 13)
         return TfidfCandidate(seed=seed)
     if spec.kind == "encoder-frozen-logreg":
         return FrozenEncoderCandidate(source, budget.max_length, seed=seed, name=spec.name)
+    lora = {"lora_rank": LORA_RANK, "learning_rate": LORA_LEARNING_RATE} if spec.kind == "encoder-lora" else {}
     params = TrainingParams(model_name_or_path=source, max_epochs=budget.epochs, max_length=budget.max_length,
-                            seed=seed, lora_rank=LORA_RANK if spec.kind == "encoder-lora" else 0)  # fmt: skip
+                            seed=seed, **lora)  # fmt: skip
     return FineTuneCandidate(spec.name, params, budget.max_seconds)
 
 
