@@ -33,6 +33,10 @@ class TrainingParams:
     unfreeze_layers_per_epoch: int = setting(
         0, "> 0: epoch 0 trains the head only, then this many more layers per epoch"
     )
+    prototype_head: bool = setting(False, "export a prototypical-network head, so labels can be added from k examples")
+    meta_episodes: int = setting(
+        0, "episodes of prototypical meta-training after the fine-tune (implies prototype_head)"
+    )
     lora_rank: int = setting(0, "> 0 trains LoRA adapters (peft) instead of every weight; merged at export")
     lora_alpha: int = setting(16, "LoRA scaling")
     weight_decay: float = setting(0.01, "AdamW weight decay of matrices")

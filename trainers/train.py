@@ -30,6 +30,7 @@ from trainers.callbacks import EpochReport, StepProgress
 from trainers.data import TextClassificationData
 from trainers.default_model import resolve_model_source
 from trainers.export import class_probabilities, export_model
+from trainers.few_shot import meta_train, to_prototype_head
 from trainers.model import SequenceClassifier, without_lora
 from trainers.params import TrainingParams
 from trainers.reports import read_metrics_csv_text, training_curves_png
@@ -224,6 +225,7 @@ def train(
     if not fitted.is_global_zero:
         return {}
     module, manifest = fitted.module, fitted.manifest
+    prototypes = prototype_head(fitted, bundle, params) if params.prototype_head or params.meta_episodes else None
     abstain = fit_abstain(fitted, bundle, params) if params.abstain_label else None
     card = {
         "model_source": params.model_name_or_path,
@@ -238,7 +240,8 @@ def train(
         "train_seconds": fitted.seconds,
         "epochs": fitted.epochs,
         "exported_epoch": fitted.best,  # None: the last epoch's weights
-        "head_carry_over": module.head_carry_over,  # labels whose head rows came from a fine-tuned source
+        "head_carry_over": module.head_carry_over,
+        "prototype_head": prototypes,  # labels whose head rows came from a fine-tuned source
         "abstain": abstain,
         "created_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
     }
@@ -259,6 +262,23 @@ def train(
     }  # fmt: skip
     reporter.report(result)
     return result
+
+
+def prototype_head(fitted: FitResult, bundle: Path, params: TrainingParams) -> dict[str, object]:
+    """Meta-train the encoder on episodes of the train split when asked, then make the head a prototype head."""
+    label_map, model = fitted.manifest.label_map, fitted.module.model
+    train_split, val_split = read_split(bundle, "train", label_map), read_split(bundle, "val", label_map)
+    losses = []
+    if params.meta_episodes:
+        losses = meta_train(model, fitted.tokenizer, *train_split, params.meta_episodes, max_length=params.max_length,
+                            learning_rate=params.learning_rate, seed=params.seed)  # fmt: skip
+    info = to_prototype_head(model, fitted.tokenizer, train_split, val_split, label_map, params.max_length)
+    probabilities = class_probabilities(model, fitted.tokenizer, val_split[0], params.max_length, params.truncation)
+    hits = (probabilities.argmax(-1) == torch.tensor(val_split[1])).float()
+    first, last = (round(sum(part) / len(part), 4) if part else None for part in (losses[:20], losses[-20:]))
+    accuracy = round(float(hits.mean()), 6) if len(hits) else None
+    return {**info, "val_accuracy": accuracy, "meta_episodes": params.meta_episodes,
+            "episode_loss_first_20": first, "episode_loss_last_20": last}  # fmt: skip
 
 
 def fit_abstain(fitted: FitResult, bundle: Path, params: TrainingParams) -> dict[str, object]:
