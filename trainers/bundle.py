@@ -25,6 +25,9 @@ class BundleManifest:
     row_counts: dict[str, int]
     lineage: dict[str, object] = field(default_factory=dict)
     text_recipe: dict[str, object] | None = None  # how the texts were prepared (recipe.TextRecipe.to_dict)
+    tasks: dict[str, dict[str, int]] = field(
+        default_factory=dict
+    )  # multi-task: every task, each a `label:<task>` column
 
 
 def write_bundle(folder: Path, splits: dict[str, pa.Table], manifest: BundleManifest) -> Path:
@@ -35,11 +38,30 @@ def write_bundle(folder: Path, splits: dict[str, pa.Table], manifest: BundleMani
         missing = [c for c in COLUMNS if c not in table.column_names]
         if missing:
             raise ValueError(f"split {split!r} lacks columns {missing}")
-        pq.write_table(table.select(list(COLUMNS)), folder / f"{split}.parquet")
+        missing += [task_column(t) for t in manifest.tasks if task_column(t) not in table.column_names]
+        if missing:
+            raise ValueError(f"split {split!r} lacks columns {missing}")
+        pq.write_table(table.select([*COLUMNS, *map(task_column, manifest.tasks)]), folder / f"{split}.parquet")
     temporary = folder / f".{BUNDLE_MANIFEST_FILE}.tmp"
     temporary.write_text(json.dumps(asdict(manifest), indent=2, sort_keys=True))
     os.replace(temporary, folder / BUNDLE_MANIFEST_FILE)
     return folder
+
+
+def task_column(task: str) -> str:
+    """The bundle column holding one extra task's labels (null where a row has none)."""
+    return f"label:{task}"
+
+
+def read_task_split(folder: Path, split: str, tasks: dict[str, dict[str, int]]) -> tuple[list[str], list[list[int]]]:
+    """Texts and, per row, one label id per task (-100 where the row has no label for that task)."""
+    table = pq.read_table(folder / f"{split}.parquet", columns=["text", *map(task_column, tasks)])
+    columns = [table.column(task_column(task)).to_pylist() for task in tasks]
+    maps = list(tasks.values())
+    labels = [
+        [-100 if value is None else maps[t][value] for t, value in enumerate(row)] for row in zip(*columns, strict=True)
+    ]
+    return table.column("text").to_pylist(), labels if columns else [[] for _ in range(table.num_rows)]
 
 
 def read_bundle_manifest(folder: Path) -> BundleManifest:

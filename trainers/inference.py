@@ -22,6 +22,7 @@ class Prediction:
     score: float | None
     text: str = ""  # the text as the model saw it (prepared by the model's recipe)
     refused: str | None = None
+    tasks: dict[str, Prediction] | None = None  # a multi-task model's answer for every task, the primary included
 
 
 class Classifier:
@@ -58,10 +59,37 @@ class Classifier:
         predictions = [Prediction(None, None, p.text, p.refused) for p in prepared]
         if accepted:
             texts = [prepared[i].text for i in accepted]
-            probabilities = self.scorer.probabilities(texts, batch_size)
-            for i, prediction in zip(accepted, self.decide(probabilities, texts), strict=True):
+            per_task = self.task_probabilities(texts, batch_size)
+            decided = self.decide(next(iter(per_task.values())), texts)
+            if len(per_task) > 1:  # one forward pass answered every task
+                labels = self.task_labels()
+                for row, prediction in enumerate(decided):
+                    prediction.tasks = {task: Prediction(labels[task][int(p[row].argmax())],
+                                                         round(float(p[row].max()), 6), prediction.text)
+                                        for task, p in per_task.items()}  # fmt: skip
+                    prediction.tasks[next(iter(per_task))] = Prediction(prediction.label, prediction.score,
+                                                                        prediction.text)  # abstain applied  # fmt: skip
+            for i, prediction in zip(accepted, decided, strict=True):
                 predictions[i] = prediction
         return predictions
+
+    def task_probabilities(self, prepared: list[str], batch_size: int = 64) -> dict[str, torch.Tensor]:
+        """Each task's probabilities of prepared texts; a single-task model's one task is `label`."""
+        if hasattr(self.scorer, "task_probabilities"):
+            return self.scorer.task_probabilities(prepared, batch_size)
+        return {"label": self.scorer.probabilities(prepared, batch_size)}
+
+    def task_labels(self) -> dict[str, list[str]]:
+        """Each task's labels in id order; a single-task model has one task, `label`."""
+        tasks = getattr(self.scorer, "tasks", None)
+        if tasks is None:
+            return {"label": self.labels}
+        return {task: sorted(labels, key=labels.get) for task, labels in tasks.items()}
+
+    def predict_tasks(self, texts: list[str], batch_size: int = 64) -> list[dict[str, Prediction]]:
+        """Every task's label and score for each text, from one forward pass; a refused text gets its reason."""
+        tasks = list(self.task_labels())
+        return [p.tasks or dict.fromkeys(tasks, p) for p in self.predict(texts, batch_size)]
 
     def decide(self, probabilities: torch.Tensor, texts: list[str] | None = None) -> list[Prediction]:
         """Predictions from probabilities already computed: the top label, or the abstain label below its threshold."""

@@ -122,15 +122,19 @@ class SequenceClassifier(L.LightningModule):
         if trainer.max_steps and trainer.max_steps > 0:
             total = min(total, trainer.max_steps)
         total = max(1, total)
-        warmup = int(total * self.hparams.warmup_ratio)
+        return warmup_then_linear_decay(optimizer, int(total * self.hparams.warmup_ratio), total)
 
-        def schedule(step: int) -> float:
-            if step < warmup:
-                return (step + 1) / (warmup + 1)
-            return max(0.0, (total - step) / max(1, total - warmup))
 
-        scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, schedule)
-        return {"optimizer": optimizer, "lr_scheduler": {"scheduler": scheduler, "interval": "step"}}
+def warmup_then_linear_decay(optimizer: torch.optim.Optimizer, warmup: int, total: int) -> dict:
+    """Lightning's optimizer config: the learning rate rises linearly for `warmup` steps, then falls to 0 at `total`."""
+
+    def schedule(step: int) -> float:
+        if step < warmup:
+            return (step + 1) / (warmup + 1)
+        return max(0.0, (total - step) / max(1, total - warmup))
+
+    scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, schedule)
+    return {"optimizer": optimizer, "lr_scheduler": {"scheduler": scheduler, "interval": "step"}}
 
 
 def head_module_names(model) -> list[str]:

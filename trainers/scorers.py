@@ -70,8 +70,44 @@ class TfidfScorer:
         return torch.from_numpy(full).float()
 
 
+class MultiTaskScorer:
+    """A shared encoder with one head per task: every task's probabilities from one forward pass."""
+
+    def __init__(self, folder: Path, card: dict, max_length: int | None = None, quantize: bool = False) -> None:
+        from trainers.multitask import load_multitask
+
+        self.net, self.tokenizer, self.tasks = load_multitask(folder)
+        self.precision = "float32"
+        if quantize:
+            self.net, self.precision = quantize_linear_layers(self.net), "int8-dynamic"
+        trained = card.get("hyperparameters", {})
+        self.max_length = max_length or int(trained.get("max_length", 128))
+        self.truncation = trained.get("truncation", "head")
+
+    @torch.inference_mode()
+    def task_probabilities(self, texts: list[str], batch_size: int = 64) -> dict[str, torch.Tensor]:
+        """Each task's class probabilities of prepared texts."""
+        from trainers.encoding import encode
+
+        result = {task: torch.empty((len(texts), len(labels))) for task, labels in self.tasks.items()}
+        order = sorted(range(len(texts)), key=lambda i: len(texts[i]))
+        for start in range(0, len(order), batch_size):
+            chunk = order[start : start + batch_size]
+            ids = encode(self.tokenizer, [texts[i] for i in chunk], self.max_length, self.truncation)
+            batch = self.tokenizer.pad({"input_ids": ids}, return_tensors="pt")
+            for task, logits in self.net(batch["input_ids"], batch["attention_mask"]).items():
+                result[task][chunk] = torch.softmax(logits.float(), dim=-1)
+        return result
+
+    def probabilities(self, texts: list[str], batch_size: int = 64) -> torch.Tensor:
+        """The primary (first) task's probabilities, for consumers of one task."""
+        return next(iter(self.task_probabilities(texts, batch_size).values()))
+
+
 def load_scorer(folder: Path, card: dict, max_length: int | None = None, quantize: bool = False):
-    """The scorer a model folder holds: TF-IDF when it has a TF-IDF pipeline, else a transformer."""
+    """The scorer a model folder holds: TF-IDF, multi-task, or a transformers sequence classifier."""
     if (folder / TFIDF_FILE).is_file():
         return TfidfScorer(folder, card)
+    if (folder / "tasks.json").is_file():
+        return MultiTaskScorer(folder, card, max_length, quantize)
     return TransformerScorer(folder, card, max_length, quantize)

@@ -129,7 +129,10 @@ def answer(prediction_id: str, prediction: Prediction) -> dict[str, object]:
     """One text's entry in a /predict response: its label and score, or why the model did not look at it."""
     if prediction.refused is not None:
         return {"id": prediction_id, "label": None, "score": None, "refused": prediction.refused}
-    return {"id": prediction_id, "label": prediction.label, "score": prediction.score}
+    answered = {"id": prediction_id, "label": prediction.label, "score": prediction.score}
+    if prediction.tasks:
+        answered["tasks"] = {task: {"label": p.label, "score": p.score} for task, p in prediction.tasks.items()}
+    return answered
 
 
 def model_health(model: ServedModel) -> dict[str, object]:
