@@ -45,6 +45,7 @@ def evaluation_metadata(evaluation: CandidateEvaluation) -> dict[str, object]:
         **{f"test_{name}": value for name, value in report["metrics"].items()},
         **comparison,
         "test_examples": report["examples"],
+        **({"test_per_task": dg.MetadataValue.json(report["tasks"])} if report.get("tasks") else {}),
         "per_class": per_class_table(report["per_class"]),
         "confusion_matrix": dg.MetadataValue.md(
             embedded_png(confusion, "confusion matrix")

@@ -138,7 +138,8 @@ def fine_tuned_model(
         rules_hash = landing.rule_book(version).digest
         set_by_run = keys_set_by_run(context)
         params = trainer_params(config, dataset.training, set_by_run)
-        planned = plan_training_set(lake, registered, version, config.train_on, rules_hash, context.run_id)
+        tasks = [(task.name, task.column) for task in dataset.tasks]
+        planned = plan_training_set(lake, registered, version, config.train_on, rules_hash, context.run_id, tasks)
     except ValueError as error:
         raise dg.Failure(description=f"version {version}: {error}") from error
     models = registry.for_dataset(dataset.name)

@@ -60,9 +60,10 @@ def training_examples(
     """Tokenized documents split into train/val/test (stratified, seeded), checked against the data rules."""
     version = context.partition_key
     tokenized = read_version(lake, TOKENIZED_DOCUMENTS, version).sort("source", "source_row")
+    other_tasks = tuple(task.column for task in landing.dataset(version).tasks[1:])
     settings = SplitSettings(
         config.seed, config.val_fraction, config.test_fraction, config.group_column or None,
-        config.near_duplicate_threshold,
+        config.near_duplicate_threshold, other_tasks,
     )  # fmt: skip
     book = landing.rule_book(version)
     result = build_examples(tokenized, book.for_asset(TRAINING_EXAMPLES), settings)

@@ -12,7 +12,7 @@ from torchmetrics.functional.classification import (
     multiclass_recall,
 )
 
-from trainers.bundle import read_bundle_manifest, read_split
+from trainers.bundle import read_bundle_manifest, read_split, read_task_split
 from trainers.inference import Classifier
 from trainers.metrics import classification_metrics
 
@@ -44,6 +44,7 @@ def evaluate_model(model_folder: Path, bundle: Path, split: str = "test") -> dic
     )
     names = sorted(label_map, key=label_map.__getitem__)
     return {
+        "tasks": task_metrics(classifier, bundle, split),
         "split": split,
         "examples": len(texts),
         "metrics": {
@@ -59,6 +60,24 @@ def evaluate_model(model_folder: Path, bundle: Path, split: str = "test") -> dic
             for name, (p, r, f, n) in zip(names, per_class, strict=True)
         },
     }
+
+
+def task_metrics(classifier: Classifier, bundle: Path, split: str) -> dict[str, dict[str, float]]:
+    """A multi-task model's metrics on each task of a multi-task bundle, over the rows labelled for it; {} else."""
+    tasks = read_bundle_manifest(bundle).tasks
+    if not tasks or not hasattr(classifier.scorer, "task_probabilities"):
+        return {}
+    texts, labels = read_task_split(bundle, split, tasks)
+    answers = classifier.predict_tasks(texts)
+    result = {}
+    for index, (task, label_map) in enumerate(tasks.items()):
+        rows = [(label_map.get(answer[task].label, -1), row[index]) for answer, row in zip(answers, labels, strict=True)
+                if row[index] != -100 and answer[task].label is not None]  # fmt: skip
+        if rows:
+            predicted, targets = torch.tensor([p for p, _ in rows]), torch.tensor([t for _, t in rows])
+            metrics = classification_metrics(predicted.clamp(min=0), targets, len(label_map))
+            result[task] = {"examples": len(rows), "accuracy": metrics["accuracy"], "macro_f1": metrics["macro_f1"]}
+    return result
 
 
 def calibration_bins(probabilities: torch.Tensor, targets: torch.Tensor, bins: int = 15) -> list[dict[str, float]]:

@@ -180,3 +180,14 @@ def load_multitask(folder: Path) -> tuple[MultiTaskNet, object, dict[str, dict[s
     net = MultiTaskNet(AutoModel.from_pretrained(folder), tasks)
     net.heads.load_state_dict(load_file(str(folder / HEADS_FILE)))
     return net.eval(), AutoTokenizer.from_pretrained(folder), tasks
+
+
+def train_multitask(bundle: Path, output: Path, params: TrainingParams, reporter) -> dict[str, object]:
+    """The trainer entry point's multi-task path: train, export, and report each task's val metrics."""
+    reporter.log(f"training {len(read_bundle_manifest(bundle).tasks)} tasks on one encoder ({params.task_weighting})")
+    result = fit_multitask(bundle, output, params, params.task_weighting)
+    flat = {f"val_{task}_{name}": value for task, metrics in result["validation_metrics"].items()
+            for name, value in metrics.items() if name in ("accuracy", "macro_f1")}  # fmt: skip
+    report = {"model_path": str(output), "train_seconds": result["train_seconds"], "precision": "32-true", **flat}
+    reporter.report(report)
+    return report

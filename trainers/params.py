@@ -9,6 +9,7 @@ from typing import Literal
 Truncation = Literal["head", "tail", "head+tail"]
 ClassWeights = Literal["none", "balanced"]
 ModelKind = Literal["transformer", "tfidf"]
+TaskWeighting = Literal["fixed", "uncertainty"]
 
 
 def setting(default: object, help: str) -> object:
@@ -32,6 +33,9 @@ class TrainingParams:
     )
     unfreeze_layers_per_epoch: int = setting(
         0, "> 0: epoch 0 trains the head only, then this many more layers per epoch"
+    )
+    task_weighting: TaskWeighting = setting(
+        "fixed", "multi-task loss: tasks weighted equally, or by learned uncertainty"
     )
     prototype_head: bool = setting(False, "export a prototypical-network head, so labels can be added from k examples")
     meta_episodes: int = setting(
@@ -66,7 +70,12 @@ class TrainingParams:
 
     def __post_init__(self) -> None:
         self.devices = str(self.devices)  # `--params '{"devices": 8}'` means "8"
-        for name, choice in (("truncation", Truncation), ("class_weights", ClassWeights), ("model_kind", ModelKind)):
+        for name, choice in (
+            ("truncation", Truncation),
+            ("class_weights", ClassWeights),
+            ("model_kind", ModelKind),
+            ("task_weighting", TaskWeighting),
+        ):
             allowed = choice.__args__
             if getattr(self, name) not in allowed:
                 raise ValueError(f"{name} must be one of {', '.join(allowed)}, not {getattr(self, name)!r}")

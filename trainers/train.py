@@ -32,6 +32,7 @@ from trainers.default_model import resolve_model_source
 from trainers.export import class_probabilities, export_model
 from trainers.few_shot import meta_train, to_prototype_head
 from trainers.model import SequenceClassifier, without_lora
+from trainers.multitask import train_multitask
 from trainers.params import TrainingParams
 from trainers.reports import read_metrics_csv_text, training_curves_png
 from trainers.tfidf import train_tfidf
@@ -220,6 +221,8 @@ def train(
     """Fine-tune on a bundle, export to `output` (rank 0), and return the metrics and lineage reported."""
     if params.model_kind == "tfidf":
         return train_tfidf(bundle, output, params, reporter) if global_rank() == 0 else {}
+    if read_bundle_manifest(bundle).tasks:  # the dataset declares several tasks: one encoder learns them all
+        return train_multitask(bundle, output, params, reporter) if global_rank() == 0 else {}
     checkpoints = checkpoints or output.with_name(f".{output.name}.checkpoints")
     fitted = fit(bundle, params, reporter, checkpoint_dir=checkpoints)
     if not fitted.is_global_zero:

@@ -24,6 +24,7 @@ class SplitSettings:
     test_fraction: float = 0.1
     group_column: str | None = None  # e.g. a carried customer or thread column; None: near-duplicate clusters
     near_duplicate_threshold: float = 0.8
+    task_columns: tuple[str, ...] = ()  # the labels of a dataset's other tasks, kept beside `label`
 
 
 @dataclass
@@ -47,5 +48,6 @@ def build_examples(tokenized: pl.DataFrame, rules: RuleSet | None, settings: Spl
     )
     kept, broken = apply_row_rules(examples, rules, "validate") if rules else (examples, empty_quarantine())
     leakage = find_split_leakage(kept, settings.near_duplicate_threshold, group)
-    kept = kept.select(EXAMPLE_COLUMNS + ([group] if group and group not in EXAMPLE_COLUMNS else []))
+    extra = [c for c in (group, *settings.task_columns) if c and c not in EXAMPLE_COLUMNS and c in kept.columns]
+    kept = kept.select(EXAMPLE_COLUMNS + list(dict.fromkeys(extra)))
     return ValidatedExamples(kept, broken, examples.height, leakage)

@@ -21,15 +21,24 @@ class GateSettings:
 
 
 def gate_result(
-    metrics: dict[str, float], settings: GateSettings, production: dict[str, float] | None = None
+    metrics: dict[str, float],
+    settings: GateSettings,
+    production: dict[str, float] | None = None,
+    tasks: dict[str, dict[str, float]] | None = None,
 ) -> dict[str, object]:
-    """Whether the metrics meet the minimums and do not regress on production beyond the tolerance."""
+    """Whether the metrics (and each task's, for a multi-task model) meet the minimums and do not regress on
+    production beyond the tolerance."""
     minimums = {"accuracy": settings.min_accuracy, "macro_f1": settings.min_macro_f1}
     shortfalls = {
         name: {"observed": metrics[name], "minimum": minimum}
         for name, minimum in minimums.items()
         if metrics[name] < minimum
     }
+    for task, task_metrics in (tasks or {}).items():
+        shortfalls.update({
+            f"{task}.{name}": {"observed": task_metrics[name], "minimum": minimum}
+            for name, minimum in minimums.items() if task_metrics[name] < minimum
+        })  # fmt: skip
     regressions = {
         name: {"observed": metrics[name], "production": production[name], "tolerance": settings.max_regression}
         for name in GATED_METRICS
@@ -86,7 +95,8 @@ def evaluate_candidate(
     bundle = bundles_root / folder.name  # every model version has its own bundle
     report = evaluate_model(folder, bundle)
     production = production_report(registry, folder, bundle)
-    gate = gate_result(report["metrics"], settings, production.get("metrics") if production else None)
+    gate = gate_result(report["metrics"], settings, production.get("metrics") if production else None,
+                       report.get("tasks"))  # fmt: skip
     pictures = {"confusion_matrix": folder / "confusion_matrix.png", "reliability": folder / "reliability.png"}
     pictures["confusion_matrix"].write_bytes(confusion_png(report["confusion_matrix"], report["labels"]))
     pictures["reliability"].write_bytes(reliability_png(report["calibration_bins"]))

@@ -13,7 +13,7 @@ from assets.storage.delta import Lake
 from assets.storage.home import git_commit
 from assets.storage.tables import TRAINING_EXAMPLES
 from recipe.text_recipe import TextRecipe
-from trainers.bundle import BundleManifest
+from trainers.bundle import BundleManifest, task_column
 from trainers.registry import new_model_version
 
 TrainOn = Literal["all_up_to", "this_version"]
@@ -40,18 +40,40 @@ def gather_examples(lake: Lake, versions: list[str]) -> pl.DataFrame:
     )
 
 
+def task_label_maps(train: pl.DataFrame, tasks: list[tuple[str, str]]) -> dict[str, dict[str, int]]:
+    """Each task's label map from the train split (`tasks`: name and column, primary first); {} for one task."""
+    if len(tasks) < 2:
+        return {}
+    missing = [column for _, column in tasks[1:] if column not in train.columns]
+    if missing:
+        raise ValueError(f"task columns {missing} are not in the training examples; re-materialize them")
+    return {name: build_label_map(train["label" if i == 0 else column]) for i, (name, column) in enumerate(tasks)}
+
+
+def with_task_columns(frame: pl.DataFrame, tasks: list[tuple[str, str]]) -> pl.DataFrame:
+    """The bundle's `label:<task>` columns: the primary task from `label`, the others from their columns."""
+    if len(tasks) < 2:
+        return frame
+    return frame.with_columns(pl.col("label" if i == 0 else column).cast(pl.String).alias(task_column(name))
+                              for i, (name, column) in enumerate(tasks))  # fmt: skip
+
+
 def split_examples(
     examples: pl.DataFrame,
     versions: list[str],
     rules_hash: str,
     lineage: dict[str, object],
     text_recipe: dict[str, object] | None = None,
+    tasks: list[tuple[str, str]] | None = None,
 ) -> tuple[dict[str, pl.DataFrame], BundleManifest]:
     """The examples per split and the bundle manifest that describes them; train and val must not be empty."""
     splits = {split: examples.filter(pl.col("split") == split) for split in SPLITS}
     if splits["train"].is_empty() or splits["val"].is_empty():
         raise ValueError(f"no train or val examples in versions {versions}")
+    task_maps = task_label_maps(splits["train"], tasks or [])
+    splits = {split: with_task_columns(frame, tasks or []) for split, frame in splits.items()}
     manifest = BundleManifest(
+        tasks=task_maps,
         label_map=build_label_map(splits["train"]["label"]),
         dataset_versions=sorted(set(examples["dataset_version"]), key=versions.index),
         rules_hash=rules_hash,
@@ -72,7 +94,13 @@ class TrainingSet:
 
 
 def plan_training_set(
-    lake: Lake, registered: list[str], version: str, train_on: TrainOn, rules_hash: str, run_id: str
+    lake: Lake,
+    registered: list[str],
+    version: str,
+    train_on: TrainOn,
+    rules_hash: str,
+    run_id: str,
+    tasks: list[tuple[str, str]] | None = None,
 ) -> TrainingSet:
     """Gather the examples a new model of `version` learns from, with the lineage its card will carry."""
     versions = versions_to_train_on(registered, version, train_on)
@@ -88,5 +116,6 @@ def plan_training_set(
         "git_commit": git_commit(),
         "dagster_run_id": run_id,
     }
-    splits, manifest = split_examples(gather_examples(lake, versions), versions, rules_hash, lineage, recipe)
+    examples = gather_examples(lake, versions)
+    splits, manifest = split_examples(examples, versions, rules_hash, lineage, recipe, tasks)
     return TrainingSet(model_version, splits, manifest)

@@ -33,6 +33,8 @@ def enforce_label_sets(frame: pl.DataFrame, rules: list[LabelSetRule]) -> tuple[
     for rule in rules:
         if rule.column not in frame.columns:
             continue
+        # A blank label is no label, as for `label` in cleaning: the row is kept, masked for this task.
+        frame = frame.with_columns(pl.col(rule.column).cast(pl.String).str.strip_chars().replace("", None))
         present = frame[rule.column].cast(pl.String).drop_nulls().unique().to_list()
         unseen = sorted(set(present) - rule.labels)
         if not unseen:
