@@ -65,7 +65,8 @@ def write_predictions(rows: list[dict], output: str) -> None:
         path.write_text("".join(json.dumps(row, ensure_ascii=False) + "\n" for row in rows), encoding="utf-8")
         return
     with path.open("w", newline="", encoding="utf-8") as handle:
-        writer = csv.DictWriter(handle, fieldnames=["text", "label", "score", "refused", "prepared_text"])
+        fields = list(dict.fromkeys(key for row in rows for key in row))  # a multi-task model adds <task>_label
+        writer = csv.DictWriter(handle, fieldnames=fields, restval="")
         writer.writeheader()
         writer.writerows(rows)
 
@@ -84,7 +85,8 @@ def command_predict(args: argparse.Namespace, home: RefineryHome) -> int:
     predictions = Classifier(folder).predict(texts)
     rows = [
         {"text": text, "label": p.label, "score": None if p.score is None else round(p.score, 4),
-         "refused": p.refused, "prepared_text": p.text}
+         "refused": p.refused, "prepared_text": p.text,
+         **({f"{task}_label": t.label for task, t in p.tasks.items()} if p.tasks else {})}
         for text, p in zip(texts, predictions, strict=True)
     ]  # fmt: skip
     if args.output:
@@ -98,7 +100,8 @@ def command_predict(args: argparse.Namespace, home: RefineryHome) -> int:
             if row["refused"] is not None:
                 print(f"refused\t-\t{row['prepared_text']}\t({row['refused']})")
             else:
-                print(f"{row['label']}\t{row['score']:.4f}\t{row['prepared_text']}")
+                tasks = "".join(f"\t{k.removesuffix('_label')}={v}" for k, v in row.items() if k.endswith("_label"))
+                print(f"{row['label']}\t{row['score']:.4f}\t{row['prepared_text']}{tasks}")
     return 0
 
 
