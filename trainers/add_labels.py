@@ -63,7 +63,8 @@ def add_labels(source: Path, examples: dict[str, list[str]], output: Path) -> di
     grown = add_prototype_labels(model, tokenizer, examples, label_map, prototypes["temperature"], max_length)
     seconds = round(time.perf_counter() - started, 3)
     added = {label: len(texts) for label, texts in examples.items()}
-    lineage = {**card.get("lineage", {}), "few_shot": {"from": source.name, "labels": added, "seconds": seconds}}
+    lineage = {**card.get("lineage", {}), "few_shot": {"from": source.name, "labels": added, "seconds": seconds},
+               "evaluation_bundle": card.get("lineage", {}).get("evaluation_bundle") or source.name}  # fmt: skip
     new_card = {**card, "label_map": grown, "lineage": lineage,
                 "prototype_head": {**prototypes, "examples": {**prototypes.get("examples", {}), **added}},
                 "created_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())}  # fmt: skip

@@ -24,36 +24,42 @@ def evaluate_model(model_folder: Path, bundle: Path, split: str = "test") -> dic
     texts, targets = read_split(bundle, split, label_map)
     if not texts:
         raise ValueError(f"{bundle}: the {split} split is empty")
-    if set(classifier.labels) != set(label_map):
-        raise ValueError(
-            f"{model_folder}: model labels {classifier.labels} differ from the bundle's {sorted(label_map)}"
-        )
+    if not set(label_map) <= set(classifier.labels):
+        missing = sorted(set(label_map) - set(classifier.labels))
+        raise ValueError(f"{model_folder}: the model lacks the bundle's labels {missing}")
     probabilities = classifier.probabilities(texts)
-    predictions = torch.tensor([label_map[p.label] for p in classifier.decide(probabilities)])
+    # A label the bundle lacks (one added from a few examples since) is its own class `classes`: always wrong here.
+    classes = len(label_map)
+    predictions = torch.tensor([label_map.get(p.label, classes) for p in classifier.decide(probabilities)])
     target_tensor = torch.tensor(targets)
     # The model's label order may differ from the bundle's: reorder its columns to the bundle's ids.
     columns = [classifier.labels.index(name) for name in sorted(label_map, key=label_map.__getitem__)]
     probabilities = probabilities[:, columns]
-    classes = len(label_map)
-    per_class = zip(
-        multiclass_precision(predictions, target_tensor, classes, average=None).tolist(),
-        multiclass_recall(predictions, target_tensor, classes, average=None).tolist(),
-        multiclass_f1_score(predictions, target_tensor, classes, average=None).tolist(),
+    counted = classes + int(bool((predictions == classes).any()))
+    per_class = list(zip(
+        multiclass_precision(predictions, target_tensor, counted, average=None).tolist()[:classes],
+        multiclass_recall(predictions, target_tensor, counted, average=None).tolist()[:classes],
+        multiclass_f1_score(predictions, target_tensor, counted, average=None).tolist()[:classes],
         torch.bincount(target_tensor, minlength=classes).tolist(),
         strict=True,
-    )
+    ))  # fmt: skip
+    metrics = classification_metrics(predictions, target_tensor, counted)
+    if counted > classes:  # macro averages over the bundle's labels only
+        for position, name in enumerate(("precision", "recall", "f1")):
+            metrics[f"macro_{name}"] = round(sum(row[position] for row in per_class) / classes, 6)
     names = sorted(label_map, key=label_map.__getitem__)
     return {
         "tasks": task_metrics(classifier, bundle, split),
         "split": split,
         "examples": len(texts),
         "metrics": {
-            **classification_metrics(predictions, target_tensor, classes),
+            **metrics,
             "calibration_error": round(expected_calibration_error(probabilities, target_tensor), 6),
             "mean_confidence": round(float(probabilities.max(dim=-1).values.mean()), 6),
         },
         "labels": names,
-        "confusion_matrix": confusion_matrix(predictions, target_tensor, classes),
+        # square over the bundle's labels; predictions of labels it lacks are counted in the metrics only
+        "confusion_matrix": [row[:classes] for row in confusion_matrix(predictions, target_tensor, counted)[:classes]],
         "calibration_bins": calibration_bins(probabilities, target_tensor),
         "per_class": {
             name: {"precision": round(p, 4), "recall": round(r, 4), "f1": round(f, 4), "support": n}

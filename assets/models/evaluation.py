@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
-from trainers.registry import ModelRegistry, update_card
+from trainers.registry import ModelRegistry, read_card, update_card
 
 GATED_METRICS = ("accuracy", "macro_f1")
 
@@ -92,7 +92,8 @@ def evaluate_candidate(
     from trainers.reports import confusion_png, reliability_png
 
     folder = registry.model_for(version, run_id)  # this run's model; the newest one when this run trained none
-    bundle = bundles_root / folder.name  # every model version has its own bundle
+    # every trained model version has its own bundle; one grown from a few examples is judged on its source's
+    bundle = bundles_root / ((read_card(folder).get("lineage") or {}).get("evaluation_bundle") or folder.name)
     report = evaluate_model(folder, bundle)
     production = production_report(registry, folder, bundle)
     gate = gate_result(report["metrics"], settings, production.get("metrics") if production else None,

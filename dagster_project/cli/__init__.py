@@ -15,7 +15,7 @@ from assets.storage.home import RefineryHome
 DEMO_VERSION = "demo-v1"
 COMMAND_MODULES = {
     "init": "datasets", "ingest": "pipeline", "run": "pipeline", "status": "pipeline", "demo": "pipeline",
-    "predict": "models", "serve": "models", "models": "models", "rollback": "models",
+    "predict": "models", "serve": "models", "models": "models", "rollback": "models", "add_labels": "models",
     "ui": "tools", "rules_check": "tools", "lake_maintain": "tools",
 }  # fmt: skip
 
@@ -113,7 +113,16 @@ def add_model_commands(commands: argparse._SubParsersAction) -> None:
     models = subcommand(commands, "models", "every model with its aliases, lineage and test metrics")
     models.add_argument("--json", action="store_true", help="print JSON")
     rollback = subcommand(commands, "rollback", "move the production alias back to the previous model")
-    for command in (predict, models, rollback):
+    add = subcommand(
+        commands,
+        "add-labels",
+        "add labels from a few examples each to the production model (a "
+        "prototype head), then evaluate and deploy the new version through the gate",
+        "add_labels",
+    )
+    add.add_argument("examples", help='JSON lines, one {"text": ..., "label": ...} per example')
+    add.add_argument("--no-deploy", action="store_true", help="only write the new model version")
+    for command in (predict, models, rollback, add):
         command.add_argument("--dataset", help="whose models (default: the home's only dataset with models)")
 
     for name, port in (("serve", 8080), ("ui", 3000)):

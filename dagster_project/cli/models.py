@@ -13,6 +13,7 @@ from trainers.registry import (
     ModelRegistry,
     alias_history,
     list_models,
+    new_model_version,
     registries,
     registry_name,
     resolve_alias,
@@ -152,4 +153,26 @@ def command_rollback(args: argparse.Namespace, home: RefineryHome) -> int:
     aliases = rollback(model_root_for(home, args.dataset))
     print(f"production is {aliases['production']} again (previous: {aliases['previous']}); "
           "a running `refinery serve` swaps to it within a second")  # fmt: skip
+    return 0
+
+
+def command_add_labels(args: argparse.Namespace, home: RefineryHome) -> int:
+    from dagster_project.cli.pipeline import run_version
+    from trainers.add_labels import add_labels, read_examples  # torch: only this command pays for it
+
+    model_root = model_root_for(home, args.dataset)
+    try:
+        source = resolve_alias(model_root)
+    except LookupError as error:
+        raise CliError(str(error)) from error
+    dataset_version = ModelRegistry(str(model_root.parent), model_root.name).dataset_version_of(source.name)
+    output = model_root / new_model_version(dataset_version)
+    added = add_labels(source, read_examples(Path(args.examples)), output)
+    print(f"{output.name}: {source.name} with {', '.join(f'{k} ({n} examples)' for k, n in added['added'].items())}"
+          f" in {added['seconds']:.2f}s")  # fmt: skip
+    if args.no_deploy:
+        return 0
+    if not run_version(home, dataset_version, "model_evaluation,deployed_model"):
+        raise CliError(f"{output.name} did not pass the gate against {source.name}; production is unchanged")
+    print(f"production is {resolve_alias(model_root).name}")
     return 0

@@ -164,3 +164,22 @@ def test_a_later_version_with_new_labels_quarantines_them_naming_the_labels(tmp_
     second_run = _refinery(home, "run", "--version", "v2", *select)
     assert second_run.returncode == 0, second_run.stderr[-2000:]
     assert "quarantined  clean     label_in_label_set     15" in second_run.stdout
+
+
+def test_add_labels_grows_the_production_model_from_five_examples_through_the_gate(tmp_path: Path) -> None:
+    data = tmp_path / "orders.csv"
+    write_orders_csv(data, 240, ("refund", "shipping", "warranty"), seed=2)
+    home = tmp_path / "home"
+    assert _refinery(home, "init", str(data)).returncode == 0
+    config = '{"ops": {"fine_tuned_model": {"config": {"max_epochs": 1, "prototype_head": true}}}}'
+    run = _refinery(home, "run", "--config", config)
+    assert run.returncode == 0, run.stderr[-3000:]
+    examples = tmp_path / "exchange.jsonl"
+    texts = ["exch1 exch4 exch7 swap please", "exch2 exch9 swap it now", "exch3 exch5 exch8 swap the order",
+             "exch6 exch0 swap again", "exch1 exch2 exch3 swap today"]  # fmt: skip
+    examples.write_text("".join(json.dumps({"text": t, "label": "exchange"}) + "\n" for t in texts))
+    added = _refinery(home, "add-labels", str(examples))
+    assert added.returncode == 0, added.stderr[-3000:]
+    assert "with exchange (5 examples)" in added.stdout and "production is" in added.stdout
+    predicted = _refinery(home, "predict", "--json", "exch4 exch8 swap please", "refu3 refu7 please refu11 help")
+    assert [json.loads(line)["label"] for line in predicted.stdout.splitlines()] == ["exchange", "refund"]
