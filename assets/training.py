@@ -99,6 +99,21 @@ def with_warm_start(params: dict, set_by_run: set[str], models: ModelRegistry) -
     return {**params, "model_name_or_path": str(folder)}, {"from": production, "base": base}
 
 
+def with_chosen_sources(
+    params: dict, config: dg.Config, set_by_run: set[str], lake: LakeResource, models: ModelRegistry, dataset: str,
+    version: str, lineage: dict,
+) -> dict:  # fmt: skip
+    """The params with the production model (warm_start), the chosen candidate (from_selection) and the best trial
+    (from_search) laid over, in that order; each one's record added to the lineage."""
+    if config.warm_start:
+        params, lineage["warm_start"] = with_warm_start(params, set_by_run, models)
+    if config.from_selection:
+        params, lineage["selection"] = with_selection_params(params, set_by_run, lake, version)
+    if config.from_search:
+        params, lineage["search"] = with_search_params(params, config, set_by_run, models.model_root, dataset, version)
+    return params
+
+
 def trainer_params(
     config: dg.Config, dataset_training: dict | None = None, set_by_run: set[str] | None = None
 ) -> dict[str, object]:
@@ -144,14 +159,7 @@ def fine_tuned_model(
         raise dg.Failure(description=f"version {version}: {error}") from error
     models = registry.for_dataset(dataset.name)
     model_version, manifest = planned.model_version, planned.manifest
-    if config.warm_start:
-        params, manifest.lineage["warm_start"] = with_warm_start(params, set_by_run, models)
-    if config.from_selection:
-        params, manifest.lineage["selection"] = with_selection_params(params, set_by_run, lake, version)
-    if config.from_search:
-        params, manifest.lineage["search"] = with_search_params(
-            params, config, set_by_run, models.model_root, dataset.name, version
-        )
+    params = with_chosen_sources(params, config, set_by_run, lake, models, dataset.name, version, manifest.lineage)
     splits = {split: frame.to_arrow() for split, frame in planned.splits.items()}
     bundle = write_bundle(trainer.bundle_folder(model_version), splits, manifest)
     checkpoints = models.model_root / f".{model_version}.checkpoints"  # a retried step of this run resumes
