@@ -79,6 +79,8 @@ def carried_columns(present: list[str], config: RecordMapping, known: dict[str, 
 
 def reject_unmappable(batch: ParsedRecords, config: RecordMapping, source: str) -> ParsedRecords:
     """Move records whose mapped column holds a list or an object (not text) to the batch's rejects."""
+    if batch.frame is not None:  # parsed from text: every value is a string
+        return batch
     mapped = [column for column in config.mapped.values() if column in batch.columns]
     bad = [
         index
@@ -102,6 +104,8 @@ def map_batch(
     batch: ParsedRecords, config: RecordMapping, extras: dict[str, str], schema: pa.Schema, source: str, where: str
 ) -> pl.DataFrame:
     """One batch of source records (mapped values already scalar: `reject_unmappable`) as documents in `schema`."""
+    if batch.frame is not None:
+        return _map_frame(batch.frame, config, extras, schema, source)
     size = batch.size
     columns: dict[str, list[object]] = {}
     for target, column in config.mapped.items():
@@ -113,6 +117,19 @@ def map_batch(
         {**columns, "source": [source] * size, "source_row": batch.columns["source_row"]},
         schema_overrides={"source_row": pl.Int64, **{c: pl.String for c in columns}},
     )
+    frame = frame.with_columns(content_hash(frame["text"]).alias("doc_id"))
+    missing = [pl.lit(None, pl.String).alias(n) for n in schema.names if n not in frame.columns]
+    return frame.with_columns(missing).select(schema.names)
+
+
+def _map_frame(
+    parsed: pl.DataFrame, config: RecordMapping, extras: dict[str, str], schema: pa.Schema, source: str
+) -> pl.DataFrame:
+    """`map_batch` for records the fast path parsed into a frame of strings."""
+    columns = [(pl.col(column) if column in parsed.columns else pl.lit(None, pl.String)).alias(target)
+               for target, column in config.mapped.items()]  # fmt: skip
+    columns += [pl.col(name).alias(lake) for name, lake in extras.items() if name in parsed.columns]
+    frame = parsed.select(*columns, pl.lit(source, pl.String).alias("source"), pl.col("source_row"))
     frame = frame.with_columns(content_hash(frame["text"]).alias("doc_id"))
     missing = [pl.lit(None, pl.String).alias(n) for n in schema.names if n not in frame.columns]
     return frame.with_columns(missing).select(schema.names)

@@ -20,6 +20,7 @@ from pathlib import Path
 from typing import IO
 
 from assets.readers.encodings import SAMPLE_BYTES, detect_encoding
+from assets.readers.fast_csv import fast_header, parse_clean_chunk, record_chunks
 from assets.readers.json_array import Element, TrailingData, UnclosedArray, json_array_elements
 from assets.readers.lines import NumberedLines, OversizedLine, RecordTooLongError, bounded_lines, oversized_reject
 from assets.readers.mapping import RecordMapping
@@ -84,54 +85,89 @@ def csv_dialect(path: Path, config: RecordMapping) -> tuple[str, str]:
     return encoding, _sniff_delimiter(sample[:65536].decode(encoding, "replace"))
 
 
+FAST_ENCODINGS = ("utf-8", "utf-8-sig")
+
+
 def read_delimited(path: Path, source: str, config: RecordMapping, batch_size: int) -> Iterator[ParsedRecords]:
-    """CSV/TSV records; a bad record is rejected alone and parsing resumes on its next line."""
+    """CSV/TSV records: chunks proven clean through Polars' native reader, the others line by line, where a bad
+    record is rejected alone and parsing resumes on its next line."""
     encoding, delimiter = csv_dialect(path, config)
+    fast = encoding in FAST_ENCODINGS and len(delimiter) == 1 and len(config.quote_char) == 1
     with open_binary(path) as stream:
-        lines = NumberedLines(stream, encoding, source, config)
+        header = fast_header(stream, path, encoding, delimiter, config) if fast else None
+        if header is None:
+            stream.seek(0)
+            yield from careful_records(stream, encoding, delimiter, path, source, config, batch_size)
+            return
+        first_line = 2 if config.has_header else 1
+        for chunk in record_chunks(stream, ord(config.quote_char), first_line):
+            limits = (config.max_record_bytes, config.max_record_lines)
+            frame = parse_clean_chunk(chunk, header, delimiter, config.quote_char, *limits)
+            if frame is None:
+                rest = chunk.rest or io.BytesIO(chunk.data)  # the file's rest, or this chunk alone
+                yield from careful_records(rest, "utf-8", delimiter, path, source, config, batch_size, header,
+                                           chunk.first_line - 1)  # fmt: skip
+                continue
+            for start in range(0, frame.height, batch_size):
+                yield ParsedRecords({}, [], frame.slice(start, batch_size))
 
-        def reader() -> Iterator[list[str]]:
-            return csv.reader(lines, delimiter=delimiter, quotechar=config.quote_char, strict=True)
 
+def careful_records(
+    stream: IO[bytes],
+    encoding: str,
+    delimiter: str,
+    path: Path,
+    source: str,
+    config: RecordMapping,
+    batch_size: int,
+    header: list[str] | None = None,
+    first_number: int = 0,
+) -> Iterator[ParsedRecords]:
+    """Records parsed line by line with Python's csv module; `header` None: the stream starts with it."""
+    lines = NumberedLines(stream, encoding, source, config, first_number)
+
+    def reader() -> Iterator[list[str]]:
+        return csv.reader(lines, delimiter=delimiter, quotechar=config.quote_char, strict=True)
+
+    parser = reader()
+    header = header or _read_header(path, parser, config)
+    batch = _new_batch(header)
+    rejected: list[dict[str, object]] = []
+
+    def reject(reason_rule: str, reason: str) -> None:
+        nonlocal parser
+        consumed = lines.consumed
+        first_number, first_text = consumed[0]
+        rejected.append(quarantine_raw(source, first_number, reason_rule, reason, first_text))
+        if len(consumed) > 1:  # the record swallowed later lines: parse them again on their own
+            lines.push_back(consumed[1:])
         parser = reader()
-        header = _read_header(path, parser, config)
-        batch = _new_batch(header)
-        rejected: list[dict[str, object]] = []
 
-        def reject(reason_rule: str, reason: str) -> None:
-            nonlocal parser
-            consumed = lines.consumed
-            first_number, first_text = consumed[0]
-            rejected.append(quarantine_raw(source, first_number, reason_rule, reason, first_text))
-            if len(consumed) > 1:  # the record swallowed later lines: parse them again on their own
-                lines.push_back(consumed[1:])
-            parser = reader()
-
-        while True:
-            lines.start_record()
-            try:
-                fields = next(parser)
-            except StopIteration:
-                break
-            except csv.Error as error:
-                reject("csv_parse", f"malformed CSV: {error}")
-                continue
-            except RecordTooLongError:
-                limits = f"{config.max_record_lines} lines or {config.max_record_bytes} bytes"
-                reject("csv_parse", f"quoted field still open after {limits}")
-                continue
-            if not fields:
-                continue
-            if len(fields) != len(header):
-                reject("csv_field_count", f"expected {len(header)} fields, found {len(fields)}")
-                continue
-            for name, value in zip(header, fields, strict=True):
-                batch[name].append(value)
-            batch["source_row"].append(lines.consumed[0][0])
-            if len(batch["source_row"]) >= batch_size:
-                yield ParsedRecords(batch, rejected + lines.rejects)
-                batch, rejected, lines.rejects = _new_batch(header), [], []
-        yield ParsedRecords(batch, rejected + lines.rejects)
+    while True:
+        lines.start_record()
+        try:
+            fields = next(parser)
+        except StopIteration:
+            break
+        except csv.Error as error:
+            reject("csv_parse", f"malformed CSV: {error}")
+            continue
+        except RecordTooLongError:
+            limits = f"{config.max_record_lines} lines or {config.max_record_bytes} bytes"
+            reject("csv_parse", f"quoted field still open after {limits}")
+            continue
+        if not fields:
+            continue
+        if len(fields) != len(header):
+            reject("csv_field_count", f"expected {len(header)} fields, found {len(fields)}")
+            continue
+        for name, value in zip(header, fields, strict=True):
+            batch[name].append(value)
+        batch["source_row"].append(lines.consumed[0][0])
+        if len(batch["source_row"]) >= batch_size:
+            yield ParsedRecords(batch, rejected + lines.rejects)
+            batch, rejected, lines.rejects = _new_batch(header), [], []
+    yield ParsedRecords(batch, rejected + lines.rejects)
 
 
 def _read_header(path: Path, parser: Iterator[list[str]], config: RecordMapping) -> list[str]:

@@ -56,7 +56,7 @@ class NumberedLines:
     Lines with bytes invalid in the encoding are not yielded; they are collected as rejects.
     """
 
-    def __init__(self, stream: IO[bytes], encoding: str, source: str, config: RecordMapping):
+    def __init__(self, stream: IO[bytes], encoding: str, source: str, config: RecordMapping, first_number: int = 0):
         self.encoding, self.source, self.max_record_lines = encoding, source, config.max_record_lines
         self.max_bytes = config.max_record_bytes
         if encoding == "utf-16":
@@ -66,7 +66,7 @@ class NumberedLines:
             self.encoding = "utf-8"
         else:
             self._raw = bounded_lines(stream, self.max_bytes)
-        self.number = 0
+        self.number = first_number  # lines before this stream's first (a chunk of a file)
         self.pushed: list[tuple[int, str]] = []
         self.consumed: list[tuple[int, str]] = []
         self.consumed_bytes = 0

@@ -20,10 +20,11 @@ class ParsedRecords:
 
     columns: dict[str, list[object]]
     rejects: list[dict[str, object]] = field(default_factory=list)
+    frame: pl.DataFrame | None = None  # the fast path's records, all strings, with `source_row`, instead of columns
 
     @property
     def size(self) -> int:
-        return len(self.columns["source_row"])
+        return self.frame.height if self.frame is not None else len(self.columns["source_row"])
 
 
 @runtime_checkable

@@ -175,7 +175,7 @@ def test_replay_after_a_rule_change_rewrites_the_quarantine(pipeline: Pipeline, 
 
 def test_the_selection_matrix_compares_candidates_on_val_and_names_the_chosen_one(pipeline: Pipeline) -> None:
     matrix = pipeline.table("model_candidates", "v1")
-    assert sorted(matrix["candidate"]) == ["encoder-frozen-logreg", "tfidf-logreg"]
+    assert sorted(matrix["candidate"]) == ["encoder-frozen-logreg@tiny-bert", "tfidf-logreg"]  # config names it
     assert matrix["chosen"].sum() == 1 and matrix["pareto"].any()
     chosen = matrix.filter(pl.col("chosen")).row(0, named=True)
     assert chosen["val_macro_f1"] == matrix["val_macro_f1"].max()
