@@ -97,47 +97,49 @@ def terminated(data: bytes) -> bytes:
 
 
 def clean_records(chunk: Chunk, fields: int, delimiter: int, quote: int, max_bytes: int, max_lines: int):
-    """Where each record of a chunk starts and its first line number, if every record is provably clean; else None."""
+    """Where each record of a chunk starts and its first line number, if every record is provably clean; else None.
+
+    Quote parity is looked up at the few bytes that matter (line breaks, separators, carriage returns) by
+    binary search over the quote positions, rather than counted over every byte.
+    """
     array = np.frombuffer(terminated(chunk.data), np.uint8)
     if chunk.rest is not None or (array == 0).any():
         return None
-    is_quote = array == quote
-    # after each byte, an even number of quotes so far (counted modulo 256: one byte per byte, parity intact)
-    outside = (np.cumsum(is_quote, dtype=np.uint8) & 1) == 0
-    outside_before = np.concatenate(([True], outside[:-1]))
-    ends = np.flatnonzero((array == LF) & outside)
+    quotes = np.flatnonzero(array == quote)
+
+    def outside(positions: np.ndarray) -> np.ndarray:  # an even number of quotes before each position
+        return (np.searchsorted(quotes, positions) & 1) == 0
+
+    all_breaks = np.flatnonzero(array == LF)
+    ends = all_breaks[outside(all_breaks)]
     if not len(ends) or ends[-1] != len(array) - 1:
         return None
     starts = np.concatenate(([0], ends[:-1] + 1))
-    if not quotes_well_placed(array, is_quote, outside, delimiter, quote):
+    if not quotes_well_placed(array, quotes, delimiter, quote):
         return None
     carriage = np.flatnonzero(array == CR)
     if len(carriage) and (carriage[-1] + 1 >= len(array) or (array[carriage + 1] != LF).any()
-                          or not outside_before[carriage].all()):  # fmt: skip
+                          or not outside(carriage).all()):  # fmt: skip
         return None  # a bare CR, or one inside quotes: the careful parser decides
     content = ends - starts - (array[np.maximum(ends - 1, 0)] == CR)
     if (content <= 0).any() or (ends - starts + 1 > max_bytes).any():
         return None
-    separators = np.flatnonzero((array == delimiter) & outside_before)
+    separators = np.flatnonzero(array == delimiter)
+    separators = separators[outside(separators)]
     per_record = np.searchsorted(separators, ends) - np.searchsorted(separators, starts)
     if (per_record != fields - 1).any():
         return None
-    all_breaks = np.flatnonzero(array == LF)
     lines_before = np.searchsorted(all_breaks, starts)
     if (np.searchsorted(all_breaks, ends) - lines_before + 1 > max_lines).any():
         return None
     return chunk.first_line + lines_before
 
 
-def quotes_well_placed(
-    array: np.ndarray, is_quote: np.ndarray, outside: np.ndarray, delimiter: int, quote: int
-) -> bool:
+def quotes_well_placed(array: np.ndarray, quotes: np.ndarray, delimiter: int, quote: int) -> bool:
     """Every opening quote starts a field (or doubles a quote) and every closing quote ends one (or is doubled)."""
-    positions = np.flatnonzero(is_quote)
-    if not len(positions):
+    if not len(quotes):
         return True
-    opening = positions[~outside[positions]]
-    closing = positions[outside[positions]]
+    opening, closing = quotes[0::2], quotes[1::2]  # the 1st, 3rd, ... quote opens; the 2nd, 4th, ... closes
     previous = np.where(opening > 0, array[np.maximum(opening - 1, 0)], LF)
     following = np.where(closing + 1 < len(array), array[np.minimum(closing + 1, len(array) - 1)], LF)
     starts_ok = np.isin(previous, [delimiter, LF, quote])
