@@ -14,6 +14,7 @@ from trainers.registry import (
     alias_history,
     list_models,
     new_model_version,
+    read_card,
     registries,
     registry_name,
     resolve_alias,
@@ -167,7 +168,14 @@ def command_add_labels(args: argparse.Namespace, home: RefineryHome) -> int:
         raise CliError(str(error)) from error
     dataset_version = ModelRegistry(str(model_root.parent), model_root.name).dataset_version_of(source.name)
     output = model_root / new_model_version(dataset_version)
-    added = add_labels(source, read_examples(Path(args.examples)), output)
+    bundle = home.bundles / ((read_card(source).get("lineage") or {}).get("evaluation_bundle") or source.name)
+    known = None
+    if (bundle / "val.parquet").is_file():  # the source's val split keeps the known labels' accuracy in check
+        import pyarrow.parquet as pq
+
+        val = pq.read_table(bundle / "val.parquet", columns=["text", "label"])
+        known = (val.column("text").to_pylist(), val.column("label").to_pylist())
+    added = add_labels(source, read_examples(Path(args.examples)), output, known)
     print(f"{output.name}: {source.name} with {', '.join(f'{k} ({n} examples)' for k, n in added['added'].items())}"
           f" in {added['seconds']:.2f}s")  # fmt: skip
     if args.no_deploy:

@@ -86,3 +86,19 @@ def test_labels_are_added_only_to_a_prototype_head_and_bad_example_lines_are_nam
     with pytest.raises(ValueError, match=r"bad.jsonl:2: expected a JSON object with text and label"):
         read_examples(bad)
     assert main(["--model", str(plain), "--examples", str(bad), "--output", str(tmp_path / "x")]) == 2
+
+
+def test_new_rows_are_calibrated_to_keep_known_labels_accuracy_on_their_val_split(prototype_model, tmp_path) -> None:
+    folder, bundle = prototype_model
+    label_map = read_bundle_manifest(bundle).label_map
+    texts, ids = read_split(bundle, "val", label_map)
+    labels = [next(k for k, v in label_map.items() if v == i) for i in ids]
+    # a "new" label whose prototype is a known text the model gets right: uncalibrated, it would take that text
+    right = next(t for t, p, g in zip(texts, Classifier(folder).predict(texts), labels, strict=True) if p.label == g)
+    added = add_labels(folder, {"copycat": [right] * 5}, tmp_path / "v3", (texts, labels))
+
+    def accuracy(model_folder: Path) -> float:
+        return sum(p.label == gold for p, gold in zip(Classifier(model_folder).predict(texts), labels, strict=True))
+
+    assert read_card(tmp_path / "v3")["lineage"]["few_shot"]["bias_offset"] > 0
+    assert accuracy(tmp_path / "v3") >= accuracy(folder) - 0.005 * len(texts) and added["labels"] == 4
