@@ -55,9 +55,9 @@ def read_sample(location: Path, rows: int = PROFILE_ROWS) -> pl.DataFrame:
     frames, taken = [], 0
     for path in data_files(location):
         for parsed in read_file(path, path.name, RecordMapping(), batch_size=min(rows, 50_000)):
-            columns = {k: v for k, v in parsed.columns.items() if k != "source_row"}
-            if columns and parsed.size:
-                frames.append(pl.DataFrame(columns, strict=False))
+            values = parsed.values()
+            if values.width and parsed.size:
+                frames.append(values)
                 taken += parsed.size
             if taken >= rows:
                 break

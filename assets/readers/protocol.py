@@ -26,6 +26,12 @@ class ParsedRecords:
     def size(self) -> int:
         return self.frame.height if self.frame is not None else len(self.columns["source_row"])
 
+    def values(self) -> pl.DataFrame:
+        """The records' values as the source names its columns (no `source_row`), however they were parsed."""
+        if self.frame is not None:
+            return self.frame.drop("source_row")
+        return pl.DataFrame({k: v for k, v in self.columns.items() if k != "source_row"}, strict=False)
+
 
 @runtime_checkable
 class Reader(Protocol):
