@@ -100,5 +100,5 @@ def test_a_messy_csv_cut_into_many_chunks_loses_no_line(lines) -> None:
     covered = set()
     for row in rows:  # a record covers its first line and one more per line break inside its values
         covered |= set(range(row[-1], row[-1] + sum(str(v).count("\n") for v in row[:-1]) + 1))
-    blank = {n + 2 for n, line in enumerate(lines) if line in ("", "\r")}
+    blank = {n + 2 for n, line in enumerate(lines) if not line.strip("\r")}  # the csv module skips these
     assert covered | {line for line, _ in rejects} | blank >= set(range(2, len(lines) + 2))
