@@ -164,6 +164,6 @@ def meta_train(model, tokenizer, texts: list[str], labels: list[int], episodes: 
         optimizer.zero_grad()
         loss.backward()
         optimizer.step()
-        losses.append(float(loss))
+        losses.append(float(loss.detach()))
     model.eval()
     return losses
