@@ -14,7 +14,6 @@ from pathlib import Path
 
 import lightning as L
 import torch
-from lightning.pytorch.loggers import CSVLogger
 from transformers import AutoModel, AutoTokenizer
 
 from trainers.bundle import read_bundle_manifest, read_task_split
@@ -143,7 +142,7 @@ def fit_multitask(bundle: Path, output: Path, params: TrainingParams, weighting:
     module = MultiTaskModule(source, manifest.tasks, params, weighting, weights)
     started = time.perf_counter()
     trainer = L.Trainer(max_epochs=params.max_epochs, accelerator=params.accelerator, devices=1,
-                        logger=CSVLogger(output.parent / f".{output.name}.logs", name="", version=""),
+                        logger=False,
                         enable_checkpointing=False, enable_progress_bar=False, enable_model_summary=False,
                         num_sanity_val_steps=0, gradient_clip_val=1.0, use_distributed_sampler=False)  # fmt: skip
     trainer.fit(module, datamodule=data)

@@ -11,8 +11,7 @@ import torch
 
 from trainers.export import class_probabilities, quantize_linear_layers
 from trainers.registry import LABEL_MAP, MODEL_CARD
-
-TFIDF_FILE = "tfidf.pkl"
+from trainers.selection.candidates import TFIDF_FILE
 
 
 def model_card(folder: Path) -> dict:

@@ -19,7 +19,6 @@ from trainers.bundle import read_bundle_manifest, read_split
 from trainers.export import stage_model_folder
 from trainers.metrics import classification_metrics
 from trainers.params import TrainingParams
-from trainers.scorers import TFIDF_FILE
 from trainers.selection.candidates import CandidateData, TfidfCandidate
 
 
@@ -58,7 +57,6 @@ def train_tfidf(bundle: Path, output: Path, params: TrainingParams, reporter) ->
     }  # fmt: skip
     with stage_model_folder(output, label_map, card, manifest.text_recipe) as staging:
         model.save(staging)
-        (staging / "model.pkl").rename(staging / TFIDF_FILE)
     result = {
         "model_path": str(output), "dataset_versions": manifest.dataset_versions, "train_seconds": seconds,
         "precision": "float64-sparse", **{f"val_{name}": value for name, value in val_metrics.items()},

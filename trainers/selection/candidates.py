@@ -12,6 +12,8 @@ from pathlib import Path
 
 import numpy as np
 
+TFIDF_FILE = "tfidf.pkl"  # a TF-IDF model's scikit-learn pipeline, in a candidate's or a model's folder
+
 
 @dataclass(frozen=True)
 class CandidateData:
@@ -57,7 +59,7 @@ class TfidfCandidate:
 
     def save(self, folder: Path) -> Path:
         folder.mkdir(parents=True, exist_ok=True)
-        (folder / "model.pkl").write_bytes(pickle.dumps(self.model))
+        (folder / TFIDF_FILE).write_bytes(pickle.dumps(self.model))
         return folder
 
 
