@@ -47,7 +47,7 @@ def accuracy(folder: Path, rows: list) -> float:
     return 100 * sum(p == gold for p, (_, gold) in zip(predicted, rows, strict=True)) / len(rows)
 
 
-def run_seed(data: dict, seed: int, k: int, epochs: int, episodes: int, root: Path) -> dict[str, float]:
+def run_seed(data: dict, seed: int, k: int, epochs: int, episodes: int, root: Path, model: str) -> dict[str, float]:
     """One held-out draw: both ways of adding the novel intents, and the scores."""
     generator = random.Random(seed)
     novel = set(generator.sample(sorted({label for _, label in data["train"]}), HELD_OUT))
@@ -59,7 +59,13 @@ def run_seed(data: dict, seed: int, k: int, epochs: int, episodes: int, root: Pa
     for text, label in shuffled:
         if len(support.setdefault(label, [])) < k:
             support[label].append(text)
-    settings = {"max_epochs": epochs, "max_length": 48, "early_stopping_patience": 0, "seed": seed}
+    settings = {
+        "model_name_or_path": model,
+        "max_epochs": epochs,
+        "max_length": 48,
+        "early_stopping_patience": 0,
+        "seed": seed,
+    }
     with Reporter() as reporter:
         train(write_rows(base, root / "base-bundle"), root / "base", TrainingParams(**settings,
               meta_episodes=episodes), reporter)  # fmt: skip
@@ -78,13 +84,14 @@ def main() -> None:
     parser.add_argument("--seeds", type=int, default=3)
     parser.add_argument("--k", type=int, default=5)
     parser.add_argument("--epochs", type=int, default=3)
+    parser.add_argument("--model", default="default", help="encoder folder or hub id (default: the embedded MiniLM)")
     parser.add_argument("--episodes", type=int, default=150, help="meta-training episodes (10-way 5-shot)")
     args = parser.parse_args()
     data = json.loads(args.path.read_text())
     runs = []
     for seed in range(args.seeds):
         with tempfile.TemporaryDirectory() as scratch:
-            runs.append(run_seed(data, seed, args.k, args.epochs, args.episodes, Path(scratch)))
+            runs.append(run_seed(data, seed, args.k, args.epochs, args.episodes, Path(scratch), args.model))
         print(f"seed {seed}: " + json.dumps({name: round(value, 2) for name, value in runs[-1].items()}), flush=True)
     summary = {}
     for name in runs[0]:

@@ -66,11 +66,14 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("path", nargs="?", type=Path, default=DEFAULT_PATH)
     parser.add_argument("--epochs", type=int, default=3)
+    parser.add_argument("--model", default="default", help="encoder folder or hub id (default: the embedded MiniLM)")
     args = parser.parse_args()
     data, domains = json.loads(args.path.read_text()), domain_of(args.path)
     texts = [t for t, _ in data["test"]]
     gold = {"intent": [label for _, label in data["test"]], "domain": [domains[label] for _, label in data["test"]]}
-    params = TrainingParams(max_epochs=args.epochs, max_length=48, early_stopping_patience=0)
+    params = TrainingParams(
+        model_name_or_path=args.model, max_epochs=args.epochs, max_length=48, early_stopping_patience=0
+    )
     scores, seconds, serving = {}, {}, {}
     with tempfile.TemporaryDirectory() as scratch:
         root = Path(scratch)

@@ -67,14 +67,15 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("path", nargs="?", type=Path, default=DEFAULT_PATH)
     parser.add_argument("--intents", type=int, default=150)
+    parser.add_argument("--model", default="default", help="encoder folder or hub id (default: the embedded MiniLM)")
     args = parser.parse_args()
     first, second = versions(json.loads(args.path.read_text()), args.intents)
     with tempfile.TemporaryDirectory() as scratch:
         root = Path(scratch)
-        v1_s, v1_acc, _ = fit_and_score(bundle(first, root / "v1"), root / "production", "default", first["test"])
+        v1_s, v1_acc, _ = fit_and_score(bundle(first, root / "v1"), root / "production", args.model, first["test"])
         v2 = bundle(second, root / "v2")
         warm_s, warm_acc, warm_epochs = fit_and_score(v2, root / "warm", str(root / "production"), second["test"])
-        cold_s, cold_acc, cold_epochs = fit_and_score(v2, root / "cold", "default", second["test"])
+        cold_s, cold_acc, cold_epochs = fit_and_score(v2, root / "cold", args.model, second["test"])
     print(f"version 1: {len(first['train'])} train rows, {v1_s:.0f}s, test accuracy {v1_acc:.2f}%; version 2: "
           f"{len(second['train'])} train rows; warm {warm_epochs} epochs, cold {cold_epochs} epochs")  # fmt: skip
     print(result_line(warm_s=round(warm_s, 1), cold_s=round(cold_s, 1), warm_acc=round(warm_acc, 2),

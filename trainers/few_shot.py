@@ -23,17 +23,18 @@ TEMPERATURES = [2.0**power for power in range(-4, 9)]
 def head_inputs(model, tokenizer, texts: list[str], max_length: int, batch_size: int = 64, grad: bool = False):
     """The features the output layer reads, one row per text (captured by a forward hook on it)."""
     captured: list[torch.Tensor] = []
+    device = next(model.parameters()).device
     hook = output_layer(model).register_forward_hook(lambda _m, inputs, _out: captured.append(inputs[0]))
     try:
         with torch.set_grad_enabled(grad):
             for start in range(0, len(texts), batch_size):
                 ids = encode(tokenizer, texts[start : start + batch_size], max_length)
-                batch = tokenizer.pad({"input_ids": ids}, return_tensors="pt")
+                batch = tokenizer.pad({"input_ids": ids}, return_tensors="pt").to(device)
                 model(input_ids=batch["input_ids"], attention_mask=batch["attention_mask"])
     finally:
         hook.remove()
     hidden = output_layer(model).in_features
-    return torch.cat(captured) if captured else torch.zeros((0, hidden))
+    return torch.cat(captured) if captured else torch.zeros((0, hidden), device=device)
 
 
 def prototype_rows(features: torch.Tensor, labels: torch.Tensor, classes: int) -> tuple[torch.Tensor, torch.Tensor]:
@@ -147,6 +148,8 @@ def meta_train(model, tokenizer, texts: list[str], labels: list[int], episodes: 
     if len(eligible) < 2:
         raise ValueError(f"meta-training needs 2 labels with {shots + queries} examples each; {len(eligible)} have")
     generator = random.Random(seed)
+    device = next(model.parameters()).device
+    model.to("cuda" if torch.cuda.is_available() else device)  # Lightning hands the model back on the CPU
     trainable = [p for name, p in model.named_parameters() if p.requires_grad]
     optimizer = torch.optim.AdamW(trainable, lr=learning_rate)
     model.train()
@@ -159,11 +162,11 @@ def meta_train(model, tokenizer, texts: list[str], labels: list[int], episodes: 
         features = head_inputs(model, tokenizer, support + query, max_length, grad=True)
         prototypes = features[: len(support)].view(len(chosen), shots, -1).mean(1)
         distances = torch.cdist(features[len(support) :], prototypes) ** 2
-        targets = torch.arange(len(chosen)).repeat_interleave(queries)
+        targets = torch.arange(len(chosen), device=features.device).repeat_interleave(queries)
         loss = torch.nn.functional.cross_entropy(-distances, targets)
         optimizer.zero_grad()
         loss.backward()
         optimizer.step()
         losses.append(float(loss.detach()))
-    model.eval()
+    model.to(device).eval()
     return losses

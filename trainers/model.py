@@ -14,6 +14,13 @@ from trainers.params import TrainingParams
 from trainers.transfer import body_layers, carry_over_head, decayed_learning_rate, layer_index
 
 
+def resolve_precision(precision: str) -> str:
+    """'auto' is bf16 mixed precision on a GPU that has it, else 32-bit."""
+    if precision != "auto":
+        return precision
+    return "bf16-mixed" if torch.cuda.is_available() and torch.cuda.is_bf16_supported() else "32-true"
+
+
 class SequenceClassifier(L.LightningModule):
     """Fine-tunes a transformers sequence classifier; logs val accuracy and F1 each epoch."""
 

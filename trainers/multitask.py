@@ -21,7 +21,7 @@ from trainers.data import TextClassificationData
 from trainers.default_model import resolve_model_source
 from trainers.encoding import encode
 from trainers.metrics import classification_metrics
-from trainers.model import warmup_then_linear_decay
+from trainers.model import resolve_precision, warmup_then_linear_decay
 from trainers.params import TrainingParams
 
 TASKS_FILE = "tasks.json"
@@ -141,19 +141,26 @@ def fit_multitask(bundle: Path, output: Path, params: TrainingParams, weighting:
                          seed=params.seed, shuffle=params.shuffle)  # fmt: skip
     module = MultiTaskModule(source, manifest.tasks, params, weighting, weights)
     started = time.perf_counter()
+    precision = resolve_precision(params.precision)
     trainer = L.Trainer(max_epochs=params.max_epochs, accelerator=params.accelerator, devices=1,
-                        logger=False,
+                        precision=precision, logger=False,
                         enable_checkpointing=False, enable_progress_bar=False, enable_model_summary=False,
                         num_sanity_val_steps=0, gradient_clip_val=1.0, use_distributed_sampler=False)  # fmt: skip
     trainer.fit(module, datamodule=data)
     seconds = round(time.perf_counter() - started, 2)
     card = {"model_kind": "multitask", "model_source": params.model_name_or_path, "tasks": list(manifest.tasks),
+            "precision": precision,
             "weighting": weighting, "weights": weights or {}, "train_seconds": seconds,
             "validation_metrics": module.val_metrics, "dataset_versions": manifest.dataset_versions,
             "hyperparameters": {"max_length": params.max_length, "truncation": params.truncation},
             "learned_log_variances": dict(zip(manifest.tasks, module.log_variances.tolist(), strict=True))}  # fmt: skip
     export_multitask(module.net, tokenizer, manifest.tasks, card, output, manifest.text_recipe)
-    return {"model_path": str(output), "train_seconds": seconds, "validation_metrics": module.val_metrics}
+    return {
+        "model_path": str(output),
+        "train_seconds": seconds,
+        "validation_metrics": module.val_metrics,
+        "precision": precision,
+    }
 
 
 def export_multitask(net: MultiTaskNet, tokenizer, tasks: dict[str, dict[str, int]], card: dict, folder: Path,
@@ -187,6 +194,11 @@ def train_multitask(bundle: Path, output: Path, params: TrainingParams, reporter
     result = fit_multitask(bundle, output, params, params.task_weighting)
     flat = {f"val_{task}_{name}": value for task, metrics in result["validation_metrics"].items()
             for name, value in metrics.items() if name in ("accuracy", "macro_f1")}  # fmt: skip
-    report = {"model_path": str(output), "train_seconds": result["train_seconds"], "precision": "32-true", **flat}
+    report = {
+        "model_path": str(output),
+        "train_seconds": result["train_seconds"],
+        "precision": result["precision"],
+        **flat,
+    }
     reporter.report(report)
     return report

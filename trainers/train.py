@@ -31,7 +31,7 @@ from trainers.data import TextClassificationData
 from trainers.default_model import resolve_model_source
 from trainers.export import class_probabilities, export_model
 from trainers.few_shot import meta_train, to_prototype_head
-from trainers.model import SequenceClassifier, without_lora
+from trainers.model import SequenceClassifier, resolve_precision, without_lora
 from trainers.multitask import train_multitask
 from trainers.params import TrainingParams
 from trainers.reports import read_metrics_csv_text, training_curves_png
@@ -75,13 +75,6 @@ class Reporter:
             self.pipes.report_asset_materialization(metadata=metadata)
         elif global_rank() == 0:
             print(json.dumps(metadata, default=str), flush=True)
-
-
-def resolve_precision(precision: str) -> str:
-    """'auto' is bf16 mixed precision on a GPU that has it, else 32-bit."""
-    if precision != "auto":
-        return precision
-    return "bf16-mixed" if torch.cuda.is_available() and torch.cuda.is_bf16_supported() else "32-true"
 
 
 @dataclass
