@@ -21,6 +21,24 @@ def resolve_precision(precision: str) -> str:
     return "bf16-mixed" if torch.cuda.is_available() and torch.cuda.is_bf16_supported() else "32-true"
 
 
+def clip_gradients(module: L.LightningModule, optimizer, value: float | None, algorithm: str | None) -> None:
+    """Clip as Lightning does, also for an optimizer that unscales inside its step (fused AdamW), which
+    Lightning's mixed-precision plugin refuses to clip: the scaler (fp16 only) unscales first, then clip."""
+    if not value:
+        return
+    if not getattr(optimizer, "_step_supports_amp_scaling", False):
+        module.clip_gradients(optimizer, value, algorithm)
+        return
+    scaler = getattr(module.trainer.precision_plugin, "scaler", None)
+    if scaler is not None:
+        scaler.unscale_(optimizer)  # Lightning skips this for such optimizers; their step sees it was done
+    parameters = [p for group in optimizer.param_groups for p in group["params"] if p.grad is not None]
+    if algorithm == "value":
+        torch.nn.utils.clip_grad_value_(parameters, value)
+    else:
+        torch.nn.utils.clip_grad_norm_(parameters, value)
+
+
 class SequenceClassifier(L.LightningModule):
     """Fine-tunes a transformers sequence classifier; logs val accuracy and F1 each epoch."""
 
@@ -97,6 +115,9 @@ class SequenceClassifier(L.LightningModule):
         # exactly the masks of an uninterrupted one, whatever else used the global RNG in between.
         trainer = self.trainer
         torch.manual_seed(self.hparams.seed * 1_000_003 + trainer.global_step * trainer.world_size + self.global_rank)
+
+    def configure_gradient_clipping(self, optimizer, gradient_clip_val=None, gradient_clip_algorithm=None) -> None:
+        clip_gradients(self, optimizer, gradient_clip_val, gradient_clip_algorithm)
 
     def configure_optimizers(self):
         base_lr = self.hparams.learning_rate

@@ -21,7 +21,7 @@ from trainers.data import TextClassificationData
 from trainers.default_model import resolve_model_source
 from trainers.encoding import encode
 from trainers.metrics import classification_metrics
-from trainers.model import resolve_precision, warmup_then_linear_decay
+from trainers.model import clip_gradients, resolve_precision, warmup_then_linear_decay
 from trainers.params import TrainingParams
 
 TASKS_FILE = "tasks.json"
@@ -105,6 +105,9 @@ class MultiTaskModule(L.LightningModule):
         self._val.clear()
         self.log("val_macro_f1", sum(m["macro_f1"] for m in self.val_metrics.values()) / len(self.val_metrics))
 
+    def configure_gradient_clipping(self, optimizer, gradient_clip_val=None, gradient_clip_algorithm=None) -> None:
+        clip_gradients(self, optimizer, gradient_clip_val, gradient_clip_algorithm)
+
     def configure_optimizers(self):
         head_lr = self.params.head_learning_rate or self.params.learning_rate
         groups = [{"params": list(self.net.encoder.parameters()), "lr": self.params.learning_rate},
@@ -143,9 +146,9 @@ def fit_multitask(bundle: Path, output: Path, params: TrainingParams, weighting:
     started = time.perf_counter()
     precision = resolve_precision(params.precision)
     trainer = L.Trainer(max_epochs=params.max_epochs, accelerator=params.accelerator, devices=1,
-                        precision=precision, logger=False,
-                        enable_checkpointing=False, enable_progress_bar=False, enable_model_summary=False,
-                        num_sanity_val_steps=0, gradient_clip_val=1.0, use_distributed_sampler=False)  # fmt: skip
+                        precision=precision, logger=False, enable_checkpointing=False, enable_progress_bar=False,
+                        enable_model_summary=False, num_sanity_val_steps=0,
+                        gradient_clip_val=params.max_grad_norm or None, use_distributed_sampler=False)  # fmt: skip
     trainer.fit(module, datamodule=data)
     seconds = round(time.perf_counter() - started, 2)
     card = {"model_kind": "multitask", "model_source": params.model_name_or_path, "tasks": list(manifest.tasks),

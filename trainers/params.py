@@ -44,6 +44,7 @@ class TrainingParams:
     lora_rank: int = setting(0, "> 0 trains LoRA adapters (peft) instead of every weight; merged at export")
     lora_alpha: int = setting(16, "LoRA scaling")
     weight_decay: float = setting(0.01, "AdamW weight decay of matrices")
+    max_grad_norm: float = setting(1.0, "gradients are clipped to this total norm; 0 = no clipping")
     warmup_ratio: float = setting(0.1, "share of the steps that warm the learning rate up")
     max_length: int = setting(128, "tokens per text; longer texts are truncated")
     seed: int = setting(13, "seed of weights, order and dropout")

@@ -196,7 +196,7 @@ def build_trainer(params: TrainingParams, precision: str, callbacks: list, logge
         strategy=params.strategy,
         precision=precision,
         accumulate_grad_batches=params.accumulate_grad_batches,
-        gradient_clip_val=1.0,
+        gradient_clip_val=params.max_grad_norm or None,
         use_distributed_sampler=False,  # LengthBucketSampler shards by rank itself
         logger=logger,
         log_every_n_steps=params.log_every_n_steps,
