@@ -16,7 +16,7 @@ from pathlib import Path
 from recipe.text_recipe import TextRecipe
 from trainers.export import export_model
 from trainers.few_shot import add_prototype_labels, calibrate_new_rows
-from trainers.registry import LABEL_MAP, RECIPE_FILE, read_card
+from trainers.registry import RECIPE_FILE, read_card, read_label_map
 
 
 def read_examples(path: Path) -> dict[str, list[str]]:
@@ -63,7 +63,7 @@ def add_labels(
         examples = {label: [next(flat) for _ in texts] for label, texts in examples.items()}
     tokenizer = AutoTokenizer.from_pretrained(source)
     model = AutoModelForSequenceClassification.from_pretrained(source).eval()
-    label_map = json.loads((source / LABEL_MAP).read_text())
+    label_map = read_label_map(source)
     max_length = int(card.get("hyperparameters", {}).get("max_length", 128))
     grown = add_prototype_labels(model, tokenizer, examples, label_map, prototypes["temperature"], max_length)
     offset = 0.0

@@ -10,7 +10,7 @@ import torch
 
 from recipe.text_recipe import PreparedText, TextRecipe
 from trainers.abstain import apply_abstain
-from trainers.registry import LABEL_MAP, RECIPE_FILE
+from trainers.registry import RECIPE_FILE, read_label_map
 from trainers.scorers import load_scorer, model_card
 
 
@@ -33,7 +33,7 @@ class Classifier:
         card = model_card(folder)
         self.scorer = load_scorer(folder, card, max_length, quantize)
         self.precision = self.scorer.precision
-        label_map = json.loads((folder / LABEL_MAP).read_text())
+        label_map = read_label_map(folder)
         self.labels = [label for label, _ in sorted(label_map.items(), key=lambda item: item[1])]
         recipe = folder / RECIPE_FILE
         self.recipe = TextRecipe.from_dict(json.loads(recipe.read_text())) if recipe.is_file() else None

@@ -98,6 +98,11 @@ def read_card(folder: Path) -> dict:
     return json.loads((folder / MODEL_CARD).read_text())
 
 
+def read_label_map(folder: Path) -> dict[str, int]:
+    """A model folder's label ids (its primary task's, for a multi-task model)."""
+    return json.loads((folder / LABEL_MAP).read_text())
+
+
 def update_card(folder: Path, **fields: object) -> dict:
     """Merge fields into a model folder's card, atomically."""
     card = {**read_card(folder), **fields}

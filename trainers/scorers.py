@@ -10,7 +10,7 @@ import numpy as np
 import torch
 
 from trainers.export import class_probabilities, quantize_linear_layers
-from trainers.registry import LABEL_MAP, MODEL_CARD
+from trainers.registry import MODEL_CARD, read_label_map
 from trainers.selection.candidates import TFIDF_FILE
 
 
@@ -54,7 +54,7 @@ class TfidfScorer:
     def __init__(self, folder: Path, card: dict) -> None:
         self.pipeline = pickle.loads((folder / TFIDF_FILE).read_bytes())
         self.language = card.get("hyperparameters", {}).get("analyzer_language", "en")
-        self.classes = len(json.loads((folder / LABEL_MAP).read_text()))
+        self.classes = len(read_label_map(folder))
 
     def probabilities(self, texts: list[str], batch_size: int = 64) -> torch.Tensor:
         """Class probabilities of prepared texts (every label id, zero for any the train split lacked)."""

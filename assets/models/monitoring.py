@@ -11,7 +11,7 @@ from assets.models.drift import DriftReport, drift_report
 from assets.storage.delta import Lake
 from assets.storage.tables import BATCH_PREDICTIONS, FEEDBACK, SERVICE_PREDICTIONS
 from trainers.bundle import read_split
-from trainers.registry import read_card
+from trainers.registry import read_card, read_label_map
 
 PredictionSource = Literal["batch", "service"]
 
@@ -44,8 +44,7 @@ def monitor_model(
     lake: Lake, model_folder: Path, bundle: Path, version: str, source: PredictionSource, window: int
 ) -> DriftReport:
     """How recent predictions differ from what the model learned (its bundle's train split) and was tested on."""
-    card = read_card(model_folder)
-    label_map = card["label_map"]
+    card, label_map = read_card(model_folder), read_label_map(model_folder)
     train_texts, train_ids = read_split(bundle, "train", label_map)
     names = {i: label for label, i in label_map.items()}
     recent = recent_predictions(lake, version, source, window)

@@ -28,11 +28,24 @@ def score_texts(model_folder: Path, rows: pl.DataFrame, batch_size: int) -> pl.D
     from trainers.inference import Classifier  # torch loads in the step, not when the code location loads
 
     rows = rows.filter(pl.col("text").str.strip_chars() != "")
-    predictions = Classifier(model_folder).predict(rows["text"].to_list(), batch_size=batch_size)
+    classifier = Classifier(model_folder)
+    predictions = classifier.predict(rows["text"].to_list(), batch_size=batch_size)
+    further_tasks = list(classifier.task_labels())[1:]  # a multi-task model: the primary task is label/score
     return rows.with_columns(
         pl.Series("text", [p.text for p in predictions], dtype=pl.String),  # never the unmasked input
         pl.Series("label", [p.label for p in predictions], dtype=pl.String),
         pl.Series("score", [p.score for p in predictions], dtype=pl.Float64),
+        *task_columns(predictions, further_tasks),
         pl.Series("refused", [p.refused for p in predictions], dtype=pl.String),
         pl.lit(model_folder.name).alias("model_version"),
     )
+
+
+def task_columns(predictions: list, tasks: list[str]) -> list[pl.Series]:
+    """`<task>_label` and `<task>_score` of each further task (null where the text was refused)."""
+    columns = []
+    for task in tasks:
+        answers = [p.tasks[task] if p.tasks else None for p in predictions]
+        columns.append(pl.Series(f"{task}_label", [a.label if a else None for a in answers], dtype=pl.String))
+        columns.append(pl.Series(f"{task}_score", [a.score if a else None for a in answers], dtype=pl.Float64))
+    return columns

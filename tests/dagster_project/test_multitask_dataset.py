@@ -1,4 +1,5 @@
-"""A dataset that declares two tasks is learned by one multi-task model, gated per task and served with both."""
+"""A dataset that declares two tasks is learned by one multi-task model, gated per task, served and batch-scored
+with both."""
 
 from __future__ import annotations
 
@@ -11,6 +12,7 @@ import polars as pl
 from assets.datasets.declaration import DatasetDeclaration, Task, declaration_yaml
 from assets.readers.mapping import RecordMapping
 from assets.storage.home import RefineryHome
+from dagster_project.jobs import MONITORING_JOB
 from tests.conftest import build_tiny_model
 from tests.dagster_project.pipeline import Pipeline
 from tests.servers import call
@@ -59,6 +61,10 @@ def test_a_two_task_dataset_trains_one_model_gated_per_task_and_served_with_both
         assert set(evaluated["test_per_task"].value) == {"outcome", "urgency"}
         production = home.models / "orders" / read_aliases(home.models / "orders")["production"]
         assert read_card(production)["tasks"] == ["outcome", "urgency"]
+        assert pipeline.run_job(MONITORING_JOB, "orders-v1").success
+        scored = pipeline.table("batch_predictions", "orders-v1")  # every task's label, from one forward pass
+        assert scored["urgency_label"].is_in(["high", "low"]).all() and scored["urgency_score"].is_not_null().all()
+        assert scored["label"].is_in(list(ORDERS.primary.labels)).all()
     with ServiceThread(build_app(home.models, token="")) as service:
         status, body = call(f"{service.url}/predict/orders", {"texts": ["my order is broken and smashed please"]})
     assert status == 200
