@@ -1,10 +1,15 @@
-"""`python -m benchmarks.serving [--seconds N] [--clients N]`: the model service against a naive baseline.
+"""`python -m benchmarks.serving [--seconds N] [--clients N]`: the model service against a naive baseline
+and against LitServe.
 
-Both serve the demo model (run `make demo` first) from their own process on 127.0.0.1 and get the
-same closed-loop load: N clients, each sending one ticket per request, for N seconds. The baseline
-is FastAPI calling a transformers `pipeline` per request. Halfway through the service's run the
-`production` alias moves to a copy of the model, so a reload happens under load; a request that
-fails then counts as a reload failure.
+All serve the demo model (run `make demo` first) from their own processes on 127.0.0.1 and get the
+same closed-loop load: N clients, each sending one ticket per request, for N seconds. The naive baseline
+is FastAPI calling a transformers `pipeline` per request. The strong one is LitServe with dynamic batching
+(the service's own limits: up to 64 texts, 5 ms wait) around the same `Classifier`, so both run the same
+model, recipe and numerics and differ only in the serving layer. LitServe logs no predictions, so the service
+runs twice: as deployed, appending every prediction to the lake, and like for like, without a lake
+(`ratio_to_litserve` compares that run, `ratio_to_litserve_logged` the first). Halfway through the first run
+the `production` alias moves to a copy of the model, so a reload happens under load; a request that fails
+then counts as a reload failure.
 """
 
 from __future__ import annotations
@@ -31,6 +36,7 @@ from benchmarks.common import result_line
 from trainers.serving.server import free_port
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
+PORT = "{port}"  # stands for the free port a server command is started on
 
 
 class Body(BaseModel):
@@ -44,6 +50,7 @@ class LoadResult:
     """What one server did under load."""
 
     latencies: list[float] = field(default_factory=list)
+    finished: list[float] = field(default_factory=list)  # monotonic time of each answer
     errors: list[tuple[float, str]] = field(default_factory=list)
     versions: list[str] = field(default_factory=list)
     seconds: float = 0.0
@@ -52,8 +59,9 @@ class LoadResult:
     def rps(self) -> float:
         return len(self.latencies) / self.seconds
 
-    def percentile_ms(self, q: int) -> float:
-        return statistics.quantiles(self.latencies, n=100)[q - 1] * 1000
+    def percentile_ms(self, q: int, before: float | None = None) -> float:
+        kept = [t for t, at in zip(self.latencies, self.finished, strict=True) if before is None or at < before]
+        return statistics.quantiles(kept, n=100)[q - 1] * 1000
 
 
 def start(command: list[str], port: int) -> subprocess.Popen:
@@ -94,6 +102,7 @@ def drive(url: str, texts: list[str], clients: int, seconds: float, at_half=None
                 elapsed = time.perf_counter() - sent
                 with lock:
                     result.latencies.append(elapsed)
+                    result.finished.append(time.monotonic())
                     result.versions.append(str(answer.get("model_version")))
             except (OSError, ValueError) as error:
                 with lock:
@@ -152,9 +161,15 @@ def main() -> None:
     parser.add_argument("--clients", type=int, default=16)
     parser.add_argument("--home", type=Path, default=Path(os.environ.get("REFINERY_HOME", PROJECT_ROOT / ".refinery")))
     parser.add_argument("--baseline-server", nargs=2, metavar=("MODEL", "PORT"), help=argparse.SUPPRESS)
+    parser.add_argument("--litserve-server", nargs=2, metavar=("MODEL", "PORT"), help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.baseline_server:
         serve_baseline(args.baseline_server[0], int(args.baseline_server[1]))
+        return
+    if args.litserve_server:
+        from benchmarks.litserve_app import serve_litserve  # pip install litserve
+
+        serve_litserve(args.litserve_server[0], int(args.litserve_server[1]))
         return
     from trainers.registry import promote, resolve_alias
 
@@ -169,36 +184,55 @@ def main() -> None:
         for version in ("served", "reloaded"):
             shutil.copytree(production, registry / version)
         promote(registry, "served")
-
-        port = free_port()
-        service = start([sys.executable, "-m", "trainers.serving.server", "--models", str(registry), "--lake",
-                         str(Path(scratch) / "lake"), "--port", str(port)], port)  # fmt: skip
         reload_at: list[float] = []
 
         def move_alias() -> None:
             reload_at.append(time.monotonic())
             promote(registry, "reloaded")
 
-        try:
-            ours = drive(f"http://127.0.0.1:{port}", texts, args.clients, args.seconds, at_half=move_alias)
-        finally:
-            stop(service)
-        port = free_port()
-        baseline = start([sys.executable, "-m", "benchmarks.serving", "--baseline-server", str(production),
-                          str(port)], port)  # fmt: skip
-        try:
-            naive = drive(f"http://127.0.0.1:{port}", texts, args.clients, args.seconds)
-        finally:
-            stop(baseline)
-    reload_failures = sum(1 for when, _ in ours.errors if reload_at and when >= reload_at[0])
+        load = (texts, args.clients, args.seconds)
+        ours = drive_server(service_command(registry, Path(scratch) / "lake"), *load, at_half=move_alias)
+        this = [sys.executable, "-m", "benchmarks.serving"]
+        naive = drive_server([*this, "--baseline-server", str(production), PORT], *load)
+        unlogged = drive_server(service_command(registry, None), *load)
+        strong = drive_server([*this, "--litserve-server", str(production), PORT], *load)
+    report(ours, naive, unlogged, strong, reload_at[0])
+
+
+def report(ours: LoadResult, naive: LoadResult, unlogged: LoadResult, strong: LoadResult, reload_at: float) -> None:
+    reload_failures = sum(1 for when, _ in ours.errors if when >= reload_at)
     swapped = ours.versions.count("reloaded")
     print(f"service: {len(ours.latencies)} answers, {len(ours.errors)} errors, {swapped} from the reloaded model")
     print(f"baseline: {len(naive.latencies)} answers, {len(naive.errors)} errors")
     if ours.errors:
         print("first service error:", ours.errors[0][1])
+    print(f"litserve: {len(strong.latencies)} answers, {len(strong.errors)} errors")
     print(result_line(rps=ours.rps, p50_ms=ours.percentile_ms(50), p99_ms=ours.percentile_ms(99),
                       baseline_rps=naive.rps, baseline_p99_ms=naive.percentile_ms(99), speedup=ours.rps / naive.rps,
-                      errors=len(ours.errors), reload_failures=reload_failures))  # fmt: skip
+                      p99_ms_before_reload=ours.percentile_ms(99, before=reload_at),
+                      unlogged_rps=unlogged.rps, unlogged_p50_ms=unlogged.percentile_ms(50),
+                      unlogged_p99_ms=unlogged.percentile_ms(99),
+                      litserve_rps=strong.rps, litserve_p50_ms=strong.percentile_ms(50),
+                      litserve_p99_ms=strong.percentile_ms(99), ratio_to_litserve=unlogged.rps / strong.rps,
+                      ratio_to_litserve_logged=ours.rps / strong.rps,
+                      litserve_errors=len(strong.errors), errors=len(ours.errors),
+                      reload_failures=reload_failures))  # fmt: skip
+
+
+def service_command(registry: Path, lake: Path | None) -> list[str]:
+    """The service on `registry`, logging its predictions to `lake` or (None) not at all."""
+    command = [sys.executable, "-m", "trainers.serving.server", "--models", str(registry), "--port", PORT]
+    return command + (["--lake", str(lake)] if lake else [])
+
+
+def drive_server(command: list[str], texts: list[str], clients: int, seconds: float, at_half=None) -> LoadResult:
+    """Start a server on a free port (the command's PORT), drive it, stop it."""
+    port = free_port()
+    server = start([str(port) if part == PORT else part for part in command], port)
+    try:
+        return drive(f"http://127.0.0.1:{port}", texts, clients, seconds, at_half=at_half)
+    finally:
+        stop(server)
 
 
 if __name__ == "__main__":

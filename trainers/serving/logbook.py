@@ -25,6 +25,11 @@ class DeltaAppender:
     def __post_init__(self) -> None:
         self._thread = threading.Thread(target=self._run, name="delta-appender", daemon=True)
         if self.lake is not None:
+            # Imported now, before the first request, not by the first flush while requests are in flight:
+            # an import holds the GIL.
+            import deltalake  # noqa: F401
+            import pyarrow  # noqa: F401
+
             self._thread.start()
 
     def add(self, table: str, rows: list[dict]) -> None:
