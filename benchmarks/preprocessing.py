@@ -8,7 +8,9 @@ spaCy's tokenizer alone, on the same generated ticket and e-mail text, in one pr
 (c) spaCy's tokenizer alone, `nlp.tokenizer.pipe` on one core, over the raw texts.
 (d) Real prose: up to 60,000 paragraphs of the documentation files shipped inside the installed packages,
     through `clean_version` with every default filter on (language identification included) and
-    `tokenize_documents`, against (c) on the same paragraphs: `ratio_to_tokenizer_only_prose`.
+    `tokenize_documents`, against (c) on the same paragraphs: `ratio_to_tokenizer_only_prose`; and
+    `clean_version` alone against datatrove's Gopher quality filter and MinHash near-dedup on the same
+    paragraphs, 2 worker processes (`benchmarks/datatrove_pipeline.py`): `ratio_to_datatrove`.
 """
 
 from __future__ import annotations
@@ -85,15 +87,52 @@ def prose_corpus(documents: int, seed: int = 29) -> pl.DataFrame:
                         schema_overrides={"source_id": pl.String})  # fmt: skip
 
 
-def refinery_all_filters(corpus: pl.DataFrame) -> int:
-    """clean_version with every default filter, language identification included, then tokenize_documents."""
+def refinery_clean(corpus: pl.DataFrame) -> pl.DataFrame:
+    """clean_version with every default filter, language identification included: the documents kept."""
     from assets.text.cleaning import clean_version
-    from assets.text.tokenize import tokenize_documents
-    from recipe.words import load_tokenizer
     from rules import load_rule_book
 
-    cleaned = clean_version(corpus, load_rule_book().for_asset("clean_documents"))
-    return int(tokenize_documents(cleaned.kept, load_tokenizer("en"))["token_count"].sum())
+    return clean_version(corpus, load_rule_book().for_asset("clean_documents")).kept
+
+
+def refinery_tokenize(kept: pl.DataFrame) -> int:
+    from assets.text.tokenize import tokenize_documents
+    from recipe.words import load_tokenizer
+
+    return int(tokenize_documents(kept, load_tokenizer("en"))["token_count"].sum())
+
+
+def datatrove_same_filters(corpus: pl.DataFrame, workers: int = 2) -> tuple[float, int]:
+    """Seconds and documents kept by datatrove's Gopher quality + MinHash dedup (pip install datatrove)."""
+    import tempfile
+    from pathlib import Path
+
+    from assets.text.dedup import NearDuplicateOptions
+    from benchmarks.datatrove_pipeline import run_datatrove, write_shards
+    from rules import load_rule_book
+
+    quality, near = load_rule_book().for_asset("clean_documents").quality, NearDuplicateOptions()
+    with tempfile.TemporaryDirectory() as scratch:
+        shards = write_shards(corpus["text"].to_list(), Path(scratch) / "input", workers)
+        return timed(run_datatrove, shards, Path(scratch) / "work", quality, workers, near.shingle_size, near.bands,
+                     near.rows)  # fmt: skip
+
+
+def prose_results(documents: int = 60_000) -> dict[str, float]:
+    """Real prose with every default filter: against spaCy's tokenizer alone and against datatrove."""
+    prose = prose_corpus(documents)
+    prose_words = int(prose["text"].str.split(" ").list.len().sum())
+    refinery_tokenize(refinery_clean(prose.head(2000)))  # load the models and tables once, outside the timings
+    clean_s, kept = timed(refinery_clean, prose)
+    tokenize_s, _ = timed(refinery_tokenize, kept)
+    tokenizer_s, _ = timed(tokenizer_only, prose)
+    datatrove_s, datatrove_kept = datatrove_same_filters(prose)
+    print(f"prose: {prose.height} documents, {prose_words} words; every filter on {clean_s:.2f}s (kept {kept.height}) "
+          f"+ tokenize {tokenize_s:.2f}s, tokenizer only {tokenizer_s:.2f}s, datatrove {datatrove_s:.2f}s "
+          f"(kept {datatrove_kept})", flush=True)  # fmt: skip
+    return {"prose_words_per_s": round(prose_words / (clean_s + tokenize_s)),
+            "ratio_to_tokenizer_only_prose": tokenizer_s / (clean_s + tokenize_s),
+            "ratio_to_datatrove": datatrove_s / clean_s}  # fmt: skip
 
 
 def refinery(corpus: pl.DataFrame) -> int:
@@ -159,17 +198,9 @@ def main(documents: int = 150_000) -> None:
     tokenizer, _ = timed(tokenizer_only, corpus)
     print(f"tokenizer only: {tokenizer:.2f}s", flush=True)
     rate, naive_rate, tokenizer_rate = words / ours, words / baseline, words / tokenizer
-    prose = prose_corpus(60_000)
-    prose_words = int(prose["text"].str.split(" ").list.len().sum())
-    refinery_all_filters(prose.head(2000))
-    prose_ours, _ = timed(refinery_all_filters, prose)
-    prose_tokenizer, _ = timed(tokenizer_only, prose)
-    print(f"prose: {prose.height} documents, {prose_words} words; every filter on {prose_ours:.2f}s, "
-          f"tokenizer only {prose_tokenizer:.2f}s", flush=True)  # fmt: skip
     print(
         result_line(
-            prose_words_per_s=round(prose_words / prose_ours),
-            ratio_to_tokenizer_only_prose=prose_tokenizer / prose_ours,
+            **prose_results(),
             words_per_s=round(rate),
             naive_words_per_s=round(naive_rate),
             tokenizer_only_words_per_s=round(tokenizer_rate),
