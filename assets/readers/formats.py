@@ -21,6 +21,7 @@ from typing import IO
 
 from assets.readers.encodings import SAMPLE_BYTES, detect_encoding
 from assets.readers.fast_csv import fast_header, parse_clean_chunk, record_chunks
+from assets.readers.fast_ndjson import parse_clean_ndjson
 from assets.readers.json_array import Element, TrailingData, UnclosedArray, json_array_elements
 from assets.readers.lines import NumberedLines, OversizedLine, RecordTooLongError, bounded_lines, oversized_reject
 from assets.readers.mapping import RecordMapping
@@ -189,44 +190,47 @@ def _read_header(path: Path, parser: Iterator[list[str]], config: RecordMapping)
 
 
 def read_ndjson(path: Path, source: str, config: RecordMapping, batch_size: int) -> Iterator[ParsedRecords]:
-    """Newline-delimited JSON objects; a line that is not a JSON object is rejected alone."""
+    """Newline-delimited JSON objects: chunks proven clean through Arrow's JSON reader, the others line by line,
+    where a line that is not a JSON object is rejected alone."""
     encoding = config.encoding or "utf-8"
+    with open_binary(path) as stream:
+        if encoding.lower() not in FAST_ENCODINGS:
+            yield from careful_ndjson(stream, encoding, source, config, batch_size)
+            return
+        for chunk in record_chunks(stream, 0, 1):  # JSON strings hold no raw line breaks: no quote to track
+            frame = parse_clean_ndjson(chunk.data, chunk.first_line, config.max_record_bytes)
+            if frame is None:
+                rest = chunk.rest or io.BytesIO(chunk.data)
+                yield from careful_ndjson(rest, encoding, source, config, batch_size, chunk.first_line - 1)
+                continue
+            for start in range(0, frame.height, batch_size):
+                yield ParsedRecords({}, [], frame.slice(start, batch_size))
+
+
+def careful_ndjson(stream: IO[bytes], encoding: str, source: str, config: RecordMapping, batch_size: int,
+                   first_number: int = 0) -> Iterator[ParsedRecords]:  # fmt: skip
+    """Each line parsed alone; a bad line is rejected with its number and text, and parsing goes on."""
     columns: dict[str, list[object]] = {"source_row": []}
     rejects: list[dict[str, object]] = []
-    with open_binary(path) as stream:
-        for number, raw in enumerate(bounded_lines(stream, config.max_record_bytes), start=1):
-            if isinstance(raw, OversizedLine):
-                rejects.append(oversized_reject(source, number, raw, config.max_record_bytes))
-                continue
-            try:
-                line = raw.decode(encoding)
-            except UnicodeDecodeError as error:
-                text = raw.decode(encoding, "backslashreplace")
-                reason = f"bytes invalid in {encoding} at column {error.start + 1}"
-                rejects.append(quarantine_raw(source, number, "invalid_bytes", reason, text))
-                continue
-            if not line.strip():
-                continue
-            try:
-                value = json.loads(line)
-            except json.JSONDecodeError as error:
-                rejects.append(
-                    quarantine_raw(source, number, "json_parse", f"invalid JSON: {error.msg}", line.rstrip("\n"))
-                )
-                continue
-            except RecursionError:
-                reason = "JSON nested deeper than Python's recursion limit"
-                rejects.append(quarantine_raw(source, number, "json_depth", reason, line[:200]))
-                continue
-            if not isinstance(value, dict):
-                rejects.append(
-                    quarantine_raw(source, number, "json_record_type", "not a JSON object", line.rstrip("\n"))
-                )
-                continue
+    for number, raw in enumerate(bounded_lines(stream, config.max_record_bytes), start=first_number + 1):
+        if isinstance(raw, OversizedLine):
+            rejects.append(oversized_reject(source, number, raw, config.max_record_bytes))
+            continue
+        try:
+            line = raw.decode(encoding)
+        except UnicodeDecodeError as error:
+            text = raw.decode(encoding, "backslashreplace")
+            reason = f"bytes invalid in {encoding} at column {error.start + 1}"
+            rejects.append(quarantine_raw(source, number, "invalid_bytes", reason, text))
+            continue
+        if not line.strip():
+            continue
+        value = _json_object(source, number, line.rstrip("\n"), rejects)
+        if value is not None:
             _append_object(columns, value, number)
-            if len(columns["source_row"]) >= batch_size:
-                yield ParsedRecords(columns, rejects)
-                columns, rejects = {"source_row": []}, []
+        if len(columns["source_row"]) >= batch_size:
+            yield ParsedRecords(columns, rejects)
+            columns, rejects = {"source_row": []}, []
     yield ParsedRecords(columns, rejects)
 
 
@@ -384,5 +388,6 @@ def columns_of(path: Path, config: RecordMapping) -> list[str]:
         return ["text", "label", "path"]
     names: dict[str, None] = {}
     for batch in read_file(path, str(path), config):
-        names.update(dict.fromkeys(k for k in batch.columns if k != "source_row"))
+        keys = batch.frame.columns if batch.frame is not None else batch.columns
+        names.update(dict.fromkeys(k for k in keys if k != "source_row"))
     return list(names)
