@@ -3,7 +3,8 @@ pandas, on a generated CSV.
 
 All sides read the same clean CSV of realistic tickets, give every record a content-hash id and the source
 row, and write a partitioned Delta table; each runs in its own process so peak memory is its own.
-`ratio_to_polars` is Polars' time over Refinery's (1.0: as fast as the native reader).
+`ratio_to_polars` is Polars' time over Refinery's (1.0: as fast as the native reader). The same records as
+NDJSON then go through Refinery and through Polars' `scan_ndjson`: `ratio_to_polars_ndjson`.
 """
 
 from __future__ import annotations
@@ -16,8 +17,12 @@ import sys
 import tempfile
 from pathlib import Path
 
+import polars as pl
+
 from assets.demo.tickets import generate_tickets
 from benchmarks.common import measure_in_subprocess, result_line
+
+COLUMNS = ["ticket_id", "body", "category", "priority"]
 
 
 def write_csv(path: Path, rows: int, seed: int = 11) -> None:
@@ -26,14 +31,14 @@ def write_csv(path: Path, rows: int, seed: int = 11) -> None:
     rng = random.Random(seed)
     with path.open("w", newline="", encoding="utf-8") as handle:
         writer = csv.writer(handle)
-        writer.writerow(["ticket_id", "body", "category", "priority"])
+        writer.writerow(COLUMNS)
         for i in range(rows):
             record = base[i % len(base)]
             writer.writerow([f"T{i}", record["body"], record["category"], rng.choice(["low", "normal", "high"])])
 
 
 def refinery_path(csv_path: str, table: str) -> dict[str, float]:
-    """The real ingestion path: DropReader streaming into a Delta table."""
+    """The real ingestion path: DropReader streaming into a Delta table (a CSV or an NDJSON file)."""
     from assets.readers.drop import DropReader
     from assets.readers.mapping import RecordMapping
     from assets.storage.delta import write_version_stream
@@ -48,11 +53,14 @@ def refinery_path(csv_path: str, table: str) -> dict[str, float]:
 def polars_path(csv_path: str, table: str) -> dict[str, float]:
     """The strong alternative: Polars' native reader into the same partitioned Delta table, with the same columns
     (the same stable content-hash id, the source and its row), but no record isolated and no encoding detected."""
-    import polars as pl
-
     from assets.storage.records import content_hash
 
-    frame = pl.scan_csv(csv_path, infer_schema=False).with_row_index("source_row", offset=2).collect()
+    if csv_path.endswith(".ndjson"):
+        strings = dict.fromkeys(COLUMNS, pl.String)
+        frame = pl.scan_ndjson(csv_path, schema=strings).with_row_index("source_row", offset=1)
+    else:
+        frame = pl.scan_csv(csv_path, infer_schema=False).with_row_index("source_row", offset=2)
+    frame = frame.collect()
     frame = frame.select(
         content_hash(frame["body"]).alias("doc_id"), pl.col("ticket_id").alias("source_id"),
         pl.col("body").alias("text"), pl.col("category").alias("label"), pl.lit(Path(csv_path).name).alias("source"),
@@ -100,6 +108,12 @@ def main(rows: int = 1_000_000) -> None:
         baseline = measure_in_subprocess("benchmarks.ingestion", "pandas_path", str(csv_path), str(scratch / "pandas"))
         print(f"pandas:   {baseline}", flush=True)
         assert ours["rows"] == baseline["rows"] == native["rows"] == rows, (ours, baseline, native)
+        ndjson = scratch / "tickets.ndjson"
+        pl.read_csv(csv_path, infer_schema=False).write_ndjson(ndjson)
+        ours_ndjson = measure_in_subprocess("benchmarks.ingestion", "refinery_path", str(ndjson), str(scratch / "on"))
+        native_ndjson = measure_in_subprocess("benchmarks.ingestion", "polars_path", str(ndjson), str(scratch / "pn"))
+        print(f"ndjson: refinery {ours_ndjson}, polars {native_ndjson}", flush=True)
+        assert ours_ndjson["rows"] == native_ndjson["rows"] == rows, (ours_ndjson, native_ndjson)
         rate, baseline_rate = rows / ours["seconds"], rows / baseline["seconds"]
         print(
             result_line(
@@ -111,6 +125,10 @@ def main(rows: int = 1_000_000) -> None:
                 peak_rss_mb=ours["peak_rss_mb"],
                 polars_peak_rss_mb=native["peak_rss_mb"],
                 baseline_peak_rss_mb=baseline["peak_rss_mb"],
+                ndjson_rows_per_s=round(rows / ours_ndjson["seconds"]),
+                ratio_to_polars_ndjson=native_ndjson["seconds"] / ours_ndjson["seconds"],
+                ndjson_peak_rss_mb=ours_ndjson["peak_rss_mb"],
+                polars_ndjson_peak_rss_mb=native_ndjson["peak_rss_mb"],
             )
         )
     finally:

@@ -3,30 +3,35 @@
 Arrow's reader is strict where the careful line-by-line parser must be careful: a line that is not one JSON
 object, a key given twice, or a value whose JSON type changes from line to line fails the whole chunk, which
 then goes to the careful parser to be isolated line by line. A chunk is taken only when every line is one
-object, none is blank or over the size limit, and every value is a string, an integer, a boolean or null —
-the values whose text is the careful path's (`json.dumps` of the value) exactly; anything else (floats,
-lists, objects) goes the careful way too.
+object starting at the line's first byte, none is over the size limit, and every value is a string, an
+integer, a boolean or null — the values whose text is the careful path's (`json.dumps` of the value)
+exactly; anything else (floats, lists, objects) goes the careful way too.
 """
 
 from __future__ import annotations
 
 import io
-import re
 
 import numpy as np
 import polars as pl
 import pyarrow as pa
 import pyarrow.json as pa_json
 
-BLANK_LINE = re.compile(rb"(?:^|\n)[ \t\r]*(?:\n|$)")
+OPEN_BRACE = ord("{")
 TEXT_LIKE = (pa.types.is_string, pa.types.is_large_string, pa.types.is_null, pa.types.is_int64, pa.types.is_boolean)
 
 
-def longest_line(data: bytes) -> int:
-    """Bytes in the longest line of `data` (line breaks excluded)."""
-    breaks = np.flatnonzero(np.frombuffer(data, np.uint8) == 10)
-    edges = np.concatenate(([-1], breaks, [len(data)]))
-    return int(np.diff(edges).max()) - 1
+def line_shape(data: bytes) -> tuple[int, int] | None:
+    """Lines and bytes in the longest of them, when every line starts with `{`; else None. A blank line or one
+    that starts with anything else is the careful parser's; Arrow would skip a blank line, and with a line of two
+    objects elsewhere the rows would no longer match the lines."""
+    array = np.frombuffer(data, np.uint8)
+    breaks = np.flatnonzero(array == 10)
+    starts = np.concatenate(([0], breaks + 1))
+    if starts[-1] >= len(array) or (array[starts] != OPEN_BRACE).any():
+        return None
+    edges = np.concatenate(([-1], breaks, [len(array)]))
+    return len(starts), int(np.diff(edges).max()) - 1
 
 
 def read_objects(data: bytes, longest: int) -> pa.Table | None:
@@ -48,13 +53,11 @@ def read_objects(data: bytes, longest: int) -> pa.Table | None:
 def parse_clean_ndjson(data: bytes, first_line: int, max_record_bytes: int) -> pl.DataFrame | None:
     """The chunk's records as strings with `source_row`, or None when the careful parser must read it."""
     body = data[:-1] if data.endswith(b"\n") else data
-    if not body or body.startswith(b"\xef\xbb\xbf") or BLANK_LINE.search(body) or b"\x00" in body:
+    shape = line_shape(body) if body and b"\x00" not in body else None
+    if shape is None or shape[1] > max_record_bytes:
         return None
-    longest = longest_line(body)
-    if longest > max_record_bytes:
-        return None
+    lines, longest = shape
     table = read_objects(body + b"\n", longest)
-    lines = body.count(b"\n") + 1
     if table is None or table.num_rows != lines or not all(any(t(f.type) for t in TEXT_LIKE) for f in table.schema):
         return None
     rows = pl.int_range(first_line, first_line + lines, eager=True, dtype=pl.Int64).alias("source_row")

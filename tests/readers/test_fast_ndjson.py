@@ -19,7 +19,8 @@ CONFIG = RecordMapping()
 SCALARS = st.none() | st.booleans() | st.integers() | st.floats(allow_nan=False) | st.text(max_size=12)
 VALUES = SCALARS | st.lists(SCALARS, max_size=2) | st.dictionaries(st.sampled_from("xy"), SCALARS, max_size=2)
 OBJECTS = st.dictionaries(st.sampled_from(["text", "label", "when", "n"]), VALUES, max_size=4).map(json.dumps)
-ODD_LINES = st.sampled_from(["", "  ", "[1, 2]", '"text"', "{bad json", '{"text": "\xff"}', '{"a": 1, "a": 2}'])
+ODD_LINES = st.sampled_from(["", "  ", "[1, 2]", '"text"', "{bad json", '{"text": "\xff"}', '{"a": 1, "a": 2}',
+                             '{"a": "x"} {"a": "y"}', ' {"a": "indented"}'])  # fmt: skip
 LINES = st.lists(OBJECTS | ODD_LINES, max_size=25)
 
 
