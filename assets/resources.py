@@ -6,16 +6,16 @@ packages never see Dagster; the resource only adds the configuration the UI show
 
 from __future__ import annotations
 
-import json
-import shlex
 import sys
 from pathlib import Path
+from typing import Literal
 
 import dagster as dg
 from pydantic import Field
 
 from assets.datasets.declaration import DatasetDeclaration
 from assets.datasets.resolve import dataset_name_of, declaration_for, rule_book_for
+from assets.models.launch import PodSettings, launcher_prefix, trainer_command, trainer_pod_spec
 from assets.readers.declared import Source, load_sources
 from assets.storage.delta import Lake
 from assets.storage.home import PROJECT_ROOT, check_version_name
@@ -79,18 +79,39 @@ class ModelRegistryResource(dg.ConfigurableResource, ModelRegistry):
 
 
 class TrainerResource(dg.ConfigurableResource):
-    """Launches `trainers.train` as a subprocess through dagster-pipes, optionally under a launcher."""
+    """Launches `trainers.train` through dagster-pipes: as a local subprocess (optionally under a launcher such
+    as torchrun), or as a Kubernetes pod with the Refinery home's volume claim mounted at the same path."""
 
     bundles_root: str
+    kind: Literal["subprocess", "kubernetes"] = Field(default="subprocess", description="where the trainer runs")
     launcher: str = Field(default="", description="command prefix, e.g. 'torchrun --nproc-per-node 4'")
+    image: str = Field(default="", description="kubernetes: an image with Refinery installed")
+    namespace: str = Field(default="default", description="kubernetes: the namespace of trainer pods")
+    volume_claim: str = Field(default="", description="kubernetes: the claim holding the Refinery home")
+    cpu: str = Field(default="", description="kubernetes: CPU request and limit, e.g. '8'")
+    memory: str = Field(default="", description="kubernetes: memory request and limit, e.g. '32Gi'")
+    gpus: int = Field(default=0, description="kubernetes: nvidia.com/gpu limit")
+    node_selector: dict[str, str] = Field(default_factory=dict, description="kubernetes: node labels to run on")
+    service_account: str = Field(default="", description="kubernetes: the pod's service account")
+    secret_env: str = Field(default="", description="kubernetes: a Secret exposed as environment variables")
 
     def bundle_folder(self, version: str) -> Path:
         return Path(self.bundles_root) / version
 
     def command(self, bundle: Path, output: Path, params: dict[str, object], checkpoints: Path) -> list[str]:
-        prefix = shlex.split(self.launcher) if self.launcher else [sys.executable]
-        return [*prefix, "-m", "trainers.train", "--bundle", str(bundle), "--output", str(output),
-                "--params", json.dumps(params), "--checkpoints", str(checkpoints)]  # fmt: skip
+        interpreter = "python" if self.kind == "kubernetes" else sys.executable  # the pod's own Python
+        return trainer_command(launcher_prefix(self.launcher, interpreter), bundle, output, params, checkpoints)
+
+    def pod_settings(self) -> PodSettings:
+        """The pod a Kubernetes trainer asks for; the home is the folder above the bundles."""
+        return PodSettings(self.image, str(Path(self.bundles_root).parent), self.volume_claim, self.cpu,
+                           self.memory, self.gpus, dict(self.node_selector), self.service_account,
+                           self.secret_env)  # fmt: skip
+
+    def pod_request(self, command: list[str]) -> dict[str, object]:
+        """What the Kubernetes Pipes client is asked to start: image, command, namespace and base pod spec."""
+        spec = trainer_pod_spec(self.pod_settings())
+        return {"image": self.image, "command": command, "namespace": self.namespace, "base_pod_spec": spec}
 
     def train(
         self,
@@ -101,6 +122,10 @@ class TrainerResource(dg.ConfigurableResource):
         checkpoints: Path,
     ) -> dg.MaterializeResult:
         """Run the trainer and return the materialization it reported."""
-        client = dg.PipesSubprocessClient(cwd=str(PROJECT_ROOT))
         command = self.command(bundle, output, params, checkpoints)
+        if self.kind == "kubernetes":
+            from dagster_k8s import PipesK8sClient  # pip install dagster-k8s
+
+            return PipesK8sClient().run(context=context, **self.pod_request(command)).get_materialize_result()
+        client = dg.PipesSubprocessClient(cwd=str(PROJECT_ROOT))
         return client.run(command=command, context=context).get_materialize_result()

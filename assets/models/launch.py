@@ -1,0 +1,71 @@
+"""Where the trainer runs: its command line, and the pod it runs in on Kubernetes.
+
+The trainer reads a bundle folder and writes a model folder; both must be the same paths on the Dagster side
+and in the pod. On Kubernetes the volume claim holding the Refinery home is mounted in the pod at the home's
+own path, so every path in the command means the same file on both sides.
+"""
+
+from __future__ import annotations
+
+import json
+import shlex
+from dataclasses import dataclass, field
+from pathlib import Path
+
+HOME_VOLUME = "refinery-home"
+
+
+def trainer_command(prefix: list[str], bundle: Path, output: Path, params: dict[str, object],
+                    checkpoints: Path) -> list[str]:  # fmt: skip
+    """`trainers.train` on a bundle, after the interpreter or a launcher prefix (`torchrun --nproc-per-node 4`)."""
+    return [*prefix, "-m", "trainers.train", "--bundle", str(bundle), "--output", str(output),
+            "--params", json.dumps(params), "--checkpoints", str(checkpoints)]  # fmt: skip
+
+
+def launcher_prefix(launcher: str, interpreter: str) -> list[str]:
+    """The launcher's words, or the interpreter alone."""
+    return shlex.split(launcher) if launcher else [interpreter]
+
+
+@dataclass(frozen=True)
+class PodSettings:
+    """What a trainer pod asks Kubernetes for."""
+
+    image: str
+    home: str  # the Refinery home's path, where the volume claim is mounted
+    volume_claim: str
+    cpu: str = ""  # e.g. "8"
+    memory: str = ""  # e.g. "32Gi"
+    gpus: int = 0
+    node_selector: dict[str, str] = field(default_factory=dict)
+    service_account: str = ""
+    secret_env: str = ""  # a Secret whose keys become environment variables (object-store credentials)
+
+
+def trainer_pod_spec(settings: PodSettings) -> dict[str, object]:
+    """The pod spec the trainer container starts from (the Pipes client adds image, command and its env)."""
+    if not settings.image:
+        raise ValueError("a Kubernetes trainer needs an image with Refinery installed (`image`)")
+    if not settings.volume_claim:
+        raise ValueError("a Kubernetes trainer needs the volume claim holding the Refinery home (`volume_claim`)")
+    amounts = {"cpu": settings.cpu, "memory": settings.memory}
+    requests = {name: value for name, value in amounts.items() if value}
+    limits = {**requests, **({"nvidia.com/gpu": str(settings.gpus)} if settings.gpus else {})}
+    container: dict[str, object] = {
+        "resources": {"requests": requests, "limits": limits},
+        "volumeMounts": [{"name": HOME_VOLUME, "mountPath": settings.home}],
+    }
+    if settings.secret_env:
+        container["envFrom"] = [{"secretRef": {"name": settings.secret_env}}]
+    spec: dict[str, object] = {
+        "containers": [container],
+        "volumes": [{"name": HOME_VOLUME, "persistentVolumeClaim": {"claimName": settings.volume_claim}}],
+        "restartPolicy": "Never",
+    }
+    if settings.node_selector:
+        spec["nodeSelector"] = dict(settings.node_selector)
+    if settings.service_account:
+        spec["serviceAccountName"] = settings.service_account
+    if settings.gpus:  # GPU nodes are usually tainted so that only GPU work lands there
+        spec["tolerations"] = [{"key": "nvidia.com/gpu", "operator": "Exists", "effect": "NoSchedule"}]
+    return spec

@@ -1,0 +1,70 @@
+"""Where the trainer runs is configuration: a local process, a launcher such as torchrun, or a Kubernetes pod."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import torch
+from safetensors.torch import load_file
+
+from assets.resources import TrainerResource
+from tests.conftest import build_tiny_model, write_small_bundle
+
+
+def test_a_kubernetes_trainer_is_the_pod_dagster_k8s_would_submit(tmp_path: Path) -> None:
+    from dagster_k8s.pipes import build_pod_body
+
+    trainer = TrainerResource(bundles_root=str(tmp_path / "home" / "bundles"), kind="kubernetes",
+                              image="registry.example/refinery:1.4", namespace="ml", volume_claim="refinery-home",
+                              cpu="8", memory="32Gi", gpus=2, node_selector={"pool": "a100"},
+                              secret_env="lake-credentials", launcher="torchrun --nproc-per-node 2")  # fmt: skip
+    bundle, output = tmp_path / "home" / "bundles" / "v1", tmp_path / "home" / "models" / "v1"
+    request = trainer.pod_request(trainer.command(bundle, output, {"devices": "2"}, tmp_path / "ckpt"))
+    body = build_pod_body("trainer", request["image"], request["command"], {"DAGSTER_PIPES_CONTEXT": "x"}, None,
+                          request["base_pod_spec"])  # fmt: skip
+    (container,) = body.spec.containers
+    assert container.image == "registry.example/refinery:1.4" and request["namespace"] == "ml"
+    assert container.command[:4] == ["torchrun", "--nproc-per-node", "2", "-m"]  # the pod's own Python, not ours
+    assert container.command[container.command.index("--bundle") + 1] == str(bundle)
+    assert container.resources.limits == {"cpu": "8", "memory": "32Gi", "nvidia.com/gpu": "2"}
+    assert container.resources.requests == {"cpu": "8", "memory": "32Gi"}
+    assert [(m.name, m.mount_path) for m in container.volume_mounts] == [("refinery-home", str(tmp_path / "home"))]
+    assert body.spec.volumes[0].persistent_volume_claim.claim_name == "refinery-home"
+    assert body.spec.node_selector == {"pool": "a100"} and body.spec.restart_policy == "Never"
+    assert container.env_from[0].secret_ref.name == "lake-credentials"
+    assert any(e.name == "DAGSTER_PIPES_CONTEXT" for e in container.env)
+
+
+def test_a_kubernetes_trainer_without_an_image_or_a_volume_claim_is_refused(tmp_path: Path) -> None:
+    trainer = TrainerResource(bundles_root=str(tmp_path / "bundles"), kind="kubernetes", volume_claim="home")
+    with pytest.raises(ValueError, match="image"):
+        trainer.pod_request(["python"])
+    with pytest.raises(ValueError, match="volume claim"):
+        TrainerResource(bundles_root=str(tmp_path), kind="kubernetes", image="i").pod_request(["python"])
+
+
+@pytest.mark.slow
+def test_a_torchrun_launcher_trains_on_two_gloo_processes_as_one_process_would(tmp_path: Path) -> None:
+    bundle = write_small_bundle(tmp_path / "bundle", per_label=4)
+    source = build_tiny_model(tmp_path / "bert", "bert", dropout=False)
+    common = {"model_name_or_path": str(source), "max_epochs": 2, "shuffle": False, "max_length": 64,
+              "accelerator": "cpu", "learning_rate": 1e-3}  # fmt: skip
+    launcher = f"{Path(sys.executable).with_name('torchrun')} --standalone --nproc-per-node 2"
+    runs = {
+        "single": (TrainerResource(bundles_root=str(tmp_path)), {**common, "devices": 1, "batch_size": 12}),
+        "torchrun": (TrainerResource(bundles_root=str(tmp_path), launcher=launcher),
+                     {**common, "devices": 2, "strategy": "ddp", "batch_size": 6}),
+    }  # fmt: skip
+    for name, (trainer, params) in runs.items():
+        command = trainer.command(bundle, tmp_path / name, params, tmp_path / f"{name}-checkpoints")
+        completed = subprocess.run(command, capture_output=True, text=True, timeout=300)
+        assert completed.returncode == 0, completed.stderr[-3000:]
+    assert json.loads((tmp_path / "torchrun" / "model_card.json").read_text())["hyperparameters"]["devices"] == "2"
+    single, launched = (load_file(tmp_path / name / "model.safetensors") for name in runs)
+    assert single.keys() == launched.keys()
+    for name in single:
+        assert torch.allclose(single[name], launched[name], atol=1e-5), name
