@@ -7,15 +7,16 @@ import re
 import subprocess
 from dataclasses import dataclass
 from pathlib import Path
+from urllib.parse import urlsplit
 
 DEFAULT_HOME = ".refinery"
 PROJECT_ROOT = Path(__file__).resolve().parents[2]  # the checkout or install root: workspace.yaml, sources/
 VERSION_PATTERN = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,63}")  # the whole name: fullmatch
 
-_DAGSTER_YAML = """\
-# Written by Refinery. Runs, event logs and schedules live in SQLite files beside this one.
-telemetry:
-  enabled: false
+DAGSTER_POSTGRES_URL = "REFINERY_DAGSTER_POSTGRES_URL"  # postgresql://user@host:port/db, no password in it
+DAGSTER_POSTGRES_PASSWORD = "REFINERY_DAGSTER_POSTGRES_PASSWORD"  # read by Dagster itself at run time
+WRITTEN_BY_REFINERY = "# Written by Refinery."
+_RUN_COORDINATOR = """\
 # Runs launched from the UI and by sensors queue; one run per dataset version at a time (the lake's write lock
 # also keeps in-process runs from colliding).
 run_coordinator:
@@ -28,6 +29,38 @@ run_coordinator:
           applyLimitPerUniqueValue: true
         limit: 1
 """
+# psycopg2 named: SQLAlchemy 2.1 defaults to psycopg 3, where dagster-postgres's NOTIFY with a bound parameter
+# is a syntax error.
+_POSTGRES_STORAGE = """\
+storage:
+  postgres:
+    postgres_db:
+      username: {username}
+      password:
+        env: {password_variable}
+      hostname: {hostname}
+      port: {port}
+      db_name: {database}
+      scheme: postgresql+psycopg2
+"""
+
+
+def dagster_yaml(postgres_url: str | None = None) -> str:
+    """The home's Dagster instance config: SQLite files beside it, or run, event-log and schedule storage in
+    PostgreSQL (`postgres_url`, whose password Dagster reads from $REFINERY_DAGSTER_POSTGRES_PASSWORD)."""
+    if not postgres_url:
+        where = "Runs, event logs and schedules live in SQLite files beside this one."
+        return f"{WRITTEN_BY_REFINERY} {where}\ntelemetry:\n  enabled: false\n{_RUN_COORDINATOR}"
+    url = urlsplit(postgres_url)
+    if url.scheme not in ("postgresql", "postgres") or not url.hostname or not url.username:
+        raise ValueError(f"{DAGSTER_POSTGRES_URL}: expected postgresql://user@host:port/database, got {postgres_url!r}")
+    if url.password is not None:
+        raise ValueError(f"{DAGSTER_POSTGRES_URL}: put the password in ${DAGSTER_POSTGRES_PASSWORD}, not in the URL")
+    storage = _POSTGRES_STORAGE.format(username=url.username, password_variable=DAGSTER_POSTGRES_PASSWORD,
+                                       hostname=url.hostname, port=url.port or 5432,
+                                       database=url.path.lstrip("/") or "postgres")  # fmt: skip
+    where = f"Runs, event logs and schedules live in PostgreSQL ({DAGSTER_POSTGRES_URL})."
+    return f"{WRITTEN_BY_REFINERY} {where}\ntelemetry:\n  enabled: false\n{storage}{_RUN_COORDINATOR}"
 
 
 def check_version_name(version: str) -> str:
@@ -79,9 +112,10 @@ class RefineryHome:
         """Create the folders and the Dagster instance config if they are missing."""
         for folder in (self.landing, self.lake, self.models, self.bundles, self.dagster, self.datasets):
             folder.mkdir(parents=True, exist_ok=True)
-        config = self.dagster / "dagster.yaml"
-        if not config.exists():
-            config.write_text(_DAGSTER_YAML)
+        config, wanted = self.dagster / "dagster.yaml", dagster_yaml(os.environ.get(DAGSTER_POSTGRES_URL))
+        current = config.read_text() if config.exists() else None
+        if current is None or (current.startswith(WRITTEN_BY_REFINERY) and current != wanted):
+            config.write_text(wanted)  # a dagster.yaml someone wrote by hand is left alone
         return self
 
 
