@@ -44,7 +44,7 @@ ASSETS = [
 def build_resources(home: RefineryHome, sources_dir: Path | None = None) -> dict[str, dg.ConfigurableResource]:
     """Every resource, rooted in one `$REFINERY_HOME`."""
     return {
-        "lake": LakeResource(root=str(home.lake)),
+        "lake": LakeResource(root=home.lake_uri),
         "landing": LandingResource(
             root=str(home.landing), sources_dir=str(sources_dir or ""), datasets_dir=str(home.datasets)
         ),

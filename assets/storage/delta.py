@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from pathlib import Path
@@ -111,6 +112,20 @@ def scan_versions(
     return frame
 
 
+SAFE_S3_SETTINGS = ("conditional_put", "aws_conditional_put", "aws_s3_locking_provider", "aws_s3_allow_unsafe_rename")
+
+
+def object_store_options(root: str, options: Mapping[str, str] | None) -> dict[str, str]:
+    """The lake's storage options. On S3, concurrent writers are made safe by conditional puts (S3 and the
+    S3-compatible stores that honour If-None-Match), unless the options or the environment choose a locking
+    provider; credentials stay in the environment (AWS_ACCESS_KEY_ID, AWS_ENDPOINT_URL, ...), read by delta-rs."""
+    options = dict(options or {})
+    chosen = {k.lower() for k in options} | {k.lower() for k in os.environ if k.lower() in SAFE_S3_SETTINGS}
+    if root.startswith(("s3://", "s3a://")) and not chosen & set(SAFE_S3_SETTINGS):
+        options["conditional_put"] = "etag"
+    return options
+
+
 class Lake:
     """Delta Lake tables under `root` (a folder or an object-store URI), one partition per dataset version."""
 
@@ -121,23 +136,27 @@ class Lake:
         self.root = root
         self.storage_options = dict(storage_options or {})
 
+    def store_options(self) -> dict[str, str]:
+        """The storage options delta-rs gets: the configured ones, made safe for concurrent S3 writers."""
+        return object_store_options(self.root, self.storage_options)
+
     def uri(self, table: str) -> str:
         return f"{self.root.rstrip('/')}/{table}"
 
     def exists(self, table: str) -> bool:
-        return table_exists(self.uri(table), self.storage_options)
+        return table_exists(self.uri(table), self.store_options())
 
     def write_version(self, table: str, frame: pl.DataFrame, version: str, scope: dict[str, str] | None = None) -> int:
         """Replace one version's rows of `table` (within `scope`); returns the new Delta version."""
         with self.writing(table):
-            return write_version(self.uri(table), frame, version, scope, self.storage_options)
+            return write_version(self.uri(table), frame, version, scope, self.store_options())
 
     def write_version_stream(
         self, table: str, schema: pa.Schema, batches: Iterable[pa.RecordBatch], version: str
     ) -> int:
         """Replace one version's rows of `table` with a stream of Arrow batches, in one commit."""
         with self.writing(table):
-            return write_version_stream(self.uri(table), schema, batches, version, self.storage_options)
+            return write_version_stream(self.uri(table), schema, batches, version, self.store_options())
 
     @contextmanager
     def writing(self, table: str) -> Iterator[None]:
@@ -154,7 +173,7 @@ class Lake:
         """Lazily read `versions` (all when None) of `table`."""
         if not self.exists(table):
             raise FileNotFoundError(f"Delta table {self.uri(table)} does not exist yet: materialize {table} first")
-        return scan_versions(self.uri(table), versions, self.storage_options)
+        return scan_versions(self.uri(table), versions, self.store_options())
 
     def table_version(self, table: str) -> int:
-        return deltalake.DeltaTable(self.uri(table), storage_options=self.storage_options or None).version()
+        return deltalake.DeltaTable(self.uri(table), storage_options=self.store_options() or None).version()

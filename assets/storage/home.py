@@ -13,6 +13,7 @@ DEFAULT_HOME = ".refinery"
 PROJECT_ROOT = Path(__file__).resolve().parents[2]  # the checkout or install root: workspace.yaml, sources/
 VERSION_PATTERN = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,63}")  # the whole name: fullmatch
 
+LAKE_URI = "REFINERY_LAKE_URI"  # s3://bucket/prefix (or another delta-rs scheme); credentials from the environment
 DAGSTER_POSTGRES_URL = "REFINERY_DAGSTER_POSTGRES_URL"  # postgresql://user@host:port/db, no password in it
 DAGSTER_POSTGRES_PASSWORD = "REFINERY_DAGSTER_POSTGRES_PASSWORD"  # read by Dagster itself at run time
 WRITTEN_BY_REFINERY = "# Written by Refinery."
@@ -95,6 +96,11 @@ class RefineryHome:
     @property
     def lake(self) -> Path:
         return self.root / "lake"
+
+    @property
+    def lake_uri(self) -> str:
+        """Where the pipeline's Delta tables live: $REFINERY_LAKE_URI (an object store), else the home's lake."""
+        return os.environ.get(LAKE_URI) or str(self.lake)
 
     @property
     def models(self) -> Path:
