@@ -27,7 +27,9 @@ class LakeResource(dg.ConfigurableResource, Lake):
     """Delta Lake tables under `root` (a folder or an object-store URI), one partition per version."""
 
     root: str
-    storage_options: dict[str, str] = Field(default_factory=dict, description="object-store settings; credentials belong in the environment")
+    storage_options: dict[str, str] = Field(
+        default_factory=dict, description="object-store settings; credentials belong in the environment"
+    )
 
 
 class LandingResource(dg.ConfigurableResource):

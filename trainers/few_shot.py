@@ -137,7 +137,7 @@ def calibrate_new_rows(model, tokenizer, known: tuple[list[str], list[int]], new
 
 def meta_train(model, tokenizer, texts: list[str], labels: list[int], episodes: int, ways: int = 10,
                shots: int = 5, queries: int = 5, learning_rate: float = 2e-5, max_length: int = 64,
-               seed: int = 13) -> list[float]:  # fmt: skip
+               seed: int = 13, device: str | None = None) -> list[float]:  # fmt: skip
     """Episodic training of the encoder with the prototypical loss: each episode draws `ways` labels, `shots`
     support and `queries` query texts of each, and classifies the queries by their distance to the support
     prototypes. Returns the loss of each episode."""
@@ -148,8 +148,8 @@ def meta_train(model, tokenizer, texts: list[str], labels: list[int], episodes: 
     if len(eligible) < 2:
         raise ValueError(f"meta-training needs 2 labels with {shots + queries} examples each; {len(eligible)} have")
     generator = random.Random(seed)
-    device = next(model.parameters()).device
-    model.to("cuda" if torch.cuda.is_available() else device)  # Lightning hands the model back on the CPU
+    home = next(model.parameters()).device
+    model.to(device or home)  # Lightning hands the model back on the CPU; the episodes may run on the GPU
     trainable = [p for name, p in model.named_parameters() if p.requires_grad]
     optimizer = torch.optim.AdamW(trainable, lr=learning_rate)
     model.train()
@@ -168,5 +168,5 @@ def meta_train(model, tokenizer, texts: list[str], labels: list[int], episodes: 
         loss.backward()
         optimizer.step()
         losses.append(float(loss.detach()))
-    model.to(device).eval()
+    model.to(home).eval()
     return losses

@@ -138,7 +138,9 @@ class SequenceClassifier(L.LightningModule):
                 groups.setdefault((lr, decay), []).append(parameter)
         groups = [{"params": params, "lr": lr, "weight_decay": decay} for (lr, decay), params in groups.items()]
         # The fused kernel is one pass over all parameters: 4x faster than foreach on CPU, faster on GPUs too.
-        fused = self.device.type in ("cuda", "cpu", "xpu", "mps")
+        # Not under FSDP: each rank holds a shard, so only FSDP's own clipping (Lightning's path) sees the global norm.
+        sharded = "fsdp" in type(self.trainer.strategy).__name__.lower()
+        fused = self.device.type in ("cuda", "cpu", "xpu", "mps") and not sharded
         optimizer = torch.optim.AdamW(groups, lr=base_lr, fused=fused or None)
         # Not trainer.estimated_stepping_batches: it builds the train loader before a resumed run's
         # loop state is restored, and the loader would then never get its position back.

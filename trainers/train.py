@@ -266,8 +266,10 @@ def prototype_head(fitted: FitResult, bundle: Path, params: TrainingParams) -> d
     train_split, val_split = read_split(bundle, "train", label_map), read_split(bundle, "val", label_map)
     losses = []
     if params.meta_episodes:
+        on_gpu = params.accelerator in ("auto", "gpu", "cuda") and torch.cuda.is_available()
         losses = meta_train(model, fitted.tokenizer, *train_split, params.meta_episodes, max_length=params.max_length,
-                            learning_rate=params.learning_rate, seed=params.seed)  # fmt: skip
+                            learning_rate=params.learning_rate, seed=params.seed,
+                            device="cuda" if on_gpu else None)  # fmt: skip
     info = to_prototype_head(model, fitted.tokenizer, train_split, val_split, label_map, params.max_length)
     probabilities = class_probabilities(model, fitted.tokenizer, val_split[0], params.max_length, params.truncation)
     hits = (probabilities.argmax(-1) == torch.tensor(val_split[1])).float()

@@ -7,7 +7,9 @@ import re
 import subprocess
 from dataclasses import dataclass
 from pathlib import Path
-from urllib.parse import urlsplit
+from urllib.parse import parse_qsl, urlsplit
+
+import yaml
 
 DEFAULT_HOME = ".refinery"
 PROJECT_ROOT = Path(__file__).resolve().parents[2]  # the checkout or install root: workspace.yaml, sources/
@@ -30,20 +32,6 @@ run_coordinator:
           applyLimitPerUniqueValue: true
         limit: 1
 """
-# psycopg2 named: SQLAlchemy 2.1 defaults to psycopg 3, where dagster-postgres's NOTIFY with a bound parameter
-# is a syntax error.
-_POSTGRES_STORAGE = """\
-storage:
-  postgres:
-    postgres_db:
-      username: {username}
-      password:
-        env: {password_variable}
-      hostname: {hostname}
-      port: {port}
-      db_name: {database}
-      scheme: postgresql+psycopg2
-"""
 
 
 def dagster_yaml(postgres_url: str | None = None) -> str:
@@ -57,9 +45,14 @@ def dagster_yaml(postgres_url: str | None = None) -> str:
         raise ValueError(f"{DAGSTER_POSTGRES_URL}: expected postgresql://user@host:port/database, got {postgres_url!r}")
     if url.password is not None:
         raise ValueError(f"{DAGSTER_POSTGRES_URL}: put the password in ${DAGSTER_POSTGRES_PASSWORD}, not in the URL")
-    storage = _POSTGRES_STORAGE.format(username=url.username, password_variable=DAGSTER_POSTGRES_PASSWORD,
-                                       hostname=url.hostname, port=url.port or 5432,
-                                       database=url.path.lstrip("/") or "postgres")  # fmt: skip
+    database = {"username": url.username, "password": {"env": DAGSTER_POSTGRES_PASSWORD}, "hostname": url.hostname,
+                "port": url.port or 5432, "db_name": url.path.lstrip("/") or "postgres",
+                # psycopg2 named: SQLAlchemy 2.1 defaults to psycopg 3, where dagster-postgres's NOTIFY with a
+                # bound parameter is a syntax error
+                "scheme": "postgresql+psycopg2"}  # fmt: skip
+    if url.query:
+        database["params"] = dict(parse_qsl(url.query))  # e.g. sslmode=require
+    storage = yaml.safe_dump({"storage": {"postgres": {"postgres_db": database}}}, sort_keys=False)
     where = f"Runs, event logs and schedules live in PostgreSQL ({DAGSTER_POSTGRES_URL})."
     return f"{WRITTEN_BY_REFINERY} {where}\ntelemetry:\n  enabled: false\n{storage}{_RUN_COORDINATOR}"
 
@@ -118,10 +111,14 @@ class RefineryHome:
         """Create the folders and the Dagster instance config if they are missing."""
         for folder in (self.landing, self.lake, self.models, self.bundles, self.dagster, self.datasets):
             folder.mkdir(parents=True, exist_ok=True)
-        config, wanted = self.dagster / "dagster.yaml", dagster_yaml(os.environ.get(DAGSTER_POSTGRES_URL))
+        config, postgres_url = self.dagster / "dagster.yaml", os.environ.get(DAGSTER_POSTGRES_URL)
         current = config.read_text() if config.exists() else None
-        if current is None or (current.startswith(WRITTEN_BY_REFINERY) and current != wanted):
-            config.write_text(wanted)  # a dagster.yaml someone wrote by hand is left alone
+        if current is None:
+            config.write_text(dagster_yaml(postgres_url))
+        elif postgres_url and current.startswith(WRITTEN_BY_REFINERY) and current != dagster_yaml(postgres_url):
+            # to PostgreSQL (or another database) when the setting says so; its absence never switches a home
+            # back to SQLite, where a daemon's next runs would silently land elsewhere. Hand-written: left alone.
+            config.write_text(dagster_yaml(postgres_url))
         return self
 
 

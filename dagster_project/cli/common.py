@@ -29,8 +29,8 @@ def limit_trainer_pool(instance: dg.DagsterInstance, slots: str | None) -> None:
     if not storage.supports_global_concurrency_limits:
         return
     if slots is not None:
-        if not slots.isdigit():
-            raise ValueError(f"{TRAINER_SLOTS}: expected a whole number of slots, got {slots!r}")
+        if not slots.isdigit() or int(slots) < 1:  # 0 slots would queue every training run forever
+            raise ValueError(f"{TRAINER_SLOTS}: expected a whole number of slots, at least 1, got {slots!r}")
         wanted = int(slots)
     elif TRAINER_POOL in storage.get_concurrency_keys():
         return

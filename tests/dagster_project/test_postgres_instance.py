@@ -29,6 +29,18 @@ def test_a_hand_written_dagster_yaml_is_left_alone(tmp_path: Path, monkeypatch: 
     assert (tmp_path / "dagster" / "dagster.yaml").read_text() == "telemetry:\n  enabled: true\n"
 
 
+def test_a_home_on_postgres_stays_there_when_a_later_command_lacks_the_setting(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv(DAGSTER_POSTGRES_URL, "postgresql://refinery@db.internal:5432/dagster?sslmode=require")
+    home = RefineryHome(tmp_path).ensure()
+    written = (tmp_path / "dagster" / "dagster.yaml").read_text()
+    assert "sslmode: require" in written and "postgresql+psycopg2" in written
+    monkeypatch.delenv(DAGSTER_POSTGRES_URL)
+    home.ensure()  # a shell without the variable must not move a shared home's runs back to SQLite
+    assert (tmp_path / "dagster" / "dagster.yaml").read_text() == written
+
+
 @pytest.mark.slow
 def test_a_home_on_postgres_keeps_its_runs_partitions_and_trainer_pool_there(tmp_path: Path) -> None:
     if postgres_bin() is None and not os.environ.get("CI"):

@@ -20,7 +20,7 @@ SCALARS = st.none() | st.booleans() | st.integers() | st.floats(allow_nan=False)
 VALUES = SCALARS | st.lists(SCALARS, max_size=2) | st.dictionaries(st.sampled_from("xy"), SCALARS, max_size=2)
 OBJECTS = st.dictionaries(st.sampled_from(["text", "label", "when", "n"]), VALUES, max_size=4).map(json.dumps)
 ODD_LINES = st.sampled_from(["", "  ", "[1, 2]", '"text"', "{bad json", '{"text": "\xff"}', '{"a": 1, "a": 2}',
-                             '{"a": "x"} {"a": "y"}', ' {"a": "indented"}'])  # fmt: skip
+                             '{"a": "x"} {"a": "y"}', ' {"a": "indented"}', '{"\xff": "bad key"}'])  # fmt: skip
 LINES = st.lists(OBJECTS | ODD_LINES, max_size=25)
 
 

@@ -285,15 +285,11 @@ class ClippedNorm(L.Callback):
 
     def on_before_optimizer_step(self, trainer, pl_module, optimizer) -> None:
         if self.before is None:
-            self.before = float(
-                torch.nn.utils.get_total_norm([p.grad for p in pl_module.parameters() if p.grad is not None])
-            )
+            self.before = gradient_norm(pl_module)
 
     def on_train_batch_end(self, trainer, pl_module, outputs, batch, batch_index) -> None:
         if self.after is None:
-            self.after = float(
-                torch.nn.utils.get_total_norm([p.grad for p in pl_module.parameters() if p.grad is not None])
-            )
+            self.after = gradient_norm(pl_module)
 
 
 def test_bf16_mixed_precision_trains_with_the_fused_optimizer_and_clips_its_gradients(bundle, tmp_path) -> None:
