@@ -164,7 +164,7 @@ def test_the_head_learns_at_its_own_rate_and_the_body_at_the_base_rate(tmp_path)
     source = build_tiny_model(tmp_path / "bert", "bert")
     params = TrainingParams(learning_rate=1e-5, head_learning_rate=1e-3)
     module = SequenceClassifier(str(source), {"a": 0, "b": 1}, params)
-    module.trainer = type("T", (), {"accumulate_grad_batches": 1, "max_epochs": 1, "max_steps": -1,
+    module.trainer = type("T", (), {"accumulate_grad_batches": 1, "max_epochs": 1, "max_steps": -1, "strategy": None,
                                     "datamodule": type("D", (), {"train_batches": lambda self: 10})()})()  # fmt: skip
     optimizer = module.configure_optimizers()["optimizer"]
     rates = {id(p): group["initial_lr"] for group in optimizer.param_groups for p in group["params"]}

@@ -50,7 +50,7 @@ def test_layer_wise_decay_slows_each_lower_layer(tmp_path: Path) -> None:
     params = TrainingParams(learning_rate=1e-3, head_learning_rate=1e-2, layer_decay=0.5)
     module = SequenceClassifier(str(build_tiny_model(tmp_path / "tiny")), {"a": 0, "b": 1}, params)
     module.trainer = SimpleNamespace(datamodule=SimpleNamespace(train_batches=lambda: 4), accumulate_grad_batches=1,
-                                     max_epochs=1, max_steps=-1)  # fmt: skip
+                                     max_epochs=1, max_steps=-1, strategy=None)  # fmt: skip
     optimizer = module.configure_optimizers()["optimizer"]
     rates = {id(p): group["initial_lr"] for group in optimizer.param_groups for p in group["params"]}
     named = dict(module.model.named_parameters())
