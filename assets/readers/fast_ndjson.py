@@ -45,8 +45,8 @@ def read_objects(data: bytes, longest: int) -> pa.Table | None:
             options = pa_json.ParseOptions(explicit_schema=schema, unexpected_field_behavior="error")
             table = pa_json.read_json(io.BytesIO(data), read_options=blocks, parse_options=options)
         table.validate(full=True)  # Arrow's JSON reader lets invalid UTF-8 through into its strings
-    except (pa.ArrowInvalid, pa.ArrowNotImplementedError, UnicodeDecodeError):  # the last: bytes invalid in a key
-        return None
+    except (pa.ArrowInvalid, pa.ArrowNotImplementedError, UnicodeDecodeError):
+        return None  # UnicodeDecodeError: a key whose bytes are not UTF-8 (Arrow decodes keys only when asked)
     return table
 
 

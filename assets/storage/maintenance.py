@@ -43,7 +43,7 @@ def maintain_table(lake: Lake, table: str, retention_hours: int = DEFAULT_RETENT
     folder = Path(lake.uri(table))
     with lake.writing(table):
         before = _size(folder)
-        delta = deltalake.DeltaTable(lake.uri(table), storage_options=lake.storage_options or None)
+        delta = deltalake.DeltaTable(lake.uri(table), storage_options=lake.store_options() or None)
         compacted = delta.optimize.compact()
         removed = delta.vacuum(
             retention_hours=retention_hours,
