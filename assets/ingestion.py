@@ -5,10 +5,18 @@ import dagster as dg
 from assets.partitions import dataset_versions
 from assets.readers.arrivals import open_reader
 from assets.readers.http import HttpSourceError
+from assets.readers.shards import DEFAULT_SHARD_BYTES, ShardedRead, ShardSettings, ingest_version
 from assets.resources import LakeResource, LandingResource
 from assets.storage.catalog import record_ingest
 from assets.storage.records import reason_counts
 from assets.storage.tables import QUARANTINE, RAW_DOCUMENTS
+
+
+class IngestConfig(dg.Config):
+    """How a large drop is split: files over `shard_bytes` in all are read in shards by parallel processes."""
+
+    shard_bytes: int = DEFAULT_SHARD_BYTES
+    workers: int = 0  # 0: one process per CPU this step may use, at most one per shard
 
 
 @dg.asset(
@@ -18,14 +26,15 @@ from assets.storage.tables import QUARANTINE, RAW_DOCUMENTS
     code_version="2",
 )
 def raw_documents(
-    context: dg.AssetExecutionContext, landing: LandingResource, lake: LakeResource
+    context: dg.AssetExecutionContext, config: IngestConfig, landing: LandingResource, lake: LakeResource
 ) -> dg.MaterializeResult:
     """Every record of the version's landing drop, as read; unparseable records go to quarantine."""
     version = context.partition_key
     try:
         rules_hash = landing.rule_book(version).digest
-        reader, manifest = open_reader(landing.folder(version), landing.sources())
-        delta_version = lake.write_version_stream(RAW_DOCUMENTS, reader.schema, reader.batches(), version)
+        settings = ShardSettings(config.shard_bytes, config.workers)
+        source, manifest = open_reader(landing.folder(version), landing.sources())
+        reader, delta_version = ingest_version(lake, RAW_DOCUMENTS, source, version, settings)
     except (ValueError, HttpSourceError) as error:  # IngestError, SourceDeclarationError, a bad partition key
         raise dg.Failure(description=f"version {version!r}: {error}") from error
     quarantine = reader.quarantine()
@@ -38,6 +47,7 @@ def raw_documents(
             "quarantined": quarantine.height,
             "quarantined_by_rule": dg.MetadataValue.json(reason_counts(quarantine)),
             "files": dg.MetadataValue.json(reader.files),
+            "shards": reader.shards if isinstance(reader, ShardedRead) else 1,
             "carried_source_columns": dg.MetadataValue.json(reader.extras),
             "delta_version": delta_version,
             "delta_table": dg.MetadataValue.path(lake.uri(RAW_DOCUMENTS)),

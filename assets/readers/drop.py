@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import copy
 import hashlib
 import json
 import re
@@ -195,6 +196,15 @@ class DropReader:
     @property
     def records_read(self) -> int:
         return self.rows + len(self.rejects)
+
+    def for_files(self, paths: list[Path]) -> DropReader:
+        """A reader of some of this drop's files, in the same schema (a shard), with nothing read yet."""
+        unknown = [path for path in paths if path not in self.sources]
+        if unknown:
+            raise IngestError(f"{unknown[0]}: not a data file of {self.location}")
+        shard = copy.copy(self)
+        shard.paths, shard.rejects, shard.files, shard.rows = list(paths), [], [], 0
+        return shard
 
 
 @dataclass

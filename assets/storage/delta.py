@@ -73,17 +73,11 @@ def write_version_stream(
 ) -> int:
     """Replace the rows of `version` with a stream of batches in one commit, in bounded memory."""
     tagged = schema.append(pa.field(VERSION_COLUMN, pa.large_string()))
-
-    def with_version() -> Iterator[pa.RecordBatch]:
-        for batch in batches:
-            column = pa.array([version] * batch.num_rows, pa.large_string())
-            yield pa.RecordBatch.from_arrays([*batch.columns, column], schema=tagged)
-
     options = dict(storage_options or {}) or None
     exists = table_exists(uri, storage_options)
     deltalake.write_deltalake(
         uri,
-        pa.RecordBatchReader.from_batches(tagged, with_version()),
+        pa.RecordBatchReader.from_batches(tagged, _tagged(batches, version, tagged)),
         mode="overwrite" if exists else "append",
         predicate=_predicate(version, {}) if exists else None,
         partition_by=[VERSION_COLUMN],
@@ -91,6 +85,40 @@ def write_version_stream(
         storage_options=options,
     )
     return deltalake.DeltaTable(uri, storage_options=options).version()
+
+
+def clear_version(uri: str, schema: pa.Schema, version: str, storage_options: Mapping[str, str] | None = None) -> int:
+    """Remove the rows of `version` and merge `schema` into the table (creating it when absent), in one commit:
+    the first step of a sharded write, after which each shard appends its rows in a commit of its own."""
+    return write_version_stream(uri, schema, iter(()), version, storage_options)
+
+
+def append_version_stream(
+    uri: str,
+    schema: pa.Schema,
+    batches: Iterable[pa.RecordBatch],
+    version: str,
+    storage_options: Mapping[str, str] | None = None,
+) -> int:
+    """Append a stream of batches to `version`'s rows in one commit; concurrent appenders each get their own
+    commit (delta-rs retries a commit that lost the race, as appends never conflict)."""
+    tagged = schema.append(pa.field(VERSION_COLUMN, pa.large_string()))
+    options = dict(storage_options or {}) or None
+    deltalake.write_deltalake(
+        uri,
+        pa.RecordBatchReader.from_batches(tagged, _tagged(batches, version, tagged)),
+        mode="append",
+        partition_by=[VERSION_COLUMN],
+        schema_mode="merge",
+        storage_options=options,
+    )
+    return deltalake.DeltaTable(uri, storage_options=options).version()
+
+
+def _tagged(batches: Iterable[pa.RecordBatch], version: str, tagged: pa.Schema) -> Iterator[pa.RecordBatch]:
+    for batch in batches:
+        column = pa.array([version] * batch.num_rows, pa.large_string())
+        yield pa.RecordBatch.from_arrays([*batch.columns, column], schema=tagged)
 
 
 def table_exists(uri: str, storage_options: Mapping[str, str] | None = None) -> bool:
