@@ -5,6 +5,7 @@ import dagster as dg
 from assets.models.deployment import NotDeployableError, deploy_latest_model
 from assets.partitions import dataset_versions
 from assets.resources import LandingResource, ModelRegistryResource
+from trainers.model_store import ModelStore
 from trainers.registry import AliasConflictError
 
 
@@ -24,8 +25,14 @@ def deployed_model(
         folder, aliases = deploy_latest_model(models, context.partition_key, context.run_id)
     except (NotDeployableError, AliasConflictError, LookupError) as error:
         raise dg.Failure(description=str(error)) from error
+    published = {}
+    if registry.store_uri:  # the folder first, then the aliases that name it
+        store = ModelStore(registry.store_uri)
+        published["store_uri"] = store.publish_model(models.model_name, folder)
+        store.publish_aliases(models.model_name, models.model_root)
     return dg.MaterializeResult(
         metadata={
+            **published,
             "model_version": folder.name,
             "production": aliases["production"],
             "previous": aliases.get("previous", ""),

@@ -74,6 +74,7 @@ class ModelRegistryResource(dg.ConfigurableResource, ModelRegistry):
 
     root: str
     model_name: str = "refinery-intent"
+    store_uri: str = Field(default="", description="object-store URI deployed models are published to (s3://...)")
 
     def for_dataset(self, dataset: str) -> ModelRegistry:
         """The registry of one dataset's models."""

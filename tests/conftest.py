@@ -2,12 +2,17 @@
 
 from __future__ import annotations
 
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
 from pathlib import Path
 
 import dagster as dg
 import pytest
 
 from assets.storage.home import RefineryHome
+from tests.servers import free_port
 
 
 @pytest.fixture
@@ -95,3 +100,32 @@ def write_small_bundle(folder: Path, per_label: int = 12, seed: int = 3) -> Path
 def tiny_model(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """A tiny BERT model folder, built once per session."""
     return build_tiny_model(tmp_path_factory.mktemp("tiny-bert"))
+
+
+@pytest.fixture
+def s3(monkeypatch: pytest.MonkeyPatch) -> Iterator[str]:
+    """A moto S3 server in its own process (delta-rs holds the GIL while it waits on the network, so a server
+    thread in this process would never answer) with a bucket `lake`, and the AWS_* variables delta-rs reads."""
+    import boto3
+
+    port = free_port()
+    server = subprocess.Popen([sys.executable, "-m", "moto.server", "-H", "127.0.0.1", "-p", str(port)],
+                              stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)  # fmt: skip
+    endpoint = f"http://127.0.0.1:{port}"
+    for name, value in {"AWS_ENDPOINT_URL": endpoint, "AWS_ACCESS_KEY_ID": "refinery", "AWS_SECRET_ACCESS_KEY":
+                        "not-a-secret", "AWS_REGION": "us-east-1", "AWS_ALLOW_HTTP": "true"}.items():  # fmt: skip
+        monkeypatch.setenv(name, value)
+    try:
+        deadline = time.monotonic() + 30
+        while True:
+            try:
+                boto3.client("s3", endpoint_url=endpoint).create_bucket(Bucket="lake")
+                break
+            except Exception:
+                if time.monotonic() > deadline or server.poll() is not None:
+                    raise
+                time.sleep(0.3)
+        yield endpoint
+    finally:
+        server.terminate()
+        server.wait(timeout=30)

@@ -11,6 +11,8 @@ from urllib.parse import parse_qsl, urlsplit
 
 import yaml
 
+from trainers.model_store import MODELS_URI
+
 DEFAULT_HOME = ".refinery"
 PROJECT_ROOT = Path(__file__).resolve().parents[2]  # the checkout or install root: workspace.yaml, sources/
 VERSION_PATTERN = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,63}")  # the whole name: fullmatch
@@ -98,6 +100,16 @@ class RefineryHome:
     @property
     def models(self) -> Path:
         return self.root / "models"
+
+    @property
+    def models_uri(self) -> str:
+        """Where deployed models are published for services elsewhere: $REFINERY_MODELS_URI, else nowhere ('')."""
+        return os.environ.get(MODELS_URI, "")
+
+    @property
+    def model_cache(self) -> Path:
+        """Where `refinery serve` mirrors the models of $REFINERY_MODELS_URI."""
+        return self.root / "model-cache"
 
     @property
     def bundles(self) -> Path:

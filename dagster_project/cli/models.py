@@ -9,6 +9,7 @@ from pathlib import Path
 
 from assets.storage.home import RefineryHome
 from dagster_project.cli import CliError
+from trainers.model_store import ModelStore, StoreMirror, mirror_store
 from trainers.registry import (
     ModelRegistry,
     alias_history,
@@ -114,16 +115,34 @@ def command_serve(args: argparse.Namespace, home: RefineryHome) -> int:
         check_host(args.host, args.insecure)
     except InsecureHostError as error:
         raise CliError(str(error)) from error
-    found = registries(home.models)
+    models, mirror = served_models(home)
+    found = registries(models)
     if not found:
-        raise CliError(f"nothing to serve: no deployed model under {home.models}; run the pipeline first")
+        raise CliError(f"nothing to serve: no deployed model under {home.models_uri or models}; run the pipeline first")
     auth = f"bearer token from {TOKEN_VARIABLE}" if os.environ.get(TOKEN_VARIABLE) else "no auth"
     print(f"serving the production models of {', '.join(found)} on http://{args.host}:{args.port} ({auth}): "
           "POST /predict/{dataset} (or /predict with one dataset), POST /feedback, GET /health, GET /metrics",
           flush=True)  # fmt: skip
     quantize = False if args.no_quantize else None
-    serve(home.models, home.lake, args.host, args.port, quantize=quantize, insecure=args.insecure)
+    try:
+        serve(models, home.lake, args.host, args.port, quantize=quantize, insecure=args.insecure)
+    finally:
+        if mirror:
+            mirror.stop()
     return 0
+
+
+def served_models(home: RefineryHome) -> tuple[Path, StoreMirror | None]:
+    """The models root to serve: the home's registries, or a local mirror of $REFINERY_MODELS_URI kept current by
+    a thread (a service on another machine than the pipeline)."""
+    if not home.models_uri:
+        return home.models, None
+    store = ModelStore(home.models_uri)
+    try:
+        mirror_store(store, home.model_cache)
+    except OSError as error:
+        raise CliError(f"{home.models_uri}: cannot read the model store: {error}") from error
+    return home.model_cache, StoreMirror(store, home.model_cache).start()
 
 
 def command_models(args: argparse.Namespace, home: RefineryHome) -> int:
@@ -151,7 +170,10 @@ def command_models(args: argparse.Namespace, home: RefineryHome) -> int:
 
 
 def command_rollback(args: argparse.Namespace, home: RefineryHome) -> int:
-    aliases = rollback(model_root_for(home, args.dataset))
+    model_root = model_root_for(home, args.dataset)
+    aliases = rollback(model_root)
+    if home.models_uri:  # services elsewhere follow the store's aliases
+        ModelStore(home.models_uri).publish_aliases(model_root.name, model_root)
     print(f"production is {aliases['production']} again (previous: {aliases['previous']}); "
           "a running `refinery serve` swaps to it within a second")  # fmt: skip
     return 0

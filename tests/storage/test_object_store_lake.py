@@ -1,11 +1,12 @@
-"""The lake on object storage: a local S3-compatible server (moto) on 127.0.0.1 holds every Delta table."""
+"""The lake and the models on object storage: a local S3-compatible server (moto) on 127.0.0.1 holds every Delta
+table and every deployed model, and a service on a home of its own serves production from there."""
 
 from __future__ import annotations
 
+import os
 import subprocess
 import sys
 import time
-from collections.abc import Iterator
 from pathlib import Path
 
 import dagster as dg
@@ -15,37 +16,9 @@ import pytest
 from assets.storage.delta import Lake, object_store_options
 from assets.storage.home import LAKE_URI, RefineryHome
 from tests.dagster_project.pipeline import Pipeline
+from tests.servers import call, free_port
+from trainers.model_store import MODELS_URI, ModelStore
 from trainers.registry import read_aliases
-from trainers.serving.server import free_port
-
-
-@pytest.fixture
-def s3(monkeypatch: pytest.MonkeyPatch) -> Iterator[str]:
-    """A moto S3 server in its own process (delta-rs holds the GIL while it waits on the network, so a server
-    thread in this process would never answer) with a bucket `lake`, and the AWS_* variables delta-rs reads."""
-    import boto3
-
-    port = free_port()
-    server = subprocess.Popen([sys.executable, "-m", "moto.server", "-H", "127.0.0.1", "-p", str(port)],
-                              stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)  # fmt: skip
-    endpoint = f"http://127.0.0.1:{port}"
-    for name, value in {"AWS_ENDPOINT_URL": endpoint, "AWS_ACCESS_KEY_ID": "refinery", "AWS_SECRET_ACCESS_KEY":
-                        "not-a-secret", "AWS_REGION": "us-east-1", "AWS_ALLOW_HTTP": "true"}.items():  # fmt: skip
-        monkeypatch.setenv(name, value)
-    try:
-        deadline = time.monotonic() + 30
-        while True:
-            try:
-                boto3.client("s3", endpoint_url=endpoint).create_bucket(Bucket="lake")
-                break
-            except Exception:
-                if time.monotonic() > deadline or server.poll() is not None:
-                    raise
-                time.sleep(0.3)
-        yield endpoint
-    finally:
-        server.terminate()
-        server.wait(timeout=30)
 
 
 def test_an_s3_lake_writes_with_conditional_puts_unless_a_locking_provider_is_chosen() -> None:
@@ -57,10 +30,11 @@ def test_an_s3_lake_writes_with_conditional_puts_unless_a_locking_provider_is_ch
 
 
 @pytest.mark.slow
-def test_the_pipeline_runs_with_its_lake_on_a_local_s3_server(
+def test_the_pipeline_runs_on_a_local_s3_server_and_a_service_elsewhere_serves_its_model_from_there(
     s3: str, tiny_model: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.setenv(LAKE_URI, "s3://lake/refinery")
+    monkeypatch.setenv(MODELS_URI, "s3://lake/models")
     home = RefineryHome(tmp_path / "home").ensure()
     with dg.instance_for_test(temp_dir=str(home.dagster)) as instance:
         pipeline = Pipeline(home, instance, tiny_model)
@@ -72,4 +46,33 @@ def test_the_pipeline_runs_with_its_lake_on_a_local_s3_server(
     examples = lake.scan("training_examples", ["v1"]).collect()
     quarantined = lake.scan("quarantine", ["v1"]).select(pl.len()).collect().item()
     assert raw.height > 200 and examples.height + quarantined >= raw.height
-    assert read_aliases(home.models / "tickets")["production"]  # trained from the S3 lake and deployed
+    production = read_aliases(home.models / "tickets")["production"]  # trained from the S3 lake and deployed
+    assert ModelStore("s3://lake/models").aliases("tickets")["production"] == production
+
+    service_home = tmp_path / "service"  # another machine: no shared disk with the pipeline's home
+    port = free_port()
+    environment = {**os.environ, "REFINERY_HOME": str(service_home)}
+    with subprocess.Popen([sys.executable, "-m", "dagster_project.cli", "serve", "--port", str(port)], env=environment,
+                          stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True) as service:  # fmt: skip
+        try:
+            status, body = wait_for_prediction(f"http://127.0.0.1:{port}", service)
+        finally:
+            service.terminate()
+            service.wait(timeout=30)
+    assert status == 200 and body["model_version"] == production
+    assert (service_home / "model-cache" / "tickets" / production / "model_card.json").is_file()
+
+
+def wait_for_prediction(url: str, service: subprocess.Popen) -> tuple[int, dict]:
+    """POST one text to the service once it answers /health; fails with its output if it exits first."""
+    deadline = time.monotonic() + 180
+    while time.monotonic() < deadline:
+        if service.poll() is not None:
+            raise AssertionError(f"refinery serve exited {service.returncode}:\n{service.stdout.read()}")
+        try:
+            if call(f"{url}/health")[0] == 200:
+                return call(f"{url}/predict", {"texts": ["my vpn keeps dropping every hour"]})
+        except OSError:
+            pass
+        time.sleep(0.5)
+    raise AssertionError("refinery serve did not answer within 180 s")
