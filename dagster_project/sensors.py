@@ -2,6 +2,7 @@
 
 import json
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import dagster as dg
 
@@ -16,20 +17,38 @@ from assets.storage.tables import SERVICE_PREDICTIONS
 from dagster_project.jobs import refinery_monitoring, refinery_pipeline
 from trainers.registry import read_card
 
+if TYPE_CHECKING:  # what define_asset_job returns; dagster does not export the name
+    from dagster._core.definitions.unresolved_asset_job_definition import UnresolvedAssetJobDefinition
 
-@dg.sensor(job=refinery_pipeline, minimum_interval_seconds=15, default_status=dg.DefaultSensorStatus.STOPPED)
-def landing_sensor(context: dg.SensorEvaluationContext, landing: LandingResource) -> dg.SensorResult:
-    """A complete new folder in landing/ becomes a dataset version and one pipeline run (run_key = version)."""
-    pending = json.loads(context.cursor or "{}").get("pending", {})
-    known = set(context.instance.get_dynamic_partitions(DATASET_VERSIONS))
-    scan = find_ready_drops(Path(landing.root), known, pending)
-    for name in scan.invalid:
-        context.log.warning(f"landing/{name}: not a valid dataset version name; rename the folder")
-    for name, same in scan.duplicates.items():
-        context.log.warning(f"landing/{name}: same content as dataset version {same}; not registered")
-    for name, reason in scan.refused.items():
-        context.log.warning(f"landing/{name}: not registered: {reason}")
-    return register_versions(scan.ready, {"pending": scan.pending})
+
+def build_landing_sensor(
+    job: "dg.JobDefinition | UnresolvedAssetJobDefinition" = refinery_pipeline,
+) -> dg.SensorDefinition:
+    """The landing sensor, requesting runs of `job` (the whole pipeline unless a deployment chooses a part)."""
+
+    @dg.sensor(
+        name="landing_sensor",
+        job=job,
+        minimum_interval_seconds=15,
+        default_status=dg.DefaultSensorStatus.STOPPED,
+        description="A complete new folder in landing/ becomes a dataset version and one run (run_key = version).",
+    )
+    def _sensor(context: dg.SensorEvaluationContext, landing: LandingResource) -> dg.SensorResult:
+        pending = json.loads(context.cursor or "{}").get("pending", {})
+        known = set(context.instance.get_dynamic_partitions(DATASET_VERSIONS))
+        scan = find_ready_drops(Path(landing.root), known, pending)
+        for name in scan.invalid:
+            context.log.warning(f"landing/{name}: not a valid dataset version name; rename the folder")
+        for name, same in scan.duplicates.items():
+            context.log.warning(f"landing/{name}: same content as dataset version {same}; not registered")
+        for name, reason in scan.refused.items():
+            context.log.warning(f"landing/{name}: not registered: {reason}")
+        return register_versions(scan.ready, {"pending": scan.pending})
+
+    return _sensor
+
+
+landing_sensor = build_landing_sensor()
 
 
 def register_versions(versions: list[str], cursor: object) -> dg.SensorResult:

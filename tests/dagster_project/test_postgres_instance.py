@@ -1,17 +1,33 @@
-"""Dagster on PostgreSQL: one setting puts a home's runs, event logs and schedules there, pool limit included."""
+"""Dagster on PostgreSQL: one setting puts a home's runs, event logs and schedules there, pool limit included; a
+daemon and its run workers process two versions at once there, the landing sensor asking for each exactly once."""
 
 from __future__ import annotations
 
+import json
 import os
+import signal
 import subprocess
 import sys
+import time
+from collections.abc import Callable
 from pathlib import Path
 
 import dagster as dg
+import polars as pl
 import pytest
+import yaml
 
-from assets.partitions import TRAINER_POOL
-from assets.storage.home import DAGSTER_POSTGRES_PASSWORD, DAGSTER_POSTGRES_URL, RefineryHome, dagster_yaml
+from assets.demo.tickets import write_demo_declaration, write_demo_drop
+from assets.partitions import DATASET_VERSIONS, TRAINER_POOL
+from assets.storage.catalog import catalog_entry
+from assets.storage.delta import Lake
+from assets.storage.home import (
+    DAGSTER_POSTGRES_PASSWORD,
+    DAGSTER_POSTGRES_URL,
+    PROJECT_ROOT,
+    RefineryHome,
+    dagster_yaml,
+)
 from tests.servers import postgres_bin, running_postgres
 
 
@@ -69,3 +85,96 @@ def test_a_home_on_postgres_keeps_its_runs_partitions_and_trainer_pool_there(tmp
             instance.dispose()
         finally:
             del os.environ[DAGSTER_POSTGRES_PASSWORD]
+
+
+def wait_for(condition: Callable[[], object], timeout: float, what: str, log: Path) -> object:
+    """Poll `condition` until it returns something truthy; fail naming `what` with the daemon's log tail."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        found = condition()
+        if found:
+            return found
+        time.sleep(1.0)
+    raise AssertionError(f"no {what} within {timeout:.0f} s; daemon log:\n{log.read_text()[-4000:]}")
+
+
+@pytest.mark.slow
+def test_two_versions_run_at_once_on_postgres_through_the_daemon_and_its_run_workers(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    if postgres_bin() is None and not os.environ.get("CI"):
+        pytest.skip("PostgreSQL server binaries not installed here (.ci/run installs them)")
+    with running_postgres() as server:
+        home = RefineryHome(tmp_path / "home")
+        for name, value in {
+            "REFINERY_HOME": str(home.root),
+            "DAGSTER_HOME": str(home.dagster),
+            DAGSTER_POSTGRES_URL: server.uri,
+            DAGSTER_POSTGRES_PASSWORD: server.password,
+        }.items():
+            monkeypatch.setenv(name, value)  # fmt: skip
+        home.ensure()
+        write_demo_declaration(home.datasets)
+        workspace = tmp_path / "workspace.yaml"
+        workspace.write_text(
+            yaml.safe_dump(
+                {
+                    "load_from": [
+                        {
+                            "python_module": {
+                                "module_name": "tests.dagster_project.prepare_location",
+                                "working_directory": str(PROJECT_ROOT),
+                            }
+                        }
+                    ]
+                }
+            )
+        )
+        bin_dir, log = Path(sys.executable).parent, tmp_path / "daemon.log"
+        with log.open("w") as output:
+            daemon = subprocess.Popen([bin_dir / "dagster-daemon", "run", "-w", workspace], stdout=output,
+                                      stderr=subprocess.STDOUT, start_new_session=True)  # fmt: skip
+        instance = dg.DagsterInstance.get()
+        try:
+            started = subprocess.run([bin_dir / "dagster", "sensor", "start", "landing_sensor", "-w", workspace],
+                                     capture_output=True, text=True, timeout=300)  # fmt: skip
+            assert started.returncode == 0, started.stderr[-3000:]
+            for version, seed in (("v1", 1), ("v2", 2)):
+                write_demo_drop(home.landing / version, rows=400, seed=seed)
+                (home.landing / version / "_SUCCESS").touch()
+
+            def finished() -> list[dg.RunRecord]:
+                records = instance.get_run_records()
+                return records if len(records) == 2 and all(r.dagster_run.is_finished for r in records) else []
+
+            records = wait_for(finished, 600, "two finished runs", log)
+            assert all(record.dagster_run.is_success for record in records), log.read_text()[-4000:]
+            assert sorted(r.dagster_run.tags["dagster/partition"] for r in records) == ["v1", "v2"]
+            first, second = sorted(records, key=lambda r: r.start_time)
+            assert second.start_time < first.end_time  # the two run workers overlapped
+            assert len({r.dagster_run.tags.get("dagster/run_key") for r in records}) == 2
+
+            (state,) = [s for s in instance.all_instigator_state() if s.instigator_name == "landing_sensor"]
+            last_run_end = max(r.end_time for r in records)
+
+            def a_tick_after_the_runs() -> list:
+                ticks = instance.get_ticks(state.instigator_origin_id, state.selector_id, limit=5)
+                return [t for t in ticks if t.timestamp > last_run_end and t.status.value in ("SKIPPED", "SUCCESS")]
+
+            (tick, *_) = wait_for(a_tick_after_the_runs, 120, "a sensor tick after the runs", log)
+            assert not tick.run_ids and len(instance.get_run_records()) == 2  # exactly once: no run asked twice
+            cursor = instance.get_instigator_state(state.instigator_origin_id, state.selector_id).instigator_data.cursor
+            assert json.loads(cursor) == {"pending": {}}
+            assert sorted(instance.get_dynamic_partitions(DATASET_VERSIONS)) == ["v1", "v2"]
+        finally:
+            os.killpg(daemon.pid, signal.SIGTERM)
+            daemon.wait(timeout=60)
+            instance.dispose()
+    lake = Lake(str(home.lake))
+    for version in ("v1", "v2"):
+        entry = catalog_entry(lake, version)
+        examples = lake.scan("training_examples", [version]).select(pl.len()).collect().item()
+        quarantined = lake.scan("quarantine", [version]).select(pl.len()).collect().item()
+        raw = lake.scan("raw_documents", [version]).select(pl.len()).collect().item()
+        assert entry["records_read"] == raw + entry["quarantined_at_ingest"] == examples + quarantined
+        assert examples > 250
