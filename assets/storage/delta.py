@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from pathlib import Path
@@ -12,6 +11,7 @@ import polars as pl
 import pyarrow as pa
 
 from assets.storage.home import check_version_name
+from trainers.lake_options import object_store_options
 from trainers.table_lock import table_lock
 
 VERSION_COLUMN = "dataset_version"
@@ -138,20 +138,6 @@ def scan_versions(
     if versions is not None:
         frame = frame.filter(pl.col(VERSION_COLUMN).is_in(list(versions)))
     return frame
-
-
-SAFE_S3_SETTINGS = ("conditional_put", "aws_conditional_put", "aws_s3_locking_provider", "aws_s3_allow_unsafe_rename")
-
-
-def object_store_options(root: str, options: Mapping[str, str] | None) -> dict[str, str]:
-    """The lake's storage options. On S3, concurrent writers are made safe by conditional puts (S3 and the
-    S3-compatible stores that honour If-None-Match), unless the options or the environment choose a locking
-    provider; credentials stay in the environment (AWS_ACCESS_KEY_ID, AWS_ENDPOINT_URL, ...), read by delta-rs."""
-    options = dict(options or {})
-    chosen = {k.lower() for k in options} | {k.lower() for k in os.environ if k.lower() in SAFE_S3_SETTINGS}
-    if root.startswith(("s3://", "s3a://")) and not chosen & set(SAFE_S3_SETTINGS):
-        options["conditional_put"] = "etag"
-    return options
 
 
 class Lake:

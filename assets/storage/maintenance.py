@@ -6,6 +6,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import deltalake
+from pyarrow import fs
 
 from assets.storage.delta import Lake
 
@@ -24,14 +25,25 @@ class TableMaintenance:
     bytes_after: int
 
 
-def _size(folder: Path) -> int:
-    return sum(path.stat().st_size for path in folder.rglob("*") if path.is_file())
+def _size(uri: str) -> int:
+    """The bytes of every file under a folder or an object-store prefix."""
+    filesystem, path = _filesystem(uri)
+    found = filesystem.get_file_info(fs.FileSelector(path, recursive=True, allow_not_found=True))
+    return sum(info.size or 0 for info in found if info.type == fs.FileType.File)
+
+
+def _filesystem(uri: str) -> tuple[fs.FileSystem, str]:
+    return fs.FileSystem.from_uri(uri) if "://" in uri else (fs.LocalFileSystem(), str(Path(uri).resolve()))
 
 
 def lake_tables(lake: Lake) -> list[str]:
-    """The Delta tables of a local lake, by name."""
-    root = Path(lake.root)
-    return sorted(p.name for p in root.iterdir() if (p / "_delta_log").is_dir()) if root.is_dir() else []
+    """The Delta tables of a lake (a folder or an object-store prefix), by name."""
+    filesystem, root = _filesystem(lake.root)
+    if filesystem.get_file_info(root).type != fs.FileType.Directory:
+        return []
+    found = filesystem.get_file_info(fs.FileSelector(root, recursive=False))
+    folders = [info.base_name for info in found if info.type == fs.FileType.Directory]
+    return sorted(name for name in folders if lake.exists(name))
 
 
 def maintain_table(lake: Lake, table: str, retention_hours: int = DEFAULT_RETENTION_HOURS) -> TableMaintenance:
@@ -40,9 +52,8 @@ def maintain_table(lake: Lake, table: str, retention_hours: int = DEFAULT_RETENT
     A retention under Delta's default week is allowed (it is the caller's choice to give up time travel),
     but never while another writer of the table runs: the table's write lock is held throughout.
     """
-    folder = Path(lake.uri(table))
     with lake.writing(table):
-        before = _size(folder)
+        before = _size(lake.uri(table))
         delta = deltalake.DeltaTable(lake.uri(table), storage_options=lake.store_options() or None)
         compacted = delta.optimize.compact()
         removed = delta.vacuum(
@@ -52,5 +63,5 @@ def maintain_table(lake: Lake, table: str, retention_hours: int = DEFAULT_RETENT
         )
         return TableMaintenance(
             table, int(compacted.get("numFilesRemoved", 0)), int(compacted.get("numFilesAdded", 0)), len(removed),
-            before, _size(folder),
+            before, _size(lake.uri(table)),
         )  # fmt: skip

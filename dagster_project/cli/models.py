@@ -125,7 +125,7 @@ def command_serve(args: argparse.Namespace, home: RefineryHome) -> int:
           flush=True)  # fmt: skip
     quantize = False if args.no_quantize else None
     try:
-        serve(models, home.lake, args.host, args.port, quantize=quantize, insecure=args.insecure)
+        serve(models, home.lake_uri, args.host, args.port, quantize=quantize, insecure=args.insecure)
     finally:
         if mirror:
             mirror.stop()

@@ -57,11 +57,11 @@ def command_rules_check(args: argparse.Namespace, home: RefineryHome) -> int:
 
 
 def command_lake_maintain(args: argparse.Namespace, home: RefineryHome) -> int:
-    lake = Lake(str(home.lake))
+    lake = Lake(home.lake_uri)
     tables = args.tables or lake_tables(lake)
     for table in tables:
         if table not in lake_tables(lake):
-            raise CliError(f"no Delta table {table!r} in {home.lake}")
+            raise CliError(f"no Delta table {table!r} in {home.lake_uri}")
         done = maintain_table(lake, table, args.retention_hours)
         print(f"{done.table:<22} compacted {done.files_compacted} files into {done.files_added}, "
               f"vacuumed {done.files_vacuumed}; {done.bytes_before:,} -> {done.bytes_after:,} bytes")  # fmt: skip

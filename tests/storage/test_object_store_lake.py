@@ -58,9 +58,19 @@ def test_the_pipeline_runs_on_a_local_s3_server_and_a_service_elsewhere_serves_i
             status, body = wait_for_prediction(f"http://127.0.0.1:{port}", service)
         finally:
             service.terminate()
-            service.wait(timeout=30)
+            output = service.communicate(timeout=60)[0]
     assert status == 200 and body["model_version"] == production
     assert (service_home / "model-cache" / "tickets" / production / "model_card.json").is_file()
+    assert lake.exists("predictions"), output  # the service's prediction log went to the S3 lake, flushed at exit
+    logged = lake.scan("predictions").collect()
+    assert logged["prediction_id"].to_list() == [body["predictions"][0]["id"]]
+
+    environment["REFINERY_HOME"] = str(home.root)
+    maintained = subprocess.run([sys.executable, "-m", "dagster_project.cli", "lake", "maintain", "--retention-hours",
+                                 "0"], env=environment, capture_output=True, text=True, timeout=300)  # fmt: skip
+    assert maintained.returncode == 0, maintained.stderr[-3000:]
+    assert "raw_documents" in maintained.stdout and "predictions" in maintained.stdout
+    assert lake.scan("raw_documents", ["v1"]).collect().height == raw.height  # compacted, nothing lost
 
 
 def wait_for_prediction(url: str, service: subprocess.Popen) -> tuple[int, dict]:

@@ -10,8 +10,11 @@ Predictions and feedback are appended to Delta tables by a background writer, of
 from __future__ import annotations
 
 import os
+import threading
 import time
 import uuid
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from pathlib import Path
 
 from fastapi import FastAPI, Request
@@ -35,13 +38,13 @@ from trainers.serving.served import ServedModel, ServedModels
 
 def build_app(
     models: Path,
-    lake: Path | None = None,
+    lake: Path | str | None = None,
     token: str | None = None,
     max_wait_ms: float = 5.0,
     quantize: bool | None = None,
 ) -> FastAPI:
     """The FastAPI app for the production models under `models` (a home's `models/`, or one registry);
-    `lake` receives predictions and feedback.
+    `lake` (a folder or an object-store URI) receives predictions and feedback.
 
     `quantize` (default: on CPU) serves int8 dynamically quantized Linear layers.
     """
@@ -67,16 +70,27 @@ def build_app(
 
     served = ServedModels(models, make)
     appender = DeltaAppender(lake)
-    app = FastAPI(title="Refinery model service", docs_url=None, redoc_url=None)
+
+    closed = threading.Event()
+
+    def close() -> None:  # once: the lifespan's shutdown and a test's ServiceThread both call it
+        if not closed.is_set():
+            closed.set()
+            served.close()
+            appender.close()
+
+    @asynccontextmanager
+    async def lifespan(_: FastAPI) -> AsyncIterator[None]:
+        yield
+        # Here, not after uvicorn returns: on SIGTERM uvicorn shuts down, then raises the signal again, and the
+        # process ends before any code after `uvicorn.run` — the buffered predictions would be lost.
+        close()
+
+    app = FastAPI(title="Refinery model service", docs_url=None, redoc_url=None, lifespan=lifespan)
     app.state.served, app.state.appender = served, appender
     add_measurement(app, metrics)
     add_error_handlers(app)
     add_routes(app, served, appender, metrics, token)
-
-    def close() -> None:
-        served.close()
-        appender.close()
-
     app.state.close = close
     return app
 

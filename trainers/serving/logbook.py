@@ -3,9 +3,12 @@
 from __future__ import annotations
 
 import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from trainers.lake_options import object_store_options
 from trainers.table_lock import table_lock
 
 PREDICTIONS_TABLE = "predictions"
@@ -14,9 +17,10 @@ FEEDBACK_TABLE = "feedback"
 
 @dataclass
 class DeltaAppender:
-    """Appends rows to Delta tables from a background thread, in batches, so requests never wait on storage."""
+    """Appends rows to Delta tables from a background thread, in batches, so requests never wait on storage.
+    `lake` is a folder or an object-store URI (s3://...; credentials from the environment)."""
 
-    lake: Path | None
+    lake: Path | str | None
     flush_seconds: float = 2.0
     _rows: dict[str, list[dict]] = field(default_factory=dict)
     _lock: threading.Lock = field(default_factory=threading.Lock)
@@ -49,15 +53,25 @@ class DeltaAppender:
             if not rows:
                 continue
             try:
-                with table_lock(self.lake, table):  # `refinery lake maintain` may be compacting this table
-                    write_deltalake(str(self.lake / table), pa.Table.from_pylist(rows), mode="append",
-                                    schema_mode="merge")  # fmt: skip
+                with self._writing(table):
+                    write_deltalake(f"{str(self.lake).rstrip('/')}/{table}", pa.Table.from_pylist(rows),
+                                    mode="append", schema_mode="merge",
+                                    storage_options=object_store_options(str(self.lake), {}) or None)  # fmt: skip
             except Exception as error:  # kept, in order, for the next flush: a failed append drops nothing
                 with self._lock:
                     self._rows[table] = rows + self._rows.get(table, [])
                 failure = error
         if failure is not None:
             raise failure
+
+    @contextmanager
+    def _writing(self, table: str) -> Iterator[None]:
+        """The table's write lock beside a local lake (`refinery lake maintain` may be compacting it)."""
+        if "://" in str(self.lake):
+            yield
+            return
+        with table_lock(Path(self.lake), table):
+            yield
 
     @property
     def buffered(self) -> int:

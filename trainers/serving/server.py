@@ -55,7 +55,12 @@ class ServiceThread:
 
 
 def serve(
-    model_root: Path, lake: Path | None, host: str, port: int, quantize: bool | None = None, insecure: bool = False
+    model_root: Path,
+    lake: Path | str | None,
+    host: str,
+    port: int,
+    quantize: bool | None = None,
+    insecure: bool = False,
 ) -> None:
     """Run the service in the foreground until interrupted; a non-loopback host needs a token or `insecure`."""
     import uvicorn
@@ -74,7 +79,7 @@ def main(argv: list[str] | None = None) -> None:
 
     parser = argparse.ArgumentParser(description=main.__doc__)
     parser.add_argument("--models", type=Path, required=True, help="registry folder with aliases.json")
-    parser.add_argument("--lake", type=Path, default=None, help="lake folder for predictions and feedback")
+    parser.add_argument("--lake", default=None, help="lake folder or object-store URI for predictions and feedback")
     parser.add_argument("--host", default="127.0.0.1")
     parser.add_argument("--port", type=int, default=8080)
     parser.add_argument("--no-quantize", action="store_true", help="serve float32 weights on CPU too")
