@@ -20,6 +20,7 @@ from assets.readers.declared import Source, load_sources
 from assets.storage.delta import Lake
 from assets.storage.home import PROJECT_ROOT, check_version_name
 from rules import RuleBook
+from trainers.model_store import ModelStore, download_folder
 from trainers.registry import ModelRegistry, registry_name
 
 
@@ -97,11 +98,15 @@ class TrainerResource(dg.ConfigurableResource):
     node_selector: dict[str, str] = Field(default_factory=dict, description="kubernetes: node labels to run on")
     service_account: str = Field(default="", description="kubernetes: the pod's service account")
     secret_env: str = Field(default="", description="kubernetes: a Secret exposed as environment variables")
+    store_uri: str = Field(default="", description="object store the bundle and model pass through (s3://...), "
+                           "so the trainer needs no shared disk; default: $REFINERY_MODELS_URI")  # fmt: skip
 
     def bundle_folder(self, version: str) -> Path:
         return Path(self.bundles_root) / version
 
-    def command(self, bundle: Path, output: Path, params: dict[str, object], checkpoints: Path) -> list[str]:
+    def command(
+        self, bundle: Path | str, output: Path | str, params: dict[str, object], checkpoints: Path
+    ) -> list[str]:
         interpreter = "python" if self.kind == "kubernetes" else sys.executable  # the pod's own Python
         return trainer_command(launcher_prefix(self.launcher, interpreter), bundle, output, params, checkpoints)
 
@@ -109,7 +114,7 @@ class TrainerResource(dg.ConfigurableResource):
         """The pod a Kubernetes trainer asks for; the home is the folder above the bundles."""
         return PodSettings(self.image, str(Path(self.bundles_root).parent), self.volume_claim, self.cpu,
                            self.memory, self.gpus, dict(self.node_selector), self.service_account,
-                           self.secret_env)  # fmt: skip
+                           self.secret_env, through_store=bool(self.store_uri))  # fmt: skip
 
     def pod_request(self, command: list[str]) -> dict[str, object]:
         """What the Kubernetes Pipes client is asked to start: image, command, namespace and base pod spec."""
@@ -124,8 +129,17 @@ class TrainerResource(dg.ConfigurableResource):
         params: dict[str, object],
         checkpoints: Path,
     ) -> dg.MaterializeResult:
-        """Run the trainer and return the materialization it reported."""
-        command = self.command(bundle, output, params, checkpoints)
+        """Run the trainer and return the materialization it reported; through the object store, the trainer
+        downloads the uploaded bundle and uploads the model, which is then downloaded to `output`."""
+        if not self.store_uri:
+            return self._launch(context, self.command(bundle, output, params, checkpoints))
+        store = ModelStore(self.store_uri)
+        bundle_uri, output_uri = store.publish_bundle(bundle), f"{store.uri}/{output.parent.name}/{output.name}"
+        reported = self._launch(context, self.command(bundle_uri, output_uri, params, checkpoints))
+        download_folder(output_uri, output)
+        return reported
+
+    def _launch(self, context: dg.AssetExecutionContext, command: list[str]) -> dg.MaterializeResult:
         if self.kind == "kubernetes":
             from dagster_k8s import PipesK8sClient  # pip install dagster-k8s
 

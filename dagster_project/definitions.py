@@ -49,7 +49,7 @@ def build_resources(home: RefineryHome, sources_dir: Path | None = None) -> dict
             root=str(home.landing), sources_dir=str(sources_dir or ""), datasets_dir=str(home.datasets)
         ),
         "registry": ModelRegistryResource(root=str(home.models), store_uri=home.models_uri),
-        "trainer": TrainerResource(bundles_root=str(home.bundles)),
+        "trainer": TrainerResource(bundles_root=str(home.bundles), store_uri=home.models_uri),
     }
 
 

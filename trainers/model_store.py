@@ -21,6 +21,7 @@ from trainers.registry import ALIAS_HISTORY, ALIASES, MODEL_CARD, read_aliases, 
 MODELS_URI = "REFINERY_MODELS_URI"
 LOCAL = fs.LocalFileSystem()
 CHUNK_BYTES = 8 * 1024 * 1024
+BUNDLES = ".bundles"  # training bundles handed to trainers that share no disk; not a registry (no aliases)
 
 
 class ModelStore:
@@ -37,9 +38,11 @@ class ModelStore:
         """Upload a model folder as `<name>/<version>/`; returns its URI."""
         if not (folder / MODEL_CARD).is_file():
             raise FileNotFoundError(f"{folder}: no exported model to publish")
-        target = self._path(name, folder.name)
-        fs.copy_files(str(folder), target, source_filesystem=LOCAL, destination_filesystem=self.filesystem)
-        return f"{self.uri}/{name}/{folder.name}"
+        return upload_folder(folder, f"{self.uri}/{name}/{folder.name}")
+
+    def publish_bundle(self, bundle: Path) -> str:
+        """Upload a training bundle as `.bundles/<model version>/` (for a trainer that shares no disk); its URI."""
+        return upload_folder(bundle, f"{self.uri}/{BUNDLES}/{bundle.name}")
 
     def publish_aliases(self, name: str, model_root: Path) -> dict[str, str]:
         """Upload a local registry's aliases (one object put: readers see the old or the new) and its history."""
@@ -71,21 +74,37 @@ class ModelStore:
 
     def fetch_model(self, name: str, version: str, target: Path) -> Path:
         """Download `<name>/<version>/` to `target` (through a hidden partial folder, renamed when complete)."""
-        source = self._path(name, version)
-        if self.filesystem.get_file_info(f"{source}/{MODEL_CARD}").type != fs.FileType.File:
+        if self.filesystem.get_file_info(self._path(name, version, MODEL_CARD)).type != fs.FileType.File:
             raise FileNotFoundError(f"{self.uri}/{name}/{version}: no model folder in the store")
-        partial = target.with_name(f".{target.name}.partial")
-        shutil.rmtree(partial, ignore_errors=True)
-        partial.parent.mkdir(parents=True, exist_ok=True)
-        # file by file: Arrow's copy_files does not create the local folders it writes into
-        for info in self.filesystem.get_file_info(fs.FileSelector(source, recursive=True)):
-            if info.type == fs.FileType.File:
-                local = partial / info.path[len(source) + 1 :]
-                local.parent.mkdir(parents=True, exist_ok=True)
-                with self.filesystem.open_input_stream(info.path) as stream, local.open("wb") as handle:
-                    shutil.copyfileobj(stream, handle, CHUNK_BYTES)
-        partial.rename(target)
-        return target
+        return download_folder(f"{self.uri}/{name}/{version}", target)
+
+
+def upload_folder(folder: Path, uri: str) -> str:
+    """Copy a local folder's files to `uri` (a folder's URI on object storage); returns `uri`."""
+    filesystem, path = fs.FileSystem.from_uri(uri)
+    fs.copy_files(str(folder), path, source_filesystem=LOCAL, destination_filesystem=filesystem)
+    return uri
+
+
+def download_folder(uri: str, target: Path) -> Path:
+    """Copy the files under `uri` into `target`, through a hidden partial folder renamed when complete (a folder
+    already at `target` is replaced)."""
+    filesystem, source = fs.FileSystem.from_uri(uri)
+    found = [info for info in filesystem.get_file_info(fs.FileSelector(source, recursive=True, allow_not_found=True))
+             if info.type == fs.FileType.File]  # fmt: skip
+    if not found:
+        raise FileNotFoundError(f"{uri}: no files there")
+    partial = target.with_name(f".{target.name}.partial")
+    shutil.rmtree(partial, ignore_errors=True)
+    partial.mkdir(parents=True)
+    for info in found:  # file by file: Arrow's copy_files does not create the local folders it writes into
+        local = partial / info.path[len(source.rstrip("/")) + 1 :]
+        local.parent.mkdir(parents=True, exist_ok=True)
+        with filesystem.open_input_stream(info.path) as stream, local.open("wb") as handle:
+            shutil.copyfileobj(stream, handle, CHUNK_BYTES)
+    shutil.rmtree(target, ignore_errors=True)
+    partial.rename(target)
+    return target
 
 
 def mirror_registry(store: ModelStore, name: str, cache_root: Path) -> bool:

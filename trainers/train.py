@@ -13,7 +13,8 @@ import shutil
 import sys
 import tempfile
 import time
-from contextlib import ExitStack
+from collections.abc import Iterator
+from contextlib import ExitStack, contextmanager
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
@@ -34,6 +35,7 @@ from trainers.few_shot import meta_train, to_prototype_head
 from trainers.model import SequenceClassifier, resolve_precision, without_lora
 from trainers.multitask import train_multitask
 from trainers.params import TrainingParams
+from trainers.registry import MODEL_CARD
 from trainers.reports import read_metrics_csv_text, training_curves_png
 from trainers.tfidf import train_tfidf
 from trainers.transfer import GradualUnfreezing
@@ -50,9 +52,10 @@ def global_rank() -> int:
 class Reporter:
     """Sends logs and the final materialization to Dagster through Pipes, or to stderr when run by hand."""
 
-    def __init__(self) -> None:
+    def __init__(self, model_location: str | None = None) -> None:
         self._stack = ExitStack()
         self.pipes = None
+        self.model_location = model_location  # where the model ends up, when not the folder it was exported to
 
     def __enter__(self) -> Reporter:
         from dagster_pipes import PipesEnvVarParamsLoader, open_dagster_pipes
@@ -71,6 +74,8 @@ class Reporter:
             print(message, file=sys.stderr, flush=True)
 
     def report(self, metadata: dict[str, object]) -> None:
+        if self.model_location and "model_path" in metadata:
+            metadata = {**metadata, "model_path": self.model_location}
         if self.pipes is not None:
             self.pipes.report_asset_materialization(metadata=metadata)
         elif global_rank() == 0:
@@ -292,14 +297,33 @@ def fit_abstain(fitted: FitResult, bundle: Path, params: TrainingParams) -> dict
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m trainers.train", description=__doc__.splitlines()[0])
-    parser.add_argument("--bundle", type=Path, required=True, help="training bundle folder (Parquet + manifest)")
-    parser.add_argument("--output", type=Path, required=True, help="model folder to export to")
+    parser.add_argument("--bundle", required=True, help="training bundle folder (Parquet + manifest), or its URI")
+    parser.add_argument("--output", required=True, help="model folder to export to, or its URI (s3://...)")
     parser.add_argument("--params", default="{}", help="TrainingParams as JSON")
     parser.add_argument("--checkpoints", type=Path, help="resumable checkpoints (default: .<output>.checkpoints)")
     args = parser.parse_args(argv)
-    with Reporter() as reporter:
-        train(args.bundle, args.output, TrainingParams.from_json(args.params), reporter, args.checkpoints)
+    location = args.output if "://" in args.output else None
+    with Reporter(location) as reporter, staged(args.bundle, args.output) as (bundle, output):
+        train(bundle, output, TrainingParams.from_json(args.params), reporter, args.checkpoints)
     return 0
+
+
+@contextmanager
+def staged(bundle: str, output: str) -> Iterator[tuple[Path, Path]]:
+    """Local folders for a bundle and an output that may live on object storage (a trainer that shares no disk
+    with the pipeline): the bundle is downloaded first, the exported model uploaded after (by the rank that
+    exported it)."""
+    if "://" not in bundle and "://" not in output:
+        yield Path(bundle), Path(output)
+        return
+    from trainers.model_store import download_folder, upload_folder
+
+    with tempfile.TemporaryDirectory(prefix="refinery-trainer-") as scratch:
+        local_bundle = download_folder(bundle, Path(scratch) / "bundle") if "://" in bundle else Path(bundle)
+        local_output = Path(scratch) / output.rstrip("/").rsplit("/", 1)[-1] if "://" in output else Path(output)
+        yield local_bundle, local_output
+        if "://" in output and (local_output / MODEL_CARD).is_file():
+            upload_folder(local_output, output)
 
 
 if __name__ == "__main__":

@@ -2,7 +2,8 @@
 
 The trainer reads a bundle folder and writes a model folder; both must be the same paths on the Dagster side
 and in the pod. On Kubernetes the volume claim holding the Refinery home is mounted in the pod at the home's
-own path, so every path in the command means the same file on both sides.
+own path, so every path in the command means the same file on both sides; or, with an object store, the bundle
+and the model pass through it and the pod needs no volume at all.
 """
 
 from __future__ import annotations
@@ -15,7 +16,7 @@ from pathlib import Path
 HOME_VOLUME = "refinery-home"
 
 
-def trainer_command(prefix: list[str], bundle: Path, output: Path, params: dict[str, object],
+def trainer_command(prefix: list[str], bundle: Path | str, output: Path | str, params: dict[str, object],
                     checkpoints: Path) -> list[str]:  # fmt: skip
     """`trainers.train` on a bundle, after the interpreter or a launcher prefix (`torchrun --nproc-per-node 4`)."""
     return [*prefix, "-m", "trainers.train", "--bundle", str(bundle), "--output", str(output),
@@ -40,28 +41,28 @@ class PodSettings:
     node_selector: dict[str, str] = field(default_factory=dict)
     service_account: str = ""
     secret_env: str = ""  # a Secret whose keys become environment variables (object-store credentials)
+    through_store: bool = False  # bundle and model pass through object storage: no volume needed
 
 
 def trainer_pod_spec(settings: PodSettings) -> dict[str, object]:
     """The pod spec the trainer container starts from (the Pipes client adds image, command and its env)."""
     if not settings.image:
         raise ValueError("a Kubernetes trainer needs an image with Refinery installed (`image`)")
-    if not settings.volume_claim:
-        raise ValueError("a Kubernetes trainer needs the volume claim holding the Refinery home (`volume_claim`)")
+    if not settings.volume_claim and not settings.through_store:
+        raise ValueError(
+            "a Kubernetes trainer needs the volume claim holding the Refinery home (`volume_claim`), "
+            "or an object store the bundle and model pass through (`store_uri`)"
+        )
     amounts = {"cpu": settings.cpu, "memory": settings.memory}
     requests = {name: value for name, value in amounts.items() if value}
     limits = {**requests, **({"nvidia.com/gpu": str(settings.gpus)} if settings.gpus else {})}
-    container: dict[str, object] = {
-        "resources": {"requests": requests, "limits": limits},
-        "volumeMounts": [{"name": HOME_VOLUME, "mountPath": settings.home}],
-    }
+    container: dict[str, object] = {"resources": {"requests": requests, "limits": limits}}
     if settings.secret_env:
         container["envFrom"] = [{"secretRef": {"name": settings.secret_env}}]
-    spec: dict[str, object] = {
-        "containers": [container],
-        "volumes": [{"name": HOME_VOLUME, "persistentVolumeClaim": {"claimName": settings.volume_claim}}],
-        "restartPolicy": "Never",
-    }
+    spec: dict[str, object] = {"containers": [container], "restartPolicy": "Never"}
+    if settings.volume_claim:
+        container["volumeMounts"] = [{"name": HOME_VOLUME, "mountPath": settings.home}]
+        spec["volumes"] = [{"name": HOME_VOLUME, "persistentVolumeClaim": {"claimName": settings.volume_claim}}]
     if settings.node_selector:
         spec["nodeSelector"] = dict(settings.node_selector)
     if settings.service_account:

@@ -47,6 +47,20 @@ def test_a_kubernetes_trainer_without_an_image_or_a_volume_claim_is_refused(tmp_
         TrainerResource(bundles_root=str(tmp_path), kind="kubernetes", image="i").pod_request(["python"])
 
 
+def test_a_kubernetes_trainer_through_the_object_store_needs_no_volume(tmp_path: Path) -> None:
+    from dagster_k8s.pipes import build_pod_body
+
+    trainer = TrainerResource(bundles_root=str(tmp_path / "home" / "bundles"), kind="kubernetes", image="i",
+                              store_uri="s3://models/refinery", secret_env="store-credentials")  # fmt: skip
+    command = trainer.command("s3://models/refinery/.bundles/v1", "s3://models/refinery/tickets/v1", {}, tmp_path)
+    request = trainer.pod_request(command)
+    body = build_pod_body("trainer", "i", request["command"], {}, None, request["base_pod_spec"])
+    (container,) = body.spec.containers
+    assert not body.spec.volumes and not container.volume_mounts
+    assert container.command[container.command.index("--output") + 1] == "s3://models/refinery/tickets/v1"
+    assert container.env_from[0].secret_ref.name == "store-credentials"
+
+
 @pytest.mark.slow
 def test_a_torchrun_launcher_trains_on_two_gloo_processes_as_one_process_would(tmp_path: Path) -> None:
     bundle = write_small_bundle(tmp_path / "bundle", per_label=4)

@@ -12,6 +12,7 @@ from pathlib import Path
 import dagster as dg
 import polars as pl
 import pytest
+from pyarrow import fs as pafs
 
 from assets.storage.delta import Lake, object_store_options
 from assets.storage.home import LAKE_URI, RefineryHome
@@ -39,7 +40,8 @@ def test_the_pipeline_runs_on_a_local_s3_server_and_a_service_elsewhere_serves_i
     with dg.instance_for_test(temp_dir=str(home.dagster)) as instance:
         pipeline = Pipeline(home, instance, tiny_model)
         pipeline.register_demo("v1", rows=300, seed=1)
-        assert pipeline.run("v1").success
+        result = pipeline.run("v1")
+        assert result.success
     assert not (home.lake / "raw_documents").exists()  # nothing of the lake on the local disk
     lake = Lake("s3://lake/refinery")
     raw = lake.scan("raw_documents", ["v1"]).collect()
@@ -47,7 +49,14 @@ def test_the_pipeline_runs_on_a_local_s3_server_and_a_service_elsewhere_serves_i
     quarantined = lake.scan("quarantine", ["v1"]).select(pl.len()).collect().item()
     assert raw.height > 200 and examples.height + quarantined >= raw.height
     production = read_aliases(home.models / "tickets")["production"]  # trained from the S3 lake and deployed
-    assert ModelStore("s3://lake/models").aliases("tickets")["production"] == production
+    store = ModelStore("s3://lake/models")
+    assert store.aliases("tickets")["production"] == production
+    # the trainer read its bundle from the store and wrote the model there; the step downloaded it
+    bundle = store.filesystem.get_file_info(store._path(".bundles", production, "manifest.json"))
+    assert bundle.type == pafs.FileType.File
+    trained = result.asset_materializations_for_node("fine_tuned_model")[0].metadata
+    assert trained["model_path"].value == f"s3://lake/models/tickets/{production}"  # the trainer's upload
+    assert (home.models / "tickets" / production / "model_card.json").is_file()
 
     service_home = tmp_path / "service"  # another machine: no shared disk with the pipeline's home
     port = free_port()
