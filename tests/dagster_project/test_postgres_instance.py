@@ -9,7 +9,8 @@ import signal
 import subprocess
 import sys
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import dagster as dg
@@ -98,14 +99,73 @@ def wait_for(condition: Callable[[], object], timeout: float, what: str, log: Pa
     raise AssertionError(f"no {what} within {timeout:.0f} s; daemon log:\n{log.read_text()[-4000:]}")
 
 
+def write_workspace(path: Path) -> Path:
+    """A workspace loading the data-stages code location from this checkout."""
+    location = {"module_name": "tests.dagster_project.prepare_location", "working_directory": str(PROJECT_ROOT)}
+    path.write_text(yaml.safe_dump({"load_from": [{"python_module": location}]}))
+    return path
+
+
+@contextmanager
+def running_daemon(workspace: Path, log: Path) -> Iterator[None]:
+    """`dagster-daemon run` in its own process group, with the landing sensor started; stopped (killed if it
+    lingers) after."""
+    bin_dir = Path(sys.executable).parent
+    with log.open("w") as output:
+        daemon = subprocess.Popen([bin_dir / "dagster-daemon", "run", "-w", workspace], stdout=output,
+                                  stderr=subprocess.STDOUT, start_new_session=True)  # fmt: skip
+    try:
+        started = subprocess.run([bin_dir / "dagster", "sensor", "start", "landing_sensor", "-w", workspace],
+                                 capture_output=True, text=True, timeout=300)  # fmt: skip
+        assert started.returncode == 0, started.stderr[-3000:]
+        yield
+    finally:
+        os.killpg(daemon.pid, signal.SIGTERM)
+        try:
+            daemon.wait(timeout=60)
+        except subprocess.TimeoutExpired:
+            os.killpg(daemon.pid, signal.SIGKILL)
+            daemon.wait()
+
+
+def two_finished_runs(instance: dg.DagsterInstance, log: Path) -> list[dg.RunRecord]:
+    def finished() -> list[dg.RunRecord]:
+        records = instance.get_run_records()
+        return records if len(records) == 2 and all(r.dagster_run.is_finished for r in records) else []
+
+    return wait_for(finished, 600, "two finished runs", log)
+
+
+def sensor_ticks_after(instance: dg.DagsterInstance, moment: float, log: Path) -> list:
+    """The landing sensor's ticks, once one has run after `moment`."""
+    (state,) = [s for s in instance.all_instigator_state() if s.instigator_name == "landing_sensor"]
+
+    def ticks() -> list:
+        found = instance.get_ticks(state.instigator_origin_id, state.selector_id, limit=100)
+        later = [t for t in found if t.timestamp > moment and t.status.value in ("SKIPPED", "SUCCESS")]
+        return found if later else []
+
+    return wait_for(ticks, 120, "a sensor tick after the runs", log)
+
+
+def check_version_counts(lake: Lake, version: str) -> None:
+    """records read = raw + quarantined at ingest = training examples + quarantine, for one version."""
+    entry = catalog_entry(lake, version)
+    examples = lake.scan("training_examples", [version]).select(pl.len()).collect().item()
+    quarantined = lake.scan("quarantine", [version]).select(pl.len()).collect().item()
+    raw = lake.scan("raw_documents", [version]).select(pl.len()).collect().item()
+    assert entry["records_read"] == raw + entry["quarantined_at_ingest"] == examples + quarantined
+    assert examples > 250
+
+
 @pytest.mark.slow
 def test_two_versions_run_at_once_on_postgres_through_the_daemon_and_its_run_workers(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     if postgres_bin() is None and not os.environ.get("CI"):
         pytest.skip("PostgreSQL server binaries not installed here (.ci/run installs them)")
+    home, log = RefineryHome(tmp_path / "home"), tmp_path / "daemon.log"
     with running_postgres() as server:
-        home = RefineryHome(tmp_path / "home")
         for name, value in {
             "REFINERY_HOME": str(home.root),
             "DAGSTER_HOME": str(home.dagster),
@@ -115,66 +175,23 @@ def test_two_versions_run_at_once_on_postgres_through_the_daemon_and_its_run_wor
             monkeypatch.setenv(name, value)  # fmt: skip
         home.ensure()
         write_demo_declaration(home.datasets)
-        workspace = tmp_path / "workspace.yaml"
-        workspace.write_text(
-            yaml.safe_dump(
-                {
-                    "load_from": [
-                        {
-                            "python_module": {
-                                "module_name": "tests.dagster_project.prepare_location",
-                                "working_directory": str(PROJECT_ROOT),
-                            }
-                        }
-                    ]
-                }
-            )
-        )
-        bin_dir, log = Path(sys.executable).parent, tmp_path / "daemon.log"
-        with log.open("w") as output:
-            daemon = subprocess.Popen([bin_dir / "dagster-daemon", "run", "-w", workspace], stdout=output,
-                                      stderr=subprocess.STDOUT, start_new_session=True)  # fmt: skip
         instance = dg.DagsterInstance.get()
-        try:
-            started = subprocess.run([bin_dir / "dagster", "sensor", "start", "landing_sensor", "-w", workspace],
-                                     capture_output=True, text=True, timeout=300)  # fmt: skip
-            assert started.returncode == 0, started.stderr[-3000:]
+        with running_daemon(write_workspace(tmp_path / "workspace.yaml"), log):
             for version, seed in (("v1", 1), ("v2", 2)):
                 write_demo_drop(home.landing / version, rows=400, seed=seed)
                 (home.landing / version / "_SUCCESS").touch()
-
-            def finished() -> list[dg.RunRecord]:
-                records = instance.get_run_records()
-                return records if len(records) == 2 and all(r.dagster_run.is_finished for r in records) else []
-
-            records = wait_for(finished, 600, "two finished runs", log)
-            assert all(record.dagster_run.is_success for record in records), log.read_text()[-4000:]
-            assert sorted(r.dagster_run.tags["dagster/partition"] for r in records) == ["v1", "v2"]
-            first, second = sorted(records, key=lambda r: r.start_time)
-            assert second.start_time < first.end_time  # the two run workers overlapped
-            assert len({r.dagster_run.tags.get("dagster/run_key") for r in records}) == 2
-
-            (state,) = [s for s in instance.all_instigator_state() if s.instigator_name == "landing_sensor"]
-            last_run_end = max(r.end_time for r in records)
-
-            def a_tick_after_the_runs() -> list:
-                ticks = instance.get_ticks(state.instigator_origin_id, state.selector_id, limit=5)
-                return [t for t in ticks if t.timestamp > last_run_end and t.status.value in ("SKIPPED", "SUCCESS")]
-
-            (tick, *_) = wait_for(a_tick_after_the_runs, 120, "a sensor tick after the runs", log)
-            assert not tick.run_ids and len(instance.get_run_records()) == 2  # exactly once: no run asked twice
-            cursor = instance.get_instigator_state(state.instigator_origin_id, state.selector_id).instigator_data.cursor
-            assert json.loads(cursor) == {"pending": {}}
-            assert sorted(instance.get_dynamic_partitions(DATASET_VERSIONS)) == ["v1", "v2"]
-        finally:
-            os.killpg(daemon.pid, signal.SIGTERM)
-            daemon.wait(timeout=60)
-            instance.dispose()
-    lake = Lake(str(home.lake))
+            records = two_finished_runs(instance, log)
+            ticks = sensor_ticks_after(instance, max(r.end_time for r in records), log)
+        assert all(record.dagster_run.is_success for record in records), log.read_text()[-4000:]
+        assert sorted(r.dagster_run.tags["dagster/partition"] for r in records) == ["v1", "v2"]
+        first, second = sorted(records, key=lambda r: r.start_time)
+        assert second.start_time < first.end_time  # the two run workers overlapped
+        requested = [key for tick in ticks for key in tick.run_keys]
+        assert sorted(requested) == ["v1", "v2"]  # exactly once: no tick asked for a version again
+        assert len(instance.get_run_records()) == 2
+        state = next(s for s in instance.all_instigator_state() if s.instigator_name == "landing_sensor")
+        assert json.loads(state.instigator_data.cursor) == {"pending": {}}
+        assert sorted(instance.get_dynamic_partitions(DATASET_VERSIONS)) == ["v1", "v2"]
+        instance.dispose()
     for version in ("v1", "v2"):
-        entry = catalog_entry(lake, version)
-        examples = lake.scan("training_examples", [version]).select(pl.len()).collect().item()
-        quarantined = lake.scan("quarantine", [version]).select(pl.len()).collect().item()
-        raw = lake.scan("raw_documents", [version]).select(pl.len()).collect().item()
-        assert entry["records_read"] == raw + entry["quarantined_at_ingest"] == examples + quarantined
-        assert examples > 250
+        check_version_counts(Lake(str(home.lake)), version)
