@@ -1,0 +1,159 @@
+"""Supervised fine-tuning of a tiny causal LM built in code: response-only loss, packing that never lets one example
+see another, a val loss that drops, and an export that reloads to the same logits (merged or kept adapters)."""
+
+from __future__ import annotations
+
+import json
+import random
+from pathlib import Path
+
+import pytest
+import torch
+
+from trainers.generative.chat import DEFAULT_CHAT_TEMPLATE, ConversationError, as_messages
+from trainers.generative.export import export_causal_lm, write_card
+from trainers.generative.generation import load_causal_lm, normalized, reference_metrics
+from trainers.generative.packing import IGNORE, collate_rows, pack_examples, tokenize_example, unpacked_rows
+from trainers.generative.params import SftParams
+from trainers.generative.sft import fit_sft
+from trainers.generative.tiny import build_tiny_causal_lm
+from trainers.generative.train import run_sft
+
+ITEMS = ["printer", "laptop", "badge", "vpn", "monitor", "phone", "mouse", "keyboard"]
+ACTIONS = {"reset": "restart", "order": "request", "fix": "repair"}
+
+
+def instructions(count: int, seed: int) -> list[dict[str, str]]:
+    """A generated instruction set: the response follows from the prompt by a rule a small model can learn."""
+    rng = random.Random(seed)
+    records = []
+    for _ in range(count):
+        item, verb = rng.choice(ITEMS), rng.choice(list(ACTIONS))
+        records.append(
+            {"prompt": f"please {verb} my {item}", "response": f"we will {ACTIONS[verb]} your {item} today."}
+        )
+    return records
+
+
+@pytest.fixture(scope="module")
+def tiny_lm(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return build_tiny_causal_lm(tmp_path_factory.mktemp("tiny-llama") / "model")
+
+
+@pytest.fixture(scope="module")
+def tokenizer(tiny_lm: Path):
+    from transformers import AutoTokenizer
+
+    return AutoTokenizer.from_pretrained(tiny_lm)
+
+
+def test_only_the_response_and_its_end_carry_labels(tokenizer) -> None:
+    example = tokenize_example(tokenizer, {"prompt": "please reset my vpn", "response": "we will restart it."}, 64)
+    prompt_length = example.labels.index(next(label for label in example.labels if label != IGNORE))
+    assert all(label == IGNORE for label in example.labels[:prompt_length])
+    assert example.labels[prompt_length:] == example.input_ids[prompt_length:]
+    assert example.input_ids[-1] == tokenizer.eos_token_id
+    assert tokenizer.decode(example.input_ids[prompt_length:-1]) == "we will restart it."
+    assert "<|assistant|>" in tokenizer.decode(example.input_ids[:prompt_length]).replace(" ", "")
+
+
+def test_a_chat_record_trains_on_its_last_assistant_message_and_a_bad_one_is_named() -> None:
+    messages, response = as_messages({"messages": [{"role": "system", "content": "be brief"},
+                                                   {"role": "user", "content": "hi"},
+                                                   {"role": "assistant", "content": "hello"}]})  # fmt: skip
+    assert [m["role"] for m in messages] == ["system", "user"] and response == "hello"
+    with pytest.raises(ConversationError, match="last message must be the assistant"):
+        as_messages({"messages": [{"role": "user", "content": "hi"}]})
+    with pytest.raises(ConversationError, match=r"messages\[0\]\.role: 'robot'"):
+        as_messages({"messages": [{"role": "robot", "content": "hi"}]})
+
+
+def test_packed_rows_reset_positions_and_never_attend_across_examples(tokenizer) -> None:
+    examples = [tokenize_example(tokenizer, record, 64) for record in instructions(5, seed=1)]
+    rows = pack_examples(examples, max_length=64)
+    assert len(rows) < len(examples) and sum(len(r.input_ids) for r in rows) == sum(len(e.input_ids) for e in examples)
+    batch = collate_rows(rows, tokenizer.pad_token_id)
+    mask, segments = batch["attention_mask"][0, 0], torch.tensor(rows[0].segments)
+    for query in range(len(segments)):
+        seen = mask[query, : len(segments)].nonzero().flatten()
+        assert set(segments[seen].tolist()) == {int(segments[query])}  # only its own example
+        assert seen.max() == query  # and only what came before it
+    first_of_second = rows[0].segments.index(1)
+    assert rows[0].position_ids[first_of_second] == 0
+    assert batch["labels"][0, first_of_second] == IGNORE  # no loss predicts one example from another
+
+
+def test_packing_gives_each_example_the_logits_it_has_alone(tiny_lm: Path, tokenizer) -> None:
+    from transformers import AutoModelForCausalLM
+
+    model = AutoModelForCausalLM.from_pretrained(tiny_lm).eval()
+    examples = [tokenize_example(tokenizer, record, 64) for record in instructions(4, seed=2)]
+    (packed,) = pack_examples(examples, max_length=256)
+    batch = collate_rows([packed], tokenizer.pad_token_id)
+    with torch.no_grad():
+        together = model(**{k: v for k, v in batch.items() if k != "labels"}).logits[0]
+        for segment, example in enumerate(sorted(examples, key=lambda e: -len(e.input_ids))):
+            alone = model(input_ids=torch.tensor([example.input_ids])).logits[0]
+            where = torch.tensor(packed.segments) == segment
+            torch.testing.assert_close(together[where], alone, atol=1e-4, rtol=1e-4)
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("adapters", ["merge", "keep"])
+def test_sft_lowers_val_loss_and_the_export_reloads_to_the_same_logits(
+    tiny_lm: Path, tokenizer, tmp_path: Path, adapters: str
+) -> None:
+    params = SftParams(model_name_or_path=str(tiny_lm), max_epochs=3, batch_size=8, max_length=96,
+                       learning_rate=1e-2, lora_rank=8, adapters=adapters, eval_prompts=8)  # fmt: skip
+    result = fit_sft(instructions(240, seed=3), instructions(24, seed=4), params)
+    probe = torch.tensor([tokenize_example(tokenizer, instructions(1, seed=9)[0], 96).input_ids])
+    trained = result.module.model.eval()
+    with torch.no_grad():
+        expected = trained(input_ids=probe).logits
+
+    output = export_causal_lm(result, params, tmp_path / "model")
+    write_card(output, result, params, held_out_evaluation_stub(), {"dataset_versions": ["v1"]})
+    reloaded, _ = load_causal_lm(output)
+
+    assert result.val_loss_after < result.val_loss_before - 0.5  # the stated margin: half a nat per token
+    with torch.no_grad():
+        torch.testing.assert_close(reloaded(input_ids=probe).logits, expected, atol=1e-5, rtol=1e-5)
+    assert (output / "adapter").is_dir() == (adapters == "keep")
+    card = json.loads((output / "model_card.json").read_text())
+    assert card["model_kind"] == "causal_lm" and card["base_model"] == str(tiny_lm)
+    assert card["adapters"]["rank"] == 8 and card["adapters"]["export"] == adapters
+    assert card["dataset_versions"] == ["v1"]
+
+
+def held_out_evaluation_stub() -> dict:
+    return {"rouge_l": None, "exact_match": None, "samples": []}
+
+
+@pytest.mark.slow
+def test_a_full_fine_tune_reports_its_held_out_answers_in_the_card(tiny_lm: Path, tmp_path: Path) -> None:
+    params = SftParams(model_name_or_path=str(tiny_lm), max_epochs=3, batch_size=8, max_length=96,
+                       learning_rate=3e-3, lora_rank=0, eval_prompts=8)  # fmt: skip
+    report = run_sft(instructions(240, seed=3), instructions(24, seed=4), tmp_path / "model", params)
+
+    assert report["val_loss"] < report["val_loss_before"] / 2
+    assert report["rouge_l"] > 0.5  # the answers follow the references' pattern
+    card = json.loads((tmp_path / "model" / "model_card.json").read_text())
+    assert card["adapters"] is None and card["held_out"]["prompts"] == 8
+    assert len(card["held_out"]["samples"]) == 5 and {"prompt", "reference", "answer"} <= set(
+        card["held_out"]["samples"][0]
+    )
+
+
+def test_reference_metrics_ignore_case_spacing_and_punctuation() -> None:
+    assert normalized("We will restart it .") == normalized("we will  restart it.")
+    scores = reference_metrics(["we will restart it.", "we will fix it"], ["We will restart it .", "we will repair it"])
+    assert scores == {"exact_match": 0.5, "rouge_l": 0.875}
+
+
+def test_sft_settings_refuse_unknown_keys_and_impossible_combinations() -> None:
+    with pytest.raises(ValueError, match="unknown SFT settings: lora_rnak"):
+        SftParams.from_json('{"lora_rnak": 4}')
+    with pytest.raises(ValueError, match="adapters: keep needs LoRA"):
+        SftParams(lora_rank=0, adapters="keep")
+    assert "add_generation_prompt" in DEFAULT_CHAT_TEMPLATE
+    assert unpacked_rows([]) == []

@@ -1,0 +1,1 @@
+"""Supervised fine-tuning of causal language models: chat rendering, packing, the trainer, generation."""

@@ -1,0 +1,54 @@
+"""The settings of a supervised fine-tune of a causal language model."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import asdict, dataclass, fields
+from typing import Literal
+
+
+@dataclass(frozen=True)
+class SftParams:
+    """What an SFT run does; `lora_rank: 0` trains every weight, else LoRA adapters on every linear layer."""
+
+    model_name_or_path: str = ""
+    learning_rate: float = 2e-4
+    max_epochs: int = 3
+    batch_size: int = 8  # packed rows per step (per device)
+    accumulate_grad_batches: int = 1
+    max_length: int = 256  # tokens per row; an example longer than this is cut (response end first)
+    packing: bool = True
+    lora_rank: int = 8
+    lora_alpha: int = 16
+    lora_dropout: float = 0.0
+    adapters: Literal["merge", "keep"] = "merge"  # at export: merged into the weights, or saved beside the base
+    gradient_checkpointing: bool = False
+    precision: str = "auto"  # bf16-mixed on a GPU that has it, else 32-true
+    accelerator: str = "auto"
+    devices: str = "1"
+    strategy: str = "auto"  # ddp, fsdp
+    max_grad_norm: float = 1.0
+    weight_decay: float = 0.0
+    seed: int = 0
+    eval_prompts: int = 32  # held-out prompts answered greedily for ROUGE-L and exact match
+    max_new_tokens: int = 64
+
+    def __post_init__(self) -> None:
+        if self.adapters not in ("merge", "keep"):
+            raise ValueError(f"adapters must be 'merge' or 'keep', got {self.adapters!r}")
+        if self.max_length < 8 or self.batch_size < 1 or self.max_epochs < 1 or self.lora_rank < 0:
+            raise ValueError("max_length >= 8, batch_size >= 1, max_epochs >= 1 and lora_rank >= 0 are required")
+        if self.adapters == "keep" and not self.lora_rank:
+            raise ValueError("adapters: keep needs LoRA (lora_rank > 0)")
+
+    @classmethod
+    def from_json(cls, text: str) -> SftParams:
+        """Params from JSON; an unknown key is refused, naming it."""
+        values = json.loads(text or "{}")
+        unknown = sorted(set(values) - {f.name for f in fields(cls)})
+        if unknown:
+            raise ValueError(f"unknown SFT settings: {', '.join(unknown)}")
+        return cls(**values)
+
+    def to_dict(self) -> dict[str, object]:
+        return asdict(self)

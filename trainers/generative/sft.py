@@ -1,0 +1,160 @@
+"""Supervised fine-tuning of a causal language model on Lightning: loss on response tokens only, packed rows,
+LoRA adapters through peft, gradient checkpointing, bf16 and DDP/FSDP as Lightning provides them, resumable."""
+
+from __future__ import annotations
+
+import math
+import time
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+import lightning as L
+import torch
+from torch.utils.data import DataLoader
+
+from trainers.generative.chat import ensure_chat_template
+from trainers.generative.packing import (
+    IGNORE,
+    PackedRow,
+    collate_rows,
+    pack_examples,
+    tokenize_example,
+    unpacked_rows,
+)
+from trainers.generative.params import SftParams
+from trainers.model import clip_gradients, resolve_precision
+
+
+class CausalLMModule(L.LightningModule):
+    """A causal LM (optionally wrapped in LoRA adapters) trained on packed rows; val loss is per response token."""
+
+    def __init__(self, model: torch.nn.Module, params: SftParams) -> None:
+        super().__init__()
+        self.model, self.params = model, params
+        self._val_loss, self._val_tokens = 0.0, 0
+        self.val_history: list[float] = []
+
+    def training_step(self, batch: dict[str, torch.Tensor], _: int) -> torch.Tensor:
+        loss = self.model(**batch).loss
+        self.log("train_loss", loss, prog_bar=True, batch_size=batch["input_ids"].shape[0])
+        return loss
+
+    def validation_step(self, batch: dict[str, torch.Tensor], _: int) -> None:
+        tokens = int((batch["labels"][:, 1:] != IGNORE).sum())
+        self._val_loss += float(self.model(**batch).loss) * tokens
+        self._val_tokens += tokens
+
+    def on_validation_epoch_end(self) -> None:
+        loss = self._val_loss / max(self._val_tokens, 1)
+        self._val_loss, self._val_tokens = 0.0, 0
+        self.val_history.append(loss)
+        self.log("val_loss", loss, sync_dist=True)
+        self.log("val_perplexity", math.exp(min(loss, 50.0)), sync_dist=True)
+
+    def configure_optimizers(self) -> torch.optim.Optimizer:
+        trainable = [p for p in self.model.parameters() if p.requires_grad]
+        fused = torch.cuda.is_available() and "fsdp" not in str(self.params.strategy)
+        return torch.optim.AdamW(trainable, lr=self.params.learning_rate, weight_decay=self.params.weight_decay,
+                                 fused=fused or None)  # fmt: skip
+
+    def configure_gradient_clipping(self, optimizer, gradient_clip_val=None, gradient_clip_algorithm=None) -> None:
+        clip_gradients(self, optimizer, self.params.max_grad_norm, "norm")
+
+
+@dataclass(frozen=True)
+class SftData:
+    """Token rows for training and validation, and what went into them."""
+
+    train_rows: list[PackedRow]
+    val_rows: list[PackedRow]
+    train_examples: int
+    val_examples: int
+    truncated: int
+
+
+def prepare_rows(tokenizer, train: Sequence[Mapping], val: Sequence[Mapping], params: SftParams) -> SftData:
+    """Tokenize both splits and pack them (or not) into rows of at most `max_length` tokens."""
+    tokenized = {name: [tokenize_example(tokenizer, r, params.max_length) for r in records]
+                 for name, records in (("train", train), ("val", val))}  # fmt: skip
+    rows = pack_examples if params.packing else lambda examples, _: unpacked_rows(examples)
+    truncated = sum(len(e.input_ids) == params.max_length for e in tokenized["train"])
+    return SftData(rows(tokenized["train"], params.max_length), rows(tokenized["val"], params.max_length),
+                   len(train), len(val), truncated)  # fmt: skip
+
+
+def load_base(params: SftParams) -> tuple[torch.nn.Module, object]:
+    """The base model (LoRA-wrapped when asked) and its tokenizer, with a chat template and a padding token."""
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+
+    from trainers.default_model import resolve_model_source
+
+    source = resolve_model_source(params.model_name_or_path)
+    tokenizer = AutoTokenizer.from_pretrained(source)
+    ensure_chat_template(tokenizer)
+    if tokenizer.pad_token is None:
+        tokenizer.pad_token = tokenizer.eos_token
+    model = AutoModelForCausalLM.from_pretrained(source)
+    if params.gradient_checkpointing:
+        model.gradient_checkpointing_enable()
+        model.config.use_cache = False
+    if params.lora_rank:
+        from peft import LoraConfig, get_peft_model
+
+        adapters = LoraConfig(task_type="CAUSAL_LM", r=params.lora_rank, lora_alpha=params.lora_alpha,
+                              lora_dropout=params.lora_dropout, target_modules="all-linear")  # fmt: skip
+        model = get_peft_model(model, adapters)
+        if params.gradient_checkpointing:
+            model.enable_input_require_grads()  # checkpointed blocks need a grad-carrying input under LoRA
+    return model, tokenizer
+
+
+def loader(rows: list[PackedRow], params: SftParams, pad_id: int, shuffle: bool) -> DataLoader:
+    generator = torch.Generator().manual_seed(params.seed)
+    return DataLoader(rows, batch_size=params.batch_size, shuffle=shuffle, generator=generator,
+                      collate_fn=lambda batch: collate_rows(batch, pad_id))  # fmt: skip
+
+
+@dataclass
+class SftResult:
+    """What a fine-tune did: val loss before and after, rows, seconds, and the trained model."""
+
+    module: CausalLMModule
+    tokenizer: object
+    data: SftData
+    val_loss_before: float
+    val_loss_after: float
+    seconds: float
+    precision: str
+
+
+def fit_sft(
+    train: Sequence[Mapping], val: Sequence[Mapping], params: SftParams, checkpoints: Path | None = None
+) -> SftResult:
+    """Fine-tune on `train`, measuring val loss before and after; resumes from `checkpoints/last.ckpt`."""
+    L.seed_everything(params.seed, workers=True, verbose=False)
+    model, tokenizer = load_base(params)
+    data = prepare_rows(tokenizer, train, val, params)
+    if not data.train_rows or not data.val_rows:
+        raise ValueError(f"SFT needs train and val examples, got {data.train_examples} and {data.val_examples}")
+    module = CausalLMModule(model, params)
+    precision = resolve_precision(params.precision)
+    callbacks, resume = [], None
+    if checkpoints is not None:
+        from lightning.pytorch.callbacks import ModelCheckpoint
+
+        callbacks.append(ModelCheckpoint(dirpath=checkpoints, save_last=True, save_top_k=0))
+        resume = str(checkpoints / "last.ckpt") if (checkpoints / "last.ckpt").is_file() else None
+    trainer = L.Trainer(max_epochs=params.max_epochs, accelerator=params.accelerator, devices=params.devices,
+                        strategy=params.strategy, precision=precision, gradient_clip_val=params.max_grad_norm,
+                        accumulate_grad_batches=params.accumulate_grad_batches, callbacks=callbacks,
+                        logger=False, enable_checkpointing=checkpoints is not None, enable_progress_bar=False,
+                        enable_model_summary=False, num_sanity_val_steps=0)  # fmt: skip
+    pad_id = tokenizer.pad_token_id
+    val_loader = loader(data.val_rows, params, pad_id, shuffle=False)
+    trainer.validate(module, val_loader, verbose=False)
+    before = module.val_history[-1]
+    started = time.perf_counter()
+    trainer.fit(module, loader(data.train_rows, params, pad_id, shuffle=True), val_loader, ckpt_path=resume)
+    seconds = time.perf_counter() - started
+    return SftResult(module, tokenizer, data, before, module.val_history[-1], seconds, precision)
