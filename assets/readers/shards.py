@@ -11,15 +11,19 @@ from dataclasses import dataclass, field
 from multiprocessing import get_context
 from pathlib import Path
 
+import deltalake
 import polars as pl
 import pyarrow as pa
+import pyarrow.compute as pc
+from deltalake.exceptions import CommitFailedError
 
 from assets.readers.drop import DropReader
 from assets.readers.protocol import Reader
-from assets.storage.delta import Lake, append_version_stream, clear_version
+from assets.storage.delta import VERSION_COLUMN, Lake, append_version_stream, clear_version, write_version_stream
 from assets.storage.records import QUARANTINE_SCHEMA
 
 DEFAULT_SHARD_BYTES = 256 * 1024 * 1024
+COMMIT_ATTEMPTS = 3
 
 
 @dataclass(frozen=True)
@@ -82,41 +86,48 @@ class _ShardOutcome:
 
 def read_shard(reader: DropReader, paths: list[Path], uri: str, version: str, options: dict[str, str]) -> _ShardOutcome:
     """Read one shard's files and append its documents to the version's partition (one commit)."""
-    shard = reader.for_files(paths)
-    raised: list[BaseException] = []
-    try:
-        append_version_stream(uri, shard.schema, _watched(shard.batches(), raised), version, options)
-    except Exception as error:
-        # delta-rs wraps a reading error in its own exception, which cannot cross back to the parent process.
-        raise (raised[0] if raised else RuntimeError(f"{uri}: {error}")) from None
-    return _ShardOutcome(shard.rows, shard.files, shard.rejects)
+    attempt = 1
+    while True:
+        shard = reader.for_files(paths)
+        raised: list[Exception] = []
+        try:
+            append_version_stream(uri, shard.schema, _watched(shard.batches(), raised), version, options)
+            return _ShardOutcome(shard.rows, shard.files, shard.rejects)
+        except CommitFailedError as error:  # another writer's commit won (an object store has no table lock)
+            if attempt == COMMIT_ATTEMPTS:
+                raise RuntimeError(f"{uri}: shard of {len(paths)} files not committed: {error}") from None
+            attempt += 1
+        except Exception as error:
+            # delta-rs wraps a reading error in its own exception, which cannot cross back to the parent process.
+            raise (raised[0] if raised else RuntimeError(f"{uri}: {error}")) from None
 
 
-def _watched(batches: Iterator[pa.RecordBatch], raised: list[BaseException]) -> Iterator[pa.RecordBatch]:
+def _watched(batches: Iterator[pa.RecordBatch], raised: list[Exception]) -> Iterator[pa.RecordBatch]:
     try:
         yield from batches
-    except BaseException as error:
+    except Exception as error:
         raised.append(error)
         raise
 
 
-def ingest_version(lake: Lake, table: str, reader: Reader, version: str, settings: ShardSettings) -> tuple[Reader, int]:
-    """Write the reader's documents as `version`'s partition of `table`; returns the reader whose counts and rejects
-    are final, and the Delta version. A drop over `settings.shard_bytes` is read in shards by parallel processes;
-    anything else (a small drop, a SQL range) streams through this process in one commit that replaces the
-    partition atomically."""
+def ingest_version(
+    lake: Lake, table: str, reader: Reader, version: str, settings: ShardSettings
+) -> tuple[Reader | ShardedRead, int]:
+    """Write `version`'s partition of `table` from the reader (in shards when the drop is large); its final counts."""
     shards = plan_shards(reader.paths, settings.shard_bytes) if isinstance(reader, DropReader) else []
-    if len(shards) < 2:
+    if len(shards) < 2:  # one commit that replaces the partition atomically
         return reader, lake.write_version_stream(table, reader.schema, reader.batches(), version)
     uri, options = lake.uri(table), lake.store_options()
+    # The table's lock is held from the clearing commit to the last shard's: no other run's writer, and no
+    # maintenance vacuuming a shard's files before their commit, comes between.
     with lake.writing(table):
+        before = lake.table_version(table) if lake.exists(table) else None
         clear_version(uri, reader.schema, version, options)
-    try:
-        outcomes = _read_shards(reader, shards, uri, version, options, settings.processes(len(shards)))
-    except BaseException:
-        with lake.writing(table):  # no half-written partition stays behind a failed read
-            clear_version(uri, reader.schema, version, options)
-        raise
+        try:
+            outcomes = _read_shards(reader, shards, uri, version, options, settings.processes(len(shards)))
+        except Exception:
+            put_back_version(uri, reader.schema, version, before, options)
+            raise
     result = ShardedRead(reader.schema, reader.extras, len(shards))
     for outcome in outcomes:
         result.rows += outcome.rows
@@ -125,6 +136,20 @@ def ingest_version(lake: Lake, table: str, reader: Reader, version: str, setting
     order = {reader.sources[path]: index for index, path in enumerate(reader.paths)}
     result.files.sort(key=lambda entry: order[str(entry["file"])])
     return result, lake.table_version(table)
+
+
+def put_back_version(
+    uri: str, schema: pa.Schema, version: str, before: int | None, options: dict[str, str]
+) -> None:
+    """Give `version` back the rows it had at Delta version `before` (none for a new table), in one commit, so a
+    failed re-run leaves the previous good partition, not an empty or half-written one."""
+    if before is None:
+        clear_version(uri, schema, version, options)
+        return
+    old = deltalake.DeltaTable(uri, version=before, storage_options=options or None).to_pyarrow_dataset()
+    columns = [name for name in old.schema.names if name != VERSION_COLUMN]
+    scanner = old.scanner(columns=columns, filter=pc.field(VERSION_COLUMN) == version)
+    write_version_stream(uri, scanner.projected_schema, scanner.to_batches(), version, options)
 
 
 def _read_shards(

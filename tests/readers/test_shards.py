@@ -75,16 +75,32 @@ def test_a_rerun_in_shards_replaces_the_partition_and_leaves_other_versions(tmp_
     assert lake_rows(lake, "v0").height == 5
 
 
-def test_a_failing_shard_leaves_no_half_written_partition(tmp_path: Path) -> None:
+def test_a_failing_shard_leaves_the_partition_the_version_had_before(tmp_path: Path) -> None:
     lake = Lake(str(tmp_path / "lake"))
     drop = write_drop(tmp_path / "drop", files=3, rows=100)
     ingest_version(lake, TABLE, DropReader(drop), "v1", ShardSettings())
+    ingest_version(lake, TABLE, DropReader(write_drop(tmp_path / "other", files=1, rows=7)), "v0", ShardSettings())
+    before = lake_rows(lake, "v1")
     reader = DropReader(drop)
     (drop / "part-02.csv").unlink()  # becomes unreadable between the reader's start and its shard's read
     (drop / "part-02.csv").mkdir()
 
     with pytest.raises(IsADirectoryError, match=r"part-02\.csv"):
         ingest_version(lake, TABLE, reader, "v1", ShardSettings(shard_bytes=1, workers=2))
+
+    assert lake_rows(lake, "v1").equals(before)  # not empty, not half of the new drop
+    assert lake_rows(lake, "v0").height == 7
+
+
+def test_a_failing_first_ingest_in_shards_leaves_the_version_empty(tmp_path: Path) -> None:
+    lake = Lake(str(tmp_path / "lake"))
+    drop = write_drop(tmp_path / "drop", files=2, rows=50)
+    reader = DropReader(drop)
+    (drop / "part-01.csv").unlink()
+    (drop / "part-01.csv").mkdir()
+
+    with pytest.raises(IsADirectoryError):
+        ingest_version(lake, TABLE, reader, "v1", ShardSettings(shard_bytes=1, workers=1))
 
     assert lake_rows(lake, "v1").height == 0
 
