@@ -137,6 +137,7 @@ class TrainerResource(dg.ConfigurableResource):
         bundle_uri, output_uri = store.publish_bundle(bundle), f"{store.uri}/{output.parent.name}/{output.name}"
         reported = self._launch(context, self.command(bundle_uri, output_uri, params, checkpoints))
         download_folder(output_uri, output)
+        store.remove_bundle(bundle.name)  # the local bundle stays, as on one machine
         return reported
 
     def _launch(self, context: dg.AssetExecutionContext, command: list[str]) -> dg.MaterializeResult:

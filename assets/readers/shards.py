@@ -138,9 +138,7 @@ def ingest_version(
     return result, lake.table_version(table)
 
 
-def put_back_version(
-    uri: str, schema: pa.Schema, version: str, before: int | None, options: dict[str, str]
-) -> None:
+def put_back_version(uri: str, schema: pa.Schema, version: str, before: int | None, options: dict[str, str]) -> None:
     """Give `version` back the rows it had at Delta version `before` (none for a new table), in one commit, so a
     failed re-run leaves the previous good partition, not an empty or half-written one."""
     if before is None:

@@ -49,9 +49,14 @@ def lake_tables(lake: Lake) -> list[str]:
 def maintain_table(lake: Lake, table: str, retention_hours: int = DEFAULT_RETENTION_HOURS) -> TableMaintenance:
     """Compact small files, then delete the files older than `retention_hours` that no current version reads.
 
-    A retention under Delta's default week is allowed (it is the caller's choice to give up time travel),
-    but never while another writer of the table runs: the table's write lock is held throughout.
+    A retention under Delta's default week is allowed on a local lake (the caller gives up time travel), where
+    the table's write lock keeps every writer out meanwhile; an object-store lake has no such lock (the service
+    appends from another machine), so there a shorter retention could delete a writer's files before its commit:
+    refused.
     """
+    if "://" in lake.root and retention_hours < DEFAULT_RETENTION_HOURS:
+        raise ValueError(f"{lake.uri(table)}: a retention under {DEFAULT_RETENTION_HOURS} hours is refused on an "
+                         "object-store lake, where writers on other machines are not held off by a lock")  # fmt: skip
     with lake.writing(table):
         before = _size(lake.uri(table))
         delta = deltalake.DeltaTable(lake.uri(table), storage_options=lake.store_options() or None)

@@ -137,11 +137,16 @@ def served_models(home: RefineryHome) -> tuple[Path, StoreMirror | None]:
     a thread (a service on another machine than the pipeline)."""
     if not home.models_uri:
         return home.models, None
-    store = ModelStore(home.models_uri)
     try:
-        mirror_store(store, home.model_cache)
-    except OSError as error:
-        raise CliError(f"{home.models_uri}: cannot read the model store: {error}") from error
+        store = ModelStore(home.models_uri)
+        _, failed = mirror_store(store, home.model_cache)
+    except (OSError, ValueError) as error:  # unreachable or malformed: the cache may still hold models to serve
+        if not registries(home.model_cache):
+            raise CliError(f"{home.models_uri}: cannot read the model store: {error}") from error
+        print(f"{home.models_uri}: cannot read the model store ({error}); serving the cached models", flush=True)
+        return home.model_cache, None
+    for name, error in failed.items():
+        print(f"{home.models_uri}/{name}: not mirrored ({error}); serving what the cache holds", flush=True)
     return home.model_cache, StoreMirror(store, home.model_cache).start()
 
 

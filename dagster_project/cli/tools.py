@@ -62,7 +62,10 @@ def command_lake_maintain(args: argparse.Namespace, home: RefineryHome) -> int:
     for table in tables:
         if table not in lake_tables(lake):
             raise CliError(f"no Delta table {table!r} in {home.lake_uri}")
-        done = maintain_table(lake, table, args.retention_hours)
+        try:
+            done = maintain_table(lake, table, args.retention_hours)
+        except ValueError as error:
+            raise CliError(str(error)) from error
         print(f"{done.table:<22} compacted {done.files_compacted} files into {done.files_added}, "
               f"vacuumed {done.files_vacuumed}; {done.bytes_before:,} -> {done.bytes_after:,} bytes")  # fmt: skip
     return 0

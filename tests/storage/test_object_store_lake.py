@@ -51,9 +51,8 @@ def test_the_pipeline_runs_on_a_local_s3_server_and_a_service_elsewhere_serves_i
     production = read_aliases(home.models / "tickets")["production"]  # trained from the S3 lake and deployed
     store = ModelStore("s3://lake/models")
     assert store.aliases("tickets")["production"] == production
-    # the trainer read its bundle from the store and wrote the model there; the step downloaded it
-    bundle = store.filesystem.get_file_info(store._path(".bundles", production, "manifest.json"))
-    assert bundle.type == pafs.FileType.File
+    # the trainer read its bundle from the store (removed once read) and wrote the model there; the step downloaded it
+    assert not store.filesystem.get_file_info(pafs.FileSelector(store._path(".bundles"), allow_not_found=True))
     trained = result.asset_materializations_for_node("fine_tuned_model")[0].metadata
     assert trained["model_path"].value == f"s3://lake/models/tickets/{production}"  # the trainer's upload
     assert (home.models / "tickets" / production / "model_card.json").is_file()
@@ -75,8 +74,11 @@ def test_the_pipeline_runs_on_a_local_s3_server_and_a_service_elsewhere_serves_i
     assert logged["prediction_id"].to_list() == [body["predictions"][0]["id"]]
 
     environment["REFINERY_HOME"] = str(home.root)
-    maintained = subprocess.run([sys.executable, "-m", "dagster_project.cli", "lake", "maintain", "--retention-hours",
-                                 "0"], env=environment, capture_output=True, text=True, timeout=300)  # fmt: skip
+    maintain = [sys.executable, "-m", "dagster_project.cli", "lake", "maintain"]
+    refused = subprocess.run([*maintain, "--retention-hours", "0"], env=environment, capture_output=True, text=True,
+                             timeout=300)  # fmt: skip
+    assert refused.returncode != 0 and "refused on an object-store lake" in refused.stderr
+    maintained = subprocess.run(maintain, env=environment, capture_output=True, text=True, timeout=300)
     assert maintained.returncode == 0, maintained.stderr[-3000:]
     assert "raw_documents" in maintained.stdout and "predictions" in maintained.stdout
     assert lake.scan("raw_documents", ["v1"]).collect().height == raw.height  # compacted, nothing lost

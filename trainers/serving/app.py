@@ -71,13 +71,18 @@ def build_app(
     served = ServedModels(models, make)
     appender = DeltaAppender(lake)
 
-    closed = threading.Event()
+    closing = threading.Lock()
+    closed: list[bool] = []
 
     def close() -> None:  # once: the lifespan's shutdown and a test's ServiceThread both call it
-        if not closed.is_set():
-            closed.set()
-            served.close()
-            appender.close()
+        with closing:
+            if closed:
+                return
+            closed.append(True)
+            try:
+                served.close()
+            finally:
+                appender.close()
 
     @asynccontextmanager
     async def lifespan(_: FastAPI) -> AsyncIterator[None]:

@@ -87,6 +87,9 @@ class DeltaAppender:
                 print(f"could not append to the lake: {error}", flush=True)
 
     def close(self) -> None:
+        """Stop the flush thread, wait for a flush it is in (it holds rows taken from the buffer), then flush."""
         self._stop.set()
+        if self._thread.is_alive():
+            self._thread.join()
         if self.lake is not None:
             self.flush()
