@@ -1,0 +1,102 @@
+"""`python -m benchmarks.sft [EXAMPLES]`: Refinery's SFT trainer against TRL's `SFTTrainer` on the same tiny Llama,
+data, LoRA adapters, packing and batch, on the CPU.
+
+Both sides start from the same saved tiny model (built in code: no hub), train one epoch over EXAMPLES generated
+instruction/response pairs (default 2,000) with LoRA rank 8 on every linear layer, loss on the response only,
+examples packed best-fit into rows of 256 tokens, 8 rows per step, learning rate 1e-3. Each side runs in its own
+process and is timed from its records in memory to its trained model (after its imports; tokenizing, packing and
+model loading included; no saving). Refinery's time also holds its val pass before and after (16 examples).
+`samples_per_s` is examples per second; `speedup` is Refinery's over TRL's.
+"""
+
+from __future__ import annotations
+
+import json
+import random
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+from benchmarks.common import measure_in_subprocess, result_line
+
+MAX_LENGTH, BATCH, RANK, ALPHA, LEARNING_RATE = 256, 8, 8, 16, 1e-3
+TOPICS = ["printer", "laptop", "badge", "vpn", "monitor", "phone", "invoice", "refund", "password", "account"]
+STEPS = ["open the settings page", "restart the device", "sign in again", "contact the help desk",
+         "check the cable", "wait ten minutes", "clear the browser cache", "reset the password"]  # fmt: skip
+
+
+def write_instructions(path: Path, count: int, seed: int = 0) -> None:
+    """Generated support instructions with multi-sentence answers of varying length, as JSON Lines."""
+    rng = random.Random(seed)
+    with path.open("w") as handle:
+        for _ in range(count):
+            topic = rng.choice(TOPICS)
+            steps = rng.sample(STEPS, rng.randint(2, 5))
+            prompt = f"my {topic} is not working since this morning, what should i do?"
+            response = f"sorry about your {topic}. " + " then ".join(steps) + ". if it still fails, reply here."
+            handle.write(json.dumps({"prompt": prompt, "response": response}) + "\n")
+
+
+def refinery_side(model: str, data: str) -> dict[str, float]:
+    """Refinery's trainer: one epoch, no evaluation beyond its val pass on 16 examples."""
+    from trainers.generative.export import read_records
+    from trainers.generative.params import SftParams
+    from trainers.generative.sft import fit_sft
+
+    records = read_records(Path(data))
+    started = time.perf_counter()  # after the imports: each side is timed on its work alone
+    params = SftParams(model_name_or_path=model, max_epochs=1, batch_size=BATCH, max_length=MAX_LENGTH,
+                       learning_rate=LEARNING_RATE, lora_rank=RANK, lora_alpha=ALPHA, precision="32-true")  # fmt: skip
+    result = fit_sft(records, records[:16], params)
+    return {"examples": len(records), "rows": len(result.data.train_rows), "val_loss": result.val_loss_after,
+            "work_seconds": time.perf_counter() - started}  # fmt: skip
+
+
+def trl_side(model: str, data: str) -> dict[str, float]:
+    """TRL's SFTTrainer: the same model, data (as prompt/completion conversations), adapters, packing and batch."""
+    from datasets import Dataset
+    from peft import LoraConfig
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+    from trl import SFTConfig, SFTTrainer
+
+    from trainers.generative.export import read_records
+
+    records = read_records(Path(data))
+    started = time.perf_counter()
+    dataset = Dataset.from_list([{"prompt": [{"role": "user", "content": r["prompt"]}],
+                                  "completion": [{"role": "assistant", "content": r["response"]}]}
+                                 for r in records])  # fmt: skip
+    tokenizer = AutoTokenizer.from_pretrained(model)
+    config = SFTConfig(output_dir=tempfile.mkdtemp(), max_length=MAX_LENGTH, packing=True,
+                       per_device_train_batch_size=BATCH, num_train_epochs=1, learning_rate=LEARNING_RATE,
+                       lr_scheduler_type="constant", warmup_steps=0, weight_decay=0.0, max_grad_norm=1.0,
+                       report_to="none", save_strategy="no", logging_strategy="no", use_cpu=True,
+                       dataloader_num_workers=0, seed=0, completion_only_loss=True)  # fmt: skip
+    adapters = LoraConfig(task_type="CAUSAL_LM", r=RANK, lora_alpha=ALPHA, lora_dropout=0.0,
+                          target_modules="all-linear")  # fmt: skip
+    trainer = SFTTrainer(model=AutoModelForCausalLM.from_pretrained(model), args=config, train_dataset=dataset,
+                         processing_class=tokenizer, peft_config=adapters)  # fmt: skip
+    trained = trainer.train()
+    return {"examples": len(records), "rows": len(trainer.train_dataset), "train_loss": trained.training_loss,
+            "work_seconds": time.perf_counter() - started}  # fmt: skip
+
+
+def main(examples: int) -> None:
+    from trainers.generative.tiny import build_tiny_causal_lm
+
+    with tempfile.TemporaryDirectory() as tmp:
+        model, data = build_tiny_causal_lm(Path(tmp) / "tiny-llama"), Path(tmp) / "train.jsonl"
+        write_instructions(data, examples)
+        ours = measure_in_subprocess("benchmarks.sft", "refinery_side", str(model), str(data))
+        print("refinery:", ours)
+        theirs = measure_in_subprocess("benchmarks.sft", "trl_side", str(model), str(data))
+        print("trl:", theirs)
+        ours_rate, theirs_rate = examples / ours["work_seconds"], examples / theirs["work_seconds"]
+        print(result_line(samples_per_s=ours_rate, trl_samples_per_s=theirs_rate, speedup=ours_rate / theirs_rate,
+                          rows=int(ours["rows"]), trl_rows=int(theirs["rows"]), examples=examples,
+                          peak_rss_mb=ours["peak_rss_mb"], trl_peak_rss_mb=theirs["peak_rss_mb"]))  # fmt: skip
+
+
+if __name__ == "__main__":
+    main(int(sys.argv[1]) if len(sys.argv) > 1 else 2000)
