@@ -10,12 +10,11 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 
 from trainers.generative.chat import as_messages
-from trainers.generative.generation import ADAPTER_FOLDER, Generator, Limits, reference_metrics
+from trainers.generative.generation import ADAPTER_FOLDER, CAUSAL_LM, Generator, Limits, reference_metrics
 from trainers.generative.params import SftParams
 from trainers.generative.sft import SftResult
 from trainers.registry import MODEL_CARD, write_json_atomically
 
-CAUSAL_LM = "causal_lm"  # the card's model_kind of a generative model
 SAMPLES_SHOWN = 5
 
 

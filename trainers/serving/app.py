@@ -20,9 +20,13 @@ from pathlib import Path
 from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse, Response
 
+from trainers.generative.generation import CAUSAL_LM
 from trainers.inference import Prediction
+from trainers.registry import read_card, resolve_alias
 from trainers.serving.access import TOKEN_VARIABLE, require_metrics_access, require_token
 from trainers.serving.batcher import MicroBatcher, ServiceBusyError
+from trainers.serving.generation import GenerationBatcher, GeneratorHolder
+from trainers.serving.generation_routes import add_generation_routes
 from trainers.serving.holder import ModelHolder
 from trainers.serving.logbook import FEEDBACK_TABLE, PREDICTIONS_TABLE, DeltaAppender
 from trainers.serving.prometheus import ServiceMetrics
@@ -33,7 +37,7 @@ from trainers.serving.requests import (
     parse_predict_request,
     read_json_body,
 )
-from trainers.serving.served import ServedModel, ServedModels
+from trainers.serving.served import GENERATIVE, ServedModel, ServedModels
 
 
 def build_app(
@@ -64,6 +68,9 @@ def build_app(
             serving[dataset] = version
             metrics.model.labels(dataset, version).set(1)
 
+        if read_card(resolve_alias(registry)).get("model_kind") == CAUSAL_LM:
+            generator = GeneratorHolder(registry, on_reload=reloaded)
+            return ServedModel(dataset, generator, GenerationBatcher(generator), GENERATIVE)
         holder = ModelHolder(registry, on_reload=reloaded, quantize=quantize)
         batcher = MicroBatcher(holder, max_wait_ms=max_wait_ms, observe=metrics.batch_size.observe)
         return ServedModel(dataset, holder, batcher)
@@ -156,6 +163,8 @@ def answer(prediction_id: str, prediction: Prediction) -> dict[str, object]:
 
 def model_health(model: ServedModel) -> dict[str, object]:
     """What /health says of one served model."""
+    if model.kind == GENERATIVE:
+        return {"model_version": model.holder.version, "model_kind": CAUSAL_LM}
     classifier = model.holder.classifier
     recipe = classifier.recipe
     return {"model_version": model.holder.version, "precision": classifier.precision,
@@ -181,6 +190,7 @@ def add_routes(
         return Response(generate_latest(metrics.registry), media_type=CONTENT_TYPE_LATEST)
 
     add_model_routes(app, served, appender, metrics, token)
+    add_generation_routes(app, served, appender, token)
 
 
 def add_model_routes(
@@ -200,6 +210,8 @@ def add_model_routes(
     async def predict(request: Request, dataset: str | None):
         require_token(request.headers.get("authorization"), token)
         model = served.get(dataset)
+        if model.kind == GENERATIVE:
+            raise RequestError(f"dataset {model.dataset!r} is served by a generative model: POST /generate")
         texts = parse_predict_request(await read_json_body(request))
         version, predictions = await model.batcher.predict(texts)
         now = time.time()

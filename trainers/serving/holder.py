@@ -24,7 +24,7 @@ class ModelHolder:
         self.quantize = quantize
         self._stamp: int | None = None
         self.version: str | None = None
-        self.classifier = None
+        self.loaded = None
         self._stop = threading.Event()
         self.refresh()
         self._watcher = threading.Thread(target=self._watch, name="model-watcher", daemon=True)
@@ -37,12 +37,20 @@ class ModelHolder:
             return False
         folder = resolve_alias(self.model_root, PRODUCTION)
         if folder.name != self.version:
-            loaded = Classifier(folder, quantize=self.quantize)
-            self.classifier, self.version = loaded, folder.name  # one reference swap; readers see old or new
+            loaded = self.load(folder)
+            self.loaded, self.version = loaded, folder.name  # one reference swap; readers see old or new
             if self.on_reload:
                 self.on_reload(folder.name)
         self._stamp = stamp
         return True
+
+    def load(self, folder: Path) -> object:
+        """The model of an exported folder, ready to answer."""
+        return Classifier(folder, quantize=self.quantize)
+
+    @property
+    def classifier(self) -> Classifier:
+        return self.loaded
 
     def _watch(self) -> None:
         while not self._stop.wait(self.poll_seconds):

@@ -6,20 +6,28 @@ import threading
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from trainers.registry import ALIASES, DEFAULT_MODEL_NAME, UNDECLARED, registries
 from trainers.serving.batcher import MicroBatcher
 from trainers.serving.holder import ModelHolder
 from trainers.serving.requests import RequestError
 
+if TYPE_CHECKING:
+    from trainers.serving.generation import GenerationBatcher
+
+
+CLASSIFIER, GENERATIVE = "classifier", "generative"
+
 
 @dataclass
 class ServedModel:
-    """One dataset's production model and the batcher in front of it."""
+    """One dataset's production model and the batcher in front of it (a classifier's, or a generator's)."""
 
     dataset: str
     holder: ModelHolder
-    batcher: MicroBatcher
+    batcher: MicroBatcher | GenerationBatcher
+    kind: str = CLASSIFIER
 
 
 class ServedModels:

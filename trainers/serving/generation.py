@@ -1,0 +1,207 @@
+"""Serving a generative model: POST /generate and the OpenAI-style POST /v1/chat/completions, answered whole
+(concurrent requests batched into one generate call) or streamed as server-sent events."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import queue
+import threading
+import time
+import uuid
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+from trainers.generative.chat import ConversationError, Message, check_messages
+from trainers.generative.generation import Generator, Limits
+from trainers.serving.batcher import ServiceBusyError, _set_exception, _set_result
+from trainers.serving.holder import ModelHolder
+from trainers.serving.requests import RequestError, json_body
+
+MAX_NEW_TOKENS = 256  # per request; a request asking for more is refused
+MAX_PROMPT_CHARS = 16_000  # all messages together
+MAX_MESSAGES = 64
+GENERATIONS_TABLE = "generations"
+GENERATE_KEYS = {"prompt", "messages", "max_new_tokens", "temperature", "top_p", "stream"}
+
+
+class GeneratorHolder(ModelHolder):
+    """The production generative model, swapped when the alias moves."""
+
+    def load(self, folder: Path) -> Generator:
+        return Generator(folder)
+
+    @property
+    def generator(self) -> Generator:
+        return self.loaded
+
+
+@dataclass(frozen=True)
+class GenerationRequest:
+    """A checked request: the conversation, its limits, and whether to stream."""
+
+    messages: list[dict[str, str]]
+    limits: Limits
+    stream: bool
+
+
+def _limits(max_new_tokens: object, temperature: object, top_p: object) -> Limits:
+    if (
+        not isinstance(max_new_tokens, int)
+        or isinstance(max_new_tokens, bool)
+        or not 1 <= max_new_tokens <= MAX_NEW_TOKENS
+    ):
+        raise RequestError(f"max_new_tokens must be an integer from 1 to {MAX_NEW_TOKENS}")
+    if not isinstance(temperature, (int, float)) or not 0 <= temperature <= 2:
+        raise RequestError("temperature must be a number from 0 (greedy) to 2")
+    if not isinstance(top_p, (int, float)) or not 0 < top_p <= 1:
+        raise RequestError("top_p must be a number above 0 and at most 1")
+    return Limits(max_new_tokens, float(temperature), float(top_p))
+
+
+def _conversation(messages: object) -> list[dict[str, str]]:
+    try:
+        checked = check_messages(messages)
+    except ConversationError as error:
+        raise RequestError(str(error)) from error
+    if len(checked) > MAX_MESSAGES or sum(len(m["content"]) for m in checked) > MAX_PROMPT_CHARS:
+        raise RequestError(f"at most {MAX_MESSAGES} messages of {MAX_PROMPT_CHARS} characters in all", 413)
+    return checked
+
+
+def parse_generate_request(body: bytes) -> GenerationRequest:
+    """/generate: {"prompt": str} or {"messages": [...]}, with max_new_tokens, temperature, top_p, stream."""
+    payload = json_body(body)
+    if not isinstance(payload, dict) or ("prompt" in payload) == ("messages" in payload):
+        raise RequestError('body must be a JSON object with "prompt" (text) or "messages" (a conversation)')
+    unknown = sorted(set(payload) - GENERATE_KEYS)
+    if unknown:
+        raise RequestError(f"unknown keys: {', '.join(unknown)}")
+    prompt = payload.get("prompt")
+    if "prompt" in payload and not isinstance(prompt, str):
+        raise RequestError("prompt must be text")
+    messages = [{"role": "user", "content": prompt}] if "prompt" in payload else payload["messages"]
+    limits = _limits(payload.get("max_new_tokens", 128), payload.get("temperature", 0.0), payload.get("top_p", 1.0))
+    return GenerationRequest(_conversation(messages), limits, payload.get("stream") is True)
+
+
+def parse_chat_request(body: bytes) -> tuple[GenerationRequest, str | None]:
+    """/v1/chat/completions in OpenAI's shape (`model` names the dataset; options it does not use are ignored, as
+    compatible servers do); `n` above 1 is refused."""
+    payload = json_body(body)
+    if not isinstance(payload, dict) or "messages" not in payload:
+        raise RequestError('body must be a JSON object with "messages"')
+    if payload.get("n", 1) != 1:
+        raise RequestError("n: only one choice per request is generated")
+    tokens = payload.get("max_completion_tokens", payload.get("max_tokens", 128))
+    limits = _limits(tokens, payload.get("temperature", 0.0) or 0.0, payload.get("top_p", 1.0) or 1.0)
+    model = payload.get("model")
+    request = GenerationRequest(_conversation(payload["messages"]), limits, payload.get("stream") is True)
+    return request, model if isinstance(model, str) and model else None
+
+
+@dataclass
+class _Pending:
+    messages: list[dict[str, str]]
+    limits: Limits
+    future: asyncio.Future
+    loop: asyncio.AbstractEventLoop
+
+
+class GenerationBatcher:
+    """Concurrent whole-answer requests with the same limits, gathered for up to `max_wait_ms`, answered by one
+    batched generate call; at most `max_pending` wait, one more is refused at once."""
+
+    def __init__(self, holder: GeneratorHolder, max_batch: int = 8, max_wait_ms: float = 10.0, max_pending: int = 64):
+        self.holder, self.max_batch, self.max_wait = holder, max_batch, max_wait_ms / 1000
+        self._queue: queue.Queue[_Pending | None] = queue.Queue(maxsize=max_pending)
+        self._thread = threading.Thread(target=self._run, name="generation-batcher", daemon=True)
+        self._thread.start()
+
+    async def generate(self, messages: list[dict[str, str]], limits: Limits) -> tuple[str, tuple[str, int]]:
+        loop = asyncio.get_running_loop()
+        pending = _Pending(messages, limits, loop.create_future(), loop)
+        try:
+            self._queue.put_nowait(pending)
+        except queue.Full as error:
+            raise ServiceBusyError(f"{self._queue.maxsize} requests are already waiting for the model") from error
+        return await pending.future
+
+    def _collect(self) -> list[_Pending]:
+        first = self._queue.get()
+        if first is None:
+            return []
+        batch, deadline = [first], time.perf_counter() + self.max_wait
+        while len(batch) < self.max_batch:
+            try:
+                item = self._queue.get(timeout=max(0.0, deadline - time.perf_counter()))
+            except queue.Empty:
+                break
+            if item is None:
+                self._queue.put_nowait(None)
+                break
+            batch.append(item)
+        return batch
+
+    def _run(self) -> None:
+        while batch := self._collect():
+            generator, version = self.holder.generator, self.holder.version
+            for limits in {item.limits for item in batch}:  # one generate call per set of limits
+                group = [item for item in batch if item.limits == limits]
+                try:
+                    answers = generator.answer([item.messages for item in group], limits)
+                except Exception as error:
+                    for item in group:
+                        item.loop.call_soon_threadsafe(_set_exception, item.future, error)
+                    continue
+                for item, answered in zip(group, answers, strict=True):
+                    item.loop.call_soon_threadsafe(_set_result, item.future, (version, answered))
+
+    def close(self) -> None:
+        self._queue.put(None, timeout=10)
+
+
+def sse(event: object) -> str:
+    """One server-sent event carrying JSON (or the literal [DONE])."""
+    return f"data: {event if isinstance(event, str) else json.dumps(event)}\n\n"
+
+
+def generate_events(pieces: Iterator[str], version: str) -> Iterator[str]:
+    """/generate's stream: {"text": piece} events, then {"done": true, ...} and [DONE]."""
+    for piece in pieces:
+        yield sse({"text": piece})
+    yield sse({"done": True, "model_version": version})
+    yield sse("[DONE]")
+
+
+def chat_events(pieces: Iterator[str], model: str, completion_id: str) -> Iterator[str]:
+    """The OpenAI chunk stream: a role delta, content deltas, a stop chunk, then [DONE]."""
+    created = int(time.time())
+
+    def chunk(delta: dict, finish: str | None = None) -> str:
+        choice = {"index": 0, "delta": delta, "finish_reason": finish}
+        return sse({"id": completion_id, "object": "chat.completion.chunk", "created": created, "model": model,
+                    "choices": [choice]})  # fmt: skip
+
+    yield chunk({"role": "assistant"})
+    for piece in pieces:
+        yield chunk({"content": piece})
+    yield chunk({}, "stop")
+    yield sse("[DONE]")
+
+
+def chat_completion(model: str, text: str, tokens: int, prompt_tokens: int, limits: Limits) -> dict[str, object]:
+    """A whole answer in OpenAI's chat.completion shape."""
+    finish = "length" if tokens >= limits.max_new_tokens else "stop"
+    return {
+        "id": f"chatcmpl-{uuid.uuid4().hex}", "object": "chat.completion", "created": int(time.time()), "model": model,
+        "choices": [{"index": 0, "message": {"role": "assistant", "content": text}, "finish_reason": finish}],
+        "usage": {"prompt_tokens": prompt_tokens, "completion_tokens": tokens, "total_tokens": prompt_tokens + tokens},
+    }  # fmt: skip
+
+
+def prompt_tokens(generator: Generator, messages: list[Message]) -> int:
+    from trainers.generative.chat import render_prompt
+
+    return len(generator.tokenizer(render_prompt(generator.tokenizer, messages), add_special_tokens=False)["input_ids"])
