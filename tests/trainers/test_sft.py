@@ -157,3 +157,28 @@ def test_sft_settings_refuse_unknown_keys_and_impossible_combinations() -> None:
         SftParams(lora_rank=0, adapters="keep")
     assert "add_generation_prompt" in DEFAULT_CHAT_TEMPLATE
     assert unpacked_rows([]) == []
+
+
+def test_qlora_is_refused_clearly_without_a_gpu_and_bitsandbytes(tiny_lm: Path) -> None:
+    with pytest.raises(ValueError, match="adapters: keep"):
+        SftParams(lora_rank=8, quantization="4bit")
+    params = SftParams(model_name_or_path=str(tiny_lm), lora_rank=8, adapters="keep", quantization="4bit")
+    if torch.cuda.is_available():
+        pytest.skip("a GPU is present: QLoRA would load")
+    with pytest.raises(ValueError, match="needs a CUDA GPU and bitsandbytes"):
+        fit_sft(instructions(16, seed=5), instructions(4, seed=6), params)
+
+
+@pytest.mark.slow
+def test_an_interrupted_fine_tune_resumes_from_its_last_checkpoint(tiny_lm: Path, tmp_path: Path) -> None:
+    train, val = instructions(64, seed=7), instructions(8, seed=8)
+    first = SftParams(model_name_or_path=str(tiny_lm), max_epochs=1, batch_size=4, max_length=96, lora_rank=4)
+    checkpoints = tmp_path / "checkpoints"
+    interrupted = fit_sft(train, val, first, checkpoints)
+    steps_per_epoch = interrupted.module.trainer.global_step
+    assert (checkpoints / "last.ckpt").is_file() and steps_per_epoch > 0
+
+    resumed = fit_sft(train, val, SftParams(**{**first.to_dict(), "max_epochs": 2}), checkpoints)
+
+    assert resumed.module.trainer.global_step == 2 * steps_per_epoch  # one more epoch, not two
+    assert resumed.module.trainer.current_epoch == 2

@@ -22,6 +22,7 @@ class SftParams:
     lora_alpha: int = 16
     lora_dropout: float = 0.0
     adapters: Literal["merge", "keep"] = "merge"  # at export: merged into the weights, or saved beside the base
+    quantization: Literal["none", "4bit"] = "none"  # 4bit: QLoRA (the base in NF4 through bitsandbytes, on a GPU)
     gradient_checkpointing: bool = False
     precision: str = "auto"  # bf16-mixed on a GPU that has it, else 32-true
     accelerator: str = "auto"
@@ -40,6 +41,13 @@ class SftParams:
             raise ValueError("max_length >= 8, batch_size >= 1, max_epochs >= 1 and lora_rank >= 0 are required")
         if self.adapters == "keep" and not self.lora_rank:
             raise ValueError("adapters: keep needs LoRA (lora_rank > 0)")
+        if self.quantization not in ("none", "4bit"):
+            raise ValueError(f"quantization must be 'none' or '4bit', got {self.quantization!r}")
+        if self.quantization == "4bit" and (not self.lora_rank or self.adapters == "merge"):
+            raise ValueError(
+                "quantization: 4bit (QLoRA) trains LoRA adapters over a frozen 4-bit base: set lora_rank "
+                "and adapters: keep (merging into 4-bit weights would lose them)"
+            )
 
     @classmethod
     def from_json(cls, text: str) -> SftParams:

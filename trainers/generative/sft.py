@@ -94,7 +94,11 @@ def load_base(params: SftParams) -> tuple[torch.nn.Module, object]:
     ensure_chat_template(tokenizer)
     if tokenizer.pad_token is None:
         tokenizer.pad_token = tokenizer.eos_token
-    model = AutoModelForCausalLM.from_pretrained(source)
+    model = AutoModelForCausalLM.from_pretrained(source, **quantized_loading(params))
+    if params.quantization == "4bit":
+        from peft import prepare_model_for_kbit_training
+
+        model = prepare_model_for_kbit_training(model, use_gradient_checkpointing=params.gradient_checkpointing)
     if params.gradient_checkpointing:
         model.gradient_checkpointing_enable()
         model.config.use_cache = False
@@ -107,6 +111,23 @@ def load_base(params: SftParams) -> tuple[torch.nn.Module, object]:
         if params.gradient_checkpointing:
             model.enable_input_require_grads()  # checkpointed blocks need a grad-carrying input under LoRA
     return model, tokenizer
+
+
+def quantized_loading(params: SftParams) -> dict[str, object]:
+    """`from_pretrained` arguments that load the base in 4-bit NF4 for QLoRA, which needs a CUDA GPU and
+    bitsandbytes; refused clearly without them."""
+    if params.quantization != "4bit":
+        return {}
+    import importlib.util
+
+    if not torch.cuda.is_available() or importlib.util.find_spec("bitsandbytes") is None:
+        raise ValueError("quantization: 4bit (QLoRA) needs a CUDA GPU and bitsandbytes (pip install bitsandbytes)")
+    from transformers import BitsAndBytesConfig
+
+    compute = torch.bfloat16 if torch.cuda.is_bf16_supported() else torch.float16
+    config = BitsAndBytesConfig(load_in_4bit=True, bnb_4bit_quant_type="nf4", bnb_4bit_compute_dtype=compute,
+                                bnb_4bit_use_double_quant=True)  # fmt: skip
+    return {"quantization_config": config, "device_map": {"": torch.cuda.current_device()}}
 
 
 def loader(rows: list[PackedRow], params: SftParams, pad_id: int, shuffle: bool) -> DataLoader:
