@@ -101,9 +101,7 @@ def test_an_oversized_conversation_is_refused_with_413(service: ServiceThread) -
     assert status == 413 and "characters in all" in answer["error"]
 
 
-def test_concurrent_requests_all_get_answers_and_the_log_masks_personal_data(
-    registry: Path, tmp_path: Path
-) -> None:
+def test_concurrent_requests_all_get_answers_and_the_log_masks_personal_data(registry: Path, tmp_path: Path) -> None:
     results: list[tuple[int, dict]] = []
     with ServiceThread(build_app(registry, tmp_path / "lake", token="")) as service:
         prompts = [f"mail me at jane.doe{n}@example.com about ticket {n}" for n in range(4)]

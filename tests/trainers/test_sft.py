@@ -182,3 +182,28 @@ def test_an_interrupted_fine_tune_resumes_from_its_last_checkpoint(tiny_lm: Path
 
     assert resumed.module.trainer.global_step == 2 * steps_per_epoch  # one more epoch, not two
     assert resumed.module.trainer.current_epoch == 2
+
+
+@pytest.mark.slow
+def test_torchrun_trains_on_two_gloo_processes_and_rank_zero_exports(tiny_lm: Path, tmp_path: Path) -> None:
+    import subprocess
+    import sys
+
+    for name, records in (("train", instructions(96, seed=10)), ("val", instructions(12, seed=11))):
+        (tmp_path / f"{name}.jsonl").write_text("".join(json.dumps(r) + "\n" for r in records))
+    params = {"model_name_or_path": str(tiny_lm), "max_epochs": 2, "batch_size": 4, "max_length": 96,
+              "learning_rate": 1e-2, "accelerator": "cpu", "devices": "2", "strategy": "ddp",
+              "eval_prompts": 4}  # fmt: skip
+    torchrun = Path(sys.executable).with_name("torchrun")
+    command = [str(torchrun), "--standalone", "--nproc-per-node", "2", "-m", "trainers.generative.train",
+               "--train", str(tmp_path / "train.jsonl"), "--val", str(tmp_path / "val.jsonl"),
+               "--output", str(tmp_path / "model"), "--params", json.dumps(params)]  # fmt: skip
+
+    completed = subprocess.run(command, capture_output=True, text=True, timeout=600)
+
+    assert completed.returncode == 0, completed.stderr[-3000:]
+    reports = [json.loads(line) for line in completed.stdout.splitlines() if line.startswith("{")]
+    assert len(reports) == 1  # rank 0 alone exports and reports
+    assert reports[0]["val_loss"] < reports[0]["val_loss_before"]
+    card = json.loads((tmp_path / "model" / "model_card.json").read_text())
+    assert card["params"]["devices"] == "2" and card["params"]["strategy"] == "ddp"

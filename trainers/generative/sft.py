@@ -46,11 +46,14 @@ class CausalLMModule(L.LightningModule):
         self._val_tokens += tokens
 
     def on_validation_epoch_end(self) -> None:
-        loss = self._val_loss / max(self._val_tokens, 1)
+        # summed over every rank's share of the val rows, so each rank sees the loss of the whole split
+        totals = torch.tensor([self._val_loss, float(self._val_tokens)], dtype=torch.float64, device=self.device)
+        loss_sum, tokens = self.trainer.strategy.reduce(totals, reduce_op="sum").tolist()
+        loss = loss_sum / max(tokens, 1.0)
         self._val_loss, self._val_tokens = 0.0, 0
         self.val_history.append(loss)
-        self.log("val_loss", loss, sync_dist=True)
-        self.log("val_perplexity", math.exp(min(loss, 50.0)), sync_dist=True)
+        self.log("val_loss", loss)
+        self.log("val_perplexity", math.exp(min(loss, 50.0)))
 
     def configure_optimizers(self) -> torch.optim.Optimizer:
         trainable = [p for p in self.model.parameters() if p.requires_grad]
