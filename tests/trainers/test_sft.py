@@ -86,16 +86,42 @@ def test_packed_rows_reset_positions_and_never_attend_across_examples(tokenizer)
 def test_packing_gives_each_example_the_logits_it_has_alone(tiny_lm: Path, tokenizer) -> None:
     from transformers import AutoModelForCausalLM
 
-    model = AutoModelForCausalLM.from_pretrained(tiny_lm).eval()
-    examples = [tokenize_example(tokenizer, record, 64) for record in instructions(4, seed=2)]
-    (packed,) = pack_examples(examples, max_length=256)
-    batch = collate_rows([packed], tokenizer.pad_token_id)
+    model = AutoModelForCausalLM.from_pretrained(tiny_lm, attn_implementation="sdpa").eval()
+    examples = [tokenize_example(tokenizer, record, 64) for record in instructions(7, seed=2)]
+    rows = pack_examples(examples, max_length=64)  # several rows, the shorter ones padded in the batch
+    assert len(rows) > 1 and len({len(row.input_ids) for row in rows}) > 1
+    batch = collate_rows(rows, tokenizer.pad_token_id)
     with torch.no_grad():
-        together = model(**{k: v for k, v in batch.items() if k != "labels"}).logits[0]
-        for segment, example in enumerate(sorted(examples, key=lambda e: -len(e.input_ids))):
-            alone = model(input_ids=torch.tensor([example.input_ids])).logits[0]
-            where = torch.tensor(packed.segments) == segment
-            torch.testing.assert_close(together[where], alone, atol=1e-4, rtol=1e-4)
+        together = model(**{k: v for k, v in batch.items() if k != "labels"}).logits
+        for number, row in enumerate(rows):
+            segments = torch.tensor(row.segments)
+            for segment in range(int(segments.max()) + 1):
+                ids = [t for t, s in zip(row.input_ids, row.segments, strict=True) if s == segment]
+                alone = model(input_ids=torch.tensor([ids])).logits[0]
+                torch.testing.assert_close(together[number, : len(row.input_ids)][segments == segment], alone,
+                                           atol=1e-4, rtol=1e-4)  # fmt: skip
+
+
+def test_a_long_prompt_loses_its_start_so_the_response_keeps_tokens_to_learn(tokenizer) -> None:
+    record = {"prompt": "word " * 200 + "the real question", "response": "we will restart your printer today."}
+
+    example = tokenize_example(tokenizer, record, max_length=32)
+
+    assert example.truncated and len(example.input_ids) == 32
+    learned = [label for label in example.labels if label != IGNORE]
+    response = tokenizer(record["response"], add_special_tokens=False)["input_ids"] + [tokenizer.eos_token_id]
+    assert learned == response  # the whole response, with its end
+    assert "question" in tokenizer.decode(example.input_ids)  # the prompt's latest words stay
+    assert not tokenize_example(tokenizer, instructions(1, seed=1)[0], max_length=64).truncated
+
+
+def test_best_fit_packing_fills_rows_and_keeps_every_token(tokenizer) -> None:
+    examples = [tokenize_example(tokenizer, record, 64) for record in instructions(300, seed=12)]
+    rows = pack_examples(examples, max_length=64)
+    assert sum(len(r.input_ids) for r in rows) == sum(len(e.input_ids) for e in examples)
+    assert max(len(r.input_ids) for r in rows) <= 64
+    shortest = min(len(e.input_ids) for e in examples)
+    assert sum(64 - len(r.input_ids) >= shortest for r in rows) <= 1  # no two rows could have shared an example
 
 
 @pytest.mark.slow
@@ -155,6 +181,8 @@ def test_sft_settings_refuse_unknown_keys_and_impossible_combinations() -> None:
         SftParams.from_json('{"lora_rnak": 4}')
     with pytest.raises(ValueError, match="adapters: keep needs LoRA"):
         SftParams(lora_rank=0, adapters="keep")
+    with pytest.raises(ValueError, match="use ddp"):
+        SftParams(strategy="fsdp")
     assert "add_generation_prompt" in DEFAULT_CHAT_TEMPLATE
     assert unpacked_rows([]) == []
 

@@ -9,6 +9,7 @@ import time
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 
+from trainers.default_model import resolve_model_source
 from trainers.generative.chat import as_messages
 from trainers.generative.generation import ADAPTER_FOLDER, CAUSAL_LM, Generator, Limits, reference_metrics
 from trainers.generative.params import SftParams
@@ -59,7 +60,7 @@ def write_card(output: Path, result: SftResult, params: SftParams, evaluation: d
     )  # fmt: skip
     card = {
         "model_kind": CAUSAL_LM,
-        "base_model": params.model_name_or_path,
+        "base_model": resolve_model_source(params.model_name_or_path),  # an absolute folder, or the hub id
         "adapters": adapters,
         "params": params.to_dict(),
         "data": {

@@ -3,10 +3,12 @@ attention that never crosses from one example into another."""
 
 from __future__ import annotations
 
+import bisect
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
 import torch
+from transformers import PreTrainedTokenizerBase
 
 from trainers.generative.chat import as_messages, render_prompt
 
@@ -19,17 +21,24 @@ class TokenizedExample:
 
     input_ids: list[int]
     labels: list[int]
+    truncated: bool = False
 
 
-def tokenize_example(tokenizer, record: Mapping[str, object], max_length: int) -> TokenizedExample:
-    """The prompt (chat-rendered) and the response followed by the end-of-sequence token, cut to `max_length`
-    (the response's end is cut first: a truncated example still teaches its start)."""
+def tokenize_example(
+    tokenizer: PreTrainedTokenizerBase, record: Mapping[str, object], max_length: int
+) -> TokenizedExample:
+    """The prompt (chat-rendered) and the response followed by the end-of-sequence token, within `max_length`.
+    Too long, the prompt loses its start first (down to half the row, keeping the latest context), then the
+    response its end: every example keeps response tokens to learn from."""
     messages, response = as_messages(record)
     prompt_ids = tokenizer(render_prompt(tokenizer, messages), add_special_tokens=False)["input_ids"]
     response_ids = tokenizer(response, add_special_tokens=False)["input_ids"] + [tokenizer.eos_token_id]
-    input_ids = (prompt_ids + response_ids)[:max_length]
-    labels = ([IGNORE] * len(prompt_ids) + response_ids)[:max_length]
-    return TokenizedExample(input_ids, labels)
+    fits = len(prompt_ids) + len(response_ids) <= max_length
+    if not fits:
+        keep = max(max_length - len(response_ids), min(len(prompt_ids), max_length // 2))
+        prompt_ids = prompt_ids[len(prompt_ids) - keep :]
+        response_ids = response_ids[: max_length - len(prompt_ids)]
+    return TokenizedExample(prompt_ids + response_ids, [IGNORE] * len(prompt_ids) + response_ids, not fits)
 
 
 @dataclass
@@ -43,20 +52,26 @@ class PackedRow:
 
 
 def pack_examples(examples: Sequence[TokenizedExample], max_length: int) -> list[PackedRow]:
-    """First-fit decreasing: each example (longest first) goes into the first row with room, else a new row."""
+    """Best-fit decreasing: each example (longest first) goes into the row with the least room that holds it,
+    else a new row; rooms are kept sorted, so each placement is a binary search."""
     rows: list[PackedRow] = []
+    free: list[tuple[int, int]] = []  # (room left, row number), sorted
     for index in sorted(range(len(examples)), key=lambda i: -len(examples[i].input_ids)):
         example = examples[index]
         size = len(example.input_ids)
-        row = next((r for r in rows if len(r.input_ids) + size <= max_length), None)
-        if row is None:
-            row = PackedRow([], [], [], [])
-            rows.append(row)
+        place = bisect.bisect_left(free, (size, -1))
+        if place < len(free):
+            number = free.pop(place)[1]
+        else:
+            number = len(rows)
+            rows.append(PackedRow([], [], [], []))
+        row = rows[number]
         segment = (row.segments[-1] + 1) if row.segments else 0
         row.input_ids += example.input_ids
         row.labels += example.labels
         row.position_ids += list(range(size))
         row.segments += [segment] * size
+        bisect.insort(free, (max_length - len(row.input_ids), number))
     return rows
 
 

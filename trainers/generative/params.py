@@ -27,7 +27,7 @@ class SftParams:
     precision: str = "auto"  # bf16-mixed on a GPU that has it, else 32-true
     accelerator: str = "auto"
     devices: str = "1"
-    strategy: str = "auto"  # ddp, fsdp
+    strategy: str = "auto"  # ddp (FSDP is refused: the export gathers full weights on rank 0 alone)
     max_grad_norm: float = 1.0
     weight_decay: float = 0.0
     seed: int = 0
@@ -41,6 +41,11 @@ class SftParams:
             raise ValueError("max_length >= 8, batch_size >= 1, max_epochs >= 1 and lora_rank >= 0 are required")
         if self.adapters == "keep" and not self.lora_rank:
             raise ValueError("adapters: keep needs LoRA (lora_rank > 0)")
+        if "fsdp" in self.strategy or "deepspeed" in self.strategy:
+            raise ValueError(
+                f"strategy {self.strategy!r}: SFT exports from rank 0 alone, which needs every weight "
+                "there; use ddp (with LoRA or QLoRA for models that do not fit one device)"
+            )
         if self.quantization not in ("none", "4bit"):
             raise ValueError(f"quantization must be 'none' or '4bit', got {self.quantization!r}")
         if self.quantization == "4bit" and (not self.lora_rank or self.adapters == "merge"):

@@ -4,6 +4,7 @@ LoRA adapters through peft, gradient checkpointing, bf16 and DDP/FSDP as Lightni
 from __future__ import annotations
 
 import math
+import os
 import time
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
@@ -81,7 +82,7 @@ def prepare_rows(tokenizer, train: Sequence[Mapping], val: Sequence[Mapping], pa
     tokenized = {name: [tokenize_example(tokenizer, r, params.max_length) for r in records]
                  for name, records in (("train", train), ("val", val))}  # fmt: skip
     rows = pack_examples if params.packing else lambda examples, _: unpacked_rows(examples)
-    truncated = sum(len(e.input_ids) == params.max_length for e in tokenized["train"])
+    truncated = sum(example.truncated for example in tokenized["train"])
     return SftData(rows(tokenized["train"], params.max_length), rows(tokenized["val"], params.max_length),
                    len(train), len(val), truncated)  # fmt: skip
 
@@ -97,7 +98,8 @@ def load_base(params: SftParams) -> tuple[torch.nn.Module, object]:
     ensure_chat_template(tokenizer)
     if tokenizer.pad_token is None:
         tokenizer.pad_token = tokenizer.eos_token
-    model = AutoModelForCausalLM.from_pretrained(source, **quantized_loading(params))
+    # sdpa: eager attention adds a mask instead of applying it, so a boolean packing mask would mask nothing
+    model = AutoModelForCausalLM.from_pretrained(source, attn_implementation="sdpa", **quantized_loading(params))
     if params.quantization == "4bit":
         from peft import prepare_model_for_kbit_training
 
@@ -130,7 +132,7 @@ def quantized_loading(params: SftParams) -> dict[str, object]:
     compute = torch.bfloat16 if torch.cuda.is_bf16_supported() else torch.float16
     config = BitsAndBytesConfig(load_in_4bit=True, bnb_4bit_quant_type="nf4", bnb_4bit_compute_dtype=compute,
                                 bnb_4bit_use_double_quant=True)  # fmt: skip
-    return {"quantization_config": config, "device_map": {"": torch.cuda.current_device()}}
+    return {"quantization_config": config, "device_map": {"": int(os.environ.get("LOCAL_RANK", "0"))}}
 
 
 def loader(rows: list[PackedRow], params: SftParams, pad_id: int, shuffle: bool) -> DataLoader:

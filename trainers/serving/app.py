@@ -13,7 +13,7 @@ import os
 import threading
 import time
 import uuid
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from pathlib import Path
 
@@ -40,6 +40,28 @@ from trainers.serving.requests import (
 from trainers.serving.served import GENERATIVE, ServedModel, ServedModels
 
 
+def model_maker(metrics: ServiceMetrics, quantize: bool, max_wait_ms: float) -> Callable[[str, Path], ServedModel]:
+    """What loads one dataset's production model: a classifier, or a generator when its card says causal LM."""
+    serving: dict[str, str] = {}
+
+    def make(dataset: str, registry: Path) -> ServedModel:
+        def reloaded(version: str) -> None:
+            metrics.reloads.inc()
+            if dataset in serving:
+                metrics.model.remove(dataset, serving[dataset])
+            serving[dataset] = version
+            metrics.model.labels(dataset, version).set(1)
+
+        if read_card(resolve_alias(registry)).get("model_kind") == CAUSAL_LM:
+            generator = GeneratorHolder(registry, on_reload=reloaded)
+            return ServedModel(dataset, generator, GenerationBatcher(generator), GENERATIVE)
+        holder = ModelHolder(registry, on_reload=reloaded, quantize=quantize)
+        batcher = MicroBatcher(holder, max_wait_ms=max_wait_ms, observe=metrics.batch_size.observe)
+        return ServedModel(dataset, holder, batcher)
+
+    return make
+
+
 def build_app(
     models: Path,
     lake: Path | str | None = None,
@@ -58,23 +80,7 @@ def build_app(
     token = token if token is not None else os.environ.get(TOKEN_VARIABLE) or None
     metrics = ServiceMetrics()
 
-    serving: dict[str, str] = {}
-
-    def make(dataset: str, registry: Path) -> ServedModel:
-        def reloaded(version: str) -> None:
-            metrics.reloads.inc()
-            if dataset in serving:
-                metrics.model.remove(dataset, serving[dataset])
-            serving[dataset] = version
-            metrics.model.labels(dataset, version).set(1)
-
-        if read_card(resolve_alias(registry)).get("model_kind") == CAUSAL_LM:
-            generator = GeneratorHolder(registry, on_reload=reloaded)
-            return ServedModel(dataset, generator, GenerationBatcher(generator), GENERATIVE)
-        holder = ModelHolder(registry, on_reload=reloaded, quantize=quantize)
-        batcher = MicroBatcher(holder, max_wait_ms=max_wait_ms, observe=metrics.batch_size.observe)
-        return ServedModel(dataset, holder, batcher)
-
+    make = model_maker(metrics, quantize, max_wait_ms)
     served = ServedModels(models, make)
     appender = DeltaAppender(lake)
 
