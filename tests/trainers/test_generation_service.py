@@ -56,7 +56,9 @@ def test_a_streamed_answer_is_the_whole_answer_piece_by_piece(service: ServiceTh
 
     streamed = events(f"{service.url}/generate", {**body, "stream": True})
 
-    assert streamed[-1] == "[DONE]" and streamed[-2] == {"done": True, "model_version": "v1"}
+    finish = "length" if whole["tokens"] == 12 else "stop"
+    assert streamed[-1] == "[DONE]" and streamed[-2]["done"] is True and streamed[-2]["model_version"] == "v1"
+    assert streamed[-2]["finish_reason"] == finish
     pieces = [event["text"] for event in streamed[:-2]]
     assert len(pieces) > 1 and "".join(pieces).strip() == whole["text"]
 
@@ -66,13 +68,14 @@ def test_chat_completions_answer_in_openais_shape_whole_and_streamed(service: Se
     status, completion = call(f"{service.url}/v1/chat/completions", body)
     assert status == 200 and completion["object"] == "chat.completion"
     (choice,) = completion["choices"]
-    assert choice["message"]["role"] == "assistant" and choice["finish_reason"] in ("stop", "length")
+    tokens = completion["usage"]["completion_tokens"]
+    assert choice["message"]["role"] == "assistant" and choice["finish_reason"] == ("length" if tokens == 8 else "stop")
     assert completion["usage"]["completion_tokens"] <= 8 and completion["usage"]["prompt_tokens"] > 0
 
     chunks = events(f"{service.url}/v1/chat/completions", {**body, "stream": True})
 
     assert chunks[-1] == "[DONE]" and chunks[0]["choices"][0]["delta"] == {"role": "assistant"}
-    assert chunks[-2]["choices"][0]["finish_reason"] == "stop"
+    assert chunks[-2]["choices"][0]["finish_reason"] == choice["finish_reason"]
     content = "".join(c["choices"][0]["delta"].get("content", "") for c in chunks[1:-2])
     assert content.strip() == choice["message"]["content"]
 
@@ -81,11 +84,15 @@ def test_chat_completions_answer_in_openais_shape_whole_and_streamed(service: Se
     ("path", "body", "message"),
     [
         ("/generate", {"prompt": "hi", "max_new_tokens": MAX_NEW_TOKENS + 1}, "max_new_tokens must be an integer"),
-        ("/generate", {"prompt": "hi", "temperature": 3}, "temperature must be a number"),
+        ("/generate", {"prompt": "hi", "temperature": 3}, "temperature must be 0 (greedy) or a number"),
+        ("/generate", {"prompt": "hi", "temperature": 1e-45}, "temperature must be 0 (greedy) or a number"),
+        ("/generate", {"prompt": "hi", "temperature": True}, "temperature must be 0 (greedy) or a number"),
+        ("/generate", {"prompt": "hi", "max_new_tokens": True}, "max_new_tokens must be an integer"),
         ("/generate", {"prompt": "hi", "seed": 1}, "unknown keys: seed"),
         ("/generate", {"prompt": "hi", "messages": []}, 'with "prompt" (text) or "messages"'),
         ("/generate", {"messages": [{"role": "robot", "content": "hi"}]}, "'robot' is not one of"),
         ("/v1/chat/completions", {"messages": [{"role": "user", "content": "hi"}], "n": 2}, "only one choice"),
+        ("/v1/chat/completions", {"messages": [{"role": "user", "content": "hi"}], "n": True}, "only one choice"),
         ("/predict", {"texts": ["hi"]}, "served by a generative model"),
     ],
 )
@@ -99,6 +106,27 @@ def test_a_request_beyond_the_limits_is_refused_naming_the_limit(
 def test_an_oversized_conversation_is_refused_with_413(service: ServiceThread) -> None:
     status, answer = call(f"{service.url}/generate", {"prompt": "x" * 20_000})
     assert status == 413 and "characters in all" in answer["error"]
+    words = " ".join(["printer"] * 400)  # under the character limit, over the model's 512 positions with 256 more
+    for stream in (False, True):
+        status, answer = call(f"{service.url}/generate", {"prompt": words, "max_new_tokens": 256, "stream": stream})
+        assert status == 413 and "exceeds the model's 512 positions" in answer["error"]
+
+
+def test_streams_beyond_the_limit_are_refused_and_a_finished_one_frees_its_place(
+    registry: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import trainers.serving.generation_routes as routes
+
+    monkeypatch.setattr(routes, "MAX_STREAMS", 1)
+    with ServiceThread(build_app(registry, tmp_path / "lake", token="")) as service:
+        for _ in range(2):  # one at a time: each ends, and its place is free for the next
+            assert events(f"{service.url}/generate", {"prompt": "hi", "max_new_tokens": 3, "stream": True})[-1] == (
+                "[DONE]"
+            )
+    monkeypatch.setattr(routes, "MAX_STREAMS", 0)
+    with ServiceThread(build_app(registry, tmp_path / "lake2", token="")) as service:
+        status, answer = call(f"{service.url}/generate", {"prompt": "hi", "stream": True})
+    assert status == 503 and "already streaming" in answer["error"]
 
 
 def test_concurrent_requests_all_get_answers_and_the_log_masks_personal_data(registry: Path, tmp_path: Path) -> None:
@@ -116,3 +144,19 @@ def test_concurrent_requests_all_get_answers_and_the_log_masks_personal_data(reg
     logged = pl.read_delta(str(tmp_path / "lake" / "generations"))
     assert logged.height == 4 and not logged["prompt"].str.contains("@example.com").any()
     assert logged["prompt"].str.contains("<EMAIL>").all()
+
+
+def test_a_stream_whose_generation_fails_says_so_and_ends(registry: Path, tmp_path: Path) -> None:
+    with ServiceThread(build_app(registry, tmp_path / "lake", token="")) as service:
+        generator = service.app.state.served.served["assistant"].holder.generator
+
+        def out_of_memory(**_: object) -> None:
+            raise RuntimeError("CUDA out of memory (simulated)")
+
+        generator.model.generate = out_of_memory
+        streamed = events(f"{service.url}/generate", {"prompt": "hi", "stream": True})
+        chunks = events(f"{service.url}/v1/chat/completions",
+                        {"messages": [{"role": "user", "content": "hi"}], "stream": True})  # fmt: skip
+
+    assert streamed == [{"error": "generation failed: CUDA out of memory (simulated)"}, "[DONE]"]
+    assert chunks[-2]["error"]["type"] == "server_error" and chunks[-1] == "[DONE]"

@@ -6,11 +6,12 @@ from __future__ import annotations
 import json
 import re
 import threading
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
 import torch
+from transformers import StoppingCriteria, StoppingCriteriaList, TextIteratorStreamer
 
 from trainers.generative.chat import Message, ensure_chat_template, render_prompt
 from trainers.registry import MODEL_CARD
@@ -81,23 +82,79 @@ class Generator:
             answers.append((self.tokenizer.decode(tokens, skip_special_tokens=True).strip(), len(tokens)))
         return answers
 
-    def stream(self, conversation: Sequence[Message], limits: Limits) -> Iterator[str]:
-        """The answer's text as it is generated, piece by piece (a generation thread feeds a streamer)."""
-        from transformers import TextIteratorStreamer
+    @property
+    def max_positions(self) -> int | None:
+        """The longest sequence (prompt and answer) the model takes, when its config says."""
+        config = self.model.config
+        return getattr(config, "max_position_embeddings", None) or getattr(config, "n_positions", None)
 
+    def prompt_tokens(self, conversation: Sequence[Message]) -> int:
+        """How many tokens the conversation's prompt is."""
+        return len(self.tokenizer(render_prompt(self.tokenizer, conversation), add_special_tokens=False)["input_ids"])
+
+    def stream(
+        self, conversation: Sequence[Message], limits: Limits, on_done: Callable[[], None] = lambda: None
+    ) -> tuple[Iterator[str], StreamState]:
+        """The answer's text piece by piece as a generation thread produces it, and the stream's state (its token
+        count, an error). The thread starts now and always ends: at the answer's end, at `max_new_tokens`, or at
+        the next token once the reader stops reading (a client gone); `on_done` runs when it ends."""
         prompt = render_prompt(self.tokenizer, conversation)
         encoded = self.tokenizer([prompt], return_tensors="pt", add_special_tokens=False, return_token_type_ids=False)
-        streamer = TextIteratorStreamer(self.tokenizer, skip_prompt=True, skip_special_tokens=True, timeout=120)
-        settings = {**encoded, **generation_settings(self.tokenizer, limits), "streamer": streamer}
+        state, stop = StreamState(), threading.Event()
+        streamer = _CountingStreamer(state, self.tokenizer, skip_prompt=True, skip_special_tokens=True)
+        settings = {**encoded, **generation_settings(self.tokenizer, limits), "streamer": streamer,
+                    "stopping_criteria": StoppingCriteriaList([_Cancelled(stop)])}  # fmt: skip
 
         def run() -> None:
-            with self._lock, torch.inference_mode():
-                self.model.generate(**settings)
+            try:
+                with self._lock, torch.inference_mode():
+                    self.model.generate(**settings)
+            except Exception as error:  # handed to the reader, who ends the stream saying so
+                state.error = error
+                streamer.end()
+            finally:
+                on_done()
 
-        worker = threading.Thread(target=run, name="generation", daemon=True)
-        worker.start()
-        yield from (piece for piece in streamer if piece)
-        worker.join()
+        threading.Thread(target=run, name="generation", daemon=True).start()
+
+        def pieces() -> Iterator[str]:
+            try:
+                yield from (piece for piece in streamer if piece)
+                if state.error is not None:
+                    raise state.error
+            finally:
+                stop.set()
+
+        return pieces(), state
+
+
+@dataclass
+class StreamState:
+    """A stream's generated token count (the end-of-sequence token included) and the error that ended it."""
+
+    tokens: int = 0
+    error: Exception | None = None
+
+
+class _CountingStreamer(TextIteratorStreamer):
+    def __init__(self, state: StreamState, *args: object, **kwargs: object) -> None:
+        super().__init__(*args, **kwargs)
+        self.state = state
+
+    def put(self, value: torch.Tensor) -> None:
+        if not (self.skip_prompt and self.next_tokens_are_prompt):
+            self.state.tokens += int(value.numel())
+        super().put(value)
+
+
+class _Cancelled(StoppingCriteria):
+    """Stops generation once its event is set."""
+
+    def __init__(self, stop: threading.Event) -> None:
+        self.stop = stop
+
+    def __call__(self, input_ids: torch.Tensor, scores: torch.Tensor, **kwargs: object) -> torch.Tensor:
+        return torch.full((input_ids.shape[0],), self.stop.is_set(), dtype=torch.bool, device=input_ids.device)
 
 
 def normalized(text: str) -> str:

@@ -74,23 +74,25 @@ class MicroBatcher:
                 predictions = classifier.predict(texts)
             except Exception as error:
                 for item in batch:
-                    item.loop.call_soon_threadsafe(_set_exception, item.future, error)
+                    item.loop.call_soon_threadsafe(set_exception, item.future, error)
                 continue
             start = 0
             for item in batch:
                 part = predictions[start : start + len(item.texts)]
                 start += len(item.texts)
-                item.loop.call_soon_threadsafe(_set_result, item.future, (version, part))
+                item.loop.call_soon_threadsafe(set_result, item.future, (version, part))
 
     def close(self) -> None:
         self._queue.put(None, timeout=10)
 
 
-def _set_result(future: asyncio.Future, value: object) -> None:
+def set_result(future: asyncio.Future, value: object) -> None:
+    """Resolve a request's future (scheduled on its loop by the batching thread), unless it was cancelled."""
     if not future.done():
         future.set_result(value)
 
 
-def _set_exception(future: asyncio.Future, error: Exception) -> None:
+def set_exception(future: asyncio.Future, error: Exception) -> None:
+    """Fail a request's future, unless it was cancelled."""
     if not future.done():
         future.set_exception(error)

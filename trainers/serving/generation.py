@@ -13,9 +13,9 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
-from trainers.generative.chat import ConversationError, Message, check_messages
-from trainers.generative.generation import Generator, Limits
-from trainers.serving.batcher import ServiceBusyError, _set_exception, _set_result
+from trainers.generative.chat import ConversationError, check_messages
+from trainers.generative.generation import Generator, Limits, StreamState
+from trainers.serving.batcher import ServiceBusyError, set_exception, set_result
 from trainers.serving.holder import ModelHolder
 from trainers.serving.requests import RequestError, json_body
 
@@ -23,6 +23,8 @@ MAX_NEW_TOKENS = 256  # per request; a request asking for more is refused
 MAX_PROMPT_CHARS = 16_000  # all messages together
 MAX_MESSAGES = 64
 GENERATIONS_TABLE = "generations"
+MAX_STREAMS = 8  # streams generating at once; one more is refused with 503
+GENERATION_TIMEOUT_S = 300.0
 GENERATE_KEYS = {"prompt", "messages", "max_new_tokens", "temperature", "top_p", "stream"}
 
 
@@ -46,17 +48,18 @@ class GenerationRequest:
     stream: bool
 
 
+def _number(value: object) -> bool:
+    return isinstance(value, (int, float)) and not isinstance(value, bool)
+
+
 def _limits(max_new_tokens: object, temperature: object, top_p: object) -> Limits:
-    if (
-        not isinstance(max_new_tokens, int)
-        or isinstance(max_new_tokens, bool)
-        or not 1 <= max_new_tokens <= MAX_NEW_TOKENS
-    ):
+    if not isinstance(max_new_tokens, int) or not _number(max_new_tokens) or not 1 <= max_new_tokens <= MAX_NEW_TOKENS:
         raise RequestError(f"max_new_tokens must be an integer from 1 to {MAX_NEW_TOKENS}")
-    if not isinstance(temperature, (int, float)) or not 0 <= temperature <= 2:
-        raise RequestError("temperature must be a number from 0 (greedy) to 2")
-    if not isinstance(top_p, (int, float)) or not 0 < top_p <= 1:
-        raise RequestError("top_p must be a number above 0 and at most 1")
+    # a temperature near 0 overflows the sampling distribution: 0 means greedy, otherwise at least 0.01
+    if not _number(temperature) or not (temperature == 0 or 0.01 <= temperature <= 2):
+        raise RequestError("temperature must be 0 (greedy) or a number from 0.01 to 2")
+    if not _number(top_p) or not 0.001 <= top_p <= 1:
+        raise RequestError("top_p must be a number from 0.001 to 1")
     return Limits(max_new_tokens, float(temperature), float(top_p))
 
 
@@ -92,10 +95,11 @@ def parse_chat_request(body: bytes) -> tuple[GenerationRequest, str | None]:
     payload = json_body(body)
     if not isinstance(payload, dict) or "messages" not in payload:
         raise RequestError('body must be a JSON object with "messages"')
-    if payload.get("n", 1) != 1:
+    if not _number(payload.get("n", 1)) or payload.get("n", 1) != 1:
         raise RequestError("n: only one choice per request is generated")
     tokens = payload.get("max_completion_tokens", payload.get("max_tokens", 128))
-    limits = _limits(tokens, payload.get("temperature", 0.0) or 0.0, payload.get("top_p", 1.0) or 1.0)
+    temperature, top_p = payload.get("temperature"), payload.get("top_p")  # null: the defaults, as OpenAI's
+    limits = _limits(tokens, 0.0 if temperature is None else temperature, 1.0 if top_p is None else top_p)
     model = payload.get("model")
     request = GenerationRequest(_conversation(payload["messages"]), limits, payload.get("stream") is True)
     return request, model if isinstance(model, str) and model else None
@@ -120,13 +124,19 @@ class GenerationBatcher:
         self._thread.start()
 
     async def generate(self, messages: list[dict[str, str]], limits: Limits) -> tuple[str, tuple[str, int]]:
+        """The model version and (answer, token count), once the batch holding this request is generated."""
         loop = asyncio.get_running_loop()
         pending = _Pending(messages, limits, loop.create_future(), loop)
         try:
             self._queue.put_nowait(pending)
         except queue.Full as error:
             raise ServiceBusyError(f"{self._queue.maxsize} requests are already waiting for the model") from error
-        return await pending.future
+        try:
+            return await asyncio.wait_for(pending.future, GENERATION_TIMEOUT_S)
+        except TimeoutError as error:
+            raise RequestError(
+                f"no answer within {GENERATION_TIMEOUT_S:.0f} s: the model is overloaded", 504
+            ) from error
 
     def _collect(self) -> list[_Pending]:
         first = self._queue.get()
@@ -149,14 +159,21 @@ class GenerationBatcher:
             generator, version = self.holder.generator, self.holder.version
             for limits in {item.limits for item in batch}:  # one generate call per set of limits
                 group = [item for item in batch if item.limits == limits]
-                try:
-                    answers = generator.answer([item.messages for item in group], limits)
-                except Exception as error:
-                    for item in group:
-                        item.loop.call_soon_threadsafe(_set_exception, item.future, error)
-                    continue
-                for item, answered in zip(group, answers, strict=True):
-                    item.loop.call_soon_threadsafe(_set_result, item.future, (version, answered))
+                self._answer(generator, version, group, limits)
+
+    def _answer(self, generator: Generator, version: str, group: list[_Pending], limits: Limits) -> None:
+        """Answer a group in one generate call; if that fails, each request alone: one bad request fails itself."""
+        try:
+            answers = generator.answer([item.messages for item in group], limits)
+        except Exception as error:
+            if len(group) > 1:
+                for item in group:
+                    self._answer(generator, version, [item], limits)
+                return
+            group[0].loop.call_soon_threadsafe(set_exception, group[0].future, error)
+            return
+        for item, answered in zip(group, answers, strict=True):
+            item.loop.call_soon_threadsafe(set_result, item.future, (version, answered))
 
     def close(self) -> None:
         self._queue.put(None, timeout=10)
@@ -167,16 +184,28 @@ def sse(event: object) -> str:
     return f"data: {event if isinstance(event, str) else json.dumps(event)}\n\n"
 
 
-def generate_events(pieces: Iterator[str], version: str) -> Iterator[str]:
-    """/generate's stream: {"text": piece} events, then {"done": true, ...} and [DONE]."""
-    for piece in pieces:
-        yield sse({"text": piece})
-    yield sse({"done": True, "model_version": version})
+def finish_reason(tokens: int, limits: Limits) -> str:
+    """OpenAI's finish reason: `length` when the answer used every token it was allowed."""
+    return "length" if tokens >= limits.max_new_tokens else "stop"
+
+
+def generate_events(pieces: Iterator[str], state: StreamState, version: str, limits: Limits) -> Iterator[str]:
+    """/generate's stream: {"text": piece} events, then {"done": true, ...} (or {"error": ...}) and [DONE]."""
+    try:
+        for piece in pieces:
+            yield sse({"text": piece})
+    except Exception as error:  # the generation failed midway: the client is told, not left waiting
+        yield sse({"error": f"generation failed: {error}"})
+    else:
+        yield sse({"done": True, "model_version": version, "tokens": state.tokens,
+                   "finish_reason": finish_reason(state.tokens, limits)})  # fmt: skip
     yield sse("[DONE]")
 
 
-def chat_events(pieces: Iterator[str], model: str, completion_id: str) -> Iterator[str]:
-    """The OpenAI chunk stream: a role delta, content deltas, a stop chunk, then [DONE]."""
+def chat_events(
+    pieces: Iterator[str], state: StreamState, model: str, completion_id: str, limits: Limits
+) -> Iterator[str]:
+    """The OpenAI chunk stream: a role delta, content deltas, a finish chunk (or an error), then [DONE]."""
     created = int(time.time())
 
     def chunk(delta: dict, finish: str | None = None) -> str:
@@ -185,23 +214,21 @@ def chat_events(pieces: Iterator[str], model: str, completion_id: str) -> Iterat
                     "choices": [choice]})  # fmt: skip
 
     yield chunk({"role": "assistant"})
-    for piece in pieces:
-        yield chunk({"content": piece})
-    yield chunk({}, "stop")
+    try:
+        for piece in pieces:
+            yield chunk({"content": piece})
+    except Exception as error:
+        yield sse({"error": {"message": f"generation failed: {error}", "type": "server_error"}})
+    else:
+        yield chunk({}, finish_reason(state.tokens, limits))
     yield sse("[DONE]")
 
 
 def chat_completion(model: str, text: str, tokens: int, prompt_tokens: int, limits: Limits) -> dict[str, object]:
     """A whole answer in OpenAI's chat.completion shape."""
-    finish = "length" if tokens >= limits.max_new_tokens else "stop"
     return {
         "id": f"chatcmpl-{uuid.uuid4().hex}", "object": "chat.completion", "created": int(time.time()), "model": model,
-        "choices": [{"index": 0, "message": {"role": "assistant", "content": text}, "finish_reason": finish}],
+        "choices": [{"index": 0, "message": {"role": "assistant", "content": text},
+                     "finish_reason": finish_reason(tokens, limits)}],
         "usage": {"prompt_tokens": prompt_tokens, "completion_tokens": tokens, "total_tokens": prompt_tokens + tokens},
     }  # fmt: skip
-
-
-def prompt_tokens(generator: Generator, messages: list[Message]) -> int:
-    from trainers.generative.chat import render_prompt
-
-    return len(generator.tokenizer(render_prompt(generator.tokenizer, messages), add_special_tokens=False)["input_ids"])

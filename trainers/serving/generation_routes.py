@@ -3,23 +3,27 @@ service's token, metrics and a log of every answer whose personal data is masked
 
 from __future__ import annotations
 
+import asyncio
+import threading
 import time
 import uuid
 from collections.abc import Iterator
 
 from fastapi import FastAPI, Request
-from fastapi.responses import StreamingResponse
+from fastapi.responses import Response, StreamingResponse
 
+from trainers.generative.generation import StreamState
 from trainers.serving.access import require_token
+from trainers.serving.batcher import ServiceBusyError
 from trainers.serving.generation import (
     GENERATIONS_TABLE,
+    MAX_STREAMS,
     GenerationRequest,
     chat_completion,
     chat_events,
     generate_events,
     parse_chat_request,
     parse_generate_request,
-    prompt_tokens,
 )
 from trainers.serving.logbook import DeltaAppender
 from trainers.serving.requests import RequestError, read_json_body
@@ -42,8 +46,20 @@ def generative(served: ServedModels, dataset: str | None) -> ServedModel:
     return model
 
 
+def check_context(model: ServedModel, request: GenerationRequest) -> int:
+    """The prompt's token count; refused (413) when prompt and answer would not fit the model's positions."""
+    generator = model.holder.generator
+    used = generator.prompt_tokens(request.messages)
+    limit = generator.max_positions
+    if limit and used + request.limits.max_new_tokens > limit:
+        raise RequestError(f"the conversation is {used} tokens; with max_new_tokens {request.limits.max_new_tokens} "
+                           f"it exceeds the model's {limit} positions", 413)  # fmt: skip
+    return used
+
+
 def add_generation_routes(app: FastAPI, served: ServedModels, appender: DeltaAppender, token: str | None) -> None:
     """POST /generate, /generate/{dataset} and /v1/chat/completions."""
+    streams = threading.BoundedSemaphore(MAX_STREAMS)
 
     def log(model: ServedModel, version: str, request: GenerationRequest, text: str, tokens: int) -> None:
         appender.add(GENERATIONS_TABLE, [{
@@ -52,48 +68,61 @@ def add_generation_routes(app: FastAPI, served: ServedModels, appender: DeltaApp
             "tokens": tokens,
         }])  # fmt: skip
 
-    def streamed(model: ServedModel, request: GenerationRequest) -> tuple[Iterator[str], str]:
+    def stream(model: ServedModel, request: GenerationRequest) -> tuple[Iterator[str], StreamState, str]:
+        """The answer's pieces (logged, masked, once complete); at most MAX_STREAMS generate at once."""
+        if not streams.acquire(blocking=False):
+            raise ServiceBusyError(f"{MAX_STREAMS} answers are already streaming")
         generator, version = model.holder.generator, model.holder.version
-        pieces = generator.stream(request.messages, request.limits)
+        try:
+            pieces, state = generator.stream(request.messages, request.limits, on_done=streams.release)
+        except BaseException:
+            streams.release()
+            raise
 
         def logged() -> Iterator[str]:
             text = []
             for piece in pieces:
                 text.append(piece)
                 yield piece
-            log(model, version, request, "".join(text), len(generator.tokenizer("".join(text))["input_ids"]))
+            log(model, version, request, "".join(text), state.tokens)
 
-        return logged(), version
+        return logged(), state, version
 
-    @app.post("/generate")
-    async def generate_only(request: Request):
+    async def whole(model: ServedModel, request: GenerationRequest) -> tuple[str, str, int, int]:
+        used = await asyncio.to_thread(check_context, model, request)
+        version, (text, tokens) = await model.batcher.generate(request.messages, request.limits)
+        await asyncio.to_thread(log, model, version, request, text, tokens)
+        return version, text, tokens, used
+
+    @app.post("/generate", response_model=None)
+    async def generate_only(request: Request) -> Response | dict:
         return await generate(request, None)
 
-    @app.post("/generate/{dataset}")
-    async def generate_dataset(request: Request, dataset: str):
+    @app.post("/generate/{dataset}", response_model=None)
+    async def generate_dataset(request: Request, dataset: str) -> Response | dict:
         return await generate(request, dataset)
 
-    async def generate(request: Request, dataset: str | None):
+    async def generate(request: Request, dataset: str | None) -> Response | dict:
         require_token(request.headers.get("authorization"), token)
         model = generative(served, dataset)
         parsed = parse_generate_request(await read_json_body(request))
         if parsed.stream:
-            pieces, version = streamed(model, parsed)
-            return StreamingResponse(generate_events(pieces, version), media_type="text/event-stream")
-        version, (text, tokens) = await model.batcher.generate(parsed.messages, parsed.limits)
-        log(model, version, parsed, text, tokens)
+            await asyncio.to_thread(check_context, model, parsed)
+            pieces, state, version = stream(model, parsed)
+            events = generate_events(pieces, state, version, parsed.limits)
+            return StreamingResponse(events, media_type="text/event-stream")
+        version, text, tokens, _ = await whole(model, parsed)
         return {"dataset": model.dataset, "model_version": version, "text": text, "tokens": tokens}
 
-    @app.post("/v1/chat/completions")
-    async def chat(request: Request):
+    @app.post("/v1/chat/completions", response_model=None)
+    async def chat(request: Request) -> Response | dict:
         require_token(request.headers.get("authorization"), token)
         parsed, dataset = parse_chat_request(await read_json_body(request))
         model = generative(served, dataset)
         if parsed.stream:
-            pieces, _ = streamed(model, parsed)
-            events = chat_events(pieces, model.dataset, f"chatcmpl-{uuid.uuid4().hex}")
+            await asyncio.to_thread(check_context, model, parsed)
+            pieces, state, _ = stream(model, parsed)
+            events = chat_events(pieces, state, model.dataset, f"chatcmpl-{uuid.uuid4().hex}", parsed.limits)
             return StreamingResponse(events, media_type="text/event-stream")
-        version, (text, tokens) = await model.batcher.generate(parsed.messages, parsed.limits)
-        log(model, version, parsed, text, tokens)
-        used = prompt_tokens(model.holder.generator, parsed.messages)
+        _, text, tokens, used = await whole(model, parsed)
         return chat_completion(model.dataset, text, tokens, used, parsed.limits)
