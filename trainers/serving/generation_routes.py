@@ -57,26 +57,30 @@ def check_context(model: ServedModel, request: GenerationRequest) -> int:
     return used
 
 
-def add_generation_routes(app: FastAPI, served: ServedModels, appender: DeltaAppender, token: str | None) -> None:
-    """POST /generate, /generate/{dataset} and /v1/chat/completions."""
-    streams = threading.BoundedSemaphore(MAX_STREAMS)
+class Generations:
+    """What the routes share: the stream limit, the log, and the two ways of answering."""
 
-    def log(model: ServedModel, version: str, request: GenerationRequest, text: str, tokens: int) -> None:
-        appender.add(GENERATIONS_TABLE, [{
+    def __init__(self, appender: DeltaAppender) -> None:
+        self.appender = appender
+        self.streams = threading.BoundedSemaphore(MAX_STREAMS)
+
+    def log(self, model: ServedModel, version: str, request: GenerationRequest, text: str, tokens: int) -> None:
+        """Log one answer, its prompt and answer masked."""
+        self.appender.add(GENERATIONS_TABLE, [{
             "generation_id": uuid.uuid4().hex, "generated_at": time.time(), "dataset": model.dataset,
             "model_version": version, "prompt": masked(request.messages[-1]["content"]), "answer": masked(text),
             "tokens": tokens,
         }])  # fmt: skip
 
-    def stream(model: ServedModel, request: GenerationRequest) -> tuple[Iterator[str], StreamState, str]:
-        """The answer's pieces (logged, masked, once complete); at most MAX_STREAMS generate at once."""
-        if not streams.acquire(blocking=False):
+    def stream(self, model: ServedModel, request: GenerationRequest) -> tuple[Iterator[str], StreamState, str]:
+        """The answer's pieces (logged once complete); at most MAX_STREAMS generate at once, one more is refused."""
+        if not self.streams.acquire(blocking=False):
             raise ServiceBusyError(f"{MAX_STREAMS} answers are already streaming")
         generator, version = model.holder.generator, model.holder.version
         try:
-            pieces, state = generator.stream(request.messages, request.limits, on_done=streams.release)
+            pieces, state = generator.stream(request.messages, request.limits, on_done=self.streams.release)
         except BaseException:
-            streams.release()
+            self.streams.release()
             raise
 
         def logged() -> Iterator[str]:
@@ -84,15 +88,21 @@ def add_generation_routes(app: FastAPI, served: ServedModels, appender: DeltaApp
             for piece in pieces:
                 text.append(piece)
                 yield piece
-            log(model, version, request, "".join(text), state.tokens)
+            self.log(model, version, request, "".join(text), state.tokens)
 
         return logged(), state, version
 
-    async def whole(model: ServedModel, request: GenerationRequest) -> tuple[str, str, int, int]:
+    async def whole(self, model: ServedModel, request: GenerationRequest) -> tuple[str, str, int, int]:
+        """The model version, answer, its token count and the prompt's, once the batched generation is done."""
         used = await asyncio.to_thread(check_context, model, request)
         version, (text, tokens) = await model.batcher.generate(request.messages, request.limits)
-        await asyncio.to_thread(log, model, version, request, text, tokens)
+        await asyncio.to_thread(self.log, model, version, request, text, tokens)
         return version, text, tokens, used
+
+
+def add_generation_routes(app: FastAPI, served: ServedModels, appender: DeltaAppender, token: str | None) -> None:
+    """POST /generate, /generate/{dataset} and /v1/chat/completions."""
+    answers = Generations(appender)
 
     @app.post("/generate", response_model=None)
     async def generate_only(request: Request) -> Response | dict:
@@ -108,10 +118,10 @@ def add_generation_routes(app: FastAPI, served: ServedModels, appender: DeltaApp
         parsed = parse_generate_request(await read_json_body(request))
         if parsed.stream:
             await asyncio.to_thread(check_context, model, parsed)
-            pieces, state, version = stream(model, parsed)
+            pieces, state, version = answers.stream(model, parsed)
             events = generate_events(pieces, state, version, parsed.limits)
             return StreamingResponse(events, media_type="text/event-stream")
-        version, text, tokens, _ = await whole(model, parsed)
+        version, text, tokens, _ = await answers.whole(model, parsed)
         return {"dataset": model.dataset, "model_version": version, "text": text, "tokens": tokens}
 
     @app.post("/v1/chat/completions", response_model=None)
@@ -121,8 +131,8 @@ def add_generation_routes(app: FastAPI, served: ServedModels, appender: DeltaApp
         model = generative(served, dataset)
         if parsed.stream:
             await asyncio.to_thread(check_context, model, parsed)
-            pieces, state, _ = stream(model, parsed)
+            pieces, state, _ = answers.stream(model, parsed)
             events = chat_events(pieces, state, model.dataset, f"chatcmpl-{uuid.uuid4().hex}", parsed.limits)
             return StreamingResponse(events, media_type="text/event-stream")
-        _, text, tokens, used = await whole(model, parsed)
+        _, text, tokens, used = await answers.whole(model, parsed)
         return chat_completion(model.dataset, text, tokens, used, parsed.limits)
