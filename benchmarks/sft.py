@@ -68,15 +68,45 @@ def trl_side(model: str, data: str) -> dict[str, float]:
                                   "completion": [{"role": "assistant", "content": r["response"]}]}
                                  for r in records])  # fmt: skip
     tokenizer = AutoTokenizer.from_pretrained(model)
-    config = SFTConfig(output_dir=tempfile.mkdtemp(), max_length=MAX_LENGTH, packing=True,
-                       per_device_train_batch_size=BATCH, num_train_epochs=1, learning_rate=LEARNING_RATE,
-                       lr_scheduler_type="constant", warmup_steps=0, weight_decay=0.0, max_grad_norm=1.0,
-                       report_to="none", save_strategy="no", logging_strategy="no", use_cpu=True,
-                       dataloader_num_workers=0, seed=0, completion_only_loss=True)  # fmt: skip
+    config = SFTConfig(
+        output_dir=tempfile.mkdtemp(),
+        max_length=MAX_LENGTH,
+        packing=True,
+        per_device_train_batch_size=BATCH,
+        num_train_epochs=1,
+        learning_rate=LEARNING_RATE,
+        lr_scheduler_type="constant",
+        warmup_steps=0,
+        weight_decay=0.0,
+        max_grad_norm=1.0,
+        report_to="none",
+        save_strategy="no",
+        logging_strategy="no",
+        use_cpu=True,
+        dataloader_num_workers=0,
+        seed=0,
+        completion_only_loss=True,
+        gradient_checkpointing=False,
+        bf16=False,
+        fp16=False,
+    )  # fmt: skip  (TRL defaults both on)
     adapters = LoraConfig(task_type="CAUSAL_LM", r=RANK, lora_alpha=ALPHA, lora_dropout=0.0,
                           target_modules="all-linear")  # fmt: skip
     trainer = SFTTrainer(model=AutoModelForCausalLM.from_pretrained(model), args=config, train_dataset=dataset,
                          processing_class=tokenizer, peft_config=adapters)  # fmt: skip
+    settings = {
+        k: getattr(trainer.args, k)
+        for k in (
+            "gradient_checkpointing",
+            "bf16",
+            "packing",
+            "packing_strategy",
+            "padding_free",
+            "per_device_train_batch_size",
+            "max_length",
+        )
+    }
+    print("trl settings:", settings, file=sys.stderr)
     trained = trainer.train()
     return {"examples": len(records), "rows": len(trainer.train_dataset), "train_loss": trained.training_loss,
             "work_seconds": time.perf_counter() - started}  # fmt: skip
