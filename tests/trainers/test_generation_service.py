@@ -140,7 +140,10 @@ def test_concurrent_requests_all_get_answers_and_the_log_masks_personal_data(reg
             thread.start()
         for thread in threads:
             thread.join()
+        metrics_text = urlopen(f"{service.url}/metrics", timeout=30).read().decode()
     assert [status for status, _ in results] == [200] * 4
+    tokens = sum(answer["tokens"] for _, answer in results)
+    assert f'refinery_generated_tokens_total{{dataset="assistant"}} {float(tokens)}' in metrics_text
     logged = pl.read_delta(str(tmp_path / "lake" / "generations"))
     assert logged.height == 4 and not logged["prompt"].str.contains("@example.com").any()
     assert logged["prompt"].str.contains("<EMAIL>").all()
@@ -157,6 +160,8 @@ def test_a_stream_whose_generation_fails_says_so_and_ends(registry: Path, tmp_pa
         streamed = events(f"{service.url}/generate", {"prompt": "hi", "stream": True})
         chunks = events(f"{service.url}/v1/chat/completions",
                         {"messages": [{"role": "user", "content": "hi"}], "stream": True})  # fmt: skip
+        metrics_text = urlopen(f"{service.url}/metrics", timeout=30).read().decode()
 
     assert streamed == [{"error": "generation failed: CUDA out of memory (simulated)"}, "[DONE]"]
+    assert "refinery_streams_failed_total 2.0" in metrics_text
     assert chunks[-2]["error"]["type"] == "server_error" and chunks[-1] == "[DONE]"

@@ -196,7 +196,7 @@ def add_routes(
         return Response(generate_latest(metrics.registry), media_type=CONTENT_TYPE_LATEST)
 
     add_model_routes(app, served, appender, metrics, token)
-    add_generation_routes(app, served, appender, token)
+    add_generation_routes(app, served, appender, metrics, token)
 
 
 def add_model_routes(

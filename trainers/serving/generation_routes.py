@@ -26,6 +26,7 @@ from trainers.serving.generation import (
     parse_generate_request,
 )
 from trainers.serving.logbook import DeltaAppender
+from trainers.serving.prometheus import ServiceMetrics
 from trainers.serving.requests import RequestError, read_json_body
 from trainers.serving.served import GENERATIVE, ServedModel, ServedModels
 
@@ -60,12 +61,13 @@ def check_context(model: ServedModel, request: GenerationRequest) -> int:
 class Generations:
     """What the routes share: the stream limit, the log, and the two ways of answering."""
 
-    def __init__(self, appender: DeltaAppender) -> None:
-        self.appender = appender
+    def __init__(self, appender: DeltaAppender, metrics: ServiceMetrics) -> None:
+        self.appender, self.metrics = appender, metrics
         self.streams = threading.BoundedSemaphore(MAX_STREAMS)
 
     def log(self, model: ServedModel, version: str, request: GenerationRequest, text: str, tokens: int) -> None:
-        """Log one answer, its prompt and answer masked."""
+        """Log one answer, its prompt and answer masked, and count its tokens."""
+        self.metrics.generated_tokens.labels(model.dataset).inc(tokens)
         self.appender.add(GENERATIONS_TABLE, [{
             "generation_id": uuid.uuid4().hex, "generated_at": time.time(), "dataset": model.dataset,
             "model_version": version, "prompt": masked(request.messages[-1]["content"]), "answer": masked(text),
@@ -84,10 +86,16 @@ class Generations:
             raise
 
         def logged() -> Iterator[str]:
-            text = []
-            for piece in pieces:
-                text.append(piece)
-                yield piece
+            text, started = [], time.perf_counter()
+            try:
+                for piece in pieces:
+                    if not text:
+                        self.metrics.first_token.observe(time.perf_counter() - started)
+                    text.append(piece)
+                    yield piece
+            except Exception:
+                self.metrics.streams_failed.inc()
+                raise
             self.log(model, version, request, "".join(text), state.tokens)
 
         return logged(), state, version
@@ -100,9 +108,11 @@ class Generations:
         return version, text, tokens, used
 
 
-def add_generation_routes(app: FastAPI, served: ServedModels, appender: DeltaAppender, token: str | None) -> None:
+def add_generation_routes(
+    app: FastAPI, served: ServedModels, appender: DeltaAppender, metrics: ServiceMetrics, token: str | None
+) -> None:
     """POST /generate, /generate/{dataset} and /v1/chat/completions."""
-    answers = Generations(appender)
+    answers = Generations(appender, metrics)
 
     @app.post("/generate", response_model=None)
     async def generate_only(request: Request) -> Response | dict:

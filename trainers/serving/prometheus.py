@@ -22,5 +22,12 @@ class ServiceMetrics:
         self.predictions = Counter("refinery_predictions_total", "Texts classified", ["label"], registry=self.registry)
         self.refused = Counter("refinery_refused_texts_total", "Texts the model's recipe refused (empty or too long)",
                                registry=self.registry)  # fmt: skip
+        self.generated_tokens = Counter("refinery_generated_tokens_total", "Tokens generative models answered",
+                                        ["dataset"], registry=self.registry)  # fmt: skip
+        self.first_token = Histogram("refinery_time_to_first_token_seconds", "A stream's wait for its first text",
+                                     registry=self.registry,
+                                     buckets=(0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30))  # fmt: skip
+        self.streams_failed = Counter("refinery_streams_failed_total", "Streamed answers whose generation failed",
+                                      registry=self.registry)  # fmt: skip
         self.model = Gauge("refinery_model_info", "The model each dataset is served by (always 1)",
                            ["dataset", "version"], registry=self.registry)  # fmt: skip
