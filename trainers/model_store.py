@@ -17,6 +17,7 @@ from pathlib import Path
 
 from pyarrow import fs
 
+from trainers.bundle import BUNDLE_MANIFEST_FILE
 from trainers.registry import (
     ALIAS_HISTORY,
     ALIASES,
@@ -28,10 +29,8 @@ from trainers.registry import (
 )
 
 MODELS_URI = "REFINERY_MODELS_URI"
-LOCAL = fs.LocalFileSystem()
 CHUNK_BYTES = 8 * 1024 * 1024
 BUNDLES = ".bundles"  # training bundles handed to trainers that share no disk; not a registry (no aliases)
-BUNDLE_MANIFEST = "manifest.json"  # written last into a bundle: uploaded last too
 SAFE_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,127}")
 
 
@@ -68,7 +67,9 @@ class ModelStore:
 
     def publish_bundle(self, bundle: Path) -> str:
         """Upload a training bundle as `.bundles/<model version>/` (for a trainer that shares no disk); its URI."""
-        return upload_folder(bundle, f"{self.uri}/{BUNDLES}/{check_name(bundle.name, 'bundle')}", last=BUNDLE_MANIFEST)
+        return upload_folder(
+            bundle, f"{self.uri}/{BUNDLES}/{check_name(bundle.name, 'bundle')}", last=BUNDLE_MANIFEST_FILE
+        )
 
     def remove_bundle(self, name: str) -> None:
         """Delete a bundle the trainer has read."""
@@ -94,10 +95,9 @@ class ModelStore:
 
     def aliases(self, name: str) -> dict[str, str]:
         """A registry's aliases in the store (empty when nothing is deployed); names checked before any use."""
-        path = self._path(check_name(name, "registry"), ALIASES)
-        if self.filesystem.get_file_info(path).type != fs.FileType.File:
+        if not self.has_aliases(check_name(name, "registry")):
             return {}
-        with self.filesystem.open_input_stream(path) as stream:
+        with self.filesystem.open_input_stream(self._path(name, ALIASES)) as stream:
             aliases = json.loads(stream.read())
         if not isinstance(aliases, dict):
             raise StoreError(f"{self.uri}/{name}/{ALIASES}: expected an object of alias -> version")

@@ -72,19 +72,8 @@ def write_version_stream(
     storage_options: Mapping[str, str] | None = None,
 ) -> int:
     """Replace the rows of `version` with a stream of batches in one commit, in bounded memory."""
-    tagged = schema.append(pa.field(VERSION_COLUMN, pa.large_string()))
-    options = dict(storage_options or {}) or None
-    exists = table_exists(uri, storage_options)
-    deltalake.write_deltalake(
-        uri,
-        pa.RecordBatchReader.from_batches(tagged, _tagged(batches, version, tagged)),
-        mode="overwrite" if exists else "append",
-        predicate=_predicate(version, {}) if exists else None,
-        partition_by=[VERSION_COLUMN],
-        schema_mode="merge" if exists else None,
-        storage_options=options,
-    )
-    return deltalake.DeltaTable(uri, storage_options=options).version()
+    exists = table_exists(uri, storage_options)  # a new table is created by an append, its schema as given
+    return _write_stream(uri, schema, batches, version, storage_options, replace=exists, merge_schema=exists)
 
 
 def clear_version(uri: str, schema: pa.Schema, version: str, storage_options: Mapping[str, str] | None = None) -> int:
@@ -100,16 +89,31 @@ def append_version_stream(
     version: str,
     storage_options: Mapping[str, str] | None = None,
 ) -> int:
-    """Append a stream of batches to `version`'s rows in one commit; concurrent appenders each get their own
-    commit (delta-rs retries a commit that lost the race, as appends never conflict)."""
+    """Append a stream of batches to `version`'s rows in one commit of its own (a commit that loses a race with
+    another writer raises deltalake's CommitFailedError)."""
+    return _write_stream(uri, schema, batches, version, storage_options, replace=False, merge_schema=True)
+
+
+def _write_stream(
+    uri: str,
+    schema: pa.Schema,
+    batches: Iterable[pa.RecordBatch],
+    version: str,
+    storage_options: Mapping[str, str] | None,
+    replace: bool,
+    merge_schema: bool,
+) -> int:
+    """One commit of `batches` tagged with `version`, replacing the version's rows or appended to them; returns
+    the table's version after it."""
     tagged = schema.append(pa.field(VERSION_COLUMN, pa.large_string()))
     options = dict(storage_options or {}) or None
     deltalake.write_deltalake(
         uri,
         pa.RecordBatchReader.from_batches(tagged, _tagged(batches, version, tagged)),
-        mode="append",
+        mode="overwrite" if replace else "append",
+        predicate=_predicate(version, {}) if replace else None,
         partition_by=[VERSION_COLUMN],
-        schema_mode="merge",
+        schema_mode="merge" if merge_schema else None,
         storage_options=options,
     )
     return deltalake.DeltaTable(uri, storage_options=options).version()

@@ -32,7 +32,7 @@ from trainers.serving.served import GENERATIVE, ServedModel, ServedModels
 
 
 def masked(text: str) -> str:
-    """Text as the log keeps it: e-mail addresses, phone and card numbers, ... replaced by placeholders."""
+    """Text as the log keeps it: the personal data cleaning masks (e-mail, phone, card, IBAN, IP) as placeholders."""
     import polars as pl
 
     from recipe.pii import mask_pii
