@@ -198,7 +198,9 @@ def test_qlora_is_refused_clearly_without_a_gpu_and_bitsandbytes(tiny_lm: Path) 
 
 
 @pytest.mark.slow
-def test_an_interrupted_fine_tune_resumes_from_its_last_checkpoint(tiny_lm: Path, tmp_path: Path) -> None:
+def test_a_fine_tune_run_again_with_more_epochs_continues_from_its_last_checkpoint(
+    tiny_lm: Path, tmp_path: Path
+) -> None:
     train, val = instructions(64, seed=7), instructions(8, seed=8)
     first = SftParams(model_name_or_path=str(tiny_lm), max_epochs=1, batch_size=4, max_length=96, lora_rank=4)
     checkpoints = tmp_path / "checkpoints"
