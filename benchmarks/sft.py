@@ -1,5 +1,7 @@
-"""`python -m benchmarks.sft [EXAMPLES]`: Refinery's SFT trainer against TRL's `SFTTrainer` on the same tiny Llama,
-data, LoRA adapters, packing and batch, on the CPU.
+"""`python -m benchmarks.sft [EXAMPLES] [--gpu] [--tokenizer DIR]`: Refinery's SFT trainer against TRL's `SFTTrainer`
+on the same tiny Llama, data, LoRA adapters, packing and batch, on the CPU (or, with `--gpu`, a GPT-2-small-sized
+Llama in bf16 mixed precision on both sides, rows of 1,024 tokens, and a third run of Refinery with QLoRA when
+bitsandbytes is installed; the GPU sides also report their peak GPU memory).
 
 Both sides start from the same saved tiny model (built in code: no hub), train one epoch over EXAMPLES generated
 instruction/response pairs (default 2,000) with LoRA rank 8 on every linear layer, loss on the response only,
@@ -20,7 +22,9 @@ from pathlib import Path
 
 from benchmarks.common import measure_in_subprocess, result_line
 
-MAX_LENGTH, BATCH, RANK, ALPHA, LEARNING_RATE = 256, 8, 8, 16, 1e-3
+BATCH, RANK, ALPHA, LEARNING_RATE = 8, 8, 16, 1e-3
+CPU = {"max_length": 256, "precision": "32-true", "gpu": False}
+GPU = {"max_length": 1024, "precision": "bf16-mixed", "gpu": True}
 TOPICS = ["printer", "laptop", "badge", "vpn", "monitor", "phone", "invoice", "refund", "password", "account"]
 STEPS = ["open the settings page", "restart the device", "sign in again", "contact the help desk",
          "check the cable", "wait ten minutes", "clear the browser cache", "reset the password"]  # fmt: skip
@@ -38,22 +42,32 @@ def write_instructions(path: Path, count: int, seed: int = 0) -> None:
             handle.write(json.dumps({"prompt": prompt, "response": response}) + "\n")
 
 
-def refinery_side(model: str, data: str) -> dict[str, float]:
+def gpu_peak_mb() -> float:
+    """Peak GPU memory this process allocated (0 on the CPU)."""
+    import torch
+
+    return torch.cuda.max_memory_allocated() / 2**20 if torch.cuda.is_available() else 0.0
+
+
+def refinery_side(model: str, data: str, setup: str, quantization: str = "none") -> dict[str, float]:
     """Refinery's trainer: one epoch, no evaluation beyond its val pass on 16 examples."""
     from trainers.generative.export import read_records
     from trainers.generative.params import SftParams
     from trainers.generative.sft import fit_sft
 
+    settings = json.loads(setup)
     records = read_records(Path(data))
     started = time.perf_counter()  # after the imports: each side is timed on its work alone
-    params = SftParams(model_name_or_path=model, max_epochs=1, batch_size=BATCH, max_length=MAX_LENGTH,
-                       learning_rate=LEARNING_RATE, lora_rank=RANK, lora_alpha=ALPHA, precision="32-true")  # fmt: skip
+    params = SftParams(model_name_or_path=model, max_epochs=1, batch_size=BATCH, max_length=settings["max_length"],
+                       learning_rate=LEARNING_RATE, lora_rank=RANK, lora_alpha=ALPHA,
+                       precision=settings["precision"], quantization=quantization,
+                       adapters="keep" if quantization != "none" else "merge")  # fmt: skip
     result = fit_sft(records, records[:16], params)
     return {"examples": len(records), "rows": len(result.data.train_rows), "val_loss": result.val_loss_after,
-            "work_seconds": time.perf_counter() - started}  # fmt: skip
+            "work_seconds": time.perf_counter() - started, "gpu_peak_mb": gpu_peak_mb()}  # fmt: skip
 
 
-def trl_side(model: str, data: str) -> dict[str, float]:
+def trl_side(model: str, data: str, setup: str) -> dict[str, float]:
     """TRL's SFTTrainer: the same model, data (as prompt/completion conversations), adapters, packing and batch."""
     from datasets import Dataset
     from peft import LoraConfig
@@ -62,6 +76,7 @@ def trl_side(model: str, data: str) -> dict[str, float]:
 
     from trainers.generative.export import read_records
 
+    settings = json.loads(setup)
     records = read_records(Path(data))
     started = time.perf_counter()
     dataset = Dataset.from_list([{"prompt": [{"role": "user", "content": r["prompt"]}],
@@ -70,7 +85,7 @@ def trl_side(model: str, data: str) -> dict[str, float]:
     tokenizer = AutoTokenizer.from_pretrained(model)
     config = SFTConfig(
         output_dir=tempfile.mkdtemp(),
-        max_length=MAX_LENGTH,
+        max_length=settings["max_length"],
         packing=True,
         per_device_train_batch_size=BATCH,
         num_train_epochs=1,
@@ -82,14 +97,14 @@ def trl_side(model: str, data: str) -> dict[str, float]:
         report_to="none",
         save_strategy="no",
         logging_strategy="no",
-        use_cpu=True,
+        use_cpu=not settings["gpu"],
         dataloader_num_workers=0,
         seed=0,
         completion_only_loss=True,
         gradient_checkpointing=False,
-        bf16=False,
+        bf16=settings["gpu"],  # like Refinery's bf16-mixed: fp32 weights, bf16 autocast
         fp16=False,
-    )  # fmt: skip  (TRL defaults both on)
+    )  # fmt: skip  (TRL defaults bf16 and checkpointing on)
     adapters = LoraConfig(task_type="CAUSAL_LM", r=RANK, lora_alpha=ALPHA, lora_dropout=0.0,
                           target_modules="all-linear")  # fmt: skip
     trainer = SFTTrainer(model=AutoModelForCausalLM.from_pretrained(model), args=config, train_dataset=dataset,
@@ -109,24 +124,45 @@ def trl_side(model: str, data: str) -> dict[str, float]:
     print("trl settings:", settings, file=sys.stderr)
     trained = trainer.train()
     return {"examples": len(records), "rows": len(trainer.train_dataset), "train_loss": trained.training_loss,
-            "work_seconds": time.perf_counter() - started}  # fmt: skip
+            "work_seconds": time.perf_counter() - started, "gpu_peak_mb": gpu_peak_mb()}  # fmt: skip
 
 
-def main(examples: int) -> None:
-    from trainers.generative.tiny import build_tiny_causal_lm
+def main(examples: int, gpu: bool, tokenizer: str | None) -> None:
+    import importlib.util
 
+    from trainers.generative.tiny import SMALL_SIZES, TINY_SIZES, build_tiny_causal_lm
+
+    settings = GPU if gpu else CPU
     with tempfile.TemporaryDirectory() as tmp:
-        model, data = build_tiny_causal_lm(Path(tmp) / "tiny-llama"), Path(tmp) / "train.jsonl"
+        model = build_tiny_causal_lm(Path(tmp) / "llama", sizes=SMALL_SIZES if gpu else TINY_SIZES,
+                                     tokenizer_source=tokenizer)  # fmt: skip
+        data = Path(tmp) / "train.jsonl"
         write_instructions(data, examples)
-        ours = measure_in_subprocess("benchmarks.sft", "refinery_side", str(model), str(data))
+        setup = json.dumps(settings)
+        ours = measure_in_subprocess("benchmarks.sft", "refinery_side", str(model), str(data), setup)
         print("refinery:", ours)
-        theirs = measure_in_subprocess("benchmarks.sft", "trl_side", str(model), str(data))
+        theirs = measure_in_subprocess("benchmarks.sft", "trl_side", str(model), str(data), setup)
         print("trl:", theirs)
         ours_rate, theirs_rate = examples / ours["work_seconds"], examples / theirs["work_seconds"]
-        print(result_line(samples_per_s=ours_rate, trl_samples_per_s=theirs_rate, speedup=ours_rate / theirs_rate,
-                          rows=int(ours["rows"]), trl_rows=int(theirs["rows"]), examples=examples,
-                          peak_rss_mb=ours["peak_rss_mb"], trl_peak_rss_mb=theirs["peak_rss_mb"]))  # fmt: skip
+        figures = {"samples_per_s": ours_rate, "trl_samples_per_s": theirs_rate, "speedup": ours_rate / theirs_rate,
+                   "rows": int(ours["rows"]), "trl_rows": int(theirs["rows"]), "examples": examples,
+                   "peak_rss_mb": ours["peak_rss_mb"], "trl_peak_rss_mb": theirs["peak_rss_mb"]}  # fmt: skip
+        if gpu:
+            figures.update(gpu_peak_mb=ours["gpu_peak_mb"], trl_gpu_peak_mb=theirs["gpu_peak_mb"])
+        if gpu and importlib.util.find_spec("bitsandbytes") is not None:
+            qlora = measure_in_subprocess("benchmarks.sft", "refinery_side", str(model), str(data), setup, "4bit")
+            print("refinery qlora:", qlora)
+            figures.update(qlora_samples_per_s=examples / qlora["work_seconds"], qlora_gpu_peak_mb=qlora["gpu_peak_mb"],
+                           qlora_val_loss=qlora["val_loss"], val_loss=ours["val_loss"])  # fmt: skip
+        print(result_line(**figures))
 
 
 if __name__ == "__main__":
-    main(int(sys.argv[1]) if len(sys.argv) > 1 else 2000)
+    import argparse
+
+    parser = argparse.ArgumentParser(prog="python -m benchmarks.sft", description=__doc__.splitlines()[0])
+    parser.add_argument("examples", type=int, nargs="?", default=2000)
+    parser.add_argument("--gpu", action="store_true", help="a GPT-2-small-sized model in bf16 on the GPU")
+    parser.add_argument("--tokenizer", help="a tokenizer folder (default: the embedded MiniLM's)")
+    args = parser.parse_args()
+    main(args.examples, args.gpu, args.tokenizer)

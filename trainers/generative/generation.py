@@ -4,6 +4,7 @@ and the reference metrics of held-out prompts (ROUGE-L, exact match)."""
 from __future__ import annotations
 
 import json
+import os
 import re
 import threading
 from collections.abc import Callable, Iterator, Sequence
@@ -31,20 +32,30 @@ class Limits:
 
 
 def load_causal_lm(folder: Path) -> tuple[torch.nn.Module, object]:
-    """An exported model folder's model (base + kept adapters, or merged weights) and tokenizer, in eval mode."""
+    """An exported model folder's model (base + kept adapters, or merged weights) and tokenizer, in eval mode: on
+    the GPU in bf16 when there is one (this process's `LOCAL_RANK`'s), else on the CPU in fp32."""
     from transformers import AutoModelForCausalLM, AutoTokenizer
 
     card = json.loads((folder / MODEL_CARD).read_text())
     tokenizer = AutoTokenizer.from_pretrained(folder)
     ensure_chat_template(tokenizer)
+    device, dtype = inference_device()
     if (folder / ADAPTER_FOLDER).is_dir():
         from peft import PeftModel
 
-        base = AutoModelForCausalLM.from_pretrained(card["base_model"])
+        base = AutoModelForCausalLM.from_pretrained(card["base_model"], dtype=dtype)
         model = PeftModel.from_pretrained(base, folder / ADAPTER_FOLDER)
     else:
-        model = AutoModelForCausalLM.from_pretrained(folder)
-    return model.eval(), tokenizer
+        model = AutoModelForCausalLM.from_pretrained(folder, dtype=dtype)
+    return model.to(device).eval(), tokenizer
+
+
+def inference_device() -> tuple[torch.device, torch.dtype]:
+    """Where and in what precision a model answers: the GPU in bf16 (fp16 without bf16), else the CPU in fp32."""
+    if not torch.cuda.is_available():
+        return torch.device("cpu"), torch.float32
+    device = torch.device("cuda", int(os.environ.get("LOCAL_RANK", "0")))
+    return device, torch.bfloat16 if torch.cuda.is_bf16_supported() else torch.float16
 
 
 def generation_settings(tokenizer, limits: Limits) -> dict[str, object]:
@@ -72,7 +83,7 @@ class Generator:
         prompts = [render_prompt(self.tokenizer, c) for c in conversations]
         encoded = self.tokenizer(
             prompts, return_tensors="pt", padding=True, add_special_tokens=False, return_token_type_ids=False
-        )
+        ).to(self.model.device)
         with self._lock:
             output = self.model.generate(**encoded, **generation_settings(self.tokenizer, limits))
         new = output[:, encoded["input_ids"].shape[1] :]
@@ -100,6 +111,7 @@ class Generator:
         the next token once the reader stops reading (a client gone); `on_done` runs when it ends."""
         prompt = render_prompt(self.tokenizer, conversation)
         encoded = self.tokenizer([prompt], return_tensors="pt", add_special_tokens=False, return_token_type_ids=False)
+        encoded = encoded.to(self.model.device)
         state, stop = StreamState(), threading.Event()
         streamer = _CountingStreamer(state, self.tokenizer, skip_prompt=True, skip_special_tokens=True)
         settings = {**encoded, **generation_settings(self.tokenizer, limits), "streamer": streamer,
