@@ -9,7 +9,7 @@ from assets.storage.records import reason_counts
 from assets.validation.enforce import VersionContext, evaluate_dataset_rule
 from assets.validation.rejections import rejection_summary
 from rules import RuleBook, default_rule_book
-from rules.compiler import DatasetRule
+from rules.compiler import GENERATION_RULES, DatasetRule, default_rules_dir
 
 CHECK_NOTHING_LOST = "check_nothing_lost"
 CHECK_NO_SPLIT_LEAKAGE = "check_no_split_leakage"
@@ -25,11 +25,24 @@ def dataset_rules(asset: str, book: RuleBook | None = None) -> list[DatasetRule]
     return rule_set.dataset_rules if rule_set else []
 
 
+def declared_rules(asset: str) -> list[DatasetRule]:
+    """The asset's dataset rules over the shipped books of both dataset kinds (by name, classification first): the
+    asset checks a code location declares."""
+    rules = dataset_rules(asset)
+    generation = default_rules_dir() / GENERATION_RULES
+    if generation.is_dir():  # a rules folder of one's own may hold no generation rules
+        rules += dataset_rules(asset, default_rule_book("generation"))
+    first: dict[str, DatasetRule] = {}
+    for rule in rules:
+        first.setdefault(rule.name, rule)
+    return list(first.values())
+
+
 def rule_check_specs(asset: str) -> list[dg.AssetCheckSpec]:
     """One blocking check per dataset rule: an `error` rule that fails stops everything downstream."""
     return [
         dg.AssetCheckSpec(check_name(r), asset=asset, blocking=True, description=r.description)
-        for r in dataset_rules(asset)
+        for r in declared_rules(asset)
     ]
 
 
@@ -48,9 +61,16 @@ def failing_rows_markdown(quarantine: pl.DataFrame, rows: int = 5) -> str:
 def rule_check_results(
     asset: str, frame: pl.DataFrame, rejected: pl.DataFrame, context: VersionContext, book: RuleBook | None = None
 ) -> list[dg.AssetCheckResult]:
-    """Evaluate the asset's dataset rules (of the version's dataset) on the kept rows; `warn` rules never block."""
-    results = []
-    for rule in dataset_rules(asset, book):
+    """Evaluate the asset's dataset rules (of the version's dataset) on the kept rows; `warn` rules never block. A
+    declared check that is no rule of this dataset's kind passes, saying that it does not apply."""
+    rules = dataset_rules(asset, book)
+    applying = {rule.name for rule in rules}
+    results = [
+        dg.AssetCheckResult(check_name=check_name(rule), passed=True,
+                            metadata={"applies": False, "detail": "not a rule of this dataset's kind"})
+        for rule in declared_rules(asset) if rule.name not in applying
+    ]  # fmt: skip
+    for rule in rules:
         outcome = evaluate_dataset_rule(frame, rule, context)
         metadata: dict[str, object] = {
             "observed": outcome.observed,

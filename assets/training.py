@@ -14,6 +14,7 @@ from assets.partitions import DATASET_VERSIONS, TRAINER_POOL, dataset_versions
 from assets.resources import LakeResource, LandingResource, ModelRegistryResource, TrainerResource
 from assets.storage.tables import MODEL_CANDIDATES, TRAINING_EXAMPLES
 from trainers.bundle import write_bundle
+from trainers.generative.params import SftParams
 from trainers.params import TrainingParams
 from trainers.registry import PRODUCTION, ModelRegistry, read_card
 from trainers.search import best_search_params, study_name, study_storage
@@ -128,6 +129,28 @@ def trainer_params(
     return params
 
 
+def generation_params(config: dg.Config, dataset_training: dict | None, set_by_run: set[str]) -> dict[str, object]:
+    """The SFT trainer's `--params` for a generation dataset: its `training:` (SFT settings), with what the run's
+    config sets laid over; settings only the classifier takes are refused, naming them."""
+    known = {item.name for item in fields(SftParams)}
+    unknown = sorted(set(dataset_training or {}) - known)
+    if unknown:
+        raise ValueError(
+            f"unknown settings {unknown} in a generation dataset's training (known: {', '.join(sorted(known))})"
+        )
+    chosen = config.model_dump()
+    classifier_only = sorted(k for k in set_by_run if k not in known and k != "train_on")
+    if classifier_only:
+        raise ValueError(f"the run sets {classifier_only}, which a causal LM fine-tune does not take "
+                         f"(it takes {', '.join(sorted(known))})")  # fmt: skip
+    params = {**(dataset_training or {}), **{k: chosen[k] for k in set_by_run if k in known}}
+    if not params.get("model_name_or_path") or params["model_name_or_path"] == "default":
+        raise ValueError("a generation dataset needs a causal language model to start from: set "
+                         "training: {model_name_or_path: <folder or hub id>} in its declaration")  # fmt: skip
+    SftParams(**params)  # a bad value is named now, not after the trainer has started
+    return params
+
+
 @dg.asset(
     partitions_def=dataset_versions,
     deps=[TRAINING_EXAMPLES, MODEL_CANDIDATES],  # a chosen candidate can feed it (from_selection)
@@ -144,22 +167,27 @@ def fine_tuned_model(
     registry: ModelRegistryResource,
     trainer: TrainerResource,
 ) -> dg.MaterializeResult:
-    """A transformers classifier fine-tuned with Lightning on the validated examples of the dataset's versions up
-    to this one."""
+    """A transformers classifier (or, for a generation dataset, a causal LM) fine-tuned with Lightning on the
+    validated examples of the dataset's versions up to this one."""
     version = context.partition_key
     try:
         dataset = landing.dataset(version)
         registered = landing.of_same_dataset(context.instance.get_dynamic_partitions(DATASET_VERSIONS), version)
         rules_hash = landing.rule_book(version).digest
         set_by_run = keys_set_by_run(context)
-        params = trainer_params(config, dataset.training, set_by_run)
+        if dataset.generative:
+            params = generation_params(config, dataset.training, set_by_run)
+        else:
+            params = trainer_params(config, dataset.training, set_by_run)
         tasks = [(task.name, task.column) for task in dataset.tasks]
-        planned = plan_training_set(lake, registered, version, config.train_on, rules_hash, context.run_id, tasks)
+        planned = plan_training_set(lake, registered, version, config.train_on, rules_hash, context.run_id, tasks,
+                                    dataset.primary.kind)  # fmt: skip
     except ValueError as error:
         raise dg.Failure(description=f"version {version}: {error}") from error
     models = registry.for_dataset(dataset.name)
     model_version, manifest = planned.model_version, planned.manifest
-    params = with_chosen_sources(params, config, set_by_run, lake, models, dataset.name, version, manifest.lineage)
+    if not dataset.generative:
+        params = with_chosen_sources(params, config, set_by_run, lake, models, dataset.name, version, manifest.lineage)
     splits = {split: frame.to_arrow() for split, frame in planned.splits.items()}
     bundle = write_bundle(trainer.bundle_folder(model_version), splits, manifest)
     checkpoints = models.model_root / f".{model_version}.checkpoints"  # a retried step of this run resumes

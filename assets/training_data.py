@@ -60,7 +60,9 @@ def training_examples(
     """Tokenized documents split into train/val/test (stratified, seeded), checked against the data rules."""
     version = context.partition_key
     tokenized = read_version(lake, TOKENIZED_DOCUMENTS, version).sort("source", "source_row")
-    other_tasks = tuple(task.column for task in landing.dataset(version).tasks[1:])
+    dataset = landing.dataset(version)
+    # the columns kept beside `label`: other tasks' labels, or a generation dataset's responses
+    other_tasks = tuple(task.column for task in dataset.tasks[0 if dataset.generative else 1 :])
     settings = SplitSettings(
         config.seed, config.val_fraction, config.test_fraction, config.group_column or None,
         config.near_duplicate_threshold, other_tasks,

@@ -16,6 +16,7 @@ from recipe.pii_policy import BUILTIN_TYPES, PiiPolicy, compile_national_id
 from rules.yaml_reader import YamlError, YamlReader
 
 RULES_DIR_ENV = "REFINERY_RULES_DIR"
+GENERATION_RULES = "generation"  # the sub-folder of a rules folder that holds the rules of generation datasets
 SEVERITIES = ("error", "warn")
 DTYPES: dict[str, type | pl.DataType] = {
     "string": pl.String,
@@ -360,7 +361,10 @@ def load_rule_book(directory: Path | None = None) -> RuleBook:
     return RuleBook(directory, rule_sets, digest.hexdigest()[:16])
 
 
-@lru_cache(maxsize=1)
-def default_rule_book() -> RuleBook:
-    """The rule book of `default_rules_dir()`, compiled once per process (when the code location loads)."""
+@lru_cache(maxsize=2)
+def default_rule_book(kind: str = "classification") -> RuleBook:
+    """The rule book of `default_rules_dir()` (a generation dataset's: its `generation/` folder), compiled once per
+    process (when the code location loads)."""
+    if kind == "generation":
+        return load_rule_book(default_rules_dir() / GENERATION_RULES)
     return load_rule_book()

@@ -13,6 +13,8 @@ import pyarrow.parquet as pq
 BUNDLE_MANIFEST_FILE = "manifest.json"
 SPLITS = ("train", "val", "test")
 COLUMNS = ("doc_id", "text", "label")
+GENERATION = "generation"  # a bundle of prompts (text) and responses for a causal LM
+RESPONSE = "response"
 
 
 @dataclass
@@ -28,6 +30,12 @@ class BundleManifest:
     tasks: dict[str, dict[str, int]] = field(
         default_factory=dict
     )  # multi-task: every task, each a `label:<task>` column
+    kind: str = "classification"  # or generation: a `response` column beside the text (the prompt)
+
+    @property
+    def columns(self) -> list[str]:
+        """The columns every split holds."""
+        return [*COLUMNS, *([RESPONSE] if self.kind == GENERATION else []), *map(task_column, self.tasks)]
 
 
 def write_bundle(folder: Path, splits: dict[str, pa.Table], manifest: BundleManifest) -> Path:
@@ -35,13 +43,10 @@ def write_bundle(folder: Path, splits: dict[str, pa.Table], manifest: BundleMani
     folder.mkdir(parents=True, exist_ok=True)
     for split in SPLITS:
         table = splits[split]
-        missing = [c for c in COLUMNS if c not in table.column_names]
+        missing = [c for c in manifest.columns if c not in table.column_names]
         if missing:
             raise ValueError(f"split {split!r} lacks columns {missing}")
-        missing += [task_column(t) for t in manifest.tasks if task_column(t) not in table.column_names]
-        if missing:
-            raise ValueError(f"split {split!r} lacks columns {missing}")
-        pq.write_table(table.select([*COLUMNS, *map(task_column, manifest.tasks)]), folder / f"{split}.parquet")
+        pq.write_table(table.select(manifest.columns), folder / f"{split}.parquet")
     temporary = folder / f".{BUNDLE_MANIFEST_FILE}.tmp"
     temporary.write_text(json.dumps(asdict(manifest), indent=2, sort_keys=True))
     os.replace(temporary, folder / BUNDLE_MANIFEST_FILE)

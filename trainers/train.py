@@ -26,7 +26,7 @@ from transformers import AutoTokenizer
 from transformers.utils import logging as transformers_logging
 
 from trainers.abstain import fit_abstain_threshold
-from trainers.bundle import read_bundle_manifest, read_split
+from trainers.bundle import GENERATION, read_bundle_manifest, read_split
 from trainers.callbacks import EpochReport, StepProgress
 from trainers.data import TextClassificationData
 from trainers.default_model import resolve_model_source
@@ -304,7 +304,13 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     location = args.output if "://" in args.output else None
     with Reporter(location) as reporter, staged(args.bundle, args.output) as (bundle, output):
-        train(bundle, output, TrainingParams.from_json(args.params), reporter, args.checkpoints)
+        if read_bundle_manifest(bundle).kind == GENERATION:  # prompts and responses: a causal LM learns them
+            from trainers.generative.params import SftParams
+            from trainers.generative.train import train_on_bundle
+
+            train_on_bundle(bundle, output, SftParams.from_json(args.params), reporter, args.checkpoints)
+        else:
+            train(bundle, output, TrainingParams.from_json(args.params), reporter, args.checkpoints)
     return 0
 
 

@@ -3,16 +3,18 @@
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 import yaml
 
 from assets.readers.mapping import RecordMapping
+from assets.storage.records import RESPONSE
 from rules.yaml_reader import YamlError, YamlReader
 
 DATASET_NAME = re.compile(r"[a-z][a-z0-9_-]{0,31}")
 NEW_LABEL_POLICIES = ("error", "quarantine", "accept")
+TASK_KINDS = ("classification", "generation")
 
 
 class DatasetError(YamlError):
@@ -21,12 +23,14 @@ class DatasetError(YamlError):
 
 @dataclass(frozen=True)
 class Task:
-    """One label column to predict, with its label set (None: frozen from the first validated version)."""
+    """One label column to predict, with its label set (None: frozen from the first validated version); or, of kind
+    `generation`, the response a causal language model learns to write for each prompt (the text)."""
 
     name: str
     column: str = "label"
     labels: tuple[str, ...] | None = None
     new_labels: str = "quarantine"
+    kind: str = "classification"
 
 
 @dataclass(frozen=True)
@@ -45,6 +49,11 @@ class DatasetDeclaration:
     def primary(self) -> Task:
         """The task the fine-tune trains on."""
         return self.tasks[0]
+
+    @property
+    def generative(self) -> bool:
+        """Whether the dataset holds prompts and responses for a causal language model."""
+        return self.primary.kind == "generation"
 
 
 def check_dataset_name(name: str) -> str:
@@ -80,6 +89,10 @@ def load_dataset(path: Path) -> DatasetDeclaration:
     tasks = tuple(_task(reader, spec) for spec in reader.get(document, "tasks", list, default=[{"name": "label"}]))
     if not tasks or len({task.column for task in tasks}) != len(tasks):
         raise reader.fail(document, "tasks", "declare at least one task, each on its own column")
+    if any(task.kind == "generation" for task in tasks):
+        if len(tasks) > 1:
+            raise reader.fail(document, "tasks", "a generation task is a dataset's only task")
+        mapping = generation_mapping(mapping, source or {})
     training = reader.get(document, "training", dict, default={})
     return DatasetDeclaration(
         name, path, reader.get(document, "description", str, default=""), mapping, tasks,
@@ -87,10 +100,26 @@ def load_dataset(path: Path) -> DatasetDeclaration:
     )  # fmt: skip
 
 
+def generation_mapping(mapping: RecordMapping | None, declared: dict) -> RecordMapping:
+    """A generation dataset's mapping: responses from `response_column` (default `response`) and no label column
+    unless the source mapping names one."""
+    mapping = mapping or RecordMapping()
+    label = mapping.label_column if "label_column" in declared else None
+    return replace(mapping, response_column=mapping.response_column or RESPONSE, label_column=label)
+
+
 def _task(reader: YamlReader, spec: object) -> Task:
     if not isinstance(spec, dict):
-        raise DatasetError(f"{reader.path}: each task must be a mapping with name, column, labels, new_labels")
-    reader.keys(spec, ("name", "column", "labels", "new_labels"), "task")
+        raise DatasetError(f"{reader.path}: each task must be a mapping with name, kind, column, labels, new_labels")
+    reader.keys(spec, ("name", "kind", "column", "labels", "new_labels"), "task")
+    kind = reader.get(spec, "kind", str, default="classification")
+    if kind not in TASK_KINDS:
+        raise reader.fail(spec, "kind", f"expected one of {', '.join(TASK_KINDS)}")
+    if kind == "generation":
+        if "labels" in spec or "column" in spec:
+            raise reader.fail(spec, "kind", "a generation task has no labels; its responses come from the source's "
+                                            "response_column")  # fmt: skip
+        return Task(reader.get(spec, "name", str), RESPONSE, None, "accept", "generation")
     labels = reader.get(spec, "labels", list, default=None)
     if labels is not None and (not labels or not all(isinstance(label, str) and label for label in labels)):
         raise reader.fail(spec, "labels", "a label set is a non-empty list of non-empty strings")
@@ -109,6 +138,7 @@ def declaration_yaml(declaration: DatasetDeclaration, header: str = "") -> str:
     if declaration.mapping is not None:
         document["source"] = yaml.safe_load(declaration.mapping.to_yaml()) or {}
     document["tasks"] = [
+        {"name": t.name, "kind": t.kind} if t.kind == "generation" else
         {"name": t.name, "column": t.column, **({"labels": list(t.labels)} if t.labels else {}),
          "new_labels": t.new_labels}
         for t in declaration.tasks

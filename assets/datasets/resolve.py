@@ -39,16 +39,17 @@ def declaration_for(datasets_dir: Path, name: str) -> DatasetDeclaration:
 
 
 def rule_book_for(declaration: DatasetDeclaration) -> RuleBook:
-    """The shipped rules with the dataset's `rules:` laid over them."""
+    """The shipped rules of the dataset's kind (classification or generation) with its `rules:` laid over them."""
     if not declaration.rules or declaration.path is None:
-        return default_rule_book()
+        return default_rule_book(declaration.primary.kind)
     return _extended_book(declaration.path, declaration.path.stat().st_mtime_ns)
 
 
 @lru_cache(maxsize=32)
 def _extended_book(path: Path, modified: int) -> RuleBook:
     declaration = load_dataset(path)
-    return extend_rule_book(default_rule_book(), declaration.rules, YamlReader(path, DatasetError))
+    base = default_rule_book(declaration.primary.kind)
+    return extend_rule_book(base, declaration.rules, YamlReader(path, DatasetError))
 
 
 def label_set_rules(declaration: DatasetDeclaration, lake: Lake, earlier: list[str]) -> list[LabelSetRule]:
@@ -56,6 +57,8 @@ def label_set_rules(declaration: DatasetDeclaration, lake: Lake, earlier: list[s
     where = f"datasets/{declaration.name}.yaml"
     rules, kept = [], None
     for task in declaration.tasks:
+        if task.kind == "generation":  # responses are free text: no label set
+            continue
         if task.labels is not None:
             rules.append(LabelSetRule(task.name, task.column, frozenset(task.labels), f"declared in {where}",
                                       task.new_labels, where))  # fmt: skip

@@ -13,7 +13,7 @@ from assets.storage.delta import Lake
 from assets.storage.home import git_commit
 from assets.storage.tables import TRAINING_EXAMPLES
 from recipe.text_recipe import TextRecipe
-from trainers.bundle import BundleManifest, task_column
+from trainers.bundle import GENERATION, RESPONSE, BundleManifest, task_column
 from trainers.registry import new_model_version
 
 TrainOn = Literal["all_up_to", "this_version"]
@@ -65,11 +65,17 @@ def split_examples(
     lineage: dict[str, object],
     text_recipe: dict[str, object] | None = None,
     tasks: list[tuple[str, str]] | None = None,
+    kind: str = "classification",
 ) -> tuple[dict[str, pl.DataFrame], BundleManifest]:
-    """The examples per split and the bundle manifest that describes them; train and val must not be empty."""
+    """The examples per split and the bundle manifest that describes them; train and val must not be empty. A
+    generation dataset's examples carry their `response` and no labels."""
     splits = {split: examples.filter(pl.col("split") == split) for split in SPLITS}
     if splits["train"].is_empty() or splits["val"].is_empty():
         raise ValueError(f"no train or val examples in versions {versions}")
+    if kind == GENERATION:
+        if RESPONSE not in examples.columns:
+            raise ValueError("the training examples have no response column; re-materialize them")
+        tasks = []
     task_maps = task_label_maps(splits["train"], tasks or [])
     splits = {split: with_task_columns(frame, tasks or []) for split, frame in splits.items()}
     manifest = BundleManifest(
@@ -80,6 +86,7 @@ def split_examples(
         row_counts={split: frame.height for split, frame in splits.items()},
         lineage=lineage,
         text_recipe=text_recipe,
+        kind=kind,
     )
     return splits, manifest
 
@@ -101,6 +108,7 @@ def plan_training_set(
     rules_hash: str,
     run_id: str,
     tasks: list[tuple[str, str]] | None = None,
+    kind: str = "classification",
 ) -> TrainingSet:
     """Gather the examples a new model of `version` learns from, with the lineage its card will carry."""
     versions = versions_to_train_on(registered, version, train_on)
@@ -117,5 +125,5 @@ def plan_training_set(
         "dagster_run_id": run_id,
     }
     examples = gather_examples(lake, versions)
-    splits, manifest = split_examples(examples, versions, rules_hash, lineage, recipe, tasks)
+    splits, manifest = split_examples(examples, versions, rules_hash, lineage, recipe, tasks, kind)
     return TrainingSet(model_version, splits, manifest)

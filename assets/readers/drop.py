@@ -16,7 +16,7 @@ import pyarrow as pa
 from assets.readers.formats import SUFFIX_FORMATS, columns_of, file_format, read_file
 from assets.readers.mapping import MAPPING_FILE, RecordMapping
 from assets.readers.protocol import IngestError, ParsedRecords
-from assets.storage.records import DOCUMENT_SCHEMA, QUARANTINE_SCHEMA, content_hash, quarantine_raw
+from assets.storage.records import DOCUMENT_SCHEMA, QUARANTINE_SCHEMA, RESPONSE, content_hash, quarantine_raw
 
 _UNSAFE_NAME = re.compile(r"[^0-9A-Za-z_]+")
 TEXT_FOLDER_CONFIG = {"text_column": "text", "label_column": "label", "id_column": "path"}
@@ -118,9 +118,23 @@ def map_batch(
         {**columns, "source": [source] * size, "source_row": batch.columns["source_row"]},
         schema_overrides={"source_row": pl.Int64, **{c: pl.String for c in columns}},
     )
-    frame = frame.with_columns(content_hash(frame["text"]).alias("doc_id"))
+    frame = frame.with_columns(document_ids(frame))
     missing = [pl.lit(None, pl.String).alias(n) for n in schema.names if n not in frame.columns]
     return frame.with_columns(missing).select(schema.names)
+
+
+def document_ids(frame: pl.DataFrame) -> pl.Series:
+    """A document's id: the hash of its text, or of prompt and response together (a generation dataset's
+    documents may share a prompt)."""
+    if RESPONSE not in frame.columns:
+        return content_hash(frame["text"]).alias("doc_id")
+    pairs = frame.select(pl.concat_str(pl.col("text").fill_null(""), pl.lit("\x1f"), pl.col(RESPONSE).fill_null("")))
+    return content_hash(pairs.to_series()).alias("doc_id")
+
+
+def mapped_columns(config: RecordMapping) -> list[str]:
+    """The documents' columns a mapping adds to Refinery's own (a generation dataset's `response`)."""
+    return [RESPONSE] if config.response_column else []
 
 
 def _map_frame(
@@ -131,7 +145,7 @@ def _map_frame(
                for target, column in config.mapped.items()]  # fmt: skip
     columns += [pl.col(name).alias(lake) for name, lake in extras.items() if name in parsed.columns]
     frame = parsed.select(*columns, pl.lit(source, pl.String).alias("source"), pl.col("source_row"))
-    frame = frame.with_columns(content_hash(frame["text"]).alias("doc_id"))
+    frame = frame.with_columns(document_ids(frame))
     missing = [pl.lit(None, pl.String).alias(n) for n in schema.names if n not in frame.columns]
     return frame.with_columns(missing).select(schema.names)
 
@@ -166,11 +180,12 @@ class DropReader:
                 config = RecordMapping(**{**config.__dict__, **TEXT_FOLDER_CONFIG})
             self.file_configs[path] = config
             present = columns_of(path, config)
-            missing = [c for c in (config.text_column, config.label_column, config.id_column) if c and c not in present]
+            wanted = (config.text_column, config.label_column, config.id_column, config.response_column)
+            missing = [c for c in wanted if c and c not in present]
             if missing and present:  # no columns at all: no record parses, and each line is quarantined alone
                 raise IngestError(f"{path}: mapped column {missing[0]!r} not found (columns: {', '.join(present)})")
             self.extras = carried_columns(present, config, self.extras)
-        self.schema = documents_schema(list(self.extras.values()))
+        self.schema = documents_schema([*self.extras.values(), *mapped_columns(self.config)])
 
     def batches(self) -> Iterator[pa.RecordBatch]:
         """The drop's documents, file by file, batch by batch."""

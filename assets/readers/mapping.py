@@ -20,11 +20,13 @@ class MappingError(IngestError):
 
 @dataclass(frozen=True)
 class RecordMapping:
-    """Which columns hold text, label and id, and how the files are encoded (None: detect)."""
+    """Which columns hold text, label, id and (a generation dataset's) response, and how the files are encoded
+    (None: detect). A generation dataset's text is the prompt; it has no label column (`label_column: null`)."""
 
     text_column: str = "text"
-    label_column: str = "label"
+    label_column: str | None = "label"
     id_column: str | None = None
+    response_column: str | None = None
     format: str | None = None
     encoding: str | None = None
     delimiter: str | None = None
@@ -38,8 +40,9 @@ class RecordMapping:
     def from_mapping(cls, values: dict, where: str) -> RecordMapping:
         """Validate keys and value types; errors name `where` and the key."""
         kinds = {
-            "text_column": str, "label_column": str, "id_column": str, "format": str, "encoding": str,
-            "delimiter": str, "quote_char": str, "has_header": bool, "columns": list, "max_record_lines": int,
+            "text_column": str, "label_column": str, "id_column": str, "response_column": str, "format": str,
+            "encoding": str, "delimiter": str, "quote_char": str, "has_header": bool, "columns": list,
+            "max_record_lines": int,
             "max_record_bytes": int,
         }  # fmt: skip
         for key, value in values.items():
@@ -86,7 +89,11 @@ class RecordMapping:
     @property
     def mapped(self) -> dict[str, str]:
         """Refinery column -> source column, for the columns this config maps."""
-        mapping = {"text": self.text_column, "label": self.label_column}
+        mapping = {"text": self.text_column}
+        if self.label_column:
+            mapping["label"] = self.label_column
+        if self.response_column:
+            mapping["response"] = self.response_column
         if self.id_column:
             mapping["source_id"] = self.id_column
         return mapping

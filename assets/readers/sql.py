@@ -12,7 +12,7 @@ import polars as pl
 import pyarrow as pa
 
 from assets.readers.declared import SourceDeclarationError, SqlSource
-from assets.readers.drop import carried_columns, documents_schema, map_batch, reject_unmappable
+from assets.readers.drop import carried_columns, documents_schema, map_batch, mapped_columns, reject_unmappable
 from assets.readers.protocol import ParsedRecords
 from assets.storage.records import QUARANTINE_SCHEMA
 
@@ -116,7 +116,7 @@ class SqlReader:
                 f"{where}: mapped column {missing[0]!r} not in the query's columns {self.columns}"
             )
         self.extras = carried_columns(self.columns, self.source.mapping, {})
-        self.schema: pa.Schema = documents_schema(list(self.extras.values()))
+        self.schema: pa.Schema = documents_schema([*self.extras.values(), *mapped_columns(self.source.mapping)])
 
     def close(self) -> None:
         self._connection.close()

@@ -19,6 +19,11 @@ DOCUMENT_SCHEMA: dict[str, pl.DataType] = {
     "source_row": pl.Int64(),
 }
 
+RESPONSE = "response"  # the column of a generation dataset's responses (its text is the prompt)
+# besides the document columns, a quarantined record keeps these: a generation dataset's response, and both
+# texts as they arrived
+KEPT_IN_RECORDS = ("original_text", "response", "original_response")
+
 QUARANTINE_SCHEMA: dict[str, pl.DataType] = {
     "stage": pl.String(),
     "rule": pl.String(),
@@ -55,7 +60,7 @@ def quarantine_documents(
     duplicate_of: pl.Expr | None = None,
 ) -> pl.DataFrame:
     """Turn rejected document rows into quarantine rows that keep the whole original record."""
-    record_columns = [c for c in documents.columns if c in DOCUMENT_SCHEMA or c == "original_text"]
+    record_columns = [c for c in documents.columns if c in DOCUMENT_SCHEMA or c in KEPT_IN_RECORDS]
     return documents.select(
         pl.lit(stage).alias("stage"),
         pl.lit(rule).alias("rule"),

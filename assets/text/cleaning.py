@@ -8,7 +8,7 @@ from dataclasses import dataclass, field
 import polars as pl
 
 from assets.storage.delta import Lake
-from assets.storage.records import empty_quarantine
+from assets.storage.records import RESPONSE, empty_quarantine
 from assets.storage.tables import CLEAN_DOCUMENTS, DEDUP_INDEX
 from assets.text.dedup import NearDuplicateOptions, exact_duplicates, near_duplicates
 from assets.text.quality import apply_quality_filters
@@ -19,6 +19,8 @@ from recipe.pii_policy import PiiPolicy
 from recipe.text_recipe import TextRecipe
 from rules import RuleSet
 
+PAIR = "__pair"  # prompt and response, the text a generation dataset's duplicates are found on
+
 
 def recipe_for(rules: RuleSet | None, options: CleaningOptions, rules_hash: str = "") -> TextRecipe:
     """The recipe cleaning applies with these rules and options: it travels with every model trained on the result."""
@@ -28,12 +30,27 @@ def recipe_for(rules: RuleSet | None, options: CleaningOptions, rules_hash: str 
 
 
 def normalize_documents(raw: pl.DataFrame, recipe: TextRecipe | None = None) -> pl.DataFrame:
-    """Prepare texts with the recipe and normalise labels; the untouched text stays in `original_text`."""
+    """Prepare texts (and a generation dataset's responses: PII is masked on both sides) with the recipe and
+    normalise labels; the untouched text stays in `original_text`, the untouched response in `original_response`."""
+    recipe = recipe or TextRecipe()
+    responses = []
+    if RESPONSE in raw.columns:
+        responses = [pl.col(RESPONSE).alias("original_response"), recipe.apply(raw[RESPONSE]).alias(RESPONSE)]
     return raw.with_columns(
         pl.col("text").alias("original_text"),
-        (recipe or TextRecipe()).apply(raw["text"]).alias("text"),
+        recipe.apply(raw["text"]).alias("text"),
         pl.col("label").str.strip_chars().replace("", None).alias("label"),
+        *responses,
     )
+
+
+def dedup_column(documents: pl.DataFrame) -> tuple[pl.DataFrame, str]:
+    """The documents with the column duplicates are found on: the text, or a generation dataset's prompt and
+    response together (one prompt may have several good answers)."""
+    if RESPONSE not in documents.columns:
+        return documents, "text"
+    pair = pl.concat_str(pl.col("text").fill_null(""), pl.lit("\n\n"), pl.col(RESPONSE).fill_null(""))
+    return documents.with_columns(pair.alias(PAIR)), PAIR
 
 
 @dataclass
@@ -63,10 +80,12 @@ def clean_version(
     passed, unlabelled, unseen = enforce_label_sets(passed, label_sets or [])
     broken = pl.concat([broken, unlabelled])
     passed, low_quality = apply_quality_filters(passed, rules.quality if rules else {}, "clean")
-    unique, exact = exact_duplicates(passed, "clean", earlier_keys)
-    kept, near_copies, index = near_duplicates(unique, "clean", near or NearDuplicateOptions(), earlier_index)
+    passed, column = dedup_column(passed)
+    unique, exact = exact_duplicates(passed, "clean", earlier_keys, column)
+    kept, near_copies, index = near_duplicates(unique, "clean", near or NearDuplicateOptions(), earlier_index, column)
     rejected = pl.concat([broken, low_quality, exact, near_copies])
-    return CleanedVersion(kept.drop("original_text"), rejected, index, exact.height, near_copies.height, unseen)
+    kept = kept.drop("original_text", "original_response", PAIR, strict=False)
+    return CleanedVersion(kept, rejected, index, exact.height, near_copies.height, unseen)
 
 
 def earlier_dedup_state(lake: Lake, versions: list[str]) -> tuple[pl.DataFrame | None, pl.DataFrame | None]:

@@ -114,11 +114,11 @@ def band_keys(signature: np.ndarray, options: NearDuplicateOptions) -> np.ndarra
 
 
 def exact_duplicates(
-    documents: pl.DataFrame, stage: str, earlier: pl.DataFrame | None = None
+    documents: pl.DataFrame, stage: str, earlier: pl.DataFrame | None = None, column: str = "text"
 ) -> tuple[pl.DataFrame, pl.DataFrame]:
-    """Keep the first document of each text key; later copies, and copies of an earlier version's
+    """Keep the first document of each text key (of `column`); later copies, and copies of an earlier version's
     documents (`earlier`: text_key, doc_id), go to quarantine naming the doc_id they duplicate."""
-    keyed = documents.with_columns(text_keys(documents["text"]).alias("text_key"))
+    keyed = documents.with_columns(text_keys(documents[column]).alias("text_key"))
     if earlier is not None and earlier.height:
         previous = earlier.select("text_key", pl.col("doc_id").alias("__earlier")).unique("text_key", keep="first")
         keyed = keyed.join(previous, on="text_key", how="left", maintain_order="left")
@@ -206,6 +206,7 @@ def near_duplicates(
     stage: str,
     options: NearDuplicateOptions = NearDuplicateOptions(),
     earlier: pl.DataFrame | None = None,
+    column: str = "text",
 ) -> tuple[pl.DataFrame, pl.DataFrame, pl.DataFrame]:
     """Quarantine documents whose estimated word-shingle Jaccard with an earlier document reaches the threshold.
 
@@ -215,7 +216,7 @@ def near_duplicates(
     rows of the kept documents for later versions).
     """
     n = documents.height
-    shingle_hashes, rows = shingles(documents["text"], options.shingle_size)
+    shingle_hashes, rows = shingles(documents[column], options.shingle_size)
     signature = minhash(shingle_hashes, rows, n, options.permutations)
     keys = band_keys(signature, options)
     has_shingles = np.zeros(n, dtype=bool)

@@ -10,13 +10,11 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 
 from trainers.default_model import resolve_model_source
-from trainers.generative.chat import as_messages
-from trainers.generative.generation import ADAPTER_FOLDER, CAUSAL_LM, Generator, Limits, reference_metrics
+from trainers.generative.evaluation import answer_records
+from trainers.generative.generation import ADAPTER_FOLDER, CAUSAL_LM, Generator
 from trainers.generative.params import SftParams
 from trainers.generative.sft import SftResult
 from trainers.registry import MODEL_CARD, write_json_atomically
-
-SAMPLES_SHOWN = 5
 
 
 def export_causal_lm(result: SftResult, params: SftParams, output: Path) -> Path:
@@ -38,17 +36,7 @@ def held_out_evaluation(output: Path, val: Sequence[Mapping], params: SftParams)
     records = list(val)[: params.eval_prompts]
     if not records:
         return {"rouge_l": None, "exact_match": None, "samples": []}
-    generator = Generator(output)
-    conversations = [as_messages(record) for record in records]
-    answers: list[str] = []
-    for start in range(0, len(conversations), params.batch_size):
-        batch = [messages for messages, _ in conversations[start : start + params.batch_size]]
-        answers += [text for text, _ in generator.answer(batch, Limits(max_new_tokens=params.max_new_tokens))]
-    references = [response for _, response in conversations]
-    shown = zip(conversations[:SAMPLES_SHOWN], answers, strict=False)
-    samples = [{"prompt": messages[-1]["content"], "reference": reference, "answer": answer}
-               for (messages, reference), answer in shown]  # fmt: skip
-    return {**reference_metrics(answers, references), "samples": samples, "prompts": len(records)}
+    return answer_records(Generator(output), records, params.batch_size, params.max_new_tokens)
 
 
 def write_card(output: Path, result: SftResult, params: SftParams, evaluation: dict, lineage: dict) -> dict:

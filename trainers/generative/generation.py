@@ -11,11 +11,13 @@ from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
+import polars as pl
 import torch
 from transformers import StoppingCriteria, StoppingCriteriaList, TextIteratorStreamer
 
+from recipe.text_recipe import TextRecipe
 from trainers.generative.chat import Message, ensure_chat_template, render_prompt
-from trainers.registry import MODEL_CARD
+from trainers.registry import MODEL_CARD, RECIPE_FILE
 
 _PUNCTUATION = re.compile(r"[^\w\s]")
 CAUSAL_LM = "causal_lm"  # the card's model_kind of a generative model
@@ -76,11 +78,21 @@ class Generator:
         self.tokenizer.padding_side = "left"  # generation continues each row from its own last token
         self.version = folder.name
         self._lock = threading.Lock()
+        recipe = folder / RECIPE_FILE
+        # prompts are prepared as the training prompts were (normalised, PII masked): the same recipe
+        self.recipe = TextRecipe.from_dict(json.loads(recipe.read_text())) if recipe.is_file() else None
+
+    def prepared(self, conversation: Sequence[Message]) -> list[Message]:
+        """The conversation's texts as the model learned them: through its text recipe, when it has one."""
+        if self.recipe is None:
+            return list(conversation)
+        texts = self.recipe.apply(pl.Series([m["content"] for m in conversation], dtype=pl.String)).to_list()
+        return [{**message, "content": text or ""} for message, text in zip(conversation, texts, strict=True)]
 
     @torch.inference_mode()
     def answer(self, conversations: Sequence[Sequence[Message]], limits: Limits) -> list[tuple[str, int]]:
         """Each conversation's answer and its token count, generated together as one batch."""
-        prompts = [render_prompt(self.tokenizer, c) for c in conversations]
+        prompts = [render_prompt(self.tokenizer, self.prepared(c)) for c in conversations]
         encoded = self.tokenizer(
             prompts, return_tensors="pt", padding=True, add_special_tokens=False, return_token_type_ids=False
         ).to(self.model.device)
@@ -101,7 +113,8 @@ class Generator:
 
     def prompt_tokens(self, conversation: Sequence[Message]) -> int:
         """How many tokens the conversation's prompt is."""
-        return len(self.tokenizer(render_prompt(self.tokenizer, conversation), add_special_tokens=False)["input_ids"])
+        prompt = render_prompt(self.tokenizer, self.prepared(conversation))
+        return len(self.tokenizer(prompt, add_special_tokens=False)["input_ids"])
 
     def stream(
         self, conversation: Sequence[Message], limits: Limits, on_done: Callable[[], None] = lambda: None
@@ -109,7 +122,7 @@ class Generator:
         """The answer's text piece by piece as a generation thread produces it, and the stream's state (its token
         count, an error). The thread starts now and always ends: at the answer's end, at `max_new_tokens`, or at
         the next token once the reader stops reading (a client gone); `on_done` runs when it ends."""
-        prompt = render_prompt(self.tokenizer, conversation)
+        prompt = render_prompt(self.tokenizer, self.prepared(conversation))
         encoded = self.tokenizer([prompt], return_tensors="pt", add_special_tokens=False, return_token_type_ids=False)
         encoded = encoded.to(self.model.device)
         state, stop = StreamState(), threading.Event()

@@ -50,6 +50,30 @@ def run_sft(
     return report
 
 
+def train_on_bundle(
+    bundle: Path, output: Path, params: SftParams, reporter: Reporter, checkpoints: Path | None = None
+) -> dict[str, object]:
+    """Fine-tune on a generation bundle's train split (val for loss and held-out answers); the model carries the
+    bundle's lineage and text recipe (serving prepares prompts with it)."""
+    import shutil
+
+    from trainers.bundle import read_bundle_manifest
+    from trainers.generative.evaluation import bundle_records
+    from trainers.registry import RECIPE_FILE, write_json_atomically
+
+    manifest = read_bundle_manifest(bundle)
+    lineage = {**manifest.lineage, "dataset_versions": manifest.dataset_versions, "rules_hash": manifest.rules_hash,
+               "row_counts": manifest.row_counts}  # fmt: skip
+    checkpoints = checkpoints or output.with_name(f".{output.name}.checkpoints")
+    train, val = bundle_records(bundle, "train"), bundle_records(bundle, "val")
+    report = run_sft(train, val, output, params, reporter, checkpoints, lineage)
+    if report and manifest.text_recipe is not None:
+        write_json_atomically(output / RECIPE_FILE, manifest.text_recipe)
+    if report:
+        shutil.rmtree(checkpoints, ignore_errors=True)  # the exported model supersedes them
+    return report
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m trainers.generative.train", description=__doc__.splitlines()[0])
     parser.add_argument("--train", type=Path, required=True, help="JSON Lines of training records")

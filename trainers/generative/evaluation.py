@@ -1,0 +1,75 @@
+"""Judging an exported causal LM on a bundle split: perplexity of the references' response tokens, ROUGE-L and exact
+match of greedy answers, and a few answers beside their references."""
+
+from __future__ import annotations
+
+import json
+import math
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+
+import pyarrow.parquet as pq
+import torch
+
+from trainers.generative.chat import as_messages
+from trainers.generative.generation import Generator, Limits, reference_metrics
+from trainers.generative.packing import IGNORE, collate_rows, tokenize_example, unpacked_rows
+from trainers.registry import MODEL_CARD
+
+SAMPLES_SHOWN = 5
+RESPONSE = "response"  # the bundle column of a generation dataset's responses (its text is the prompt)
+
+
+def bundle_records(bundle: Path, split: str) -> list[dict[str, str]]:
+    """A generation bundle's split as prompt/response records."""
+    table = pq.read_table(bundle / f"{split}.parquet", columns=["text", RESPONSE])
+    return [{"prompt": prompt, "response": response}
+            for prompt, response in zip(table.column("text").to_pylist(), table.column(RESPONSE).to_pylist(),
+                                        strict=True)]  # fmt: skip
+
+
+@torch.inference_mode()
+def response_loss(generator: Generator, records: Sequence[Mapping], max_length: int, batch_size: int = 8) -> float:
+    """Mean negative log-likelihood per response token of the references (as trained: prompt masked)."""
+    tokenizer, model = generator.tokenizer, generator.model
+    rows = unpacked_rows([tokenize_example(tokenizer, record, max_length) for record in records])
+    total, tokens = 0.0, 0
+    for start in range(0, len(rows), batch_size):
+        batch = {
+            k: v.to(model.device)
+            for k, v in collate_rows(rows[start : start + batch_size], tokenizer.pad_token_id).items()
+        }
+        counted = int((batch["labels"][:, 1:] != IGNORE).sum())
+        total += float(model(**batch).loss) * counted
+        tokens += counted
+    return total / max(tokens, 1)
+
+
+def answer_records(generator: Generator, records: Sequence[Mapping], batch_size: int, max_new_tokens: int) -> dict:
+    """Greedy answers to the records' prompts: ROUGE-L and exact match against their responses, and samples."""
+    conversations = [as_messages(record) for record in records]
+    answers: list[str] = []
+    for start in range(0, len(conversations), batch_size):
+        batch = [messages for messages, _ in conversations[start : start + batch_size]]
+        answers += [text for text, _ in generator.answer(batch, Limits(max_new_tokens=max_new_tokens))]
+    references = [response for _, response in conversations]
+    shown = zip(conversations[:SAMPLES_SHOWN], answers, strict=False)
+    samples = [{"prompt": messages[-1]["content"], "reference": reference, "answer": answer}
+               for (messages, reference), answer in shown]  # fmt: skip
+    return {**reference_metrics(answers, references), "samples": samples, "prompts": len(records)}
+
+
+def evaluate_causal_lm(folder: Path, bundle: Path, split: str = "test", prompts: int = 64) -> dict[str, object]:
+    """A model's report on a bundle split: perplexity over every example, answers to the first `prompts`."""
+    records = bundle_records(bundle, split)
+    if not records:
+        raise ValueError(f"{bundle}: the {split} split has no examples to judge the model on")
+    params = json.loads((folder / MODEL_CARD).read_text()).get("params", {})
+    generator = Generator(folder)
+    loss = response_loss(generator, records, int(params.get("max_length", 256)), int(params.get("batch_size", 8)))
+    answered = answer_records(generator, records[:prompts], int(params.get("batch_size", 8)),
+                              int(params.get("max_new_tokens", 64)))  # fmt: skip
+    metrics = {"loss": round(loss, 6), "perplexity": round(math.exp(min(loss, 50.0)), 4),
+               "rouge_l": answered["rouge_l"], "exact_match": answered["exact_match"]}  # fmt: skip
+    return {"metrics": metrics, "examples": len(records), "prompts": answered["prompts"],
+            "samples": answered["samples"]}  # fmt: skip
