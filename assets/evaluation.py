@@ -21,6 +21,8 @@ class EvaluationConfig(dg.Config):
     min_macro_f1: float = 0.5
     max_regression: float = 0.01  # how far below the production model's accuracy or macro F1 it may fall
     force: bool = False  # pass the gate anyway; recorded in the model card
+    min_rouge_l: float = 0.2  # a causal LM's: test ROUGE-L of its greedy answers against the references
+    max_perplexity: float = 0.0  # a causal LM's: test perplexity of the references; 0 = no limit
 
 
 def per_class_table(per_class: dict[str, dict[str, float]]) -> dg.MetadataValue:
@@ -32,13 +34,41 @@ def per_class_table(per_class: dict[str, dict[str, float]]) -> dg.MetadataValue:
     return dg.MetadataValue.table(records, schema=dg.TableSchema(columns))
 
 
+def samples_markdown(samples: list[dict[str, str]]) -> str:
+    """A causal LM's answers beside the references, as a table the UI shows."""
+    lines = ["| prompt | reference | answer |", "|---|---|---|"]
+    for sample in samples:
+        cells = [sample[k][:300].replace("|", "\\|").replace("\n", " ") for k in ("prompt", "reference", "answer")]
+        lines.append("| " + " | ".join(cells) + " |")
+    return "\n".join(lines)
+
+
+def comparison_metadata(evaluation: CandidateEvaluation) -> dict[str, object]:
+    """Production's metrics on the same split, and its version."""
+    if not evaluation.production_metrics:
+        return {}
+    comparison = {f"production_{name}": value for name, value in evaluation.production_metrics.items()}
+    return {**comparison, "production_version": evaluation.production["version"]}
+
+
+def generation_metadata(evaluation: CandidateEvaluation) -> dict[str, object]:
+    """A causal LM's test perplexity, ROUGE-L and exact match, production's on the same prompts, and samples."""
+    report = evaluation.report
+    return {
+        "model_version": evaluation.model_folder.name,
+        **{f"test_{name}": value for name, value in report["metrics"].items()},
+        **comparison_metadata(evaluation),
+        "test_examples": report["examples"],
+        "test_prompts_answered": report["prompts"],
+        "samples": dg.MetadataValue.md(samples_markdown(report["samples"])),
+        "model_path": dg.MetadataValue.path(str(evaluation.model_folder)),
+    }
+
+
 def evaluation_metadata(evaluation: CandidateEvaluation) -> dict[str, object]:
     """Test metrics, production's metrics on the same split, the per-class table and the pictures."""
     report = evaluation.report
-    comparison: dict[str, object] = {}
-    if evaluation.production_metrics:
-        comparison = {f"production_{name}": value for name, value in evaluation.production_metrics.items()}
-        comparison["production_version"] = evaluation.production["version"]
+    comparison = comparison_metadata(evaluation)
     confusion, reliability = evaluation.pictures["confusion_matrix"], evaluation.pictures["reliability"]
     return {
         "model_version": evaluation.model_folder.name,
@@ -84,7 +114,8 @@ def gate_check_result(gate: dict[str, object]) -> dg.AssetCheckResult:
             CHECK_EVALUATION_GATE,
             asset=MODEL_EVALUATION,
             blocking=True,
-            description="test accuracy and macro F1 meet the minimums and do not regress on production",
+            description="test accuracy and macro F1 (a causal LM's: ROUGE-L and perplexity) meet the minimums and "
+            "do not regress on production",
         )
     ],
 )
@@ -97,12 +128,12 @@ def model_evaluation(
 ) -> dg.MaterializeResult:
     """Accuracy and macro/micro precision, recall and F1 of the fine-tuned model on the test split."""
     version = context.partition_key
-    settings = GateSettings(config.min_accuracy, config.min_macro_f1, config.max_regression, config.force)
+    settings = GateSettings(config.min_accuracy, config.min_macro_f1, config.max_regression, config.force,
+                            config.min_rouge_l, config.max_perplexity)  # fmt: skip
     models = registry.for_dataset(landing.dataset(version).name)
     evaluation = evaluate_candidate(models, version, Path(trainer.bundles_root), settings, context.run_id)
     model_version = evaluation.model_folder.name
     if evaluation.gate["forced"]:
         context.log.warning(f"model {model_version} passes its gate only because force=true: {evaluation.gate}")
-    return dg.MaterializeResult(
-        metadata=evaluation_metadata(evaluation), check_results=[gate_check_result(evaluation.gate)]
-    )
+    metadata = generation_metadata(evaluation) if "samples" in evaluation.report else evaluation_metadata(evaluation)
+    return dg.MaterializeResult(metadata=metadata, check_results=[gate_check_result(evaluation.gate)])

@@ -60,6 +60,9 @@ def model_candidates(
     """Candidates fitted on the training set's train split and measured on val (never test): quality, compute, and
     the one a policy chooses (best val macro F1 within the limits)."""
     version = context.partition_key
+    if landing.dataset(version).generative:
+        reason = "candidates are classifiers; a generation dataset fine-tunes the causal LM its declaration names"
+        return dg.MaterializeResult(metadata={"chosen": "none", "reason": reason})
     registered = landing.of_same_dataset(context.instance.get_dynamic_partitions(DATASET_VERSIONS), version)
     versions = versions_to_train_on(registered, version, config.train_on)
     examples = with_analyzed_text(gather_examples(lake, versions), lake.scan(TOKENIZED_DOCUMENTS, versions).collect())

@@ -15,6 +15,7 @@ from pathlib import Path
 ALIASES = "aliases.json"
 LABEL_MAP = "label_map.json"
 MODEL_CARD = "model_card.json"
+CAUSAL_LM = "causal_lm"  # the card's model_kind of a generative model
 RECIPE_FILE = "text_recipe.json"  # how texts are prepared for the model (recipe.TextRecipe)
 PRODUCTION = "production"
 PREVIOUS = "previous"

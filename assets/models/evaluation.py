@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
-from trainers.registry import ModelRegistry, read_card, update_card
+from trainers.registry import CAUSAL_LM, ModelRegistry, read_card, update_card
 
 GATED_METRICS = ("accuracy", "macro_f1")
 
@@ -18,6 +18,8 @@ class GateSettings:
     min_macro_f1: float = 0.5
     max_regression: float = 0.01  # how far below the production model's accuracy or macro F1 it may fall
     force: bool = False  # pass the gate anyway; recorded in the model card
+    min_rouge_l: float = 0.2  # a causal LM's test ROUGE-L against the references
+    max_perplexity: float = 0.0  # a causal LM's test perplexity of the references; 0: no limit
 
 
 def gate_result(
@@ -53,6 +55,46 @@ def gate_result(
         "minimums": minimums,
         "max_regression": settings.max_regression,
     }
+
+
+def generation_gate(metrics: dict[str, float], settings: GateSettings, production: dict | None) -> dict[str, object]:
+    """Whether a causal LM's test ROUGE-L (and perplexity, when limited) meet the minimums and its ROUGE-L does not
+    regress on production's beyond the tolerance."""
+    minimums = {"rouge_l": settings.min_rouge_l, **({"max_perplexity": settings.max_perplexity}
+                                                   if settings.max_perplexity else {})}  # fmt: skip
+    shortfalls = {}
+    if metrics["rouge_l"] < settings.min_rouge_l:
+        shortfalls["rouge_l"] = {"observed": metrics["rouge_l"], "minimum": settings.min_rouge_l}
+    if settings.max_perplexity and metrics["perplexity"] > settings.max_perplexity:
+        shortfalls["perplexity"] = {"observed": metrics["perplexity"], "maximum": settings.max_perplexity}
+    regressions = {}
+    if production and metrics["rouge_l"] < production["rouge_l"] - settings.max_regression:
+        regressions["rouge_l"] = {"observed": metrics["rouge_l"], "production": production["rouge_l"],
+                                  "tolerance": settings.max_regression}  # fmt: skip
+    met = not shortfalls and not regressions
+    return {"passed": met or settings.force, "forced": settings.force and not met, "shortfalls": shortfalls,
+            "regressions": regressions, "minimums": minimums, "max_regression": settings.max_regression}  # fmt: skip
+
+
+def evaluate_generation_candidate(
+    registry: ModelRegistry, folder: Path, bundle: Path, settings: GateSettings
+) -> CandidateEvaluation:
+    """A causal LM's report on its bundle's test split, production's on the same prompts (when it is a causal LM
+    too), and the gate; both recorded in its card."""
+    from trainers.generative.evaluation import evaluate_causal_lm
+
+    report = evaluate_causal_lm(folder, bundle)
+    production = None
+    current = registry.aliases().get("production")
+    if current is not None:
+        current_folder = registry.version_folder(current)
+        if read_card(current_folder).get("model_kind") == CAUSAL_LM:
+            production = {"version": current, **evaluate_causal_lm(current_folder, bundle)}
+        else:
+            production = {"version": current, "not_comparable": "production is not a causal language model"}
+    gate = generation_gate(report["metrics"], settings, production.get("metrics") if production else None)
+    update_card(folder, test_evaluation=report, evaluation_gate=gate, production_comparison=production)
+    return CandidateEvaluation(folder, report, production, gate, {})
 
 
 def production_report(registry: ModelRegistry, candidate: Path, bundle: Path) -> dict | None:
@@ -93,7 +135,10 @@ def evaluate_candidate(
 
     folder = registry.model_for(version, run_id)  # this run's model; the newest one when this run trained none
     # every trained model version has its own bundle; one grown from a few examples is judged on its source's
-    bundle = bundles_root / ((read_card(folder).get("lineage") or {}).get("evaluation_bundle") or folder.name)
+    card = read_card(folder)
+    bundle = bundles_root / ((card.get("lineage") or {}).get("evaluation_bundle") or folder.name)
+    if card.get("model_kind") == CAUSAL_LM:
+        return evaluate_generation_candidate(registry, folder, bundle, settings)
     report = evaluate_model(folder, bundle)
     production = production_report(registry, folder, bundle)
     gate = gate_result(report["metrics"], settings, production.get("metrics") if production else None,

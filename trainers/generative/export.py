@@ -11,10 +11,10 @@ from pathlib import Path
 
 from trainers.default_model import resolve_model_source
 from trainers.generative.evaluation import answer_records
-from trainers.generative.generation import ADAPTER_FOLDER, CAUSAL_LM, Generator
+from trainers.generative.generation import ADAPTER_FOLDER, Generator
 from trainers.generative.params import SftParams
 from trainers.generative.sft import SftResult
-from trainers.registry import MODEL_CARD, write_json_atomically
+from trainers.registry import CAUSAL_LM, MODEL_CARD, write_json_atomically
 
 
 def export_causal_lm(result: SftResult, params: SftParams, output: Path) -> Path:

@@ -20,7 +20,6 @@ from trainers.generative.chat import Message, ensure_chat_template, render_promp
 from trainers.registry import MODEL_CARD, RECIPE_FILE
 
 _PUNCTUATION = re.compile(r"[^\w\s]")
-CAUSAL_LM = "causal_lm"  # the card's model_kind of a generative model
 ADAPTER_FOLDER = "adapter"  # LoRA adapters kept beside a base model (adapters: keep)
 
 

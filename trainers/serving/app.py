@@ -20,9 +20,8 @@ from pathlib import Path
 from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse, Response
 
-from trainers.generative.generation import CAUSAL_LM
 from trainers.inference import Prediction
-from trainers.registry import read_card, resolve_alias
+from trainers.registry import CAUSAL_LM, read_card, resolve_alias
 from trainers.serving.access import TOKEN_VARIABLE, require_metrics_access, require_token
 from trainers.serving.batcher import MicroBatcher, ServiceBusyError
 from trainers.serving.generation import GenerationBatcher, GeneratorHolder

@@ -1,0 +1,99 @@
+"""A generation dataset (prompts and responses) goes from its declaration through cleaning, rules, splits and an SFT
+fine-tune to a gated, deployed causal LM answering on /generate."""
+
+from __future__ import annotations
+
+import json
+import random
+from pathlib import Path
+
+import dagster as dg
+import polars as pl
+import yaml
+
+from assets.storage.home import RefineryHome
+from dagster_project.jobs import PIPELINE_JOB
+from tests.dagster_project.pipeline import Pipeline
+from tests.servers import call
+from trainers.generative.tiny import build_tiny_causal_lm
+from trainers.registry import read_aliases, read_card
+from trainers.serving.app import build_app
+from trainers.serving.server import ServiceThread
+
+DEVICES = ["printer", "laptop", "badge", "router", "monitor", "phone", "scanner", "headset", "keyboard", "tablet"]
+FAULTS = ["keeps beeping", "will not start", "shows a red light", "is very slow", "loses its connection"]
+STEPS = ["unplug it for a minute", "update its driver", "check the cable", "restart it twice", "sign in again",
+         "clear its cache", "call the help desk", "swap the battery"]  # fmt: skip
+
+
+def write_answers(folder: Path, rows: int, seed: int = 3) -> None:
+    """Support questions and answers, plus one answer leaking an e-mail, one empty and one cut off."""
+    rng = random.Random(seed)
+    records = []
+    for n in range(rows):
+        device, fault = rng.choice(DEVICES), rng.choice(FAULTS)
+        steps = rng.sample(STEPS, 2)
+        question = f"my {device} {fault} since ticket {1000 + n}, what should i do?"
+        answer = f"for the {device}: {steps[0]} and then {steps[1]}."
+        records.append({"question": question, "answer": answer})
+    records[0]["answer"] = "write to anna.smith@example.com and she will fix the printer."
+    records[1]["answer"] = ""
+    records[2]["answer"] = "for the laptop: first unplug it and then..."
+    folder.mkdir(parents=True)
+    pl.DataFrame(records).write_csv(folder / "answers.csv")
+
+
+def declare(home: RefineryHome, base: Path) -> None:
+    declaration = {
+        "name": "answers",
+        "source": {"text_column": "question", "response_column": "answer"},
+        "tasks": [{"name": "reply", "kind": "generation"}],
+        "training": {"model_name_or_path": str(base), "max_epochs": 4, "learning_rate": 3e-3, "lora_rank": 16,
+                     "lora_alpha": 32, "batch_size": 8, "max_length": 64, "eval_prompts": 8, "max_new_tokens": 16},
+    }  # fmt: skip
+    (home.datasets / "answers.yaml").write_text(yaml.safe_dump(declaration))
+
+
+def test_a_generation_dataset_goes_from_its_declaration_to_a_served_causal_lm(tmp_path: Path) -> None:
+    base = build_tiny_causal_lm(tmp_path / "tiny-llama")
+    home = RefineryHome(tmp_path / "home").ensure()
+    declare(home, base)
+    write_answers(tmp_path / "drop", 240)
+    gate = {"min_accuracy": 0.0, "min_macro_f1": 0.0, "max_regression": 1.0, "min_rouge_l": 0.05}
+    with dg.instance_for_test(temp_dir=str(home.dagster)) as instance:
+        pipeline = Pipeline(home, instance, base)
+        pipeline.register(tmp_path / "drop", "answers-v1", "answers")
+        job = pipeline.defs.resolve_job_def(PIPELINE_JOB)
+        result = job.execute_in_process(partition_key="answers-v1", instance=instance, raise_on_error=False,
+                                        run_config={"ops": {"model_evaluation": {"config": gate}}})  # fmt: skip
+        assert result.success, [e.message for e in result.all_events if e.is_failure]
+
+        clean = pipeline.table("clean_documents", "answers-v1")
+        leaked = clean.filter(pl.col("text").str.contains("ticket 1000,"))
+        assert leaked["response"].to_list() == ["write to <EMAIL> and she will fix the printer."]
+        quarantine = pipeline.table("quarantine", "answers-v1")
+        by_rule = dict(quarantine.group_by("rule").len().iter_rows())
+        assert by_rule.get("response_not_truncated") == 1 and by_rule.get("response", 0) + by_rule.get(
+            "response_not_blank", 0
+        ) + by_rule.get("response_length", 0) >= 1
+        cut = quarantine.filter(pl.col("rule") == "response_not_truncated")
+        assert json.loads(cut["record"][0])["original_response"].endswith("then...")  # nothing of it is lost
+
+        examples = pipeline.table("training_examples", "answers-v1")
+        assert examples["response"].null_count() == 0 and set(examples["split"]) == {"train", "val", "test"}
+        read = result.asset_materializations_for_node("raw_documents")[0].metadata["records_read"].value
+        assert read == 240 and examples.height + quarantine.height == read
+
+        evaluated = result.asset_materializations_for_node("model_evaluation")[0].metadata
+        assert evaluated["test_rouge_l"].value >= 0.05 and evaluated["test_perplexity"].value > 1
+        assert "| prompt | reference | answer |" in evaluated["samples"].value
+
+    models = home.models / "answers"
+    production = models / read_aliases(models)["production"]
+    card = read_card(production)
+    assert card["model_kind"] == "causal_lm" and card["dataset_versions"] == ["answers-v1"]
+    assert card["val_loss"] < card["val_loss_before"] - 0.5 and card["evaluation_gate"]["passed"]
+    with ServiceThread(build_app(home.models, token="")) as service:
+        status, body = call(f"{service.url}/generate/answers", {"prompt": "my router is very slow, what should i do?",
+                                                                "max_new_tokens": 16})  # fmt: skip
+    assert status == 200 and body["model_version"] == production.name and body["text"]
