@@ -1,14 +1,16 @@
-"""batch_predictions and model_monitoring: score with the production model, compare with what it learned."""
+"""batch_predictions, batch_generations and model_monitoring: score (or answer) with the production model, compare
+with what it learned."""
 
 import dagster as dg
 
 from assets.models.drift import DriftReport
+from assets.models.generating import NotGenerativeError, generate_answers
 from assets.models.monitoring import PredictionSource, monitor_model
 from assets.models.scoring import read_texts, score_texts
 from assets.partitions import dataset_versions
 from assets.resources import LakeResource, LandingResource, ModelRegistryResource, TrainerResource
-from assets.storage.tables import BATCH_PREDICTIONS, CLEAN_DOCUMENTS
-from trainers.registry import resolve_alias
+from assets.storage.tables import BATCH_GENERATIONS, BATCH_PREDICTIONS, CLEAN_DOCUMENTS
+from trainers.registry import CAUSAL_LM, read_card, resolve_alias
 
 MODEL_MONITORING = "model_monitoring"
 
@@ -37,6 +39,9 @@ def batch_predictions(
     """The production model's label and score for every document of the version (or of `input_path`)."""
     version = context.partition_key
     folder = resolve_alias(registry.for_dataset(landing.dataset(version).name).model_root)
+    if read_card(folder).get("model_kind") == CAUSAL_LM:
+        raise dg.Failure(f"version {version}: production model {folder.name} is a causal LM; it labels nothing. "
+                         f"Materialize {BATCH_GENERATIONS} for its answers.")  # fmt: skip
     scored = score_texts(folder, read_texts(lake, version, config.input_path), config.batch_size)
     delta_version = lake.write_version(BATCH_PREDICTIONS, scored, version)
     return dg.MaterializeResult(
@@ -46,6 +51,51 @@ def batch_predictions(
             "input": config.input_path or f"{CLEAN_DOCUMENTS} of {version}",
             "label_counts": dg.MetadataValue.json(dict(scored["label"].drop_nulls().value_counts().iter_rows())),
             "refused": int(scored["refused"].is_not_null().sum()),
+            "delta_version": delta_version,
+        }
+    )
+
+
+class BatchGenerationsConfig(dg.Config):
+    """What to answer: this version's clean prompts, or any Parquet file or Delta table with a `text` column."""
+
+    input_path: str = ""
+    batch_size: int = 16
+    max_new_tokens: int = 128
+    temperature: float = 0.0  # 0: greedy
+
+
+@dg.asset(
+    partitions_def=dataset_versions,
+    deps=[CLEAN_DOCUMENTS, "deployed_model"],
+    group_name="generate",
+    kinds={"pytorch", "delta"},
+    code_version="1",
+)
+def batch_generations(
+    context: dg.AssetExecutionContext,
+    config: BatchGenerationsConfig,
+    lake: LakeResource,
+    registry: ModelRegistryResource,
+    landing: LandingResource,
+) -> dg.MaterializeResult:
+    """The production causal LM's answer to every prompt of the version (or of `input_path`)."""
+    version = context.partition_key
+    folder = resolve_alias(registry.for_dataset(landing.dataset(version).name).model_root)
+    rows = read_texts(lake, version, config.input_path)
+    try:
+        answered = generate_answers(folder, rows, config.batch_size, config.max_new_tokens, config.temperature)
+    except NotGenerativeError as error:
+        raise dg.Failure(f"version {version}: {error}") from error
+    delta_version = lake.write_version(BATCH_GENERATIONS, answered, version)
+    return dg.MaterializeResult(
+        metadata={
+            "dagster/row_count": answered.height,
+            "model_version": folder.name,
+            "input": config.input_path or f"{CLEAN_DOCUMENTS} of {version}",
+            "answered": int(answered["answer"].is_not_null().sum()),
+            "refused": int(answered["refused"].is_not_null().sum()),
+            "generated_tokens": int(answered["tokens"].fill_null(0).sum()),
             "delta_version": delta_version,
         }
     )

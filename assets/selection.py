@@ -47,6 +47,9 @@ class CandidatesConfig(dg.Config):
     max_size_mb: float = Field(0.0, description="size limit of the chosen one; 0 = none")
 
 
+NOT_FOR_GENERATION = "candidates are classifiers; a generation dataset fine-tunes the causal LM its declaration names"
+
+
 @dg.asset(
     partitions_def=dataset_versions,
     deps=[TRAINING_EXAMPLES, TOKENIZED_DOCUMENTS],
@@ -57,12 +60,10 @@ class CandidatesConfig(dg.Config):
 def model_candidates(
     context: dg.AssetExecutionContext, config: CandidatesConfig, lake: LakeResource, landing: LandingResource
 ) -> dg.MaterializeResult:
-    """Candidates fitted on the training set's train split and measured on val (never test): quality, compute, and
-    the one a policy chooses (best val macro F1 within the limits)."""
+    """Candidates fitted on train, measured on val (never test): quality, compute, the best val macro F1 in limits."""
     version = context.partition_key
     if landing.dataset(version).generative:
-        reason = "candidates are classifiers; a generation dataset fine-tunes the causal LM its declaration names"
-        return dg.MaterializeResult(metadata={"chosen": "none", "reason": reason})
+        return dg.MaterializeResult(metadata={"chosen": "none", "reason": NOT_FOR_GENERATION})
     registered = landing.of_same_dataset(context.instance.get_dynamic_partitions(DATASET_VERSIONS), version)
     versions = versions_to_train_on(registered, version, config.train_on)
     examples = with_analyzed_text(gather_examples(lake, versions), lake.scan(TOKENIZED_DOCUMENTS, versions).collect())

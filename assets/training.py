@@ -175,10 +175,8 @@ def fine_tuned_model(
         registered = landing.of_same_dataset(context.instance.get_dynamic_partitions(DATASET_VERSIONS), version)
         rules_hash = landing.rule_book(version).digest
         set_by_run = keys_set_by_run(context)
-        if dataset.generative:
-            params = generation_params(config, dataset.training, set_by_run)
-        else:
-            params = trainer_params(config, dataset.training, set_by_run)
+        chosen = generation_params if dataset.generative else trainer_params
+        params = chosen(config, dataset.training, set_by_run)
         tasks = [(task.name, task.column) for task in dataset.tasks]
         planned = plan_training_set(lake, registered, version, config.train_on, rules_hash, context.run_id, tasks,
                                     dataset.primary.kind)  # fmt: skip

@@ -8,7 +8,7 @@ from assets.cleaning import clean_documents
 from assets.deployment import deployed_model
 from assets.evaluation import model_evaluation
 from assets.ingestion import raw_documents
-from assets.monitoring import batch_predictions, model_monitoring
+from assets.monitoring import batch_generations, batch_predictions, model_monitoring
 from assets.readers.declared import load_sources
 from assets.resources import LakeResource, LandingResource, ModelRegistryResource, TrainerResource
 from assets.search import hyperparameter_search
@@ -37,6 +37,7 @@ ASSETS = [
     model_evaluation,
     deployed_model,
     batch_predictions,
+    batch_generations,
     model_monitoring,
 ]
 

@@ -8,7 +8,10 @@ PIPELINE_JOB = "refinery_pipeline"
 MONITORING_JOB = "refinery_monitoring"
 MONITOR_GROUP = "monitor"
 
-ON_DEMAND = ("hyperparameter_search",)  # minutes to hours: materialized when asked for, not with every version
+# materialized when asked for, not with every version: a search takes minutes to hours; answers are wanted for
+# some versions of a generation dataset only
+ON_DEMAND = ("hyperparameter_search", "batch_generations")
+CLASSIFIER_ONLY = ("batch_predictions", "model_monitoring")  # left out of a generation dataset's runs
 
 refinery_pipeline = dg.define_asset_job(
     PIPELINE_JOB,

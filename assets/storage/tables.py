@@ -7,6 +7,7 @@ CLEAN_DOCUMENTS = "clean_documents"
 TOKENIZED_DOCUMENTS = "tokenized_documents"
 TRAINING_EXAMPLES = "training_examples"
 BATCH_PREDICTIONS = "batch_predictions"
+BATCH_GENERATIONS = "batch_generations"  # the production causal LM's answers
 MODEL_CANDIDATES = "model_candidates"  # the selection matrix: one row per candidate and version
 QUARANTINE = "quarantine"
 DEDUP_INDEX = "dedup_index"  # MinHash band keys of clean documents, for near-duplicates across versions

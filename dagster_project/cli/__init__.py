@@ -74,6 +74,8 @@ def add_data_commands(commands: argparse._SubParsersAction) -> None:
     init.add_argument("--text-column", help="the text column (default: detected, see the profile)")
     init.add_argument("--label-column", help="the label column (default: detected, see the profile)")
     init.add_argument("--json", action="store_true", help="print the profile as JSON")
+    init.add_argument("--response-column", help="declare a generation dataset: this column holds the responses")
+    init.add_argument("--base-model", help="a generation dataset's causal LM to fine-tune (a folder or hub id)")
 
     demo = subcommand(commands, "demo", "generate the demo corpus and run the whole pipeline on it")
     demo.add_argument(*VERSION_FLAGS, dest="version", default=DEMO_VERSION, help="dataset version name")

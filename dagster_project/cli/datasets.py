@@ -8,6 +8,7 @@ import re
 from pathlib import Path
 
 from assets.datasets.declaration import dataset_file, declaration_yaml
+from assets.datasets.generation_profile import generation_declaration, generation_profile
 from assets.datasets.profile import DatasetProfile, fitted_declaration, profile_frame, read_sample
 from assets.storage.home import RefineryHome
 from dagster_project.cli import CliError
@@ -54,9 +55,16 @@ def command_init(args: argparse.Namespace, home: RefineryHome) -> int:
     if path.exists():
         raise CliError(f"{path}: dataset {name!r} is already declared; add versions with: "
                        f"refinery ingest PATH --dataset {name}")  # fmt: skip
-    profile = profile_frame(read_sample(source), args.text_column, args.label_column)
-    print(json.dumps(profile.to_dict(), indent=2) if args.json else "\n".join(profile_lines(profile)))
-    declaration = fitted_declaration(name, profile)
+    if args.response_column:  # prompts and responses: a causal LM learns to answer
+        found = generation_profile(read_sample(source), args.response_column, args.text_column)
+        print(json.dumps(found, indent=2))
+        declaration = generation_declaration(name, found, args.base_model)
+        if not args.base_model:
+            print(f"set training: model_name_or_path (a causal LM folder or hub id) in {path} before refinery run")
+    else:
+        profile = profile_frame(read_sample(source), args.text_column, args.label_column)
+        print(json.dumps(profile.to_dict(), indent=2) if args.json else "\n".join(profile_lines(profile)))
+        declaration = fitted_declaration(name, profile)
     path.parent.mkdir(parents=True, exist_ok=True)
     header = f"# Dataset {name}, declared by `refinery init {source}`. Edit freely.\n"
     path.write_text(declaration_yaml(declaration, header))

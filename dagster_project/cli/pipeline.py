@@ -10,7 +10,7 @@ from pathlib import Path
 
 import dagster as dg
 
-from assets.datasets.resolve import dataset_name_of
+from assets.datasets.resolve import dataset_name_of, declaration_for
 from assets.demo.tickets import DEMO_DATASET, write_demo_declaration, write_demo_drop
 from assets.partitions import DATASET_VERSIONS
 from assets.readers.mapping import RecordMapping
@@ -19,7 +19,7 @@ from dagster_project.cli import CliError
 from dagster_project.cli.common import open_instance
 from dagster_project.cli.summary import render_summary, version_summary
 from dagster_project.definitions import build_definitions
-from dagster_project.jobs import ON_DEMAND, PIPELINE_JOB
+from dagster_project.jobs import CLASSIFIER_ONLY, ON_DEMAND, PIPELINE_JOB
 from dagster_project.versions import register_drop
 from rules.overrides import overlay_documents
 from rules.yaml_reader import load_control_file
@@ -50,7 +50,10 @@ def run_version(home: RefineryHome, version: str, select: str = "*", run_config:
     except Exception as error:  # Dagster raises several types for a bad selection
         raise CliError(f"bad --select {select!r}: {error}") from error
     named = set(select.replace("*", "").replace("+", "").split(","))
-    keys = {key for key in keys if key.to_user_string() not in ON_DEMAND or key.to_user_string() in named}
+    skipped = set(ON_DEMAND)
+    if declaration_for(home.datasets, dataset_name_of(home.landing / version)).generative:
+        skipped |= set(CLASSIFIER_ONLY)  # a causal LM labels nothing: its answers are batch_generations
+    keys = {key for key in keys if key.to_user_string() not in skipped or key.to_user_string() in named}
     run_config = {"loggers": {"console": {"config": {"log_level": "INFO"}}}, **(run_config or {})}
     result = defs.resolve_job_def(PIPELINE_JOB).execute_in_process(
         partition_key=version,

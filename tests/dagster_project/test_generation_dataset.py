@@ -11,9 +11,12 @@ import dagster as dg
 import polars as pl
 import yaml
 
+from assets.monitoring import batch_generations
 from assets.storage.home import RefineryHome
-from dagster_project.jobs import PIPELINE_JOB
+from dagster_project.definitions import build_resources
+from dagster_project.jobs import MONITORING_JOB, PIPELINE_JOB
 from tests.dagster_project.pipeline import Pipeline
+from tests.dagster_project.test_cli import _refinery
 from tests.servers import call
 from trainers.generative.tiny import build_tiny_causal_lm
 from trainers.registry import read_aliases, read_card
@@ -24,6 +27,9 @@ DEVICES = ["printer", "laptop", "badge", "router", "monitor", "phone", "scanner"
 FAULTS = ["keeps beeping", "will not start", "shows a red light", "is very slow", "loses its connection"]
 STEPS = ["unplug it for a minute", "update its driver", "check the cable", "restart it twice", "sign in again",
          "clear its cache", "call the help desk", "swap the battery"]  # fmt: skip
+
+
+BATCH = {"ops": {"batch_generations": {"config": {"max_new_tokens": 8}}}}
 
 
 def write_answers(folder: Path, rows: int, seed: int = 3) -> None:
@@ -73,9 +79,11 @@ def test_a_generation_dataset_goes_from_its_declaration_to_a_served_causal_lm(tm
         assert leaked["response"].to_list() == ["write to <EMAIL> and she will fix the printer."]
         quarantine = pipeline.table("quarantine", "answers-v1")
         by_rule = dict(quarantine.group_by("rule").len().iter_rows())
-        assert by_rule.get("response_not_truncated") == 1 and by_rule.get("response", 0) + by_rule.get(
-            "response_not_blank", 0
-        ) + by_rule.get("response_length", 0) >= 1
+        assert (
+            by_rule.get("response_not_truncated") == 1
+            and by_rule.get("response", 0) + by_rule.get("response_not_blank", 0) + by_rule.get("response_length", 0)
+            >= 1
+        )
         cut = quarantine.filter(pl.col("rule") == "response_not_truncated")
         assert json.loads(cut["record"][0])["original_response"].endswith("then...")  # nothing of it is lost
 
@@ -88,6 +96,15 @@ def test_a_generation_dataset_goes_from_its_declaration_to_a_served_causal_lm(tm
         assert evaluated["test_rouge_l"].value >= 0.05 and evaluated["test_perplexity"].value > 1
         assert "| prompt | reference | answer |" in evaluated["samples"].value
 
+        answered = dg.materialize([batch_generations], partition_key="answers-v1", instance=instance,
+                                  resources=build_resources(home), run_config=BATCH)  # fmt: skip
+        assert answered.success
+        generations = pipeline.table("batch_generations", "answers-v1").sort("doc_id")
+        assert generations["doc_id"].to_list() == clean.sort("doc_id")["doc_id"].to_list()
+        assert generations["refused"].null_count() == generations.height and generations["answer"].is_not_null().all()
+        assert generations["tokens"].max() <= 8
+        assert not pipeline.run_job(MONITORING_JOB, "answers-v1").success  # a causal LM labels nothing: refused
+
     models = home.models / "answers"
     production = models / read_aliases(models)["production"]
     card = read_card(production)
@@ -97,3 +114,23 @@ def test_a_generation_dataset_goes_from_its_declaration_to_a_served_causal_lm(tm
         status, body = call(f"{service.url}/generate/answers", {"prompt": "my router is very slow, what should i do?",
                                                                 "max_new_tokens": 16})  # fmt: skip
     assert status == 200 and body["model_version"] == production.name and body["text"]
+
+
+def test_init_declares_a_generation_dataset_that_run_takes_to_a_deployed_causal_lm(tmp_path: Path) -> None:
+    base = build_tiny_causal_lm(tmp_path / "tiny-llama")
+    write_answers(tmp_path / "drop", 240)
+    home = tmp_path / "home"
+    init = _refinery(home, "init", str(tmp_path / "drop" / "answers.csv"), "--response-column", "answer",
+                     "--base-model", str(base))  # fmt: skip
+    assert init.returncode == 0, init.stderr
+    profile = json.loads(init.stdout[: init.stdout.index("\ndeclared")])
+    assert profile["prompt_column"] == "question" and profile["pii"]["response"] == {"email": 1}
+    declared = yaml.safe_load((home / "datasets" / "answers.yaml").read_text())
+    assert declared["tasks"] == [{"name": "response", "kind": "generation"}]
+    settings = {"max_epochs": 4, "learning_rate": 3e-3, "lora_rank": 16, "lora_alpha": 32, "max_length": 64}
+    config = {"ops": {"fine_tuned_model": {"config": settings}, "model_evaluation": {"config": {"min_rouge_l": 0.05}}}}
+    run = _refinery(home, "run", "--config", json.dumps(config))
+    assert run.returncode == 0, run.stderr[-3000:]
+    assert "(production)" in run.stdout
+    card = read_card(home / "models" / "answers" / read_aliases(home / "models" / "answers")["production"])
+    assert card["model_kind"] == "causal_lm" and card["params"]["learning_rate"] == 3e-3

@@ -13,7 +13,7 @@ from trainers.generative.export import export_causal_lm, held_out_evaluation, re
 from trainers.generative.params import SftParams
 from trainers.generative.sft import fit_sft
 from trainers.registry import update_card
-from trainers.train import Reporter
+from trainers.reporter import Reporter
 
 
 def run_sft(
