@@ -15,6 +15,7 @@ SPLITS = ("train", "val", "test")
 COLUMNS = ("doc_id", "text", "label")
 GENERATION = "generation"  # a bundle of prompts (text) and responses for a causal LM
 RESPONSE = "response"
+CONTEXT = "context"  # a chat example's earlier turns as JSON (null: a single prompt)
 
 
 @dataclass
@@ -30,12 +31,12 @@ class BundleManifest:
     tasks: dict[str, dict[str, int]] = field(
         default_factory=dict
     )  # multi-task: every task, each a `label:<task>` column
-    kind: str = "classification"  # or generation: a `response` column beside the text (the prompt)
+    kind: str = "classification"  # or generation: `response` and `context` beside the text (the prompt)
 
     @property
     def columns(self) -> list[str]:
         """The columns every split holds."""
-        return [*COLUMNS, *([RESPONSE] if self.kind == GENERATION else []), *map(task_column, self.tasks)]
+        return [*COLUMNS, *([RESPONSE, CONTEXT] if self.kind == GENERATION else []), *map(task_column, self.tasks)]
 
 
 def write_bundle(folder: Path, splits: dict[str, pa.Table], manifest: BundleManifest) -> Path:

@@ -101,11 +101,12 @@ def load_dataset(path: Path) -> DatasetDeclaration:
 
 
 def generation_mapping(mapping: RecordMapping | None, declared: dict) -> RecordMapping:
-    """A generation dataset's mapping: responses from `response_column` (default `response`) and no label column
-    unless the source mapping names one."""
+    """A generation dataset's mapping: responses from `response_column` (default `response`) or from the
+    conversations of `messages_column`, and no label column unless the source mapping names one."""
     mapping = mapping or RecordMapping()
     label = mapping.label_column if "label_column" in declared else None
-    return replace(mapping, response_column=mapping.response_column or RESPONSE, label_column=label)
+    response = None if mapping.messages_column else (mapping.response_column or RESPONSE)
+    return replace(mapping, response_column=response, label_column=label)
 
 
 def _task(reader: YamlReader, spec: object) -> Task:

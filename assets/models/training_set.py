@@ -13,7 +13,7 @@ from assets.storage.delta import Lake
 from assets.storage.home import git_commit
 from assets.storage.tables import TRAINING_EXAMPLES
 from recipe.text_recipe import TextRecipe
-from trainers.bundle import GENERATION, RESPONSE, BundleManifest, task_column
+from trainers.bundle import CONTEXT, GENERATION, RESPONSE, BundleManifest, task_column
 from trainers.registry import new_model_version
 
 TrainOn = Literal["all_up_to", "this_version"]
@@ -75,6 +75,10 @@ def split_examples(
     if kind == GENERATION:
         if RESPONSE not in examples.columns:
             raise ValueError("the training examples have no response column; re-materialize them")
+        if CONTEXT not in examples.columns:  # prompt and response records: no earlier turns
+            splits = {
+                split: frame.with_columns(pl.lit(None, pl.String).alias(CONTEXT)) for split, frame in splits.items()
+            }
         tasks = []
     task_maps = task_label_maps(splits["train"], tasks or [])
     splits = {split: with_task_columns(frame, tasks or []) for split, frame in splits.items()}

@@ -13,10 +13,11 @@ from pathlib import Path
 import polars as pl
 import pyarrow as pa
 
+from assets.readers.conversations import split_conversations
 from assets.readers.formats import SUFFIX_FORMATS, columns_of, file_format, read_file
 from assets.readers.mapping import MAPPING_FILE, RecordMapping
 from assets.readers.protocol import IngestError, ParsedRecords
-from assets.storage.records import DOCUMENT_SCHEMA, QUARANTINE_SCHEMA, RESPONSE, content_hash, quarantine_raw
+from assets.storage.records import CONTEXT, DOCUMENT_SCHEMA, QUARANTINE_SCHEMA, RESPONSE, content_hash, quarantine_raw
 
 _UNSAFE_NAME = re.compile(r"[^0-9A-Za-z_]+")
 TEXT_FOLDER_CONFIG = {"text_column": "text", "label_column": "label", "id_column": "path"}
@@ -74,12 +75,15 @@ def documents_schema(extra_columns: list[str]) -> pa.Schema:
 
 def carried_columns(present: list[str], config: RecordMapping, known: dict[str, str]) -> dict[str, str]:
     """Source columns that no mapping uses, with their lake names (added to `known`)."""
-    mapped = set(config.mapped.values())
+    mapped = set(config.mapped.values()) | {config.messages_column}
     return {**known, **{name: _extra_name(name) for name in present if name not in mapped and name not in known}}
 
 
 def reject_unmappable(batch: ParsedRecords, config: RecordMapping, source: str) -> ParsedRecords:
-    """Move records whose mapped column holds a list or an object (not text) to the batch's rejects."""
+    """Split conversations (a chat mapping), then move records whose mapped column holds a list or an object (not
+    text) to the batch's rejects."""
+    if config.messages_column:
+        batch = split_conversations(batch, config.messages_column, source)
     if batch.frame is not None:  # parsed from text: every value is a string
         return batch
     mapped = [column for column in config.mapped.values() if column in batch.columns]
@@ -128,12 +132,16 @@ def document_ids(frame: pl.DataFrame) -> pl.Series:
     documents may share a prompt)."""
     if RESPONSE not in frame.columns:
         return content_hash(frame["text"]).alias("doc_id")
-    pairs = frame.select(pl.concat_str(pl.col("text").fill_null(""), pl.lit("\x1f"), pl.col(RESPONSE).fill_null("")))
+    parts = [pl.col(CONTEXT).fill_null("")] if CONTEXT in frame.columns else []
+    parts += [pl.col("text").fill_null(""), pl.col(RESPONSE).fill_null("")]
+    pairs = frame.select(pl.concat_str(parts, separator="\x1f"))
     return content_hash(pairs.to_series()).alias("doc_id")
 
 
 def mapped_columns(config: RecordMapping) -> list[str]:
     """The documents' columns a mapping adds to Refinery's own (a generation dataset's `response`)."""
+    if config.messages_column:
+        return [RESPONSE, CONTEXT]
     return [RESPONSE] if config.response_column else []
 
 
@@ -180,8 +188,7 @@ class DropReader:
                 config = RecordMapping(**{**config.__dict__, **TEXT_FOLDER_CONFIG})
             self.file_configs[path] = config
             present = columns_of(path, config)
-            wanted = (config.text_column, config.label_column, config.id_column, config.response_column)
-            missing = [c for c in wanted if c and c not in present]
+            missing = [c for c in config.source_columns if c not in present]
             if missing and present:  # no columns at all: no record parses, and each line is quarantined alone
                 raise IngestError(f"{path}: mapped column {missing[0]!r} not found (columns: {', '.join(present)})")
             self.extras = carried_columns(present, config, self.extras)

@@ -7,7 +7,9 @@ from pathlib import Path
 
 import yaml
 
+from assets.readers.conversations import ANSWER, EARLIER, PROMPT
 from assets.readers.protocol import IngestError
+from assets.storage.records import CONTEXT, RESPONSE
 from rules.yaml_reader import load_control_file
 
 MAPPING_FILE = "_source.yaml"  # the file name users know; it holds a RecordMapping
@@ -27,6 +29,7 @@ class RecordMapping:
     label_column: str | None = "label"
     id_column: str | None = None
     response_column: str | None = None
+    messages_column: str | None = None  # chat records: the conversation, which gives text, response and context
     format: str | None = None
     encoding: str | None = None
     delimiter: str | None = None
@@ -40,7 +43,8 @@ class RecordMapping:
     def from_mapping(cls, values: dict, where: str) -> RecordMapping:
         """Validate keys and value types; errors name `where` and the key."""
         kinds = {
-            "text_column": str, "label_column": str, "id_column": str, "response_column": str, "format": str,
+            "text_column": str, "label_column": str, "id_column": str, "response_column": str, "messages_column": str,
+            "format": str,
             "encoding": str, "delimiter": str, "quote_char": str, "has_header": bool, "columns": list,
             "max_record_lines": int,
             "max_record_bytes": int,
@@ -52,6 +56,9 @@ class RecordMapping:
                 not isinstance(value, kinds[key]) or isinstance(value, bool) != (kinds[key] is bool)
             ):
                 raise MappingError(f"{where}: key {key!r} must be a {kinds[key].__name__}, got {value!r}")
+        if values.get("messages_column") and values.get("response_column"):
+            raise MappingError(f"{where}: a conversation ({'messages_column'!r}) holds its response; "
+                               "drop 'response_column'")  # fmt: skip
         if values.get("format") not in (None, *FORMATS):
             raise MappingError(f"{where}: key 'format' must be one of {', '.join(FORMATS)}")
         for key in ("delimiter", "quote_char"):
@@ -87,8 +94,19 @@ class RecordMapping:
         return yaml.safe_dump(changed, sort_keys=False)
 
     @property
+    def source_columns(self) -> list[str]:
+        """The source columns this config reads (a file without one of them is refused)."""
+        if self.messages_column:
+            return [c for c in (self.messages_column, self.id_column) if c]
+        return [c for c in (self.text_column, self.label_column, self.id_column, self.response_column) if c]
+
+    @property
     def mapped(self) -> dict[str, str]:
-        """Refinery column -> source column, for the columns this config maps."""
+        """Refinery column -> source column, for the columns this config maps (a conversation: the columns it is
+        split into)."""
+        if self.messages_column:
+            mapping = {"text": PROMPT, RESPONSE: ANSWER, CONTEXT: EARLIER}
+            return {**mapping, "source_id": self.id_column} if self.id_column else mapping
         mapping = {"text": self.text_column}
         if self.label_column:
             mapping["label"] = self.label_column

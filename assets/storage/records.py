@@ -20,9 +20,10 @@ DOCUMENT_SCHEMA: dict[str, pl.DataType] = {
 }
 
 RESPONSE = "response"  # the column of a generation dataset's responses (its text is the prompt)
-# besides the document columns, a quarantined record keeps these: a generation dataset's response, and both
-# texts as they arrived
-KEPT_IN_RECORDS = ("original_text", "response", "original_response")
+CONTEXT = "context"  # a chat record's turns before its last user message, as JSON (null: none)
+# besides the document columns, a quarantined record keeps these: a generation dataset's response and context,
+# and its texts as they arrived
+KEPT_IN_RECORDS = ("original_text", RESPONSE, "original_response", CONTEXT, "original_context")
 
 QUARANTINE_SCHEMA: dict[str, pl.DataType] = {
     "stage": pl.String(),

@@ -3,12 +3,13 @@ filters, and exact and near-duplicate removal within a version and against earli
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass, field
 
 import polars as pl
 
 from assets.storage.delta import Lake
-from assets.storage.records import RESPONSE, empty_quarantine
+from assets.storage.records import CONTEXT, RESPONSE, empty_quarantine
 from assets.storage.tables import CLEAN_DOCUMENTS, DEDUP_INDEX
 from assets.text.dedup import NearDuplicateOptions, exact_duplicates, near_duplicates
 from assets.text.quality import apply_quality_filters
@@ -36,6 +37,8 @@ def normalize_documents(raw: pl.DataFrame, recipe: TextRecipe | None = None) -> 
     responses = []
     if RESPONSE in raw.columns:
         responses = [pl.col(RESPONSE).alias("original_response"), recipe.apply(raw[RESPONSE]).alias(RESPONSE)]
+    if CONTEXT in raw.columns:
+        responses += [pl.col(CONTEXT).alias("original_context"), prepared_contexts(raw[CONTEXT], recipe)]
     return raw.with_columns(
         pl.col("text").alias("original_text"),
         recipe.apply(raw["text"]).alias("text"),
@@ -44,12 +47,25 @@ def normalize_documents(raw: pl.DataFrame, recipe: TextRecipe | None = None) -> 
     )
 
 
+def prepared_contexts(contexts: pl.Series, recipe: TextRecipe) -> pl.Series:
+    """Chat contexts (JSON lists of {role, content}) with every message's content through the recipe."""
+    turns = [json.loads(context) if context else [] for context in contexts]
+    contents = recipe.apply(pl.Series([m["content"] for turn in turns for m in turn], dtype=pl.String)).to_list()
+    prepared, at = [], 0
+    for turn in turns:
+        messages = [{**message, "content": contents[at + i] or ""} for i, message in enumerate(turn)]
+        at += len(turn)
+        prepared.append(json.dumps(messages, ensure_ascii=False) if messages else None)
+    return pl.Series(CONTEXT, prepared, dtype=pl.String)
+
+
 def dedup_column(documents: pl.DataFrame) -> tuple[pl.DataFrame, str]:
     """The documents with the column duplicates are found on: the text, or a generation dataset's prompt and
     response together (one prompt may have several good answers)."""
     if RESPONSE not in documents.columns:
         return documents, "text"
-    pair = pl.concat_str(pl.col("text").fill_null(""), pl.lit("\n\n"), pl.col(RESPONSE).fill_null(""))
+    parts = [pl.col(CONTEXT).fill_null("")] if CONTEXT in documents.columns else []
+    pair = pl.concat_str([*parts, pl.col("text").fill_null(""), pl.col(RESPONSE).fill_null("")], separator="\n\n")
     return documents.with_columns(pair.alias(PAIR)), PAIR
 
 
@@ -84,7 +100,7 @@ def clean_version(
     unique, exact = exact_duplicates(passed, "clean", earlier_keys, column)
     kept, near_copies, index = near_duplicates(unique, "clean", near or NearDuplicateOptions(), earlier_index, column)
     rejected = pl.concat([broken, low_quality, exact, near_copies])
-    kept = kept.drop("original_text", "original_response", PAIR, strict=False)
+    kept = kept.drop("original_text", "original_response", "original_context", PAIR, strict=False)
     return CleanedVersion(kept, rejected, index, exact.height, near_copies.height, unseen)
 
 

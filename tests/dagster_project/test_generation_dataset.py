@@ -134,3 +134,53 @@ def test_init_declares_a_generation_dataset_that_run_takes_to_a_deployed_causal_
     assert "(production)" in run.stdout
     card = read_card(home / "models" / "answers" / read_aliases(home / "models" / "answers")["production"])
     assert card["model_kind"] == "causal_lm" and card["params"]["learning_rate"] == 3e-3
+
+
+def write_chats(folder: Path, rows: int, seed: int = 4) -> None:
+    """Two-turn support chats as JSON Lines (a system message, a greeting, then the question that is answered)."""
+    rng = random.Random(seed)
+    folder.mkdir(parents=True)
+    with (folder / "chats.jsonl").open("w") as handle:
+        for n in range(rows):
+            device, fault, steps = rng.choice(DEVICES), rng.choice(FAULTS), rng.sample(STEPS, 2)
+            messages = [
+                {"role": "system", "content": "you answer support questions briefly."},
+                {"role": "user", "content": f"hello, this is case {5000 + n}, reach me at case{n}@example.com"},
+                {"role": "assistant", "content": "hello, how can i help with your case?"},
+                {"role": "user", "content": f"my {device} {fault}, what should i do?"},
+                {"role": "assistant", "content": f"for the {device}: {steps[0]} and then {steps[1]}."},
+            ]
+            handle.write(json.dumps({"id": f"chat-{n}", "messages": messages}) + "\n")
+
+
+def test_a_chat_dataset_trains_on_whole_conversations_with_personal_data_masked_in_every_turn(tmp_path: Path) -> None:
+    base = build_tiny_causal_lm(tmp_path / "tiny-llama")
+    home = RefineryHome(tmp_path / "home").ensure()
+    declaration = {
+        "name": "chats",
+        "source": {"messages_column": "messages", "id_column": "id"},
+        "tasks": [{"name": "reply", "kind": "generation"}],
+        "training": {"model_name_or_path": str(base), "max_epochs": 2, "learning_rate": 3e-3, "max_length": 96,
+                     "eval_prompts": 4, "max_new_tokens": 8},
+    }  # fmt: skip
+    (home.datasets / "chats.yaml").write_text(yaml.safe_dump(declaration))
+    write_chats(tmp_path / "drop", 150)
+    gate = {"min_rouge_l": 0.0, "max_regression": 1.0}
+    with dg.instance_for_test(temp_dir=str(home.dagster)) as instance:
+        pipeline = Pipeline(home, instance, base)
+        pipeline.register(tmp_path / "drop", "chats-v1", "chats")
+        job = pipeline.defs.resolve_job_def(PIPELINE_JOB)
+        result = job.execute_in_process(partition_key="chats-v1", instance=instance, raise_on_error=False,
+                                        run_config={"ops": {"model_evaluation": {"config": gate}}})  # fmt: skip
+        assert result.success, [e.message for e in result.all_events if e.is_failure]
+        examples = pipeline.table("training_examples", "chats-v1")
+        quarantined = pipeline.table("quarantine", "chats-v1")
+        assert examples.height + quarantined.height == 150 and examples.height >= 140  # near-copies: quarantined
+        assert examples["context"].null_count() == 0
+        first = json.loads(examples.sort("source_row")["context"][0])
+        assert [m["role"] for m in first] == ["system", "user", "assistant"] and "<EMAIL>" in first[1]["content"]
+        assert not examples["context"].str.contains("@example.com").any()
+    production = home.models / "chats" / read_aliases(home.models / "chats")["production"]
+    card = read_card(production)
+    assert card["data"]["train_examples"] == examples.filter(pl.col("split") == "train").height
+    assert card["test_evaluation"]["samples"][0]["prompt"].startswith("my ")  # the last user turn is the prompt

@@ -11,21 +11,32 @@ from pathlib import Path
 import pyarrow.parquet as pq
 import torch
 
+from trainers.bundle import CONTEXT, RESPONSE
 from trainers.generative.chat import as_messages
 from trainers.generative.generation import Generator, Limits, reference_metrics
 from trainers.generative.packing import IGNORE, collate_rows, tokenize_example, unpacked_rows
 from trainers.registry import MODEL_CARD
 
 SAMPLES_SHOWN = 5
-RESPONSE = "response"  # the bundle column of a generation dataset's responses (its text is the prompt)
 
 
-def bundle_records(bundle: Path, split: str) -> list[dict[str, str]]:
-    """A generation bundle's split as prompt/response records."""
-    table = pq.read_table(bundle / f"{split}.parquet", columns=["text", RESPONSE])
-    return [{"prompt": prompt, "response": response}
-            for prompt, response in zip(table.column("text").to_pylist(), table.column(RESPONSE).to_pylist(),
-                                        strict=True)]  # fmt: skip
+def bundle_records(bundle: Path, split: str) -> list[dict[str, object]]:
+    """A generation bundle's split as prompt/response records, or chat `messages` where a row has earlier turns."""
+    table = pq.read_table(bundle / f"{split}.parquet")
+    contexts = table.column(CONTEXT).to_pylist() if CONTEXT in table.column_names else [None] * table.num_rows
+    records: list[dict[str, object]] = []
+    for prompt, response, context in zip(table.column("text").to_pylist(), table.column(RESPONSE).to_pylist(),
+                                         contexts, strict=True):  # fmt: skip
+        if context:
+            turns = [
+                *json.loads(context),
+                {"role": "user", "content": prompt},
+                {"role": "assistant", "content": response},
+            ]
+            records.append({"messages": turns})
+        else:
+            records.append({"prompt": prompt, "response": response})
+    return records
 
 
 @torch.inference_mode()
