@@ -126,6 +126,19 @@ def reusable_tokens(lake: Lake, documents: pl.DataFrame) -> pl.DataFrame:
     )
 
 
+def token_counts(texts: pl.Series, tokenizer: TokenizerBundle) -> pl.Series:
+    """How many tokens each text has (as `token_count` counts them), each distinct space-separated chunk
+    tokenized once."""
+    rows = pl.DataFrame({"chunk": texts.fill_null("").str.split(" ")}).with_row_index("row").explode("chunk")
+    rows = rows.filter(pl.col("chunk") != "")
+    chunks = rows["chunk"].unique(maintain_order=True).to_list()
+    sizes = pl.DataFrame({"chunk": chunks, "size": [len(t) for t in tokenize_chunks(chunks, tokenizer)]},
+                         schema={"chunk": pl.String, "size": pl.Int64})  # fmt: skip
+    per_row = rows.join(sizes, on="chunk", how="left").group_by("row").agg(pl.col("size").sum())
+    counts = pl.DataFrame({"row": range(texts.len())}, schema={"row": pl.UInt32}).join(per_row, on="row", how="left")
+    return counts.sort("row")["size"].fill_null(0).cast(pl.Int64)
+
+
 def tokenize_incrementally(
     documents: pl.DataFrame, tokenizer: TokenizerBundle, previous: pl.DataFrame
 ) -> tuple[pl.DataFrame, int]:

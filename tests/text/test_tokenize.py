@@ -59,3 +59,15 @@ def test_analyzed_text_is_the_lemmas_then_the_stems_of_tokenized_documents() -> 
     tokenized = tokenize_documents(pl.DataFrame({"text": texts}), load_tokenizer("en"))
     expected = tokenized.select(pl.concat_list("lemmas", "stems").list.join(" "))["lemmas"].to_list()
     assert analyzed_texts(texts) == expected
+
+
+def test_token_counts_count_what_tokenized_documents_count_on_every_demo_document() -> None:
+    from assets.demo.tickets import generate_tickets
+    from assets.text.tokenize import token_counts
+    from recipe.normalize import normalize_text
+
+    records, _ = generate_tickets(1000, seed=4)
+    texts = normalize_text(pl.Series([r["body"] for r in records] + [None, ""], dtype=pl.String))
+    tokenizer = load_tokenizer("en")
+    expected = tokenize_documents(pl.DataFrame({"text": texts}), tokenizer)["token_count"]
+    assert token_counts(texts, tokenizer).to_list() == expected.to_list()
