@@ -81,6 +81,8 @@ def add_data_commands(commands: argparse._SubParsersAction) -> None:
     demo.add_argument(*VERSION_FLAGS, dest="version", default=DEMO_VERSION, help="dataset version name")
     demo.add_argument("--rows", type=int, default=3000, help="tickets to generate")
     demo.add_argument("--epochs", type=int, default=3, help="fine-tuning epochs")
+    demo.add_argument("--generation-rows", type=int, default=600,
+                      help="answered tickets of the generation demo (a tiny causal LM); 0: none")  # fmt: skip
 
     ingest = subcommand(commands, "ingest", "register a file or folder as a new dataset version")
     ingest.add_argument("path", help="a data file or folder")

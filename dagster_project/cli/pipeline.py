@@ -11,6 +11,7 @@ from pathlib import Path
 import dagster as dg
 
 from assets.datasets.resolve import dataset_name_of, declaration_for
+from assets.demo.answers import ANSWERS_DATASET, write_answers_declaration, write_answers_drop
 from assets.demo.tickets import DEMO_DATASET, write_demo_declaration, write_demo_drop
 from assets.partitions import DATASET_VERSIONS
 from assets.readers.mapping import RecordMapping
@@ -163,5 +164,32 @@ def command_demo(args: argparse.Namespace, home: RefineryHome) -> int:
     print(summarize_version(home, args.version))
     if not ok:
         raise CliError("the demo run did not complete; see the messages above")
+    if args.generation_rows:
+        run_generation_demo(home, args.generation_rows, args.log_level)
     print('\ntry: refinery predict "my vpn keeps dropping"   or   make serve')
     return 0
+
+
+def run_generation_demo(home: RefineryHome, rows: int, log_level: str) -> None:
+    """The demo's generation dataset: answered tickets, a tiny Llama built in code (no hub) fine-tuned on them."""
+    from trainers.generative.tiny import build_tiny_causal_lm
+
+    instance, version = open_instance(home), f"{ANSWERS_DATASET}-demo-v1"
+    if not instance.has_dynamic_partition(DATASET_VERSIONS, version):
+        base = home.root / "base-models" / "tiny-llama"
+        if not (base / "config.json").is_file():
+            build_tiny_causal_lm(base)
+        write_answers_declaration(home.datasets, base)
+        with tempfile.TemporaryDirectory() as scratch:
+            defects = write_answers_drop(Path(scratch) / "answers", rows=rows)
+            register_drop(instance, home, Path(scratch) / "answers", version, dataset=ANSWERS_DATASET)
+        print(
+            f"\ngenerated the demo's answered tickets ({rows}, planted reply defects: {defects}) as version {version}"
+        )
+    if not run_version(home, version, "*", {"loggers": {"console": {"config": {"log_level": log_level}}}}):
+        raise CliError("the generation demo did not complete; see the messages above")
+    print(summarize_version(home, version))
+    print(
+        f'\ntry: curl -s 127.0.0.1:8080/generate/{ANSWERS_DATASET} -d \'{{"prompt": "my vpn drops"}}\''
+        "   after   make serve"
+    )

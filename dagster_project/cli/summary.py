@@ -11,7 +11,7 @@ from assets.storage.tables import QUARANTINE
 from dagster_project.definitions import build_resources
 from trainers.registry import models_of, read_card
 
-METRIC_NAMES = ("accuracy", "macro_precision", "macro_recall", "macro_f1")
+METRIC_NAMES = ("accuracy", "macro_precision", "macro_recall", "macro_f1", "rouge_l", "exact_match", "perplexity")
 
 
 def version_summary(home: RefineryHome, version: str) -> dict[str, object]:

@@ -32,7 +32,7 @@ VERSION = "ui-v1"
 SENSOR_VERSION = "ui-v2"
 ASSETS = ["raw_documents", "clean_documents", "tokenized_documents", "training_examples", "model_candidates",
           "hyperparameter_search", "fine_tuned_model", "model_evaluation", "deployed_model", "batch_predictions",
-          "model_monitoring"]  # fmt: skip
+          "batch_generations", "model_monitoring"]  # fmt: skip
 
 
 class Ui:
