@@ -28,10 +28,10 @@ def dataset_rules(asset: str, book: RuleBook | None = None) -> list[DatasetRule]
 def declared_rules(asset: str) -> list[DatasetRule]:
     """The asset's dataset rules over the shipped books of both dataset kinds (by name, classification first): the
     asset checks a code location declares."""
-    rules = dataset_rules(asset)
+    rules = list(dataset_rules(asset))  # a copy: the cached book's own list must not grow
     generation = default_rules_dir() / GENERATION_RULES
     if generation.is_dir():  # a rules folder of one's own may hold no generation rules
-        rules += dataset_rules(asset, default_rule_book("generation"))
+        rules = [*rules, *dataset_rules(asset, default_rule_book("generation"))]
     first: dict[str, DatasetRule] = {}
     for rule in rules:
         first.setdefault(rule.name, rule)

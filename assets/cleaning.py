@@ -61,6 +61,7 @@ def clean_documents(
             NearDuplicateOptions(config.near_duplicate_threshold, config.near_duplicate_shingle_words),
             *earlier_dedup_state(lake, earlier),
             label_set_rules(dataset, lake, same_dataset),
+            dataset.generative,
         )
     except LabelSetError as error:
         raise dg.Failure(f"dataset {dataset.name!r}, version {version}: {error}") from error

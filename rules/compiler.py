@@ -361,7 +361,7 @@ def load_rule_book(directory: Path | None = None) -> RuleBook:
     return RuleBook(directory, rule_sets, digest.hexdigest()[:16])
 
 
-@lru_cache(maxsize=2)
+@lru_cache(maxsize=4)
 def default_rule_book(kind: str = "classification") -> RuleBook:
     """The rule book of `default_rules_dir()` (a generation dataset's: its `generation/` folder), compiled once per
     process (when the code location loads)."""

@@ -23,6 +23,8 @@ def split_conversation(value: object) -> tuple[str, str, str | None]:
             value = json.loads(value)
         except json.JSONDecodeError as error:
             raise ConversationShapeError(f"not JSON: {error.msg} at character {error.pos}") from error
+        except RecursionError as error:  # a hostile nesting ('[' * 100000): refused, never a crash
+            raise ConversationShapeError("not JSON this reader takes: nested too deeply") from error
     if not isinstance(value, list) or len(value) < 2:
         raise ConversationShapeError("expected a list of at least two {role, content} messages")
     for index, message in enumerate(value):

@@ -61,7 +61,8 @@ def _as_text(value: object) -> str | None:
 
 def _extra_name(name: str) -> str:
     clean = _UNSAFE_NAME.sub("_", name).strip("_").lower() or "column"
-    return f"src_{clean}" if clean in DOCUMENT_SCHEMA or clean == "dataset_version" or clean[0].isdigit() else clean
+    reserved = clean in DOCUMENT_SCHEMA or clean in (RESPONSE, CONTEXT, "dataset_version")  # a generation's own
+    return f"src_{clean}" if reserved or clean[0].isdigit() else clean
 
 
 def documents_schema(extra_columns: list[str]) -> pa.Schema:

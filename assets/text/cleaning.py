@@ -89,8 +89,11 @@ def clean_version(
     earlier_keys: pl.DataFrame | None = None,
     earlier_index: pl.DataFrame | None = None,
     label_sets: list[LabelSetRule] | None = None,
+    generative: bool = False,
 ) -> CleanedVersion:
     """Prepare texts (the recipe), enforce row rules, label sets and quality filters, then drop duplicates."""
+    if not generative:  # a lake shared with a generation dataset reads back its (null) response columns
+        raw = raw.drop(RESPONSE, CONTEXT, strict=False)
     cleaned = normalize_documents(raw, recipe or recipe_for(rules, CleaningOptions()))
     passed, broken = apply_row_rules(cleaned, rules, "clean") if rules else (cleaned, empty_quarantine())
     passed, unlabelled, unseen = enforce_label_sets(passed, label_sets or [])

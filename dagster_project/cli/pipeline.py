@@ -166,7 +166,7 @@ def command_demo(args: argparse.Namespace, home: RefineryHome) -> int:
         raise CliError("the demo run did not complete; see the messages above")
     if args.generation_rows:
         run_generation_demo(home, args.generation_rows, args.log_level)
-    print('\ntry: refinery predict "my vpn keeps dropping"   or   make serve')
+    print('\ntry: refinery predict --dataset tickets "my vpn keeps dropping"   or   make serve')
     return 0
 
 
