@@ -89,7 +89,7 @@ def dagster_dev(home: RefineryHome, log: Path) -> Iterator[DagsterDev]:
         stop_group(process)
 
 
-def stop_group(process: subprocess.Popen, grace: float = 60.0) -> None:
+def stop_group(process: subprocess.Popen, grace: float = 180.0) -> None:
     """SIGTERM the process group and wait for every member to exit; SIGKILL and raise if any outlives `grace`."""
     group = process.pid
     os.killpg(group, signal.SIGTERM)
