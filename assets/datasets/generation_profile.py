@@ -5,10 +5,9 @@ from __future__ import annotations
 import polars as pl
 
 from assets.datasets.declaration import DatasetDeclaration, Task
-from assets.datasets.profile import _column, _text_column
+from assets.datasets.profile import _column, _text_column, pii_found
 from assets.readers.mapping import RecordMapping
 from assets.text.quality import identify_languages
-from recipe.pii import mask_pii, placeholder_counts
 
 
 def length_quantiles(texts: pl.Series) -> dict[str, int]:
@@ -34,8 +33,7 @@ def generation_profile(frame: pl.DataFrame, response: str, prompt: str | None = 
         "empty_responses": frame.height - sides["response"].len(),
         "lengths": {name: length_quantiles(texts) for name, texts in sides.items()},
         "languages": dict(languages.iter_rows()),
-        "pii": {name: {k: v for k, v in placeholder_counts(mask_pii(texts.head(20_000))).items() if v}
-                for name, texts in sides.items()},
+        "pii": {name: pii_found(texts) for name, texts in sides.items()},
     }  # fmt: skip
 
 

@@ -9,6 +9,7 @@ import polars as pl
 
 from assets.storage.delta import VERSION_COLUMN, Lake
 from assets.storage.tables import QUARANTINE
+from trainers.bundle import CONTEXT, RESPONSE  # a generation dataset's columns, named once
 
 DOCUMENT_SCHEMA: dict[str, pl.DataType] = {
     "doc_id": pl.String(),
@@ -19,8 +20,6 @@ DOCUMENT_SCHEMA: dict[str, pl.DataType] = {
     "source_row": pl.Int64(),
 }
 
-RESPONSE = "response"  # the column of a generation dataset's responses (its text is the prompt)
-CONTEXT = "context"  # a chat record's turns before its last user message, as JSON (null: none)
 # besides the document columns, a quarantined record keeps these: a generation dataset's response and context,
 # and its texts as they arrived
 KEPT_IN_RECORDS = ("original_text", RESPONSE, "original_response", CONTEXT, "original_context")
