@@ -25,6 +25,7 @@ demo: setup
 # Tests run in a random order: pytest-randomly prints the seed; `.venv/bin/pytest --randomly-seed=N` repeats an order.
 test: setup
 	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
 	$(BIN)/lint-imports
 	$(BIN)/pytest
 

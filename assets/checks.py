@@ -66,10 +66,14 @@ def rule_check_results(
     rules = dataset_rules(asset, book)
     applying = {rule.name for rule in rules}
     results = [
-        dg.AssetCheckResult(check_name=check_name(rule), passed=True,
-                            metadata={"applies": False, "detail": "not a rule of this dataset's kind"})
-        for rule in declared_rules(asset) if rule.name not in applying
-    ]  # fmt: skip
+        dg.AssetCheckResult(
+            check_name=check_name(rule),
+            passed=True,
+            metadata={"applies": False, "detail": "not a rule of this dataset's kind"},
+        )
+        for rule in declared_rules(asset)
+        if rule.name not in applying
+    ]
     for rule in rules:
         outcome = evaluate_dataset_rule(frame, rule, context)
         metadata: dict[str, object] = {

@@ -27,9 +27,11 @@ class EvaluationConfig(dg.Config):
 
 def per_class_table(per_class: dict[str, dict[str, float]]) -> dg.MetadataValue:
     """The per-class precision, recall, F1 and support as a table the UI can sort."""
-    columns = [dg.TableColumn("label", "string")] + [
-        dg.TableColumn(name, "float") for name in ("precision", "recall", "f1")
-    ] + [dg.TableColumn("support", "int")]  # fmt: skip
+    columns = (
+        [dg.TableColumn("label", "string")]
+        + [dg.TableColumn(name, "float") for name in ("precision", "recall", "f1")]
+        + [dg.TableColumn("support", "int")]
+    )
     records = [dg.TableRecord({"label": label, **row}) for label, row in per_class.items()]
     return dg.MetadataValue.table(records, schema=dg.TableSchema(columns))
 
@@ -128,8 +130,14 @@ def model_evaluation(
 ) -> dg.MaterializeResult:
     """Accuracy and macro/micro precision, recall and F1 of the fine-tuned model on the test split."""
     version = context.partition_key
-    settings = GateSettings(config.min_accuracy, config.min_macro_f1, config.max_regression, config.force,
-                            config.min_rouge_l, config.max_perplexity)  # fmt: skip
+    settings = GateSettings(
+        config.min_accuracy,
+        config.min_macro_f1,
+        config.max_regression,
+        config.force,
+        config.min_rouge_l,
+        config.max_perplexity,
+    )
     models = registry.for_dataset(landing.dataset(version).name)
     evaluation = evaluate_candidate(models, version, Path(trainer.bundles_root), settings, context.run_id)
     model_version = evaluation.model_folder.name

@@ -40,8 +40,10 @@ def batch_predictions(
     version = context.partition_key
     folder = resolve_alias(registry.for_dataset(landing.dataset(version).name).model_root)
     if read_card(folder).get("model_kind") == CAUSAL_LM:
-        raise dg.Failure(f"version {version}: production model {folder.name} is a causal LM; it labels nothing. "
-                         f"Materialize {BATCH_GENERATIONS} for its answers.")  # fmt: skip
+        raise dg.Failure(
+            f"version {version}: production model {folder.name} is a causal LM; it labels nothing. "
+            f"Materialize {BATCH_GENERATIONS} for its answers."
+        )
     scored = score_texts(folder, read_texts(lake, version, config.input_path), config.batch_size)
     delta_version = lake.write_version(BATCH_PREDICTIONS, scored, version)
     return dg.MaterializeResult(
@@ -132,10 +134,13 @@ def drift_check_results(report: DriftReport, config: MonitoringConfig) -> list[d
         "check_length_drift": (report.length_psi, config.psi_warn, config.psi_fail, True),
         "check_oov_shift": (report.oov_shift, config.oov_shift_warn, config.oov_shift_fail, True),
         "check_confidence_drop": (
-            report.confidence_drop, config.confidence_drop_warn, config.confidence_drop_fail, True,
+            report.confidence_drop,
+            config.confidence_drop_warn,
+            config.confidence_drop_fail,
+            True,
         ),
         "check_live_accuracy": (report.live_accuracy, config.live_accuracy_warn, config.live_accuracy_fail, False),
-    }  # fmt: skip
+    }
     results = []
     for name, (value, warn, fail, higher_is_worse) in measures.items():
         if value is None:

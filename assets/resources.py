@@ -98,8 +98,11 @@ class TrainerResource(dg.ConfigurableResource):
     node_selector: dict[str, str] = Field(default_factory=dict, description="kubernetes: node labels to run on")
     service_account: str = Field(default="", description="kubernetes: the pod's service account")
     secret_env: str = Field(default="", description="kubernetes: a Secret exposed as environment variables")
-    store_uri: str = Field(default="", description="object store the bundle and model pass through (s3://...), "
-                           "so the trainer needs no shared disk; default: $REFINERY_MODELS_URI")  # fmt: skip
+    store_uri: str = Field(
+        default="",
+        description="object store the bundle and model pass through (s3://...), "
+        "so the trainer needs no shared disk; default: $REFINERY_MODELS_URI",
+    )
 
     def bundle_folder(self, version: str) -> Path:
         return Path(self.bundles_root) / version
@@ -112,9 +115,18 @@ class TrainerResource(dg.ConfigurableResource):
 
     def pod_settings(self) -> PodSettings:
         """The pod a Kubernetes trainer asks for; the home is the folder above the bundles."""
-        return PodSettings(self.image, str(Path(self.bundles_root).parent), self.volume_claim, self.cpu,
-                           self.memory, self.gpus, dict(self.node_selector), self.service_account,
-                           self.secret_env, through_store=bool(self.store_uri))  # fmt: skip
+        return PodSettings(
+            self.image,
+            str(Path(self.bundles_root).parent),
+            self.volume_claim,
+            self.cpu,
+            self.memory,
+            self.gpus,
+            dict(self.node_selector),
+            self.service_account,
+            self.secret_env,
+            through_store=bool(self.store_uri),
+        )
 
     def pod_request(self, command: list[str]) -> dict[str, object]:
         """What the Kubernetes Pipes client is asked to start: image, command, namespace and base pod spec."""

@@ -31,8 +31,11 @@ class SearchConfig(dg.Config):
     base: dict = Field(default={}, description="training settings every trial shares (model, max_epochs, ...)")
     trials: int = Field(8, description="finished trials the study should hold")
     timeout_s: float = Field(1800.0, description="wall-clock budget of this run; 0 = none")
-    storage: str = Field("", description="an RDB URL (postgresql://... lets machines share trials); default: "
-                                         "SQLite in the dataset's model registry")  # fmt: skip
+    storage: str = Field(
+        "",
+        description="an RDB URL (postgresql://... lets machines share trials); default: "
+        "SQLite in the dataset's model registry",
+    )
     train_on: TrainOn = Field("all_up_to", description="versions up to this one, or only it")
 
 
@@ -64,8 +67,9 @@ def hyperparameter_search(
     dataset = landing.dataset(version)
     registered = landing.of_same_dataset(context.instance.get_dynamic_partitions(DATASET_VERSIONS), version)
     try:
-        planned = plan_training_set(lake, registered, version, config.train_on, landing.rule_book(version).digest,
-                                    context.run_id)  # fmt: skip
+        planned = plan_training_set(
+            lake, registered, version, config.train_on, landing.rule_book(version).digest, context.run_id
+        )
     except ValueError as error:
         raise dg.Failure(description=f"version {version}: {error}") from error
     # The search bundle's test split is empty: trials are scored on val and can never see test.

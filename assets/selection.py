@@ -25,8 +25,19 @@ from assets.resources import LakeResource, LandingResource
 from assets.storage.tables import MODEL_CANDIDATES, TOKENIZED_DOCUMENTS, TRAINING_EXAMPLES
 from trainers.selection.matrix import SelectionLimits, plot_matrix
 
-TABLE_COLUMNS = ("candidate", "val_accuracy", "val_macro_f1", "val_ece", "fit_seconds", "peak_memory_mb",
-                 "size_mb", "p50_ms_batch1", "p99_ms_batch1", "p99_ms_batch1_int8", "p99_ms_batch32")  # fmt: skip
+TABLE_COLUMNS = (
+    "candidate",
+    "val_accuracy",
+    "val_macro_f1",
+    "val_ece",
+    "fit_seconds",
+    "peak_memory_mb",
+    "size_mb",
+    "p50_ms_batch1",
+    "p99_ms_batch1",
+    "p99_ms_batch1_int8",
+    "p99_ms_batch32",
+)
 
 
 class CandidatesConfig(dg.Config):
@@ -71,8 +82,9 @@ def model_candidates(
     if train.is_empty() or val.is_empty():
         raise dg.Failure(f"version {version}: no train or val examples to compare candidates on")
     label_map = build_label_map(train["label"])
-    limits = SelectionLimits(config.max_p99_ms_batch1 or None, config.max_peak_memory_mb or None,
-                             config.max_size_mb or None)  # fmt: skip
+    limits = SelectionLimits(
+        config.max_p99_ms_batch1 or None, config.max_peak_memory_mb or None, config.max_size_mb or None
+    )
     try:
         specs = parse_candidates(config.candidates, config.model_name_or_path)
     except ValueError as error:
@@ -80,15 +92,24 @@ def model_candidates(
     budget = FineTuneBudget(config.fine_tune_epochs, config.fine_tune_max_seconds, config.max_length)
     with tempfile.TemporaryDirectory() as scratch:
         result = run_selection(
-            candidate_data(train, label_map), candidate_data(val, label_map), len(label_map), Path(scratch),
-            specs, limits, budget,
-        )  # fmt: skip
+            candidate_data(train, label_map),
+            candidate_data(val, label_map),
+            len(label_map),
+            Path(scratch),
+            specs,
+            limits,
+            budget,
+        )
         picture = plot_matrix(result.rows, Path(scratch) / "selection_matrix.png")
         matrix = embedded_png(picture, "quality against latency")
-    frame = pl.DataFrame(result.rows, infer_schema_length=None).with_columns(
-        pl.col(f"p99_ms_batch{b}_int8").cast(pl.Float64) for b in (1, 32)
-    ).with_columns(pl.col("candidate").is_in(list(result.front)).alias("pareto"),
-                                                   (pl.col("candidate") == result.chosen).alias("chosen"))  # fmt: skip
+    frame = (
+        pl.DataFrame(result.rows, infer_schema_length=None)
+        .with_columns(pl.col(f"p99_ms_batch{b}_int8").cast(pl.Float64) for b in (1, 32))
+        .with_columns(
+            pl.col("candidate").is_in(list(result.front)).alias("pareto"),
+            (pl.col("candidate") == result.chosen).alias("chosen"),
+        )
+    )
     delta_version = lake.write_version(MODEL_CANDIDATES, frame, version)
     chosen_row = next((row for row in result.rows if row["candidate"] == result.chosen), None)
     return dg.MaterializeResult(

@@ -47,9 +47,12 @@ def _config_fields() -> dict[str, object]:
 
 
 FineTuneConfig = pydantic.create_model(
-    "FineTuneConfig", __base__=dg.Config, __doc__="Model, hyperparameters and hardware of the fine-tune.",
-    __module__=__name__, **_config_fields(),
-)  # fmt: skip
+    "FineTuneConfig",
+    __base__=dg.Config,
+    __doc__="Model, hyperparameters and hardware of the fine-tune.",
+    __module__=__name__,
+    **_config_fields(),
+)
 
 
 def keys_set_by_run(context: dg.AssetExecutionContext) -> set[str]:
@@ -65,8 +68,10 @@ def with_search_params(
     storage, study = study_storage(registry_root, config.search_storage), study_name(dataset, version)
     found = best_search_params(storage, study)
     if found is None:
-        raise dg.Failure(description=f"from_search: study {study!r} has no completed trial; materialize "
-                                     "hyperparameter_search for this version first")  # fmt: skip
+        raise dg.Failure(
+            description=f"from_search: study {study!r} has no completed trial; materialize "
+            "hyperparameter_search for this version first"
+        )
     best, trial = found
     chosen = {**params, **{k: v for k, v in best.items() if k not in set_by_run}}
     return chosen, {"study": study, "trial": trial, "storage": storage.split("@")[-1], "params": best}
@@ -76,8 +81,10 @@ def with_selection_params(params: dict, set_by_run: set[str], lake: LakeResource
     """The params with the chosen candidate's settings laid over every setting the run's config does not set."""
     found = chosen_settings(lake.scan(MODEL_CANDIDATES, [version]).collect()) if lake.exists(MODEL_CANDIDATES) else None
     if found is None:
-        raise dg.Failure(description=f"from_selection: version {version} has no chosen candidate; materialize "
-                                     "model_candidates for this version first")  # fmt: skip
+        raise dg.Failure(
+            description=f"from_selection: version {version} has no chosen candidate; materialize "
+            "model_candidates for this version first"
+        )
     candidate, settings = found
     chosen = {**params, **{k: v for k, v in settings.items() if k not in set_by_run}}
     return chosen, {"candidate": candidate, "settings": settings}
@@ -89,21 +96,30 @@ def with_warm_start(params: dict, set_by_run: set[str], models: ModelRegistry) -
     if "model_name_or_path" in set_by_run:
         raise dg.Failure(description="warm_start and model_name_or_path are both set: choose one source")
     if production is None:
-        raise dg.Failure(description=f"warm_start: {models.model_root} has no production model yet; train from "
-                                     "the base model first")  # fmt: skip
+        raise dg.Failure(
+            description=f"warm_start: {models.model_root} has no production model yet; train from the base model first"
+        )
     folder = models.version_folder(production)
     card = read_card(folder)
     if card.get("model_kind", "transformer") != "transformer":
-        raise dg.Failure(description=f"warm_start: production model {production} is a {card['model_kind']} model; "
-                                     "only a transformer can be continued")  # fmt: skip
+        raise dg.Failure(
+            description=f"warm_start: production model {production} is a {card['model_kind']} model; "
+            "only a transformer can be continued"
+        )
     base = card.get("lineage", {}).get("warm_start", {}).get("base") or card.get("model_source", "")
     return {**params, "model_name_or_path": str(folder)}, {"from": production, "base": base}
 
 
 def with_chosen_sources(
-    params: dict, config: dg.Config, set_by_run: set[str], lake: LakeResource, models: ModelRegistry, dataset: str,
-    version: str, lineage: dict,
-) -> dict:  # fmt: skip
+    params: dict,
+    config: dg.Config,
+    set_by_run: set[str],
+    lake: LakeResource,
+    models: ModelRegistry,
+    dataset: str,
+    version: str,
+    lineage: dict,
+) -> dict:
     """The params with the production model (warm_start), the chosen candidate (from_selection) and the best trial
     (from_search) laid over, in that order; each one's record added to the lineage."""
     if config.warm_start:
@@ -141,12 +157,16 @@ def generation_params(config: dg.Config, dataset_training: dict | None, set_by_r
     chosen = config.model_dump()
     classifier_only = sorted(k for k in set_by_run if k not in known and k != "train_on")
     if classifier_only:
-        raise ValueError(f"the run sets {classifier_only}, which a causal LM fine-tune does not take "
-                         f"(it takes {', '.join(sorted(known))})")  # fmt: skip
+        raise ValueError(
+            f"the run sets {classifier_only}, which a causal LM fine-tune does not take "
+            f"(it takes {', '.join(sorted(known))})"
+        )
     params = {**(dataset_training or {}), **{k: chosen[k] for k in set_by_run if k in known}}
     if not params.get("model_name_or_path") or params["model_name_or_path"] == "default":
-        raise ValueError("a generation dataset needs a causal language model to start from: set "
-                         "training: {model_name_or_path: <folder or hub id>} in its declaration")  # fmt: skip
+        raise ValueError(
+            "a generation dataset needs a causal language model to start from: set "
+            "training: {model_name_or_path: <folder or hub id>} in its declaration"
+        )
     SftParams(**params)  # a bad value is named now, not after the trainer has started
     return params
 
@@ -178,8 +198,9 @@ def fine_tuned_model(
         chosen = generation_params if dataset.generative else trainer_params
         params = chosen(config, dataset.training, set_by_run)
         tasks = [(task.name, task.column) for task in dataset.tasks]
-        planned = plan_training_set(lake, registered, version, config.train_on, rules_hash, context.run_id, tasks,
-                                    dataset.primary.kind)  # fmt: skip
+        planned = plan_training_set(
+            lake, registered, version, config.train_on, rules_hash, context.run_id, tasks, dataset.primary.kind
+        )
     except ValueError as error:
         raise dg.Failure(description=f"version {version}: {error}") from error
     models = registry.for_dataset(dataset.name)

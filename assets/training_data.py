@@ -65,9 +65,13 @@ def training_examples(
     other_tasks = tuple(task.column for task in dataset.tasks[0 if dataset.generative else 1 :])
     other_tasks += (CONTEXT,) if dataset.generative else ()  # a chat record's earlier turns, when it has them
     settings = SplitSettings(
-        config.seed, config.val_fraction, config.test_fraction, config.group_column or None,
-        config.near_duplicate_threshold, other_tasks,
-    )  # fmt: skip
+        config.seed,
+        config.val_fraction,
+        config.test_fraction,
+        config.group_column or None,
+        config.near_duplicate_threshold,
+        other_tasks,
+    )
     book = landing.rule_book(version)
     result = build_examples(tokenized, book.for_asset(TRAINING_EXAMPLES), settings)
     delta_version = write_stage(lake, TRAINING_EXAMPLES, "validate", version, result.kept, result.rejected)

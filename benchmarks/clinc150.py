@@ -34,12 +34,21 @@ def build_bundle(data: dict, folder: Path) -> Path:
     splits = {name: data[name] + data[f"oos_{name}"] for name in ("train", "val", "test")}
     labels = sorted({label for rows in splits.values() for _, label in rows})
     tables = {
-        name: pa.table({"doc_id": [f"{name}{i}" for i in range(len(rows))], "text": [t for t, _ in rows],
-                        "label": [label for _, label in rows]})
+        name: pa.table(
+            {
+                "doc_id": [f"{name}{i}" for i in range(len(rows))],
+                "text": [t for t, _ in rows],
+                "label": [label for _, label in rows],
+            }
+        )
         for name, rows in splits.items()
-    }  # fmt: skip
-    manifest = BundleManifest({label: i for i, label in enumerate(labels)}, ["clinc150"], "none",
-                              {name: len(rows) for name, rows in splits.items()})  # fmt: skip
+    }
+    manifest = BundleManifest(
+        {label: i for i, label in enumerate(labels)},
+        ["clinc150"],
+        "none",
+        {name: len(rows) for name, rows in splits.items()},
+    )
     return write_bundle(folder, tables, manifest)
 
 
@@ -55,10 +64,17 @@ def main() -> None:
     data = json.loads(args.path.read_text())
     with tempfile.TemporaryDirectory() as scratch:
         bundle = build_bundle(data, Path(scratch) / "bundle")
-        params = TrainingParams(max_epochs=args.epochs, batch_size=32, learning_rate=args.learning_rate,
-                                head_learning_rate=args.head_learning_rate, label_smoothing=args.label_smoothing,
-                                max_length=48, warmup_ratio=0.06, abstain_label="oos",
-                                abstain_budget=args.abstain_budget)  # fmt: skip
+        params = TrainingParams(
+            max_epochs=args.epochs,
+            batch_size=32,
+            learning_rate=args.learning_rate,
+            head_learning_rate=args.head_learning_rate,
+            label_smoothing=args.label_smoothing,
+            max_length=48,
+            warmup_ratio=0.06,
+            abstain_label="oos",
+            abstain_budget=args.abstain_budget,
+        )
         started = time.perf_counter()
         with Reporter() as reporter:
             train(bundle, Path(scratch) / "model", params, reporter)

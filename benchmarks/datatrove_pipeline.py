@@ -34,32 +34,65 @@ def write_shards(texts: list[str], folder: Path, shards: int) -> Path:
 def gopher_filter(quality: dict) -> GopherQualityFilter:
     """Gopher quality with Refinery's default thresholds (no stop-word rule: Refinery has none)."""
     return GopherQualityFilter(
-        min_doc_words=quality["min_words"], max_doc_words=quality["max_words"],
-        min_avg_word_length=quality["min_mean_word_length"], max_avg_word_length=quality["max_mean_word_length"],
+        min_doc_words=quality["min_words"],
+        max_doc_words=quality["max_words"],
+        min_avg_word_length=quality["min_mean_word_length"],
+        max_avg_word_length=quality["max_mean_word_length"],
         max_symbol_word_ratio=quality["max_symbol_ratio"],
         max_non_alpha_words_ratio=quality["min_alpha_word_fraction"],  # datatrove's name; it is a minimum
         min_stop_words=None,
-    )  # fmt: skip
+    )
 
 
-def run_datatrove(shards: Path, work: Path, quality: dict, workers: int, shingle_size: int, bands: int,
-                  rows: int) -> int:  # fmt: skip
+def run_datatrove(
+    shards: Path, work: Path, quality: dict, workers: int, shingle_size: int, bands: int, rows: int
+) -> int:
     """Filter and near-dedup the shards; the number of documents kept."""
     config = MinhashConfig(n_grams=shingle_size, num_buckets=bands, hashes_per_bucket=rows)
     tasks = len(list(shards.glob("*.jsonl")))
     stages = [
-        ([JsonlReader(str(shards)), gopher_filter(quality), JsonlWriter(str(work / "kept")),
-          MinhashDedupSignature(output_folder=str(work / "signatures"), config=config)], tasks),
-        ([MinhashDedupBuckets(input_folder=str(work / "signatures"), output_folder=str(work / "buckets"),
-                              config=config)], bands),
-        ([MinhashDedupCluster(input_folder=str(work / "buckets"), output_folder=str(work / "remove"),
-                              config=config)], 1),
-        ([JsonlReader(str(work / "kept")), MinhashDedupFilter(input_folder=str(work / "remove")),
-          JsonlWriter(str(work / "deduped"))], tasks),
-    ]  # fmt: skip
+        (
+            [
+                JsonlReader(str(shards)),
+                gopher_filter(quality),
+                JsonlWriter(str(work / "kept")),
+                MinhashDedupSignature(output_folder=str(work / "signatures"), config=config),
+            ],
+            tasks,
+        ),
+        (
+            [
+                MinhashDedupBuckets(
+                    input_folder=str(work / "signatures"), output_folder=str(work / "buckets"), config=config
+                )
+            ],
+            bands,
+        ),
+        (
+            [
+                MinhashDedupCluster(
+                    input_folder=str(work / "buckets"), output_folder=str(work / "remove"), config=config
+                )
+            ],
+            1,
+        ),
+        (
+            [
+                JsonlReader(str(work / "kept")),
+                MinhashDedupFilter(input_folder=str(work / "remove")),
+                JsonlWriter(str(work / "deduped")),
+            ],
+            tasks,
+        ),
+    ]
     for number, (pipeline, stage_tasks) in enumerate(stages):
-        executor = LocalPipelineExecutor(pipeline=pipeline, tasks=stage_tasks, workers=min(workers, stage_tasks),
-                                         logging_dir=str(work / f"logs{number}"), start_method="fork")  # fmt: skip
+        executor = LocalPipelineExecutor(
+            pipeline=pipeline,
+            tasks=stage_tasks,
+            workers=min(workers, stage_tasks),
+            logging_dir=str(work / f"logs{number}"),
+            start_method="fork",
+        )
         executor.run()
     kept = 0
     for path in sorted((work / "deduped").glob("*.jsonl.gz")):

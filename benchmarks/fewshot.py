@@ -35,10 +35,22 @@ HELD_OUT = 30
 
 def write_rows(splits: dict[str, list], folder: Path) -> Path:
     labels = sorted({label for _, label in splits["train"]})
-    tables = {name: pa.table({"doc_id": [f"{name}{i}" for i in range(len(rows))], "text": [t for t, _ in rows],
-                              "label": [label for _, label in rows]}) for name, rows in splits.items()}  # fmt: skip
-    manifest = BundleManifest({label: i for i, label in enumerate(labels)}, ["clinc150"], "none",
-                              {name: len(rows) for name, rows in splits.items()})  # fmt: skip
+    tables = {
+        name: pa.table(
+            {
+                "doc_id": [f"{name}{i}" for i in range(len(rows))],
+                "text": [t for t, _ in rows],
+                "label": [label for _, label in rows],
+            }
+        )
+        for name, rows in splits.items()
+    }
+    manifest = BundleManifest(
+        {label: i for i, label in enumerate(labels)},
+        ["clinc150"],
+        "none",
+        {name: len(rows) for name, rows in splits.items()},
+    )
     return write_bundle(folder, tables, manifest)
 
 
@@ -67,15 +79,23 @@ def run_seed(data: dict, seed: int, k: int, epochs: int, episodes: int, root: Pa
         "seed": seed,
     }
     with Reporter() as reporter:
-        train(write_rows(base, root / "base-bundle"), root / "base", TrainingParams(**settings,
-              meta_episodes=episodes), reporter)  # fmt: skip
+        train(
+            write_rows(base, root / "base-bundle"),
+            root / "base",
+            TrainingParams(**settings, meta_episodes=episodes),
+            reporter,
+        )
         known = ([t for t, _ in base["val"]], [label for _, label in base["val"]])
         added = add_labels(root / "base", support, root / "added", known)
         plain = {**base, "train": base["train"] + [(t, label) for label, texts in support.items() for t in texts]}
         train(write_rows(plain, root / "plain-bundle"), root / "plain", TrainingParams(**settings), reporter)
-    return {"novel_acc_protonet": accuracy(root / "added", novel_test), "novel_acc_finetune": accuracy(
-        root / "plain", novel_test), "base_acc_after": accuracy(root / "added", base["test"]),
-        "base_acc_before": accuracy(root / "base", base["test"]), "add_label_s": added["seconds"]}  # fmt: skip
+    return {
+        "novel_acc_protonet": accuracy(root / "added", novel_test),
+        "novel_acc_finetune": accuracy(root / "plain", novel_test),
+        "base_acc_after": accuracy(root / "added", base["test"]),
+        "base_acc_before": accuracy(root / "base", base["test"]),
+        "add_label_s": added["seconds"],
+    }
 
 
 def main() -> None:

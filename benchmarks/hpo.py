@@ -28,17 +28,35 @@ from trainers.train import Reporter, train
 
 
 def clinc_frames(data: dict) -> dict[str, pl.DataFrame]:
-    return {name: pl.DataFrame({"text": [t for t, _ in data[name] + data[f"oos_{name}"]],
-                                "label": [label for _, label in data[name] + data[f"oos_{name}"]]})
-            for name in ("train", "val", "test")}  # fmt: skip
+    return {
+        name: pl.DataFrame(
+            {
+                "text": [t for t, _ in data[name] + data[f"oos_{name}"]],
+                "label": [label for _, label in data[name] + data[f"oos_{name}"]],
+            }
+        )
+        for name in ("train", "val", "test")
+    }
 
 
 def bundle_of(frames: dict[str, pl.DataFrame], folder: Path) -> Path:
     labels = sorted(set(frames["train"]["label"]))
-    tables = {name: pa.table({"doc_id": [f"{name}{i}" for i in range(frame.height)], "text": frame["text"].to_list(),
-                              "label": frame["label"].to_list()}) for name, frame in frames.items()}  # fmt: skip
-    manifest = BundleManifest({label: i for i, label in enumerate(labels)}, ["clinc150"], "none",
-                              {name: frame.height for name, frame in frames.items()})  # fmt: skip
+    tables = {
+        name: pa.table(
+            {
+                "doc_id": [f"{name}{i}" for i in range(frame.height)],
+                "text": frame["text"].to_list(),
+                "label": frame["label"].to_list(),
+            }
+        )
+        for name, frame in frames.items()
+    }
+    manifest = BundleManifest(
+        {label: i for i, label in enumerate(labels)},
+        ["clinc150"],
+        "none",
+        {name: frame.height for name, frame in frames.items()},
+    )
     return write_bundle(folder, tables, manifest)
 
 
@@ -59,8 +77,9 @@ def main() -> None:
     parser.add_argument("--final-epochs", type=int, default=3, help="the same cap for the default and tuned runs")
     args = parser.parse_args()
     frames = clinc_frames(json.loads(args.path.read_text()))
-    sample = frames["train"].filter(pl.int_range(pl.len()).shuffle(seed=7).over("label") < pl.len().over("label")
-                                    * args.fraction)  # fmt: skip
+    sample = frames["train"].filter(
+        pl.int_range(pl.len()).shuffle(seed=7).over("label") < pl.len().over("label") * args.fraction
+    )
     with tempfile.TemporaryDirectory() as scratch:
         root = Path(scratch)
         full = bundle_of(frames, root / "full")
@@ -68,8 +87,9 @@ def main() -> None:
         started = time.perf_counter()
         settings = SearchSettings(f"sqlite:///{root / 'study.db'}", "clinc150", trials=args.trials)
         with Reporter() as reporter:
-            study = run_search(small, {"max_epochs": 3, "early_stopping_patience": 0}, DEFAULT_SPACE, settings,
-                               reporter)  # fmt: skip
+            study = run_search(
+                small, {"max_epochs": 3, "early_stopping_patience": 0}, DEFAULT_SPACE, settings, reporter
+            )
         search_seconds = time.perf_counter() - started
         rows = trials_table(study)
         print(pl.DataFrame(rows))
@@ -77,10 +97,17 @@ def main() -> None:
         default_val, default_test = fine_tune(full, root / "default", capped, frames["test"])
         tuned_val, tuned_test = fine_tune(full, root / "tuned", {**study.best_params, **capped}, frames["test"])
     print(f"best trial {study.best_trial.number}: {json.dumps(study.best_params)}")
-    print(result_line(default_test_acc=round(default_test, 4), tuned_test_acc=round(tuned_test, 4),
-                      tuned_val_macro_f1=round(tuned_val, 4), default_val_macro_f1=round(default_val, 4),
-                      trials=finished_trials(study), pruned=sum(r["state"] == "PRUNED" for r in rows),
-                      search_s=round(search_seconds)))  # fmt: skip
+    print(
+        result_line(
+            default_test_acc=round(default_test, 4),
+            tuned_test_acc=round(tuned_test, 4),
+            tuned_val_macro_f1=round(tuned_val, 4),
+            default_val_macro_f1=round(default_val, 4),
+            trials=finished_trials(study),
+            pruned=sum(r["state"] == "PRUNED" for r in rows),
+            search_s=round(search_seconds),
+        )
+    )
 
 
 if __name__ == "__main__":

@@ -62,10 +62,15 @@ def polars_path(csv_path: str, table: str) -> dict[str, float]:
         frame = pl.scan_csv(csv_path, infer_schema=False).with_row_index("source_row", offset=2)
     frame = frame.collect()
     frame = frame.select(
-        content_hash(frame["body"]).alias("doc_id"), pl.col("ticket_id").alias("source_id"),
-        pl.col("body").alias("text"), pl.col("category").alias("label"), pl.lit(Path(csv_path).name).alias("source"),
-        pl.col("source_row").cast(pl.Int64), "priority", pl.lit("bench").alias("dataset_version"),
-    )  # fmt: skip
+        content_hash(frame["body"]).alias("doc_id"),
+        pl.col("ticket_id").alias("source_id"),
+        pl.col("body").alias("text"),
+        pl.col("category").alias("label"),
+        pl.lit(Path(csv_path).name).alias("source"),
+        pl.col("source_row").cast(pl.Int64),
+        "priority",
+        pl.lit("bench").alias("dataset_version"),
+    )
     frame.write_delta(table, delta_write_options={"partition_by": ["dataset_version"]})
     return {"rows": frame.height, "rejected": 0}
 

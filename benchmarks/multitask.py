@@ -39,15 +39,26 @@ def write_task_bundle(data: dict, domains: dict[str, str], task: str | None, fol
     tables = {}
     for name, split in rows.items():
         intents = [label for _, label in split]
-        columns = {"doc_id": [f"{name}{i}" for i in range(len(split))], "text": [t for t, _ in split],
-                   "intent": intents, "domain": [domains[i] for i in intents]}  # fmt: skip
+        columns = {
+            "doc_id": [f"{name}{i}" for i in range(len(split))],
+            "text": [t for t, _ in split],
+            "intent": intents,
+            "domain": [domains[i] for i in intents],
+        }
         primary = columns[task or "intent"]
-        tables[name] = pa.table({"doc_id": columns["doc_id"], "text": columns["text"], "label": primary,
-                                 **({task_column(t): columns[t] for t in maps} if task is None else {})})  # fmt: skip
+        tables[name] = pa.table(
+            {
+                "doc_id": columns["doc_id"],
+                "text": columns["text"],
+                "label": primary,
+                **({task_column(t): columns[t] for t in maps} if task is None else {}),
+            }
+        )
     tasks = {t: {label: i for i, label in enumerate(labels)} for t, labels in maps.items()}
     label_map = tasks[task or "intent"]
-    manifest = BundleManifest(label_map, ["clinc150"], "none", {n: len(r) for n, r in rows.items()},
-                              tasks=tasks if task is None else {})  # fmt: skip
+    manifest = BundleManifest(
+        label_map, ["clinc150"], "none", {n: len(r) for n, r in rows.items()}, tasks=tasks if task is None else {}
+    )
     return write_bundle(folder, tables, manifest)
 
 
@@ -89,17 +100,22 @@ def main() -> None:
             with Reporter() as reporter:
                 train(write_task_bundle(data, domains, task, root / f"{task}-bundle"), root / task, params, reporter)
             seconds[task] = time.perf_counter() - started
-            scores[f"{task}_acc_single"] = accuracy([p.label for p in Classifier(root / task).predict(texts)],
-                                                    gold[task])  # fmt: skip
+            scores[f"{task}_acc_single"] = accuracy(
+                [p.label for p in Classifier(root / task).predict(texts)], gold[task]
+            )
             serving[task] = serve_ms(root / task, texts)
-    print(result_line(intent_acc_multi=round(scores["intent_acc_multi"], 2),
-                      intent_acc_single=round(scores["intent_acc_single"], 2),
-                      domain_acc_multi=round(scores["domain_acc_multi"], 2),
-                      domain_acc_single=round(scores["domain_acc_single"], 2),
-                      train_s_multi=round(seconds["multi"], 1),
-                      train_s_single_total=round(seconds["intent"] + seconds["domain"], 1),
-                      serve_ms_multi=round(serving["multi"], 3),
-                      serve_ms_single_total=round(serving["intent"] + serving["domain"], 3)))  # fmt: skip
+    print(
+        result_line(
+            intent_acc_multi=round(scores["intent_acc_multi"], 2),
+            intent_acc_single=round(scores["intent_acc_single"], 2),
+            domain_acc_multi=round(scores["domain_acc_multi"], 2),
+            domain_acc_single=round(scores["domain_acc_single"], 2),
+            train_s_multi=round(seconds["multi"], 1),
+            train_s_single_total=round(seconds["intent"] + seconds["domain"], 1),
+            serve_ms_multi=round(serving["multi"], 3),
+            serve_ms_single_total=round(serving["intent"] + serving["domain"], 3),
+        )
+    )
 
 
 if __name__ == "__main__":

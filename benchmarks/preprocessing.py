@@ -82,9 +82,17 @@ def prose_corpus(documents: int, seed: int = 29) -> pl.DataFrame:
     random.Random(seed).shuffle(chosen)
     texts = chosen[:documents]
     count = len(texts)
-    return pl.DataFrame({"doc_id": [f"p{i}" for i in range(count)], "source_id": [None] * count, "text": texts,
-                         "label": ["prose"] * count, "source": ["docs"] * count, "source_row": list(range(count))},
-                        schema_overrides={"source_id": pl.String})  # fmt: skip
+    return pl.DataFrame(
+        {
+            "doc_id": [f"p{i}" for i in range(count)],
+            "source_id": [None] * count,
+            "text": texts,
+            "label": ["prose"] * count,
+            "source": ["docs"] * count,
+            "source_row": list(range(count)),
+        },
+        schema_overrides={"source_id": pl.String},
+    )
 
 
 def refinery_clean(corpus: pl.DataFrame) -> pl.DataFrame:
@@ -114,8 +122,9 @@ def datatrove_same_filters(corpus: pl.DataFrame, workers: int = 2) -> tuple[floa
     quality, near = load_rule_book().for_asset("clean_documents").quality, NearDuplicateOptions()
     with tempfile.TemporaryDirectory() as scratch:
         shards = write_shards(corpus["text"].to_list(), Path(scratch) / "input", workers)
-        return timed(run_datatrove, shards, Path(scratch) / "work", quality, workers, near.shingle_size, near.bands,
-                     near.rows)  # fmt: skip
+        return timed(
+            run_datatrove, shards, Path(scratch) / "work", quality, workers, near.shingle_size, near.bands, near.rows
+        )
 
 
 def prose_results(documents: int = 60_000) -> dict[str, float]:
@@ -127,12 +136,17 @@ def prose_results(documents: int = 60_000) -> dict[str, float]:
     tokenize_s, _ = timed(refinery_tokenize, kept)
     tokenizer_s, _ = timed(tokenizer_only, prose)
     datatrove_s, datatrove_kept = datatrove_same_filters(prose)
-    print(f"prose: {prose.height} documents, {prose_words} words; every filter on {clean_s:.2f}s (kept {kept.height}) "
-          f"+ tokenize {tokenize_s:.2f}s, tokenizer only {tokenizer_s:.2f}s, datatrove {datatrove_s:.2f}s "
-          f"(kept {datatrove_kept})", flush=True)  # fmt: skip
-    return {"prose_words_per_s": round(prose_words / (clean_s + tokenize_s)),
-            "ratio_to_tokenizer_only_prose": tokenizer_s / (clean_s + tokenize_s),
-            "ratio_to_datatrove": datatrove_s / clean_s}  # fmt: skip
+    print(
+        f"prose: {prose.height} documents, {prose_words} words; every filter on {clean_s:.2f}s (kept {kept.height}) "
+        f"+ tokenize {tokenize_s:.2f}s, tokenizer only {tokenizer_s:.2f}s, datatrove {datatrove_s:.2f}s "
+        f"(kept {datatrove_kept})",
+        flush=True,
+    )
+    return {
+        "prose_words_per_s": round(prose_words / (clean_s + tokenize_s)),
+        "ratio_to_tokenizer_only_prose": tokenizer_s / (clean_s + tokenize_s),
+        "ratio_to_datatrove": datatrove_s / clean_s,
+    }
 
 
 def refinery(corpus: pl.DataFrame) -> int:

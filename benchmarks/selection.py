@@ -33,8 +33,13 @@ from recipe.words import load_tokenizer
 
 def clinc_split(data: dict, name: str) -> pl.DataFrame:
     rows = data[name] + data[f"oos_{name}"]
-    return pl.DataFrame({"doc_id": [f"{name}{i}" for i in range(len(rows))], "text": [t for t, _ in rows],
-                         "label": [label for _, label in rows]})  # fmt: skip
+    return pl.DataFrame(
+        {
+            "doc_id": [f"{name}{i}" for i in range(len(rows))],
+            "text": [t for t, _ in rows],
+            "label": [label for _, label in rows],
+        }
+    )
 
 
 def main() -> None:
@@ -52,9 +57,13 @@ def main() -> None:
     label_map = {label: index for index, label in enumerate(labels)}
     with tempfile.TemporaryDirectory() as scratch:
         result = run_selection(
-            candidate_data(splits["train"], label_map), candidate_data(splits["val"], label_map), len(labels),
-            Path(scratch), parse_candidates(args.candidates, "default"), budget=FineTuneBudget(epochs=args.epochs),
-        )  # fmt: skip
+            candidate_data(splits["train"], label_map),
+            candidate_data(splits["val"], label_map),
+            len(labels),
+            Path(scratch),
+            parse_candidates(args.candidates, "default"),
+            budget=FineTuneBudget(epochs=args.epochs),
+        )
     matrix_seconds = time.perf_counter() - started
     with pl.Config(tbl_cols=-1, tbl_width_chars=300, fmt_str_lengths=40):
         print(
@@ -64,11 +73,16 @@ def main() -> None:
         )
     print(f"chosen: {result.chosen} ({result.reason}); Pareto front: {sorted(result.front)}")
     scores = {row["candidate"]: row["val_macro_f1"] for row in result.rows}
-    print(result_line(best=result.chosen, best_val_macro_f1=round(scores[result.chosen], 4),
-                      tfidf_val_macro_f1=round(scores["tfidf-logreg"], 4),
-                      minilm_val_macro_f1=round(max(v for k, v in scores.items() if k.startswith("encoder-")), 4),
-                      **{f"{k.replace('-', '_')}_val_macro_f1": round(v, 4) for k, v in scores.items()},
-                      matrix_s=round(matrix_seconds, 1)))  # fmt: skip
+    print(
+        result_line(
+            best=result.chosen,
+            best_val_macro_f1=round(scores[result.chosen], 4),
+            tfidf_val_macro_f1=round(scores["tfidf-logreg"], 4),
+            minilm_val_macro_f1=round(max(v for k, v in scores.items() if k.startswith("encoder-")), 4),
+            **{f"{k.replace('-', '_')}_val_macro_f1": round(v, 4) for k, v in scores.items()},
+            matrix_s=round(matrix_seconds, 1),
+        )
+    )
 
 
 if __name__ == "__main__":

@@ -66,8 +66,9 @@ class LoadResult:
 
 def start(command: list[str], port: int) -> subprocess.Popen:
     """Start a server process and wait until /health answers."""
-    process = subprocess.Popen(command, cwd=PROJECT_ROOT, start_new_session=True, stdout=subprocess.DEVNULL,
-                               stderr=subprocess.PIPE, text=True)  # fmt: skip
+    process = subprocess.Popen(
+        command, cwd=PROJECT_ROOT, start_new_session=True, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True
+    )
     deadline = time.monotonic() + 120
     while time.monotonic() < deadline:
         if process.poll() is not None:
@@ -207,16 +208,28 @@ def report(ours: LoadResult, naive: LoadResult, unlogged: LoadResult, strong: Lo
     if ours.errors:
         print("first service error:", ours.errors[0][1])
     print(f"litserve: {len(strong.latencies)} answers, {len(strong.errors)} errors")
-    print(result_line(rps=ours.rps, p50_ms=ours.percentile_ms(50), p99_ms=ours.percentile_ms(99),
-                      baseline_rps=naive.rps, baseline_p99_ms=naive.percentile_ms(99), speedup=ours.rps / naive.rps,
-                      p99_ms_before_reload=ours.percentile_ms(99, before=reload_at),
-                      unlogged_rps=unlogged.rps, unlogged_p50_ms=unlogged.percentile_ms(50),
-                      unlogged_p99_ms=unlogged.percentile_ms(99),
-                      litserve_rps=strong.rps, litserve_p50_ms=strong.percentile_ms(50),
-                      litserve_p99_ms=strong.percentile_ms(99), ratio_to_litserve=unlogged.rps / strong.rps,
-                      ratio_to_litserve_logged=ours.rps / strong.rps,
-                      litserve_errors=len(strong.errors), errors=len(ours.errors),
-                      reload_failures=reload_failures))  # fmt: skip
+    print(
+        result_line(
+            rps=ours.rps,
+            p50_ms=ours.percentile_ms(50),
+            p99_ms=ours.percentile_ms(99),
+            baseline_rps=naive.rps,
+            baseline_p99_ms=naive.percentile_ms(99),
+            speedup=ours.rps / naive.rps,
+            p99_ms_before_reload=ours.percentile_ms(99, before=reload_at),
+            unlogged_rps=unlogged.rps,
+            unlogged_p50_ms=unlogged.percentile_ms(50),
+            unlogged_p99_ms=unlogged.percentile_ms(99),
+            litserve_rps=strong.rps,
+            litserve_p50_ms=strong.percentile_ms(50),
+            litserve_p99_ms=strong.percentile_ms(99),
+            ratio_to_litserve=unlogged.rps / strong.rps,
+            ratio_to_litserve_logged=ours.rps / strong.rps,
+            litserve_errors=len(strong.errors),
+            errors=len(ours.errors),
+            reload_failures=reload_failures,
+        )
+    )
 
 
 def service_command(registry: Path, lake: Path | None) -> list[str]:

@@ -26,8 +26,16 @@ BATCH, RANK, ALPHA, LEARNING_RATE = 8, 8, 16, 1e-3
 CPU = {"max_length": 256, "precision": "32-true", "gpu": False}
 GPU = {"max_length": 1024, "precision": "bf16-mixed", "gpu": True}
 TOPICS = ["printer", "laptop", "badge", "vpn", "monitor", "phone", "invoice", "refund", "password", "account"]
-STEPS = ["open the settings page", "restart the device", "sign in again", "contact the help desk",
-         "check the cable", "wait ten minutes", "clear the browser cache", "reset the password"]  # fmt: skip
+STEPS = [
+    "open the settings page",
+    "restart the device",
+    "sign in again",
+    "contact the help desk",
+    "check the cable",
+    "wait ten minutes",
+    "clear the browser cache",
+    "reset the password",
+]
 
 
 def write_instructions(path: Path, count: int, seed: int = 0) -> None:
@@ -58,13 +66,26 @@ def refinery_side(model: str, data: str, setup: str, quantization: str = "none")
     settings = json.loads(setup)
     records = read_records(Path(data))
     started = time.perf_counter()  # after the imports: each side is timed on its work alone
-    params = SftParams(model_name_or_path=model, max_epochs=1, batch_size=BATCH, max_length=settings["max_length"],
-                       learning_rate=LEARNING_RATE, lora_rank=RANK, lora_alpha=ALPHA,
-                       precision=settings["precision"], quantization=quantization,
-                       adapters="keep" if quantization != "none" else "merge")  # fmt: skip
+    params = SftParams(
+        model_name_or_path=model,
+        max_epochs=1,
+        batch_size=BATCH,
+        max_length=settings["max_length"],
+        learning_rate=LEARNING_RATE,
+        lora_rank=RANK,
+        lora_alpha=ALPHA,
+        precision=settings["precision"],
+        quantization=quantization,
+        adapters="keep" if quantization != "none" else "merge",
+    )
     result = fit_sft(records, records[:16], params)
-    return {"examples": len(records), "rows": len(result.data.train_rows), "val_loss": result.val_loss_after,
-            "work_seconds": time.perf_counter() - started, "gpu_peak_mb": gpu_peak_mb()}  # fmt: skip
+    return {
+        "examples": len(records),
+        "rows": len(result.data.train_rows),
+        "val_loss": result.val_loss_after,
+        "work_seconds": time.perf_counter() - started,
+        "gpu_peak_mb": gpu_peak_mb(),
+    }
 
 
 def trl_side(model: str, data: str, setup: str) -> dict[str, float]:
@@ -79,9 +100,15 @@ def trl_side(model: str, data: str, setup: str) -> dict[str, float]:
     settings = json.loads(setup)
     records = read_records(Path(data))
     started = time.perf_counter()
-    dataset = Dataset.from_list([{"prompt": [{"role": "user", "content": r["prompt"]}],
-                                  "completion": [{"role": "assistant", "content": r["response"]}]}
-                                 for r in records])  # fmt: skip
+    dataset = Dataset.from_list(
+        [
+            {
+                "prompt": [{"role": "user", "content": r["prompt"]}],
+                "completion": [{"role": "assistant", "content": r["response"]}],
+            }
+            for r in records
+        ]
+    )
     tokenizer = AutoTokenizer.from_pretrained(model)
     config = SFTConfig(
         output_dir=tempfile.mkdtemp(),
@@ -104,11 +131,17 @@ def trl_side(model: str, data: str, setup: str) -> dict[str, float]:
         gradient_checkpointing=False,
         bf16=settings["gpu"],  # like Refinery's bf16-mixed: fp32 weights, bf16 autocast
         fp16=False,
-    )  # fmt: skip  (TRL defaults bf16 and checkpointing on)
-    adapters = LoraConfig(task_type="CAUSAL_LM", r=RANK, lora_alpha=ALPHA, lora_dropout=0.0,
-                          target_modules="all-linear")  # fmt: skip
-    trainer = SFTTrainer(model=AutoModelForCausalLM.from_pretrained(model), args=config, train_dataset=dataset,
-                         processing_class=tokenizer, peft_config=adapters)  # fmt: skip
+    )  # TRL defaults bf16 and checkpointing on
+    adapters = LoraConfig(
+        task_type="CAUSAL_LM", r=RANK, lora_alpha=ALPHA, lora_dropout=0.0, target_modules="all-linear"
+    )
+    trainer = SFTTrainer(
+        model=AutoModelForCausalLM.from_pretrained(model),
+        args=config,
+        train_dataset=dataset,
+        processing_class=tokenizer,
+        peft_config=adapters,
+    )
     settings = {
         k: getattr(trainer.args, k)
         for k in (
@@ -123,8 +156,13 @@ def trl_side(model: str, data: str, setup: str) -> dict[str, float]:
     }
     print("trl settings:", settings, file=sys.stderr)
     trained = trainer.train()
-    return {"examples": len(records), "rows": len(trainer.train_dataset), "train_loss": trained.training_loss,
-            "work_seconds": time.perf_counter() - started, "gpu_peak_mb": gpu_peak_mb()}  # fmt: skip
+    return {
+        "examples": len(records),
+        "rows": len(trainer.train_dataset),
+        "train_loss": trained.training_loss,
+        "work_seconds": time.perf_counter() - started,
+        "gpu_peak_mb": gpu_peak_mb(),
+    }
 
 
 def main(examples: int, gpu: bool, tokenizer: str | None) -> None:
@@ -134,8 +172,9 @@ def main(examples: int, gpu: bool, tokenizer: str | None) -> None:
 
     settings = GPU if gpu else CPU
     with tempfile.TemporaryDirectory() as tmp:
-        model = build_tiny_causal_lm(Path(tmp) / "llama", sizes=SMALL_SIZES if gpu else TINY_SIZES,
-                                     tokenizer_source=tokenizer)  # fmt: skip
+        model = build_tiny_causal_lm(
+            Path(tmp) / "llama", sizes=SMALL_SIZES if gpu else TINY_SIZES, tokenizer_source=tokenizer
+        )
         data = Path(tmp) / "train.jsonl"
         write_instructions(data, examples)
         setup = json.dumps(settings)
@@ -144,16 +183,27 @@ def main(examples: int, gpu: bool, tokenizer: str | None) -> None:
         theirs = measure_in_subprocess("benchmarks.sft", "trl_side", str(model), str(data), setup)
         print("trl:", theirs)
         ours_rate, theirs_rate = examples / ours["work_seconds"], examples / theirs["work_seconds"]
-        figures = {"samples_per_s": ours_rate, "trl_samples_per_s": theirs_rate, "speedup": ours_rate / theirs_rate,
-                   "rows": int(ours["rows"]), "trl_rows": int(theirs["rows"]), "examples": examples,
-                   "peak_rss_mb": ours["peak_rss_mb"], "trl_peak_rss_mb": theirs["peak_rss_mb"]}  # fmt: skip
+        figures = {
+            "samples_per_s": ours_rate,
+            "trl_samples_per_s": theirs_rate,
+            "speedup": ours_rate / theirs_rate,
+            "rows": int(ours["rows"]),
+            "trl_rows": int(theirs["rows"]),
+            "examples": examples,
+            "peak_rss_mb": ours["peak_rss_mb"],
+            "trl_peak_rss_mb": theirs["peak_rss_mb"],
+        }
         if gpu:
             figures.update(gpu_peak_mb=ours["gpu_peak_mb"], trl_gpu_peak_mb=theirs["gpu_peak_mb"])
         if gpu and importlib.util.find_spec("bitsandbytes") is not None:
             qlora = measure_in_subprocess("benchmarks.sft", "refinery_side", str(model), str(data), setup, "4bit")
             print("refinery qlora:", qlora)
-            figures.update(qlora_samples_per_s=examples / qlora["work_seconds"], qlora_gpu_peak_mb=qlora["gpu_peak_mb"],
-                           qlora_val_loss=qlora["val_loss"], val_loss=ours["val_loss"])  # fmt: skip
+            figures.update(
+                qlora_samples_per_s=examples / qlora["work_seconds"],
+                qlora_gpu_peak_mb=qlora["gpu_peak_mb"],
+                qlora_val_loss=qlora["val_loss"],
+                val_loss=ours["val_loss"],
+            )
         print(result_line(**figures))
 
 

@@ -69,8 +69,10 @@ def same_rows(first: str, second: str) -> bool:
     from assets.storage.delta import Lake
 
     columns = ["doc_id", "source", "source_row", "text", "label"]
-    frames = [Lake(root).scan("raw_documents").select(columns).collect().sort("source", "source_row")
-              for root in (first, second)]  # fmt: skip
+    frames = [
+        Lake(root).scan("raw_documents").select(columns).collect().sort("source", "source_row")
+        for root in (first, second)
+    ]
     return frames[0].equals(frames[1])
 
 

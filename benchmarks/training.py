@@ -74,12 +74,21 @@ def run_refinery(workload: Workload, scratch: Path) -> float:
     rows = list(zip(workload.texts, workload.labels, strict=True))
     held_out = rows[: workload.batch_size]  # val and test only have to exist; they are not timed
     tables = {
-        split: pa.table({"doc_id": [f"{split}{i}" for i in range(len(part))], "text": [t for t, _ in part],
-                         "label": [label for _, label in part]})
+        split: pa.table(
+            {
+                "doc_id": [f"{split}{i}" for i in range(len(part))],
+                "text": [t for t, _ in part],
+                "label": [label for _, label in part],
+            }
+        )
         for split, part in (("train", rows), ("val", held_out), ("test", held_out))
-    }  # fmt: skip
-    manifest = BundleManifest({label: i for i, label in enumerate(labels)}, ["benchmark"], "none",
-                              {split: table.num_rows for split, table in tables.items()})  # fmt: skip
+    }
+    manifest = BundleManifest(
+        {label: i for i, label in enumerate(labels)},
+        ["benchmark"],
+        "none",
+        {split: table.num_rows for split, table in tables.items()},
+    )
     bundle = write_bundle(scratch / "bundle", tables, manifest)
     clock = StepClock(workload.batch_size)
 
@@ -87,8 +96,14 @@ def run_refinery(workload: Workload, scratch: Path) -> float:
         def on_train_batch_end(self, *args: object) -> None:
             clock.step_ended()
 
-    params = TrainingParams(model_name_or_path=str(workload.model), max_epochs=1, batch_size=workload.batch_size,
-                            learning_rate=LEARNING_RATE, max_length=512, seed=SEED)  # fmt: skip
+    params = TrainingParams(
+        model_name_or_path=str(workload.model),
+        max_epochs=1,
+        batch_size=workload.batch_size,
+        learning_rate=LEARNING_RATE,
+        max_length=512,
+        seed=SEED,
+    )
     with Reporter() as reporter:
         fit(bundle, params, reporter, callbacks=[Clock()])
     return clock.samples_per_s()
@@ -115,8 +130,9 @@ def run_hugging_face(workload: Workload, scratch: Path, pad_to_max_length: bool)
         {**{key: values[i] for key, values in encoded.items()}, "labels": label_ids[workload.labels[i]]}
         for i in range(len(workload.texts))
     ]
-    model = AutoModelForSequenceClassification.from_pretrained(workload.model, num_labels=len(labels),
-                                                               ignore_mismatched_sizes=True)  # fmt: skip
+    model = AutoModelForSequenceClassification.from_pretrained(
+        workload.model, num_labels=len(labels), ignore_mismatched_sizes=True
+    )
     clock = StepClock(workload.batch_size)
 
     class Clock(TrainerCallback):
@@ -191,8 +207,15 @@ def bert_small_mix(scratch: Path, rng: random.Random) -> Workload:
 
     tokenizer = AutoTokenizer.from_pretrained(default_model_folder())
     torch.manual_seed(SEED)
-    config = BertConfig(vocab_size=tokenizer.vocab_size, hidden_size=256, num_hidden_layers=4, num_attention_heads=4,
-                        intermediate_size=1024, max_position_embeddings=512, num_labels=8)  # fmt: skip
+    config = BertConfig(
+        vocab_size=tokenizer.vocab_size,
+        hidden_size=256,
+        num_hidden_layers=4,
+        num_attention_heads=4,
+        intermediate_size=1024,
+        max_position_embeddings=512,
+        num_labels=8,
+    )
     folder = scratch / "bert-small"
     AutoModelForSequenceClassification.from_config(config).save_pretrained(folder)
     tokenizer.save_pretrained(folder)
@@ -217,17 +240,27 @@ def main() -> None:
     for name in args.workload or list(WORKLOADS):
         with tempfile.TemporaryDirectory() as scratch:
             workload = WORKLOADS[name](Path(scratch), random.Random(SEED))
-            print(f"{name}: {len(workload.texts)} texts, batch {workload.batch_size}, "
-                  f"{torch.get_num_threads()} threads", flush=True)  # fmt: skip
+            print(
+                f"{name}: {len(workload.texts)} texts, batch {workload.batch_size}, {torch.get_num_threads()} threads",
+                flush=True,
+            )
             ours = run_refinery(workload, Path(scratch))
             print(f"  refinery            {ours:8.2f} samples/s", flush=True)
             dynamic = run_hugging_face(workload, Path(scratch), pad_to_max_length=False)
             print(f"  hf dynamic padding  {dynamic:8.2f} samples/s", flush=True)
             padded = run_hugging_face(workload, Path(scratch), pad_to_max_length=True)
             print(f"  hf max-length pad   {padded:8.2f} samples/s", flush=True)
-            print(result_line(workload=name, samples_per_s=ours, hf_samples_per_s=padded,
-                              hf_dynamic_samples_per_s=dynamic, speedup=ours / padded,
-                              speedup_vs_dynamic=ours / dynamic), flush=True)  # fmt: skip
+            print(
+                result_line(
+                    workload=name,
+                    samples_per_s=ours,
+                    hf_samples_per_s=padded,
+                    hf_dynamic_samples_per_s=dynamic,
+                    speedup=ours / padded,
+                    speedup_vs_dynamic=ours / dynamic,
+                ),
+                flush=True,
+            )
 
 
 if __name__ == "__main__":

@@ -105,8 +105,14 @@ def main(rows: int = 1_000_000) -> None:
     print(f"pandera on polars: {strong:.2f}s, {strong_passed} passed, {strong_failed} failing", flush=True)
     assert (passed, failed) == (strong_passed, strong_failed), "both sides must find the same failures"
     rates = {"rows_per_s": round(rows / ours), "baseline_rows_per_s": round(rows / baseline)}
-    print(result_line(**rates, speedup=baseline / ours, pandera_polars_rows_per_s=round(rows / strong),
-                      ratio_to_pandera_polars=strong / ours))  # fmt: skip
+    print(
+        result_line(
+            **rates,
+            speedup=baseline / ours,
+            pandera_polars_rows_per_s=round(rows / strong),
+            ratio_to_pandera_polars=strong / ours,
+        )
+    )
 
 
 if __name__ == "__main__":

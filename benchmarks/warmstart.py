@@ -29,8 +29,10 @@ from trainers.train import Reporter, train
 def versions(data: dict, intents: int) -> tuple[dict, dict]:
     """Version 1 (half of each intent's train rows) and version 2 (all of them): splits of (text, label) rows."""
     kept = sorted({label for _, label in data["train"]})[:intents]
-    rows = {name: [r for r in data[name] + data[f"oos_{name}"] if r[1] in kept or r[1] == "oos"]
-            for name in ("train", "val", "test")}  # fmt: skip
+    rows = {
+        name: [r for r in data[name] + data[f"oos_{name}"] if r[1] in kept or r[1] == "oos"]
+        for name in ("train", "val", "test")
+    }
     seen: dict[str, int] = {}
     first_half = []
     per_label = {label: sum(1 for _, lab in rows["train"] if lab == label) for label in {*kept, "oos"}}
@@ -43,10 +45,22 @@ def versions(data: dict, intents: int) -> tuple[dict, dict]:
 
 def bundle(splits: dict, folder: Path) -> Path:
     labels = sorted({label for rows in splits.values() for _, label in rows})
-    tables = {name: pa.table({"doc_id": [f"{name}{i}" for i in range(len(rows))], "text": [t for t, _ in rows],
-                              "label": [label for _, label in rows]}) for name, rows in splits.items()}  # fmt: skip
-    manifest = BundleManifest({label: i for i, label in enumerate(labels)}, ["clinc150"], "none",
-                              {name: len(rows) for name, rows in splits.items()})  # fmt: skip
+    tables = {
+        name: pa.table(
+            {
+                "doc_id": [f"{name}{i}" for i in range(len(rows))],
+                "text": [t for t, _ in rows],
+                "label": [label for _, label in rows],
+            }
+        )
+        for name, rows in splits.items()
+    }
+    manifest = BundleManifest(
+        {label: i for i, label in enumerate(labels)},
+        ["clinc150"],
+        "none",
+        {name: len(rows) for name, rows in splits.items()},
+    )
     return write_bundle(folder, tables, manifest)
 
 
@@ -76,10 +90,19 @@ def main() -> None:
         v2 = bundle(second, root / "v2")
         warm_s, warm_acc, warm_epochs = fit_and_score(v2, root / "warm", str(root / "production"), second["test"])
         cold_s, cold_acc, cold_epochs = fit_and_score(v2, root / "cold", args.model, second["test"])
-    print(f"version 1: {len(first['train'])} train rows, {v1_s:.0f}s, test accuracy {v1_acc:.2f}%; version 2: "
-          f"{len(second['train'])} train rows; warm {warm_epochs} epochs, cold {cold_epochs} epochs")  # fmt: skip
-    print(result_line(warm_s=round(warm_s, 1), cold_s=round(cold_s, 1), warm_acc=round(warm_acc, 2),
-                      cold_acc=round(cold_acc, 2), intents=args.intents))  # fmt: skip
+    print(
+        f"version 1: {len(first['train'])} train rows, {v1_s:.0f}s, test accuracy {v1_acc:.2f}%; version 2: "
+        f"{len(second['train'])} train rows; warm {warm_epochs} epochs, cold {cold_epochs} epochs"
+    )
+    print(
+        result_line(
+            warm_s=round(warm_s, 1),
+            cold_s=round(cold_s, 1),
+            warm_acc=round(warm_acc, 2),
+            cold_acc=round(cold_acc, 2),
+            intents=args.intents,
+        )
+    )
 
 
 if __name__ == "__main__":

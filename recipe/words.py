@@ -15,9 +15,19 @@ if TYPE_CHECKING:
 
 _LETTER = re.compile(r"[^\W\d_]")
 SNOWBALL_LANGUAGES = {
-    "da": "danish", "de": "german", "en": "english", "es": "spanish", "fi": "finnish", "fr": "french",
-    "it": "italian", "nl": "dutch", "pt": "portuguese", "ro": "romanian", "ru": "russian", "sv": "swedish",
-}  # fmt: skip
+    "da": "danish",
+    "de": "german",
+    "en": "english",
+    "es": "spanish",
+    "fi": "finnish",
+    "fr": "french",
+    "it": "italian",
+    "nl": "dutch",
+    "pt": "portuguese",
+    "ro": "romanian",
+    "ru": "russian",
+    "sv": "swedish",
+}
 Language = Literal["da", "de", "en", "es", "fi", "fr", "it", "nl", "pt", "ro", "ru", "sv"]  # SNOWBALL_LANGUAGES
 
 

@@ -27,17 +27,30 @@ DTYPES: dict[str, type | pl.DataType] = {
 COLUMN_CHECKS = ("str_length", "isin", "in_range", "str_matches", "expr")
 ROW_LEVEL = "__rows__"  # the "column" of rules that look at whole rows
 DATASET_RULES = {
-    "min_rows": (int, float), "min_examples_per_label": (int, float), "max_imbalance_ratio": (int, float),
-    "max_missing_rate": (int, float), "max_duplicate_rate": (int, float), "label_set": list, "text_length": dict,
-    "max_label_psi": (int, float), "max_length_shift": (int, float), "max_rejected_rate": (int, float),
-}  # fmt: skip
+    "min_rows": (int, float),
+    "min_examples_per_label": (int, float),
+    "max_imbalance_ratio": (int, float),
+    "max_missing_rate": (int, float),
+    "max_duplicate_rate": (int, float),
+    "label_set": list,
+    "text_length": dict,
+    "max_label_psi": (int, float),
+    "max_length_shift": (int, float),
+    "max_rejected_rate": (int, float),
+}
 TEXT_LENGTH_BOUNDS = ("min_median", "max_median", "max_p95")
 QUALITY_THRESHOLDS = {
-    "min_words": int, "max_words": int, "min_mean_word_length": (int, float), "max_mean_word_length": (int, float),
-    "max_symbol_ratio": (int, float), "min_alpha_word_fraction": (int, float),
-    "max_duplicate_line_fraction": (int, float), "max_repeated_word_fraction": (int, float),
-    "languages": list, "min_language_confidence": (int, float),
-}  # fmt: skip
+    "min_words": int,
+    "max_words": int,
+    "min_mean_word_length": (int, float),
+    "max_mean_word_length": (int, float),
+    "max_symbol_ratio": (int, float),
+    "min_alpha_word_fraction": (int, float),
+    "max_duplicate_line_fraction": (int, float),
+    "max_repeated_word_fraction": (int, float),
+    "languages": list,
+    "min_language_confidence": (int, float),
+}
 
 
 class RuleError(YamlError):
@@ -103,11 +116,40 @@ class RuleBook:
 
 # Functions a rule expression may call: column functions whose output is no larger than their input. No table
 # functions (read_csv reads files and URLs) and nothing that pads or repeats (lpad(text, 100000000) is 100 MB a row).
-SQL_FUNCTIONS = frozenset({
-    "abs", "btrim", "cast", "ceil", "ceiling", "char_length", "character_length", "coalesce", "ends_with", "floor",
-    "greatest", "initcap", "least", "left", "length", "lower", "ltrim", "nullif", "octet_length", "regexp_like",
-    "right", "round", "rtrim", "sign", "starts_with", "strpos", "substr", "substring", "trim", "upper",
-})  # fmt: skip
+SQL_FUNCTIONS = frozenset(
+    {
+        "abs",
+        "btrim",
+        "cast",
+        "ceil",
+        "ceiling",
+        "char_length",
+        "character_length",
+        "coalesce",
+        "ends_with",
+        "floor",
+        "greatest",
+        "initcap",
+        "least",
+        "left",
+        "length",
+        "lower",
+        "ltrim",
+        "nullif",
+        "octet_length",
+        "regexp_like",
+        "right",
+        "round",
+        "rtrim",
+        "sign",
+        "starts_with",
+        "strpos",
+        "substr",
+        "substring",
+        "trim",
+        "upper",
+    }
+)
 MAX_EXPRESSION_CHARS = 2000
 MAX_CONCATENATIONS = 8  # each `||` can double a text's length
 SQL_KEYWORDS = frozenset({"and", "or", "not", "in", "is", "like", "ilike", "between", "case", "when", "then", "else"})
@@ -336,9 +378,17 @@ def compile_rule_document(reader: YamlReader, document: object) -> RuleSet:
     pii = _pii_policy(reader, document["pii"]) if isinstance(document.get("pii"), dict) else None
     quality = _quality(reader, reader.get(document, "quality", dict)) if "quality" in document else {}
     return RuleSet(
-        asset, path, schema, compiled.row_rules, dataset_rules, pii, quality, warn_schema, compiled.coerce,
+        asset,
+        path,
+        schema,
+        compiled.row_rules,
+        dataset_rules,
+        pii,
+        quality,
+        warn_schema,
+        compiled.coerce,
         compiled.length_bounds,
-    )  # fmt: skip
+    )
 
 
 def default_rules_dir() -> Path:

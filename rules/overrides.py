@@ -20,14 +20,18 @@ def extend_rule_book(book: RuleBook, overrides: dict[str, dict], reader: YamlRea
             continue
         base = rule_sets.get(asset)
         if base is None or not isinstance(override, dict):
-            raise reader.error(f"{reader.path}: rules for {asset!r}: expected a mapping for an asset with "
-                               f"shipped rules ({', '.join(sorted(rule_sets))})")  # fmt: skip
+            raise reader.error(
+                f"{reader.path}: rules for {asset!r}: expected a mapping for an asset with "
+                f"shipped rules ({', '.join(sorted(rule_sets))})"
+            )
         shipped = {rule.name for rule in base.dataset_rules}
         added = [spec.get("name") for spec in override.get("dataset", []) if isinstance(spec, dict)]
         unknown = [name for name in added if name not in shipped]
         if unknown:
-            raise reader.error(f"{reader.path}: rules for {asset!r}: dataset rules {unknown} are not shipped ones "
-                               f"({', '.join(sorted(shipped))}); a dataset may only change those")  # fmt: skip
+            raise reader.error(
+                f"{reader.path}: rules for {asset!r}: dataset rules {unknown} are not shipped ones "
+                f"({', '.join(sorted(shipped))}); a dataset may only change those"
+            )
         document = overlay_documents(YamlReader(base.path, RuleError).load(), override)
         rule_sets[asset] = compile_rule_document(reader, document)
     digest = hashlib.sha256(book.digest.encode() + repr(_without_lines(overrides)).encode()).hexdigest()[:16]

@@ -33,17 +33,40 @@ def instance(home: RefineryHome):
 
 TINY_CONFIGS: dict[str, dict[str, object]] = {
     "bert": {"hidden_size": 32, "num_hidden_layers": 2, "num_attention_heads": 2, "intermediate_size": 64},
-    "roberta": {"hidden_size": 32, "num_hidden_layers": 2, "num_attention_heads": 2, "intermediate_size": 64,
-                "pad_token_id": 0},
+    "roberta": {
+        "hidden_size": 32,
+        "num_hidden_layers": 2,
+        "num_attention_heads": 2,
+        "intermediate_size": 64,
+        "pad_token_id": 0,
+    },
     "distilbert": {"dim": 32, "n_layers": 2, "n_heads": 2, "hidden_dim": 64},
-    "albert": {"embedding_size": 16, "hidden_size": 32, "num_hidden_layers": 2, "num_attention_heads": 2,
-               "intermediate_size": 64},
+    "albert": {
+        "embedding_size": 16,
+        "hidden_size": 32,
+        "num_hidden_layers": 2,
+        "num_attention_heads": 2,
+        "intermediate_size": 64,
+    },
     "xlnet": {"d_model": 32, "n_layer": 2, "n_head": 2, "d_inner": 64, "pad_token_id": 0},
-    "longformer": {"hidden_size": 32, "num_hidden_layers": 2, "num_attention_heads": 2, "intermediate_size": 64,
-                   "attention_window": [8, 8], "pad_token_id": 0},
-}  # fmt: skip
-NO_DROPOUT = ("hidden_dropout_prob", "attention_probs_dropout_prob", "dropout", "attention_dropout",
-              "seq_classif_dropout", "classifier_dropout_prob", "summary_last_dropout")  # fmt: skip
+    "longformer": {
+        "hidden_size": 32,
+        "num_hidden_layers": 2,
+        "num_attention_heads": 2,
+        "intermediate_size": 64,
+        "attention_window": [8, 8],
+        "pad_token_id": 0,
+    },
+}
+NO_DROPOUT = (
+    "hidden_dropout_prob",
+    "attention_probs_dropout_prob",
+    "dropout",
+    "attention_dropout",
+    "seq_classif_dropout",
+    "classifier_dropout_prob",
+    "summary_last_dropout",
+)
 
 
 def build_tiny_model(folder: Path, model_type: str = "bert", dropout: bool = True) -> Path:
@@ -86,10 +109,15 @@ def write_small_bundle(folder: Path, per_label: int = 12, seed: int = 3) -> Path
         splits["val"] += [(t, label) for t in texts[per_label : per_label + 3]]
         splits["test"] += [(t, label) for t in texts[per_label + 3 : per_label + 6]]
     tables = {
-        name: pa.table({"doc_id": [f"{name}{i}" for i in range(len(rows))], "text": [t for t, _ in rows],
-                        "label": [label for _, label in rows]})
+        name: pa.table(
+            {
+                "doc_id": [f"{name}{i}" for i in range(len(rows))],
+                "text": [t for t, _ in rows],
+                "label": [label for _, label in rows],
+            }
+        )
         for name, rows in splits.items()
-    }  # fmt: skip
+    }
     manifest = BundleManifest(
         {label: i for i, label in enumerate(labels)}, ["test"], "rules", {k: len(v) for k, v in splits.items()}
     )
@@ -109,11 +137,19 @@ def s3(monkeypatch: pytest.MonkeyPatch) -> Iterator[str]:
     import boto3
 
     port = free_port()
-    server = subprocess.Popen([sys.executable, "-m", "moto.server", "-H", "127.0.0.1", "-p", str(port)],
-                              stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)  # fmt: skip
+    server = subprocess.Popen(
+        [sys.executable, "-m", "moto.server", "-H", "127.0.0.1", "-p", str(port)],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
     endpoint = f"http://127.0.0.1:{port}"
-    for name, value in {"AWS_ENDPOINT_URL": endpoint, "AWS_ACCESS_KEY_ID": "refinery", "AWS_SECRET_ACCESS_KEY":
-                        "not-a-secret", "AWS_REGION": "us-east-1", "AWS_ALLOW_HTTP": "true"}.items():  # fmt: skip
+    for name, value in {
+        "AWS_ENDPOINT_URL": endpoint,
+        "AWS_ACCESS_KEY_ID": "refinery",
+        "AWS_SECRET_ACCESS_KEY": "not-a-secret",
+        "AWS_REGION": "us-east-1",
+        "AWS_ALLOW_HTTP": "true",
+    }.items():
         monkeypatch.setenv(name, value)
     try:
         deadline = time.monotonic() + 30

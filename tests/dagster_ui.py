@@ -79,8 +79,9 @@ def dagster_dev(home: RefineryHome, log: Path) -> Iterator[DagsterDev]:
     command = [str(dagster), "dev", "-w", str(PROJECT_ROOT / "workspace.yaml"), "-h", "127.0.0.1", "-p", str(port)]
     environment = {**os.environ, "REFINERY_HOME": str(home.root), "DAGSTER_HOME": str(home.dagster)}
     with log.open("wb") as output:
-        process = subprocess.Popen(command, cwd=PROJECT_ROOT, env=environment, stdout=output,
-                                   stderr=subprocess.STDOUT, start_new_session=True)  # fmt: skip
+        process = subprocess.Popen(
+            command, cwd=PROJECT_ROOT, env=environment, stdout=output, stderr=subprocess.STDOUT, start_new_session=True
+        )
     server = DagsterDev(f"http://127.0.0.1:{port}", home, log, process)
     try:
         wait_until_loaded(server)

@@ -72,11 +72,17 @@ def running_postgres() -> Iterator[Postgres]:
     if as_postgres:
         shutil.chown(pwfile, "postgres")
     data = os.path.join(root, "data")
-    subprocess.run([*as_postgres, f"{bindir}/initdb", "-D", data, "-U", server.user, "--auth=scram-sha-256",
-                    f"--pwfile={pwfile}"], check=True, capture_output=True)  # fmt: skip
+    subprocess.run(
+        [*as_postgres, f"{bindir}/initdb", "-D", data, "-U", server.user, "--auth=scram-sha-256", f"--pwfile={pwfile}"],
+        check=True,
+        capture_output=True,
+    )
     options = f"-p {server.port} -k {root} -c listen_addresses=127.0.0.1"
-    subprocess.run([*as_postgres, f"{bindir}/pg_ctl", "-D", data, "-o", options, "-l", f"{root}/log", "-w", "start"],
-                   check=True, capture_output=True)  # fmt: skip
+    subprocess.run(
+        [*as_postgres, f"{bindir}/pg_ctl", "-D", data, "-o", options, "-l", f"{root}/log", "-w", "start"],
+        check=True,
+        capture_output=True,
+    )
     try:
         yield server
     finally:

@@ -11,21 +11,36 @@ import grimp
 
 ROOT = Path(__file__).resolve().parent.parent
 PACKAGES = ("dagster_project", "assets", "trainers", "rules", "recipe")
-MAX_FUNCTION_LINES = 60
-MAX_MODULE_LINES = 400
+MAX_FUNCTION_LINES = 80  # as the formatter lays it out; branching is bounded by ruff's C901
+MAX_MODULE_LINES = 450
+MAX_FORMATTER_EXCEPTIONS = 20  # `# fmt: skip` / `# fmt: off`, each on an aligned data table
+
+
+def _pop_component(stack: list[str], on_stack: set[str], root: str) -> set[str]:
+    """Pop the strongly connected component whose root is `root` off Tarjan's stack."""
+    component = set()
+    while True:
+        member = stack.pop()
+        on_stack.discard(member)
+        component.add(member)
+        if member == root:
+            return component
 
 
 def strongly_connected(graph: dict[str, set[str]]) -> list[set[str]]:
     """Tarjan's strongly connected components of a directed graph (iterative)."""
-    index, low, on_stack, stack, components, counter = {}, {}, set(), [], [], [0]
+    index, low, on_stack, stack, components = {}, {}, set(), [], []
+
+    def visit(node: str) -> None:
+        index[node] = low[node] = len(index)
+        stack.append(node)
+        on_stack.add(node)
+
     for root in graph:
         if root in index:
             continue
+        visit(root)
         work = [(root, iter(graph[root]))]
-        index[root] = low[root] = counter[0]
-        counter[0] += 1
-        stack.append(root)
-        on_stack.add(root)
         while work:
             node, children = work[-1]
             child = next(children, None)
@@ -34,19 +49,9 @@ def strongly_connected(graph: dict[str, set[str]]) -> list[set[str]]:
                 if work:
                     low[work[-1][0]] = min(low[work[-1][0]], low[node])
                 if low[node] == index[node]:
-                    component = set()
-                    while True:
-                        member = stack.pop()
-                        on_stack.discard(member)
-                        component.add(member)
-                        if member == node:
-                            break
-                    components.append(component)
+                    components.append(_pop_component(stack, on_stack, node))
             elif child not in index:
-                index[child] = low[child] = counter[0]
-                counter[0] += 1
-                stack.append(child)
-                on_stack.add(child)
+                visit(child)
                 work.append((child, iter(graph.get(child, ()))))
             elif child in on_stack:
                 low[node] = min(low[node], index[child])
@@ -104,3 +109,14 @@ def test_functions_and_modules_stay_small() -> None:
 def test_the_cycle_finder_finds_a_cycle_and_nothing_else() -> None:
     components = strongly_connected({"a": {"b"}, "b": {"c"}, "c": {"a"}, "d": {"a"}})
     assert sorted(map(sorted, components)) == [["a", "b", "c"], ["d"]]
+
+
+def test_the_formatter_wins_with_at_most_a_few_aligned_tables_kept_by_hand() -> None:
+    markers = [
+        f"{path.relative_to(ROOT)}:{number}"
+        for package in (*PACKAGES, "tests", "benchmarks")
+        for path in sorted((ROOT / package).rglob("*.py"))
+        for number, line in enumerate(path.read_text().splitlines(), 1)
+        if line.rstrip().endswith("# fmt: skip") or line.strip() == "# fmt: off"
+    ]
+    assert len(markers) <= MAX_FORMATTER_EXCEPTIONS, markers

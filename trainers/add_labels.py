@@ -69,16 +69,24 @@ def add_labels(
     offset = 0.0
     if known is not None:
         pairs = [(text, label_map[label]) for text, label in zip(*known, strict=True) if label in label_map]
-        offset = calibrate_new_rows(model, tokenizer, ([t for t, _ in pairs], [i for _, i in pairs]),
-                                    len(examples), max_length)  # fmt: skip
+        offset = calibrate_new_rows(
+            model, tokenizer, ([t for t, _ in pairs], [i for _, i in pairs]), len(examples), max_length
+        )
     seconds = round(time.perf_counter() - started, 3)
     added = {label: len(texts) for label, texts in examples.items()}
     few_shot = {"from": source.name, "labels": added, "seconds": seconds, "bias_offset": offset}
-    lineage = {**card.get("lineage", {}), "few_shot": few_shot,
-               "evaluation_bundle": card.get("lineage", {}).get("evaluation_bundle") or source.name}  # fmt: skip
-    new_card = {**card, "label_map": grown, "lineage": lineage,
-                "prototype_head": {**prototypes, "examples": {**prototypes.get("examples", {}), **added}},
-                "created_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())}  # fmt: skip
+    lineage = {
+        **card.get("lineage", {}),
+        "few_shot": few_shot,
+        "evaluation_bundle": card.get("lineage", {}).get("evaluation_bundle") or source.name,
+    }
+    new_card = {
+        **card,
+        "label_map": grown,
+        "lineage": lineage,
+        "prototype_head": {**prototypes, "examples": {**prototypes.get("examples", {}), **added}},
+        "created_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+    }
     export_model(model, tokenizer, grown, new_card, output, recipe)
     return {"model_path": str(output), "added": added, "labels": len(grown), "seconds": seconds}
 

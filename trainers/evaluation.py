@@ -36,13 +36,15 @@ def evaluate_model(model_folder: Path, bundle: Path, split: str = "test") -> dic
     columns = [classifier.labels.index(name) for name in sorted(label_map, key=label_map.__getitem__)]
     probabilities = probabilities[:, columns]
     counted = classes + int(bool((predictions == classes).any()))
-    per_class = list(zip(
-        multiclass_precision(predictions, target_tensor, counted, average=None).tolist()[:classes],
-        multiclass_recall(predictions, target_tensor, counted, average=None).tolist()[:classes],
-        multiclass_f1_score(predictions, target_tensor, counted, average=None).tolist()[:classes],
-        torch.bincount(target_tensor, minlength=classes).tolist(),
-        strict=True,
-    ))  # fmt: skip
+    per_class = list(
+        zip(
+            multiclass_precision(predictions, target_tensor, counted, average=None).tolist()[:classes],
+            multiclass_recall(predictions, target_tensor, counted, average=None).tolist()[:classes],
+            multiclass_f1_score(predictions, target_tensor, counted, average=None).tolist()[:classes],
+            torch.bincount(target_tensor, minlength=classes).tolist(),
+            strict=True,
+        )
+    )
     metrics = classification_metrics(predictions, target_tensor, counted)
     if counted > classes:  # macro averages over the bundle's labels only
         for position, name in enumerate(("precision", "recall", "f1")):
@@ -77,8 +79,11 @@ def task_metrics(classifier: Classifier, bundle: Path, split: str) -> dict[str, 
     answers = classifier.predict_tasks(texts)
     result = {}
     for index, (task, label_map) in enumerate(tasks.items()):
-        rows = [(label_map.get(answer[task].label, -1), row[index]) for answer, row in zip(answers, labels, strict=True)
-                if row[index] != -100 and answer[task].label is not None]  # fmt: skip
+        rows = [
+            (label_map.get(answer[task].label, -1), row[index])
+            for answer, row in zip(answers, labels, strict=True)
+            if row[index] != -100 and answer[task].label is not None
+        ]
         if rows:
             predicted, targets = torch.tensor([p for p, _ in rows]), torch.tensor([t for _, t in rows])
             metrics = classification_metrics(predicted.clamp(min=0), targets, len(label_map))
@@ -95,11 +100,15 @@ def calibration_bins(probabilities: torch.Tensor, targets: torch.Tensor, bins: i
     for low, high in itertools.pairwise(edges.tolist()):
         inside = (confidence > low) & (confidence <= high)
         count = int(inside.sum())
-        found.append({
-            "low": round(low, 6), "high": round(high, 6), "count": count,
-            "confidence": float(confidence[inside].mean()) if count else 0.0,
-            "accuracy": float(correct[inside].mean()) if count else 0.0,
-        })  # fmt: skip
+        found.append(
+            {
+                "low": round(low, 6),
+                "high": round(high, 6),
+                "count": count,
+                "confidence": float(confidence[inside].mean()) if count else 0.0,
+                "accuracy": float(correct[inside].mean()) if count else 0.0,
+            }
+        )
     return found
 
 

@@ -72,8 +72,14 @@ def set_output_rows(model, weight: torch.Tensor, bias: torch.Tensor, label_map: 
     model.config.label2id = dict(label_map)
 
 
-def to_prototype_head(model, tokenizer, train: tuple[list[str], list[int]], val: tuple[list[str], list[int]],
-                      label_map: dict[str, int], max_length: int) -> dict[str, object]:  # fmt: skip
+def to_prototype_head(
+    model,
+    tokenizer,
+    train: tuple[list[str], list[int]],
+    val: tuple[list[str], list[int]],
+    label_map: dict[str, int],
+    max_length: int,
+) -> dict[str, object]:
     """Make the output layer a prototype head over the train split's labels, its temperature fitted on val."""
     model.eval()
     features = head_inputs(model, tokenizer, train[0], max_length)
@@ -88,8 +94,9 @@ def to_prototype_head(model, tokenizer, train: tuple[list[str], list[int]], val:
     }
 
 
-def add_prototype_labels(model, tokenizer, examples: dict[str, list[str]], label_map: dict[str, int],
-                         temperature: float, max_length: int) -> dict[str, int]:  # fmt: skip
+def add_prototype_labels(
+    model, tokenizer, examples: dict[str, list[str]], label_map: dict[str, int], temperature: float, max_length: int
+) -> dict[str, int]:
     """Append one prototype row per new label from its examples (no gradient step); the grown label map."""
     model.eval()
     clashing = sorted(set(examples) & set(label_map))
@@ -111,8 +118,9 @@ def add_prototype_labels(model, tokenizer, examples: dict[str, list[str]], label
 
 
 @torch.no_grad()
-def calibrate_new_rows(model, tokenizer, known: tuple[list[str], list[int]], new_rows: int, max_length: int,
-                       budget: float = 0.005) -> float:  # fmt: skip
+def calibrate_new_rows(
+    model, tokenizer, known: tuple[list[str], list[int]], new_rows: int, max_length: int, budget: float = 0.005
+) -> float:
     """Lower the biases of the last `new_rows` output rows by the least offset that keeps accuracy on texts of known
     labels (`known`: texts and label ids, e.g. a val split) within `budget` of what it was without them; the offset.
 
@@ -135,9 +143,20 @@ def calibrate_new_rows(model, tokenizer, known: tuple[list[str], list[int]], new
     return round(offset, 6)
 
 
-def meta_train(model, tokenizer, texts: list[str], labels: list[int], episodes: int, ways: int = 10,
-               shots: int = 5, queries: int = 5, learning_rate: float = 2e-5, max_length: int = 64,
-               seed: int = 13, device: str | None = None) -> list[float]:  # fmt: skip
+def meta_train(
+    model,
+    tokenizer,
+    texts: list[str],
+    labels: list[int],
+    episodes: int,
+    ways: int = 10,
+    shots: int = 5,
+    queries: int = 5,
+    learning_rate: float = 2e-5,
+    max_length: int = 64,
+    seed: int = 13,
+    device: str | None = None,
+) -> list[float]:
     """Episodic training of the encoder with the prototypical loss: each episode draws `ways` labels, `shots`
     support and `queries` query texts of each, and classifies the queries by their distance to the support
     prototypes. Returns the loss of each episode."""

@@ -64,11 +64,15 @@ class Classifier:
             if len(per_task) > 1:  # one forward pass answered every task
                 labels = self.task_labels()
                 for row, prediction in enumerate(decided):
-                    prediction.tasks = {task: Prediction(labels[task][int(p[row].argmax())],
-                                                         round(float(p[row].max()), 6), prediction.text)
-                                        for task, p in per_task.items()}  # fmt: skip
-                    prediction.tasks[next(iter(per_task))] = Prediction(prediction.label, prediction.score,
-                                                                        prediction.text)  # abstain applied  # fmt: skip
+                    prediction.tasks = {
+                        task: Prediction(
+                            labels[task][int(p[row].argmax())], round(float(p[row].max()), 6), prediction.text
+                        )
+                        for task, p in per_task.items()
+                    }
+                    prediction.tasks[next(iter(per_task))] = Prediction(
+                        prediction.label, prediction.score, prediction.text
+                    )  # abstain applied
             for i, prediction in zip(accepted, decided, strict=True):
                 predictions[i] = prediction
         return predictions

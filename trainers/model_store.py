@@ -101,8 +101,10 @@ class ModelStore:
             aliases = json.loads(stream.read())
         if not isinstance(aliases, dict):
             raise StoreError(f"{self.uri}/{name}/{ALIASES}: expected an object of alias -> version")
-        return {check_name(k, f"{self.uri}/{name}/{ALIASES}"): check_name(v, f"{self.uri}/{name}/{ALIASES}")
-                for k, v in aliases.items()}  # fmt: skip
+        return {
+            check_name(k, f"{self.uri}/{name}/{ALIASES}"): check_name(v, f"{self.uri}/{name}/{ALIASES}")
+            for k, v in aliases.items()
+        }
 
     def registries(self) -> list[str]:
         """The names of the store's registries that have aliases."""
@@ -142,8 +144,11 @@ def download_folder(uri: str, target: Path) -> Path:
     """Copy the files under `uri` into `target`, through a hidden partial folder renamed when complete (a folder
     already at `target` is replaced)."""
     filesystem, source = fs.FileSystem.from_uri(uri)
-    found = [info for info in filesystem.get_file_info(fs.FileSelector(source, recursive=True, allow_not_found=True))
-             if info.type == fs.FileType.File]  # fmt: skip
+    found = [
+        info
+        for info in filesystem.get_file_info(fs.FileSelector(source, recursive=True, allow_not_found=True))
+        if info.type == fs.FileType.File
+    ]
     if not found:
         raise FileNotFoundError(f"{uri}: no files there")
     partial = target.with_name(f".{target.name}.partial")

@@ -52,8 +52,11 @@ def task_losses(logits: dict[str, torch.Tensor], labels: torch.Tensor, smoothing
     for index, task_logits in enumerate(logits.values()):
         targets = labels[:, index]
         if (targets != MASKED).any():
-            losses.append(torch.nn.functional.cross_entropy(task_logits.float(), targets, ignore_index=MASKED,
-                                                            label_smoothing=smoothing))  # fmt: skip
+            losses.append(
+                torch.nn.functional.cross_entropy(
+                    task_logits.float(), targets, ignore_index=MASKED, label_smoothing=smoothing
+                )
+            )
         else:
             losses.append(task_logits.sum() * 0.0)
     return torch.stack(losses)
@@ -62,8 +65,14 @@ def task_losses(logits: dict[str, torch.Tensor], labels: torch.Tensor, smoothing
 class MultiTaskModule(L.LightningModule):
     """Trains a MultiTaskNet; logs each task's val accuracy and macro F1, and their mean as val_macro_f1."""
 
-    def __init__(self, source: str, tasks: dict[str, dict[str, int]], params: TrainingParams,
-                 weighting: str = "fixed", weights: dict[str, float] | None = None) -> None:  # fmt: skip
+    def __init__(
+        self,
+        source: str,
+        tasks: dict[str, dict[str, int]],
+        params: TrainingParams,
+        weighting: str = "fixed",
+        weights: dict[str, float] | None = None,
+    ) -> None:
         super().__init__()
         if weighting not in ("fixed", "uncertainty"):
             raise ValueError(f"weighting must be fixed or uncertainty, not {weighting!r}")
@@ -83,8 +92,9 @@ class MultiTaskModule(L.LightningModule):
         return (self.fixed_weights * losses).sum()
 
     def training_step(self, batch: dict[str, torch.Tensor], batch_index: int) -> torch.Tensor:
-        losses = task_losses(self.net(batch["input_ids"], batch["attention_mask"]), batch["labels"],
-                             self.params.label_smoothing)  # fmt: skip
+        losses = task_losses(
+            self.net(batch["input_ids"], batch["attention_mask"]), batch["labels"], self.params.label_smoothing
+        )
         loss = self.combined_loss(losses)
         self.log("train_loss", loss, batch_size=len(batch["labels"]))
         return loss
@@ -110,8 +120,10 @@ class MultiTaskModule(L.LightningModule):
 
     def configure_optimizers(self):
         head_lr = self.params.head_learning_rate or self.params.learning_rate
-        groups = [{"params": list(self.net.encoder.parameters()), "lr": self.params.learning_rate},
-                  {"params": [*self.net.heads.parameters(), self.log_variances], "lr": head_lr}]  # fmt: skip
+        groups = [
+            {"params": list(self.net.encoder.parameters()), "lr": self.params.learning_rate},
+            {"params": [*self.net.heads.parameters(), self.log_variances], "lr": head_lr},
+        ]
         optimizer = torch.optim.AdamW(groups, weight_decay=self.params.weight_decay)
         total = max(1, self.trainer.datamodule.train_batches() * self.trainer.max_epochs)
         return warmup_then_linear_decay(optimizer, int(total * self.params.warmup_ratio), total)
@@ -131,8 +143,13 @@ class MultiTaskData(TextClassificationData):
                 self.splits[split] = (encode(self.tokenizer, texts, self.max_length, self.truncation), labels)
 
 
-def fit_multitask(bundle: Path, output: Path, params: TrainingParams, weighting: str = "fixed",
-                  weights: dict[str, float] | None = None) -> dict[str, object]:  # fmt: skip
+def fit_multitask(
+    bundle: Path,
+    output: Path,
+    params: TrainingParams,
+    weighting: str = "fixed",
+    weights: dict[str, float] | None = None,
+) -> dict[str, object]:
     """Train every task of a multi-task bundle together and export the model folder; the val metrics per task."""
     L.seed_everything(params.seed, workers=True, verbose=False)
     manifest = read_bundle_manifest(bundle)
@@ -140,23 +157,46 @@ def fit_multitask(bundle: Path, output: Path, params: TrainingParams, weighting:
         raise ValueError(f"{bundle}: the manifest declares no tasks")
     source = resolve_model_source(params.model_name_or_path)
     tokenizer = AutoTokenizer.from_pretrained(source)
-    data = MultiTaskData(bundle, tokenizer, manifest.tasks, batch_size=params.batch_size, max_length=params.max_length,
-                         seed=params.seed, shuffle=params.shuffle)  # fmt: skip
+    data = MultiTaskData(
+        bundle,
+        tokenizer,
+        manifest.tasks,
+        batch_size=params.batch_size,
+        max_length=params.max_length,
+        seed=params.seed,
+        shuffle=params.shuffle,
+    )
     module = MultiTaskModule(source, manifest.tasks, params, weighting, weights)
     started = time.perf_counter()
     precision = resolve_precision(params.precision)
-    trainer = L.Trainer(max_epochs=params.max_epochs, accelerator=params.accelerator, devices=1,
-                        precision=precision, logger=False, enable_checkpointing=False, enable_progress_bar=False,
-                        enable_model_summary=False, num_sanity_val_steps=0,
-                        gradient_clip_val=params.max_grad_norm or None, use_distributed_sampler=False)  # fmt: skip
+    trainer = L.Trainer(
+        max_epochs=params.max_epochs,
+        accelerator=params.accelerator,
+        devices=1,
+        precision=precision,
+        logger=False,
+        enable_checkpointing=False,
+        enable_progress_bar=False,
+        enable_model_summary=False,
+        num_sanity_val_steps=0,
+        gradient_clip_val=params.max_grad_norm or None,
+        use_distributed_sampler=False,
+    )
     trainer.fit(module, datamodule=data)
     seconds = round(time.perf_counter() - started, 2)
-    card = {"model_kind": "multitask", "model_source": params.model_name_or_path, "tasks": list(manifest.tasks),
-            "precision": precision,
-            "weighting": weighting, "weights": weights or {}, "train_seconds": seconds,
-            "validation_metrics": module.val_metrics, "dataset_versions": manifest.dataset_versions,
-            "hyperparameters": {"max_length": params.max_length, "truncation": params.truncation},
-            "learned_log_variances": dict(zip(manifest.tasks, module.log_variances.tolist(), strict=True))}  # fmt: skip
+    card = {
+        "model_kind": "multitask",
+        "model_source": params.model_name_or_path,
+        "tasks": list(manifest.tasks),
+        "precision": precision,
+        "weighting": weighting,
+        "weights": weights or {},
+        "train_seconds": seconds,
+        "validation_metrics": module.val_metrics,
+        "dataset_versions": manifest.dataset_versions,
+        "hyperparameters": {"max_length": params.max_length, "truncation": params.truncation},
+        "learned_log_variances": dict(zip(manifest.tasks, module.log_variances.tolist(), strict=True)),
+    }
     export_multitask(module.net, tokenizer, manifest.tasks, card, output, manifest.text_recipe)
     return {
         "model_path": str(output),
@@ -166,8 +206,9 @@ def fit_multitask(bundle: Path, output: Path, params: TrainingParams, weighting:
     }
 
 
-def export_multitask(net: MultiTaskNet, tokenizer, tasks: dict[str, dict[str, int]], card: dict, folder: Path,
-                     recipe: dict | None = None) -> Path:  # fmt: skip
+def export_multitask(
+    net: MultiTaskNet, tokenizer, tasks: dict[str, dict[str, int]], card: dict, folder: Path, recipe: dict | None = None
+) -> Path:
     """Write the encoder, tokenizer, heads and task label maps in one swap (the primary task's map as label_map)."""
     from safetensors.torch import save_file
 
@@ -195,8 +236,12 @@ def train_multitask(bundle: Path, output: Path, params: TrainingParams, reporter
     """The trainer entry point's multi-task path: train, export, and report each task's val metrics."""
     reporter.log(f"training {len(read_bundle_manifest(bundle).tasks)} tasks on one encoder ({params.task_weighting})")
     result = fit_multitask(bundle, output, params, params.task_weighting)
-    flat = {f"val_{task}_{name}": value for task, metrics in result["validation_metrics"].items()
-            for name, value in metrics.items() if name in ("accuracy", "macro_f1")}  # fmt: skip
+    flat = {
+        f"val_{task}_{name}": value
+        for task, metrics in result["validation_metrics"].items()
+        for name, value in metrics.items()
+        if name in ("accuracy", "macro_f1")
+    }
     report = {
         "model_path": str(output),
         "train_seconds": result["train_seconds"],

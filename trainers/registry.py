@@ -157,17 +157,19 @@ def list_models(model_root: Path) -> list[dict[str, object]]:
         card = read_card(folder)
         metrics = (card.get("test_evaluation") or {}).get("metrics", {})
         gate = card.get("evaluation_gate") or {}
-        rows.append({
-            "version": folder.name,
-            "aliases": sorted(name for name, version in aliases.items() if version == folder.name),
-            "created_at": card.get("created_at", ""),
-            "dataset_versions": card.get("dataset_versions", []),
-            "rules_hash": card.get("rules_hash", ""),
-            "accuracy": metrics.get("accuracy"),
-            "macro_f1": metrics.get("macro_f1"),
-            "gate": gate_status(gate),
-            "deployed_at": card.get("deployed_at", ""),
-        })  # fmt: skip
+        rows.append(
+            {
+                "version": folder.name,
+                "aliases": sorted(name for name, version in aliases.items() if version == folder.name),
+                "created_at": card.get("created_at", ""),
+                "dataset_versions": card.get("dataset_versions", []),
+                "rules_hash": card.get("rules_hash", ""),
+                "accuracy": metrics.get("accuracy"),
+                "macro_f1": metrics.get("macro_f1"),
+                "gate": gate_status(gate),
+                "deployed_at": card.get("deployed_at", ""),
+            }
+        )
     return sorted(rows, key=lambda row: (str(row["created_at"]), str(row["version"])))
 
 

@@ -63,8 +63,15 @@ def reliability_png(bins: list[dict[str, float]]) -> bytes:
     figure, axes = _figure(5, 5)
     filled = [b for b in bins if b["count"]]
     axes.plot([0, 1], [0, 1], linestyle="--", color="grey", label="perfectly calibrated")
-    axes.bar([b["low"] for b in filled], [b["accuracy"] for b in filled], width=[b["high"] - b["low"] for b in filled],
-             align="edge", alpha=0.6, edgecolor="black", label="accuracy in the bin")  # fmt: skip
+    axes.bar(
+        [b["low"] for b in filled],
+        [b["accuracy"] for b in filled],
+        width=[b["high"] - b["low"] for b in filled],
+        align="edge",
+        alpha=0.6,
+        edgecolor="black",
+        label="accuracy in the bin",
+    )
     axes.plot([b["confidence"] for b in filled], [b["accuracy"] for b in filled], marker="o", label="mean confidence")
     axes.set_xlim(0, 1)
     axes.set_ylim(0, 1)

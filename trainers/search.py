@@ -90,13 +90,21 @@ def open_study(settings: SearchSettings):
     from optuna.storages import RDBStorage, RetryHeartbeatStaleTrialCallback
 
     retry = RetryHeartbeatStaleTrialCallback(max_retry=1)
-    storage = RDBStorage(settings.storage, heartbeat_interval=settings.heartbeat_s,
-                         grace_period=2 * settings.heartbeat_s, heartbeat_stale_trial_callback=retry)  # fmt: skip
+    storage = RDBStorage(
+        settings.storage,
+        heartbeat_interval=settings.heartbeat_s,
+        grace_period=2 * settings.heartbeat_s,
+        heartbeat_stale_trial_callback=retry,
+    )
     pruner = optuna.pruners.MedianPruner(n_startup_trials=2, n_warmup_steps=1)  # small budgets prune from trial 3
     return optuna.create_study(
-        study_name=settings.study, storage=storage, direction="maximize", load_if_exists=True,
-        sampler=optuna.samplers.TPESampler(seed=settings.seed), pruner=pruner,
-    )  # fmt: skip
+        study_name=settings.study,
+        storage=storage,
+        direction="maximize",
+        load_if_exists=True,
+        sampler=optuna.samplers.TPESampler(seed=settings.seed),
+        pruner=pruner,
+    )
 
 
 def finished_trials(study) -> int:
@@ -129,8 +137,15 @@ def trials_table(study) -> list[dict[str, object]]:
     rows = []
     for trial in study.get_trials(deepcopy=False):
         seconds = (trial.datetime_complete - trial.datetime_start).total_seconds() if trial.datetime_complete else None
-        rows.append({"number": trial.number, "state": trial.state.name, "val_macro_f1": trial.value,
-                     "seconds": seconds, **trial.params})  # fmt: skip
+        rows.append(
+            {
+                "number": trial.number,
+                "state": trial.state.name,
+                "val_macro_f1": trial.value,
+                "seconds": seconds,
+                **trial.params,
+            }
+        )
     return rows
 
 

@@ -48,19 +48,31 @@ def train_tfidf(bundle: Path, output: Path, params: TrainingParams, reporter) ->
         threshold = fit_abstain_threshold(probabilities, targets, abstain_id, params.abstain_budget)
         abstain = {"label": params.abstain_label, "threshold": threshold, "budget": params.abstain_budget}
     card = {
-        "model_kind": "tfidf", "model_source": "tfidf", "resolved_source": "tfidf",
+        "model_kind": "tfidf",
+        "model_source": "tfidf",
+        "resolved_source": "tfidf",
         "hyperparameters": {**asdict(params), "c": model.c, "max_features": model.max_features},
-        "label_map": label_map, "dataset_versions": manifest.dataset_versions, "rules_hash": manifest.rules_hash,
-        "row_counts": manifest.row_counts, "lineage": manifest.lineage, "validation_metrics": val_metrics,
-        "train_seconds": seconds, "epochs": 1, "exported_epoch": None, "abstain": abstain,
+        "label_map": label_map,
+        "dataset_versions": manifest.dataset_versions,
+        "rules_hash": manifest.rules_hash,
+        "row_counts": manifest.row_counts,
+        "lineage": manifest.lineage,
+        "validation_metrics": val_metrics,
+        "train_seconds": seconds,
+        "epochs": 1,
+        "exported_epoch": None,
+        "abstain": abstain,
         "created_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
-    }  # fmt: skip
+    }
     with stage_model_folder(output, label_map, card, manifest.text_recipe) as staging:
         model.save(staging)
     result = {
-        "model_path": str(output), "dataset_versions": manifest.dataset_versions, "train_seconds": seconds,
-        "precision": "float64-sparse", **{f"val_{name}": value for name, value in val_metrics.items()},
+        "model_path": str(output),
+        "dataset_versions": manifest.dataset_versions,
+        "train_seconds": seconds,
+        "precision": "float64-sparse",
+        **{f"val_{name}": value for name, value in val_metrics.items()},
         **({"abstain_threshold": abstain["threshold"]} if abstain else {}),
-    }  # fmt: skip
+    }
     reporter.report(result)
     return result

@@ -77,9 +77,15 @@ def fit(
     source = resolve_model_source(params.model_name_or_path)
     tokenizer = AutoTokenizer.from_pretrained(source)
     data = TextClassificationData(
-        bundle, tokenizer, manifest.label_map, params.batch_size, params.max_length, params.seed, params.shuffle,
+        bundle,
+        tokenizer,
+        manifest.label_map,
+        params.batch_size,
+        params.max_length,
+        params.seed,
+        params.shuffle,
         params.truncation,
-    )  # fmt: skip
+    )
     module = build_module(source, manifest.label_map, params, data)
     with tempfile.TemporaryDirectory(prefix="refinery-fit-") as scratch:
         work = checkpoint_dir or Path(scratch)
@@ -95,8 +101,18 @@ def fit(
         metrics_file = Path(logger.log_dir) / "metrics.csv"
         metrics_csv = metrics_file.read_text() if metrics_file.is_file() else ""
     module.model = without_lora(getattr(module.model, "_orig_mod", module.model))  # unwrap compile and LoRA
-    return FitResult(module, tokenizer, manifest, source, precision, seconds, trainer.current_epoch,
-                     trainer.is_global_zero, metrics_csv, best)  # fmt: skip
+    return FitResult(
+        module,
+        tokenizer,
+        manifest,
+        source,
+        precision,
+        seconds,
+        trainer.current_epoch,
+        trainer.is_global_zero,
+        metrics_csv,
+        best,
+    )
 
 
 def keep_best_weights(module: L.LightningModule, trainer: L.Trainer) -> dict[str, float] | None:
@@ -216,9 +232,12 @@ def train(
         "precision": fitted.precision,
         **{f"val_{name}": value for name, value in module.val_metrics.items()},
         **({"abstain_threshold": abstain["threshold"]} if abstain else {}),
-        **({"exported_epoch": fitted.best["epoch"], "exported_val_macro_f1": fitted.best["val_macro_f1"]}
-           if fitted.best else {}),
-    }  # fmt: skip
+        **(
+            {"exported_epoch": fitted.best["epoch"], "exported_val_macro_f1": fitted.best["val_macro_f1"]}
+            if fitted.best
+            else {}
+        ),
+    }
     reporter.report(result)
     return result
 
@@ -230,16 +249,28 @@ def prototype_head(fitted: FitResult, bundle: Path, params: TrainingParams) -> d
     losses = []
     if params.meta_episodes:
         on_gpu = params.accelerator in ("auto", "gpu", "cuda") and torch.cuda.is_available()
-        losses = meta_train(model, fitted.tokenizer, *train_split, params.meta_episodes, max_length=params.max_length,
-                            learning_rate=params.learning_rate, seed=params.seed,
-                            device="cuda" if on_gpu else None)  # fmt: skip
+        losses = meta_train(
+            model,
+            fitted.tokenizer,
+            *train_split,
+            params.meta_episodes,
+            max_length=params.max_length,
+            learning_rate=params.learning_rate,
+            seed=params.seed,
+            device="cuda" if on_gpu else None,
+        )
     info = to_prototype_head(model, fitted.tokenizer, train_split, val_split, label_map, params.max_length)
     probabilities = class_probabilities(model, fitted.tokenizer, val_split[0], params.max_length, params.truncation)
     hits = (probabilities.argmax(-1) == torch.tensor(val_split[1])).float()
     first, last = (round(sum(part) / len(part), 4) if part else None for part in (losses[:20], losses[-20:]))
     accuracy = round(float(hits.mean()), 6) if len(hits) else None
-    return {**info, "val_accuracy": accuracy, "meta_episodes": params.meta_episodes,
-            "episode_loss_first_20": first, "episode_loss_last_20": last}  # fmt: skip
+    return {
+        **info,
+        "val_accuracy": accuracy,
+        "meta_episodes": params.meta_episodes,
+        "episode_loss_first_20": first,
+        "episode_loss_last_20": last,
+    }
 
 
 def fit_abstain(fitted: FitResult, bundle: Path, params: TrainingParams) -> dict[str, object]:

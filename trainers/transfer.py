@@ -60,8 +60,9 @@ def layer_index(name: str, layers: int) -> int:
 def body_layers(model) -> int:
     """How many transformer layers the body has."""
     config = model.config
-    return int(getattr(config, "num_hidden_layers", None) or getattr(config, "n_layers", None)
-               or getattr(config, "n_layer", 0))  # fmt: skip
+    return int(
+        getattr(config, "num_hidden_layers", None) or getattr(config, "n_layers", None) or getattr(config, "n_layer", 0)
+    )
 
 
 def decayed_learning_rate(base_lr: float, decay: float, depth: int, layers: int) -> float:

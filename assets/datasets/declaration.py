@@ -95,9 +95,14 @@ def load_dataset(path: Path) -> DatasetDeclaration:
         mapping = generation_mapping(mapping, source or {})
     training = reader.get(document, "training", dict, default={})
     return DatasetDeclaration(
-        name, path, reader.get(document, "description", str, default=""), mapping, tasks,
-        reader.get(document, "rules", dict, default={}), {k: v for k, v in training.items() if k != "__lines__"},
-    )  # fmt: skip
+        name,
+        path,
+        reader.get(document, "description", str, default=""),
+        mapping,
+        tasks,
+        reader.get(document, "rules", dict, default={}),
+        {k: v for k, v in training.items() if k != "__lines__"},
+    )
 
 
 def generation_mapping(mapping: RecordMapping | None, declared: dict) -> RecordMapping:
@@ -118,8 +123,9 @@ def _task(reader: YamlReader, spec: object) -> Task:
         raise reader.fail(spec, "kind", f"expected one of {', '.join(TASK_KINDS)}")
     if kind == "generation":
         if "labels" in spec or "column" in spec:
-            raise reader.fail(spec, "kind", "a generation task has no labels; its responses come from the source's "
-                                            "response_column")  # fmt: skip
+            raise reader.fail(
+                spec, "kind", "a generation task has no labels; its responses come from the source's response_column"
+            )
         return Task(reader.get(spec, "name", str), RESPONSE, None, "accept", "generation")
     labels = reader.get(spec, "labels", list, default=None)
     if labels is not None and (not labels or not all(isinstance(label, str) and label for label in labels)):
@@ -139,11 +145,16 @@ def declaration_yaml(declaration: DatasetDeclaration, header: str = "") -> str:
     if declaration.mapping is not None:
         document["source"] = yaml.safe_load(declaration.mapping.to_yaml()) or {}
     document["tasks"] = [
-        {"name": t.name, "kind": t.kind} if t.kind == "generation" else
-        {"name": t.name, "column": t.column, **({"labels": list(t.labels)} if t.labels else {}),
-         "new_labels": t.new_labels}
+        {"name": t.name, "kind": t.kind}
+        if t.kind == "generation"
+        else {
+            "name": t.name,
+            "column": t.column,
+            **({"labels": list(t.labels)} if t.labels else {}),
+            "new_labels": t.new_labels,
+        }
         for t in declaration.tasks
-    ]  # fmt: skip
+    ]
     if declaration.rules:
         document["rules"] = declaration.rules
     if declaration.training:

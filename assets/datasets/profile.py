@@ -91,18 +91,27 @@ def profile_frame(
         for name in label_reasons
     }
     return DatasetProfile(
-        frame.height, columns, text, text_reason, list(label_reasons), label_reasons, labels, quantiles,
-        dict(languages.iter_rows()), 1 - texts.n_unique() / texts.len() if texts.len() else 0.0,
+        frame.height,
+        columns,
+        text,
+        text_reason,
+        list(label_reasons),
+        label_reasons,
+        labels,
+        quantiles,
+        dict(languages.iter_rows()),
+        1 - texts.n_unique() / texts.len() if texts.len() else 0.0,
         pii_found(texts),
-    )  # fmt: skip
+    )
 
 
 def _column(frame: pl.DataFrame, name: str) -> ColumnProfile:
     series = frame[name]
     strings = series.cast(pl.String, strict=False)
     mean = strings.str.len_chars().mean() if series.dtype == pl.String else 0.0
-    return ColumnProfile(name, str(series.dtype), series.len() - series.null_count(), series.n_unique(),
-                         round(float(mean or 0.0), 1))  # fmt: skip
+    return ColumnProfile(
+        name, str(series.dtype), series.len() - series.null_count(), series.n_unique(), round(float(mean or 0.0), 1)
+    )
 
 
 def _text_column(frame: pl.DataFrame, columns: list[ColumnProfile]) -> tuple[str, str]:
@@ -141,20 +150,39 @@ def fitted_declaration(name: str, profile: DatasetProfile) -> DatasetDeclaration
     q = profile.text_length_quantiles
     shortest, longest = max(1, min(3, q["p0"])), max(200, q["p100"] * 2)
     clean_rules = {
-        "columns": {"text": {"checks": [{
-            "name": "text_length", "description": f"cleaned text is between {shortest} and {longest} characters",
-            "str_length": {"min": shortest, "max": longest},
-        }]}},
-        "quality": {"min_words": max(1, min(3, q["words_p0"])), "max_words": max(400, q["p100"] // 2),
-                    "languages": [lang for lang, count in profile.languages.items() if count >= 0.05 * sum(
-                        profile.languages.values())] or ["en"]},
-    }  # fmt: skip
-    split_rules = {"dataset": [{
-        "name": "text_length_distribution",
-        "description": f"the median text is near this dataset's {q['p50']} characters",
-        "text_length": {"min_median": max(1, q["p50"] // 3), "max_median": q["p50"] * 3 + 10,
-                        "max_p95": max(q["p95"] * 3, 200)},
-    }]}  # fmt: skip
+        "columns": {
+            "text": {
+                "checks": [
+                    {
+                        "name": "text_length",
+                        "description": f"cleaned text is between {shortest} and {longest} characters",
+                        "str_length": {"min": shortest, "max": longest},
+                    }
+                ]
+            }
+        },
+        "quality": {
+            "min_words": max(1, min(3, q["words_p0"])),
+            "max_words": max(400, q["p100"] // 2),
+            "languages": [
+                lang for lang, count in profile.languages.items() if count >= 0.05 * sum(profile.languages.values())
+            ]
+            or ["en"],
+        },
+    }
+    split_rules = {
+        "dataset": [
+            {
+                "name": "text_length_distribution",
+                "description": f"the median text is near this dataset's {q['p50']} characters",
+                "text_length": {
+                    "min_median": max(1, q["p50"] // 3),
+                    "max_median": q["p50"] * 3 + 10,
+                    "max_p95": max(q["p95"] * 3, 200),
+                },
+            }
+        ]
+    }
     task = Task(label, "label", tuple(sorted(profile.label_counts[label])), "quarantine")
     return DatasetDeclaration(
         name,

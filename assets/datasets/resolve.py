@@ -60,8 +60,11 @@ def label_set_rules(declaration: DatasetDeclaration, lake: Lake, earlier: list[s
         if task.kind == "generation":  # responses are free text: no label set
             continue
         if task.labels is not None:
-            rules.append(LabelSetRule(task.name, task.column, frozenset(task.labels), f"declared in {where}",
-                                      task.new_labels, where))  # fmt: skip
+            rules.append(
+                LabelSetRule(
+                    task.name, task.column, frozenset(task.labels), f"declared in {where}", task.new_labels, where
+                )
+            )
             continue
         if kept is None:
             kept = _earlier_labels(lake, earlier, [t.column for t in declaration.tasks])

@@ -54,8 +54,10 @@ def generate_answers(rows: int = 600, seed: int = 11) -> tuple[list[dict[str, st
         if defect < 0.02:
             reply, counts["empty_reply"] = "", counts["empty_reply"] + 1
         elif defect < 0.04:
-            reply, counts["cut_off_reply"] = f"thanks for writing about {topic}: {steps[first]} and", counts[
-                "cut_off_reply"] + 1  # fmt: skip
+            reply, counts["cut_off_reply"] = (
+                f"thanks for writing about {topic}: {steps[first]} and",
+                counts["cut_off_reply"] + 1,
+            )
         elif defect < 0.09:
             reply += " write to desk.agent@example.com if needed."
             counts["reply_with_email"] += 1
@@ -82,10 +84,16 @@ def write_answers_declaration(datasets_dir: Path, base_model: Path) -> Path:
             "description": "the demo tickets and the support desk's replies",
             "source": {"text_column": "question", "response_column": "reply", "id_column": "ticket_id"},
             "tasks": [{"name": "reply", "kind": "generation"}],
-            "training": {"model_name_or_path": str(base_model), "max_epochs": 4, "learning_rate": 2e-3,
-                         "lora_rank": 0, "max_length": 128, "eval_prompts": 16,
-                         "max_new_tokens": 32},
-        }  # fmt: skip
+            "training": {
+                "model_name_or_path": str(base_model),
+                "max_epochs": 4,
+                "learning_rate": 2e-3,
+                "lora_rank": 0,
+                "max_length": 128,
+                "eval_prompts": 16,
+                "max_new_tokens": 32,
+            },
+        }
         path.parent.mkdir(parents=True, exist_ok=True)
         header = "# The demo's generation dataset, declared as any dataset is (a tiny Llama built in code).\n"
         path.write_text(header + yaml.safe_dump(declaration, sort_keys=False))

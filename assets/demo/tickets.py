@@ -181,6 +181,52 @@ def _contact(rng: random.Random) -> str:
     return f" Call me on +44 20 {rng.randint(7000, 7999)} {rng.randint(1000, 9999)}."
 
 
+def _ticket(i: int, labels: list[str], rng: random.Random, counts: dict[str, int]) -> tuple[str, str]:
+    """One ticket's body and label, with the content defects (vague, mislabeled) counted."""
+    label = labels[i % len(labels)] if rng.random() < 0.5 else rng.choice(labels)
+    if rng.random() < 0.03:
+        template, counts["vague"] = rng.choice(VAGUE), counts["vague"] + 1
+    else:
+        template = rng.choice(LABELS[label]) + rng.choice(CONTEXT)
+    body = rng.choice(GREETINGS) + _fill(template, rng) + _fill(rng.choice(CLOSINGS), rng)
+    if rng.random() < 0.03:
+        label, counts["mislabeled"] = rng.choice([x for x in labels if x != label]), counts["mislabeled"] + 1
+    if rng.random() < 0.15:
+        body += _contact(rng)
+    return body, label
+
+
+TEXT_DEFECTS = (  # (cumulative probability, defect, what the body becomes)
+    (0.01, "missing_text", lambda body: ""),
+    (0.02, "empty_text", lambda body: "   \t "),
+    (0.05, "html", lambda body: f"<p>{body}</p><br/>&nbsp;Sent from my phone"),
+    (0.055, "too_long", lambda body: (body + " ") * 400),
+    (0.06, "too_short", lambda body: "?"),
+)
+
+
+def _with_text_defect(body: str, rng: random.Random, counts: dict[str, int]) -> str:
+    """The body, broken by at most one planted text defect (counted)."""
+    draw = rng.random()
+    for below, defect, broken in TEXT_DEFECTS:
+        if draw < below:
+            counts[defect] += 1
+            return broken(body)
+    return body
+
+
+def _with_label_defect(label: str, rng: random.Random, counts: dict[str, int]) -> str:
+    """The label, replaced by a stray or an empty one now and then (counted)."""
+    draw = rng.random()
+    if draw < 0.01:
+        counts["stray_labels"] += 1
+        return rng.choice(STRAY_LABELS)
+    if draw < 0.015:
+        counts["missing_labels"] += 1
+        return ""
+    return label
+
+
 def generate_tickets(rows: int = 3000, seed: int = 7) -> tuple[list[dict[str, str]], DemoDefects]:
     """Generate `rows` ticket records (strings only) and the defects planted among them."""
     rng = random.Random(seed)
@@ -188,32 +234,9 @@ def generate_tickets(rows: int = 3000, seed: int = 7) -> tuple[list[dict[str, st
     records: list[dict[str, str]] = []
     labels = sorted(LABELS)
     for i in range(rows):
-        label = labels[i % len(labels)] if rng.random() < 0.5 else rng.choice(labels)
-        if rng.random() < 0.03:
-            template, counts["vague"] = rng.choice(VAGUE), counts["vague"] + 1
-        else:
-            template = rng.choice(LABELS[label]) + rng.choice(CONTEXT)
-        body = rng.choice(GREETINGS) + _fill(template, rng) + _fill(rng.choice(CLOSINGS), rng)
-        if rng.random() < 0.03:
-            label, counts["mislabeled"] = rng.choice([x for x in labels if x != label]), counts["mislabeled"] + 1
-        if rng.random() < 0.15:
-            body += _contact(rng)
-        defect = rng.random()
-        if defect < 0.01:
-            body, counts["missing_text"] = "", counts["missing_text"] + 1
-        elif defect < 0.02:
-            body, counts["empty_text"] = "   \t ", counts["empty_text"] + 1
-        elif defect < 0.05:
-            body, counts["html"] = f"<p>{body}</p><br/>&nbsp;Sent from my phone", counts["html"] + 1
-        elif defect < 0.055:
-            body, counts["too_long"] = (body + " ") * 400, counts["too_long"] + 1
-        elif defect < 0.06:
-            body, counts["too_short"] = "?", counts["too_short"] + 1
-        label_defect = rng.random()
-        if label_defect < 0.01:
-            label, counts["stray_labels"] = rng.choice(STRAY_LABELS), counts["stray_labels"] + 1
-        elif label_defect < 0.015:
-            label, counts["missing_labels"] = "", counts["missing_labels"] + 1
+        body, label = _ticket(i, labels, rng, counts)
+        body = _with_text_defect(body, rng, counts)
+        label = _with_label_defect(label, rng, counts)
         records.append({"ticket_id": f"T{100000 + i}", "body": body, "category": label})
     for _ in range(rows // 30):
         twin = dict(rng.choice(records[: rows // 2]))

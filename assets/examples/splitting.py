@@ -29,8 +29,9 @@ def assign_splits(
         keyed = documents.with_columns(pl.coalesce(pl.col(group_column).cast(pl.String), "doc_id").alias("__group"))
         groups = keyed.group_by("__group").agg(pl.col("label").mode().sort().first())
         split = assign_splits(groups.rename({"__group": "doc_id"}), seed, val_fraction, test_fraction)
-        return keyed.join(split.select(pl.col("doc_id").alias("__group"), "split"), on="__group", how="left",
-                          maintain_order="left").drop("__group")  # fmt: skip
+        return keyed.join(
+            split.select(pl.col("doc_id").alias("__group"), "split"), on="__group", how="left", maintain_order="left"
+        ).drop("__group")
     if not 0 <= val_fraction < 1 or not 0 <= test_fraction < 1 or val_fraction + test_fraction >= 1:
         raise ValueError(f"bad split fractions: val={val_fraction}, test={test_fraction}")
     keys = content_hash(pl.Series([f"{seed}:{d}" for d in documents["doc_id"]]))

@@ -37,10 +37,13 @@ def gate_result(
         if metrics[name] < minimum
     }
     for task, task_metrics in (tasks or {}).items():
-        shortfalls.update({
-            f"{task}.{name}": {"observed": task_metrics[name], "minimum": minimum}
-            for name, minimum in minimums.items() if task_metrics[name] < minimum
-        })  # fmt: skip
+        shortfalls.update(
+            {
+                f"{task}.{name}": {"observed": task_metrics[name], "minimum": minimum}
+                for name, minimum in minimums.items()
+                if task_metrics[name] < minimum
+            }
+        )
     regressions = {
         name: {"observed": metrics[name], "production": production[name], "tolerance": settings.max_regression}
         for name in GATED_METRICS
@@ -60,8 +63,10 @@ def gate_result(
 def generation_gate(metrics: dict[str, float], settings: GateSettings, production: dict | None) -> dict[str, object]:
     """Whether a causal LM's test ROUGE-L (and perplexity, when limited) meet the minimums and its ROUGE-L does not
     regress on production's beyond the tolerance."""
-    minimums = {"rouge_l": settings.min_rouge_l, **({"max_perplexity": settings.max_perplexity}
-                                                   if settings.max_perplexity else {})}  # fmt: skip
+    minimums = {
+        "rouge_l": settings.min_rouge_l,
+        **({"max_perplexity": settings.max_perplexity} if settings.max_perplexity else {}),
+    }
     shortfalls = {}
     if metrics["rouge_l"] < settings.min_rouge_l:
         shortfalls["rouge_l"] = {"observed": metrics["rouge_l"], "minimum": settings.min_rouge_l}
@@ -69,11 +74,20 @@ def generation_gate(metrics: dict[str, float], settings: GateSettings, productio
         shortfalls["perplexity"] = {"observed": metrics["perplexity"], "maximum": settings.max_perplexity}
     regressions = {}
     if production and metrics["rouge_l"] < production["rouge_l"] - settings.max_regression:
-        regressions["rouge_l"] = {"observed": metrics["rouge_l"], "production": production["rouge_l"],
-                                  "tolerance": settings.max_regression}  # fmt: skip
+        regressions["rouge_l"] = {
+            "observed": metrics["rouge_l"],
+            "production": production["rouge_l"],
+            "tolerance": settings.max_regression,
+        }
     met = not shortfalls and not regressions
-    return {"passed": met or settings.force, "forced": settings.force and not met, "shortfalls": shortfalls,
-            "regressions": regressions, "minimums": minimums, "max_regression": settings.max_regression}  # fmt: skip
+    return {
+        "passed": met or settings.force,
+        "forced": settings.force and not met,
+        "shortfalls": shortfalls,
+        "regressions": regressions,
+        "minimums": minimums,
+        "max_regression": settings.max_regression,
+    }
 
 
 def evaluate_generation_candidate(
@@ -141,8 +155,9 @@ def evaluate_candidate(
         return evaluate_generation_candidate(registry, folder, bundle, settings)
     report = evaluate_model(folder, bundle)
     production = production_report(registry, folder, bundle)
-    gate = gate_result(report["metrics"], settings, production.get("metrics") if production else None,
-                       report.get("tasks"))  # fmt: skip
+    gate = gate_result(
+        report["metrics"], settings, production.get("metrics") if production else None, report.get("tasks")
+    )
     pictures = {"confusion_matrix": folder / "confusion_matrix.png", "reliability": folder / "reliability.png"}
     pictures["confusion_matrix"].write_bytes(confusion_png(report["confusion_matrix"], report["labels"]))
     pictures["reliability"].write_bytes(reliability_png(report["calibration_bins"]))

@@ -17,8 +17,10 @@ def check_generative(model_folder: Path) -> None:
     """Raise unless the model is a causal LM."""
     kind = read_card(model_folder).get("model_kind", "transformer")
     if kind != CAUSAL_LM:
-        raise NotGenerativeError(f"model {model_folder.name} is a {kind} model, not a causal LM: it labels texts "
-                                 "(batch_predictions) and answers no prompts")  # fmt: skip
+        raise NotGenerativeError(
+            f"model {model_folder.name} is a {kind} model, not a causal LM: it labels texts "
+            "(batch_predictions) and answers no prompts"
+        )
 
 
 def generate_answers(

@@ -16,11 +16,23 @@ from pathlib import Path
 HOME_VOLUME = "refinery-home"
 
 
-def trainer_command(prefix: list[str], bundle: Path | str, output: Path | str, params: dict[str, object],
-                    checkpoints: Path) -> list[str]:  # fmt: skip
+def trainer_command(
+    prefix: list[str], bundle: Path | str, output: Path | str, params: dict[str, object], checkpoints: Path
+) -> list[str]:
     """`trainers.train` on a bundle, after the interpreter or a launcher prefix (`torchrun --nproc-per-node 4`)."""
-    return [*prefix, "-m", "trainers.train", "--bundle", str(bundle), "--output", str(output),
-            "--params", json.dumps(params), "--checkpoints", str(checkpoints)]  # fmt: skip
+    return [
+        *prefix,
+        "-m",
+        "trainers.train",
+        "--bundle",
+        str(bundle),
+        "--output",
+        str(output),
+        "--params",
+        json.dumps(params),
+        "--checkpoints",
+        str(checkpoints),
+    ]
 
 
 def launcher_prefix(launcher: str, interpreter: str) -> list[str]:

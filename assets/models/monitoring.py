@@ -49,8 +49,11 @@ def monitor_model(
     names = {i: label for label, i in label_map.items()}
     recent = recent_predictions(lake, version, source, window)
     return drift_report(
-        train_texts, [names[i] for i in train_ids],
+        train_texts,
+        [names[i] for i in train_ids],
         float(card.get("test_evaluation", {}).get("metrics", {}).get("mean_confidence", 1.0)),
-        recent["text"].to_list(), recent["label"].to_list(), recent["score"].to_list(),
+        recent["text"].to_list(),
+        recent["label"].to_list(),
+        recent["score"].to_list(),
         live_feedback(lake, recent),
-    )  # fmt: skip
+    )

@@ -43,8 +43,12 @@ class CandidateSpec:
         if self.kind == "tfidf-logreg":
             return {"model_kind": "tfidf"}
         if self.kind == "encoder-lora":
-            return {"model_kind": "transformer", "model_name_or_path": self.source, "lora_rank": LORA_RANK,
-                    "learning_rate": LORA_LEARNING_RATE}  # fmt: skip
+            return {
+                "model_kind": "transformer",
+                "model_name_or_path": self.source,
+                "lora_rank": LORA_RANK,
+                "learning_rate": LORA_LEARNING_RATE,
+            }
         return {"model_kind": "transformer", "model_name_or_path": self.source, "lora_rank": 0}
 
 
@@ -63,8 +67,9 @@ def parse_candidates(names: list[str] | tuple[str, ...], default_source: str) ->
     for name in names:
         kind, _, source = name.partition("@")
         if kind not in KINDS:
-            raise ValueError(f"unknown candidate {name!r} (known kinds: {', '.join(KINDS)}; add @<model> for "
-                             "another encoder)")  # fmt: skip
+            raise ValueError(
+                f"unknown candidate {name!r} (known kinds: {', '.join(KINDS)}; add @<model> for another encoder)"
+            )
         specs.append(CandidateSpec(kind, source or default_source))
     return specs
 
@@ -77,8 +82,9 @@ def build_candidate(spec: CandidateSpec, budget: FineTuneBudget, seed: int = 13)
     if spec.kind == "encoder-frozen-logreg":
         return FrozenEncoderCandidate(source, budget.max_length, seed=seed, name=spec.name)
     lora = {"lora_rank": LORA_RANK, "learning_rate": LORA_LEARNING_RATE} if spec.kind == "encoder-lora" else {}
-    params = TrainingParams(model_name_or_path=source, max_epochs=budget.epochs, max_length=budget.max_length,
-                            seed=seed, **lora)  # fmt: skip
+    params = TrainingParams(
+        model_name_or_path=source, max_epochs=budget.epochs, max_length=budget.max_length, seed=seed, **lora
+    )
     return FineTuneCandidate(spec.name, params, budget.max_seconds)
 
 
@@ -125,8 +131,13 @@ def run_selection(
     rows = []
     for spec in specs:
         candidate = build_candidate(spec, budget or FineTuneBudget())
-        rows.append({**measure_candidate(candidate, train, val, classes, folder), "candidate": spec.name,
-                     "settings": json.dumps(spec.settings(), sort_keys=True)})  # fmt: skip
+        rows.append(
+            {
+                **measure_candidate(candidate, train, val, classes, folder),
+                "candidate": spec.name,
+                "settings": json.dumps(spec.settings(), sort_keys=True),
+            }
+        )
     chosen, reason = choose_candidate(rows, limits or SelectionLimits())
     return SelectionResult(rows, pareto_front(rows), chosen, reason)
 

@@ -54,8 +54,10 @@ def with_task_columns(frame: pl.DataFrame, tasks: list[tuple[str, str]]) -> pl.D
     """The bundle's `label:<task>` columns: the primary task from `label`, the others from their columns."""
     if len(tasks) < 2:
         return frame
-    return frame.with_columns(pl.col("label" if i == 0 else column).cast(pl.String).alias(task_column(name))
-                              for i, (name, column) in enumerate(tasks))  # fmt: skip
+    return frame.with_columns(
+        pl.col("label" if i == 0 else column).cast(pl.String).alias(task_column(name))
+        for i, (name, column) in enumerate(tasks)
+    )
 
 
 def split_examples(

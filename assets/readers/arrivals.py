@@ -232,8 +232,9 @@ def http_tick(source: HttpSource, landing: Path, known: set[str]) -> str | None:
     version = check_version_name(f"{source.name}-{digest[:12]}")
     if version in known or (landing / version).exists():
         return None
-    land_records(landing, version, records, source.mapping, "http", source=source.name, content_sha256=digest,
-                 url=source.url)  # fmt: skip
+    land_records(
+        landing, version, records, source.mapping, "http", source=source.name, content_sha256=digest, url=source.url
+    )
     return version
 
 

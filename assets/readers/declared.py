@@ -100,8 +100,18 @@ def _mapping(reader: YamlReader, spec: dict) -> RecordMapping:
 # Words that make a parameter name a credential, matched as whole words of the name (`api_key`, `access-token`,
 # `clientSecret` split at case changes); `author`, `max_tokens` or `page_token` are not credentials.
 SECRET_WORDS = frozenset({"password", "passwd", "pwd", "secret", "apikey", "signature", "sig", "credential"})
-SECRET_PAIRS = frozenset({("api", "key"), ("access", "key"), ("access", "token"), ("auth", "token"),
-                          ("bearer", "token"), ("id", "token"), ("refresh", "token"), ("private", "key")})  # fmt: skip
+SECRET_PAIRS = frozenset(
+    {
+        ("api", "key"),
+        ("access", "key"),
+        ("access", "token"),
+        ("auth", "token"),
+        ("bearer", "token"),
+        ("id", "token"),
+        ("refresh", "token"),
+        ("private", "key"),
+    }
+)
 
 
 def _secret_name(name: str) -> bool:
@@ -126,8 +136,21 @@ def _sql_source(reader: YamlReader, spec: dict, name: str) -> SqlSource:
     from sqlalchemy.engine import make_url
     from sqlalchemy.exc import ArgumentError
 
-    reader.keys(spec, ("name", "kind", "uri", "query", "watermark_column", "password_env", "mapping",
-                       "interval_seconds", "batch_size"), f"sql source {name!r}")  # fmt: skip
+    reader.keys(
+        spec,
+        (
+            "name",
+            "kind",
+            "uri",
+            "query",
+            "watermark_column",
+            "password_env",
+            "mapping",
+            "interval_seconds",
+            "batch_size",
+        ),
+        f"sql source {name!r}",
+    )
     uri = reader.get(spec, "uri", str)
     try:
         url = make_url(uri)
@@ -164,9 +187,24 @@ def _pagination(reader: YamlReader, spec: dict) -> Pagination:
 
 
 def _http_source(reader: YamlReader, spec: dict, name: str) -> HttpSource:
-    reader.keys(spec, ("name", "kind", "url", "records_path", "pagination", "token_env", "params", "mapping",
-                       "interval_seconds", "max_retries", "backoff_seconds", "timeout_seconds"),
-                f"http source {name!r}")  # fmt: skip
+    reader.keys(
+        spec,
+        (
+            "name",
+            "kind",
+            "url",
+            "records_path",
+            "pagination",
+            "token_env",
+            "params",
+            "mapping",
+            "interval_seconds",
+            "max_retries",
+            "backoff_seconds",
+            "timeout_seconds",
+        ),
+        f"http source {name!r}",
+    )
     url = reader.get(spec, "url", str)
     if not url.startswith(("http://", "https://")):
         raise reader.fail(spec, "url", f"must start with http:// or https://, got {url!r}")

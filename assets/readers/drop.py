@@ -150,8 +150,10 @@ def _map_frame(
     parsed: pl.DataFrame, config: RecordMapping, extras: dict[str, str], schema: pa.Schema, source: str
 ) -> pl.DataFrame:
     """`map_batch` for records the fast path parsed into a frame of strings."""
-    columns = [(pl.col(column) if column in parsed.columns else pl.lit(None, pl.String)).alias(target)
-               for target, column in config.mapped.items()]  # fmt: skip
+    columns = [
+        (pl.col(column) if column in parsed.columns else pl.lit(None, pl.String)).alias(target)
+        for target, column in config.mapped.items()
+    ]
     columns += [pl.col(name).alias(lake) for name, lake in extras.items() if name in parsed.columns]
     frame = parsed.select(*columns, pl.lit(source, pl.String).alias("source"), pl.col("source_row"))
     frame = frame.with_columns(document_ids(frame))
@@ -209,9 +211,14 @@ class DropReader:
                     yield from frame.to_arrow().cast(self.schema).to_batches()
             self.rows += records
             self.files.append(
-                {"file": source, "sha256": sha256_file(path), "format": file_format(path, self.config.format),
-                 "records": records, "rejected": rejected}
-            )  # fmt: skip
+                {
+                    "file": source,
+                    "sha256": sha256_file(path),
+                    "format": file_format(path, self.config.format),
+                    "records": records,
+                    "rejected": rejected,
+                }
+            )
 
     def quarantine(self) -> pl.DataFrame:
         return pl.DataFrame(self.rejects, schema=QUARANTINE_SCHEMA)

@@ -11,13 +11,55 @@ SAMPLE_BYTES = 1 << 20  # the start of a file that detection looks at
 
 # Legacy encodings charset-normalizer may name for a sample that is not UTF-8. Latin-script guesses (cp1257,
 # iso8859-2, ...) are too often wrong for Western text, which stays cp1252.
-NON_LATIN_ENCODINGS = frozenset({
-    "cp1251", "koi8_r", "koi8_u", "cp866", "iso8859_5", "mac_cyrillic", "cp1253", "iso8859_7", "cp1255",
-    "iso8859_8", "cp1256", "iso8859_6", "cp932", "shift_jis", "shift_jis_2004", "euc_jp", "iso2022_jp", "gb2312",
-    "gbk", "gb18030", "big5", "big5hkscs", "cp949", "euc_kr", "cp874", "tis_620",
-})  # fmt: skip
-SINGLE_BYTE = frozenset({"cp1252", "latin-1", "cp1251", "koi8_r", "koi8_u", "cp866", "iso8859_5", "cp1253", "iso8859_7",
-                         "cp1255", "iso8859_8", "cp1256", "iso8859_6", "cp874", "tis_620"})  # fmt: skip
+NON_LATIN_ENCODINGS = frozenset(
+    {
+        "cp1251",
+        "koi8_r",
+        "koi8_u",
+        "cp866",
+        "iso8859_5",
+        "mac_cyrillic",
+        "cp1253",
+        "iso8859_7",
+        "cp1255",
+        "iso8859_8",
+        "cp1256",
+        "iso8859_6",
+        "cp932",
+        "shift_jis",
+        "shift_jis_2004",
+        "euc_jp",
+        "iso2022_jp",
+        "gb2312",
+        "gbk",
+        "gb18030",
+        "big5",
+        "big5hkscs",
+        "cp949",
+        "euc_kr",
+        "cp874",
+        "tis_620",
+    }
+)
+SINGLE_BYTE = frozenset(
+    {
+        "cp1252",
+        "latin-1",
+        "cp1251",
+        "koi8_r",
+        "koi8_u",
+        "cp866",
+        "iso8859_5",
+        "cp1253",
+        "iso8859_7",
+        "cp1255",
+        "iso8859_8",
+        "cp1256",
+        "iso8859_6",
+        "cp874",
+        "tis_620",
+    }
+)
 
 
 def detect_encoding(sample: bytes) -> str:

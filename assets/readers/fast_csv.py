@@ -118,8 +118,9 @@ def clean_records(chunk: Chunk, fields: int, delimiter: int, quote: int, max_byt
     if not quotes_well_placed(array, quotes, delimiter, quote):
         return None
     carriage = np.flatnonzero(array == CR)
-    if len(carriage) and (carriage[-1] + 1 >= len(array) or (array[carriage + 1] != LF).any()
-                          or not outside(carriage).all()):  # fmt: skip
+    if len(carriage) and (
+        carriage[-1] + 1 >= len(array) or (array[carriage + 1] != LF).any() or not outside(carriage).all()
+    ):
         return None  # a bare CR, or one inside quotes: the careful parser decides
     content = ends - starts - (array[np.maximum(ends - 1, 0)] == CR)
     if (content <= 0).any() or (ends - starts + 1 > max_bytes).any():
@@ -156,10 +157,16 @@ def parse_clean_chunk(
         return None
     try:
         frame = pl.read_csv(
-            io.BytesIO(terminated(chunk.data)), has_header=False, separator=delimiter, quote_char=quote,
-            schema={name: pl.String for name in header}, empty_string_is_null=False, encoding="utf8",
-            raise_if_empty=False, truncate_ragged_lines=False,
-        )  # fmt: skip
+            io.BytesIO(terminated(chunk.data)),
+            has_header=False,
+            separator=delimiter,
+            quote_char=quote,
+            schema={name: pl.String for name in header},
+            empty_string_is_null=False,
+            encoding="utf8",
+            raise_if_empty=False,
+            truncate_ragged_lines=False,
+        )
     except (pl.exceptions.ComputeError, pl.exceptions.NoDataError, UnicodeDecodeError):
         return None  # invalid UTF-8, or anything else Polars refuses: the careful parser says which line
     if frame.height != len(lines):
@@ -178,8 +185,9 @@ def fast_header(
     if not line.endswith(b"\n") or line.count(config.quote_char.encode()) % 2:
         return None
     try:
-        fields = next(csv.reader([line.decode(encoding)], delimiter=delimiter, quotechar=config.quote_char,
-                                 strict=True))  # fmt: skip
+        fields = next(
+            csv.reader([line.decode(encoding)], delimiter=delimiter, quotechar=config.quote_char, strict=True)
+        )
     except (UnicodeDecodeError, csv.Error, StopIteration):
         return None
     names = [name.strip() for name in fields]

@@ -26,8 +26,9 @@ def pending_feedback(lake: Lake, after: float | None) -> tuple[pl.DataFrame, pl.
     """Feedback received after `after` (epoch seconds), the newest label per prediction: the rows joined with the
     text they label, and the rows whose prediction the lake does not hold yet (the service flushes both tables
     on its own schedule)."""
-    empty = pl.DataFrame(schema={**dict.fromkeys(FEEDBACK_COLUMNS, pl.String), "received_at": pl.Float64,
-                                 "dataset": pl.String})  # fmt: skip
+    empty = pl.DataFrame(
+        schema={**dict.fromkeys(FEEDBACK_COLUMNS, pl.String), "received_at": pl.Float64, "dataset": pl.String}
+    )
     if not lake.exists(FEEDBACK):
         return empty, empty.select("prediction_id", "received_at")
     feedback = pl.read_delta(lake.uri(FEEDBACK))
@@ -65,8 +66,7 @@ def feedback_tick(
     it (up to an hour), so nothing is skipped."""
     state = cursor if isinstance(cursor, dict) else {"after": cursor, "landed": []}
     joined, waiting = pending_feedback(lake, state["after"])
-    landed = pl.DataFrame(state["landed"], schema={"prediction_id": pl.String, "received_at": pl.Float64},
-                          orient="row")  # fmt: skip
+    landed = pl.DataFrame(state["landed"], schema={"prediction_id": pl.String, "received_at": pl.Float64}, orient="row")
     joined = joined.with_columns(pl.col("received_at").cast(pl.Float64)).join(
         landed, on=["prediction_id", "received_at"], how="anti"
     )
@@ -79,7 +79,15 @@ def feedback_tick(
         if version in known or (landing / version).exists():
             continue
         named = {"dataset": dataset} if dataset else {}
-        land_records(landing, version, records, FEEDBACK_MAPPING, "feedback", source="service feedback",
-                     content_sha256=digest, **named)  # fmt: skip
+        land_records(
+            landing,
+            version,
+            records,
+            FEEDBACK_MAPPING,
+            "feedback",
+            source="service feedback",
+            content_sha256=digest,
+            **named,
+        )
         versions.append(version)
     return versions, new_cursor

@@ -106,11 +106,32 @@ def read_delimited(path: Path, source: str, config: RecordMapping, batch_size: i
             frame = parse_clean_chunk(chunk, header, delimiter, config.quote_char, *limits)
             if frame is None:
                 rest = chunk.rest or io.BytesIO(chunk.data)  # the file's rest, or this chunk alone
-                yield from careful_records(rest, "utf-8", delimiter, path, source, config, batch_size, header,
-                                           chunk.first_line - 1)  # fmt: skip
+                yield from careful_records(
+                    rest, "utf-8", delimiter, path, source, config, batch_size, header, chunk.first_line - 1
+                )
                 continue
             for start in range(0, frame.height, batch_size):
                 yield ParsedRecords({}, [], frame.slice(start, batch_size))
+
+
+def _next_fields(parser: Iterator[list[str]], config: RecordMapping) -> list[str] | tuple[str, str] | None:
+    """The next record's fields; None at the end; (rule, reason) for a record that does not parse."""
+    try:
+        return next(parser)
+    except StopIteration:
+        return None
+    except csv.Error as error:
+        return ("csv_parse", f"malformed CSV: {error}")
+    except RecordTooLongError:
+        limits = f"{config.max_record_lines} lines or {config.max_record_bytes} bytes"
+        return ("csv_parse", f"quoted field still open after {limits}")
+
+
+def _append_record(batch: dict[str, list], header: list[str], fields: list[str], source_row: int) -> None:
+    """Add one parsed record's fields and its source row to the batch."""
+    for name, value in zip(header, fields, strict=True):
+        batch[name].append(value)
+    batch["source_row"].append(source_row)
 
 
 def careful_records(
@@ -146,25 +167,18 @@ def careful_records(
 
     while True:
         lines.start_record()
-        try:
-            fields = next(parser)
-        except StopIteration:
+        fields = _next_fields(parser, config)
+        if fields is None:
             break
-        except csv.Error as error:
-            reject("csv_parse", f"malformed CSV: {error}")
-            continue
-        except RecordTooLongError:
-            limits = f"{config.max_record_lines} lines or {config.max_record_bytes} bytes"
-            reject("csv_parse", f"quoted field still open after {limits}")
+        if isinstance(fields, tuple):  # (rule, reason): the record does not parse
+            reject(*fields)
             continue
         if not fields:
             continue
         if len(fields) != len(header):
             reject("csv_field_count", f"expected {len(header)} fields, found {len(fields)}")
             continue
-        for name, value in zip(header, fields, strict=True):
-            batch[name].append(value)
-        batch["source_row"].append(lines.consumed[0][0])
+        _append_record(batch, header, fields, lines.consumed[0][0])
         if len(batch["source_row"]) >= batch_size:
             yield ParsedRecords(batch, rejected + lines.rejects)
             batch, rejected, lines.rejects = _new_batch(header), [], []
@@ -207,8 +221,9 @@ def read_ndjson(path: Path, source: str, config: RecordMapping, batch_size: int)
                 yield ParsedRecords({}, [], frame.slice(start, batch_size))
 
 
-def careful_ndjson(stream: IO[bytes], encoding: str, source: str, config: RecordMapping, batch_size: int,
-                   first_number: int = 0) -> Iterator[ParsedRecords]:  # fmt: skip
+def careful_ndjson(
+    stream: IO[bytes], encoding: str, source: str, config: RecordMapping, batch_size: int, first_number: int = 0
+) -> Iterator[ParsedRecords]:
     """Each line parsed alone; a bad line is rejected with its number and text, and parsing goes on."""
     columns: dict[str, list[object]] = {"source_row": []}
     rejects: list[dict[str, object]] = []

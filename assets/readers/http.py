@@ -58,6 +58,27 @@ def get_json(client: httpx.Client, source: HttpSource, params: dict[str, object]
     raise AssertionError("unreachable")
 
 
+def _page_params(source: HttpSource, page: int, offset: int, cursor: object) -> dict[str, object]:
+    """The query parameters of one page request: the source's own plus its paging position."""
+    paging = source.pagination
+    params: dict[str, object] = dict(source.params)
+    if paging.kind == "page":
+        params.update({paging.page_param: page, paging.size_param: paging.page_size})
+    elif paging.kind == "offset":
+        params.update({paging.offset_param: offset, paging.limit_param: paging.page_size})
+    elif paging.kind == "cursor" and cursor is not None:
+        params[paging.cursor_param] = cursor
+    return params
+
+
+def _page_records(source: HttpSource, document: object) -> list:
+    """The records of one page, where `records_path` says they are."""
+    records = _dig(document, source.records_path) if source.records_path else document
+    if not isinstance(records, list):
+        raise HttpSourceError(f"GET {source.url}: no list of records at {source.records_path or 'the top level'!r}")
+    return records
+
+
 def fetch_records(source: HttpSource) -> Iterator[dict]:
     """Every record of the API, page after page, in the API's order."""
     headers = {"Accept": "application/json"}
@@ -68,19 +89,8 @@ def fetch_records(source: HttpSource) -> Iterator[dict]:
     with httpx.Client(headers=headers, timeout=source.timeout_seconds, follow_redirects=True) as client:
         cursor, page, offset = None, paging.start_page, 0
         for _ in range(paging.max_pages):
-            params: dict[str, object] = dict(source.params)
-            if paging.kind == "page":
-                params.update({paging.page_param: page, paging.size_param: paging.page_size})
-            elif paging.kind == "offset":
-                params.update({paging.offset_param: offset, paging.limit_param: paging.page_size})
-            elif paging.kind == "cursor" and cursor is not None:
-                params[paging.cursor_param] = cursor
-            document = get_json(client, source, params)
-            records = _dig(document, source.records_path) if source.records_path else document
-            if not isinstance(records, list):
-                raise HttpSourceError(
-                    f"GET {source.url}: no list of records at {source.records_path or 'the top level'!r}"
-                )
+            document = get_json(client, source, _page_params(source, page, offset, cursor))
+            records = _page_records(source, document)
             yield from records
             if paging.kind == "none":
                 return

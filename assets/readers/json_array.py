@@ -75,18 +75,8 @@ class JsonArraySplitter:
                 continue
             character = match.group()
             if self.in_string:
-                if character == "\\":
-                    skip_to = at + 2
-                    self.escape_pending = at + 1 == len(chunk)
-                elif character == '"':
-                    self.in_string = False
-            elif character == '"':
-                self.in_string = True
-            elif character in "[{":
-                self.depth += 1
-            elif character in "]}" and self.depth > 0:
-                self.depth -= 1
-            elif self.depth == 0 and character in ",]":
+                skip_to = self._inside_string(character, at, len(chunk), skip_to)
+            elif not self._nests(character) and self.depth == 0 and character in ",]":
                 yield from self._finish(chunk[segment:at], last=character == "]")
                 segment = at + 1
                 if character == "]":
@@ -95,6 +85,27 @@ class JsonArraySplitter:
                         yield TrailingData(chunk[segment:].strip()[:200])
                     return
         self._keep(chunk[segment:])
+
+    def _inside_string(self, character: str, at: int, chunk_length: int, skip_to: int) -> int:
+        """Follow a string's escapes and its end; where scanning resumes."""
+        if character == "\\":
+            self.escape_pending = at + 1 == chunk_length
+            return at + 2
+        if character == '"':
+            self.in_string = False
+        return skip_to
+
+    def _nests(self, character: str) -> bool:
+        """Whether the character opens a string or moves the nesting depth (then it ends no element)."""
+        if character == '"':
+            self.in_string = True
+        elif character in "[{":
+            self.depth += 1
+        elif character in "]}" and self.depth > 0:
+            self.depth -= 1
+        else:
+            return False
+        return True
 
     def _keep(self, piece: str) -> None:
         if self.size <= self.limit:

@@ -94,8 +94,9 @@ class NumberedLines:
                     continue
                 if self.encoding in SINGLE_BYTE and not raw.isascii() and is_utf8(raw):
                     reason = f"the line is UTF-8 in a file read as {self.encoding}: decoding it would garble it"
-                    self.rejects.append(quarantine_raw(self.source, self.number, "mixed_encoding", reason,
-                                                       raw.decode("utf-8")))  # fmt: skip
+                    self.rejects.append(
+                        quarantine_raw(self.source, self.number, "mixed_encoding", reason, raw.decode("utf-8"))
+                    )
                     continue
                 try:
                     item = (self.number, raw.decode(self.encoding))

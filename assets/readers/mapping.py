@@ -42,35 +42,8 @@ class RecordMapping:
     @classmethod
     def from_mapping(cls, values: dict, where: str) -> RecordMapping:
         """Validate keys and value types; errors name `where` and the key."""
-        kinds = {
-            "text_column": str, "label_column": str, "id_column": str, "response_column": str, "messages_column": str,
-            "format": str,
-            "encoding": str, "delimiter": str, "quote_char": str, "has_header": bool, "columns": list,
-            "max_record_lines": int,
-            "max_record_bytes": int,
-        }  # fmt: skip
-        for key, value in values.items():
-            if key not in kinds:
-                raise MappingError(f"{where}: unknown key {key!r} (known: {', '.join(sorted(kinds))})")
-            if value is not None and (
-                not isinstance(value, kinds[key]) or isinstance(value, bool) != (kinds[key] is bool)
-            ):
-                raise MappingError(f"{where}: key {key!r} must be a {kinds[key].__name__}, got {value!r}")
-        if values.get("messages_column") and values.get("response_column"):
-            raise MappingError(f"{where}: a conversation ({'messages_column'!r}) holds its response; "
-                               "drop 'response_column'")  # fmt: skip
-        if values.get("format") not in (None, *FORMATS):
-            raise MappingError(f"{where}: key 'format' must be one of {', '.join(FORMATS)}")
-        for key in ("delimiter", "quote_char"):
-            if values.get(key) is not None and len(values[key]) != 1:
-                raise MappingError(f"{where}: key {key!r} must be one character, got {values[key]!r}")
-        if values.get("encoding"):
-            import codecs
-
-            try:
-                codecs.lookup(values["encoding"])
-            except LookupError as error:
-                raise MappingError(f"{where}: key 'encoding': unknown encoding {values['encoding']!r}") from error
+        _check_key_types(values, where)
+        _check_values(values, where)
         if values.get("columns") is not None:
             values = {**values, "columns": tuple(str(c) for c in values["columns"])}
         return cls(**values)
@@ -115,3 +88,50 @@ class RecordMapping:
         if self.id_column:
             mapping["source_id"] = self.id_column
         return mapping
+
+
+MAPPING_KEYS = {  # each key of a `_source.yaml` and the type of its value
+    "text_column": str,
+    "label_column": str,
+    "id_column": str,
+    "response_column": str,
+    "messages_column": str,
+    "format": str,
+    "encoding": str,
+    "delimiter": str,
+    "quote_char": str,
+    "has_header": bool,
+    "columns": list,
+    "max_record_lines": int,
+    "max_record_bytes": int,
+}
+
+
+def _check_key_types(values: dict, where: str) -> None:
+    """Every key is known and its value has the key's type (a bool is no int)."""
+    for key, value in values.items():
+        if key not in MAPPING_KEYS:
+            raise MappingError(f"{where}: unknown key {key!r} (known: {', '.join(sorted(MAPPING_KEYS))})")
+        kind = MAPPING_KEYS[key]
+        if value is not None and (not isinstance(value, kind) or isinstance(value, bool) != (kind is bool)):
+            raise MappingError(f"{where}: key {key!r} must be a {kind.__name__}, got {value!r}")
+
+
+def _check_values(values: dict, where: str) -> None:
+    """The values that a type alone does not vouch for: format, one-character settings, encoding."""
+    if values.get("messages_column") and values.get("response_column"):
+        raise MappingError(
+            f"{where}: a conversation ({'messages_column'!r}) holds its response; drop 'response_column'"
+        )
+    if values.get("format") not in (None, *FORMATS):
+        raise MappingError(f"{where}: key 'format' must be one of {', '.join(FORMATS)}")
+    for key in ("delimiter", "quote_char"):
+        if values.get(key) is not None and len(values[key]) != 1:
+            raise MappingError(f"{where}: key {key!r} must be one character, got {values[key]!r}")
+    if values.get("encoding"):
+        import codecs
+
+        try:
+            codecs.lookup(values["encoding"])
+        except LookupError as error:
+            raise MappingError(f"{where}: key 'encoding': unknown encoding {values['encoding']!r}") from error

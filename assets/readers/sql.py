@@ -139,9 +139,17 @@ class SqlReader:
                 yield from frame.to_arrow().cast(self.schema).to_batches()
         finally:
             self.close()
-        self.files.append({"file": label, "sha256": "", "format": "sql", "records": self.rows,
-                           "rejected": len(self.rejects), "watermark_low": self.low,
-                           "watermark_high": self.high})  # fmt: skip
+        self.files.append(
+            {
+                "file": label,
+                "sha256": "",
+                "format": "sql",
+                "records": self.rows,
+                "rejected": len(self.rejects),
+                "watermark_low": self.low,
+                "watermark_high": self.high,
+            }
+        )
 
     def quarantine(self) -> pl.DataFrame:
         return pl.DataFrame(self.rejects, schema=QUARANTINE_SCHEMA)

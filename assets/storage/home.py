@@ -47,11 +47,16 @@ def dagster_yaml(postgres_url: str | None = None) -> str:
         raise ValueError(f"{DAGSTER_POSTGRES_URL}: expected postgresql://user@host:port/database, got {postgres_url!r}")
     if url.password is not None:
         raise ValueError(f"{DAGSTER_POSTGRES_URL}: put the password in ${DAGSTER_POSTGRES_PASSWORD}, not in the URL")
-    database = {"username": url.username, "password": {"env": DAGSTER_POSTGRES_PASSWORD}, "hostname": url.hostname,
-                "port": url.port or 5432, "db_name": url.path.lstrip("/") or "postgres",
-                # psycopg2 named: SQLAlchemy 2.1 defaults to psycopg 3, where dagster-postgres's NOTIFY with a
-                # bound parameter is a syntax error
-                "scheme": "postgresql+psycopg2"}  # fmt: skip
+    database = {
+        "username": url.username,
+        "password": {"env": DAGSTER_POSTGRES_PASSWORD},
+        "hostname": url.hostname,
+        "port": url.port or 5432,
+        "db_name": url.path.lstrip("/") or "postgres",
+        # psycopg2 named: SQLAlchemy 2.1 defaults to psycopg 3, where dagster-postgres's NOTIFY with a
+        # bound parameter is a syntax error
+        "scheme": "postgresql+psycopg2",
+    }
     if url.query:
         database["params"] = dict(parse_qsl(url.query))  # e.g. sslmode=require
     storage = yaml.safe_dump({"storage": {"postgres": {"postgres_db": database}}}, sort_keys=False)

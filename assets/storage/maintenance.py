@@ -55,8 +55,10 @@ def maintain_table(lake: Lake, table: str, retention_hours: int = DEFAULT_RETENT
     refused.
     """
     if "://" in lake.root and retention_hours < DEFAULT_RETENTION_HOURS:
-        raise ValueError(f"{lake.uri(table)}: a retention under {DEFAULT_RETENTION_HOURS} hours is refused on an "
-                         "object-store lake, where writers on other machines are not held off by a lock")  # fmt: skip
+        raise ValueError(
+            f"{lake.uri(table)}: a retention under {DEFAULT_RETENTION_HOURS} hours is refused on an "
+            "object-store lake, where writers on other machines are not held off by a lock"
+        )
     with lake.writing(table):
         before = _size(lake.uri(table))
         delta = deltalake.DeltaTable(lake.uri(table), storage_options=lake.store_options() or None)
@@ -67,6 +69,10 @@ def maintain_table(lake: Lake, table: str, retention_hours: int = DEFAULT_RETENT
             enforce_retention_duration=retention_hours >= DEFAULT_RETENTION_HOURS,
         )
         return TableMaintenance(
-            table, int(compacted.get("numFilesRemoved", 0)), int(compacted.get("numFilesAdded", 0)), len(removed),
-            before, _size(lake.uri(table)),
-        )  # fmt: skip
+            table,
+            int(compacted.get("numFilesRemoved", 0)),
+            int(compacted.get("numFilesAdded", 0)),
+            len(removed),
+            before,
+            _size(lake.uri(table)),
+        )

@@ -222,9 +222,12 @@ def near_duplicates(
     has_shingles = np.zeros(n, dtype=bool)
     has_shingles[rows] = True
     buckets = pl.DataFrame(
-        {"row": np.repeat(np.arange(n, dtype=np.int64), options.bands),
-         "band": np.tile(np.arange(options.bands, dtype=np.int64), n), "key": keys.reshape(-1).view(np.int64)}
-    ).filter(pl.Series(np.repeat(has_shingles, options.bands)))  # fmt: skip
+        {
+            "row": np.repeat(np.arange(n, dtype=np.int64), options.bands),
+            "band": np.tile(np.arange(options.bands, dtype=np.int64), n),
+            "key": keys.reshape(-1).view(np.int64),
+        }
+    ).filter(pl.Series(np.repeat(has_shingles, options.bands)))
     duplicate_of = _duplicates_within(buckets, signature, n, options.threshold)
     doc_ids = documents["doc_id"].to_numpy()
     of_doc = np.where(duplicate_of >= 0, doc_ids[np.maximum(duplicate_of, 0)], None)
@@ -241,8 +244,11 @@ def near_duplicates(
     kept_mask = marked["__of"].is_null().to_numpy()
     indexed = kept_mask & has_shingles  # Delta has no unsigned types: keys keep their bits as int64
     index = pl.DataFrame(
-        {"doc_id": doc_ids[indexed], "band_keys": keys[indexed].view(np.int64),
-         "signature": signature[indexed].astype(np.int64)},
+        {
+            "doc_id": doc_ids[indexed],
+            "band_keys": keys[indexed].view(np.int64),
+            "signature": signature[indexed].astype(np.int64),
+        },
         schema={"doc_id": pl.String, "band_keys": pl.List(pl.Int64), "signature": pl.List(pl.Int64)},
-    )  # fmt: skip
+    )
     return marked.filter(pl.col("__of").is_null()).drop("__of"), quarantine, index

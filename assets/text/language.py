@@ -35,10 +35,14 @@ def language_model() -> LanguageModel:
 
     identifier = LanguageIdentifier.from_model_file(MODEL_FILE, norm_probs=True)
     return LanguageModel(
-        np.asarray(identifier.tk_nextmove, dtype=np.int64), np.asarray(identifier._rowbase, dtype=np.int64),
-        np.asarray(identifier.tk_output, dtype=np.int64), np.asarray(identifier.nb_ptc, dtype=np.float32),
-        np.asarray(identifier.nb_pc, dtype=np.float32), list(identifier.nb_classes), list(identifier._alias_pairs),
-    )  # fmt: skip
+        np.asarray(identifier.tk_nextmove, dtype=np.int64),
+        np.asarray(identifier._rowbase, dtype=np.int64),
+        np.asarray(identifier.tk_output, dtype=np.int64),
+        np.asarray(identifier.nb_ptc, dtype=np.float32),
+        np.asarray(identifier.nb_pc, dtype=np.float32),
+        list(identifier.nb_classes),
+        list(identifier._alias_pairs),
+    )
 
 
 def encoded(text: str) -> bytes:

@@ -50,8 +50,13 @@ def identify_languages(texts: pl.Series) -> pl.DataFrame:
     """Language and confidence of each distinct text (py3langid's shipped model, vectorised: no download)."""
     unique = texts.drop_nulls().unique()
     languages, confidences = identify(unique.to_list())
-    return pl.DataFrame({"text": unique, "language": pl.Series(languages, dtype=pl.String),
-                         "language_confidence": pl.Series(confidences, dtype=pl.Float64)})  # fmt: skip
+    return pl.DataFrame(
+        {
+            "text": unique,
+            "language": pl.Series(languages, dtype=pl.String),
+            "language_confidence": pl.Series(confidences, dtype=pl.Float64),
+        }
+    )
 
 
 def apply_quality_filters(
@@ -86,11 +91,12 @@ def apply_quality_filters(
     rejected = measured.filter(pl.col("__rule").is_not_null())
     quarantine = pl.concat(
         [
-            quarantine_documents(group, stage, name, f"breaks the {name.removeprefix('quality_')} threshold",
-                                 value=pl.col("__value"))
+            quarantine_documents(
+                group, stage, name, f"breaks the {name.removeprefix('quality_')} threshold", value=pl.col("__value")
+            )
             for (name,), group in rejected.group_by("__rule", maintain_order=True)
         ]
         or [empty_quarantine()]
-    )  # fmt: skip
+    )
     kept = measured.filter(pl.col("__rule").is_null()).select(documents.columns)
     return kept, quarantine

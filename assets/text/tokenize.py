@@ -90,8 +90,10 @@ def tokenize_documents(documents: pl.DataFrame, tokenizer: TokenizerBundle) -> p
     )
     unique = chunk_tokens["token"].unique().to_list()
     lemmas, stems = lemma_and_stem(unique, tokenizer)
-    words = pl.DataFrame({"token": unique, "lemma": lemmas, "stem": stems}, schema={
-        "token": pl.String, "lemma": pl.String, "stem": pl.String})  # fmt: skip
+    words = pl.DataFrame(
+        {"token": unique, "lemma": lemmas, "stem": stems},
+        schema={"token": pl.String, "lemma": pl.String, "stem": pl.String},
+    )
     per_chunk = (
         chunk_tokens.join(words, on="token", how="left", maintain_order="left")
         .group_by("chunk", maintain_order=True)
@@ -132,8 +134,10 @@ def token_counts(texts: pl.Series, tokenizer: TokenizerBundle) -> pl.Series:
     rows = pl.DataFrame({"chunk": texts.fill_null("").str.split(" ")}).with_row_index("row").explode("chunk")
     rows = rows.filter(pl.col("chunk") != "")
     chunks = rows["chunk"].unique(maintain_order=True).to_list()
-    sizes = pl.DataFrame({"chunk": chunks, "size": [len(t) for t in tokenize_chunks(chunks, tokenizer)]},
-                         schema={"chunk": pl.String, "size": pl.Int64})  # fmt: skip
+    sizes = pl.DataFrame(
+        {"chunk": chunks, "size": [len(t) for t in tokenize_chunks(chunks, tokenizer)]},
+        schema={"chunk": pl.String, "size": pl.Int64},
+    )
     per_row = rows.join(sizes, on="chunk", how="left").group_by("row").agg(pl.col("size").sum())
     counts = pl.DataFrame({"row": range(texts.len())}, schema={"row": pl.UInt32}).join(per_row, on="row", how="left")
     return counts.sort("row")["size"].fill_null(0).cast(pl.Int64)

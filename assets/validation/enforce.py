@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import pandera.polars as pa
@@ -72,10 +73,14 @@ def coerce_columns(frame: pl.DataFrame, rule_set: RuleSet) -> tuple[pl.DataFrame
             rule = rule_set.row_rules[(column, "coerce_dtype", "error")]
             failures.append(
                 pl.DataFrame(
-                    {"__row": broken.cast(pl.UInt32), "__rule": rule.name, "__reason": rule.description,
-                     "__value": frame[column].gather(broken).cast(pl.String)}
+                    {
+                        "__row": broken.cast(pl.UInt32),
+                        "__rule": rule.name,
+                        "__reason": rule.description,
+                        "__value": frame[column].gather(broken).cast(pl.String),
+                    }
                 )
-            )  # fmt: skip
+            )
         frame = frame.with_columns(converted.alias(column))
     return frame, pl.concat(failures) if failures else pl.DataFrame(schema=FAILURES_SCHEMA)
 
@@ -127,57 +132,122 @@ def population_stability_index(current: pl.Series, previous: pl.Series, floor: f
     return float(both.select(((pl.col("p") - pl.col("q")) * (pl.col("p") / pl.col("q")).log()).sum()).item())
 
 
+def _rate_result(rule: DatasetRule, count: int, rows: int, detail: str) -> DatasetRuleResult:
+    """A rule that bounds the share of rows with some property."""
+    observed = count / rows if rows else 0.0
+    return DatasetRuleResult(rule, observed <= rule.threshold, observed, detail)
+
+
+def min_rows(frame: pl.DataFrame, rule: DatasetRule, context: VersionContext) -> DatasetRuleResult:
+    """At least `threshold` rows."""
+    rows = frame.height
+    return DatasetRuleResult(rule, rows >= rule.threshold, float(rows), f"{rows} rows, need {rule.threshold:g}")
+
+
+def max_missing_rate(frame: pl.DataFrame, rule: DatasetRule, context: VersionContext) -> DatasetRuleResult:
+    """At most `threshold` of the rows lack the column (null or empty)."""
+    column = frame[rule.column]
+    missing = column.is_null().sum() + (column.cast(pl.String) == "").sum()
+    return _rate_result(rule, missing, frame.height, f"{missing} of {frame.height} rows lack {rule.column}")
+
+
+def max_duplicate_rate(frame: pl.DataFrame, rule: DatasetRule, context: VersionContext) -> DatasetRuleResult:
+    """At most `threshold` of the rows repeat an earlier row's value of the column."""
+    duplicated = frame.height - frame[rule.column].n_unique()
+    return _rate_result(rule, duplicated, frame.height, f"{duplicated} repeated values of {rule.column}")
+
+
+def label_set(frame: pl.DataFrame, rule: DatasetRule, context: VersionContext) -> DatasetRuleResult:
+    """The column holds exactly the declared labels: none unexpected, none absent."""
+    seen = set(frame[rule.column].drop_nulls().unique().to_list())
+    unexpected, absent = sorted(seen - set(rule.threshold)), sorted(set(rule.threshold) - seen)
+    detail = f"unexpected: {unexpected or 'none'}; absent: {absent or 'none'}"
+    return DatasetRuleResult(rule, not unexpected and not absent, float(len(unexpected) + len(absent)), detail)
+
+
+def text_length(frame: pl.DataFrame, rule: DatasetRule, context: VersionContext) -> DatasetRuleResult:
+    """The column's median and 95th-percentile lengths stay inside the declared bounds."""
+    lengths = frame[rule.column].str.len_chars()
+    median, p95 = float(lengths.median() or 0), float(lengths.quantile(0.95) or 0)
+    bounds = rule.threshold
+    observed = {"min_median": median, "max_median": median, "max_p95": p95}
+    broken = [
+        f"{bound} {bounds[bound]:g} (median {median:g}, p95 {p95:g})"
+        for bound, value in observed.items()
+        if bound in bounds and (value < bounds[bound] if bound.startswith("min") else value > bounds[bound])
+    ]
+    return DatasetRuleResult(rule, not broken, median, "; ".join(broken) or f"median {median:g}, p95 {p95:g}")
+
+
+def max_label_psi(frame: pl.DataFrame, rule: DatasetRule, context: VersionContext) -> DatasetRuleResult:
+    """The column's distribution moved at most `threshold` (PSI) from the previous version's."""
+    if context.previous is None or context.previous.is_empty():
+        return DatasetRuleResult(rule, True, 0.0, "no previous version to compare with")
+    observed = population_stability_index(frame[rule.column], context.previous[rule.column])
+    return DatasetRuleResult(
+        rule, observed <= rule.threshold, observed, f"PSI of {rule.column} against the previous version"
+    )
+
+
+def max_length_shift(frame: pl.DataFrame, rule: DatasetRule, context: VersionContext) -> DatasetRuleResult:
+    """The column's median length moved at most `threshold` (relative) from the previous version's."""
+    if context.previous is None or context.previous.is_empty():
+        return DatasetRuleResult(rule, True, 0.0, "no previous version to compare with")
+    now = float(frame[rule.column].str.len_chars().median() or 0)
+    before = float(context.previous[rule.column].str.len_chars().median() or 0)
+    observed = abs(now - before) / before if before else 0.0
+    return DatasetRuleResult(rule, observed <= rule.threshold, observed, f"median length {before:g} -> {now:g}")
+
+
+def max_rejected_rate(frame: pl.DataFrame, rule: DatasetRule, context: VersionContext) -> DatasetRuleResult:
+    """At most `threshold` of the stage's input rows were quarantined."""
+    rows_in = context.rows_in if context.rows_in is not None else frame.height
+    rejected = rows_in - frame.height
+    return _rate_result(rule, rejected, rows_in, f"{rejected} of {rows_in} rows quarantined")
+
+
+def min_examples_per_label(frame: pl.DataFrame, rule: DatasetRule, context: VersionContext) -> DatasetRuleResult:
+    """Every label of the column has at least `threshold` rows."""
+    counts = frame.group_by(rule.column).len()
+    observed = float(counts["len"].min() or 0)
+    scarce = counts.filter(pl.col("len") < rule.threshold).sort("len")
+    detail = ", ".join(f"{r[rule.column]}={r['len']}" for r in scarce.iter_rows(named=True)) or "every label"
+    return DatasetRuleResult(rule, observed >= rule.threshold, observed, f"below {rule.threshold:g}: {detail}")
+
+
+def max_imbalance_ratio(frame: pl.DataFrame, rule: DatasetRule, context: VersionContext) -> DatasetRuleResult:
+    """The largest label has at most `threshold` times the rows of the smallest."""
+    counts = frame.group_by(rule.column).len()
+    largest, smallest = counts["len"].max() or 0, counts["len"].min() or 0
+    observed = float(largest / smallest) if smallest else float("inf")
+    detail = f"largest/smallest label = {largest}/{smallest}"
+    return DatasetRuleResult(rule, observed <= rule.threshold, observed, detail)
+
+
+DatasetRuleEvaluator = Callable[[pl.DataFrame, DatasetRule, VersionContext], DatasetRuleResult]
+DATASET_RULE_EVALUATORS: dict[str, DatasetRuleEvaluator] = {
+    evaluator.__name__: evaluator
+    for evaluator in (
+        min_rows,
+        max_missing_rate,
+        max_duplicate_rate,
+        label_set,
+        text_length,
+        max_label_psi,
+        max_length_shift,
+        max_rejected_rate,
+        min_examples_per_label,
+        max_imbalance_ratio,
+    )
+}
+
+
 def evaluate_dataset_rule(
     frame: pl.DataFrame, rule: DatasetRule, context: VersionContext | None = None
 ) -> DatasetRuleResult:
-    """Evaluate one dataset rule on a collected frame."""
-    context = context or VersionContext()
-    kind, limit, column = rule.kind, rule.threshold, rule.column
-    rows = frame.height
-    if kind == "min_rows":
-        return DatasetRuleResult(rule, rows >= limit, float(rows), f"{rows} rows, need {limit:g}")
-    if kind == "max_missing_rate":
-        missing = frame[column].is_null().sum() + (frame[column].cast(pl.String) == "").sum()
-        observed = missing / rows if rows else 0.0
-        return DatasetRuleResult(rule, observed <= limit, observed, f"{missing} of {rows} rows lack {column}")
-    if kind == "max_duplicate_rate":
-        duplicated = rows - frame[column].n_unique()
-        observed = duplicated / rows if rows else 0.0
-        return DatasetRuleResult(rule, observed <= limit, observed, f"{duplicated} repeated values of {column}")
-    if kind == "label_set":
-        seen = set(frame[column].drop_nulls().unique().to_list())
-        unexpected, absent = sorted(seen - set(limit)), sorted(set(limit) - seen)
-        detail = f"unexpected: {unexpected or 'none'}; absent: {absent or 'none'}"
-        return DatasetRuleResult(rule, not unexpected and not absent, float(len(unexpected) + len(absent)), detail)
-    if kind == "text_length":
-        lengths = frame[column].str.len_chars()
-        median, p95 = float(lengths.median() or 0), float(lengths.quantile(0.95) or 0)
-        broken = [
-            f"{bound} {limit[bound]:g} (median {median:g}, p95 {p95:g})"
-            for bound, value in (("min_median", median), ("max_median", median), ("max_p95", p95))
-            if bound in limit and (value < limit[bound] if bound.startswith("min") else value > limit[bound])
-        ]
-        return DatasetRuleResult(rule, not broken, median, "; ".join(broken) or f"median {median:g}, p95 {p95:g}")
-    if kind in ("max_label_psi", "max_length_shift"):
-        if context.previous is None or context.previous.is_empty():
-            return DatasetRuleResult(rule, True, 0.0, "no previous version to compare with")
-        if kind == "max_label_psi":
-            observed = population_stability_index(frame[column], context.previous[column])
-            return DatasetRuleResult(rule, observed <= limit, observed, f"PSI of {column} against the previous version")
-        now = float(frame[column].str.len_chars().median() or 0)
-        before = float(context.previous[column].str.len_chars().median() or 0)
-        observed = abs(now - before) / before if before else 0.0
-        return DatasetRuleResult(rule, observed <= limit, observed, f"median length {before:g} -> {now:g}")
-    if kind == "max_rejected_rate":
-        rows_in = context.rows_in if context.rows_in is not None else rows
-        observed = (rows_in - rows) / rows_in if rows_in else 0.0
-        return DatasetRuleResult(rule, observed <= limit, observed, f"{rows_in - rows} of {rows_in} rows quarantined")
-    counts = frame.group_by(column).len()
-    if kind == "min_examples_per_label":
-        observed = float(counts["len"].min() or 0)
-        scarce = counts.filter(pl.col("len") < limit).sort("len")
-        detail = ", ".join(f"{r[column]}={r['len']}" for r in scarce.iter_rows(named=True)) or "every label"
-        return DatasetRuleResult(rule, observed >= limit, observed, f"below {limit:g}: {detail}")
-    largest, smallest = counts["len"].max() or 0, counts["len"].min() or 0
-    observed = float(largest / smallest) if smallest else float("inf")
-    return DatasetRuleResult(rule, observed <= limit, observed, f"largest/smallest label = {largest}/{smallest}")
+    """Evaluate one dataset rule on a collected frame; a rule kind with no evaluator is refused by name."""
+    evaluator = DATASET_RULE_EVALUATORS.get(rule.kind)
+    if evaluator is None:
+        known = ", ".join(sorted(DATASET_RULE_EVALUATORS))
+        raise ValueError(f"dataset rule {rule.name!r}: no evaluator for kind {rule.kind!r} (known: {known})")
+    return evaluator(frame, rule, context or VersionContext())

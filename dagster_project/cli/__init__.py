@@ -14,10 +14,20 @@ from assets.storage.home import RefineryHome
 
 DEMO_VERSION = "demo-v1"
 COMMAND_MODULES = {
-    "init": "datasets", "ingest": "pipeline", "run": "pipeline", "status": "pipeline", "demo": "pipeline",
-    "predict": "models", "serve": "models", "models": "models", "rollback": "models", "add_labels": "models",
-    "ui": "tools", "rules_check": "tools", "lake_maintain": "tools",
-}  # fmt: skip
+    "init": "datasets",
+    "ingest": "pipeline",
+    "run": "pipeline",
+    "status": "pipeline",
+    "demo": "pipeline",
+    "predict": "models",
+    "serve": "models",
+    "models": "models",
+    "rollback": "models",
+    "add_labels": "models",
+    "ui": "tools",
+    "rules_check": "tools",
+    "lake_maintain": "tools",
+}
 
 
 class CliError(Exception):
@@ -55,10 +65,18 @@ def subcommand(
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="refinery", description="Validated training data and fine-tuned models.")
     parser.add_argument("--version", action="version", version=f"refinery {program_version()}")
-    parser.add_argument("-v", "--verbose", action="store_const", const="DEBUG", dest="log_level", default="INFO",
-                        help="show Dagster's debug events")  # fmt: skip
-    parser.add_argument("-q", "--quiet", action="store_const", const="WARNING", dest="log_level",
-                        help="show warnings and errors only")  # fmt: skip
+    parser.add_argument(
+        "-v",
+        "--verbose",
+        action="store_const",
+        const="DEBUG",
+        dest="log_level",
+        default="INFO",
+        help="show Dagster's debug events",
+    )
+    parser.add_argument(
+        "-q", "--quiet", action="store_const", const="WARNING", dest="log_level", help="show warnings and errors only"
+    )
     commands = parser.add_subparsers(dest="command", required=True)
     add_data_commands(commands)
     add_model_commands(commands)
@@ -81,8 +99,12 @@ def add_data_commands(commands: argparse._SubParsersAction) -> None:
     demo.add_argument(*VERSION_FLAGS, dest="version", default=DEMO_VERSION, help="dataset version name")
     demo.add_argument("--rows", type=int, default=3000, help="tickets to generate")
     demo.add_argument("--epochs", type=int, default=3, help="fine-tuning epochs")
-    demo.add_argument("--generation-rows", type=int, default=600,
-                      help="answered tickets of the generation demo (a tiny causal LM); 0: none")  # fmt: skip
+    demo.add_argument(
+        "--generation-rows",
+        type=int,
+        default=600,
+        help="answered tickets of the generation demo (a tiny causal LM); 0: none",
+    )
 
     ingest = subcommand(commands, "ingest", "register a file or folder as a new dataset version")
     ingest.add_argument("path", help="a data file or folder")

@@ -27,8 +27,10 @@ def profile_lines(profile: DatasetProfile) -> list[str]:
     """The profile as a person reads it."""
     lines = [f"profiled {profile.rows} records"]
     for column in profile.columns:
-        lines.append(f"  column {column.name:<24} {column.dtype:<8} {column.non_null} filled, "
-                     f"{column.distinct} distinct, mean length {column.mean_length:g}")  # fmt: skip
+        lines.append(
+            f"  column {column.name:<24} {column.dtype:<8} {column.non_null} filled, "
+            f"{column.distinct} distinct, mean length {column.mean_length:g}"
+        )
     lines.append(f"text column:    {profile.text_column} ({profile.text_reason})")
     for index, (name, reason) in enumerate(profile.label_reasons.items()):
         role = "label column:" if index == 0 else "also label-like:"
@@ -53,8 +55,9 @@ def command_init(args: argparse.Namespace, home: RefineryHome) -> int:
     name = args.name or dataset_name_for(source)
     path = dataset_file(home.datasets, name)
     if path.exists():
-        raise CliError(f"{path}: dataset {name!r} is already declared; add versions with: "
-                       f"refinery ingest PATH --dataset {name}")  # fmt: skip
+        raise CliError(
+            f"{path}: dataset {name!r} is already declared; add versions with: refinery ingest PATH --dataset {name}"
+        )
     if args.response_column:  # prompts and responses: a causal LM learns to answer
         found = generation_profile(read_sample(source), args.response_column, args.text_column)
         print(json.dumps(found, indent=2))

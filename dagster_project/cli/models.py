@@ -87,11 +87,16 @@ def command_predict(args: argparse.Namespace, home: RefineryHome) -> int:
         raise CliError(str(error)) from error
     predictions = Classifier(folder).predict(texts)
     rows = [
-        {"text": text, "label": p.label, "score": None if p.score is None else round(p.score, 4),
-         "refused": p.refused, "prepared_text": p.text,
-         **({f"{task}_label": t.label for task, t in p.tasks.items()} if p.tasks else {})}
+        {
+            "text": text,
+            "label": p.label,
+            "score": None if p.score is None else round(p.score, 4),
+            "refused": p.refused,
+            "prepared_text": p.text,
+            **({f"{task}_label": t.label for task, t in p.tasks.items()} if p.tasks else {}),
+        }
         for text, p in zip(texts, predictions, strict=True)
-    ]  # fmt: skip
+    ]
     if args.output:
         write_predictions(rows, args.output)
         print(f"wrote {len(rows)} predictions of {folder.name} to {args.output}")
@@ -120,9 +125,11 @@ def command_serve(args: argparse.Namespace, home: RefineryHome) -> int:
     if not found:
         raise CliError(f"nothing to serve: no deployed model under {home.models_uri or models}; run the pipeline first")
     auth = f"bearer token from {TOKEN_VARIABLE}" if os.environ.get(TOKEN_VARIABLE) else "no auth"
-    print(f"serving the production models of {', '.join(found)} on http://{args.host}:{args.port} ({auth}): "
-          "POST /predict/{dataset} (or /predict with one dataset), POST /feedback, GET /health, GET /metrics",
-          flush=True)  # fmt: skip
+    print(
+        f"serving the production models of {', '.join(found)} on http://{args.host}:{args.port} ({auth}): "
+        "POST /predict/{dataset} (or /predict with one dataset), POST /feedback, GET /health, GET /metrics",
+        flush=True,
+    )
     quantize = False if args.no_quantize else None
     try:
         serve(models, home.lake_uri, args.host, args.port, quantize=quantize, insecure=args.insecure)
@@ -164,9 +171,11 @@ def command_models(args: argparse.Namespace, home: RefineryHome) -> int:
     for row in rows:
         accuracy = f"{row['accuracy']:.4f}" if row["accuracy"] is not None else "-"
         macro_f1 = f"{row['macro_f1']:.4f}" if row["macro_f1"] is not None else "-"
-        print(f"{row['version']:<{width}} {','.join(row['aliases']) or '-':<20} {accuracy:>8} {macro_f1:>8} "
-              f"{row['gate'] or '-':<7} {row['created_at']:<20} {','.join(row['dataset_versions'])} "
-              f"(rules {str(row['rules_hash'])[:12]})")  # fmt: skip
+        print(
+            f"{row['version']:<{width}} {','.join(row['aliases']) or '-':<20} {accuracy:>8} {macro_f1:>8} "
+            f"{row['gate'] or '-':<7} {row['created_at']:<20} {','.join(row['dataset_versions'])} "
+            f"(rules {str(row['rules_hash'])[:12]})"
+        )
     if history:
         print("\nalias moves, newest last:")
         for move in history[-20:]:
@@ -179,8 +188,10 @@ def command_rollback(args: argparse.Namespace, home: RefineryHome) -> int:
     aliases = rollback(model_root)
     if home.models_uri:  # services elsewhere follow the store's aliases
         ModelStore(home.models_uri).publish_aliases(model_root.name, model_root)
-    print(f"production is {aliases['production']} again (previous: {aliases['previous']}); "
-          "a running `refinery serve` swaps to it within a second")  # fmt: skip
+    print(
+        f"production is {aliases['production']} again (previous: {aliases['previous']}); "
+        "a running `refinery serve` swaps to it within a second"
+    )
     return 0
 
 
@@ -203,8 +214,10 @@ def command_add_labels(args: argparse.Namespace, home: RefineryHome) -> int:
         val = pq.read_table(bundle / "val.parquet", columns=["text", "label"])
         known = (val.column("text").to_pylist(), val.column("label").to_pylist())
     added = add_labels(source, read_examples(Path(args.examples)), output, known)
-    print(f"{output.name}: {source.name} with {', '.join(f'{k} ({n} examples)' for k, n in added['added'].items())}"
-          f" in {added['seconds']:.2f}s")  # fmt: skip
+    print(
+        f"{output.name}: {source.name} with {', '.join(f'{k} ({n} examples)' for k, n in added['added'].items())}"
+        f" in {added['seconds']:.2f}s"
+    )
     if args.no_deploy:
         return 0
     if not run_version(home, dataset_version, "model_evaluation,deployed_model"):

@@ -158,8 +158,10 @@ def command_demo(args: argparse.Namespace, home: RefineryHome) -> int:
             defects = write_demo_drop(Path(scratch) / "tickets", rows=args.rows)
             register_drop(instance, home, Path(scratch) / "tickets", args.version, dataset=DEMO_DATASET.name)
         print(f"generated the demo corpus ({args.rows} tickets, planted defects: {defects}) as version {args.version}")
-    run_config = {"ops": {"fine_tuned_model": {"config": {"max_epochs": args.epochs}}},
-                  "loggers": {"console": {"config": {"log_level": args.log_level}}}}  # fmt: skip
+    run_config = {
+        "ops": {"fine_tuned_model": {"config": {"max_epochs": args.epochs}}},
+        "loggers": {"console": {"config": {"log_level": args.log_level}}},
+    }
     ok = run_version(home, args.version, "*", run_config)
     print(summarize_version(home, args.version))
     if not ok:

@@ -30,18 +30,26 @@ def version_summary(home: RefineryHome, version: str) -> dict[str, object]:
         models.append({"folder": str(folder), "test_metrics": {k: metrics[k] for k in METRIC_NAMES if k in metrics}})
     production = registry.aliases().get("production")
     return {
-        "version": version, "dataset": dataset, "records_read": entry.get("records_read"),
-        "training_examples": entry.get("rows_kept"), "quarantined": entry.get("quarantined_total"),
-        "files": json.loads(entry["files"]) if entry.get("files") else [], "quarantined_by_rule": quarantined,
-        "models": models, "deployed_model": str(registry.version_folder(production)) if production else None,
-    }  # fmt: skip
+        "version": version,
+        "dataset": dataset,
+        "records_read": entry.get("records_read"),
+        "training_examples": entry.get("rows_kept"),
+        "quarantined": entry.get("quarantined_total"),
+        "files": json.loads(entry["files"]) if entry.get("files") else [],
+        "quarantined_by_rule": quarantined,
+        "models": models,
+        "deployed_model": str(registry.version_folder(production)) if production else None,
+    }
 
 
 def render_summary(summary: dict, home: RefineryHome) -> str:
     """The summary as the lines a person reads."""
     lines = [f"dataset version {summary['version']} (dataset {summary['dataset']})"]
-    for label, key in (("records read", "records_read"), ("training examples", "training_examples"),
-                       ("quarantined", "quarantined")):  # fmt: skip
+    for label, key in (
+        ("records read", "records_read"),
+        ("training examples", "training_examples"),
+        ("quarantined", "quarantined"),
+    ):
         if summary[key] is not None:
             lines.append(f"  {label:<19} {summary[key]}")
     for item in summary["files"]:

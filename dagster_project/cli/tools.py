@@ -37,19 +37,25 @@ def command_rules_check(args: argparse.Namespace, home: RefineryHome) -> int:
     report: dict[str, object] = {"rules": {}, "rules_hash": book.digest, "datasets": {}}
     for name, rule_set in sorted(book.rule_sets.items()):
         row_rules = sorted({r.name for r in rule_set.row_rules.values() if r.order >= 0})
-        report["rules"][name] = {"file": rule_set.path.name, "row_rules": row_rules,
-                                 "dataset_rules": [r.name for r in rule_set.dataset_rules]}  # fmt: skip
+        report["rules"][name] = {
+            "file": rule_set.path.name,
+            "row_rules": row_rules,
+            "dataset_rules": [r.name for r in rule_set.dataset_rules],
+        }
     for name, declaration in load_datasets(home.datasets).items():  # each compiles over the shipped rules
-        report["datasets"][name] = {"rules_hash": rule_book_for(declaration).digest,
-                                    "tasks": [task.name for task in declaration.tasks]}  # fmt: skip
+        report["datasets"][name] = {
+            "rules_hash": rule_book_for(declaration).digest,
+            "tasks": [task.name for task in declaration.tasks],
+        }
     sources = load_sources(Path(args.sources)) if args.sources else load_sources()
     report["sources"] = sorted(sources)
     if args.json:
         print(json.dumps(report, indent=2))
         return 0
     for name, rules in report["rules"].items():
-        print(f"{rules['file']}: {name}: {len(rules['row_rules'])} row rules, "
-              f"{len(rules['dataset_rules'])} dataset rules")  # fmt: skip
+        print(
+            f"{rules['file']}: {name}: {len(rules['row_rules'])} row rules, {len(rules['dataset_rules'])} dataset rules"
+        )
     for name, dataset in report["datasets"].items():
         print(f"datasets/{name}.yaml: tasks {', '.join(dataset['tasks'])}; rules hash {dataset['rules_hash']}")
     print(f"rules hash {book.digest}; {len(sources)} declared sources valid")
@@ -66,6 +72,8 @@ def command_lake_maintain(args: argparse.Namespace, home: RefineryHome) -> int:
             done = maintain_table(lake, table, args.retention_hours)
         except ValueError as error:
             raise CliError(str(error)) from error
-        print(f"{done.table:<22} compacted {done.files_compacted} files into {done.files_added}, "
-              f"vacuumed {done.files_vacuumed}; {done.bytes_before:,} -> {done.bytes_after:,} bytes")  # fmt: skip
+        print(
+            f"{done.table:<22} compacted {done.files_compacted} files into {done.files_added}, "
+            f"vacuumed {done.files_vacuumed}; {done.bytes_before:,} -> {done.bytes_after:,} bytes"
+        )
     return 0

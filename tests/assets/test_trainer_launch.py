@@ -18,14 +18,24 @@ from tests.conftest import build_tiny_model, write_small_bundle
 def test_a_kubernetes_trainer_is_the_pod_dagster_k8s_would_submit(tmp_path: Path) -> None:
     from dagster_k8s.pipes import build_pod_body
 
-    trainer = TrainerResource(bundles_root=str(tmp_path / "home" / "bundles"), kind="kubernetes",
-                              image="registry.example/refinery:1.4", namespace="ml", volume_claim="refinery-home",
-                              cpu="8", memory="32Gi", gpus=2, node_selector={"pool": "a100"},
-                              secret_env="lake-credentials", launcher="torchrun --nproc-per-node 2")  # fmt: skip
+    trainer = TrainerResource(
+        bundles_root=str(tmp_path / "home" / "bundles"),
+        kind="kubernetes",
+        image="registry.example/refinery:1.4",
+        namespace="ml",
+        volume_claim="refinery-home",
+        cpu="8",
+        memory="32Gi",
+        gpus=2,
+        node_selector={"pool": "a100"},
+        secret_env="lake-credentials",
+        launcher="torchrun --nproc-per-node 2",
+    )
     bundle, output = tmp_path / "home" / "bundles" / "v1", tmp_path / "home" / "models" / "v1"
     request = trainer.pod_request(trainer.command(bundle, output, {"devices": "2"}, tmp_path / "ckpt"))
-    body = build_pod_body("trainer", request["image"], request["command"], {"DAGSTER_PIPES_CONTEXT": "x"}, None,
-                          request["base_pod_spec"])  # fmt: skip
+    body = build_pod_body(
+        "trainer", request["image"], request["command"], {"DAGSTER_PIPES_CONTEXT": "x"}, None, request["base_pod_spec"]
+    )
     (container,) = body.spec.containers
     assert container.image == "registry.example/refinery:1.4" and request["namespace"] == "ml"
     assert container.command[:4] == ["torchrun", "--nproc-per-node", "2", "-m"]  # the pod's own Python, not ours
@@ -50,8 +60,13 @@ def test_a_kubernetes_trainer_without_an_image_or_a_volume_claim_is_refused(tmp_
 def test_a_kubernetes_trainer_through_the_object_store_needs_no_volume(tmp_path: Path) -> None:
     from dagster_k8s.pipes import build_pod_body
 
-    trainer = TrainerResource(bundles_root=str(tmp_path / "home" / "bundles"), kind="kubernetes", image="i",
-                              store_uri="s3://models/refinery", secret_env="store-credentials")  # fmt: skip
+    trainer = TrainerResource(
+        bundles_root=str(tmp_path / "home" / "bundles"),
+        kind="kubernetes",
+        image="i",
+        store_uri="s3://models/refinery",
+        secret_env="store-credentials",
+    )
     command = trainer.command("s3://models/refinery/.bundles/v1", "s3://models/refinery/tickets/v1", {}, tmp_path)
     request = trainer.pod_request(command)
     body = build_pod_body("trainer", "i", request["command"], {}, None, request["base_pod_spec"])
@@ -65,14 +80,22 @@ def test_a_kubernetes_trainer_through_the_object_store_needs_no_volume(tmp_path:
 def test_a_torchrun_launcher_trains_on_two_gloo_processes_as_one_process_would(tmp_path: Path) -> None:
     bundle = write_small_bundle(tmp_path / "bundle", per_label=4)
     source = build_tiny_model(tmp_path / "bert", "bert", dropout=False)
-    common = {"model_name_or_path": str(source), "max_epochs": 2, "shuffle": False, "max_length": 64,
-              "accelerator": "cpu", "learning_rate": 1e-3}  # fmt: skip
+    common = {
+        "model_name_or_path": str(source),
+        "max_epochs": 2,
+        "shuffle": False,
+        "max_length": 64,
+        "accelerator": "cpu",
+        "learning_rate": 1e-3,
+    }
     launcher = f"{Path(sys.executable).with_name('torchrun')} --standalone --nproc-per-node 2"
     runs = {
         "single": (TrainerResource(bundles_root=str(tmp_path)), {**common, "devices": 1, "batch_size": 12}),
-        "torchrun": (TrainerResource(bundles_root=str(tmp_path), launcher=launcher),
-                     {**common, "devices": 2, "strategy": "ddp", "batch_size": 6}),
-    }  # fmt: skip
+        "torchrun": (
+            TrainerResource(bundles_root=str(tmp_path), launcher=launcher),
+            {**common, "devices": 2, "strategy": "ddp", "batch_size": 6},
+        ),
+    }
     for name, (trainer, params) in runs.items():
         command = trainer.command(bundle, tmp_path / name, params, tmp_path / f"{name}-checkpoints")
         completed = subprocess.run(command, capture_output=True, text=True, timeout=300)

@@ -175,8 +175,13 @@ def test_add_labels_grows_the_production_model_from_five_examples_through_the_ga
     run = _refinery(home, "run", "--config", config)
     assert run.returncode == 0, run.stderr[-3000:]
     examples = tmp_path / "exchange.jsonl"
-    texts = ["exch1 exch4 exch7 swap please", "exch2 exch9 swap it now", "exch3 exch5 exch8 swap the order",
-             "exch6 exch0 swap again", "exch1 exch2 exch3 swap today"]  # fmt: skip
+    texts = [
+        "exch1 exch4 exch7 swap please",
+        "exch2 exch9 swap it now",
+        "exch3 exch5 exch8 swap the order",
+        "exch6 exch0 swap again",
+        "exch1 exch2 exch3 swap today",
+    ]
     examples.write_text("".join(json.dumps({"text": t, "label": "exchange"}) + "\n" for t in texts))
     added = _refinery(home, "add-labels", str(examples))
     assert added.returncode == 0, added.stderr[-3000:]

@@ -25,8 +25,16 @@ from trainers.serving.server import ServiceThread
 
 DEVICES = ["printer", "laptop", "badge", "router", "monitor", "phone", "scanner", "headset", "keyboard", "tablet"]
 FAULTS = ["keeps beeping", "will not start", "shows a red light", "is very slow", "loses its connection"]
-STEPS = ["unplug it for a minute", "update its driver", "check the cable", "restart it twice", "sign in again",
-         "clear its cache", "call the help desk", "swap the battery"]  # fmt: skip
+STEPS = [
+    "unplug it for a minute",
+    "update its driver",
+    "check the cable",
+    "restart it twice",
+    "sign in again",
+    "clear its cache",
+    "call the help desk",
+    "swap the battery",
+]
 
 
 BATCH = {"ops": {"batch_generations": {"config": {"max_new_tokens": 8}}}}
@@ -54,9 +62,18 @@ def declare(home: RefineryHome, base: Path) -> None:
         "name": "answers",
         "source": {"text_column": "question", "response_column": "answer"},
         "tasks": [{"name": "reply", "kind": "generation"}],
-        "training": {"model_name_or_path": str(base), "max_epochs": 4, "learning_rate": 3e-3, "lora_rank": 16,
-                     "lora_alpha": 32, "batch_size": 8, "max_length": 64, "eval_prompts": 8, "max_new_tokens": 16},
-    }  # fmt: skip
+        "training": {
+            "model_name_or_path": str(base),
+            "max_epochs": 4,
+            "learning_rate": 3e-3,
+            "lora_rank": 16,
+            "lora_alpha": 32,
+            "batch_size": 8,
+            "max_length": 64,
+            "eval_prompts": 8,
+            "max_new_tokens": 16,
+        },
+    }
     (home.datasets / "answers.yaml").write_text(yaml.safe_dump(declaration))
 
 
@@ -70,8 +87,12 @@ def test_a_generation_dataset_goes_from_its_declaration_to_a_served_causal_lm(tm
         pipeline = Pipeline(home, instance, base)
         pipeline.register(tmp_path / "drop", "answers-v1", "answers")
         job = pipeline.defs.resolve_job_def(PIPELINE_JOB)
-        result = job.execute_in_process(partition_key="answers-v1", instance=instance, raise_on_error=False,
-                                        run_config={"ops": {"model_evaluation": {"config": gate}}})  # fmt: skip
+        result = job.execute_in_process(
+            partition_key="answers-v1",
+            instance=instance,
+            raise_on_error=False,
+            run_config={"ops": {"model_evaluation": {"config": gate}}},
+        )
         assert result.success, [e.message for e in result.all_events if e.is_failure]
 
         clean = pipeline.table("clean_documents", "answers-v1")
@@ -96,8 +117,13 @@ def test_a_generation_dataset_goes_from_its_declaration_to_a_served_causal_lm(tm
         assert evaluated["test_rouge_l"].value >= 0.05 and evaluated["test_perplexity"].value > 1
         assert "| prompt | reference | answer |" in evaluated["samples"].value
 
-        answered = dg.materialize([batch_generations], partition_key="answers-v1", instance=instance,
-                                  resources=build_resources(home), run_config=BATCH)  # fmt: skip
+        answered = dg.materialize(
+            [batch_generations],
+            partition_key="answers-v1",
+            instance=instance,
+            resources=build_resources(home),
+            run_config=BATCH,
+        )
         assert answered.success
         generations = pipeline.table("batch_generations", "answers-v1").sort("doc_id")
         assert generations["doc_id"].to_list() == clean.sort("doc_id")["doc_id"].to_list()
@@ -111,8 +137,10 @@ def test_a_generation_dataset_goes_from_its_declaration_to_a_served_causal_lm(tm
     assert card["model_kind"] == "causal_lm" and card["dataset_versions"] == ["answers-v1"]
     assert card["val_loss"] < card["val_loss_before"] - 0.5 and card["evaluation_gate"]["passed"]
     with ServiceThread(build_app(home.models, token="")) as service:
-        status, body = call(f"{service.url}/generate/answers", {"prompt": "my router is very slow, what should i do?",
-                                                                "max_new_tokens": 16})  # fmt: skip
+        status, body = call(
+            f"{service.url}/generate/answers",
+            {"prompt": "my router is very slow, what should i do?", "max_new_tokens": 16},
+        )
     assert status == 200 and body["model_version"] == production.name and body["text"]
 
 
@@ -120,8 +148,9 @@ def test_init_declares_a_generation_dataset_that_run_takes_to_a_deployed_causal_
     base = build_tiny_causal_lm(tmp_path / "tiny-llama")
     write_answers(tmp_path / "drop", 240)
     home = tmp_path / "home"
-    init = _refinery(home, "init", str(tmp_path / "drop" / "answers.csv"), "--response-column", "answer",
-                     "--base-model", str(base))  # fmt: skip
+    init = _refinery(
+        home, "init", str(tmp_path / "drop" / "answers.csv"), "--response-column", "answer", "--base-model", str(base)
+    )
     assert init.returncode == 0, init.stderr
     profile = json.loads(init.stdout[: init.stdout.index("\ndeclared")])
     assert profile["prompt_column"] == "question" and profile["pii"]["response"] == {"email": 1}
@@ -160,9 +189,15 @@ def test_a_chat_dataset_trains_on_whole_conversations_with_personal_data_masked_
         "name": "chats",
         "source": {"messages_column": "messages", "id_column": "id"},
         "tasks": [{"name": "reply", "kind": "generation"}],
-        "training": {"model_name_or_path": str(base), "max_epochs": 2, "learning_rate": 3e-3, "max_length": 96,
-                     "eval_prompts": 4, "max_new_tokens": 8},
-    }  # fmt: skip
+        "training": {
+            "model_name_or_path": str(base),
+            "max_epochs": 2,
+            "learning_rate": 3e-3,
+            "max_length": 96,
+            "eval_prompts": 4,
+            "max_new_tokens": 8,
+        },
+    }
     (home.datasets / "chats.yaml").write_text(yaml.safe_dump(declaration))
     write_chats(tmp_path / "drop", 150)
     gate = {"min_rouge_l": 0.0, "max_regression": 1.0}
@@ -170,8 +205,12 @@ def test_a_chat_dataset_trains_on_whole_conversations_with_personal_data_masked_
         pipeline = Pipeline(home, instance, base)
         pipeline.register(tmp_path / "drop", "chats-v1", "chats")
         job = pipeline.defs.resolve_job_def(PIPELINE_JOB)
-        result = job.execute_in_process(partition_key="chats-v1", instance=instance, raise_on_error=False,
-                                        run_config={"ops": {"model_evaluation": {"config": gate}}})  # fmt: skip
+        result = job.execute_in_process(
+            partition_key="chats-v1",
+            instance=instance,
+            raise_on_error=False,
+            run_config={"ops": {"model_evaluation": {"config": gate}}},
+        )
         assert result.success, [e.message for e in result.all_events if e.is_failure]
         examples = pipeline.table("training_examples", "chats-v1")
         quarantined = pipeline.table("quarantine", "chats-v1")

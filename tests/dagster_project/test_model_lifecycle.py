@@ -171,8 +171,14 @@ def test_the_same_texts_get_the_same_answers_on_every_path_and_no_raw_pii_is_log
     batch = pipeline.table("batch_predictions", version).sort(pl.col("doc_id").str.slice(1).cast(pl.Int64))
 
     environment = {**os.environ, "REFINERY_HOME": str(pipeline.home.root)}
-    cli = subprocess.run([sys.executable, "-m", "dagster_project.cli", "predict", *texts], capture_output=True,
-                         text=True, env=environment, timeout=300, check=True)  # fmt: skip
+    cli = subprocess.run(
+        [sys.executable, "-m", "dagster_project.cli", "predict", *texts],
+        capture_output=True,
+        text=True,
+        env=environment,
+        timeout=300,
+        check=True,
+    )
     printed = [line.split("\t") for line in cli.stdout.splitlines()]
     assert len(printed) == 200
 

@@ -25,9 +25,11 @@ ORDERS = DatasetDeclaration(
     mapping=RecordMapping(text_column="message", label_column="outcome"),
     tasks=(Task("outcome", "label", ("late", "lost", "damaged")), Task("urgency", "urgency", ("high", "low"))),
 )
-WORDS = {"late": ["delayed", "waiting", "slow", "courier", "overdue", "behind", "schedule", "days"],
-         "lost": ["missing", "vanished", "never", "gone", "trace", "parcel", "depot", "stolen"],
-         "damaged": ["broken", "cracked", "smashed", "dented", "torn", "crushed", "leaking", "bent"]}  # fmt: skip
+WORDS = {
+    "late": ["delayed", "waiting", "slow", "courier", "overdue", "behind", "schedule", "days"],
+    "lost": ["missing", "vanished", "never", "gone", "trace", "parcel", "depot", "stolen"],
+    "damaged": ["broken", "cracked", "smashed", "dented", "torn", "crushed", "leaking", "bent"],
+}
 
 
 def write_orders(folder: Path, rows: int) -> None:
@@ -38,8 +40,9 @@ def write_orders(folder: Path, rows: int) -> None:
     for n in range(rows):
         outcome, urgent = ORDERS.primary.labels[n % 3], n % 2 == 0
         text = "my order is " + " ".join(rng.sample(WORDS[outcome], 4)) + (" please help now" if urgent else "")
-        records.append({"message": text, "outcome": outcome, "urgency": None if n % 5 == 4 else
-                        ("high" if urgent else "low")})  # fmt: skip
+        records.append(
+            {"message": text, "outcome": outcome, "urgency": None if n % 5 == 4 else ("high" if urgent else "low")}
+        )
     pl.DataFrame(records).write_csv(folder / "orders.csv")
 
 

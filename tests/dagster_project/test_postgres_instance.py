@@ -65,13 +65,24 @@ def test_a_home_on_postgres_keeps_its_runs_partitions_and_trainer_pool_there(tmp
     data = tmp_path / "export.csv"
     data.write_text("body,queue\nmy vpn keeps dropping at home,vpn_access\nthe printer on floor 3 jams,printer\n")
     with running_postgres() as server:
-        environment = {**os.environ, "REFINERY_HOME": str(tmp_path / "home"), DAGSTER_POSTGRES_URL: server.uri,
-                       DAGSTER_POSTGRES_PASSWORD: server.password}  # fmt: skip
+        environment = {
+            **os.environ,
+            "REFINERY_HOME": str(tmp_path / "home"),
+            DAGSTER_POSTGRES_URL: server.uri,
+            DAGSTER_POSTGRES_PASSWORD: server.password,
+        }
         environment.pop("DAGSTER_HOME", None)
-        for args in (["ingest", str(data), "--version", "v1", "--text-column", "body", "--label-column", "queue"],
-                     ["run", "--version", "v1", "--select", "raw_documents"]):  # fmt: skip
-            done = subprocess.run([sys.executable, "-m", "dagster_project.cli", *args], env=environment,
-                                  capture_output=True, text=True, timeout=300)  # fmt: skip
+        for args in (
+            ["ingest", str(data), "--version", "v1", "--text-column", "body", "--label-column", "queue"],
+            ["run", "--version", "v1", "--select", "raw_documents"],
+        ):
+            done = subprocess.run(
+                [sys.executable, "-m", "dagster_project.cli", *args],
+                env=environment,
+                capture_output=True,
+                text=True,
+                timeout=300,
+            )
             assert done.returncode == 0, done.stderr[-3000:]
         config = (tmp_path / "home" / "dagster" / "dagster.yaml").read_text()
         assert "postgres_db:" in config and server.password not in config
@@ -112,11 +123,19 @@ def running_daemon(workspace: Path, log: Path) -> Iterator[None]:
     lingers) after."""
     bin_dir = Path(sys.executable).parent
     with log.open("w") as output:
-        daemon = subprocess.Popen([bin_dir / "dagster-daemon", "run", "-w", workspace], stdout=output,
-                                  stderr=subprocess.STDOUT, start_new_session=True)  # fmt: skip
+        daemon = subprocess.Popen(
+            [bin_dir / "dagster-daemon", "run", "-w", workspace],
+            stdout=output,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
     try:
-        started = subprocess.run([bin_dir / "dagster", "sensor", "start", "landing_sensor", "-w", workspace],
-                                 capture_output=True, text=True, timeout=300)  # fmt: skip
+        started = subprocess.run(
+            [bin_dir / "dagster", "sensor", "start", "landing_sensor", "-w", workspace],
+            capture_output=True,
+            text=True,
+            timeout=300,
+        )
         assert started.returncode == 0, started.stderr[-3000:]
         yield
     finally:
@@ -172,7 +191,7 @@ def test_two_versions_run_at_once_on_postgres_through_the_daemon_and_its_run_wor
             DAGSTER_POSTGRES_URL: server.uri,
             DAGSTER_POSTGRES_PASSWORD: server.password,
         }.items():
-            monkeypatch.setenv(name, value)  # fmt: skip
+            monkeypatch.setenv(name, value)
         home.ensure()
         write_demo_declaration(home.datasets)
         instance = dg.DagsterInstance.get()

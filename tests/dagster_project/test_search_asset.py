@@ -27,9 +27,12 @@ def test_a_search_study_feeds_the_fine_tune_and_its_card_names_the_trial(tmp_pat
         resources = pipeline.defs.resources
         base = {"model_name_or_path": str(model), "max_epochs": 2, "batch_size": 16, "max_length": 48}
         searched = dg.materialize(
-            [hyperparameter_search], partition_key="v1", instance=instance, resources=resources,
+            [hyperparameter_search],
+            partition_key="v1",
+            instance=instance,
+            resources=resources,
             run_config={"ops": {"hyperparameter_search": {"config": {"space": SPACE, "base": base, "trials": 3}}}},
-        )  # fmt: skip
+        )
         assert searched.success
         metadata = searched.asset_materializations_for_node("hyperparameter_search")[0].metadata
         assert metadata["finished_trials"].value == 3 and metadata["study"].value == "tickets-v1"
@@ -38,10 +41,18 @@ def test_a_search_study_feeds_the_fine_tune_and_its_card_names_the_trial(tmp_pat
         assert pl.read_parquet(search_bundle / "test.parquet").is_empty()  # trials can never see test
         best = metadata["best_params"].value
         tuned = dg.materialize(
-            [fine_tuned_model], partition_key="v1", instance=instance, resources=resources,
-            run_config={"ops": {"fine_tuned_model": {"config": {"from_search": True, "max_epochs": 1,
-                                                                "model_name_or_path": str(model)}}}},
-        )  # fmt: skip
+            [fine_tuned_model],
+            partition_key="v1",
+            instance=instance,
+            resources=resources,
+            run_config={
+                "ops": {
+                    "fine_tuned_model": {
+                        "config": {"from_search": True, "max_epochs": 1, "model_name_or_path": str(model)}
+                    }
+                }
+            },
+        )
         assert tuned.success
         card = read_card(pipeline.model_of("v1"))
         assert card["lineage"]["search"]["study"] == "tickets-v1"

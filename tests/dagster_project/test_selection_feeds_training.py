@@ -28,13 +28,18 @@ def test_a_chosen_tfidf_candidate_is_trained_evaluated_and_answers_through_the_c
         only_tfidf = {"candidates": ["tfidf-logreg"], "model_name_or_path": str(model)}
         evaluation = {"min_accuracy": 0.0, "min_macro_f1": 0.0, "max_regression": 1.0, "force": False}
         result = dg.materialize(
-            [model_candidates, fine_tuned_model, model_evaluation], partition_key="v1", instance=instance,
-            resources=resources, run_config={"ops": {
-                "model_candidates": {"config": only_tfidf},
-                "fine_tuned_model": {"config": {"from_selection": True}},
-                "model_evaluation": {"config": evaluation},
-            }},
-        )  # fmt: skip
+            [model_candidates, fine_tuned_model, model_evaluation],
+            partition_key="v1",
+            instance=instance,
+            resources=resources,
+            run_config={
+                "ops": {
+                    "model_candidates": {"config": only_tfidf},
+                    "fine_tuned_model": {"config": {"from_selection": True}},
+                    "model_evaluation": {"config": evaluation},
+                }
+            },
+        )
         assert result.success
         folder = pipeline.model_of("v1")
         card = read_card(folder)
@@ -57,9 +62,13 @@ def test_from_selection_without_a_matrix_fails_saying_what_to_materialize_first(
         assert pipeline.run("v1").success
         shutil.rmtree(home.lake / "model_candidates")  # the matrix was never computed
         result = dg.materialize(
-            [fine_tuned_model], partition_key="v1", instance=instance, resources=pipeline.defs.resources,
-            run_config={"ops": {"fine_tuned_model": {"config": {"from_selection": True}}}}, raise_on_error=False,
-        )  # fmt: skip
+            [fine_tuned_model],
+            partition_key="v1",
+            instance=instance,
+            resources=pipeline.defs.resources,
+            run_config={"ops": {"fine_tuned_model": {"config": {"from_selection": True}}}},
+            raise_on_error=False,
+        )
     assert not result.success
     failure = result.get_step_failure_events()[0].step_failure_data.error.message
     assert "version v1 has no chosen candidate; materialize model_candidates for this version first" in failure

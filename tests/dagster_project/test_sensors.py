@@ -84,8 +84,10 @@ def test_the_service_monitoring_sensor_fires_once_per_new_batch_of_logged_predic
     models.mkdir(parents=True)
     (models / "model_card.json").write_text('{"lineage": {"dataset_version": "v1"}}')
     (models.parent / "aliases.json").write_text('{"production": "v1-20261125T101500-0a1b"}')
-    resources = {"lake": LakeResource(root=str(tmp_path / "lake")),
-                 "registry": ModelRegistryResource(root=str(tmp_path / "models"))}  # fmt: skip
+    resources = {
+        "lake": LakeResource(root=str(tmp_path / "lake")),
+        "registry": ModelRegistryResource(root=str(tmp_path / "models")),
+    }
 
     def tick(cursor: str | None):
         return service_monitoring_sensor(dg.build_sensor_context(cursor=cursor, resources=resources))

@@ -30,9 +30,20 @@ pytestmark = [
 SCREENSHOTS_VARIABLE = "REFINERY_SCREENSHOTS"  # a folder; `make screenshots` sets docs/ui
 VERSION = "ui-v1"
 SENSOR_VERSION = "ui-v2"
-ASSETS = ["raw_documents", "clean_documents", "tokenized_documents", "training_examples", "model_candidates",
-          "hyperparameter_search", "fine_tuned_model", "model_evaluation", "deployed_model", "batch_predictions",
-          "batch_generations", "model_monitoring"]  # fmt: skip
+ASSETS = [
+    "raw_documents",
+    "clean_documents",
+    "tokenized_documents",
+    "training_examples",
+    "model_candidates",
+    "hyperparameter_search",
+    "fine_tuned_model",
+    "model_evaluation",
+    "deployed_model",
+    "batch_predictions",
+    "batch_generations",
+    "model_monitoring",
+]
 
 
 class Ui:
@@ -302,8 +313,13 @@ def a_second_dataset_shows_beside_the_first(ui: Ui) -> None:
     environment = {**os.environ, "REFINERY_HOME": str(home.root)}
 
     def refinery(*args: str) -> str:
-        done = subprocess.run([sys.executable, "-m", "dagster_project.cli", *args], env=environment,
-                              capture_output=True, text=True, timeout=300)  # fmt: skip
+        done = subprocess.run(
+            [sys.executable, "-m", "dagster_project.cli", *args],
+            env=environment,
+            capture_output=True,
+            text=True,
+            timeout=300,
+        )
         assert done.returncode == 0, done.stderr[-3000:]
         return done.stdout
 

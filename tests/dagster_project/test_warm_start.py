@@ -23,9 +23,12 @@ def test_a_warm_start_continues_from_production_and_the_card_names_it(tmp_path: 
         assert pipeline.run("v1").success
         production = read_aliases(pipeline.models)[PRODUCTION]
         warm = dg.materialize(
-            [fine_tuned_model], partition_key="v1", instance=instance, resources=pipeline.defs.resources,
+            [fine_tuned_model],
+            partition_key="v1",
+            instance=instance,
+            resources=pipeline.defs.resources,
             run_config={"ops": {"fine_tuned_model": {"config": {"warm_start": True, "max_epochs": 1}}}},
-        )  # fmt: skip
+        )
         assert warm.success
         card = read_card(pipeline.model_of("v1"))
     assert card["lineage"]["warm_start"] == {"from": production, "base": str(model)}

@@ -14,10 +14,13 @@ from assets.validation.enforce import apply_row_rules
 
 
 def test_a_declaration_reads_back_what_was_written(tmp_path: Path) -> None:
-    frame = pl.DataFrame({
-        "body": [f"order {n} never arrived at the depot" for n in range(40)], "topic": ["late", "lost"] * 20,
-        "ticket": [str(n) for n in range(40)],
-    })  # fmt: skip
+    frame = pl.DataFrame(
+        {
+            "body": [f"order {n} never arrived at the depot" for n in range(40)],
+            "topic": ["late", "lost"] * 20,
+            "ticket": [str(n) for n in range(40)],
+        }
+    )
     profile = profile_frame(frame)
     assert profile.text_column == "body" and profile.label_columns[0] == "topic"
     declared = fitted_declaration("orders", profile)
@@ -33,10 +36,15 @@ def test_a_dataset_overrides_a_shipped_rule_by_name(tmp_path: Path) -> None:
         "          - name: text_length\n            str_length: {min: 1, max: 5}\n"
     )
     rules = rule_book_for(load_dataset(tmp_path / "short.yaml")).for_asset("clean_documents")
-    frame = pl.DataFrame({
-        "doc_id": ["a", "b"], "source": ["t.csv"] * 2, "source_row": [2, 3], "text": ["ok", "far too long"],
-        "label": ["x", "y"],
-    })  # fmt: skip
+    frame = pl.DataFrame(
+        {
+            "doc_id": ["a", "b"],
+            "source": ["t.csv"] * 2,
+            "source_row": [2, 3],
+            "text": ["ok", "far too long"],
+            "label": ["x", "y"],
+        }
+    )
     kept, rejected = apply_row_rules(frame, rules, "clean")
     assert kept["text"].to_list() == ["ok"] and rejected["rule"].to_list() == ["text_length"]
 

@@ -9,11 +9,15 @@ from assets.validation.labels import LABEL_RULE, LabelSetError, LabelSetRule, en
 
 
 def documents(labels: list[str | None]) -> pl.DataFrame:
-    return pl.DataFrame({
-        "doc_id": [f"d{n}" for n in range(len(labels))], "source": ["t.csv"] * len(labels),
-        "source_row": list(range(2, len(labels) + 2)), "text": [f"text {n}" for n in range(len(labels))],
-        "label": labels,
-    })  # fmt: skip
+    return pl.DataFrame(
+        {
+            "doc_id": [f"d{n}" for n in range(len(labels))],
+            "source": ["t.csv"] * len(labels),
+            "source_row": list(range(2, len(labels) + 2)),
+            "text": [f"text {n}" for n in range(len(labels))],
+            "label": labels,
+        }
+    )
 
 
 def rule(policy: str) -> LabelSetRule:

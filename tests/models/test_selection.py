@@ -19,8 +19,11 @@ from assets.models.selection import (
 from tests.conftest import TINY_CONFIGS, build_tiny_model
 from trainers.selection.matrix import SelectionLimits, choose_candidate, pareto_front
 
-WORDS = {"vpn": ["tunnel", "connect", "dropping", "remote", "client"], "printer": ["paper", "toner", "jam", "tray",
-         "print"], "billing": ["invoice", "charge", "refund", "payment", "bill"]}  # fmt: skip
+WORDS = {
+    "vpn": ["tunnel", "connect", "dropping", "remote", "client"],
+    "printer": ["paper", "toner", "jam", "tray", "print"],
+    "billing": ["invoice", "charge", "refund", "payment", "bill"],
+}
 
 
 def examples(rows: int = 180) -> pl.DataFrame:
@@ -46,8 +49,14 @@ def test_the_matrix_measures_quality_and_compute_of_each_candidate(tmp_path: Pat
     train, val = selection_splits(examples())
     label_map = {label: index for index, label in enumerate(sorted(WORDS))}
     kinds = ["tfidf-logreg", "encoder-frozen-logreg", "encoder-finetune", "encoder-lora"]
-    result = run_selection(candidate_data(train, label_map), candidate_data(val, label_map), 3, tmp_path / "out",
-                           parse_candidates(kinds, str(encoder)), budget=FineTuneBudget(epochs=1))  # fmt: skip
+    result = run_selection(
+        candidate_data(train, label_map),
+        candidate_data(val, label_map),
+        3,
+        tmp_path / "out",
+        parse_candidates(kinds, str(encoder)),
+        budget=FineTuneBudget(epochs=1),
+    )
     assert [row["candidate"] for row in result.rows] == [kinds[0], *(f"{kind}@tiny" for kind in kinds[1:])]
     for row in result.rows:
         assert 0 <= row["val_macro_f1"] <= 1 and 0 <= row["val_ece"] <= 1
@@ -74,8 +83,13 @@ def test_the_test_split_never_reaches_a_candidate(tmp_path: Path) -> None:
     for frame in (clean, poisoned):
         train, val = selection_splits(frame)
         assert set(train["split"]) | set(val["split"]) == {"train", "val"}
-        result = run_selection(candidate_data(train, label_map), candidate_data(val, label_map), 3, tmp_path,
-                               parse_candidates(["tfidf-logreg"], "unused"))  # fmt: skip
+        result = run_selection(
+            candidate_data(train, label_map),
+            candidate_data(val, label_map),
+            3,
+            tmp_path,
+            parse_candidates(["tfidf-logreg"], "unused"),
+        )
         scores.append(result.rows[0]["val_macro_f1"])
     assert scores[0] == scores[1]
 
@@ -103,7 +117,13 @@ def test_every_named_family_fine_tunes_as_a_matrix_row(tmp_path: Path) -> None:
     train, val = selection_splits(examples(90))
     label_map = {label: index for index, label in enumerate(sorted(WORDS))}
     names = [f"encoder-finetune@{build_tiny_model(tmp_path / family, family)}" for family in sorted(TINY_CONFIGS)]
-    result = run_selection(candidate_data(train, label_map), candidate_data(val, label_map), 3, tmp_path / "out",
-                           parse_candidates(names, "default"), budget=FineTuneBudget(epochs=1))  # fmt: skip
+    result = run_selection(
+        candidate_data(train, label_map),
+        candidate_data(val, label_map),
+        3,
+        tmp_path / "out",
+        parse_candidates(names, "default"),
+        budget=FineTuneBudget(epochs=1),
+    )
     assert [row["candidate"] for row in result.rows] == [f"encoder-finetune@{f}" for f in sorted(TINY_CONFIGS)]
     assert all(row["parameters"] > 0 and row["p99_ms_batch1_int8"] > 0 for row in result.rows)

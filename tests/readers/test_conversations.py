@@ -29,18 +29,27 @@ def read(folder: Path) -> tuple[pl.DataFrame, DropReader]:
 def test_a_conversation_becomes_prompt_response_and_earlier_turns(tmp_path: Path) -> None:
     records = [
         {"id": "a", "messages": chat(("user", "where is my parcel?"), ("assistant", "it left the depot today."))},
-        {"id": "b", "messages": chat(("system", "be brief"), ("user", "hi"), ("assistant", "hello, how can i help?"),
-                                     ("user", "reset my vpn"), ("assistant", "open settings, then reset it."))},
+        {
+            "id": "b",
+            "messages": chat(
+                ("system", "be brief"),
+                ("user", "hi"),
+                ("assistant", "hello, how can i help?"),
+                ("user", "reset my vpn"),
+                ("assistant", "open settings, then reset it."),
+            ),
+        },
         {"id": "c", "messages": json.dumps(chat(("user", "as text?"), ("assistant", "json text works too.")))},
-    ]  # fmt: skip
+    ]
     (tmp_path / "chats.jsonl").write_text("\n".join(json.dumps(r) for r in records) + "\n")
     frame, reader = read(tmp_path)
     assert reader.rejects == [] and frame["source_id"].to_list() == ["a", "b", "c"]
     assert frame["text"].to_list() == ["where is my parcel?", "reset my vpn", "as text?"]
     assert frame["response"].to_list()[1] == "open settings, then reset it."
     assert frame["context"][0] is None
-    assert json.loads(frame["context"][1]) == chat(("system", "be brief"), ("user", "hi"),
-                                                   ("assistant", "hello, how can i help?"))  # fmt: skip
+    assert json.loads(frame["context"][1]) == chat(
+        ("system", "be brief"), ("user", "hi"), ("assistant", "hello, how can i help?")
+    )
     assert "messages" not in frame.columns  # split, not carried a second time
     assert frame["doc_id"].n_unique() == 3
 

@@ -19,8 +19,20 @@ CONFIG = RecordMapping()
 SCALARS = st.none() | st.booleans() | st.integers() | st.floats(allow_nan=False) | st.text(max_size=12)
 VALUES = SCALARS | st.lists(SCALARS, max_size=2) | st.dictionaries(st.sampled_from("xy"), SCALARS, max_size=2)
 OBJECTS = st.dictionaries(st.sampled_from(["text", "label", "when", "n"]), VALUES, max_size=4).map(json.dumps)
-ODD_LINES = st.sampled_from(["", "  ", "[1, 2]", '"text"', "{bad json", '{"text": "\xff"}', '{"a": 1, "a": 2}',
-                             '{"a": "x"} {"a": "y"}', ' {"a": "indented"}', '{"\xff": "bad key"}'])  # fmt: skip
+ODD_LINES = st.sampled_from(
+    [
+        "",
+        "  ",
+        "[1, 2]",
+        '"text"',
+        "{bad json",
+        '{"text": "\xff"}',
+        '{"a": 1, "a": 2}',
+        '{"a": "x"} {"a": "y"}',
+        ' {"a": "indented"}',
+        '{"\xff": "bad key"}',
+    ]
+)
 LINES = st.lists(OBJECTS | ODD_LINES, max_size=25)
 
 
@@ -67,8 +79,9 @@ def test_chunks_cut_between_lines_keep_every_record_and_line_number(lines: list[
 
 
 def test_a_clean_file_goes_through_arrow_and_a_bad_line_is_isolated_with_its_number(tmp_path: Path) -> None:
-    clean = "".join(json.dumps({"text": f"fine {n}", "label": "a", "at": "2026-11-26T10:00:00", "n": n}) + "\n"
-                    for n in range(50))  # fmt: skip
+    clean = "".join(
+        json.dumps({"text": f"fine {n}", "label": "a", "at": "2026-11-26T10:00:00", "n": n}) + "\n" for n in range(50)
+    )
     (tmp_path / "clean.ndjson").write_text(clean)
     batches = list(read_ndjson(tmp_path / "clean.ndjson", "clean.ndjson", CONFIG, 1000))
     assert all(b.frame is not None for b in batches) and sum(b.size for b in batches) == 50

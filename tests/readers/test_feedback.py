@@ -16,8 +16,15 @@ def append(lake: Path, table: str, rows: list[dict]) -> None:
 
 
 def prediction(prediction_id: str) -> dict:
-    return {"prediction_id": prediction_id, "predicted_at": 1.0, "dataset": "tickets", "model_version": "m1",
-            "text": f"text of {prediction_id}", "label": "vpn", "score": 0.9}  # fmt: skip
+    return {
+        "prediction_id": prediction_id,
+        "predicted_at": 1.0,
+        "dataset": "tickets",
+        "model_version": "m1",
+        "text": f"text of {prediction_id}",
+        "label": "vpn",
+        "score": 0.9,
+    }
 
 
 def landed_ids(landing: Path, versions: list[str]) -> list[str]:
@@ -27,8 +34,14 @@ def landed_ids(landing: Path, versions: list[str]) -> list[str]:
 def test_feedback_older_than_a_landed_one_still_lands_once_its_prediction_arrives(tmp_path: Path) -> None:
     lake, landing = tmp_path / "lake", tmp_path / "landing"
     append(lake, "predictions", [prediction("b")])  # "a" is still in the service's buffer
-    append(lake, "feedback", [{"prediction_id": "a", "label": "printer", "received_at": 100.0},
-                              {"prediction_id": "b", "label": "vpn", "received_at": 200.0}])  # fmt: skip
+    append(
+        lake,
+        "feedback",
+        [
+            {"prediction_id": "a", "label": "printer", "received_at": 100.0},
+            {"prediction_id": "b", "label": "vpn", "received_at": 200.0},
+        ],
+    )
     first, cursor = feedback_tick(Lake(str(lake)), landing, set(), None, now=300.0)
     assert landed_ids(landing, first) == ["b"]
     again, cursor = feedback_tick(Lake(str(lake)), landing, set(first), cursor, now=310.0)
@@ -44,8 +57,14 @@ def test_feedback_whose_prediction_never_arrives_stops_holding_the_cursor_after_
 ) -> None:
     lake, landing = tmp_path / "lake", tmp_path / "landing"
     append(lake, "predictions", [prediction("b")])
-    append(lake, "feedback", [{"prediction_id": "lost", "label": "printer", "received_at": 100.0},
-                              {"prediction_id": "b", "label": "vpn", "received_at": 200.0}])  # fmt: skip
+    append(
+        lake,
+        "feedback",
+        [
+            {"prediction_id": "lost", "label": "printer", "received_at": 100.0},
+            {"prediction_id": "b", "label": "vpn", "received_at": 200.0},
+        ],
+    )
     _, waiting = feedback_tick(Lake(str(lake)), landing, set(), None, now=300.0)
     assert waiting["after"] < 100.0
     _, given_up = feedback_tick(Lake(str(lake)), landing, set(), waiting, now=100.0 + FEEDBACK_GRACE_S + 1)

@@ -38,9 +38,15 @@ def test_a_lone_surrogate_in_a_utf16_file_rejects_that_line_only(tmp_path: Path)
 @pytest.mark.parametrize("name", ["t.csv", "t.ndjson"])
 def test_a_line_over_the_record_limit_is_quarantined_with_its_size(tmp_path: Path, name: str) -> None:
     big = "x" * 5000
-    rows = ["text,label", "short,a", f"{big},a", "after,b"] if name == "t.csv" else [
-        '{"text": "short", "label": "a"}', json.dumps({"text": big, "label": "a"}), '{"text": "after", "label": "b"}'
-    ]  # fmt: skip
+    rows = (
+        ["text,label", "short,a", f"{big},a", "after,b"]
+        if name == "t.csv"
+        else [
+            '{"text": "short", "label": "a"}',
+            json.dumps({"text": big, "label": "a"}),
+            '{"text": "after", "label": "b"}',
+        ]
+    )
     (tmp_path / name).write_text("\n".join(rows) + "\n")
     drop = read_drop(tmp_path, RecordMapping(max_record_bytes=1024))
     assert drop.documents["text"].to_list() == ["short", "after"]

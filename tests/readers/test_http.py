@@ -38,8 +38,12 @@ def test_429_and_5xx_are_retried_with_backoff_then_succeed(monkeypatch: pytest.M
     monkeypatch.setenv("PORTAL_TOKEN", "t0ken")
     with TicketApi(RECORDS, token="t0ken") as api:
         api.failures = [429, 503, 502]
-        source = _source(api.url + "/page", records_path="data", pagination=Pagination(kind="page", page_size=10),
-                         token_env="PORTAL_TOKEN")  # fmt: skip
+        source = _source(
+            api.url + "/page",
+            records_path="data",
+            pagination=Pagination(kind="page", page_size=10),
+            token_env="PORTAL_TOKEN",
+        )
         assert list(fetch_records(source)) == RECORDS
         assert len(api.requests) == 4
 

@@ -111,8 +111,14 @@ def test_postgres_source_reads_ranges_with_the_password_from_the_environment(
 ) -> None:
     import psycopg
 
-    with psycopg.connect(host="127.0.0.1", port=postgres.port, user=postgres.user, password=postgres.password,
-                         dbname=postgres.database, autocommit=True) as connection:  # fmt: skip
+    with psycopg.connect(
+        host="127.0.0.1",
+        port=postgres.port,
+        user=postgres.user,
+        password=postgres.password,
+        dbname=postgres.database,
+        autocommit=True,
+    ) as connection:
         connection.execute("DROP TABLE IF EXISTS tickets")
         connection.execute("CREATE TABLE tickets (id int, body text, queue text, channel text, updated_at timestamp)")
         for row in ROWS:

@@ -8,6 +8,7 @@ import polars as pl
 import pytest
 
 from assets.validation.enforce import (
+    DATASET_RULE_EVALUATORS,
     VersionContext,
     apply_row_rules,
     evaluate_dataset_rule,
@@ -15,7 +16,7 @@ from assets.validation.enforce import (
     warning_rows,
 )
 from rules import RuleError, load_rule_book
-from rules.compiler import DatasetRule, compile_rule_file
+from rules.compiler import DATASET_RULES, DatasetRule, compile_rule_file
 
 RULES = """\
 asset: docs
@@ -74,6 +75,16 @@ def test_dataset_rules_report_observed_values(tmp_path: Path) -> None:
     assert evaluate_dataset_rule(frame, enough_rows).passed
     outcome = evaluate_dataset_rule(frame, balanced)
     assert (outcome.passed, outcome.observed, balanced.severity) == (False, 3.0, "warn")
+
+
+def test_every_dataset_rule_the_compiler_accepts_has_exactly_one_evaluator() -> None:
+    assert set(DATASET_RULE_EVALUATORS) == set(DATASET_RULES)
+
+
+def test_a_dataset_rule_kind_without_an_evaluator_is_refused_by_name() -> None:
+    rule = DatasetRule("odd", "max_vibes", 1.0, "an unknown kind", "error")
+    with pytest.raises(ValueError, match="no evaluator for kind 'max_vibes'"):
+        evaluate_dataset_rule(_frame(), rule)
 
 
 @pytest.mark.parametrize(
@@ -178,8 +189,9 @@ def _rule(kind: str, threshold, column: str = "label") -> "DatasetRule":
     return DatasetRule(name=kind, kind=kind, threshold=threshold, description=kind, severity="error", column=column)
 
 
-DOCS = pl.DataFrame({"text": ["short one", "a much longer ticket text here", "short one", None],
-                     "label": ["a", "b", "a", None]})  # fmt: skip
+DOCS = pl.DataFrame(
+    {"text": ["short one", "a much longer ticket text here", "short one", None], "label": ["a", "b", "a", None]}
+)
 
 
 @pytest.mark.parametrize(
@@ -188,11 +200,14 @@ DOCS = pl.DataFrame({"text": ["short one", "a much longer ticket text here", "sh
         (_rule("max_missing_rate", 0.2), DOCS.head(3), DOCS),
         (_rule("max_duplicate_rate", 0.0, "text"), DOCS.slice(0, 2), DOCS.head(3)),
         (_rule("label_set", ["a", "b"]), DOCS.head(2), DOCS.head(1)),
-        (_rule("text_length", {"min_median": 5, "max_p95": 40}, "text"), DOCS.head(3),
-         DOCS.head(1).with_columns(pl.lit("x").alias("text"))),
+        (
+            _rule("text_length", {"min_median": 5, "max_p95": 40}, "text"),
+            DOCS.head(3),
+            DOCS.head(1).with_columns(pl.lit("x").alias("text")),
+        ),
     ],
     ids=["missing", "duplicates", "label-set", "text-length"],
-)  # fmt: skip
+)
 def test_each_dataset_rule_passes_and_fails(rule, passes: pl.DataFrame, fails: pl.DataFrame) -> None:
     assert evaluate_dataset_rule(passes, rule).passed
     outcome = evaluate_dataset_rule(fails, rule)

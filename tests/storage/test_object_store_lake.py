@@ -60,8 +60,13 @@ def test_the_pipeline_runs_on_a_local_s3_server_and_a_service_elsewhere_serves_i
     service_home = tmp_path / "service"  # another machine: no shared disk with the pipeline's home
     port = free_port()
     environment = {**os.environ, "REFINERY_HOME": str(service_home)}
-    with subprocess.Popen([sys.executable, "-m", "dagster_project.cli", "serve", "--port", str(port)], env=environment,
-                          stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True) as service:  # fmt: skip
+    with subprocess.Popen(
+        [sys.executable, "-m", "dagster_project.cli", "serve", "--port", str(port)],
+        env=environment,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    ) as service:
         try:
             status, body = wait_for_prediction(f"http://127.0.0.1:{port}", service)
         finally:
@@ -75,8 +80,9 @@ def test_the_pipeline_runs_on_a_local_s3_server_and_a_service_elsewhere_serves_i
 
     environment["REFINERY_HOME"] = str(home.root)
     maintain = [sys.executable, "-m", "dagster_project.cli", "lake", "maintain"]
-    refused = subprocess.run([*maintain, "--retention-hours", "0"], env=environment, capture_output=True, text=True,
-                             timeout=300)  # fmt: skip
+    refused = subprocess.run(
+        [*maintain, "--retention-hours", "0"], env=environment, capture_output=True, text=True, timeout=300
+    )
     assert refused.returncode != 0 and "refused on an object-store lake" in refused.stderr
     maintained = subprocess.run(maintain, env=environment, capture_output=True, text=True, timeout=300)
     assert maintained.returncode == 0, maintained.stderr[-3000:]

@@ -14,9 +14,14 @@ TEXTS = [
     "これは言語判定のための日本語の文です。",
     "Esta es una frase en español sobre el tiempo de hoy.",
     "HELLO THIS IS ALL CAPITALS FROM AN ANGRY CUSTOMER",
-    "12345 67 !!!", "", "ok", "vpn", "<EMAIL> <PHONE>", "Mixed English und Deutsch in one ticket bitte",
+    "12345 67 !!!",
+    "",
+    "ok",
+    "vpn",
+    "<EMAIL> <PHONE>",
+    "Mixed English und Deutsch in one ticket bitte",
     "ein" * 200,
-]  # fmt: skip
+]
 
 
 def test_each_text_gets_the_language_and_confidence_py3langid_gives_it() -> None:

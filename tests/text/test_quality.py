@@ -35,10 +35,14 @@ GOOD = "my vpn keeps dropping every hour since the update"
         ({"min_alpha_word_fraction": 0.5}, "12 34 56 78 ok", None, "quality_min_alpha_word_fraction"),
         ({"max_duplicate_line_fraction": 0.3}, "x y z", "a\na\na\nb", "quality_max_duplicate_line_fraction"),
         ({"max_repeated_word_fraction": 0.5}, " ".join(["spam"] * 12), None, "quality_max_repeated_word_fraction"),
-        ({"languages": ["en"], "min_language_confidence": 0.9},
-         "Mein Laptop startet seit dem Update nicht mehr, bitte helfen Sie mir", None, "quality_language"),
+        (
+            {"languages": ["en"], "min_language_confidence": 0.9},
+            "Mein Laptop startet seit dem Update nicht mehr, bitte helfen Sie mir",
+            None,
+            "quality_language",
+        ),
     ],
-)  # fmt: skip
+)
 def test_each_heuristic_quarantines_a_failing_document_and_keeps_a_good_one(threshold, text, original, rule) -> None:
     documents = _documents([GOOD, text], [GOOD, original or text])
     kept, quarantine = apply_quality_filters(documents, threshold, "clean")

@@ -20,16 +20,24 @@ from trainers.serving.app import build_app
 from trainers.serving.server import ServiceThread
 from trainers.train import Reporter, train
 
-NOVEL = [f"the aquarium pump {word} bubbles near the coral tank" for word in ("hums", "stops", "rattles", "leaks",
-         "clicks", "whines", "drips", "sputters", "buzzes", "gurgles")]  # fmt: skip
+NOVEL = [
+    f"the aquarium pump {word} bubbles near the coral tank"
+    for word in ("hums", "stops", "rattles", "leaks", "clicks", "whines", "drips", "sputters", "buzzes", "gurgles")
+]
 
 
 @pytest.fixture(scope="module")
 def prototype_model(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
     root = tmp_path_factory.mktemp("few-shot")
     bundle = write_small_bundle(root / "bundle")
-    params = TrainingParams(model_name_or_path=str(build_tiny_model(root / "tiny", dropout=False)), max_epochs=2,
-                            batch_size=8, max_length=48, learning_rate=1e-3, meta_episodes=6)  # fmt: skip
+    params = TrainingParams(
+        model_name_or_path=str(build_tiny_model(root / "tiny", dropout=False)),
+        max_epochs=2,
+        batch_size=8,
+        max_length=48,
+        learning_rate=1e-3,
+        meta_episodes=6,
+    )
     train(bundle, root / "models" / "v1", params, Reporter())
     return root / "models" / "v1", bundle
 

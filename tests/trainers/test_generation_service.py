@@ -133,9 +133,12 @@ def test_concurrent_requests_all_get_answers_and_the_log_masks_personal_data(reg
     results: list[tuple[int, dict]] = []
     with ServiceThread(build_app(registry, tmp_path / "lake", token="")) as service:
         prompts = [f"mail me at jane.doe{n}@example.com about ticket {n}" for n in range(4)]
-        threads = [threading.Thread(target=lambda p=p: results.append(call(f"{service.url}/generate",
-                                                                          {"prompt": p, "max_new_tokens": 4})))
-                   for p in prompts]  # fmt: skip
+        threads = [
+            threading.Thread(
+                target=lambda p=p: results.append(call(f"{service.url}/generate", {"prompt": p, "max_new_tokens": 4}))
+            )
+            for p in prompts
+        ]
         for thread in threads:
             thread.start()
         for thread in threads:
@@ -158,8 +161,9 @@ def test_a_stream_whose_generation_fails_says_so_and_ends(registry: Path, tmp_pa
 
         generator.model.generate = out_of_memory
         streamed = events(f"{service.url}/generate", {"prompt": "hi", "stream": True})
-        chunks = events(f"{service.url}/v1/chat/completions",
-                        {"messages": [{"role": "user", "content": "hi"}], "stream": True})  # fmt: skip
+        chunks = events(
+            f"{service.url}/v1/chat/completions", {"messages": [{"role": "user", "content": "hi"}], "stream": True}
+        )
         metrics_text = urlopen(f"{service.url}/metrics", timeout=30).read().decode()
 
     assert streamed == [{"error": "generation failed: CUDA out of memory (simulated)"}, "[DONE]"]

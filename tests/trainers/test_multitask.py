@@ -34,15 +34,21 @@ def two_task_bundle(folder: Path) -> Path:
             task_column("length"), [length]
         )
     tasks = {"category": manifest.label_map, "length": {"long": 0, "short": 1}}
-    return write_bundle(folder / "multi", tables, BundleManifest(manifest.label_map, ["v1"], "", manifest.row_counts,
-                                                                  tasks=tasks))  # fmt: skip
+    return write_bundle(
+        folder / "multi", tables, BundleManifest(manifest.label_map, ["v1"], "", manifest.row_counts, tasks=tasks)
+    )
 
 
 @pytest.fixture(scope="module")
 def exported(tmp_path_factory: pytest.TempPathFactory) -> Path:
     root = tmp_path_factory.mktemp("multitask")
-    params = TrainingParams(model_name_or_path=str(build_tiny_model(root / "tiny", dropout=False)), max_epochs=2,
-                            batch_size=8, max_length=48, learning_rate=1e-3)  # fmt: skip
+    params = TrainingParams(
+        model_name_or_path=str(build_tiny_model(root / "tiny", dropout=False)),
+        max_epochs=2,
+        batch_size=8,
+        max_length=48,
+        learning_rate=1e-3,
+    )
     fit_multitask(two_task_bundle(root), root / "models" / "v1", params, weighting="uncertainty")
     return root / "models" / "v1"
 

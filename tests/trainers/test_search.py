@@ -34,8 +34,11 @@ def test_a_search_runs_its_trial_budget_and_records_each_trial(setup, tmp_path: 
     assert finished_trials(study) == 3
     rows = trials_table(study)
     assert [row["number"] for row in rows] == [0, 1, 2]
-    assert all(0 <= row["val_macro_f1"] <= 1 and 1e-4 <= row["learning_rate"] <= 3e-3 for row in rows
-               if row["state"] == "COMPLETE")  # fmt: skip
+    assert all(
+        0 <= row["val_macro_f1"] <= 1 and 1e-4 <= row["learning_rate"] <= 3e-3
+        for row in rows
+        if row["state"] == "COMPLETE"
+    )
     again = run_search(bundle, base, SPACE, settings, Reporter())  # the budget is spent: nothing more runs
     assert len(again.get_trials()) == 3
 

@@ -58,9 +58,15 @@ def test_only_the_response_and_its_end_carry_labels(tokenizer) -> None:
 
 
 def test_a_chat_record_trains_on_its_last_assistant_message_and_a_bad_one_is_named() -> None:
-    messages, response = as_messages({"messages": [{"role": "system", "content": "be brief"},
-                                                   {"role": "user", "content": "hi"},
-                                                   {"role": "assistant", "content": "hello"}]})  # fmt: skip
+    messages, response = as_messages(
+        {
+            "messages": [
+                {"role": "system", "content": "be brief"},
+                {"role": "user", "content": "hi"},
+                {"role": "assistant", "content": "hello"},
+            ]
+        }
+    )
     assert [m["role"] for m in messages] == ["system", "user"] and response == "hello"
     with pytest.raises(ConversationError, match="last message must be the assistant"):
         as_messages({"messages": [{"role": "user", "content": "hi"}]})
@@ -98,8 +104,9 @@ def test_packing_gives_each_example_the_logits_it_has_alone(tiny_lm: Path, token
             for segment in range(int(segments.max()) + 1):
                 ids = [t for t, s in zip(row.input_ids, row.segments, strict=True) if s == segment]
                 alone = model(input_ids=torch.tensor([ids])).logits[0]
-                torch.testing.assert_close(together[number, : len(row.input_ids)][segments == segment], alone,
-                                           atol=1e-4, rtol=1e-4)  # fmt: skip
+                torch.testing.assert_close(
+                    together[number, : len(row.input_ids)][segments == segment], alone, atol=1e-4, rtol=1e-4
+                )
 
 
 def test_a_long_prompt_loses_its_start_so_the_response_keeps_tokens_to_learn(tokenizer) -> None:
@@ -129,8 +136,16 @@ def test_best_fit_packing_fills_rows_and_keeps_every_token(tokenizer) -> None:
 def test_sft_lowers_val_loss_and_the_export_reloads_to_the_same_logits(
     tiny_lm: Path, tokenizer, tmp_path: Path, adapters: str
 ) -> None:
-    params = SftParams(model_name_or_path=str(tiny_lm), max_epochs=3, batch_size=8, max_length=96,
-                       learning_rate=1e-2, lora_rank=8, adapters=adapters, eval_prompts=8)  # fmt: skip
+    params = SftParams(
+        model_name_or_path=str(tiny_lm),
+        max_epochs=3,
+        batch_size=8,
+        max_length=96,
+        learning_rate=1e-2,
+        lora_rank=8,
+        adapters=adapters,
+        eval_prompts=8,
+    )
     result = fit_sft(instructions(240, seed=3), instructions(24, seed=4), params)
     probe = torch.tensor([tokenize_example(tokenizer, instructions(1, seed=9)[0], 96).input_ids])
     trained = result.module.model.eval()
@@ -157,8 +172,15 @@ def held_out_evaluation_stub() -> dict:
 
 @pytest.mark.slow
 def test_a_full_fine_tune_reports_its_held_out_answers_in_the_card(tiny_lm: Path, tmp_path: Path) -> None:
-    params = SftParams(model_name_or_path=str(tiny_lm), max_epochs=3, batch_size=8, max_length=96,
-                       learning_rate=3e-3, lora_rank=0, eval_prompts=8)  # fmt: skip
+    params = SftParams(
+        model_name_or_path=str(tiny_lm),
+        max_epochs=3,
+        batch_size=8,
+        max_length=96,
+        learning_rate=3e-3,
+        lora_rank=0,
+        eval_prompts=8,
+    )
     report = run_sft(instructions(240, seed=3), instructions(24, seed=4), tmp_path / "model", params)
 
     assert report["val_loss"] < report["val_loss_before"] / 2
@@ -221,13 +243,34 @@ def test_torchrun_trains_on_two_gloo_processes_and_rank_zero_exports(tiny_lm: Pa
 
     for name, records in (("train", instructions(96, seed=10)), ("val", instructions(12, seed=11))):
         (tmp_path / f"{name}.jsonl").write_text("".join(json.dumps(r) + "\n" for r in records))
-    params = {"model_name_or_path": str(tiny_lm), "max_epochs": 2, "batch_size": 4, "max_length": 96,
-              "learning_rate": 1e-2, "accelerator": "cpu", "devices": "2", "strategy": "ddp",
-              "eval_prompts": 4}  # fmt: skip
+    params = {
+        "model_name_or_path": str(tiny_lm),
+        "max_epochs": 2,
+        "batch_size": 4,
+        "max_length": 96,
+        "learning_rate": 1e-2,
+        "accelerator": "cpu",
+        "devices": "2",
+        "strategy": "ddp",
+        "eval_prompts": 4,
+    }
     torchrun = Path(sys.executable).with_name("torchrun")
-    command = [str(torchrun), "--standalone", "--nproc-per-node", "2", "-m", "trainers.generative.train",
-               "--train", str(tmp_path / "train.jsonl"), "--val", str(tmp_path / "val.jsonl"),
-               "--output", str(tmp_path / "model"), "--params", json.dumps(params)]  # fmt: skip
+    command = [
+        str(torchrun),
+        "--standalone",
+        "--nproc-per-node",
+        "2",
+        "-m",
+        "trainers.generative.train",
+        "--train",
+        str(tmp_path / "train.jsonl"),
+        "--val",
+        str(tmp_path / "val.jsonl"),
+        "--output",
+        str(tmp_path / "model"),
+        "--params",
+        json.dumps(params),
+    ]
 
     completed = subprocess.run(command, capture_output=True, text=True, timeout=600)
 

@@ -75,18 +75,35 @@ def test_accumulated_micro_batches_give_the_gradient_of_one_big_batch(tmp_path) 
 def test_ddp_on_two_processes_matches_one_process_on_the_same_global_batch(tmp_path) -> None:
     bundle = write_small_bundle(tmp_path / "bundle", per_label=4)
     source = build_tiny_model(tmp_path / "bert", "bert", dropout=False)
-    common = {"model_name_or_path": str(source), "max_epochs": 3, "shuffle": False, "max_length": 64,
-              "accelerator": "cpu", "learning_rate": 1e-3}  # fmt: skip
+    common = {
+        "model_name_or_path": str(source),
+        "max_epochs": 3,
+        "shuffle": False,
+        "max_length": 64,
+        "accelerator": "cpu",
+        "learning_rate": 1e-3,
+    }
     runs = {
         "single": {**common, "devices": 1, "batch_size": 12},
         "ddp": {**common, "devices": 2, "strategy": "ddp", "batch_size": 6},
     }
     for name, params in runs.items():
         completed = subprocess.run(
-            [sys.executable, "-m", "trainers.train", "--bundle", str(bundle), "--output", str(tmp_path / name),
-             "--params", json.dumps(params)],
-            capture_output=True, text=True, timeout=300,
-        )  # fmt: skip
+            [
+                sys.executable,
+                "-m",
+                "trainers.train",
+                "--bundle",
+                str(bundle),
+                "--output",
+                str(tmp_path / name),
+                "--params",
+                json.dumps(params),
+            ],
+            capture_output=True,
+            text=True,
+            timeout=300,
+        )
         assert completed.returncode == 0, completed.stderr[-3000:]
     single = load_file(tmp_path / "single" / "model.safetensors")
     ddp = load_file(tmp_path / "ddp" / "model.safetensors")
@@ -109,8 +126,14 @@ class CrashAt(L.Callback):
 @pytest.mark.parametrize("crash_step", [5, 12], ids=["mid-first-epoch", "mid-second-epoch"])
 def test_a_run_killed_mid_epoch_resumes_to_the_weights_of_an_uninterrupted_run(crash_step, bundle, tmp_path) -> None:
     source = build_tiny_model(tmp_path / "bert", "bert")  # dropout on: its masks must resume too
-    params = TrainingParams(model_name_or_path=str(source), max_epochs=2, batch_size=4, max_length=48,
-                            learning_rate=1e-3, checkpoint_every_n_steps=2)  # fmt: skip
+    params = TrainingParams(
+        model_name_or_path=str(source),
+        max_epochs=2,
+        batch_size=4,
+        max_length=48,
+        learning_rate=1e-3,
+        checkpoint_every_n_steps=2,
+    )
     straight = fit(bundle, params, Reporter(), checkpoint_dir=tmp_path / "straight")
     with pytest.raises(RuntimeError, match="simulated crash"):
         fit(bundle, params, Reporter(), callbacks=[CrashAt(crash_step)], checkpoint_dir=tmp_path / "resumed")
@@ -150,8 +173,11 @@ def test_balanced_class_weights_follow_the_label_counts(tmp_path) -> None:
     table = pa.table(
         {"doc_id": [str(i) for i in range(8)], "text": [t for t, _ in rows], "label": [x for _, x in rows]}
     )
-    bundle = write_bundle(tmp_path / "b", {s: table for s in ("train", "val", "test")},
-                          BundleManifest({"a": 0, "b": 1}, ["v"], "r", {"train": 8}))  # fmt: skip
+    bundle = write_bundle(
+        tmp_path / "b",
+        {s: table for s in ("train", "val", "test")},
+        BundleManifest({"a": 0, "b": 1}, ["v"], "r", {"train": 8}),
+    )
     source = build_tiny_model(tmp_path / "bert", "bert")
     params = TrainingParams(model_name_or_path=str(source), max_steps=1, batch_size=8, class_weights="balanced")
     fitted = fit(bundle, params, Reporter())
@@ -164,8 +190,17 @@ def test_the_head_learns_at_its_own_rate_and_the_body_at_the_base_rate(tmp_path)
     source = build_tiny_model(tmp_path / "bert", "bert")
     params = TrainingParams(learning_rate=1e-5, head_learning_rate=1e-3)
     module = SequenceClassifier(str(source), {"a": 0, "b": 1}, params)
-    module.trainer = type("T", (), {"accumulate_grad_batches": 1, "max_epochs": 1, "max_steps": -1, "strategy": None,
-                                    "datamodule": type("D", (), {"train_batches": lambda self: 10})()})()  # fmt: skip
+    module.trainer = type(
+        "T",
+        (),
+        {
+            "accumulate_grad_batches": 1,
+            "max_epochs": 1,
+            "max_steps": -1,
+            "strategy": None,
+            "datamodule": type("D", (), {"train_batches": lambda self: 10})(),
+        },
+    )()
     optimizer = module.configure_optimizers()["optimizer"]
     rates = {id(p): group["initial_lr"] for group in optimizer.param_groups for p in group["params"]}
     named = dict(module.model.named_parameters())
@@ -180,8 +215,14 @@ def test_an_abstain_label_gets_a_threshold_in_the_card_that_the_classifier_appli
 
     source = build_tiny_model(tmp_path / "bert", "bert")
     label = sorted(json.loads((bundle / "manifest.json").read_text())["label_map"])[0]
-    params = TrainingParams(model_name_or_path=str(source), max_epochs=1, batch_size=8, learning_rate=1e-3,
-                            abstain_label=label, abstain_budget=0.5)  # fmt: skip
+    params = TrainingParams(
+        model_name_or_path=str(source),
+        max_epochs=1,
+        batch_size=8,
+        learning_rate=1e-3,
+        abstain_label=label,
+        abstain_budget=0.5,
+    )
     result = train(bundle, tmp_path / "out", params, Reporter())
     card = read_card(tmp_path / "out")
     assert card["abstain"]["label"] == label and card["abstain"]["threshold"] == result["abstain_threshold"]
@@ -216,8 +257,7 @@ def test_lora_trains_adapters_and_the_head_and_exports_a_merged_model(model_type
             self.total = sum(p.numel() for p in pl_module.parameters())
 
     counter = TrainableCount()
-    params = TrainingParams(model_name_or_path=str(source), max_epochs=1, batch_size=8, learning_rate=1e-2,
-                            lora_rank=4)  # fmt: skip
+    params = TrainingParams(model_name_or_path=str(source), max_epochs=1, batch_size=8, learning_rate=1e-2, lora_rank=4)
     fitted = fit(bundle, params, Reporter(), callbacks=[counter])
     assert 0 < counter.trainable < counter.total / 2
     merged = fitted.module.model
@@ -236,8 +276,9 @@ def test_with_save_best_the_exported_weights_are_the_best_epochs_checkpoint(bund
     from trainers.reports import read_metrics_csv_text
 
     source = build_tiny_model(tmp_path / "bert", "bert")
-    params = TrainingParams(model_name_or_path=str(source), max_epochs=4, batch_size=8, learning_rate=3e-3,
-                            early_stopping_patience=2)  # fmt: skip
+    params = TrainingParams(
+        model_name_or_path=str(source), max_epochs=4, batch_size=8, learning_rate=3e-3, early_stopping_patience=2
+    )
     fitted = fit(bundle, params, Reporter(), checkpoint_dir=tmp_path / "checkpoints")
     best = torch.load(tmp_path / "checkpoints" / "best" / "best.ckpt", map_location="cpu", weights_only=False)
     epochs = [row for row in read_metrics_csv_text(fitted.metrics_csv) if "val_macro_f1" in row]
@@ -255,8 +296,14 @@ def test_a_trained_model_folder_holds_its_metrics_log_and_training_curves(bundle
     from trainers.train import train
 
     source = build_tiny_model(tmp_path / "bert", "bert")
-    params = TrainingParams(model_name_or_path=str(source), max_epochs=2, batch_size=8, learning_rate=1e-3,
-                            log_every_n_steps=1, save_best=True)  # fmt: skip
+    params = TrainingParams(
+        model_name_or_path=str(source),
+        max_epochs=2,
+        batch_size=8,
+        learning_rate=1e-3,
+        log_every_n_steps=1,
+        save_best=True,
+    )
     lines: list[str] = []
     reporter = Reporter()
     reporter.log = lines.append
@@ -297,8 +344,15 @@ def test_bf16_mixed_precision_trains_with_the_fused_optimizer_and_clips_its_grad
     # default) every run would fail at its first step. bf16-mixed runs on the CPU too, so this pins it here.
     source = build_tiny_model(tmp_path / "bert", "bert")
     norms = ClippedNorm()
-    params = TrainingParams(model_name_or_path=str(source), max_epochs=1, batch_size=8, max_length=48,
-                            precision="bf16-mixed", learning_rate=1e-3, max_grad_norm=0.05)  # fmt: skip
+    params = TrainingParams(
+        model_name_or_path=str(source),
+        max_epochs=1,
+        batch_size=8,
+        max_length=48,
+        precision="bf16-mixed",
+        learning_rate=1e-3,
+        max_grad_norm=0.05,
+    )
     fitted = fit(bundle, params, Reporter(), callbacks=[norms])
     assert fitted.precision == "bf16-mixed"
     assert norms.before > 0.05

@@ -49,8 +49,13 @@ def test_a_base_model_source_has_no_head_to_carry_over(tmp_path: Path) -> None:
 def test_layer_wise_decay_slows_each_lower_layer(tmp_path: Path) -> None:
     params = TrainingParams(learning_rate=1e-3, head_learning_rate=1e-2, layer_decay=0.5)
     module = SequenceClassifier(str(build_tiny_model(tmp_path / "tiny")), {"a": 0, "b": 1}, params)
-    module.trainer = SimpleNamespace(datamodule=SimpleNamespace(train_batches=lambda: 4), accumulate_grad_batches=1,
-                                     max_epochs=1, max_steps=-1, strategy=None)  # fmt: skip
+    module.trainer = SimpleNamespace(
+        datamodule=SimpleNamespace(train_batches=lambda: 4),
+        accumulate_grad_batches=1,
+        max_epochs=1,
+        max_steps=-1,
+        strategy=None,
+    )
     optimizer = module.configure_optimizers()["optimizer"]
     rates = {id(p): group["initial_lr"] for group in optimizer.param_groups for p in group["params"]}
     named = dict(module.model.named_parameters())
@@ -67,8 +72,11 @@ def test_gradual_unfreezing_trains_the_head_first_then_one_more_layer_per_epoch(
 
     def trained_depths(epoch: int) -> set[int]:
         callback.on_train_epoch_start(SimpleNamespace(current_epoch=epoch), module)
-        return {layer_index(name[len("bert.") :], 2) for name, p in module.model.named_parameters()
-                if p.requires_grad and name.startswith("bert.")}  # fmt: skip
+        return {
+            layer_index(name[len("bert.") :], 2)
+            for name, p in module.model.named_parameters()
+            if p.requires_grad and name.startswith("bert.")
+        }
 
     assert trained_depths(0) == {3}  # the pooler, above the layers, belongs to the head's side
     assert trained_depths(1) == {2, 3}

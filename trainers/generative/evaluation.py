@@ -25,8 +25,9 @@ def bundle_records(bundle: Path, split: str) -> list[dict[str, object]]:
     table = pq.read_table(bundle / f"{split}.parquet")
     contexts = table.column(CONTEXT).to_pylist() if CONTEXT in table.column_names else [None] * table.num_rows
     records: list[dict[str, object]] = []
-    for prompt, response, context in zip(table.column("text").to_pylist(), table.column(RESPONSE).to_pylist(),
-                                         contexts, strict=True):  # fmt: skip
+    for prompt, response, context in zip(
+        table.column("text").to_pylist(), table.column(RESPONSE).to_pylist(), contexts, strict=True
+    ):
         if context:
             turns = [
                 *json.loads(context),
@@ -65,8 +66,10 @@ def answer_records(generator: Generator, records: Sequence[Mapping], batch_size:
         answers += [text for text, _ in generator.answer(batch, Limits(max_new_tokens=max_new_tokens))]
     references = [response for _, response in conversations]
     shown = zip(conversations[:SAMPLES_SHOWN], answers, strict=False)
-    samples = [{"prompt": messages[-1]["content"], "reference": reference, "answer": answer}
-               for (messages, reference), answer in shown]  # fmt: skip
+    samples = [
+        {"prompt": messages[-1]["content"], "reference": reference, "answer": answer}
+        for (messages, reference), answer in shown
+    ]
     return {**reference_metrics(answers, references), "samples": samples, "prompts": len(records)}
 
 
@@ -78,9 +81,18 @@ def evaluate_causal_lm(folder: Path, bundle: Path, split: str = "test", prompts:
     params = json.loads((folder / MODEL_CARD).read_text()).get("params", {})
     generator = Generator(folder)
     loss = response_loss(generator, records, int(params.get("max_length", 256)), int(params.get("batch_size", 8)))
-    answered = answer_records(generator, records[:prompts], int(params.get("batch_size", 8)),
-                              int(params.get("max_new_tokens", 64)))  # fmt: skip
-    metrics = {"loss": round(loss, 6), "perplexity": round(math.exp(min(loss, 50.0)), 4),
-               "rouge_l": answered["rouge_l"], "exact_match": answered["exact_match"]}  # fmt: skip
-    return {"metrics": metrics, "examples": len(records), "prompts": answered["prompts"],
-            "samples": answered["samples"]}  # fmt: skip
+    answered = answer_records(
+        generator, records[:prompts], int(params.get("batch_size", 8)), int(params.get("max_new_tokens", 64))
+    )
+    metrics = {
+        "loss": round(loss, 6),
+        "perplexity": round(math.exp(min(loss, 50.0)), 4),
+        "rouge_l": answered["rouge_l"],
+        "exact_match": answered["exact_match"],
+    }
+    return {
+        "metrics": metrics,
+        "examples": len(records),
+        "prompts": answered["prompts"],
+        "samples": answered["samples"],
+    }

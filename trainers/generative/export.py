@@ -42,10 +42,16 @@ def held_out_evaluation(output: Path, val: Sequence[Mapping], params: SftParams)
 def write_card(output: Path, result: SftResult, params: SftParams, evaluation: dict, lineage: dict) -> dict:
     """The model card of a generative model."""
     adapters = (
-        {"rank": params.lora_rank, "alpha": params.lora_alpha, "dropout": params.lora_dropout,
-         "target_modules": "all-linear", "export": params.adapters}
-        if params.lora_rank else None
-    )  # fmt: skip
+        {
+            "rank": params.lora_rank,
+            "alpha": params.lora_alpha,
+            "dropout": params.lora_dropout,
+            "target_modules": "all-linear",
+            "export": params.adapters,
+        }
+        if params.lora_rank
+        else None
+    )
     card = {
         "model_kind": CAUSAL_LM,
         "base_model": resolve_model_source(params.model_name_or_path),  # an absolute folder, or the hub id

@@ -61,8 +61,12 @@ def inference_device() -> tuple[torch.device, torch.dtype]:
 
 def generation_settings(tokenizer, limits: Limits) -> dict[str, object]:
     sampled = limits.temperature > 0
-    settings = {"max_new_tokens": limits.max_new_tokens, "do_sample": sampled, "pad_token_id": tokenizer.pad_token_id,
-                "eos_token_id": tokenizer.eos_token_id}  # fmt: skip
+    settings = {
+        "max_new_tokens": limits.max_new_tokens,
+        "do_sample": sampled,
+        "pad_token_id": tokenizer.pad_token_id,
+        "eos_token_id": tokenizer.eos_token_id,
+    }
     if sampled:
         settings.update(temperature=limits.temperature, top_p=limits.top_p)
     return settings
@@ -126,8 +130,12 @@ class Generator:
         encoded = encoded.to(self.model.device)
         state, stop = StreamState(), threading.Event()
         streamer = _CountingStreamer(state, self.tokenizer, skip_prompt=True, skip_special_tokens=True)
-        settings = {**encoded, **generation_settings(self.tokenizer, limits), "streamer": streamer,
-                    "stopping_criteria": StoppingCriteriaList([_Cancelled(stop)])}  # fmt: skip
+        settings = {
+            **encoded,
+            **generation_settings(self.tokenizer, limits),
+            "streamer": streamer,
+            "stopping_criteria": StoppingCriteriaList([_Cancelled(stop)]),
+        }
 
         def run() -> None:
             try:

@@ -59,8 +59,9 @@ class CausalLMModule(L.LightningModule):
     def configure_optimizers(self) -> torch.optim.Optimizer:
         trainable = [p for p in self.model.parameters() if p.requires_grad]
         fused = torch.cuda.is_available() and "fsdp" not in str(self.params.strategy)
-        return torch.optim.AdamW(trainable, lr=self.params.learning_rate, weight_decay=self.params.weight_decay,
-                                 fused=fused or None)  # fmt: skip
+        return torch.optim.AdamW(
+            trainable, lr=self.params.learning_rate, weight_decay=self.params.weight_decay, fused=fused or None
+        )
 
     def configure_gradient_clipping(self, optimizer, gradient_clip_val=None, gradient_clip_algorithm=None) -> None:
         clip_gradients(self, optimizer, self.params.max_grad_norm, "norm")
@@ -79,12 +80,19 @@ class SftData:
 
 def prepare_rows(tokenizer, train: Sequence[Mapping], val: Sequence[Mapping], params: SftParams) -> SftData:
     """Tokenize both splits and pack them (or not) into rows of at most `max_length` tokens."""
-    tokenized = {name: [tokenize_example(tokenizer, r, params.max_length) for r in records]
-                 for name, records in (("train", train), ("val", val))}  # fmt: skip
+    tokenized = {
+        name: [tokenize_example(tokenizer, r, params.max_length) for r in records]
+        for name, records in (("train", train), ("val", val))
+    }
     rows = pack_examples if params.packing else lambda examples, _: unpacked_rows(examples)
     truncated = sum(example.truncated for example in tokenized["train"])
-    return SftData(rows(tokenized["train"], params.max_length), rows(tokenized["val"], params.max_length),
-                   len(train), len(val), truncated)  # fmt: skip
+    return SftData(
+        rows(tokenized["train"], params.max_length),
+        rows(tokenized["val"], params.max_length),
+        len(train),
+        len(val),
+        truncated,
+    )
 
 
 def load_base(params: SftParams) -> tuple[torch.nn.Module, object]:
@@ -110,8 +118,13 @@ def load_base(params: SftParams) -> tuple[torch.nn.Module, object]:
     if params.lora_rank:
         from peft import LoraConfig, get_peft_model
 
-        adapters = LoraConfig(task_type="CAUSAL_LM", r=params.lora_rank, lora_alpha=params.lora_alpha,
-                              lora_dropout=params.lora_dropout, target_modules="all-linear")  # fmt: skip
+        adapters = LoraConfig(
+            task_type="CAUSAL_LM",
+            r=params.lora_rank,
+            lora_alpha=params.lora_alpha,
+            lora_dropout=params.lora_dropout,
+            target_modules="all-linear",
+        )
         model = get_peft_model(model, adapters)
         if params.gradient_checkpointing:
             model.enable_input_require_grads()  # checkpointed blocks need a grad-carrying input under LoRA
@@ -130,15 +143,21 @@ def quantized_loading(params: SftParams) -> dict[str, object]:
     from transformers import BitsAndBytesConfig
 
     compute = torch.bfloat16 if torch.cuda.is_bf16_supported() else torch.float16
-    config = BitsAndBytesConfig(load_in_4bit=True, bnb_4bit_quant_type="nf4", bnb_4bit_compute_dtype=compute,
-                                bnb_4bit_use_double_quant=True)  # fmt: skip
+    config = BitsAndBytesConfig(
+        load_in_4bit=True, bnb_4bit_quant_type="nf4", bnb_4bit_compute_dtype=compute, bnb_4bit_use_double_quant=True
+    )
     return {"quantization_config": config, "device_map": {"": int(os.environ.get("LOCAL_RANK", "0"))}}
 
 
 def loader(rows: list[PackedRow], params: SftParams, pad_id: int, shuffle: bool) -> DataLoader:
     generator = torch.Generator().manual_seed(params.seed)
-    return DataLoader(rows, batch_size=params.batch_size, shuffle=shuffle, generator=generator,
-                      collate_fn=lambda batch: collate_rows(batch, pad_id))  # fmt: skip
+    return DataLoader(
+        rows,
+        batch_size=params.batch_size,
+        shuffle=shuffle,
+        generator=generator,
+        collate_fn=lambda batch: collate_rows(batch, pad_id),
+    )
 
 
 @dataclass
@@ -171,11 +190,21 @@ def fit_sft(
 
         callbacks.append(ModelCheckpoint(dirpath=checkpoints, save_last=True, save_top_k=0))
         resume = str(checkpoints / "last.ckpt") if (checkpoints / "last.ckpt").is_file() else None
-    trainer = L.Trainer(max_epochs=params.max_epochs, accelerator=params.accelerator, devices=params.devices,
-                        strategy=params.strategy, precision=precision, gradient_clip_val=params.max_grad_norm,
-                        accumulate_grad_batches=params.accumulate_grad_batches, callbacks=callbacks,
-                        logger=False, enable_checkpointing=checkpoints is not None, enable_progress_bar=False,
-                        enable_model_summary=False, num_sanity_val_steps=0)  # fmt: skip
+    trainer = L.Trainer(
+        max_epochs=params.max_epochs,
+        accelerator=params.accelerator,
+        devices=params.devices,
+        strategy=params.strategy,
+        precision=precision,
+        gradient_clip_val=params.max_grad_norm,
+        accumulate_grad_batches=params.accumulate_grad_batches,
+        callbacks=callbacks,
+        logger=False,
+        enable_checkpointing=checkpoints is not None,
+        enable_progress_bar=False,
+        enable_model_summary=False,
+        num_sanity_val_steps=0,
+    )
     pad_id = tokenizer.pad_token_id
     val_loader = loader(data.val_rows, params, pad_id, shuffle=False)
     trainer.validate(module, val_loader, verbose=False)

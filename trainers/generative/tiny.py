@@ -31,16 +31,27 @@ def build_tiny_causal_lm(
     tokenizer.eos_token, tokenizer.bos_token = tokenizer.sep_token, tokenizer.cls_token
     ensure_chat_template(tokenizer)
     size = sizes
-    ids = {"vocab_size": len(tokenizer), "bos_token_id": tokenizer.bos_token_id,
-           "eos_token_id": tokenizer.eos_token_id, "pad_token_id": tokenizer.pad_token_id}  # fmt: skip
+    ids = {
+        "vocab_size": len(tokenizer),
+        "bos_token_id": tokenizer.bos_token_id,
+        "eos_token_id": tokenizer.eos_token_id,
+        "pad_token_id": tokenizer.pad_token_id,
+    }
     if kind == "llama":
-        config = LlamaConfig(hidden_size=size["hidden"], num_hidden_layers=size["layers"],
-                             num_attention_heads=size["heads"], num_key_value_heads=size["heads"] // 2,
-                             intermediate_size=size["intermediate"], max_position_embeddings=size["positions"],
-                             tie_word_embeddings=True, **ids)  # fmt: skip
+        config = LlamaConfig(
+            hidden_size=size["hidden"],
+            num_hidden_layers=size["layers"],
+            num_attention_heads=size["heads"],
+            num_key_value_heads=size["heads"] // 2,
+            intermediate_size=size["intermediate"],
+            max_position_embeddings=size["positions"],
+            tie_word_embeddings=True,
+            **ids,
+        )
     else:
-        config = GPT2Config(n_embd=size["hidden"], n_layer=size["layers"], n_head=size["heads"],
-                            n_positions=size["positions"], **ids)  # fmt: skip
+        config = GPT2Config(
+            n_embd=size["hidden"], n_layer=size["layers"], n_head=size["heads"], n_positions=size["positions"], **ids
+        )
     AutoModelForCausalLM.from_config(config).save_pretrained(folder)
     tokenizer.save_pretrained(folder)
     return folder

@@ -62,8 +62,12 @@ def train_on_bundle(
     from trainers.registry import RECIPE_FILE, write_json_atomically
 
     manifest = read_bundle_manifest(bundle)
-    lineage = {**manifest.lineage, "dataset_versions": manifest.dataset_versions, "rules_hash": manifest.rules_hash,
-               "row_counts": manifest.row_counts}  # fmt: skip
+    lineage = {
+        **manifest.lineage,
+        "dataset_versions": manifest.dataset_versions,
+        "rules_hash": manifest.rules_hash,
+        "row_counts": manifest.row_counts,
+    }
     checkpoints = checkpoints or output.with_name(f".{output.name}.checkpoints")
     train, val = bundle_records(bundle, "train"), bundle_records(bundle, "val")
     report = run_sft(train, val, output, params, reporter, checkpoints, lineage)

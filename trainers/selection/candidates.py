@@ -38,8 +38,14 @@ class TfidfCandidate:
         from sklearn.feature_extraction.text import TfidfVectorizer
 
         words = TfidfVectorizer(ngram_range=(1, 2), sublinear_tf=True, min_df=1, max_features=self.max_features)
-        chars = TfidfVectorizer(analyzer="char_wb", ngram_range=(2, 5), sublinear_tf=True, min_df=2,
-                                max_features=self.max_features, lowercase=True)  # fmt: skip
+        chars = TfidfVectorizer(
+            analyzer="char_wb",
+            ngram_range=(2, 5),
+            sublinear_tf=True,
+            min_df=2,
+            max_features=self.max_features,
+            lowercase=True,
+        )
         return ColumnTransformer([("words", words, 0), ("chars", chars, 1)])
 
     def fit(self, data: CandidateData, classes: int, val: CandidateData | None = None) -> None:
@@ -86,8 +92,13 @@ class FrozenEncoderCandidate:
         vectors = []
         with torch.inference_mode():
             for start in range(0, len(texts), self.batch_size):
-                batch = self.tokenizer(texts[start : start + self.batch_size], padding=True, truncation=True,
-                                       max_length=self.max_length, return_tensors="pt")  # fmt: skip
+                batch = self.tokenizer(
+                    texts[start : start + self.batch_size],
+                    padding=True,
+                    truncation=True,
+                    max_length=self.max_length,
+                    return_tensors="pt",
+                )
                 hidden = (encoder or self.encoder)(**batch).last_hidden_state
                 mask = batch["attention_mask"].unsqueeze(-1).to(hidden.dtype)
                 pooled = (hidden * mask).sum(1) / mask.sum(1).clamp(min=1)

@@ -32,8 +32,13 @@ class QuietReporter(Reporter):
 
 
 def _table(data: CandidateData, names: list[str]) -> pa.Table:
-    return pa.table({"doc_id": [str(i) for i in range(len(data.texts))], "text": data.texts,
-                     "label": [names[i] for i in data.labels.tolist()]})  # fmt: skip
+    return pa.table(
+        {
+            "doc_id": [str(i) for i in range(len(data.texts))],
+            "text": data.texts,
+            "label": [names[i] for i in data.labels.tolist()],
+        }
+    )
 
 
 class FineTuneCandidate:
@@ -60,8 +65,9 @@ class FineTuneCandidate:
         self.model, self.tokenizer = fitted.module.model.eval(), fitted.tokenizer
 
     def predict_proba(self, data: CandidateData, model=None) -> np.ndarray:
-        return class_probabilities(model or self.model, self.tokenizer, data.texts, self.params.max_length,
-                                   self.params.truncation).numpy()  # fmt: skip
+        return class_probabilities(
+            model or self.model, self.tokenizer, data.texts, self.params.max_length, self.params.truncation
+        ).numpy()
 
     def quantized(self):
         """Prediction with int8 Linear layers, as the service runs on CPU."""

@@ -59,10 +59,18 @@ def quality(probabilities: np.ndarray, labels: np.ndarray) -> dict[str, float]:
     correct = predicted == labels
     edges = np.linspace(0, 1, 16)
     bins = np.clip(np.digitize(confidence, edges[1:-1]), 0, 14)
-    ece = sum(abs(confidence[bins == b].mean() - correct[bins == b].mean()) * (bins == b).mean()
-              for b in range(15) if (bins == b).any())  # fmt: skip
-    return {"val_accuracy": float(accuracy_score(labels, predicted)), "val_macro_precision": float(precision),
-            "val_macro_recall": float(recall), "val_macro_f1": float(f1), "val_ece": float(ece)}  # fmt: skip
+    ece = sum(
+        abs(confidence[bins == b].mean() - correct[bins == b].mean()) * (bins == b).mean()
+        for b in range(15)
+        if (bins == b).any()
+    )
+    return {
+        "val_accuracy": float(accuracy_score(labels, predicted)),
+        "val_macro_precision": float(precision),
+        "val_macro_recall": float(recall),
+        "val_macro_f1": float(f1),
+        "val_ece": float(ece),
+    }
 
 
 def latency_ms(predict: Callable[[CandidateData], np.ndarray], data: CandidateData, batch: int) -> tuple[float, float]:
@@ -70,8 +78,9 @@ def latency_ms(predict: Callable[[CandidateData], np.ndarray], data: CandidateDa
     timings = []
     for repeat in range(LATENCY_REPEATS):
         start = (repeat * batch) % max(len(data.texts) - batch, 1)
-        piece = CandidateData(data.texts[start : start + batch], data.analyzed[start : start + batch],
-                              data.labels[start : start + batch])  # fmt: skip
+        piece = CandidateData(
+            data.texts[start : start + batch], data.analyzed[start : start + batch], data.labels[start : start + batch]
+        )
         began = time.perf_counter()
         predict(piece)
         timings.append((time.perf_counter() - began) * 1000)
@@ -87,9 +96,15 @@ def measure_candidate(candidate, train: CandidateData, val: CandidateData, class
     row = {"candidate": candidate.name, **quality(candidate.predict_proba(val), val.labels)}
     saved = candidate.save(folder / candidate.name)
     size = sum(path.stat().st_size for path in saved.rglob("*") if path.is_file())
-    row.update({"fit_seconds": round(fit_seconds, 3), "fit_samples_per_s": round(len(train.texts) / fit_seconds, 1),
-                "peak_memory_mb": round(memory.peak / 2**20, 1), "parameters": candidate.parameters(),
-                "size_mb": round(size / 2**20, 2)})  # fmt: skip
+    row.update(
+        {
+            "fit_seconds": round(fit_seconds, 3),
+            "fit_samples_per_s": round(len(train.texts) / fit_seconds, 1),
+            "peak_memory_mb": round(memory.peak / 2**20, 1),
+            "parameters": candidate.parameters(),
+            "size_mb": round(size / 2**20, 2),
+        }
+    )
     int8 = candidate.quantized() if hasattr(candidate, "quantized") else None
     for batch in (1, 32):
         p50, p99 = latency_ms(candidate.predict_proba, val, batch)
@@ -104,10 +119,11 @@ def pareto_front(rows: list[dict]) -> set[str]:
     front = set()
     for row in rows:
         dominated = any(
-            other["val_macro_f1"] >= row["val_macro_f1"] and other["p99_ms_batch1"] <= row["p99_ms_batch1"]
+            other["val_macro_f1"] >= row["val_macro_f1"]
+            and other["p99_ms_batch1"] <= row["p99_ms_batch1"]
             and (other["val_macro_f1"], other["p99_ms_batch1"]) != (row["val_macro_f1"], row["p99_ms_batch1"])
             for other in rows
-        )  # fmt: skip
+        )
         if not dominated:
             front.add(row["candidate"])
     return front
@@ -115,8 +131,11 @@ def pareto_front(rows: list[dict]) -> set[str]:
 
 def choose_candidate(rows: list[dict], limits: SelectionLimits) -> tuple[str | None, str]:
     """The best val macro F1 among candidates within the limits, and why."""
-    checks = (("p99_ms_batch1", limits.max_p99_ms_batch1), ("peak_memory_mb", limits.max_peak_memory_mb),
-              ("size_mb", limits.max_size_mb))  # fmt: skip
+    checks = (
+        ("p99_ms_batch1", limits.max_p99_ms_batch1),
+        ("peak_memory_mb", limits.max_peak_memory_mb),
+        ("size_mb", limits.max_size_mb),
+    )
     allowed = [r for r in rows if all(limit is None or r[key] <= limit for key, limit in checks)]
     if not allowed:
         return None, "no candidate is within the limits"
@@ -138,10 +157,20 @@ def plot_matrix(rows: list[dict], path: Path) -> Path:
     figure, axes = plt.subplots(figsize=(6, 4), dpi=110)
     for row in rows:
         on_front = row["candidate"] in front
-        axes.scatter(row["p99_ms_batch1"], row["val_macro_f1"], s=60, marker="o" if on_front else "x",
-                     color="tab:blue" if on_front else "tab:gray")  # fmt: skip
-        axes.annotate(row["candidate"], (row["p99_ms_batch1"], row["val_macro_f1"]), fontsize=8,
-                      xytext=(4, 4), textcoords="offset points")  # fmt: skip
+        axes.scatter(
+            row["p99_ms_batch1"],
+            row["val_macro_f1"],
+            s=60,
+            marker="o" if on_front else "x",
+            color="tab:blue" if on_front else "tab:gray",
+        )
+        axes.annotate(
+            row["candidate"],
+            (row["p99_ms_batch1"], row["val_macro_f1"]),
+            fontsize=8,
+            xytext=(4, 4),
+            textcoords="offset points",
+        )
     points = sorted((r["p99_ms_batch1"], r["val_macro_f1"]) for r in rows if r["candidate"] in front)
     axes.plot([p[0] for p in points], [p[1] for p in points], color="tab:blue", linewidth=1, label="Pareto front")
     axes.set_xscale("log")

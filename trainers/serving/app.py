@@ -172,8 +172,11 @@ def model_health(model: ServedModel) -> dict[str, object]:
         return {"model_version": model.holder.version, "model_kind": CAUSAL_LM}
     classifier = model.holder.classifier
     recipe = classifier.recipe
-    return {"model_version": model.holder.version, "precision": classifier.precision,
-            "text_recipe": recipe.digest if recipe else None}  # fmt: skip
+    return {
+        "model_version": model.holder.version,
+        "precision": classifier.precision,
+        "text_recipe": recipe.digest if recipe else None,
+    }
 
 
 def add_routes(
@@ -227,13 +230,26 @@ def add_model_routes(
         metrics.refused.inc(len(predictions) - len(answered))
         recent.add([i for i, _ in answered])
         # Only the prepared (masked) text is logged: what the pipeline masks on the way in stays masked.
-        appender.add(PREDICTIONS_TABLE, [
-            {"prediction_id": i, "predicted_at": now, "dataset": model.dataset, "model_version": version,
-             "text": p.text, "label": p.label, "score": p.score}
-            for i, p in answered
-        ])  # fmt: skip
-        return {"dataset": model.dataset, "model_version": version,
-                "predictions": [answer(i, p) for i, p in zip(ids, predictions, strict=True)]}  # fmt: skip
+        appender.add(
+            PREDICTIONS_TABLE,
+            [
+                {
+                    "prediction_id": i,
+                    "predicted_at": now,
+                    "dataset": model.dataset,
+                    "model_version": version,
+                    "text": p.text,
+                    "label": p.label,
+                    "score": p.score,
+                }
+                for i, p in answered
+            ],
+        )
+        return {
+            "dataset": model.dataset,
+            "model_version": version,
+            "predictions": [answer(i, p) for i, p in zip(ids, predictions, strict=True)],
+        }
 
     @app.post("/feedback")
     async def feedback(request: Request):

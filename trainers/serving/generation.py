@@ -197,8 +197,14 @@ def generate_events(pieces: Iterator[str], state: StreamState, version: str, lim
     except Exception as error:  # the generation failed midway: the client is told, not left waiting
         yield sse({"error": f"generation failed: {error}"})
     else:
-        yield sse({"done": True, "model_version": version, "tokens": state.tokens,
-                   "finish_reason": finish_reason(state.tokens, limits)})  # fmt: skip
+        yield sse(
+            {
+                "done": True,
+                "model_version": version,
+                "tokens": state.tokens,
+                "finish_reason": finish_reason(state.tokens, limits),
+            }
+        )
     yield sse("[DONE]")
 
 
@@ -210,8 +216,15 @@ def chat_events(
 
     def chunk(delta: dict, finish: str | None = None) -> str:
         choice = {"index": 0, "delta": delta, "finish_reason": finish}
-        return sse({"id": completion_id, "object": "chat.completion.chunk", "created": created, "model": model,
-                    "choices": [choice]})  # fmt: skip
+        return sse(
+            {
+                "id": completion_id,
+                "object": "chat.completion.chunk",
+                "created": created,
+                "model": model,
+                "choices": [choice],
+            }
+        )
 
     yield chunk({"role": "assistant"})
     try:
@@ -227,8 +240,16 @@ def chat_events(
 def chat_completion(model: str, text: str, tokens: int, prompt_tokens: int, limits: Limits) -> dict[str, object]:
     """A whole answer in OpenAI's chat.completion shape."""
     return {
-        "id": f"chatcmpl-{uuid.uuid4().hex}", "object": "chat.completion", "created": int(time.time()), "model": model,
-        "choices": [{"index": 0, "message": {"role": "assistant", "content": text},
-                     "finish_reason": finish_reason(tokens, limits)}],
+        "id": f"chatcmpl-{uuid.uuid4().hex}",
+        "object": "chat.completion",
+        "created": int(time.time()),
+        "model": model,
+        "choices": [
+            {
+                "index": 0,
+                "message": {"role": "assistant", "content": text},
+                "finish_reason": finish_reason(tokens, limits),
+            }
+        ],
         "usage": {"prompt_tokens": prompt_tokens, "completion_tokens": tokens, "total_tokens": prompt_tokens + tokens},
-    }  # fmt: skip
+    }

@@ -53,8 +53,11 @@ def check_context(model: ServedModel, request: GenerationRequest) -> int:
     used = generator.prompt_tokens(request.messages)
     limit = generator.max_positions
     if limit and used + request.limits.max_new_tokens > limit:
-        raise RequestError(f"the conversation is {used} tokens; with max_new_tokens {request.limits.max_new_tokens} "
-                           f"it exceeds the model's {limit} positions", 413)  # fmt: skip
+        raise RequestError(
+            f"the conversation is {used} tokens; with max_new_tokens {request.limits.max_new_tokens} "
+            f"it exceeds the model's {limit} positions",
+            413,
+        )
     return used
 
 
@@ -68,11 +71,20 @@ class Generations:
     def log(self, model: ServedModel, version: str, request: GenerationRequest, text: str, tokens: int) -> None:
         """Log one answer, its prompt and answer masked, and count its tokens."""
         self.metrics.generated_tokens.labels(model.dataset).inc(tokens)
-        self.appender.add(GENERATIONS_TABLE, [{
-            "generation_id": uuid.uuid4().hex, "generated_at": time.time(), "dataset": model.dataset,
-            "model_version": version, "prompt": masked(request.messages[-1]["content"]), "answer": masked(text),
-            "tokens": tokens,
-        }])  # fmt: skip
+        self.appender.add(
+            GENERATIONS_TABLE,
+            [
+                {
+                    "generation_id": uuid.uuid4().hex,
+                    "generated_at": time.time(),
+                    "dataset": model.dataset,
+                    "model_version": version,
+                    "prompt": masked(request.messages[-1]["content"]),
+                    "answer": masked(text),
+                    "tokens": tokens,
+                }
+            ],
+        )
 
     def stream(self, model: ServedModel, request: GenerationRequest) -> tuple[Iterator[str], StreamState, str]:
         """The answer's pieces (logged once complete); at most MAX_STREAMS generate at once, one more is refused."""

@@ -54,9 +54,13 @@ class DeltaAppender:
                 continue
             try:
                 with self._writing(table):
-                    write_deltalake(f"{str(self.lake).rstrip('/')}/{table}", pa.Table.from_pylist(rows),
-                                    mode="append", schema_mode="merge",
-                                    storage_options=object_store_options(str(self.lake), {}) or None)  # fmt: skip
+                    write_deltalake(
+                        f"{str(self.lake).rstrip('/')}/{table}",
+                        pa.Table.from_pylist(rows),
+                        mode="append",
+                        schema_mode="merge",
+                        storage_options=object_store_options(str(self.lake), {}) or None,
+                    )
             except Exception as error:  # kept, in order, for the next flush: a failed append drops nothing
                 with self._lock:
                     self._rows[table] = rows + self._rows.get(table, [])

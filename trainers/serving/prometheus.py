@@ -10,24 +10,47 @@ class ServiceMetrics:
         from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 
         self.registry = CollectorRegistry()
-        self.requests = Counter("refinery_requests_total", "HTTP requests", ["endpoint", "status"],
-                                registry=self.registry)  # fmt: skip
-        self.latency = Histogram("refinery_request_seconds", "Request latency", ["endpoint"], registry=self.registry,
-                                 buckets=(0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10))  # fmt: skip
-        self.batch_size = Histogram("refinery_batch_texts", "Texts per model forward pass", registry=self.registry,
-                                    buckets=(1, 2, 4, 8, 16, 32, 64, 128, 256))  # fmt: skip
-        self.errors = Counter("refinery_errors_total", "Requests that failed inside the service",
-                              registry=self.registry)  # fmt: skip
+        self.requests = Counter(
+            "refinery_requests_total", "HTTP requests", ["endpoint", "status"], registry=self.registry
+        )
+        self.latency = Histogram(
+            "refinery_request_seconds",
+            "Request latency",
+            ["endpoint"],
+            registry=self.registry,
+            buckets=(0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10),
+        )
+        self.batch_size = Histogram(
+            "refinery_batch_texts",
+            "Texts per model forward pass",
+            registry=self.registry,
+            buckets=(1, 2, 4, 8, 16, 32, 64, 128, 256),
+        )
+        self.errors = Counter(
+            "refinery_errors_total", "Requests that failed inside the service", registry=self.registry
+        )
         self.reloads = Counter("refinery_model_reloads_total", "Model swaps", registry=self.registry)
         self.predictions = Counter("refinery_predictions_total", "Texts classified", ["label"], registry=self.registry)
-        self.refused = Counter("refinery_refused_texts_total", "Texts the model's recipe refused (empty or too long)",
-                               registry=self.registry)  # fmt: skip
-        self.generated_tokens = Counter("refinery_generated_tokens_total", "Tokens generative models answered",
-                                        ["dataset"], registry=self.registry)  # fmt: skip
-        self.first_token = Histogram("refinery_time_to_first_token_seconds", "A stream's wait for its first text",
-                                     registry=self.registry,
-                                     buckets=(0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30))  # fmt: skip
-        self.streams_failed = Counter("refinery_streams_failed_total", "Streamed answers whose generation failed",
-                                      registry=self.registry)  # fmt: skip
-        self.model = Gauge("refinery_model_info", "The model each dataset is served by (always 1)",
-                           ["dataset", "version"], registry=self.registry)  # fmt: skip
+        self.refused = Counter(
+            "refinery_refused_texts_total",
+            "Texts the model's recipe refused (empty or too long)",
+            registry=self.registry,
+        )
+        self.generated_tokens = Counter(
+            "refinery_generated_tokens_total", "Tokens generative models answered", ["dataset"], registry=self.registry
+        )
+        self.first_token = Histogram(
+            "refinery_time_to_first_token_seconds",
+            "A stream's wait for its first text",
+            registry=self.registry,
+            buckets=(0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30),
+        )
+        self.streams_failed = Counter(
+            "refinery_streams_failed_total", "Streamed answers whose generation failed", registry=self.registry
+        )
+        self.model = Gauge(
+            "refinery_model_info",
+            "The model each dataset is served by (always 1)",
+            ["dataset", "version"],
+            registry=self.registry,
+        )

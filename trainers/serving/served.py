@@ -62,8 +62,9 @@ class ServedModels:
         if dataset is None:
             if len(self.served) == 1:
                 return next(iter(self.served.values()))
-            raise RequestError(f"this service serves several datasets ({', '.join(self.served)}): "
-                               "POST /predict/{dataset}")  # fmt: skip
+            raise RequestError(
+                f"this service serves several datasets ({', '.join(self.served)}): POST /predict/{{dataset}}"
+            )
         if dataset not in self.served and len(dataset) <= 64:
             self.refresh()
         if dataset not in self.served:

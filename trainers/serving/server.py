@@ -14,9 +14,11 @@ from trainers.serving.deadlines import HeadDeadlineH11Protocol
 # a request head (line and headers) may hold at most 64 KiB and must be complete within 10 s.
 # h11 is named: with httptools installed, uvicorn would pick it and ignore the request-head limit.
 CONNECTION_LIMITS = {
-    "http": HeadDeadlineH11Protocol, "limit_concurrency": 256, "timeout_keep_alive": 5,
+    "http": HeadDeadlineH11Protocol,
+    "limit_concurrency": 256,
+    "timeout_keep_alive": 5,
     "h11_max_incomplete_event_size": 64 * 1024,
-}  # fmt: skip
+}
 
 
 def free_port(host: str = "127.0.0.1") -> int:
