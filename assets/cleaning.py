@@ -9,11 +9,11 @@ from assets.partitions import dataset_versions, earlier_versions
 from assets.resources import LakeResource, LandingResource
 from assets.storage.catalog import record_recipe
 from assets.storage.records import read_version, write_stage
-from assets.storage.tables import CLEAN_DOCUMENTS, DEDUP_INDEX, RAW_DOCUMENTS
 from assets.text.cleaning import clean_version, earlier_dedup_state, recipe_for
 from assets.text.dedup import NearDuplicateOptions
 from assets.validation.enforce import VersionContext, warning_rows
 from assets.validation.labels import LabelSetError
+from contracts.tables import CLEAN_DOCUMENTS, DEDUP_INDEX, RAW_DOCUMENTS
 from recipe.normalize import CleaningOptions
 from recipe.pii import placeholder_counts
 

@@ -9,7 +9,7 @@ from assets.readers.shards import DEFAULT_SHARD_BYTES, ShardedRead, ShardSetting
 from assets.resources import LakeResource, LandingResource
 from assets.storage.catalog import record_ingest
 from assets.storage.records import reason_counts
-from assets.storage.tables import QUARANTINE, RAW_DOCUMENTS
+from contracts.tables import QUARANTINE, RAW_DOCUMENTS
 
 
 class IngestConfig(dg.Config):

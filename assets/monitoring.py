@@ -9,7 +9,7 @@ from assets.models.monitoring import PredictionSource, monitor_model
 from assets.models.scoring import read_texts, score_texts
 from assets.partitions import dataset_versions
 from assets.resources import LakeResource, LandingResource, ModelRegistryResource, TrainerResource
-from assets.storage.tables import BATCH_GENERATIONS, BATCH_PREDICTIONS, CLEAN_DOCUMENTS
+from contracts.tables import BATCH_GENERATIONS, BATCH_PREDICTIONS, CLEAN_DOCUMENTS
 from trainers.registry import CAUSAL_LM, read_card, resolve_alias
 
 MODEL_MONITORING = "model_monitoring"

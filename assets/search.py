@@ -11,7 +11,7 @@ from assets.metadata import embedded_png
 from assets.models.training_set import TrainOn, plan_training_set
 from assets.partitions import DATASET_VERSIONS, TRAINER_POOL, dataset_versions
 from assets.resources import LakeResource, LandingResource, ModelRegistryResource, TrainerResource
-from assets.storage.tables import TRAINING_EXAMPLES
+from contracts.tables import TRAINING_EXAMPLES
 from trainers.bundle import write_bundle
 from trainers.search import (
     DEFAULT_SPACE,

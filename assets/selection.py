@@ -22,7 +22,7 @@ from assets.models.selection import (
 from assets.models.training_set import TrainOn, gather_examples, versions_to_train_on
 from assets.partitions import DATASET_VERSIONS, dataset_versions
 from assets.resources import LakeResource, LandingResource
-from assets.storage.tables import MODEL_CANDIDATES, TOKENIZED_DOCUMENTS, TRAINING_EXAMPLES
+from contracts.tables import MODEL_CANDIDATES, TOKENIZED_DOCUMENTS, TRAINING_EXAMPLES
 from trainers.selection.matrix import SelectionLimits, plot_matrix
 
 TABLE_COLUMNS = (

@@ -6,8 +6,8 @@ from assets.metadata import stage_metadata
 from assets.partitions import dataset_versions
 from assets.resources import LakeResource, LandingResource
 from assets.storage.records import RESPONSE, empty_quarantine, read_version, write_stage
-from assets.storage.tables import CLEAN_DOCUMENTS, TOKENIZED_DOCUMENTS
 from assets.text.tokenize import reusable_tokens, token_counts, tokenize_incrementally
+from contracts.tables import CLEAN_DOCUMENTS, TOKENIZED_DOCUMENTS
 from recipe.words import Language, load_tokenizer
 
 

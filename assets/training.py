@@ -12,7 +12,7 @@ from assets.models.selection import chosen_settings
 from assets.models.training_set import TrainOn, plan_training_set
 from assets.partitions import DATASET_VERSIONS, TRAINER_POOL, dataset_versions
 from assets.resources import LakeResource, LandingResource, ModelRegistryResource, TrainerResource
-from assets.storage.tables import MODEL_CANDIDATES, TRAINING_EXAMPLES
+from contracts.tables import MODEL_CANDIDATES, TRAINING_EXAMPLES
 from trainers.bundle import write_bundle
 from trainers.generative.params import SftParams
 from trainers.params import TrainingParams

@@ -18,8 +18,8 @@ from assets.partitions import dataset_versions, earlier_versions
 from assets.resources import LakeResource, LandingResource
 from assets.storage.catalog import record_validation
 from assets.storage.records import CONTEXT, latest_earlier_rows, read_version, write_stage
-from assets.storage.tables import TOKENIZED_DOCUMENTS, TRAINING_EXAMPLES
 from assets.validation.enforce import VersionContext
+from contracts.tables import TOKENIZED_DOCUMENTS, TRAINING_EXAMPLES
 
 
 class SplitConfig(dg.Config):

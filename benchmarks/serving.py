@@ -33,7 +33,7 @@ from pathlib import Path
 from pydantic import BaseModel
 
 from benchmarks.common import result_line
-from trainers.serving.server import free_port
+from service.server import free_port
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 PORT = "{port}"  # stands for the free port a server command is started on
@@ -149,7 +149,7 @@ def serve_baseline(model: str, port: int) -> None:
 
 def demo_texts(count: int = 2000) -> list[str]:
     from assets.demo.tickets import generate_tickets
-    from trainers.serving.requests import MAX_CHARS
+    from service.requests import MAX_CHARS
 
     records, _ = generate_tickets(count, seed=99)
     # The corpus carries deliberate defects; texts the service refuses (over MAX_CHARS) are left out of the load.
@@ -234,7 +234,7 @@ def report(ours: LoadResult, naive: LoadResult, unlogged: LoadResult, strong: Lo
 
 def service_command(registry: Path, lake: Path | None) -> list[str]:
     """The service on `registry`, logging its predictions to `lake` or (None) not at all."""
-    command = [sys.executable, "-m", "trainers.serving.server", "--models", str(registry), "--port", PORT]
+    command = [sys.executable, "-m", "service.server", "--models", str(registry), "--port", PORT]
     return command + (["--lake", str(lake)] if lake else [])
 
 

@@ -13,7 +13,7 @@ from assets.readers.arrivals import find_ready_drops, http_tick, sql_tick
 from assets.readers.declared import HttpSource, Source, SqlSource
 from assets.readers.feedback import feedback_tick
 from assets.resources import LakeResource, LandingResource, ModelRegistryResource
-from assets.storage.tables import SERVICE_PREDICTIONS
+from contracts.tables import SERVICE_PREDICTIONS
 from dagster_project.jobs import refinery_monitoring, refinery_pipeline
 from trainers.registry import read_card
 

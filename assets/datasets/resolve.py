@@ -10,9 +10,9 @@ import polars as pl
 from assets.datasets.declaration import DatasetDeclaration, DatasetError, dataset_file, load_dataset
 from assets.readers.arrivals import only_declared_dataset
 from assets.storage.delta import Lake
-from assets.storage.tables import CLEAN_DOCUMENTS
 from assets.storage.version_manifest import read_version_manifest
 from assets.validation.labels import LabelSetRule
+from contracts.tables import CLEAN_DOCUMENTS
 from rules import RuleBook, default_rule_book
 from rules.overrides import extend_rule_book
 from rules.yaml_reader import YamlReader

@@ -7,7 +7,7 @@ from dataclasses import dataclass
 import polars as pl
 
 from assets.storage.delta import Lake
-from assets.storage.tables import QUARANTINE, RAW_DOCUMENTS
+from contracts.tables import QUARANTINE, RAW_DOCUMENTS
 
 
 @dataclass(frozen=True)

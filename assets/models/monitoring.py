@@ -9,7 +9,7 @@ import polars as pl
 
 from assets.models.drift import DriftReport, drift_report
 from assets.storage.delta import Lake
-from assets.storage.tables import BATCH_PREDICTIONS, FEEDBACK, SERVICE_PREDICTIONS
+from contracts.tables import BATCH_PREDICTIONS, FEEDBACK, SERVICE_PREDICTIONS
 from trainers.bundle import read_split
 from trainers.registry import read_card, read_label_map
 

@@ -7,7 +7,7 @@ from pathlib import Path
 import polars as pl
 
 from assets.storage.delta import Lake
-from assets.storage.tables import CLEAN_DOCUMENTS
+from contracts.tables import CLEAN_DOCUMENTS
 
 
 def read_texts(lake: Lake, version: str, input_path: str) -> pl.DataFrame:

@@ -11,7 +11,7 @@ from assets.examples.splitting import SPLITS, build_label_map
 from assets.storage.catalog import version_recipe
 from assets.storage.delta import Lake
 from assets.storage.home import git_commit
-from assets.storage.tables import TRAINING_EXAMPLES
+from contracts.tables import TRAINING_EXAMPLES
 from recipe.text_recipe import TextRecipe
 from trainers.bundle import CONTEXT, GENERATION, RESPONSE, BundleManifest, task_column
 from trainers.registry import new_model_version

@@ -13,7 +13,7 @@ from assets.readers.http import records_digest
 from assets.readers.mapping import RecordMapping
 from assets.storage.delta import Lake
 from assets.storage.home import check_version_name
-from assets.storage.tables import FEEDBACK, SERVICE_PREDICTIONS
+from contracts.tables import FEEDBACK, SERVICE_PREDICTIONS
 
 FEEDBACK_MAPPING = RecordMapping(text_column="text", label_column="label", id_column="prediction_id")
 FEEDBACK_COLUMNS = ("prediction_id", "text", "label", "predicted_label", "model_version", "received_at")

@@ -9,7 +9,7 @@ from typing import Protocol
 import polars as pl
 
 from assets.storage.delta import Lake
-from assets.storage.tables import CATALOG
+from contracts.tables import CATALOG
 
 CATALOG_SCHEMA: dict[str, pl.DataType] = {
     "source": pl.String(),

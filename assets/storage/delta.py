@@ -11,8 +11,8 @@ import polars as pl
 import pyarrow as pa
 
 from assets.storage.home import check_version_name
-from trainers.lake_options import object_store_options
-from trainers.table_lock import table_lock
+from contracts.store_options import object_store_options
+from contracts.table_lock import table_lock
 
 VERSION_COLUMN = "dataset_version"
 

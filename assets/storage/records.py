@@ -8,7 +8,7 @@ import json
 import polars as pl
 
 from assets.storage.delta import VERSION_COLUMN, Lake
-from assets.storage.tables import QUARANTINE
+from contracts.tables import QUARANTINE
 from trainers.bundle import CONTEXT, RESPONSE  # a generation dataset's columns, named once
 
 DOCUMENT_SCHEMA: dict[str, pl.DataType] = {

@@ -10,11 +10,11 @@ import polars as pl
 
 from assets.storage.delta import Lake
 from assets.storage.records import CONTEXT, RESPONSE, empty_quarantine
-from assets.storage.tables import CLEAN_DOCUMENTS, DEDUP_INDEX
 from assets.text.dedup import NearDuplicateOptions, exact_duplicates, near_duplicates
 from assets.text.quality import apply_quality_filters
 from assets.validation.enforce import apply_row_rules
 from assets.validation.labels import LabelSetRule, enforce_label_sets
+from contracts.tables import CLEAN_DOCUMENTS, DEDUP_INDEX
 from recipe.normalize import CleaningOptions
 from recipe.pii_policy import PiiPolicy
 from recipe.text_recipe import TextRecipe

@@ -7,7 +7,7 @@ import re
 import polars as pl
 
 from assets.storage.delta import Lake
-from assets.storage.tables import TOKENIZED_DOCUMENTS
+from contracts.tables import TOKENIZED_DOCUMENTS
 from recipe.words import TokenizerBundle, lemma_and_stem
 
 _DIGIT = re.compile(r"\d")

@@ -9,6 +9,7 @@ from pathlib import Path
 
 from assets.storage.home import RefineryHome
 from dagster_project.cli import CliError
+from service.access import TOKEN_VARIABLE, InsecureHostError, check_host
 from trainers.model_store import ModelStore, StoreMirror, mirror_store
 from trainers.registry import (
     ModelRegistry,
@@ -21,7 +22,6 @@ from trainers.registry import (
     resolve_alias,
     rollback,
 )
-from trainers.serving.access import TOKEN_VARIABLE, InsecureHostError, check_host
 
 
 def model_root_for(home: RefineryHome, dataset: str | None) -> Path:
@@ -114,7 +114,7 @@ def command_predict(args: argparse.Namespace, home: RefineryHome) -> int:
 
 
 def command_serve(args: argparse.Namespace, home: RefineryHome) -> int:
-    from trainers.serving.server import serve  # FastAPI and torch: only this command pays for them
+    from service.server import serve  # FastAPI and torch: only this command pays for them
 
     try:
         check_host(args.host, args.insecure)

@@ -7,7 +7,7 @@ import json
 from assets.datasets.resolve import dataset_name_of
 from assets.storage.catalog import catalog_entry
 from assets.storage.home import RefineryHome
-from assets.storage.tables import QUARANTINE
+from contracts.tables import QUARANTINE
 from dagster_project.definitions import build_resources
 from trainers.registry import models_of, read_card
 

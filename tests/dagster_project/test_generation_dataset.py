@@ -15,13 +15,13 @@ from assets.monitoring import batch_generations
 from assets.storage.home import RefineryHome
 from dagster_project.definitions import build_resources
 from dagster_project.jobs import MONITORING_JOB, PIPELINE_JOB
+from service.app import build_app
+from service.server import ServiceThread
 from tests.dagster_project.pipeline import Pipeline
 from tests.dagster_project.test_cli import _refinery
 from tests.servers import call
 from trainers.generative.tiny import build_tiny_causal_lm
 from trainers.registry import read_aliases, read_card
-from trainers.serving.app import build_app
-from trainers.serving.server import ServiceThread
 
 DEVICES = ["printer", "laptop", "badge", "router", "monitor", "phone", "scanner", "headset", "keyboard", "tablet"]
 FAULTS = ["keeps beeping", "will not start", "shows a red light", "is very slow", "loses its connection"]

@@ -8,11 +8,11 @@ import polars as pl
 import pytest
 
 from dagster_project.versions import register_drop
+from service.app import build_app
+from service.server import ServiceThread
 from tests.dagster_project.pipeline import Pipeline
 from tests.servers import call
 from trainers.registry import list_models, models_of, read_aliases, read_card
-from trainers.serving.app import build_app
-from trainers.serving.server import ServiceThread
 
 pytestmark = pytest.mark.slow
 

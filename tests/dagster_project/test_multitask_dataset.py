@@ -13,12 +13,12 @@ from assets.datasets.declaration import DatasetDeclaration, Task, declaration_ya
 from assets.readers.mapping import RecordMapping
 from assets.storage.home import RefineryHome
 from dagster_project.jobs import MONITORING_JOB
+from service.app import build_app
+from service.server import ServiceThread
 from tests.conftest import build_tiny_model
 from tests.dagster_project.pipeline import Pipeline
 from tests.servers import call
 from trainers.registry import read_aliases, read_card
-from trainers.serving.app import build_app
-from trainers.serving.server import ServiceThread
 
 ORDERS = DatasetDeclaration(
     "orders",

@@ -10,12 +10,12 @@ import polars as pl
 from assets.datasets.declaration import DatasetDeclaration, Task, declaration_yaml
 from assets.readers.mapping import RecordMapping
 from assets.storage.home import RefineryHome
+from service.app import build_app
+from service.server import ServiceThread
 from tests.conftest import build_tiny_model
 from tests.dagster_project.pipeline import Pipeline
 from tests.servers import call
 from trainers.registry import read_aliases
-from trainers.serving.app import build_app
-from trainers.serving.server import ServiceThread
 
 ORDERS = DatasetDeclaration(
     "orders",

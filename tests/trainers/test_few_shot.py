@@ -8,6 +8,8 @@ from pathlib import Path
 import pytest
 import torch
 
+from service.app import build_app
+from service.server import ServiceThread
 from tests.conftest import build_tiny_model, write_small_bundle
 from tests.servers import call
 from trainers.add_labels import add_labels, main, read_examples
@@ -16,8 +18,6 @@ from trainers.few_shot import head_inputs, meta_train
 from trainers.inference import Classifier
 from trainers.params import TrainingParams
 from trainers.registry import promote, read_card
-from trainers.serving.app import build_app
-from trainers.serving.server import ServiceThread
 from trainers.train import Reporter, train
 
 NOVEL = [

@@ -8,6 +8,8 @@ import pyarrow.parquet as pq
 import pytest
 import torch
 
+from service.app import build_app
+from service.server import ServiceThread
 from tests.conftest import build_tiny_model, write_small_bundle
 from tests.servers import call
 from trainers.bundle import BundleManifest, read_bundle_manifest, task_column, write_bundle
@@ -15,8 +17,6 @@ from trainers.inference import Classifier
 from trainers.multitask import MASKED, fit_multitask, load_multitask, task_losses
 from trainers.params import TrainingParams
 from trainers.registry import promote, read_card
-from trainers.serving.app import build_app
-from trainers.serving.server import ServiceThread
 
 TEXTS = ["my vpn keeps dropping", "please reset my password for SAP", "the printer on floor 3 is jammed again"]
 

@@ -8,13 +8,13 @@ from pathlib import Path
 import pytest
 import torch
 
+from service.app import build_app
+from service.server import ServiceThread
 from tests.conftest import write_small_bundle
 from tests.servers import call
 from trainers.inference import Classifier
 from trainers.params import TrainingParams
 from trainers.registry import promote
-from trainers.serving.app import build_app
-from trainers.serving.server import ServiceThread
 from trainers.tfidf import split_data
 from trainers.train import Reporter, train
 

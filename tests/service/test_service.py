@@ -11,12 +11,12 @@ from pathlib import Path
 
 import pytest
 
+from service.app import build_app
+from service.requests import MAX_CHARS, MAX_TEXTS
+from service.server import ServiceThread
 from tests.conftest import build_tiny_model
 from tests.servers import call
 from trainers.registry import promote
-from trainers.serving.app import build_app
-from trainers.serving.requests import MAX_CHARS, MAX_TEXTS
-from trainers.serving.server import ServiceThread
 
 LABELS = {"billing": 0, "network": 1, "printer": 2}
 

@@ -12,10 +12,9 @@ from collections.abc import Iterator
 from fastapi import FastAPI, Request
 from fastapi.responses import Response, StreamingResponse
 
-from trainers.generative.generation import StreamState
-from trainers.serving.access import require_token
-from trainers.serving.batcher import ServiceBusyError
-from trainers.serving.generation import (
+from service.access import require_token
+from service.batcher import ServiceBusyError
+from service.generation import (
     GENERATIONS_TABLE,
     MAX_STREAMS,
     GenerationRequest,
@@ -25,10 +24,11 @@ from trainers.serving.generation import (
     parse_chat_request,
     parse_generate_request,
 )
-from trainers.serving.logbook import DeltaAppender
-from trainers.serving.prometheus import ServiceMetrics
-from trainers.serving.requests import RequestError, read_json_body
-from trainers.serving.served import GENERATIVE, ServedModel, ServedModels
+from service.logbook import DeltaAppender
+from service.prometheus import ServiceMetrics
+from service.requests import RequestError, read_json_body
+from service.served import GENERATIVE, ServedModel, ServedModels
+from trainers.generative.generation import StreamState
 
 
 def masked(text: str) -> str:

@@ -15,16 +15,16 @@ from urllib.request import urlopen
 
 import pytest
 
+from service import deadlines
+from service import requests as requests_module
+from service.access import has_token, is_loopback
+from service.app import build_app
+from service.batcher import MicroBatcher, ServiceBusyError
+from service.requests import MAX_BODY_BYTES
+from service.server import ServiceThread
 from tests.conftest import build_tiny_model
 from tests.servers import call
 from trainers.registry import promote
-from trainers.serving import deadlines
-from trainers.serving import requests as requests_module
-from trainers.serving.access import has_token, is_loopback
-from trainers.serving.app import build_app
-from trainers.serving.batcher import MicroBatcher, ServiceBusyError
-from trainers.serving.requests import MAX_BODY_BYTES
-from trainers.serving.server import ServiceThread
 
 
 @pytest.fixture(scope="module")
@@ -153,7 +153,7 @@ def test_a_full_queue_refuses_at_once_instead_of_growing() -> None:
 def test_the_prediction_log_keeps_its_rows_through_a_failed_append_and_writes_them_later(tmp_path: Path) -> None:
     import polars as pl
 
-    from trainers.serving.logbook import DeltaAppender
+    from service.logbook import DeltaAppender
 
     lake = tmp_path / "lake"
     lake.mkdir()
@@ -174,8 +174,8 @@ def test_the_prediction_log_keeps_its_rows_through_a_failed_append_and_writes_th
 def test_the_prediction_log_waits_while_lake_maintenance_holds_the_table(tmp_path: Path) -> None:
     import polars as pl
 
-    from trainers.serving.logbook import DeltaAppender
-    from trainers.table_lock import table_lock
+    from contracts.table_lock import table_lock
+    from service.logbook import DeltaAppender
 
     appender = DeltaAppender(tmp_path, flush_seconds=3600)
     appender.add("predictions", [{"prediction_id": "a", "label": "x"}])
@@ -190,7 +190,7 @@ def test_the_prediction_log_waits_while_lake_maintenance_holds_the_table(tmp_pat
 
 
 def test_serving_a_non_loopback_host_needs_a_token_or_insecure(monkeypatch: pytest.MonkeyPatch) -> None:
-    from trainers.serving.access import InsecureHostError, check_host
+    from service.access import InsecureHostError, check_host
 
     monkeypatch.delenv("REFINERY_API_TOKEN", raising=False)
     check_host("127.0.0.1")

@@ -20,23 +20,24 @@ from pathlib import Path
 from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse, Response
 
-from trainers.inference import Prediction
-from trainers.registry import CAUSAL_LM, read_card, resolve_alias
-from trainers.serving.access import TOKEN_VARIABLE, require_metrics_access, require_token
-from trainers.serving.batcher import MicroBatcher, ServiceBusyError
-from trainers.serving.generation import GenerationBatcher, GeneratorHolder
-from trainers.serving.generation_routes import add_generation_routes
-from trainers.serving.holder import ModelHolder
-from trainers.serving.logbook import FEEDBACK_TABLE, PREDICTIONS_TABLE, DeltaAppender
-from trainers.serving.prometheus import ServiceMetrics
-from trainers.serving.requests import (
+from contracts.tables import FEEDBACK, SERVICE_PREDICTIONS
+from service.access import TOKEN_VARIABLE, require_metrics_access, require_token
+from service.batcher import MicroBatcher, ServiceBusyError
+from service.generation import GenerationBatcher, GeneratorHolder
+from service.generation_routes import add_generation_routes
+from service.holder import ModelHolder
+from service.logbook import DeltaAppender
+from service.prometheus import ServiceMetrics
+from service.requests import (
     RecentPredictions,
     RequestError,
     parse_feedback_request,
     parse_predict_request,
     read_json_body,
 )
-from trainers.serving.served import GENERATIVE, ServedModel, ServedModels
+from service.served import GENERATIVE, ServedModel, ServedModels
+from trainers.inference import Prediction
+from trainers.registry import CAUSAL_LM, read_card, resolve_alias
 
 
 def model_maker(metrics: ServiceMetrics, quantize: bool, max_wait_ms: float) -> Callable[[str, Path], ServedModel]:
@@ -231,7 +232,7 @@ def add_model_routes(
         recent.add([i for i, _ in answered])
         # Only the prepared (masked) text is logged: what the pipeline masks on the way in stays masked.
         appender.add(
-            PREDICTIONS_TABLE,
+            SERVICE_PREDICTIONS,
             [
                 {
                     "prediction_id": i,
@@ -258,5 +259,5 @@ def add_model_routes(
         unknown = recent.unknown([item["prediction_id"] for item in items])
         if unknown:
             raise RequestError(f"{len(unknown)} prediction ids this service did not answer, e.g. {unknown[0]!r}")
-        appender.add(FEEDBACK_TABLE, [{**item, "received_at": time.time()} for item in items])
+        appender.add(FEEDBACK, [{**item, "received_at": time.time()} for item in items])
         return {"accepted": len(items)}

@@ -11,12 +11,12 @@ from urllib.request import Request, urlopen
 import polars as pl
 import pytest
 
+from service.app import build_app
+from service.generation import MAX_NEW_TOKENS
+from service.server import ServiceThread
 from tests.servers import call
 from trainers.generative.tiny import build_tiny_causal_lm
 from trainers.registry import MODEL_CARD, promote
-from trainers.serving.app import build_app
-from trainers.serving.generation import MAX_NEW_TOKENS
-from trainers.serving.server import ServiceThread
 
 
 @pytest.fixture(scope="module")
@@ -115,7 +115,7 @@ def test_an_oversized_conversation_is_refused_with_413(service: ServiceThread) -
 def test_streams_beyond_the_limit_are_refused_and_a_finished_one_frees_its_place(
     registry: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    import trainers.serving.generation_routes as routes
+    import service.generation_routes as routes
 
     monkeypatch.setattr(routes, "MAX_STREAMS", 1)
     with ServiceThread(build_app(registry, tmp_path / "lake", token="")) as service:

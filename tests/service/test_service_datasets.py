@@ -8,11 +8,11 @@ from urllib.request import urlopen
 
 import pytest
 
+from service.app import build_app
+from service.server import ServiceThread
 from tests.conftest import build_tiny_model
 from tests.servers import call
 from trainers.registry import promote
-from trainers.serving.app import build_app
-from trainers.serving.server import ServiceThread
 
 
 def deploy_tiny_model(models: Path, dataset: str, labels: list[str], source: Path) -> None:

@@ -1,7 +1,5 @@
 """The names of the Delta tables in the lake; a data asset's table carries the asset's name."""
 
-from trainers.serving.logbook import FEEDBACK_TABLE, PREDICTIONS_TABLE
-
 RAW_DOCUMENTS = "raw_documents"
 CLEAN_DOCUMENTS = "clean_documents"
 TOKENIZED_DOCUMENTS = "tokenized_documents"
@@ -12,5 +10,5 @@ MODEL_CANDIDATES = "model_candidates"  # the selection matrix: one row per candi
 QUARANTINE = "quarantine"
 DEDUP_INDEX = "dedup_index"  # MinHash band keys of clean documents, for near-duplicates across versions
 CATALOG = "dataset_versions"  # one row per version: its source, files and record counts
-SERVICE_PREDICTIONS = PREDICTIONS_TABLE  # appended by `refinery serve`
-FEEDBACK = FEEDBACK_TABLE  # true labels posted to the service
+SERVICE_PREDICTIONS = "predictions"  # appended by `refinery serve`
+FEEDBACK = "feedback"  # true labels posted to the service

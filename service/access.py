@@ -6,7 +6,7 @@ import hmac
 import ipaddress
 import os
 
-from trainers.serving.requests import RequestError
+from service.requests import RequestError
 
 TOKEN_VARIABLE = "REFINERY_API_TOKEN"
 

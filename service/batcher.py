@@ -8,7 +8,7 @@ import threading
 import time
 from dataclasses import dataclass
 
-from trainers.serving.holder import ModelHolder
+from service.holder import ModelHolder
 
 
 @dataclass

@@ -13,11 +13,11 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
+from service.batcher import ServiceBusyError, set_exception, set_result
+from service.holder import ModelHolder
+from service.requests import RequestError, json_body
 from trainers.generative.chat import ConversationError, check_messages
 from trainers.generative.generation import Generator, Limits, StreamState
-from trainers.serving.batcher import ServiceBusyError, set_exception, set_result
-from trainers.serving.holder import ModelHolder
-from trainers.serving.requests import RequestError, json_body
 
 MAX_NEW_TOKENS = 256  # per request; a request asking for more is refused
 MAX_PROMPT_CHARS = 16_000  # all messages together

@@ -6,9 +6,9 @@ import threading
 import time
 from pathlib import Path
 
-from trainers.serving.access import check_host
-from trainers.serving.app import build_app
-from trainers.serving.deadlines import HeadDeadlineH11Protocol
+from service.access import check_host
+from service.app import build_app
+from service.deadlines import HeadDeadlineH11Protocol
 
 # Connections beyond `limit_concurrency` get a 503 from uvicorn; an idle keep-alive connection closes after 5 s;
 # a request head (line and headers) may hold at most 64 KiB and must be complete within 10 s.
@@ -76,7 +76,7 @@ def serve(
 
 
 def main(argv: list[str] | None = None) -> None:
-    """`python -m trainers.serving.server --models DIR [--lake DIR] [--host H] [--port P]`."""
+    """`python -m service.server --models DIR [--lake DIR] [--host H] [--port P]`."""
     import argparse
 
     parser = argparse.ArgumentParser(description=main.__doc__)

@@ -8,13 +8,13 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from service.batcher import MicroBatcher
+from service.holder import ModelHolder
+from service.requests import RequestError
 from trainers.registry import ALIASES, DEFAULT_MODEL_NAME, UNDECLARED, registries
-from trainers.serving.batcher import MicroBatcher
-from trainers.serving.holder import ModelHolder
-from trainers.serving.requests import RequestError
 
 if TYPE_CHECKING:
-    from trainers.serving.generation import GenerationBatcher
+    from service.generation import GenerationBatcher
 
 
 CLASSIFIER, GENERATIVE = "classifier", "generative"

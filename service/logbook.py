@@ -8,11 +8,8 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from trainers.lake_options import object_store_options
-from trainers.table_lock import table_lock
-
-PREDICTIONS_TABLE = "predictions"
-FEEDBACK_TABLE = "feedback"
+from contracts.store_options import object_store_options
+from contracts.table_lock import table_lock
 
 
 @dataclass
