@@ -22,6 +22,19 @@ class GateSettings:
     max_perplexity: float = 0.0  # a causal LM's test perplexity of the references; 0: no limit
 
 
+def gate_verdict(shortfalls: dict, regressions: dict, minimums: dict, settings: GateSettings) -> dict[str, object]:
+    """The gate's record: passed when nothing falls short or regresses (or forced), and why."""
+    met = not shortfalls and not regressions
+    return {
+        "passed": met or settings.force,
+        "forced": settings.force and not met,
+        "shortfalls": shortfalls,
+        "regressions": regressions,
+        "minimums": minimums,
+        "max_regression": settings.max_regression,
+    }
+
+
 def gate_result(
     metrics: dict[str, float],
     settings: GateSettings,
@@ -49,15 +62,7 @@ def gate_result(
         for name in GATED_METRICS
         if production and metrics[name] < production[name] - settings.max_regression
     }
-    met = not shortfalls and not regressions
-    return {
-        "passed": met or settings.force,
-        "forced": settings.force and not met,
-        "shortfalls": shortfalls,
-        "regressions": regressions,
-        "minimums": minimums,
-        "max_regression": settings.max_regression,
-    }
+    return gate_verdict(shortfalls, regressions, minimums, settings)
 
 
 def generation_gate(metrics: dict[str, float], settings: GateSettings, production: dict | None) -> dict[str, object]:
@@ -79,15 +84,7 @@ def generation_gate(metrics: dict[str, float], settings: GateSettings, productio
             "production": production["rouge_l"],
             "tolerance": settings.max_regression,
         }
-    met = not shortfalls and not regressions
-    return {
-        "passed": met or settings.force,
-        "forced": settings.force and not met,
-        "shortfalls": shortfalls,
-        "regressions": regressions,
-        "minimums": minimums,
-        "max_regression": settings.max_regression,
-    }
+    return gate_verdict(shortfalls, regressions, minimums, settings)
 
 
 def evaluate_generation_candidate(
