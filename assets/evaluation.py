@@ -1,28 +1,41 @@
 """model_evaluation: test-split metrics of the fine-tuned model, production on the same split, the promotion gate."""
 
+from dataclasses import fields
 from pathlib import Path
+from typing import get_type_hints
 
 import dagster as dg
+import pydantic
 
 from assets.metadata import embedded_png
-from assets.models.evaluation import CandidateEvaluation, GateSettings, evaluate_candidate
+from assets.models.evaluation import CandidateEvaluation, evaluate_candidate
 from assets.partitions import dataset_versions
 from assets.resources import LandingResource, ModelRegistryResource, TrainerResource
+from contracts.model_folder import GENERATOR
+from trainers.gates import GateSettings
+from trainers.kinds import kind_of
 from trainers.reports import confusion_markdown
 
 MODEL_EVALUATION = "model_evaluation"
 CHECK_EVALUATION_GATE = "check_evaluation_gate"
 
 
-class EvaluationConfig(dg.Config):
-    """What a model must reach on the test split to be deployed."""
+def _gate_fields() -> dict[str, object]:
+    """EvaluationConfig's fields: every GateSettings field with its default and help."""
+    types = get_type_hints(GateSettings)
+    return {
+        item.name: (types[item.name], pydantic.Field(item.default, description=item.metadata["help"]))
+        for item in fields(GateSettings)
+    }
 
-    min_accuracy: float = 0.6
-    min_macro_f1: float = 0.5
-    max_regression: float = 0.01  # how far below the production model's accuracy or macro F1 it may fall
-    force: bool = False  # pass the gate anyway; recorded in the model card
-    min_rouge_l: float = 0.2  # a causal LM's: test ROUGE-L of its greedy answers against the references
-    max_perplexity: float = 0.0  # a causal LM's: test perplexity of the references; 0 = no limit
+
+EvaluationConfig = pydantic.create_model(
+    "EvaluationConfig",
+    __base__=dg.Config,
+    __doc__="What a model must reach on the test split to be deployed.",
+    __module__=__name__,
+    **_gate_fields(),
+)
 
 
 def per_class_table(per_class: dict[str, dict[str, float]]) -> dg.MetadataValue:
@@ -37,10 +50,11 @@ def per_class_table(per_class: dict[str, dict[str, float]]) -> dg.MetadataValue:
 
 
 def samples_markdown(samples: list[dict[str, str]]) -> str:
-    """A causal LM's answers beside the references, as a table the UI shows."""
-    lines = ["| prompt | reference | answer |", "|---|---|---|"]
+    """A causal LM's answers beside the references (and its base model's, when measured), as a table the UI shows."""
+    keys = ["prompt", "reference", "answer"] + (["base_answer"] if samples and "base_answer" in samples[0] else [])
+    lines = ["| " + " | ".join(k.replace("_", " ") for k in keys) + " |", "|" + "---|" * len(keys)]
     for sample in samples:
-        cells = [sample[k][:300].replace("|", "\\|").replace("\n", " ") for k in ("prompt", "reference", "answer")]
+        cells = [sample[k][:300].replace("|", "\\|").replace("\n", " ") for k in keys]
         lines.append("| " + " | ".join(cells) + " |")
     return "\n".join(lines)
 
@@ -130,18 +144,12 @@ def model_evaluation(
 ) -> dg.MaterializeResult:
     """Accuracy and macro/micro precision, recall and F1 of the fine-tuned model on the test split."""
     version = context.partition_key
-    settings = GateSettings(
-        config.min_accuracy,
-        config.min_macro_f1,
-        config.max_regression,
-        config.force,
-        config.min_rouge_l,
-        config.max_perplexity,
-    )
+    settings = GateSettings(**{item.name: getattr(config, item.name) for item in fields(GateSettings)})
     models = registry.for_dataset(landing.dataset(version).name)
     evaluation = evaluate_candidate(models, version, Path(trainer.bundles_root), settings, context.run_id)
     model_version = evaluation.model_folder.name
     if evaluation.gate["forced"]:
         context.log.warning(f"model {model_version} passes its gate only because force=true: {evaluation.gate}")
-    metadata = generation_metadata(evaluation) if "samples" in evaluation.report else evaluation_metadata(evaluation)
+    describe = generation_metadata if kind_of(evaluation.model_folder).family == GENERATOR else evaluation_metadata
+    metadata = describe(evaluation)
     return dg.MaterializeResult(metadata=metadata, check_results=[gate_check_result(evaluation.gate)])

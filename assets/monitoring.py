@@ -9,8 +9,10 @@ from assets.models.monitoring import PredictionSource, monitor_model
 from assets.models.scoring import read_texts, score_texts
 from assets.partitions import dataset_versions
 from assets.resources import LakeResource, LandingResource, ModelRegistryResource, TrainerResource
+from contracts.model_folder import CLASSIFIER
 from contracts.tables import BATCH_GENERATIONS, BATCH_PREDICTIONS, CLEAN_DOCUMENTS
-from trainers.registry import CAUSAL_LM, read_card, resolve_alias
+from trainers.kinds import kind_of
+from trainers.registry import resolve_alias
 
 MODEL_MONITORING = "model_monitoring"
 
@@ -39,9 +41,10 @@ def batch_predictions(
     """The production model's label and score for every document of the version (or of `input_path`)."""
     version = context.partition_key
     folder = resolve_alias(registry.for_dataset(landing.dataset(version).name).model_root)
-    if read_card(folder).get("model_kind") == CAUSAL_LM:
+    kind = kind_of(folder)
+    if kind.family != CLASSIFIER:
         raise dg.Failure(
-            f"version {version}: production model {folder.name} is a causal LM; it labels nothing. "
+            f"version {version}: production model {folder.name} is a {kind.name} model; it labels nothing. "
             f"Materialize {BATCH_GENERATIONS} for its answers."
         )
     scored = score_texts(folder, read_texts(lake, version, config.input_path), config.batch_size)

@@ -14,7 +14,10 @@ from assets.partitions import DATASET_VERSIONS, TRAINER_POOL, dataset_versions
 from assets.resources import LakeResource, LandingResource, ModelRegistryResource, TrainerResource
 from contracts.tables import MODEL_CANDIDATES, TRAINING_EXAMPLES
 from trainers.bundle import write_bundle
+from trainers.default_model import ModelSourceError
+from trainers.generative.base_model import shipped_gguf
 from trainers.generative.params import SftParams
+from trainers.kinds import KINDS, kind_of_card
 from trainers.params import TrainingParams
 from trainers.registry import PRODUCTION, ModelRegistry, read_card
 from trainers.search import best_search_params, study_name, study_storage
@@ -101,10 +104,12 @@ def with_warm_start(params: dict, set_by_run: set[str], models: ModelRegistry) -
         )
     folder = models.version_folder(production)
     card = read_card(folder)
-    if card.get("model_kind", "transformer") != "transformer":
+    kind = kind_of_card(card)
+    if not kind.continuable:
+        continuable = ", ".join(k.name for k in KINDS.values() if k.continuable)
         raise dg.Failure(
-            description=f"warm_start: production model {production} is a {card['model_kind']} model; "
-            "only a transformer can be continued"
+            description=f"warm_start: production model {production} is a {kind.name} model; "
+            f"only these kinds can be continued: {continuable}"
         )
     base = card.get("lineage", {}).get("warm_start", {}).get("base") or card.get("model_source", "")
     return {**params, "model_name_or_path": str(folder)}, {"from": production, "base": base}
@@ -162,11 +167,13 @@ def generation_params(config: dg.Config, dataset_training: dict | None, set_by_r
             f"(it takes {', '.join(sorted(known))})"
         )
     params = {**(dataset_training or {}), **{k: chosen[k] for k in set_by_run if k in known}}
-    if not params.get("model_name_or_path") or params["model_name_or_path"] == "default":
-        raise ValueError(
-            "a generation dataset needs a causal language model to start from: set "
-            "training: {model_name_or_path: <folder or hub id>} in its declaration"
-        )
+    if params.get("model_name_or_path", "") in ("", "default"):  # the default base, SmolLM2: is it installed?
+        try:
+            shipped_gguf()
+        except ModelSourceError as error:
+            raise ValueError(
+                f"{error}; or set training: {{model_name_or_path: <folder, GGUF file or hub id>}}"
+            ) from error
     SftParams(**params)  # a bad value is named now, not after the trainer has started
     return params
 

@@ -23,6 +23,7 @@ from benchmarks.common import result_line
 from trainers.abstain import apply_abstain, fit_abstain_threshold
 from trainers.bundle import BundleManifest, write_bundle
 from trainers.inference import Classifier
+from trainers.kinds import load_classifier
 from trainers.params import TrainingParams
 from trainers.train import Reporter, train
 
@@ -79,7 +80,7 @@ def main() -> None:
         with Reporter() as reporter:
             train(bundle, Path(scratch) / "model", params, reporter)
         seconds = time.perf_counter() - started
-        classifier = Classifier(Path(scratch) / "model")
+        classifier = load_classifier(Path(scratch) / "model")
         in_scope, oos = data["test"], data["oos_test"]
         texts = [t for t, _ in in_scope + oos]
         test_probabilities = classifier.probabilities(texts)

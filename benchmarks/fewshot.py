@@ -26,7 +26,7 @@ from benchmarks.clinc150 import DEFAULT_PATH
 from benchmarks.common import result_line
 from trainers.add_labels import add_labels
 from trainers.bundle import BundleManifest, write_bundle
-from trainers.inference import Classifier
+from trainers.kinds import load_classifier
 from trainers.params import TrainingParams
 from trainers.train import Reporter, train
 
@@ -55,7 +55,7 @@ def write_rows(splits: dict[str, list], folder: Path) -> Path:
 
 
 def accuracy(folder: Path, rows: list) -> float:
-    predicted = [p.label for p in Classifier(folder).predict([t for t, _ in rows])]
+    predicted = [p.label for p in load_classifier(folder).predict([t for t, _ in rows])]
     return 100 * sum(p == gold for p, (_, gold) in zip(predicted, rows, strict=True)) / len(rows)
 
 

@@ -21,7 +21,7 @@ import pyarrow as pa
 from benchmarks.clinc150 import DEFAULT_PATH
 from benchmarks.common import result_line
 from trainers.bundle import BundleManifest, write_bundle
-from trainers.inference import Classifier
+from trainers.kinds import load_classifier
 from trainers.params import TrainingParams
 from trainers.search import DEFAULT_SPACE, SearchSettings, finished_trials, run_search, trials_table
 from trainers.train import Reporter, train
@@ -64,7 +64,7 @@ def fine_tune(bundle: Path, folder: Path, settings: dict, test: pl.DataFrame) ->
     """Val macro F1 of the exported (best) epoch and test accuracy of one full fine-tune."""
     with Reporter() as reporter:
         reported = train(bundle, folder, TrainingParams(**settings), reporter)
-    predicted = [p.label for p in Classifier(folder).predict(test["text"].to_list())]
+    predicted = [p.label for p in load_classifier(folder).predict(test["text"].to_list())]
     accuracy = sum(a == b for a, b in zip(predicted, test["label"].to_list(), strict=True)) / test.height
     return float(reported.get("exported_val_macro_f1", reported["val_macro_f1"])), accuracy
 

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import litserve as ls
 
-from trainers.inference import Classifier
+from trainers.kinds import load_classifier
 
 
 class ClassifierAPI(ls.LitAPI):
@@ -17,7 +17,7 @@ class ClassifierAPI(ls.LitAPI):
         self.model = model
 
     def setup(self, device: str) -> None:
-        self.classifier = Classifier(Path(self.model))
+        self.classifier = load_classifier(Path(self.model))
 
     def decode_request(self, request: dict) -> str:
         return request["texts"][0]

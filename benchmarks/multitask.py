@@ -20,7 +20,7 @@ import pyarrow as pa
 from benchmarks.clinc150 import DEFAULT_PATH
 from benchmarks.common import result_line
 from trainers.bundle import BundleManifest, task_column, write_bundle
-from trainers.inference import Classifier
+from trainers.kinds import load_classifier
 from trainers.multitask import fit_multitask
 from trainers.params import TrainingParams
 from trainers.train import Reporter, train
@@ -63,7 +63,7 @@ def write_task_bundle(data: dict, domains: dict[str, str], task: str | None, fol
 
 
 def serve_ms(folder: Path, texts: list[str]) -> float:
-    classifier = Classifier(folder)
+    classifier = load_classifier(folder)
     started = time.perf_counter()
     classifier.predict(texts, batch_size=32)
     return 1000 * (time.perf_counter() - started) / len(texts)
@@ -91,7 +91,7 @@ def main() -> None:
         started = time.perf_counter()
         fit_multitask(write_task_bundle(data, domains, None, root / "multi-bundle"), root / "multi", params)
         seconds["multi"] = time.perf_counter() - started
-        answers = Classifier(root / "multi").predict_tasks(texts)
+        answers = load_classifier(root / "multi").predict_tasks(texts)
         for task in gold:
             scores[f"{task}_acc_multi"] = accuracy([a[task].label for a in answers], gold[task])
         serving["multi"] = serve_ms(root / "multi", texts)
@@ -101,7 +101,7 @@ def main() -> None:
                 train(write_task_bundle(data, domains, task, root / f"{task}-bundle"), root / task, params, reporter)
             seconds[task] = time.perf_counter() - started
             scores[f"{task}_acc_single"] = accuracy(
-                [p.label for p in Classifier(root / task).predict(texts)], gold[task]
+                [p.label for p in load_classifier(root / task).predict(texts)], gold[task]
             )
             serving[task] = serve_ms(root / task, texts)
     print(

@@ -67,8 +67,9 @@ def run_refinery(workload: Workload, scratch: Path) -> float:
     """Samples per second of `trainers.train.fit` over one epoch of the workload."""
     import lightning as L
 
+    from trainers.fitting import fit
     from trainers.params import TrainingParams
-    from trainers.train import Reporter, fit
+    from trainers.train import Reporter
 
     labels = sorted(set(workload.labels))
     rows = list(zip(workload.texts, workload.labels, strict=True))

@@ -21,7 +21,7 @@ import pyarrow as pa
 from benchmarks.clinc150 import DEFAULT_PATH
 from benchmarks.common import result_line
 from trainers.bundle import BundleManifest, write_bundle
-from trainers.inference import Classifier
+from trainers.kinds import load_classifier
 from trainers.params import TrainingParams
 from trainers.train import Reporter, train
 
@@ -71,7 +71,7 @@ def fit_and_score(bundle_folder: Path, output: Path, source: str, test: list) ->
     with Reporter() as reporter:
         train(bundle_folder, output, params, reporter)
     seconds = time.perf_counter() - started
-    predicted = [p.label for p in Classifier(output).predict([t for t, _ in test])]
+    predicted = [p.label for p in load_classifier(output).predict([t for t, _ in test])]
     accuracy = 100 * sum(p == gold for p, (_, gold) in zip(predicted, test, strict=True)) / len(test)
     epochs = json.loads((output / "model_card.json").read_text())["epochs"]
     return seconds, accuracy, epochs

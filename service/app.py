@@ -20,6 +20,7 @@ from pathlib import Path
 from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse, Response
 
+from contracts.model_folder import GENERATOR
 from contracts.tables import FEEDBACK, SERVICE_PREDICTIONS
 from service.access import TOKEN_VARIABLE, require_metrics_access, require_token
 from service.batcher import MicroBatcher, ServiceBusyError
@@ -28,6 +29,7 @@ from service.generation_routes import add_generation_routes
 from service.holder import ModelHolder
 from service.logbook import DeltaAppender
 from service.prometheus import ServiceMetrics
+from service.request_schemas import FeedbackBody, PredictBody, json_body_schema
 from service.requests import (
     RecentPredictions,
     RequestError,
@@ -35,9 +37,10 @@ from service.requests import (
     parse_predict_request,
     read_json_body,
 )
-from service.served import GENERATIVE, ServedModel, ServedModels
+from service.served import ServedModel, ServedModels
 from trainers.inference import Prediction
-from trainers.registry import CAUSAL_LM, read_card, resolve_alias
+from trainers.kinds import kind_of
+from trainers.registry import resolve_alias
 
 
 def model_maker(metrics: ServiceMetrics, quantize: bool, max_wait_ms: float) -> Callable[[str, Path], ServedModel]:
@@ -52,12 +55,13 @@ def model_maker(metrics: ServiceMetrics, quantize: bool, max_wait_ms: float) -> 
             serving[dataset] = version
             metrics.model.labels(dataset, version).set(1)
 
-        if read_card(resolve_alias(registry)).get("model_kind") == CAUSAL_LM:
+        kind = kind_of(resolve_alias(registry))
+        if kind.family == GENERATOR:
             generator = GeneratorHolder(registry, on_reload=reloaded)
-            return ServedModel(dataset, generator, GenerationBatcher(generator), GENERATIVE)
+            return ServedModel(dataset, generator, GenerationBatcher(generator), kind)
         holder = ModelHolder(registry, on_reload=reloaded, quantize=quantize)
         batcher = MicroBatcher(holder, max_wait_ms=max_wait_ms, observe=metrics.batch_size.observe)
-        return ServedModel(dataset, holder, batcher)
+        return ServedModel(dataset, holder, batcher, kind)
 
     return make
 
@@ -104,7 +108,8 @@ def build_app(
         # process ends before any code after `uvicorn.run` — the buffered predictions would be lost.
         close()
 
-    app = FastAPI(title="Refinery model service", docs_url=None, redoc_url=None, lifespan=lifespan)
+    # /openapi.json is served by a route of ours, behind the token like every other route
+    app = FastAPI(title="Refinery model service", docs_url=None, redoc_url=None, openapi_url=None, lifespan=lifespan)
     app.state.served, app.state.appender = served, appender
     add_measurement(app, metrics)
     add_error_handlers(app)
@@ -137,24 +142,44 @@ def add_measurement(app: FastAPI, metrics: ServiceMetrics) -> None:
         return response
 
 
+OPENAI_ERROR_TYPES = {  # status -> OpenAI's error type, for the /v1/ routes' clients
+    401: "authentication_error",
+    403: "permission_error",
+    404: "not_found_error",
+    429: "rate_limit_error",
+    503: "service_unavailable_error",
+}
+
+
+def error_response(
+    request: Request, message: str, status: int, headers: dict | None = None, param: str | None = None
+) -> JSONResponse:
+    """A refusal: `{"error": message}`, or OpenAI's error object on the OpenAI-compatible /v1/ routes."""
+    if not request.url.path.startswith("/v1/"):
+        return JSONResponse({"error": message}, status_code=status, headers=headers)
+    kind = OPENAI_ERROR_TYPES.get(status, "server_error" if status >= 500 else "invalid_request_error")
+    error = {"message": message, "type": kind, "param": param, "code": None if status != 401 else "invalid_api_key"}
+    return JSONResponse({"error": error}, status_code=status, headers=headers)
+
+
 def add_error_handlers(app: FastAPI) -> None:
-    """Refusals, unknown routes and wrong methods as JSON `{"error": ...}` with their status."""
+    """Refusals, unknown routes and wrong methods as JSON errors with their status."""
 
     @app.exception_handler(RequestError)
     async def refused(request: Request, error: RequestError) -> JSONResponse:
-        return JSONResponse({"error": str(error)}, status_code=error.status, headers=error.headers)
+        return error_response(request, str(error), error.status, error.headers, error.param)
 
     @app.exception_handler(ServiceBusyError)
     async def busy(request: Request, error: ServiceBusyError) -> JSONResponse:
-        return JSONResponse({"error": f"busy: {error}; retry shortly"}, status_code=503, headers={"Retry-After": "1"})
+        return error_response(request, f"busy: {error}; retry shortly", 503, {"Retry-After": "1"})
 
     @app.exception_handler(404)
     async def not_found(request: Request, error: Exception) -> JSONResponse:
-        return JSONResponse({"error": f"no route {request.method} {request.url.path}"}, status_code=404)
+        return error_response(request, f"no route {request.method} {request.url.path}", 404)
 
     @app.exception_handler(405)
     async def not_allowed(request: Request, error: Exception) -> JSONResponse:
-        return JSONResponse({"error": f"{request.method} is not allowed on {request.url.path}"}, status_code=405)
+        return error_response(request, f"{request.method} is not allowed on {request.url.path}", 405)
 
 
 def answer(prediction_id: str, prediction: Prediction) -> dict[str, object]:
@@ -169,8 +194,8 @@ def answer(prediction_id: str, prediction: Prediction) -> dict[str, object]:
 
 def model_health(model: ServedModel) -> dict[str, object]:
     """What /health says of one served model."""
-    if model.kind == GENERATIVE:
-        return {"model_version": model.holder.version, "model_kind": CAUSAL_LM}
+    if model.family == GENERATOR:
+        return {"model_version": model.holder.version, "model_kind": model.kind.name}
     classifier = model.holder.classifier
     recipe = classifier.recipe
     return {
@@ -198,6 +223,11 @@ def add_routes(
         require_metrics_access(client, request.headers.get("authorization"), token)
         return Response(generate_latest(metrics.registry), media_type=CONTENT_TYPE_LATEST)
 
+    @app.get("/openapi.json", include_in_schema=False)
+    async def openapi(request: Request) -> dict:
+        require_token(request.headers.get("authorization"), token)
+        return app.openapi()
+
     add_model_routes(app, served, appender, metrics, token)
     add_generation_routes(app, served, appender, metrics, token)
 
@@ -208,18 +238,18 @@ def add_model_routes(
     """/predict and /feedback: JSON bodies within their size limit, the token when one is set."""
     recent = RecentPredictions()
 
-    @app.post("/predict")
+    @app.post("/predict", openapi_extra=json_body_schema(PredictBody))
     async def predict_only(request: Request):
         return await predict(request, None)
 
-    @app.post("/predict/{dataset}")
+    @app.post("/predict/{dataset}", openapi_extra=json_body_schema(PredictBody))
     async def predict_dataset(request: Request, dataset: str):
         return await predict(request, dataset)
 
     async def predict(request: Request, dataset: str | None):
         require_token(request.headers.get("authorization"), token)
         model = served.get(dataset)
-        if model.kind == GENERATIVE:
+        if model.family == GENERATOR:
             raise RequestError(f"dataset {model.dataset!r} is served by a generative model: POST /generate")
         texts = parse_predict_request(await read_json_body(request))
         version, predictions = await model.batcher.predict(texts)
@@ -252,7 +282,7 @@ def add_model_routes(
             "predictions": [answer(i, p) for i, p in zip(ids, predictions, strict=True)],
         }
 
-    @app.post("/feedback")
+    @app.post("/feedback", openapi_extra=json_body_schema(FeedbackBody))
     async def feedback(request: Request):
         require_token(request.headers.get("authorization"), token)
         items = parse_feedback_request(await read_json_body(request))

@@ -25,7 +25,8 @@ MAX_MESSAGES = 64
 GENERATIONS_TABLE = "generations"
 MAX_STREAMS = 8  # streams generating at once; one more is refused with 503
 GENERATION_TIMEOUT_S = 300.0
-GENERATE_KEYS = {"prompt", "messages", "max_new_tokens", "temperature", "top_p", "stream"}
+GENERATE_KEYS = {"prompt", "messages", "max_new_tokens", "temperature", "top_p", "stream", "stop"}
+MAX_STOPS, MAX_STOP_CHARS = 4, 64  # OpenAI's limit of stop strings, each this long at most
 
 
 class GeneratorHolder(ModelHolder):
@@ -52,15 +53,41 @@ def _number(value: object) -> bool:
     return isinstance(value, (int, float)) and not isinstance(value, bool)
 
 
-def _limits(max_new_tokens: object, temperature: object, top_p: object) -> Limits:
+def _stops(value: object) -> tuple[str, ...]:
+    """`stop`: a string or a list of up to MAX_STOPS strings (OpenAI's shape); none when absent or null."""
+    if value is None:
+        return ()
+    stops = [value] if isinstance(value, str) else value
+    shaped = isinstance(stops, list) and 1 <= len(stops) <= MAX_STOPS
+    if not shaped or not all(isinstance(stop, str) and 0 < len(stop) <= MAX_STOP_CHARS for stop in stops):
+        raise RequestError(
+            f"stop must be a string or a list of 1 to {MAX_STOPS} non-empty strings of at most {MAX_STOP_CHARS} "
+            "characters",
+            param="stop",
+        )
+    return tuple(stops)
+
+
+def _limits(max_new_tokens: object, temperature: object, top_p: object, stop: object = None) -> Limits:
     if not isinstance(max_new_tokens, int) or not _number(max_new_tokens) or not 1 <= max_new_tokens <= MAX_NEW_TOKENS:
-        raise RequestError(f"max_new_tokens must be an integer from 1 to {MAX_NEW_TOKENS}")
+        raise RequestError(f"max_new_tokens must be an integer from 1 to {MAX_NEW_TOKENS}", param="max_tokens")
     # a temperature near 0 overflows the sampling distribution: 0 means greedy, otherwise at least 0.01
     if not _number(temperature) or not (temperature == 0 or 0.01 <= temperature <= 2):
-        raise RequestError("temperature must be 0 (greedy) or a number from 0.01 to 2")
+        raise RequestError("temperature must be 0 (greedy) or a number from 0.01 to 2", param="temperature")
     if not _number(top_p) or not 0.001 <= top_p <= 1:
-        raise RequestError("top_p must be a number from 0.001 to 1")
-    return Limits(max_new_tokens, float(temperature), float(top_p))
+        raise RequestError("top_p must be a number from 0.001 to 1", param="top_p")
+    return Limits(max_new_tokens, float(temperature), float(top_p), _stops(stop))
+
+
+def _answer_tokens(payload: dict) -> int:
+    """OpenAI's `max_completion_tokens` (or the older `max_tokens`): a positive integer, answered up to
+    MAX_NEW_TOKENS (the finish reason says `length` when that cut the answer)."""
+    requested = payload.get("max_completion_tokens", payload.get("max_tokens"))
+    if requested is None:
+        return 128
+    if not isinstance(requested, int) or isinstance(requested, bool) or requested < 1:
+        raise RequestError("max_tokens must be a positive integer", param="max_tokens")
+    return min(requested, MAX_NEW_TOKENS)
 
 
 def _conversation(messages: object) -> list[dict[str, str]]:
@@ -85,24 +112,47 @@ def parse_generate_request(body: bytes) -> GenerationRequest:
     if "prompt" in payload and not isinstance(prompt, str):
         raise RequestError("prompt must be text")
     messages = [{"role": "user", "content": prompt}] if "prompt" in payload else payload["messages"]
-    limits = _limits(payload.get("max_new_tokens", 128), payload.get("temperature", 0.0), payload.get("top_p", 1.0))
+    limits = _limits(
+        payload.get("max_new_tokens", 128),
+        payload.get("temperature", 0.0),
+        payload.get("top_p", 1.0),
+        payload.get("stop"),
+    )
     return GenerationRequest(_conversation(messages), limits, payload.get("stream") is True)
 
 
-def parse_chat_request(body: bytes) -> tuple[GenerationRequest, str | None]:
+@dataclass(frozen=True)
+class ChatRequest(GenerationRequest):
+    """A checked /v1/chat/completions request: the dataset its `model` names, and the stream's options."""
+
+    model: str | None = None
+    include_usage: bool = False  # stream_options.include_usage: a last chunk with the token counts
+
+
+def parse_chat_request(body: bytes) -> ChatRequest:
     """/v1/chat/completions in OpenAI's shape (`model` names the dataset; options it does not use are ignored, as
-    compatible servers do); `n` above 1 is refused."""
+    compatible servers do); `n` above 1 is refused. Unlike OpenAI's, the default temperature is 0: a fine-tuned
+    model answers the same question the same way unless sampling is asked for."""
     payload = json_body(body)
     if not isinstance(payload, dict) or "messages" not in payload:
-        raise RequestError('body must be a JSON object with "messages"')
+        raise RequestError('body must be a JSON object with "messages"', param="messages")
     if not _number(payload.get("n", 1)) or payload.get("n", 1) != 1:
-        raise RequestError("n: only one choice per request is generated")
-    tokens = payload.get("max_completion_tokens", payload.get("max_tokens", 128))
-    temperature, top_p = payload.get("temperature"), payload.get("top_p")  # null: the defaults, as OpenAI's
-    limits = _limits(tokens, 0.0 if temperature is None else temperature, 1.0 if top_p is None else top_p)
-    model = payload.get("model")
-    request = GenerationRequest(_conversation(payload["messages"]), limits, payload.get("stream") is True)
-    return request, model if isinstance(model, str) and model else None
+        raise RequestError("n: only one choice per request is generated", param="n")
+    temperature, top_p = payload.get("temperature"), payload.get("top_p")  # null: the defaults
+    limits = _limits(
+        _answer_tokens(payload),
+        0.0 if temperature is None else temperature,
+        1.0 if top_p is None else top_p,
+        payload.get("stop"),
+    )
+    model, options = payload.get("model"), payload.get("stream_options") or {}
+    return ChatRequest(
+        _conversation(payload["messages"]),
+        limits,
+        payload.get("stream") is True,
+        model if isinstance(model, str) and model else None,
+        isinstance(options, dict) and options.get("include_usage") is True,
+    )
 
 
 @dataclass
@@ -209,9 +259,15 @@ def generate_events(pieces: Iterator[str], state: StreamState, version: str, lim
 
 
 def chat_events(
-    pieces: Iterator[str], state: StreamState, model: str, completion_id: str, limits: Limits
+    pieces: Iterator[str],
+    state: StreamState,
+    model: str,
+    completion_id: str,
+    limits: Limits,
+    usage: int | None = None,
 ) -> Iterator[str]:
-    """The OpenAI chunk stream: a role delta, content deltas, a finish chunk (or an error), then [DONE]."""
+    """The OpenAI chunk stream: a role delta, content deltas, a finish chunk (or an error), the token counts when
+    `usage` (the prompt's tokens) is given, then [DONE]."""
     created = int(time.time())
 
     def chunk(delta: dict, finish: str | None = None) -> str:
@@ -234,6 +290,10 @@ def chat_events(
         yield sse({"error": {"message": f"generation failed: {error}", "type": "server_error"}})
     else:
         yield chunk({}, finish_reason(state.tokens, limits))
+        if usage is not None:  # stream_options.include_usage: no choices, the counts of the whole answer
+            counts = {"prompt_tokens": usage, "completion_tokens": state.tokens, "total_tokens": usage + state.tokens}
+            event = {"id": completion_id, "object": "chat.completion.chunk", "created": created, "model": model}
+            yield sse({**event, "choices": [], "usage": counts})
     yield sse("[DONE]")
 
 

@@ -1,5 +1,5 @@
-"""The HTTP routes of generative models: /generate (and /generate/{dataset}) and /v1/chat/completions, with the
-service's token, metrics and a log of every answer whose personal data is masked."""
+"""The HTTP routes of generative models: /generate (and /generate/{dataset}), /v1/chat/completions and /v1/models,
+with the service's token, metrics and a log of every answer whose personal data is masked."""
 
 from __future__ import annotations
 
@@ -12,6 +12,7 @@ from collections.abc import Iterator
 from fastapi import FastAPI, Request
 from fastapi.responses import Response, StreamingResponse
 
+from contracts.model_folder import GENERATOR
 from service.access import require_token
 from service.batcher import ServiceBusyError
 from service.generation import (
@@ -26,8 +27,9 @@ from service.generation import (
 )
 from service.logbook import DeltaAppender
 from service.prometheus import ServiceMetrics
+from service.request_schemas import ChatCompletionBody, GenerateBody, json_body_schema
 from service.requests import RequestError, read_json_body
-from service.served import GENERATIVE, ServedModel, ServedModels
+from service.served import ServedModel, ServedModels
 from trainers.generative.generation import StreamState
 
 
@@ -42,7 +44,7 @@ def masked(text: str) -> str:
 
 def generative(served: ServedModels, dataset: str | None) -> ServedModel:
     model = served.get(dataset)
-    if model.kind != GENERATIVE:
+    if model.family != GENERATOR:
         raise RequestError(f"dataset {model.dataset!r} is served by a classifier: POST /predict/{model.dataset}")
     return model
 
@@ -123,14 +125,14 @@ class Generations:
 def add_generation_routes(
     app: FastAPI, served: ServedModels, appender: DeltaAppender, metrics: ServiceMetrics, token: str | None
 ) -> None:
-    """POST /generate, /generate/{dataset} and /v1/chat/completions."""
+    """POST /generate, /generate/{dataset} and /v1/chat/completions; GET /v1/models."""
     answers = Generations(appender, metrics)
 
-    @app.post("/generate", response_model=None)
+    @app.post("/generate", response_model=None, openapi_extra=json_body_schema(GenerateBody))
     async def generate_only(request: Request) -> Response | dict:
         return await generate(request, None)
 
-    @app.post("/generate/{dataset}", response_model=None)
+    @app.post("/generate/{dataset}", response_model=None, openapi_extra=json_body_schema(GenerateBody))
     async def generate_dataset(request: Request, dataset: str) -> Response | dict:
         return await generate(request, dataset)
 
@@ -146,15 +148,42 @@ def add_generation_routes(
         version, text, tokens, _ = await answers.whole(model, parsed)
         return {"dataset": model.dataset, "model_version": version, "text": text, "tokens": tokens}
 
-    @app.post("/v1/chat/completions", response_model=None)
+    @app.post("/v1/chat/completions", response_model=None, openapi_extra=json_body_schema(ChatCompletionBody))
     async def chat(request: Request) -> Response | dict:
         require_token(request.headers.get("authorization"), token)
-        parsed, dataset = parse_chat_request(await read_json_body(request))
-        model = generative(served, dataset)
+        parsed = parse_chat_request(await read_json_body(request))
+        model = generative(served, parsed.model)
         if parsed.stream:
-            await asyncio.to_thread(check_context, model, parsed)
+            used = await asyncio.to_thread(check_context, model, parsed)
             pieces, state, _ = answers.stream(model, parsed)
-            events = chat_events(pieces, state, model.dataset, f"chatcmpl-{uuid.uuid4().hex}", parsed.limits)
+            usage = used if parsed.include_usage else None
+            completion = f"chatcmpl-{uuid.uuid4().hex}"
+            events = chat_events(pieces, state, model.dataset, completion, parsed.limits, usage)
             return StreamingResponse(events, media_type="text/event-stream")
         _, text, tokens, used = await answers.whole(model, parsed)
         return chat_completion(model.dataset, text, tokens, used, parsed.limits)
+
+    @app.get("/v1/models")
+    async def models(request: Request) -> dict:
+        require_token(request.headers.get("authorization"), token)
+        return {"object": "list", "data": [model_entry(model) for model in generators(served)]}
+
+    @app.get("/v1/models/{name}")
+    async def model(request: Request, name: str) -> dict:
+        require_token(request.headers.get("authorization"), token)
+        found = next((model for model in generators(served) if model.dataset == name), None)
+        if found is None:
+            raise RequestError(f"no generative model {name!r} is served", 404, param="model")
+        return model_entry(found)
+
+
+def generators(served: ServedModels) -> list[ServedModel]:
+    """The served models that answer prompts, by dataset name."""
+    return sorted((m for m in served.served.values() if m.family == GENERATOR), key=lambda m: m.dataset)
+
+
+def model_entry(model: ServedModel) -> dict[str, object]:
+    """A served generator as OpenAI's model object: its id is the dataset's name (what `model` selects)."""
+    folder = model.holder.generator.folder
+    created = int(folder.stat().st_mtime) if folder.exists() else 0
+    return {"id": model.dataset, "object": "model", "created": created, "owned_by": f"refinery:{model.holder.version}"}

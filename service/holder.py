@@ -7,6 +7,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 from trainers.inference import Classifier
+from trainers.kinds import load_classifier
 from trainers.registry import ALIASES, PRODUCTION, resolve_alias
 
 
@@ -46,7 +47,7 @@ class ModelHolder:
 
     def load(self, folder: Path) -> object:
         """The model of an exported folder, ready to answer."""
-        return Classifier(folder, quantize=self.quantize)
+        return load_classifier(folder, quantize=self.quantize)
 
     @property
     def classifier(self) -> Classifier:

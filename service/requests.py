@@ -16,9 +16,11 @@ BODY_TIMEOUT_S = 30.0  # a client that sends its body slower than this holds a c
 class RequestError(ValueError):
     """A request the service refuses: the message the client gets, with its HTTP status."""
 
-    def __init__(self, message: str, status: int = 400, headers: dict[str, str] | None = None):
+    def __init__(
+        self, message: str, status: int = 400, headers: dict[str, str] | None = None, param: str | None = None
+    ):
         super().__init__(message)
-        self.status, self.headers = status, headers
+        self.status, self.headers, self.param = status, headers, param  # param: the request field at fault
 
 
 def json_body(body: bytes) -> object:

@@ -11,13 +11,11 @@ from typing import TYPE_CHECKING
 from service.batcher import MicroBatcher
 from service.holder import ModelHolder
 from service.requests import RequestError
+from trainers.kinds import ModelKind
 from trainers.registry import ALIASES, DEFAULT_MODEL_NAME, UNDECLARED, registries
 
 if TYPE_CHECKING:
     from service.generation import GenerationBatcher
-
-
-CLASSIFIER, GENERATIVE = "classifier", "generative"
 
 
 @dataclass
@@ -27,7 +25,11 @@ class ServedModel:
     dataset: str
     holder: ModelHolder
     batcher: MicroBatcher | GenerationBatcher
-    kind: str = CLASSIFIER
+    kind: ModelKind  # what the production folder is; its family says which routes answer for it
+
+    @property
+    def family(self) -> str:
+        return self.kind.family
 
 
 class ServedModels:

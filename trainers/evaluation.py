@@ -17,16 +17,15 @@ from trainers.inference import Classifier
 from trainers.metrics import classification_metrics
 
 
-def evaluate_model(model_folder: Path, bundle: Path, split: str = "test") -> dict[str, object]:
-    """Metrics of the model on one split of the bundle, overall and per class."""
-    classifier = Classifier(model_folder)
+def evaluate_model(classifier: Classifier, bundle: Path, split: str = "test") -> dict[str, object]:
+    """Metrics of a loaded classifier on one split of the bundle, overall and per class."""
     label_map = read_bundle_manifest(bundle).label_map
     texts, targets = read_split(bundle, split, label_map)
     if not texts:
         raise ValueError(f"{bundle}: the {split} split is empty")
     if not set(label_map) <= set(classifier.labels):
         missing = sorted(set(label_map) - set(classifier.labels))
-        raise ValueError(f"{model_folder}: the model lacks the bundle's labels {missing}")
+        raise ValueError(f"{classifier.folder}: the model lacks the bundle's labels {missing}")
     probabilities = classifier.probabilities(texts)
     # A label the bundle lacks (one added from a few examples since) is its own class `classes`: always wrong here.
     classes = len(label_map)

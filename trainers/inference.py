@@ -11,7 +11,7 @@ import torch
 from recipe.text_recipe import PreparedText, TextRecipe
 from trainers.abstain import apply_abstain
 from trainers.registry import RECIPE_FILE, read_label_map
-from trainers.scorers import load_scorer, model_card
+from trainers.scorers import Scorer, model_card
 
 
 @dataclass
@@ -26,12 +26,13 @@ class Prediction:
 
 
 class Classifier:
-    """An exported model folder, loaded for inference: a transformer or a TF-IDF model behind one contract."""
+    """An exported model folder, loaded for inference: its scorer (which the model kind chose, see
+    `trainers.kinds.load_classifier`), its labels, its text recipe and its abstain threshold."""
 
-    def __init__(self, folder: Path, max_length: int | None = None, quantize: bool = False):
+    def __init__(self, folder: Path, scorer: Scorer):
         self.folder = folder
         card = model_card(folder)
-        self.scorer = load_scorer(folder, card, max_length, quantize)
+        self.scorer = scorer
         self.precision = self.scorer.precision
         label_map = read_label_map(folder)
         self.labels = [label for label, _ in sorted(label_map.items(), key=lambda item: item[1])]

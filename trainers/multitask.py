@@ -16,6 +16,7 @@ import lightning as L
 import torch
 from transformers import AutoModel, AutoTokenizer
 
+from contracts.model_folder import MULTITASK, TASKS_FILE
 from trainers.bundle import read_bundle_manifest, read_task_split
 from trainers.data import TextClassificationData
 from trainers.default_model import resolve_model_source
@@ -24,7 +25,6 @@ from trainers.metrics import classification_metrics
 from trainers.model import clip_gradients, resolve_precision, warmup_then_linear_decay
 from trainers.params import TrainingParams
 
-TASKS_FILE = "tasks.json"
 HEADS_FILE = "heads.safetensors"
 MASKED = -100
 
@@ -185,7 +185,7 @@ def fit_multitask(
     trainer.fit(module, datamodule=data)
     seconds = round(time.perf_counter() - started, 2)
     card = {
-        "model_kind": "multitask",
+        "model_kind": MULTITASK,
         "model_source": params.model_name_or_path,
         "tasks": list(manifest.tasks),
         "precision": precision,

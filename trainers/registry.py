@@ -12,11 +12,11 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
-ALIASES = "aliases.json"
-LABEL_MAP = "label_map.json"
-MODEL_CARD = "model_card.json"
-CAUSAL_LM = "causal_lm"  # the card's model_kind of a generative model
-RECIPE_FILE = "text_recipe.json"  # how texts are prepared for the model (recipe.TextRecipe)
+from contracts.model_folder import ALIASES as ALIASES
+from contracts.model_folder import LABEL_MAP as LABEL_MAP
+from contracts.model_folder import MODEL_CARD as MODEL_CARD
+from contracts.model_folder import RECIPE_FILE as RECIPE_FILE
+
 PRODUCTION = "production"
 PREVIOUS = "previous"
 ALIAS_LOCK = ".aliases.lock"
@@ -164,8 +164,10 @@ def list_models(model_root: Path) -> list[dict[str, object]]:
                 "created_at": card.get("created_at", ""),
                 "dataset_versions": card.get("dataset_versions", []),
                 "rules_hash": card.get("rules_hash", ""),
+                "model_kind": card.get("model_kind", "transformer"),
                 "accuracy": metrics.get("accuracy"),
                 "macro_f1": metrics.get("macro_f1"),
+                "test_metrics": metrics,
                 "gate": gate_status(gate),
                 "deployed_at": card.get("deployed_at", ""),
             }

@@ -102,13 +102,16 @@ def training_curves_png(rows: list[dict[str, float]]) -> bytes:
         rate_axes.plot([s for s, _ in rates], [v for _, v in rates], color="grey", linestyle=":", label="learning rate")
         rate_axes.set_ylabel("learning rate")
     losses.legend(loc="upper center")
-    for name in ("val_accuracy", "val_macro_f1"):
+    names = sorted({key for row in rows for key in row if key.startswith("val_") and key != "val_loss"})
+    shown = [name for name in ("val_accuracy", "val_macro_f1") if name in names] or names  # a classifier's two
+    for name in shown:
         points = [(r["epoch"], r[name]) for r in rows if name in r]
         validation.plot([e for e, _ in points], [v for _, v in points], marker="o", label=name.removeprefix("val_"))
     validation.xaxis.get_major_locator().set_params(integer=True)
     validation.set_xlabel("epoch")
     validation.set_ylabel("val")
-    validation.set_ylim(0, 1.02)
+    if all(0 <= row[name] <= 1 for row in rows for name in shown if name in row):
+        validation.set_ylim(0, 1.02)
     validation.legend(loc="lower right")
     if not all(math.isfinite(v) for _, v in steps):
         losses.set_title("the loss became NaN or infinite")

@@ -1,17 +1,27 @@
-"""What turns prepared texts into class probabilities inside a `Classifier`: a transformer or a TF-IDF model."""
+"""What turns prepared texts into class probabilities inside a `Classifier`: an encoder, a multi-task encoder or a
+TF-IDF model (`trainers.kinds` picks one per model folder)."""
 
 from __future__ import annotations
 
 import json
 import pickle
 from pathlib import Path
+from typing import Protocol
 
 import numpy as np
 import torch
 
+from contracts.model_folder import TFIDF_FILE
 from trainers.export import class_probabilities, quantize_linear_layers
 from trainers.registry import MODEL_CARD, read_label_map
-from trainers.selection.candidates import TFIDF_FILE
+
+
+class Scorer(Protocol):
+    """What a `Classifier` asks of its model: class probabilities of prepared texts, and their precision."""
+
+    precision: str
+
+    def probabilities(self, texts: list[str], batch_size: int = 64) -> torch.Tensor: ...
 
 
 def model_card(folder: Path) -> dict:
@@ -101,12 +111,3 @@ class MultiTaskScorer:
     def probabilities(self, texts: list[str], batch_size: int = 64) -> torch.Tensor:
         """The primary (first) task's probabilities, for consumers of one task."""
         return next(iter(self.task_probabilities(texts, batch_size).values()))
-
-
-def load_scorer(folder: Path, card: dict, max_length: int | None = None, quantize: bool = False):
-    """The scorer a model folder holds: TF-IDF, multi-task, or a transformers sequence classifier."""
-    if (folder / TFIDF_FILE).is_file():
-        return TfidfScorer(folder, card)
-    if (folder / "tasks.json").is_file():
-        return MultiTaskScorer(folder, card, max_length, quantize)
-    return TransformerScorer(folder, card, max_length, quantize)

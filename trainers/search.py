@@ -115,7 +115,7 @@ def run_search(bundle: Path, base: dict, space: dict[str, dict], settings: Searc
     """Run trials until the study holds `settings.trials` finished ones (or the time runs out); the study."""
     from optuna.storages import fail_stale_trials
 
-    from trainers.train import fit
+    from trainers.fitting import fit
 
     check_space(space)
     study = open_study(settings)

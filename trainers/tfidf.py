@@ -13,6 +13,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from contracts.model_folder import TFIDF
 from recipe.words import analyzed_texts
 from trainers.abstain import fit_abstain_threshold
 from trainers.bundle import read_bundle_manifest, read_split
@@ -48,7 +49,7 @@ def train_tfidf(bundle: Path, output: Path, params: TrainingParams, reporter) ->
         threshold = fit_abstain_threshold(probabilities, targets, abstain_id, params.abstain_budget)
         abstain = {"label": params.abstain_label, "threshold": threshold, "budget": params.abstain_budget}
     card = {
-        "model_kind": "tfidf",
+        "model_kind": TFIDF,
         "model_source": "tfidf",
         "resolved_source": "tfidf",
         "hyperparameters": {**asdict(params), "c": model.c, "max_features": model.max_features},

@@ -1,11 +1,15 @@
-"""`refinery init --response-column`: a generation dataset (prompts and responses) declared from a sample."""
+"""`refinery init` on instruction or chat data: a generation dataset (prompts and responses) declared from a sample."""
 
 from __future__ import annotations
 
+from dataclasses import asdict
+
 import polars as pl
 
+from assets.datasets.chat_formats import ChatFormat
 from assets.datasets.declaration import DatasetDeclaration, Task
-from assets.datasets.profile import _column, _text_column, pii_found
+from assets.datasets.profile import pii_found
+from assets.readers.conversations import ConversationShapeError, joined_prompt, split_conversation
 from assets.readers.mapping import RecordMapping
 from assets.text.quality import identify_languages
 
@@ -16,32 +20,49 @@ def length_quantiles(texts: pl.Series) -> dict[str, int]:
     return {f"p{q}": int(lengths.quantile(q / 100, "nearest") or 0) for q in (0, 50, 95, 100)}
 
 
-def generation_profile(frame: pl.DataFrame, response: str, prompt: str | None = None) -> dict[str, object]:
-    """Which column holds the prompts (given, or detected among the others), the lengths of both sides, the prompts'
-    languages and the PII found on each side."""
-    if response not in frame.columns:
-        raise ValueError(f"no column {response!r} (columns: {', '.join(frame.columns)})")
-    others = frame.drop(response)
-    prompt = prompt or _text_column(others, [_column(others, name) for name in others.columns])[0]
-    if prompt not in frame.columns:
-        raise ValueError(f"no column {prompt!r} (columns: {', '.join(frame.columns)})")
-    sides = {
-        name: frame[column].cast(pl.String).drop_nulls()
-        for name, column in (("prompt", prompt), ("response", response))
-    }
-    languages = identify_languages(sides["prompt"].head(2000))["language"].value_counts(sort=True).head(5)
+def conversation_sides(frame: pl.DataFrame, chat: ChatFormat) -> tuple[list[str], list[str], int]:
+    """The sample's prompts and responses as the pipeline will read them, and how many records it would quarantine."""
+    mapping = chat.mapping
+    if mapping.messages_column:
+        split, malformed = [], 0
+        for value in frame[mapping.messages_column].to_list():
+            try:
+                split.append(split_conversation(value.to_list() if isinstance(value, pl.Series) else value))
+            except ConversationShapeError:
+                malformed += 1
+        return [p for p, _, _ in split], [r for _, r, _ in split], malformed
+    extra = frame[mapping.input_column] if mapping.input_column else pl.Series([None] * frame.height)
+    instructions = frame[mapping.text_column].cast(pl.String).to_list()
+    prompts = [joined_prompt(i, x) for i, x in zip(instructions, extra.cast(pl.String).to_list(), strict=True)]
+    responses = frame[mapping.response_column].cast(pl.String).to_list()
+    kept = [(p, r) for p, r in zip(prompts, responses, strict=True) if p is not None and r is not None]
+    return [p for p, _ in kept], [r for _, r in kept], frame.height - len(kept)
+
+
+def generation_profile(frame: pl.DataFrame, chat: ChatFormat) -> dict[str, object]:
+    """The format found, the lengths of prompts and responses, their languages (each example's prompt and
+    response together: a short prompt alone is too little text to tell) and the PII found on each side."""
+    prompts, responses, malformed = conversation_sides(frame, chat)
+    if not prompts:
+        raise ValueError(f"{chat.reason}, but no record of the sample is a prompt with its response")
+    sides = {"prompt": pl.Series(prompts, dtype=pl.String), "response": pl.Series(responses, dtype=pl.String)}
+    together = (sides["prompt"] + "\n" + sides["response"]).head(2000)
+    languages = identify_languages(together)["language"].value_counts(sort=True).head(5)
     return {
         "rows": frame.height,
-        "prompt_column": prompt,
-        "response_column": response,
-        "empty_responses": frame.height - sides["response"].len(),
+        "format": chat.name,
+        "found": chat.reason,
+        "mapping": {k: v for k, v in asdict(chat.mapping).items() if v != getattr(RecordMapping(), k)},
+        "malformed": malformed,
         "lengths": {name: length_quantiles(texts) for name, texts in sides.items()},
         "languages": dict(languages.iter_rows()),
         "pii": {name: pii_found(texts) for name, texts in sides.items()},
     }
 
 
-def generation_declaration(name: str, profile: dict, base_model: str | None) -> DatasetDeclaration:
+def generation_declaration(
+    name: str, profile: dict, mapping: RecordMapping, base_model: str | None
+) -> DatasetDeclaration:
     """A generation dataset for the profiled data, its length rules fitted to it, fine-tuning `base_model`."""
     lengths = profile["lengths"]
     rules = {
@@ -66,7 +87,7 @@ def generation_declaration(name: str, profile: dict, base_model: str | None) -> 
                 "languages": [
                     lang
                     for lang, count in profile["languages"].items()
-                    if count >= 0.05 * sum(profile["languages"].values())
+                    if count >= 0.1 * sum(profile["languages"].values())  # a tenth: one-off misreadings stay out
                 ]
                 or ["en"]
             },
@@ -74,10 +95,8 @@ def generation_declaration(name: str, profile: dict, base_model: str | None) -> 
     }
     return DatasetDeclaration(
         name,
-        description=f"declared by refinery init from {profile['rows']} profiled prompts and responses",
-        mapping=RecordMapping(
-            text_column=profile["prompt_column"], label_column=None, response_column=profile["response_column"]
-        ),
+        description=f"declared by refinery init from {profile['rows']} profiled {profile['format']} records",
+        mapping=mapping,
         tasks=(Task("response", "response", None, "accept", "generation"),),
         rules=rules,
         training={"model_name_or_path": base_model} if base_model else {},

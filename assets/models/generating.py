@@ -6,7 +6,8 @@ from pathlib import Path
 
 import polars as pl
 
-from trainers.registry import CAUSAL_LM, read_card
+from contracts.model_folder import GENERATOR
+from trainers.kinds import kind_of
 
 
 class NotGenerativeError(ValueError):
@@ -15,10 +16,10 @@ class NotGenerativeError(ValueError):
 
 def check_generative(model_folder: Path) -> None:
     """Raise unless the model is a causal LM."""
-    kind = read_card(model_folder).get("model_kind", "transformer")
-    if kind != CAUSAL_LM:
+    kind = kind_of(model_folder)
+    if kind.family != GENERATOR:
         raise NotGenerativeError(
-            f"model {model_folder.name} is a {kind} model, not a causal LM: it labels texts "
+            f"model {model_folder.name} is a {kind.name} model, not a generator: it labels texts "
             "(batch_predictions) and answers no prompts"
         )
 

@@ -25,10 +25,10 @@ def read_texts(lake: Lake, version: str, input_path: str) -> pl.DataFrame:
 
 def score_texts(model_folder: Path, rows: pl.DataFrame, batch_size: int) -> pl.DataFrame:
     """`rows` with the text as the model saw it (prepared by its recipe), its label and score, or why it was refused."""
-    from trainers.inference import Classifier  # torch loads in the step, not when the code location loads
+    from trainers.kinds import load_classifier  # torch loads in the step, not when the code location loads
 
     rows = rows.filter(pl.col("text").str.strip_chars() != "")
-    classifier = Classifier(model_folder)
+    classifier = load_classifier(model_folder)
     predictions = classifier.predict(rows["text"].to_list(), batch_size=batch_size)
     further_tasks = list(classifier.task_labels())[1:]  # a multi-task model: the primary task is label/score
     return rows.with_columns(

@@ -13,7 +13,7 @@ from pathlib import Path
 import polars as pl
 import pyarrow as pa
 
-from assets.readers.conversations import split_conversations
+from assets.readers.conversations import join_inputs, split_conversations
 from assets.readers.formats import SUFFIX_FORMATS, columns_of, file_format, read_file
 from assets.readers.mapping import MAPPING_FILE, RecordMapping
 from assets.readers.protocol import IngestError, ParsedRecords
@@ -76,7 +76,7 @@ def documents_schema(extra_columns: list[str]) -> pa.Schema:
 
 def carried_columns(present: list[str], config: RecordMapping, known: dict[str, str]) -> dict[str, str]:
     """Source columns that no mapping uses, with their lake names (added to `known`)."""
-    mapped = set(config.mapped.values()) | {config.messages_column}
+    mapped = set(config.mapped.values()) | {config.messages_column, config.text_column, config.input_column}
     return {**known, **{name: _extra_name(name) for name in present if name not in mapped and name not in known}}
 
 
@@ -85,6 +85,8 @@ def reject_unmappable(batch: ParsedRecords, config: RecordMapping, source: str) 
     text) to the batch's rejects."""
     if config.messages_column:
         batch = split_conversations(batch, config.messages_column, source)
+    if config.input_column:
+        batch = join_inputs(batch, config.text_column, config.input_column)
     if batch.frame is not None:  # parsed from text: every value is a string
         return batch
     mapped = [column for column in config.mapped.values() if column in batch.columns]

@@ -30,6 +30,7 @@ class RecordMapping:
     id_column: str | None = None
     response_column: str | None = None
     messages_column: str | None = None  # chat records: the conversation, which gives text, response and context
+    input_column: str | None = None  # an instruction's input (Alpaca; optional per file): joined to the prompt
     format: str | None = None
     encoding: str | None = None
     delimiter: str | None = None
@@ -80,7 +81,7 @@ class RecordMapping:
         if self.messages_column:
             mapping = {"text": PROMPT, RESPONSE: ANSWER, CONTEXT: EARLIER}
             return {**mapping, "source_id": self.id_column} if self.id_column else mapping
-        mapping = {"text": self.text_column}
+        mapping = {"text": PROMPT if self.input_column else self.text_column}
         if self.label_column:
             mapping["label"] = self.label_column
         if self.response_column:
@@ -96,6 +97,7 @@ MAPPING_KEYS = {  # each key of a `_source.yaml` and the type of its value
     "id_column": str,
     "response_column": str,
     "messages_column": str,
+    "input_column": str,
     "format": str,
     "encoding": str,
     "delimiter": str,
@@ -122,6 +124,11 @@ def _check_values(values: dict, where: str) -> None:
     if values.get("messages_column") and values.get("response_column"):
         raise MappingError(
             f"{where}: a conversation ({'messages_column'!r}) holds its response; drop 'response_column'"
+        )
+    if values.get("input_column") and (values.get("messages_column") or not values.get("response_column")):
+        raise MappingError(
+            f"{where}: 'input_column' joins an instruction's input to its prompt: it needs a "
+            "'response_column' and no 'messages_column'"
         )
     if values.get("format") not in (None, *FORMATS):
         raise MappingError(f"{where}: key 'format' must be one of {', '.join(FORMATS)}")

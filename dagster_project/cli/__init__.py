@@ -11,6 +11,7 @@ import importlib
 import sys
 
 from assets.storage.home import RefineryHome
+from contracts.chat import CHAT_FORMATS
 
 DEMO_VERSION = "demo-v1"
 COMMAND_MODULES = {
@@ -20,6 +21,7 @@ COMMAND_MODULES = {
     "status": "pipeline",
     "demo": "pipeline",
     "predict": "models",
+    "generate": "generation",
     "serve": "models",
     "models": "models",
     "rollback": "models",
@@ -93,7 +95,13 @@ def add_data_commands(commands: argparse._SubParsersAction) -> None:
     init.add_argument("--label-column", help="the label column (default: detected, see the profile)")
     init.add_argument("--json", action="store_true", help="print the profile as JSON")
     init.add_argument("--response-column", help="declare a generation dataset: this column holds the responses")
-    init.add_argument("--base-model", help="a generation dataset's causal LM to fine-tune (a folder or hub id)")
+    init.add_argument("--messages-column", help="declare a chat dataset: this column holds the conversations")
+    init.add_argument("--format", choices=CHAT_FORMATS, help="the instruction or chat format (default: detected)")
+    init.add_argument(
+        "--base-model",
+        help="a generation dataset's causal LM to fine-tune (a folder, GGUF file or hub id; default "
+        "SmolLM2-135M-Instruct)",
+    )
 
     demo = subcommand(commands, "demo", "generate the demo corpus and run the whole pipeline on it")
     demo.add_argument(*VERSION_FLAGS, dest="version", default=DEMO_VERSION, help="dataset version name")
@@ -102,8 +110,8 @@ def add_data_commands(commands: argparse._SubParsersAction) -> None:
     demo.add_argument(
         "--generation-rows",
         type=int,
-        default=600,
-        help="answered tickets of the generation demo (a tiny causal LM); 0: none",
+        default=240,
+        help="answered tickets of the generation demo (SmolLM2-135M fine-tuned with LoRA); 0: none",
     )
 
     ingest = subcommand(commands, "ingest", "register a file or folder as a new dataset version")
@@ -128,13 +136,23 @@ def add_data_commands(commands: argparse._SubParsersAction) -> None:
 
 
 def add_model_commands(commands: argparse._SubParsersAction) -> None:
-    """predict, models, rollback, serve, ui."""
+    """predict, generate, models, rollback, serve, ui."""
     predict = subcommand(commands, "predict", "label texts with the deployed model")
     predict.add_argument("texts", nargs="*", help="texts to label (or --file)")
     predict.add_argument("-f", "--file", help="texts from a CSV, JSONL or text file (one per line); - for stdin")
     predict.add_argument("--text-column", default="text", help="the text column of a CSV or JSONL --file")
     predict.add_argument("-o", "--output", help="write CSV or JSONL (by suffix) instead of printing")
     predict.add_argument("--json", action="store_true", help="print JSON lines")
+
+    generate = subcommand(commands, "generate", "answer prompts with a generation dataset's deployed model")
+    generate.add_argument("prompts", nargs="*", help="prompts to answer (or --file)")
+    generate.add_argument("-f", "--file", help="prompts from a CSV, JSONL or text file (one per line); - for stdin")
+    generate.add_argument("--text-column", default="prompt", help="the prompt column of a CSV or JSONL --file")
+    generate.add_argument("-o", "--output", help="write JSON Lines instead of printing")
+    generate.add_argument("--json", action="store_true", help="print JSON lines")
+    generate.add_argument("--max-new-tokens", type=int, default=128, help="the longest answer, in tokens")
+    generate.add_argument("--temperature", type=float, default=0.0, help="0: greedy (the same answer each time)")
+    generate.add_argument("--batch-size", type=int, default=8, help="prompts answered together")
 
     models = subcommand(commands, "models", "every model with its aliases, lineage and test metrics")
     models.add_argument("--json", action="store_true", help="print JSON")
@@ -148,7 +166,7 @@ def add_model_commands(commands: argparse._SubParsersAction) -> None:
     )
     add.add_argument("examples", help='JSON lines, one {"text": ..., "label": ...} per example')
     add.add_argument("--no-deploy", action="store_true", help="only write the new model version")
-    for command in (predict, models, rollback, add):
+    for command in (predict, generate, models, rollback, add):
         command.add_argument("--dataset", help="whose models (default: the home's only dataset with models)")
 
     for name, port in (("serve", 8080), ("ui", 3000)):

@@ -7,10 +7,12 @@ import json
 import re
 from pathlib import Path
 
+from assets.datasets.chat_formats import ChatFormatError, chosen_chat_format
 from assets.datasets.declaration import dataset_file, declaration_yaml
 from assets.datasets.generation_profile import generation_declaration, generation_profile
 from assets.datasets.profile import DatasetProfile, fitted_declaration, profile_frame, read_sample
 from assets.storage.home import RefineryHome
+from contracts.model_folder import DEFAULT_BASE_MODEL
 from dagster_project.cli import CliError
 from dagster_project.cli.common import open_instance
 from dagster_project.versions import register_drop
@@ -48,6 +50,21 @@ def profile_lines(profile: DatasetProfile) -> list[str]:
     return lines
 
 
+def generation_lines(found: dict) -> list[str]:
+    """An instruction or chat sample's profile as `refinery init` prints it."""
+    lengths = found["lengths"]
+    lines = [f"format:        {found['format']} ({found['found']}); {found['rows']} records sampled"]
+    if found["malformed"]:
+        lines.append(f"malformed:     {found['malformed']} records (quarantined with their reason when ingested)")
+    for side in ("prompt", "response"):
+        q = lengths[side]
+        lines.append(f"{side + ' length:':<15}median {q['p50']}, p95 {q['p95']}, max {q['p100']} characters")
+    lines.append(f"languages:     {', '.join(f'{k} {v}' for k, v in found['languages'].items())} (of a sample)")
+    pii = {side: ", ".join(f"{k} {v}" for k, v in counts.items()) or "none" for side, counts in found["pii"].items()}
+    lines.append(f"PII:           prompts {pii['prompt']}; responses {pii['response']}")
+    return lines
+
+
 def command_init(args: argparse.Namespace, home: RefineryHome) -> int:
     source = Path(args.path)
     if not source.exists():
@@ -58,14 +75,26 @@ def command_init(args: argparse.Namespace, home: RefineryHome) -> int:
         raise CliError(
             f"{path}: dataset {name!r} is already declared; add versions with: refinery ingest PATH --dataset {name}"
         )
-    if args.response_column:  # prompts and responses: a causal LM learns to answer
-        found = generation_profile(read_sample(source), args.response_column, args.text_column)
-        print(json.dumps(found, indent=2))
-        declaration = generation_declaration(name, found, args.base_model)
+    sample = read_sample(source)
+    try:
+        chat = chosen_chat_format(
+            sample,
+            response_column=args.response_column,
+            text_column=args.text_column,
+            label_column=args.label_column,
+            requested=args.format,
+            messages_column=args.messages_column,
+        )
+    except ChatFormatError as error:
+        raise CliError(f"{source}: {error}") from error
+    if chat is not None:  # prompts and responses: a causal LM learns to answer
+        found = generation_profile(sample, chat)
+        print(json.dumps(found, indent=2) if args.json else "\n".join(generation_lines(found)))
+        declaration = generation_declaration(name, found, chat.mapping, args.base_model)
         if not args.base_model:
-            print(f"set training: model_name_or_path (a causal LM folder or hub id) in {path} before refinery run")
+            print(f"base model: {DEFAULT_BASE_MODEL} (set training: model_name_or_path in {path} to change it)")
     else:
-        profile = profile_frame(read_sample(source), args.text_column, args.label_column)
+        profile = profile_frame(sample, args.text_column, args.label_column)
         print(json.dumps(profile.to_dict(), indent=2) if args.json else "\n".join(profile_lines(profile)))
         declaration = fitted_declaration(name, profile)
     path.parent.mkdir(parents=True, exist_ok=True)

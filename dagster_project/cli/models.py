@@ -75,7 +75,7 @@ def write_predictions(rows: list[dict], output: str) -> None:
 
 
 def command_predict(args: argparse.Namespace, home: RefineryHome) -> int:
-    from trainers.inference import Classifier  # torch: only this command pays for it
+    from trainers.kinds import load_classifier  # torch: only this command pays for it
 
     texts = list(args.texts) + (read_texts(args.file, args.text_column) if args.file else [])
     if not texts:
@@ -85,7 +85,11 @@ def command_predict(args: argparse.Namespace, home: RefineryHome) -> int:
         folder = resolve_alias(model_root)
     except LookupError as error:
         raise CliError(str(error)) from error
-    predictions = Classifier(folder).predict(texts)
+    try:
+        classifier = load_classifier(folder)
+    except ValueError as error:  # a generator's folder, or a kind this version does not know
+        raise CliError(f'{error}; answer prompts with: refinery generate --dataset ... "prompt"') from error
+    predictions = classifier.predict(texts)
     rows = [
         {
             "text": text,
@@ -127,7 +131,8 @@ def command_serve(args: argparse.Namespace, home: RefineryHome) -> int:
     auth = f"bearer token from {TOKEN_VARIABLE}" if os.environ.get(TOKEN_VARIABLE) else "no auth"
     print(
         f"serving the production models of {', '.join(found)} on http://{args.host}:{args.port} ({auth}): "
-        "POST /predict/{dataset} (or /predict with one dataset), POST /feedback, GET /health, GET /metrics",
+        "classifiers on POST /predict/{dataset} and /feedback; generators on POST /generate/{dataset}, "
+        "/v1/chat/completions and GET /v1/models; GET /health, GET /metrics",
         flush=True,
     )
     quantize = False if args.no_quantize else None
@@ -157,6 +162,25 @@ def served_models(home: RefineryHome) -> tuple[Path, StoreMirror | None]:
     return home.model_cache, StoreMirror(store, home.model_cache).start()
 
 
+SHOWN_METRICS = {  # a test report's metric -> its short name in `refinery models`, classifiers' then generators'
+    "accuracy": "acc",
+    "macro_f1": "F1",
+    "rouge_l": "ROUGE-L",
+    "perplexity": "ppl",
+    "gain_over_base": "gain",
+}
+
+
+def metrics_cell(metrics: dict) -> str:
+    """A model's test metrics in a few characters: accuracy and macro F1, or ROUGE-L, perplexity and gain over base."""
+    shown = [
+        f"{short} {metrics[name]:+.4f}" if name == "gain_over_base" else f"{short} {metrics[name]:.4f}"
+        for name, short in SHOWN_METRICS.items()
+        if metrics.get(name) is not None
+    ]
+    return " ".join(shown) or "-"
+
+
 def command_models(args: argparse.Namespace, home: RefineryHome) -> int:
     model_root = model_root_for(home, args.dataset)
     rows, history = list_models(model_root), alias_history(model_root)
@@ -167,12 +191,10 @@ def command_models(args: argparse.Namespace, home: RefineryHome) -> int:
         print("no models yet; run the pipeline first (refinery demo)")
         return 0
     width = max(len(str(row["version"])) for row in rows) + 1
-    print(f"{'version':<{width}} {'aliases':<20} {'accuracy':>8} {'macro_f1':>8} {'gate':<7} {'created':<20} data")
+    print(f"{'version':<{width}} {'aliases':<20} {'test metrics':<40} {'gate':<7} {'created':<20} data")
     for row in rows:
-        accuracy = f"{row['accuracy']:.4f}" if row["accuracy"] is not None else "-"
-        macro_f1 = f"{row['macro_f1']:.4f}" if row["macro_f1"] is not None else "-"
         print(
-            f"{row['version']:<{width}} {','.join(row['aliases']) or '-':<20} {accuracy:>8} {macro_f1:>8} "
+            f"{row['version']:<{width}} {','.join(row['aliases']) or '-':<20} {metrics_cell(row['test_metrics']):<40} "
             f"{row['gate'] or '-':<7} {row['created_at']:<20} {','.join(row['dataset_versions'])} "
             f"(rules {str(row['rules_hash'])[:12]})"
         )

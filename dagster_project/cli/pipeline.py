@@ -173,15 +173,11 @@ def command_demo(args: argparse.Namespace, home: RefineryHome) -> int:
 
 
 def run_generation_demo(home: RefineryHome, rows: int, log_level: str) -> None:
-    """The demo's generation dataset: answered tickets, a tiny Llama built in code (no hub) fine-tuned on them."""
-    from trainers.generative.tiny import build_tiny_causal_lm
-
+    """The demo's generation dataset: answered tickets, the shipped SmolLM2-135M-Instruct fine-tuned on them with
+    LoRA, and judged against itself before the fine-tune."""
     instance, version = open_instance(home), f"{ANSWERS_DATASET}-demo-v1"
     if not instance.has_dynamic_partition(DATASET_VERSIONS, version):
-        base = home.root / "base-models" / "tiny-llama"
-        if not (base / "config.json").is_file():
-            build_tiny_causal_lm(base)
-        write_answers_declaration(home.datasets, base)
+        write_answers_declaration(home.datasets)
         with tempfile.TemporaryDirectory() as scratch:
             defects = write_answers_drop(Path(scratch) / "answers", rows=rows)
             register_drop(instance, home, Path(scratch) / "answers", version, dataset=ANSWERS_DATASET)
@@ -191,7 +187,8 @@ def run_generation_demo(home: RefineryHome, rows: int, log_level: str) -> None:
     if not run_version(home, version, "*", {"loggers": {"console": {"config": {"log_level": log_level}}}}):
         raise CliError("the generation demo did not complete; see the messages above")
     print(summarize_version(home, version))
+    print(f'\ntry: refinery generate --dataset {ANSWERS_DATASET} "my vpn drops"')
     print(
-        f'\ntry: curl -s 127.0.0.1:8080/generate/{ANSWERS_DATASET} -d \'{{"prompt": "my vpn drops"}}\''
-        "   after   make serve"
+        f"or:  curl -s 127.0.0.1:8080/generate/{ANSWERS_DATASET} -H 'Content-Type: application/json' "
+        '-d \'{"prompt": "my vpn drops"}\'   after   make serve'
     )

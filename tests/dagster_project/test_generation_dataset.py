@@ -149,11 +149,18 @@ def test_init_declares_a_generation_dataset_that_run_takes_to_a_deployed_causal_
     write_answers(tmp_path / "drop", 240)
     home = tmp_path / "home"
     init = _refinery(
-        home, "init", str(tmp_path / "drop" / "answers.csv"), "--response-column", "answer", "--base-model", str(base)
+        home,
+        "init",
+        str(tmp_path / "drop" / "answers.csv"),
+        "--response-column",
+        "answer",
+        "--base-model",
+        str(base),
+        "--json",
     )
     assert init.returncode == 0, init.stderr
     profile = json.loads(init.stdout[: init.stdout.index("\ndeclared")])
-    assert profile["prompt_column"] == "question" and profile["pii"]["response"] == {"email": 1}
+    assert profile["mapping"]["text_column"] == "question" and profile["pii"]["response"] == {"email": 1}
     declared = yaml.safe_load((home / "datasets" / "answers.yaml").read_text())
     assert declared["tasks"] == [{"name": "response", "kind": "generation"}]
     settings = {"max_epochs": 4, "learning_rate": 3e-3, "lora_rank": 16, "lora_alpha": 32, "max_length": 64}

@@ -150,12 +150,12 @@ def test_the_same_texts_get_the_same_answers_on_every_path_and_no_raw_pii_is_log
     import subprocess
     import sys
 
-    from trainers.inference import Classifier
+    from trainers.kinds import load_classifier
 
     texts = _texts_with_pii_replies_and_markup(200)
     production = read_aliases(pipeline.models)["production"]
     folder = pipeline.models / production
-    classifier = Classifier(folder)  # evaluation's path: probabilities of the prepared texts, then decide
+    classifier = load_classifier(folder)  # evaluation's path: probabilities of the prepared texts, then decide
     evaluated = classifier.decide(classifier.probabilities(texts))
     refused = [p.refused is not None for p in classifier.predict(texts)]
     too_long = {i for i, text in enumerate(texts) if len(text) > 2000}  # the demo plants oversized tickets

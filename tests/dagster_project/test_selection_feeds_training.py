@@ -13,7 +13,7 @@ from assets.storage.home import RefineryHome
 from assets.training import fine_tuned_model
 from tests.conftest import build_tiny_model
 from tests.dagster_project.pipeline import Pipeline
-from trainers.inference import Classifier
+from trainers.kinds import load_classifier
 from trainers.registry import read_card
 
 
@@ -48,7 +48,7 @@ def test_a_chosen_tfidf_candidate_is_trained_evaluated_and_answers_through_the_c
         evaluated = result.asset_materializations_for_node("model_evaluation")[0].metadata
         assert 0.0 <= evaluated["test_accuracy"].value <= 1.0
         labels = json.loads((folder / "label_map.json").read_text())
-        assert all(p.label in labels for p in Classifier(folder).predict(["my vpn keeps dropping", "printer jam"]))
+        assert all(p.label in labels for p in load_classifier(folder).predict(["my vpn keeps dropping", "printer jam"]))
 
 
 def test_from_selection_without_a_matrix_fails_saying_what_to_materialize_first(tmp_path: Path) -> None:

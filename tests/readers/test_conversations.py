@@ -68,7 +68,7 @@ def test_conversations_of_another_shape_are_quarantined_whole_naming_the_problem
     assert [r["rule"] for r in reader.rejects] == ["conversation_shape"] * 4
     assert [r["source_row"] for r in reader.rejects] == [1, 2, 3, 4]
     assert "ends with a user message and the assistant's answer" in reader.rejects[1]["reason"]
-    assert "message 0" in reader.rejects[2]["reason"] and "not JSON" in reader.rejects[3]["reason"]
+    assert "messages[0].role" in reader.rejects[2]["reason"] and "not JSON" in reader.rejects[3]["reason"]
     assert json.loads(reader.rejects[0]["record"])["messages"][0]["content"] == "no answer yet"  # nothing lost
 
 

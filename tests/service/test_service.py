@@ -155,10 +155,10 @@ def test_moving_the_production_alias_swaps_the_model_without_a_failed_request(re
 
 
 def test_int8_serving_stays_close_to_the_float32_model(registry: Path) -> None:
-    from trainers.inference import Classifier
+    from trainers.kinds import load_classifier
 
     texts = ["my vpn keeps dropping", "printer jam on floor 3", "invoice 1234 is wrong", "reset my password"]
-    exact = Classifier(registry / "v1").probabilities(texts)
-    quantized = Classifier(registry / "v1", quantize=True)
+    exact = load_classifier(registry / "v1").probabilities(texts)
+    quantized = load_classifier(registry / "v1", quantize=True)
     assert quantized.precision == "int8-dynamic"
     assert (quantized.probabilities(texts) - exact).abs().max() < 0.05

@@ -15,7 +15,7 @@ from tests.servers import call
 from trainers.add_labels import add_labels, main, read_examples
 from trainers.bundle import read_bundle_manifest, read_split
 from trainers.few_shot import head_inputs, meta_train
-from trainers.inference import Classifier
+from trainers.kinds import load_classifier
 from trainers.params import TrainingParams
 from trainers.registry import promote, read_card
 from trainers.train import Reporter, train
@@ -55,7 +55,7 @@ def test_a_prototype_head_answers_by_the_nearest_train_prototype(prototype_model
     prototypes = torch.stack([features[torch.tensor(labels) == i].mean(0) for i in range(len(label_map))])
     queries = head_inputs(model, tokenizer, NOVEL[:3], 48)
     expected = torch.softmax(-(torch.cdist(queries, prototypes) ** 2) / card["prototype_head"]["temperature"], -1)
-    assert torch.allclose(Classifier(folder).probabilities(NOVEL[:3]), expected, atol=1e-4)
+    assert torch.allclose(load_classifier(folder).probabilities(NOVEL[:3]), expected, atol=1e-4)
 
 
 def test_a_five_shot_label_is_added_without_training_and_served_over_http(prototype_model, tmp_path: Path) -> None:
@@ -102,11 +102,15 @@ def test_new_rows_are_calibrated_to_keep_known_labels_accuracy_on_their_val_spli
     texts, ids = read_split(bundle, "val", label_map)
     labels = [next(k for k, v in label_map.items() if v == i) for i in ids]
     # a "new" label whose prototype is a known text the model gets right: uncalibrated, it would take that text
-    right = next(t for t, p, g in zip(texts, Classifier(folder).predict(texts), labels, strict=True) if p.label == g)
+    right = next(
+        t for t, p, g in zip(texts, load_classifier(folder).predict(texts), labels, strict=True) if p.label == g
+    )
     added = add_labels(folder, {"copycat": [right] * 5}, tmp_path / "v3", (texts, labels))
 
     def accuracy(model_folder: Path) -> float:
-        return sum(p.label == gold for p, gold in zip(Classifier(model_folder).predict(texts), labels, strict=True))
+        return sum(
+            p.label == gold for p, gold in zip(load_classifier(model_folder).predict(texts), labels, strict=True)
+        )
 
     assert read_card(tmp_path / "v3")["lineage"]["few_shot"]["bias_offset"] > 0
     assert accuracy(tmp_path / "v3") >= accuracy(folder) - 0.005 * len(texts) and added["labels"] == 4

@@ -13,7 +13,7 @@ from service.server import ServiceThread
 from tests.conftest import build_tiny_model, write_small_bundle
 from tests.servers import call
 from trainers.bundle import BundleManifest, read_bundle_manifest, task_column, write_bundle
-from trainers.inference import Classifier
+from trainers.kinds import load_classifier
 from trainers.multitask import MASKED, fit_multitask, load_multitask, task_losses
 from trainers.params import TrainingParams
 from trainers.registry import promote, read_card
@@ -59,7 +59,7 @@ def test_a_two_task_model_exports_and_reloads_to_identical_predictions(exported:
     batch = tokenizer(TEXTS, padding=True, truncation=True, max_length=48, return_tensors="pt")
     with torch.inference_mode():
         expected = {t: torch.softmax(v, -1) for t, v in net(batch["input_ids"], batch["attention_mask"]).items()}
-    reloaded = Classifier(exported).task_probabilities(TEXTS)
+    reloaded = load_classifier(exported).task_probabilities(TEXTS)
     for task in tasks:
         assert torch.allclose(reloaded[task], expected[task], atol=1e-5)
     card = read_card(exported)

@@ -18,6 +18,7 @@ from trainers.generative.params import SftParams
 from trainers.generative.sft import fit_sft
 from trainers.generative.tiny import build_tiny_causal_lm
 from trainers.generative.train import run_sft
+from trainers.reports import read_metrics_csv_text
 
 ITEMS = ["printer", "laptop", "badge", "vpn", "monitor", "phone", "mouse", "keyboard"]
 ACTIONS = {"reset": "restart", "order": "request", "fix": "repair"}
@@ -280,3 +281,28 @@ def test_torchrun_trains_on_two_gloo_processes_and_rank_zero_exports(tiny_lm: Pa
     assert reports[0]["val_loss"] < reports[0]["val_loss_before"]
     card = json.loads((tmp_path / "model" / "model_card.json").read_text())
     assert card["params"]["devices"] == "2" and card["params"]["strategy"] == "ddp"
+
+
+def test_a_fine_tune_reports_progress_and_writes_its_metrics_and_curves(tiny_lm: Path, tmp_path: Path) -> None:
+    params = SftParams(
+        model_name_or_path=str(tiny_lm),
+        max_epochs=2,
+        batch_size=4,
+        max_length=96,
+        learning_rate=1e-2,
+        lora_rank=8,
+        log_every_n_steps=2,
+    )
+    lines: list[str] = []
+    result = fit_sft(instructions(48, seed=3), instructions(8, seed=4), params, log=lines.append)
+    steps = [line for line in lines if line.startswith("step ")]
+    assert steps and all("response tokens/s" in line and "ETA" in line and "loss" in line for line in steps)
+    assert [line.split(":")[0] for line in lines if line.startswith("epoch ")] == ["epoch 0", "epoch 1"]
+    rows = read_metrics_csv_text(result.metrics_csv)
+    assert sum("train_loss" in row for row in rows) >= 2 and any(k.startswith("lr-") for row in rows for k in row)
+    val = [row["val_loss"] for row in rows if "val_loss" in row]
+    assert len(val) == 3  # before training, then each epoch
+    assert result.best["val_loss"] == round(min(val[1:]), 6) == round(result.val_loss_after, 6)
+    output = export_causal_lm(result, params, tmp_path / "model")
+    assert (output / "metrics.csv").read_text() == result.metrics_csv
+    assert (output / "training_curves.png").read_bytes().startswith(b"\x89PNG")

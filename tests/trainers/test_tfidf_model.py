@@ -12,7 +12,7 @@ from service.app import build_app
 from service.server import ServiceThread
 from tests.conftest import write_small_bundle
 from tests.servers import call
-from trainers.inference import Classifier
+from trainers.kinds import load_classifier
 from trainers.params import TrainingParams
 from trainers.registry import promote
 from trainers.tfidf import split_data
@@ -48,11 +48,11 @@ def test_a_reloaded_tfidf_model_gives_the_probabilities_of_the_fitted_one(export
     fitted = TfidfCandidate()
     fitted.fit(split_data(result["bundle"], "train", label_map, "en"), len(label_map))
     val = split_data(result["bundle"], "val", label_map, "en")
-    reloaded = Classifier(folder).probabilities(val.texts)
+    reloaded = load_classifier(folder).probabilities(val.texts)
     assert torch.allclose(reloaded, torch.from_numpy(fitted.predict_proba(val)).float(), atol=1e-6)
-    assert [p.label for p in Classifier(folder).predict(TEXTS)] == [
+    assert [p.label for p in load_classifier(folder).predict(TEXTS)] == [
         max(label_map, key=lambda label: float(row[label_map[label]]))
-        for row in Classifier(folder).probabilities(TEXTS)
+        for row in load_classifier(folder).probabilities(TEXTS)
     ]
 
 

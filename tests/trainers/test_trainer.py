@@ -12,9 +12,10 @@ from safetensors.torch import load_file
 
 from tests.conftest import TINY_CONFIGS, build_tiny_model, write_small_bundle
 from trainers.export import export_model
-from trainers.inference import Classifier
+from trainers.fitting import fit
+from trainers.kinds import load_classifier
 from trainers.params import TrainingParams
-from trainers.train import Reporter, fit
+from trainers.train import Reporter
 
 pytestmark = pytest.mark.slow
 
@@ -39,7 +40,7 @@ def test_each_architecture_trains_exports_and_reloads_to_identical_predictions(m
         expected = torch.softmax(
             model(input_ids=encoded["input_ids"], attention_mask=encoded["attention_mask"]).logits, -1
         )
-    reloaded = Classifier(tmp_path / "out").probabilities(texts)
+    reloaded = load_classifier(tmp_path / "out").probabilities(texts)
     assert torch.allclose(reloaded, expected, atol=1e-5)
     assert (tmp_path / "out" / "model.safetensors").is_file()
     assert json.loads((tmp_path / "out" / "label_map.json").read_text()) == fitted.manifest.label_map
@@ -226,7 +227,7 @@ def test_an_abstain_label_gets_a_threshold_in_the_card_that_the_classifier_appli
     result = train(bundle, tmp_path / "out", params, Reporter())
     card = read_card(tmp_path / "out")
     assert card["abstain"]["label"] == label and card["abstain"]["threshold"] == result["abstain_threshold"]
-    classifier = Classifier(tmp_path / "out")
+    classifier = load_classifier(tmp_path / "out")
     texts = ["my vpn keeps dropping", "printer jam on floor 3", "invoice 1234 is wrong"]
     probabilities = classifier.probabilities(texts)
     for prediction, row in zip(classifier.predict(texts), probabilities, strict=True):
@@ -269,7 +270,7 @@ def test_lora_trains_adapters_and_the_head_and_exports_a_merged_model(model_type
     with torch.inference_mode():
         encoded = fitted.tokenizer(texts, padding=True, return_tensors="pt")
         expected = torch.softmax(merged.eval()(**{k: encoded[k] for k in ("input_ids", "attention_mask")}).logits, -1)
-    assert torch.allclose(Classifier(tmp_path / "out").probabilities(texts), expected, atol=1e-5)
+    assert torch.allclose(load_classifier(tmp_path / "out").probabilities(texts), expected, atol=1e-5)
 
 
 def test_with_save_best_the_exported_weights_are_the_best_epochs_checkpoint(bundle, tmp_path) -> None:

@@ -10,9 +10,10 @@ import torch
 
 from tests.conftest import build_tiny_model, write_small_bundle
 from trainers.export import export_model
+from trainers.fitting import fit
 from trainers.model import SequenceClassifier
 from trainers.params import TrainingParams
-from trainers.train import Reporter, fit
+from trainers.train import Reporter
 from trainers.transfer import GradualUnfreezing, layer_index, output_layer
 
 

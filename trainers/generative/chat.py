@@ -4,7 +4,8 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 
-ROLES = ("system", "user", "assistant")
+from contracts.chat import MessageShapeError, normalized_messages
+
 # The default: role headers a small model learns quickly; the assistant header ends the prompt.
 DEFAULT_CHAT_TEMPLATE = (
     "{% for message in messages %}"
@@ -22,19 +23,10 @@ class ConversationError(ValueError):
 
 def check_messages(messages: object, where: str = "messages") -> list[dict[str, str]]:
     """`messages` as a list of {role, content} with known roles and text content, else ConversationError."""
-    if not isinstance(messages, list) or not messages:
-        raise ConversationError(f"{where}: expected a non-empty list of {{role, content}} objects")
-    checked = []
-    for index, message in enumerate(messages):
-        if not isinstance(message, Mapping) or set(message) - {"role", "content", "name"}:
-            raise ConversationError(f"{where}[{index}]: expected an object with 'role' and 'content'")
-        role, content = message.get("role"), message.get("content")
-        if role not in ROLES:
-            raise ConversationError(f"{where}[{index}].role: {role!r} is not one of {', '.join(ROLES)}")
-        if not isinstance(content, str):
-            raise ConversationError(f"{where}[{index}].content: expected text")
-        checked.append({"role": role, "content": content})
-    return checked
+    try:
+        return normalized_messages(messages, where)
+    except MessageShapeError as error:
+        raise ConversationError(str(error)) from error
 
 
 def ensure_chat_template(tokenizer) -> None:

@@ -57,42 +57,72 @@ def response_loss(generator: Generator, records: Sequence[Mapping], max_length: 
     return total / max(tokens, 1)
 
 
-def answer_records(generator: Generator, records: Sequence[Mapping], batch_size: int, max_new_tokens: int) -> dict:
-    """Greedy answers to the records' prompts: ROUGE-L and exact match against their responses, and samples."""
-    conversations = [as_messages(record) for record in records]
+def answers_to(generator: Generator, records: Sequence[Mapping], batch_size: int, max_new_tokens: int) -> list[str]:
+    """Greedy answers to the records' prompts, generated in batches."""
+    conversations = [messages for messages, _ in map(as_messages, records)]
     answers: list[str] = []
     for start in range(0, len(conversations), batch_size):
-        batch = [messages for messages, _ in conversations[start : start + batch_size]]
+        batch = conversations[start : start + batch_size]
         answers += [text for text, _ in generator.answer(batch, Limits(max_new_tokens=max_new_tokens))]
-    references = [response for _, response in conversations]
-    shown = zip(conversations[:SAMPLES_SHOWN], answers, strict=False)
+    return answers
+
+
+def answer_records(generator: Generator, records: Sequence[Mapping], batch_size: int, max_new_tokens: int) -> dict:
+    """Greedy answers to the records' prompts: ROUGE-L and exact match against their responses, and samples."""
+    answers = answers_to(generator, records, batch_size, max_new_tokens)
+    references = [response for _, response in map(as_messages, records)]
     samples = [
         {"prompt": messages[-1]["content"], "reference": reference, "answer": answer}
-        for (messages, reference), answer in shown
+        for (messages, reference), answer in zip(map(as_messages, records[:SAMPLES_SHOWN]), answers, strict=False)
     ]
-    return {**reference_metrics(answers, references), "samples": samples, "prompts": len(records)}
+    return {**reference_metrics(answers, references), "samples": samples, "prompts": len(records), "answers": answers}
 
 
-def evaluate_causal_lm(folder: Path, bundle: Path, split: str = "test", prompts: int = 64) -> dict[str, object]:
-    """A model's report on a bundle split: perplexity over every example, answers to the first `prompts`."""
+def base_answers(generator: Generator, card: Mapping, records: Sequence[Mapping], settings: Mapping) -> dict:
+    """The base model's zero-shot ROUGE-L on the same prompts, through the fine-tune's recipe and chat template;
+    or why it was not measured (a base this machine cannot load)."""
+    source = card.get("base_model")
+    if not source:
+        return {"not_measured": "the card names no base model"}
+    try:
+        base = generator.with_base_weights(str(source))
+    except (OSError, ValueError) as error:
+        return {"not_measured": f"base model {source} does not load here: {error}"}
+    answers = answers_to(base, records, settings["batch_size"], settings["max_new_tokens"])
+    references = [response for _, response in map(as_messages, records)]
+    return {"source": str(source), **reference_metrics(answers, references), "answers": answers}
+
+
+def evaluate_causal_lm(folder: Path, bundle: Path, split: str = "test", prompts: int = 200) -> dict[str, object]:
+    """A model's report on a bundle split: perplexity over every example, and greedy answers (the fine-tune's and
+    its base's, zero-shot) to the first `prompts` (all of them when fewer), their ROUGE-L and the gain."""
     records = bundle_records(bundle, split)
     if not records:
         raise ValueError(f"{bundle}: the {split} split has no examples to judge the model on")
-    params = json.loads((folder / MODEL_CARD).read_text()).get("params", {})
+    card = json.loads((folder / MODEL_CARD).read_text())
+    params = card.get("params", {})
+    settings = {"batch_size": int(params.get("batch_size", 8)), "max_new_tokens": int(params.get("max_new_tokens", 64))}
     generator = Generator(folder)
-    loss = response_loss(generator, records, int(params.get("max_length", 256)), int(params.get("batch_size", 8)))
-    answered = answer_records(
-        generator, records[:prompts], int(params.get("batch_size", 8)), int(params.get("max_new_tokens", 64))
-    )
+    loss = response_loss(generator, records, int(params.get("max_length", 256)), settings["batch_size"])
+    asked = records[:prompts]
+    answered = answer_records(generator, asked, settings["batch_size"], settings["max_new_tokens"])
+    base = base_answers(generator, card, asked, settings)
     metrics = {
         "loss": round(loss, 6),
         "perplexity": round(math.exp(min(loss, 50.0)), 4),
         "rouge_l": answered["rouge_l"],
         "exact_match": answered["exact_match"],
     }
+    if "rouge_l" in base:
+        metrics.update(base_rouge_l=base["rouge_l"], gain_over_base=round(answered["rouge_l"] - base["rouge_l"], 6))
+    samples = [
+        {**sample, "base_answer": base["answers"][index]} if "answers" in base else sample
+        for index, sample in enumerate(answered["samples"])
+    ]
     return {
         "metrics": metrics,
         "examples": len(records),
         "prompts": answered["prompts"],
-        "samples": answered["samples"],
+        "samples": samples,
+        "base": {k: v for k, v in base.items() if k != "answers"},
     }

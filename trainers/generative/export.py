@@ -9,12 +9,13 @@ import time
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 
-from trainers.default_model import resolve_model_source
+from contracts.model_folder import CAUSAL_LM
+from trainers.generative.base_model import base_origin, resolve_base_model
 from trainers.generative.evaluation import answer_records
 from trainers.generative.generation import ADAPTER_FOLDER, Generator
 from trainers.generative.params import SftParams
 from trainers.generative.sft import SftResult
-from trainers.registry import CAUSAL_LM, MODEL_CARD, write_json_atomically
+from trainers.registry import MODEL_CARD, write_json_atomically
 
 
 def export_causal_lm(result: SftResult, params: SftParams, output: Path) -> Path:
@@ -27,6 +28,11 @@ def export_causal_lm(result: SftResult, params: SftParams, output: Path) -> Path
         model = model.merge_and_unload() if params.lora_rank else model
         model.save_pretrained(output)
     result.tokenizer.save_pretrained(output)
+    if result.metrics_csv:
+        from trainers.reports import read_metrics_csv_text, training_curves_png
+
+        (output / "metrics.csv").write_text(result.metrics_csv)
+        (output / "training_curves.png").write_bytes(training_curves_png(read_metrics_csv_text(result.metrics_csv)))
     return output
 
 
@@ -36,7 +42,8 @@ def held_out_evaluation(output: Path, val: Sequence[Mapping], params: SftParams)
     records = list(val)[: params.eval_prompts]
     if not records:
         return {"rouge_l": None, "exact_match": None, "samples": []}
-    return answer_records(Generator(output), records, params.batch_size, params.max_new_tokens)
+    answered = answer_records(Generator(output), records, params.batch_size, params.max_new_tokens)
+    return {key: value for key, value in answered.items() if key != "answers"}
 
 
 def write_card(output: Path, result: SftResult, params: SftParams, evaluation: dict, lineage: dict) -> dict:
@@ -52,9 +59,11 @@ def write_card(output: Path, result: SftResult, params: SftParams, evaluation: d
         if params.lora_rank
         else None
     )
+    base = resolve_base_model(params.model_name_or_path)
     card = {
         "model_kind": CAUSAL_LM,
-        "base_model": resolve_model_source(params.model_name_or_path),  # an absolute folder, or the hub id
+        "base_model": base,  # an absolute folder, or the hub id
+        "base_origin": base_origin(base),  # a converted GGUF base: that file's name and sha256
         "adapters": adapters,
         "params": params.to_dict(),
         "data": {
@@ -66,6 +75,7 @@ def write_card(output: Path, result: SftResult, params: SftParams, evaluation: d
         "val_loss_before": round(result.val_loss_before, 6),
         "val_loss": round(result.val_loss_after, 6),
         "val_perplexity": round(math.exp(min(result.val_loss_after, 50.0)), 4),
+        "exported_epoch": result.best,  # None: the last epoch's weights
         "held_out": evaluation,
         "precision": result.precision,
         "train_seconds": round(result.seconds, 3),

@@ -30,6 +30,32 @@ class Limits:
     max_new_tokens: int = 128
     temperature: float = 0.0  # 0: greedy
     top_p: float = 1.0
+    stop: tuple[str, ...] = ()  # the answer ends before the first of these it would contain
+
+
+def cut_at_stop(text: str, stops: Sequence[str]) -> tuple[str, bool]:
+    """The text before the earliest stop string in it, and whether one was found."""
+    found = [index for index in (text.find(stop) for stop in stops) if index >= 0]
+    return (text[: min(found)], True) if found else (text, False)
+
+
+def until_stop(pieces: Iterator[str], stops: Sequence[str]) -> Iterator[str]:
+    """A stream's pieces up to the first stop string (never sent), holding back the end that could begin one."""
+    if not stops:
+        yield from pieces
+        return
+    held, keep = "", max(map(len, stops)) - 1
+    for piece in pieces:
+        held, found = cut_at_stop(held + piece, stops)
+        if found:
+            if held:
+                yield held
+            return
+        if len(held) > keep:
+            yield held[: len(held) - keep]
+            held = held[len(held) - keep :]
+    if held:
+        yield held
 
 
 def load_causal_lm(folder: Path) -> tuple[torch.nn.Module, object]:
@@ -37,13 +63,13 @@ def load_causal_lm(folder: Path) -> tuple[torch.nn.Module, object]:
     the GPU in bf16 when there is one (this process's `LOCAL_RANK`'s), else on the CPU in fp32."""
     from transformers import AutoModelForCausalLM, AutoTokenizer
 
-    card = json.loads((folder / MODEL_CARD).read_text())
     tokenizer = AutoTokenizer.from_pretrained(folder)
     ensure_chat_template(tokenizer)
     device, dtype = inference_device()
-    if (folder / ADAPTER_FOLDER).is_dir():
+    if (folder / ADAPTER_FOLDER).is_dir():  # the card names the base the adapters were trained on
         from peft import PeftModel
 
+        card = json.loads((folder / MODEL_CARD).read_text())
         base = AutoModelForCausalLM.from_pretrained(card["base_model"], dtype=dtype)
         model = PeftModel.from_pretrained(base, folder / ADAPTER_FOLDER)
     else:
@@ -69,6 +95,8 @@ def generation_settings(tokenizer, limits: Limits) -> dict[str, object]:
     }
     if sampled:
         settings.update(temperature=limits.temperature, top_p=limits.top_p)
+    if limits.stop:  # generation ends once a stop string appears; the text is cut before it
+        settings.update(stop_strings=list(limits.stop), tokenizer=tokenizer)
     return settings
 
 
@@ -84,6 +112,19 @@ class Generator:
         recipe = folder / RECIPE_FILE
         # prompts are prepared as the training prompts were (normalised, PII masked): the same recipe
         self.recipe = TextRecipe.from_dict(json.loads(recipe.read_text())) if recipe.is_file() else None
+
+    def with_base_weights(self, source: str) -> Generator:
+        """This generator with the weights of the base it was fine-tuned from (`source`, a folder or hub id): the
+        same tokenizer, chat template and text recipe, so the two answer the same prompts the same way."""
+        import copy
+
+        from transformers import AutoModelForCausalLM
+
+        device, dtype = inference_device()
+        base = copy.copy(self)
+        base.model = AutoModelForCausalLM.from_pretrained(source, dtype=dtype).to(device).eval()
+        base.version, base._lock = f"base:{Path(source).name}", threading.Lock()
+        return base
 
     def prepared(self, conversation: Sequence[Message]) -> list[Message]:
         """The conversation's texts as the model learned them: through its text recipe, when it has one."""
@@ -105,7 +146,8 @@ class Generator:
         answers = []
         for row in new:
             tokens = [t for t in row.tolist() if t not in (self.tokenizer.pad_token_id, self.tokenizer.eos_token_id)]
-            answers.append((self.tokenizer.decode(tokens, skip_special_tokens=True).strip(), len(tokens)))
+            text, _ = cut_at_stop(self.tokenizer.decode(tokens, skip_special_tokens=True), limits.stop)
+            answers.append((text.strip(), len(tokens)))
         return answers
 
     @property
@@ -151,7 +193,7 @@ class Generator:
 
         def pieces() -> Iterator[str]:
             try:
-                yield from (piece for piece in streamer if piece)
+                yield from until_stop((piece for piece in streamer if piece), limits.stop)
                 if state.error is not None:
                     raise state.error
             finally:

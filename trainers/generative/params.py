@@ -11,6 +11,7 @@ from typing import Literal
 class SftParams:
     """What an SFT run does; `lora_rank: 0` trains every weight, else LoRA adapters on every linear layer."""
 
+    model_kind: str = "causal_lm"  # trainers.kinds: the kind that trains on these params
     model_name_or_path: str = ""
     learning_rate: float = 2e-4
     max_epochs: int = 3
@@ -33,6 +34,8 @@ class SftParams:
     seed: int = 0
     eval_prompts: int = 32  # held-out prompts answered greedily for ROUGE-L and exact match
     max_new_tokens: int = 64
+    log_every_n_steps: int = 10  # steps between progress lines and logged train losses
+    keep_best: bool = True  # export the epoch with the lowest val loss, not the last one
 
     def __post_init__(self) -> None:
         if self.adapters not in ("merge", "keep"):

@@ -5,8 +5,9 @@ from __future__ import annotations
 
 import math
 import os
+import tempfile
 import time
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -35,6 +36,7 @@ class CausalLMModule(L.LightningModule):
         self.model, self.params = model, params
         self._val_loss, self._val_tokens = 0.0, 0
         self.val_history: list[float] = []
+        self.best: tuple[int, float, dict[str, torch.Tensor]] | None = None  # epoch, val loss, trainable weights
 
     def training_step(self, batch: dict[str, torch.Tensor], _: int) -> torch.Tensor:
         loss = self.model(**batch).loss
@@ -55,6 +57,25 @@ class CausalLMModule(L.LightningModule):
         self.val_history.append(loss)
         self.log("val_loss", loss)
         self.log("val_perplexity", math.exp(min(loss, 50.0)))
+        fitting = self.trainer.state.fn == "fit"
+        if fitting and self.params.keep_best and (self.best is None or loss < self.best[1]):
+            self.best = (self.current_epoch, loss, self.trainable_weights())
+
+    def trainable_weights(self) -> dict[str, torch.Tensor]:
+        """A copy of the weights being trained (the adapters alone under LoRA), on the CPU."""
+        return {name: p.detach().to("cpu", copy=True) for name, p in self.model.named_parameters() if p.requires_grad}
+
+    def restore_best(self) -> dict[str, float] | None:
+        """Put the best val-loss epoch's weights back (when it is not the last); its epoch and val loss."""
+        if self.best is None:
+            return None
+        epoch, loss, weights = self.best
+        if epoch != self.current_epoch:
+            trained = dict(self.model.named_parameters())
+            with torch.no_grad():
+                for name, value in weights.items():
+                    trained[name].copy_(value.to(trained[name].device))
+        return {"epoch": epoch, "val_loss": round(loss, 6)}
 
     def configure_optimizers(self) -> torch.optim.Optimizer:
         trainable = [p for p in self.model.parameters() if p.requires_grad]
@@ -99,9 +120,9 @@ def load_base(params: SftParams) -> tuple[torch.nn.Module, object]:
     """The base model (LoRA-wrapped when asked) and its tokenizer, with a chat template and a padding token."""
     from transformers import AutoModelForCausalLM, AutoTokenizer
 
-    from trainers.default_model import resolve_model_source
+    from trainers.generative.base_model import resolve_base_model
 
-    source = resolve_model_source(params.model_name_or_path)
+    source = resolve_base_model(params.model_name_or_path)
     tokenizer = AutoTokenizer.from_pretrained(source)
     ensure_chat_template(tokenizer)
     if tokenizer.pad_token is None:
@@ -168,15 +189,44 @@ class SftResult:
     tokenizer: object
     data: SftData
     val_loss_before: float
-    val_loss_after: float
+    val_loss_after: float  # of the exported weights (the best epoch's when kept)
     seconds: float
     precision: str
+    metrics_csv: str = ""  # train loss and learning rate per step, val loss and perplexity per epoch
+    best: dict[str, float] | None = None  # the exported epoch and its val loss, when the best one is kept
+
+
+def response_tokens(batch: dict[str, torch.Tensor]) -> int:
+    """The tokens of a batch the loss is taken on (the responses')."""
+    return int((batch["labels"] != IGNORE).sum())
+
+
+def progress_callbacks(params: SftParams, log: Callable[[str], None] | None, checkpoints: Path | None) -> list:
+    """Progress lines (when there is a log), the learning rate per step, and resumable checkpoints."""
+    from lightning.pytorch.callbacks import LearningRateMonitor, ModelCheckpoint
+
+    from trainers.callbacks import StepProgress, ValLossReport
+
+    callbacks: list = [LearningRateMonitor(logging_interval="step")]
+    if log is not None:
+        callbacks.append(StepProgress(log, params.log_every_n_steps, response_tokens, "response tokens"))
+        callbacks.append(ValLossReport(log))
+    if checkpoints is not None:
+        callbacks.append(ModelCheckpoint(dirpath=checkpoints, save_last=True, save_top_k=0))
+    return callbacks
 
 
 def fit_sft(
-    train: Sequence[Mapping], val: Sequence[Mapping], params: SftParams, checkpoints: Path | None = None
+    train: Sequence[Mapping],
+    val: Sequence[Mapping],
+    params: SftParams,
+    checkpoints: Path | None = None,
+    log: Callable[[str], None] | None = None,
 ) -> SftResult:
-    """Fine-tune on `train`, measuring val loss before and after; resumes from `checkpoints/last.ckpt`."""
+    """Fine-tune on `train`, measuring val loss before and after each epoch; resumes from `checkpoints/last.ckpt`;
+    progress goes to `log` every `log_every_n_steps` steps, the metrics to the result's `metrics.csv` text."""
+    from lightning.pytorch.loggers import CSVLogger
+
     L.seed_everything(params.seed, workers=True, verbose=False)
     model, tokenizer = load_base(params)
     data = prepare_rows(tokenizer, train, val, params)
@@ -184,32 +234,36 @@ def fit_sft(
         raise ValueError(f"SFT needs train and val examples, got {data.train_examples} and {data.val_examples}")
     module = CausalLMModule(model, params)
     precision = resolve_precision(params.precision)
-    callbacks, resume = [], None
-    if checkpoints is not None:
-        from lightning.pytorch.callbacks import ModelCheckpoint
-
-        callbacks.append(ModelCheckpoint(dirpath=checkpoints, save_last=True, save_top_k=0))
-        resume = str(checkpoints / "last.ckpt") if (checkpoints / "last.ckpt").is_file() else None
-    trainer = L.Trainer(
-        max_epochs=params.max_epochs,
-        accelerator=params.accelerator,
-        devices=params.devices,
-        strategy=params.strategy,
-        precision=precision,
-        gradient_clip_val=params.max_grad_norm,
-        accumulate_grad_batches=params.accumulate_grad_batches,
-        callbacks=callbacks,
-        logger=False,
-        enable_checkpointing=checkpoints is not None,
-        enable_progress_bar=False,
-        enable_model_summary=False,
-        num_sanity_val_steps=0,
-    )
-    pad_id = tokenizer.pad_token_id
-    val_loader = loader(data.val_rows, params, pad_id, shuffle=False)
-    trainer.validate(module, val_loader, verbose=False)
-    before = module.val_history[-1]
-    started = time.perf_counter()
-    trainer.fit(module, loader(data.train_rows, params, pad_id, shuffle=True), val_loader, ckpt_path=resume)
-    seconds = time.perf_counter() - started
-    return SftResult(module, tokenizer, data, before, module.val_history[-1], seconds, precision)
+    resume = str(checkpoints / "last.ckpt") if checkpoints and (checkpoints / "last.ckpt").is_file() else None
+    with tempfile.TemporaryDirectory(prefix="refinery-sft-") as scratch:
+        logger = CSVLogger(scratch, name="", version="")
+        trainer = L.Trainer(
+            max_epochs=params.max_epochs,
+            accelerator=params.accelerator,
+            devices=params.devices,
+            strategy=params.strategy,
+            precision=precision,
+            gradient_clip_val=params.max_grad_norm,
+            accumulate_grad_batches=params.accumulate_grad_batches,
+            callbacks=progress_callbacks(params, log, checkpoints),
+            logger=logger,
+            log_every_n_steps=params.log_every_n_steps,
+            enable_checkpointing=checkpoints is not None,
+            enable_progress_bar=False,
+            enable_model_summary=False,
+            num_sanity_val_steps=0,
+        )
+        pad_id = tokenizer.pad_token_id
+        val_loader = loader(data.val_rows, params, pad_id, shuffle=False)
+        trainer.validate(module, val_loader, verbose=False)
+        before = module.val_history[-1]
+        if log is not None:
+            log(f"fine-tuning on {data.train_examples} examples in {len(data.train_rows)} rows, val loss {before:.4f}")
+        started = time.perf_counter()
+        trainer.fit(module, loader(data.train_rows, params, pad_id, shuffle=True), val_loader, ckpt_path=resume)
+        seconds = time.perf_counter() - started
+        metrics_file = Path(logger.log_dir) / "metrics.csv"
+        metrics_csv = metrics_file.read_text() if metrics_file.is_file() else ""
+    best = module.restore_best()
+    after = best["val_loss"] if best else module.val_history[-1]
+    return SftResult(module, tokenizer, data, before, after, seconds, precision, metrics_csv, best)

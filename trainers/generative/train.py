@@ -26,7 +26,7 @@ def run_sft(
     lineage: Mapping[str, object] | None = None,
 ) -> dict[str, object]:
     """Fine-tune, export (rank 0), evaluate on held-out prompts, and report; returns what was reported."""
-    result = fit_sft(train, val, params, checkpoints)
+    result = fit_sft(train, val, params, checkpoints, reporter.log if reporter is not None else None)
     if not result.module.trainer.is_global_zero:
         return {}
     export_causal_lm(result, params, output)

@@ -12,7 +12,7 @@ from pathlib import Path
 
 import numpy as np
 
-TFIDF_FILE = "tfidf.pkl"  # a TF-IDF model's scikit-learn pipeline, in a candidate's or a model's folder
+from contracts.model_folder import TFIDF_FILE
 
 
 @dataclass(frozen=True)

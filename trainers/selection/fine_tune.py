@@ -16,9 +16,10 @@ import pyarrow as pa
 
 from trainers.bundle import BundleManifest, write_bundle
 from trainers.export import class_probabilities, quantize_linear_layers
+from trainers.fitting import fit
 from trainers.params import TrainingParams
+from trainers.reporter import Reporter
 from trainers.selection.candidates import CandidateData
-from trainers.train import Reporter, fit
 
 
 class QuietReporter(Reporter):

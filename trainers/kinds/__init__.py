@@ -1,0 +1,69 @@
+"""The model kinds, in one table: every caller asks here what a model folder is and how to train, load, judge or
+serve it, and an unknown kind is refused by name. A new kind is one module and one entry in `KINDS`."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from contracts.model_folder import CAUSAL_LM, CLASSIFIER, GENERATOR, MULTITASK, TRANSFORMER
+from trainers.bundle import GENERATION, BundleManifest
+from trainers.kinds import causal_lm, multitask, tfidf, transformer
+from trainers.kinds.kind import ModelKind
+
+__all__ = ["KINDS", "ModelKind", "kind_named", "kind_of", "kind_of_card", "load_classifier", "training_kind"]
+
+KINDS: dict[str, ModelKind] = {
+    kind.name: kind for kind in (transformer.KIND, multitask.KIND, tfidf.KIND, causal_lm.KIND)
+}
+DEFAULT_KIND = {CLASSIFIER: TRANSFORMER, GENERATOR: CAUSAL_LM}  # what a bundle of each family trains by default
+
+
+class UnknownModelKindError(ValueError):
+    """A card or a request names a kind that is not in the table."""
+
+
+def kind_named(name: str) -> ModelKind:
+    """The kind called `name`; an unknown name is refused, naming the known ones."""
+    kind = KINDS.get(name)
+    if kind is None:
+        raise UnknownModelKindError(f"unknown model kind {name!r}: Refinery knows {', '.join(KINDS)}")
+    return kind
+
+
+def kind_of_card(card: dict) -> ModelKind:
+    """The kind a model card declares (a card written before kinds were recorded is an encoder classifier's)."""
+    return kind_named(card.get("model_kind", TRANSFORMER))
+
+
+def kind_of(folder: Path) -> ModelKind:
+    """The kind of an exported model folder, from its card."""
+    from trainers.scorers import model_card
+
+    return kind_of_card(model_card(folder))
+
+
+def load_classifier(folder: Path, *, max_length: int | None = None, quantize: bool = False):
+    """A classifier model folder loaded for inference; a generator's folder is refused by name."""
+    from trainers.scorers import model_card
+
+    card = model_card(folder)
+    kind = kind_of_card(card)
+    if kind.family != CLASSIFIER:
+        raise ValueError(f"model {folder.name} is a {kind.name} model ({kind.description}): it labels no texts")
+    return kind.load(folder, card, max_length, quantize)
+
+
+def training_kind(manifest: BundleManifest, requested: str | None) -> ModelKind:
+    """The kind that trains on a bundle: the one requested, else its family's default; a multi-task bundle's
+    encoder is the multi-task kind. A kind of another family than the bundle's examples is refused."""
+    family = GENERATOR if manifest.kind == GENERATION else CLASSIFIER
+    name = requested or DEFAULT_KIND[family]
+    if name == TRANSFORMER and manifest.tasks:  # the dataset declares several tasks: one encoder learns them all
+        name = MULTITASK
+    kind = kind_named(name)
+    if kind.family != family:
+        raise ValueError(
+            f"model_kind {name!r} ({kind.description}) cannot train on a bundle of {manifest.kind} examples; "
+            f"choose one of {', '.join(k.name for k in KINDS.values() if k.family == family)}"
+        )
+    return kind

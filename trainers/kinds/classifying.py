@@ -1,0 +1,34 @@
+"""What every classifier kind shares: its params, its test report, its gate and its pictures."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from pathlib import Path
+
+from trainers.gates import classifier_gate
+from trainers.params import TrainingParams
+
+__all__ = ["classifier_gate", "draw_classifier", "evaluate_classifier", "read_training_params"]
+
+
+def read_training_params(text: str) -> TrainingParams:
+    """A classifier's params from JSON."""
+    return TrainingParams.from_json(text)
+
+
+def evaluate_classifier(load, folder: Path, bundle: Path) -> dict[str, object]:
+    """The test report of the classifier `load(folder, card)` loads."""
+    from trainers.evaluation import evaluate_model  # torch loads in the step, not when the code location loads
+    from trainers.scorers import model_card
+
+    return evaluate_model(load(folder, model_card(folder)), bundle)
+
+
+def draw_classifier(folder: Path, report: Mapping) -> dict[str, Path]:
+    """The confusion matrix and the reliability diagram of a test report, as PNG files in the model folder."""
+    from trainers.reports import confusion_png, reliability_png
+
+    pictures = {"confusion_matrix": folder / "confusion_matrix.png", "reliability": folder / "reliability.png"}
+    pictures["confusion_matrix"].write_bytes(confusion_png(report["confusion_matrix"], report["labels"]))
+    pictures["reliability"].write_bytes(reliability_png(report["calibration_bins"]))
+    return pictures
