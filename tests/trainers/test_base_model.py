@@ -20,6 +20,7 @@ def test_the_shipped_gguf_converts_once_into_a_folder_that_answers_with_its_chat
     origin = json.loads((folder / ORIGIN_FILE).read_text())
     assert origin["gguf"] == "SmolLM2-135M-Instruct.Q4_1.gguf" and len(origin["sha256"]) == 64
     assert converted_gguf(gguf, tmp_path) == folder and len(list(tmp_path.iterdir())) == 1  # converted once
+    assert "quantization_config" not in json.loads((folder / "config.json").read_text())  # a fine-tune saves
     generator = Generator(folder)
     prompt = generator.tokenizer.apply_chat_template(
         [{"role": "user", "content": "hi"}], tokenize=False, add_generation_prompt=True
@@ -27,6 +28,8 @@ def test_the_shipped_gguf_converts_once_into_a_folder_that_answers_with_its_chat
     assert "<|im_start|>user\nhi<|im_end|>" in prompt and prompt.endswith("<|im_start|>assistant\n")
     ((answer, _),) = generator.answer([[{"role": "user", "content": "What is the capital of France?"}]], Limits(12))
     assert "Paris" in answer
+    generator.model.save_pretrained(tmp_path / "saved")  # what the SFT export does with the fine-tuned base
+    assert (tmp_path / "saved" / "model.safetensors").is_file()
 
 
 def test_a_gguf_base_that_is_not_there_is_refused_by_name(tmp_path: Path) -> None:

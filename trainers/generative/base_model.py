@@ -49,16 +49,21 @@ def converted_gguf(gguf: Path, cache: Path | None = None) -> Path:
     first use; the folder is named by the file's sha256, so a changed file is converted again."""
     digest = file_sha256(gguf)
     folder = (cache or model_cache()) / f"{gguf.stem}-{digest[:16]}"
-    if (folder / ORIGIN_FILE).is_file():
+    if (folder / ORIGIN_FILE).is_file() and not still_quantized(folder):
         return folder
+    shutil.rmtree(folder, ignore_errors=True)  # a conversion an older Refinery left with GGUF's marker
     from transformers import AutoModelForCausalLM, AutoTokenizer
     from transformers.utils import logging as transformers_logging
 
     transformers_logging.disable_progress_bar()
     tokenizer = AutoTokenizer.from_pretrained(gguf.parent, gguf_file=gguf.name)
     loaded = AutoModelForCausalLM.from_pretrained(gguf.parent, gguf_file=gguf.name)
-    # a GGUF-loaded model refuses save_pretrained; the same weights in a model built from its config save plainly
-    model = AutoModelForCausalLM.from_config(loaded.config)
+    # a GGUF-loaded model refuses save_pretrained; the same weights in a model built from its config, without
+    # GGUF's quantization marker (or every reload would refuse to save a fine-tune), save as an ordinary folder
+    config = loaded.config
+    if hasattr(config, "quantization_config"):
+        del config.quantization_config
+    model = AutoModelForCausalLM.from_config(config)
     model.load_state_dict(loaded.state_dict(), strict=True)
     folder.parent.mkdir(parents=True, exist_ok=True)
     staging = Path(tempfile.mkdtemp(prefix=".converting-", dir=folder.parent))
@@ -74,6 +79,12 @@ def converted_gguf(gguf: Path, cache: Path | None = None) -> Path:
     finally:
         shutil.rmtree(staging, ignore_errors=True)
     return folder
+
+
+def still_quantized(folder: Path) -> bool:
+    """Whether a converted folder's config still says GGUF-quantized (its models would refuse to save)."""
+    config = folder / "config.json"
+    return not config.is_file() or "quantization_config" in json.loads(config.read_text())
 
 
 def resolve_base_model(model_name_or_path: str) -> str:
