@@ -11,7 +11,17 @@ from contracts.tables import QUARANTINE
 from dagster_project.definitions import build_resources
 from trainers.registry import models_of, read_card
 
-METRIC_NAMES = ("accuracy", "macro_precision", "macro_recall", "macro_f1", "rouge_l", "exact_match", "perplexity")
+METRIC_NAMES = (  # a classifier's, then a causal LM's (with its base model's zero-shot ROUGE-L on the same prompts)
+    "accuracy",
+    "macro_precision",
+    "macro_recall",
+    "macro_f1",
+    "rouge_l",
+    "base_rouge_l",
+    "gain_over_base",
+    "exact_match",
+    "perplexity",
+)
 
 
 def version_summary(home: RefineryHome, version: str) -> dict[str, object]:
