@@ -10,8 +10,8 @@ import torch
 
 from recipe.text_recipe import PreparedText, TextRecipe
 from trainers.abstain import apply_abstain
-from trainers.registry import RECIPE_FILE, read_label_map
-from trainers.scorers import Scorer, model_card
+from trainers.registry import RECIPE_FILE, model_card, read_label_map
+from trainers.scorers import Scorer
 
 
 @dataclass

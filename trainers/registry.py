@@ -99,6 +99,12 @@ def read_card(folder: Path) -> dict:
     return json.loads((folder / MODEL_CARD).read_text())
 
 
+def model_card(folder: Path) -> dict:
+    """A model folder's card; empty for a folder exported before cards existed."""
+    path = folder / MODEL_CARD
+    return json.loads(path.read_text()) if path.is_file() else {}
+
+
 def read_label_map(folder: Path) -> dict[str, int]:
     """A model folder's label ids (its primary task's, for a multi-task model)."""
     return json.loads((folder / LABEL_MAP).read_text())

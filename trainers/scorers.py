@@ -3,7 +3,6 @@ TF-IDF model (`trainers.kinds` picks one per model folder)."""
 
 from __future__ import annotations
 
-import json
 import pickle
 from pathlib import Path
 from typing import Protocol
@@ -13,7 +12,7 @@ import torch
 
 from contracts.model_folder import TFIDF_FILE
 from trainers.export import class_probabilities, quantize_linear_layers
-from trainers.registry import MODEL_CARD, read_label_map
+from trainers.registry import read_label_map
 
 
 class Scorer(Protocol):
@@ -22,12 +21,6 @@ class Scorer(Protocol):
     precision: str
 
     def probabilities(self, texts: list[str], batch_size: int = 64) -> torch.Tensor: ...
-
-
-def model_card(folder: Path) -> dict:
-    """A model folder's card; empty for a folder exported before cards existed."""
-    path = folder / MODEL_CARD
-    return json.loads(path.read_text()) if path.is_file() else {}
 
 
 class TransformerScorer:

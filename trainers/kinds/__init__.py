@@ -9,6 +9,7 @@ from contracts.model_folder import CAUSAL_LM, CLASSIFIER, GENERATOR, MULTITASK, 
 from trainers.bundle import GENERATION, BundleManifest
 from trainers.kinds import causal_lm, multitask, tfidf, transformer
 from trainers.kinds.kind import ModelKind
+from trainers.registry import model_card
 
 __all__ = ["KINDS", "ModelKind", "kind_named", "kind_of", "kind_of_card", "load_classifier", "training_kind"]
 
@@ -37,15 +38,11 @@ def kind_of_card(card: dict) -> ModelKind:
 
 def kind_of(folder: Path) -> ModelKind:
     """The kind of an exported model folder, from its card."""
-    from trainers.scorers import model_card
-
     return kind_of_card(model_card(folder))
 
 
 def load_classifier(folder: Path, *, max_length: int | None = None, quantize: bool = False):
     """A classifier model folder loaded for inference; a generator's folder is refused by name."""
-    from trainers.scorers import model_card
-
     card = model_card(folder)
     kind = kind_of_card(card)
     if kind.family != CLASSIFIER:

@@ -7,6 +7,7 @@ from pathlib import Path
 
 from trainers.gates import classifier_gate
 from trainers.params import TrainingParams
+from trainers.registry import model_card
 
 __all__ = ["classifier_gate", "draw_classifier", "evaluate_classifier", "read_training_params"]
 
@@ -19,7 +20,6 @@ def read_training_params(text: str) -> TrainingParams:
 def evaluate_classifier(load, folder: Path, bundle: Path) -> dict[str, object]:
     """The test report of the classifier `load(folder, card)` loads."""
     from trainers.evaluation import evaluate_model  # torch loads in the step, not when the code location loads
-    from trainers.scorers import model_card
 
     return evaluate_model(load(folder, model_card(folder)), bundle)
 
