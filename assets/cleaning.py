@@ -1,8 +1,12 @@
 """clean_documents: normalised, PII-masked documents that pass the row rules, without duplicates."""
 
+from dataclasses import fields
+
 import dagster as dg
+import pydantic
 
 from assets.checks import rule_check_results, rule_check_specs
+from assets.configs import config_fields, derived_config
 from assets.datasets.resolve import label_set_rules
 from assets.metadata import stage_metadata
 from assets.partitions import dataset_versions, earlier_versions
@@ -17,17 +21,26 @@ from contracts.tables import CLEAN_DOCUMENTS, DEDUP_INDEX, RAW_DOCUMENTS
 from recipe.normalize import CleaningOptions
 from recipe.pii import placeholder_counts
 
+DEDUP_HELP = "also drop texts already kept in earlier versions of the same dataset"
+THRESHOLD_HELP = "estimated Jaccard similarity of word shingles from which two texts are near duplicates"
+SHINGLE_HELP = "words per shingle in the near-duplicate comparison"
+NEAR = NearDuplicateOptions()
+CleaningConfig = derived_config(
+    "CleaningConfig",
+    "Cleaning switches, and the near-duplicate threshold.",
+    __name__,
+    {
+        **config_fields(CleaningOptions),
+        "dedup_against_earlier_versions": (bool, pydantic.Field(True, description=DEDUP_HELP)),
+        "near_duplicate_threshold": (float, pydantic.Field(NEAR.threshold, description=THRESHOLD_HELP)),
+        "near_duplicate_shingle_words": (int, pydantic.Field(NEAR.shingle_size, description=SHINGLE_HELP)),
+    },
+)
 
-class CleaningConfig(dg.Config):
-    """Cleaning switches, and the near-duplicate threshold."""
 
-    strip_markup: bool = True
-    strip_replies: bool = True
-    strip_signatures: bool = True
-    mask_pii: bool = True
-    dedup_against_earlier_versions: bool = True
-    near_duplicate_threshold: float = 0.8
-    near_duplicate_shingle_words: int = 5
+def cleaning_options(config: dg.Config) -> CleaningOptions:
+    """The text recipe's switches a run's config sets."""
+    return CleaningOptions(**{item.name: getattr(config, item.name) for item in fields(CleaningOptions)})
 
 
 @dg.asset(
@@ -51,17 +64,17 @@ def clean_documents(
     raw = read_version(lake, RAW_DOCUMENTS, version).sort("source", "source_row")
     same_dataset = landing.of_same_dataset(earlier_versions(context.instance, version), version)
     earlier = same_dataset if config.dedup_against_earlier_versions else []
-    options = CleaningOptions(config.strip_markup, config.strip_replies, config.strip_signatures, config.mask_pii)
+    options = cleaning_options(config)
     recipe = recipe_for(rules, options, book.digest)
     try:
         result = clean_version(
             raw,
             rules,
             recipe,
-            NearDuplicateOptions(config.near_duplicate_threshold, config.near_duplicate_shingle_words),
-            *earlier_dedup_state(lake, earlier),
-            label_set_rules(dataset, lake, same_dataset),
-            dataset.generative,
+            near=NearDuplicateOptions(config.near_duplicate_threshold, config.near_duplicate_shingle_words),
+            earlier=earlier_dedup_state(lake, earlier),
+            label_sets=label_set_rules(dataset, lake, same_dataset),
+            generative=dataset.generative,
         )
     except LabelSetError as error:
         raise dg.Failure(f"dataset {dataset.name!r}, version {version}: {error}") from error

@@ -2,11 +2,10 @@
 
 from dataclasses import fields
 from pathlib import Path
-from typing import get_type_hints
 
 import dagster as dg
-import pydantic
 
+from assets.configs import config_fields, derived_config
 from assets.metadata import embedded_png
 from assets.models.evaluation import CandidateEvaluation, evaluate_candidate
 from assets.partitions import dataset_versions
@@ -20,21 +19,11 @@ MODEL_EVALUATION = "model_evaluation"
 CHECK_EVALUATION_GATE = "check_evaluation_gate"
 
 
-def _gate_fields() -> dict[str, object]:
-    """EvaluationConfig's fields: every GateSettings field with its default and help."""
-    types = get_type_hints(GateSettings)
-    return {
-        item.name: (types[item.name], pydantic.Field(item.default, description=item.metadata["help"]))
-        for item in fields(GateSettings)
-    }
-
-
-EvaluationConfig = pydantic.create_model(
+EvaluationConfig = derived_config(
     "EvaluationConfig",
-    __base__=dg.Config,
-    __doc__="What a model must reach on the test split to be deployed.",
-    __module__=__name__,
-    **_gate_fields(),
+    "What a model must reach on the test split to be deployed.",
+    __name__,
+    config_fields(GateSettings),
 )
 
 

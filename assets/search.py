@@ -68,7 +68,12 @@ def hyperparameter_search(
     registered = landing.of_same_dataset(context.instance.get_dynamic_partitions(DATASET_VERSIONS), version)
     try:
         planned = plan_training_set(
-            lake, registered, version, config.train_on, landing.rule_book(version).digest, context.run_id
+            lake,
+            registered,
+            version,
+            train_on=config.train_on,
+            rules_hash=landing.rule_book(version).digest,
+            run_id=context.run_id,
         )
     except ValueError as error:
         raise dg.Failure(description=f"version {version}: {error}") from error

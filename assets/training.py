@@ -2,11 +2,11 @@
 
 from dataclasses import fields
 from pathlib import Path
-from typing import get_type_hints
 
 import dagster as dg
 import pydantic
 
+from assets.configs import config_fields, derived_config
 from assets.metadata import embedded_png
 from assets.models.selection import chosen_settings
 from assets.models.training_set import TrainOn, plan_training_set
@@ -42,19 +42,11 @@ def _config_fields() -> dict[str, object]:
         "from_selection": (bool, pydantic.Field(False, description=FROM_SELECTION_HELP)),
         "warm_start": (bool, pydantic.Field(False, description=WARM_START_HELP)),
     }
-    types = get_type_hints(TrainingParams)
-    for item in fields(TrainingParams):
-        if item.name not in TRAINER_ONLY:
-            derived[item.name] = (types[item.name], pydantic.Field(item.default, description=item.metadata["help"]))
-    return derived
+    return {**derived, **config_fields(TrainingParams, skip=TRAINER_ONLY)}
 
 
-FineTuneConfig = pydantic.create_model(
-    "FineTuneConfig",
-    __base__=dg.Config,
-    __doc__="Model, hyperparameters and hardware of the fine-tune.",
-    __module__=__name__,
-    **_config_fields(),
+FineTuneConfig = derived_config(
+    "FineTuneConfig", "Model, hyperparameters and hardware of the fine-tune.", __name__, _config_fields()
 )
 
 
@@ -206,7 +198,14 @@ def fine_tuned_model(
         params = chosen(config, dataset.training, set_by_run)
         tasks = [(task.name, task.column) for task in dataset.tasks]
         planned = plan_training_set(
-            lake, registered, version, config.train_on, rules_hash, context.run_id, tasks, dataset.primary.kind
+            lake,
+            registered,
+            version,
+            train_on=config.train_on,
+            rules_hash=rules_hash,
+            run_id=context.run_id,
+            tasks=tasks,
+            kind=dataset.primary.kind,
         )
     except ValueError as error:
         raise dg.Failure(description=f"version {version}: {error}") from error

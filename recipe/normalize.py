@@ -7,6 +7,8 @@ from dataclasses import dataclass
 
 import polars as pl
 
+from contracts.settings import setting
+
 _BLOCK_TAG = r"(?i)</?(?:p|div|br|li|tr|h[1-6]|blockquote)\b[^<>]*>"
 _TAG = r"<!--.*?-->|</?[A-Za-z][^<>]*>"
 _CONTROL = r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]"
@@ -25,10 +27,10 @@ _SIGNATURE_MARKERS = (r"(?ms)^-- ?$.*", r"(?im)^[ \t]*sent from my [^\n]*$")
 class CleaningOptions:
     """What cleaning does to each text."""
 
-    strip_markup: bool = True
-    strip_replies: bool = True
-    strip_signatures: bool = True
-    mask_pii: bool = True
+    strip_markup: bool = setting(True, "HTML/XML tags and entities to plain text")
+    strip_replies: bool = setting(True, "drop quoted replies and forwarded history")
+    strip_signatures: bool = setting(True, "drop e-mail signatures ('-- ', 'Sent from my ...')")
+    mask_pii: bool = setting(True, "replace e-mail addresses, phone numbers, card and account numbers by placeholders")
 
 
 def where_matching(texts: pl.Series, pattern: str, transform: Callable[[pl.Series], pl.Series]) -> pl.Series:

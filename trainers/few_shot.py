@@ -146,8 +146,8 @@ def calibrate_new_rows(
 def meta_train(
     model,
     tokenizer,
-    texts: list[str],
-    labels: list[int],
+    examples: tuple[list[str], list[int]],
+    *,
     episodes: int,
     ways: int = 10,
     shots: int = 5,
@@ -161,7 +161,7 @@ def meta_train(
     support and `queries` query texts of each, and classifies the queries by their distance to the support
     prototypes. Returns the loss of each episode."""
     by_label: dict[int, list[str]] = {}
-    for text, label in zip(texts, labels, strict=True):
+    for text, label in zip(*examples, strict=True):
         by_label.setdefault(label, []).append(text)
     eligible = [label for label, rows in by_label.items() if len(rows) >= shots + queries]
     if len(eligible) < 2:

@@ -242,8 +242,8 @@ def prototype_head(fitted: FitResult, bundle: Path, params: TrainingParams) -> d
         losses = meta_train(
             model,
             fitted.tokenizer,
-            *train_split,
-            params.meta_episodes,
+            train_split,
+            episodes=params.meta_episodes,
             max_length=params.max_length,
             learning_rate=params.learning_rate,
             seed=params.seed,

@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass
 
-from trainers.params import setting
+from contracts.settings import setting
 
 GATED_METRICS = ("accuracy", "macro_f1")
 
@@ -68,9 +68,8 @@ def gate_result(
     return gate_verdict(shortfalls, regressions, minimums, settings)
 
 
-def generation_gate(metrics: dict[str, float], settings: GateSettings, production: dict | None) -> dict[str, object]:
-    """Whether a causal LM's test ROUGE-L (and perplexity, when limited) meet the minimums and its ROUGE-L does not
-    regress on production's beyond the tolerance."""
+def generation_shortfalls(metrics: Mapping, settings: GateSettings) -> tuple[dict, dict]:
+    """A causal LM's minimums and where its test ROUGE-L (and perplexity, when limited) fall short of them."""
     minimums = {
         "rouge_l": settings.min_rouge_l,
         **({"max_perplexity": settings.max_perplexity} if settings.max_perplexity else {}),
@@ -80,14 +79,20 @@ def generation_gate(metrics: dict[str, float], settings: GateSettings, productio
         shortfalls["rouge_l"] = {"observed": metrics["rouge_l"], "minimum": settings.min_rouge_l}
     if settings.max_perplexity and metrics["perplexity"] > settings.max_perplexity:
         shortfalls["perplexity"] = {"observed": metrics["perplexity"], "maximum": settings.max_perplexity}
-    regressions = {}
-    if production and metrics["rouge_l"] < production["rouge_l"] - settings.max_regression:
-        regressions["rouge_l"] = {
+    return minimums, shortfalls
+
+
+def generation_regressions(metrics: Mapping, settings: GateSettings, production: dict | None) -> dict:
+    """Where a causal LM's ROUGE-L falls below production's beyond the tolerance."""
+    if not production or metrics["rouge_l"] >= production["rouge_l"] - settings.max_regression:
+        return {}
+    return {
+        "rouge_l": {
             "observed": metrics["rouge_l"],
             "production": production["rouge_l"],
             "tolerance": settings.max_regression,
         }
-    return gate_verdict(shortfalls, regressions, minimums, settings)
+    }
 
 
 def classifier_gate(report: Mapping, settings: GateSettings, production: dict | None) -> dict[str, object]:
@@ -98,21 +103,21 @@ def classifier_gate(report: Mapping, settings: GateSettings, production: dict | 
 def generator_gate(report: Mapping, settings: GateSettings, production: dict | None) -> dict[str, object]:
     """A generator's gate on its test report: ROUGE-L and perplexity, its gain over the base model it was
     fine-tuned from, and no regression against production's."""
-    verdict = generation_gate(report["metrics"], settings, production)
-    if settings.min_gain_over_base < 0:
-        return verdict
     metrics = report["metrics"]
-    verdict["minimums"]["gain_over_base"] = settings.min_gain_over_base
-    if "gain_over_base" not in metrics:  # the base could not be loaded here: said so, not counted against it
-        verdict["base_not_measured"] = (report.get("base") or {}).get("not_measured", "no base model measured")
-        return verdict
-    if metrics["gain_over_base"] <= settings.min_gain_over_base:
-        verdict["shortfalls"]["gain_over_base"] = {
-            "observed": metrics["gain_over_base"],
-            "minimum": settings.min_gain_over_base,
-            "rouge_l": metrics["rouge_l"],
-            "base_rouge_l": metrics["base_rouge_l"],
-        }
-        verdict["passed"] = settings.force
-        verdict["forced"] = settings.force
+    minimums, shortfalls = generation_shortfalls(metrics, settings)
+    base_not_measured = None
+    if settings.min_gain_over_base >= 0:
+        minimums["gain_over_base"] = settings.min_gain_over_base
+        if "gain_over_base" not in metrics:  # the base could not be loaded here: said so, not counted against it
+            base_not_measured = (report.get("base") or {}).get("not_measured", "no base model measured")
+        elif metrics["gain_over_base"] <= settings.min_gain_over_base:
+            shortfalls["gain_over_base"] = {
+                "observed": metrics["gain_over_base"],
+                "minimum": settings.min_gain_over_base,
+                "rouge_l": metrics["rouge_l"],
+                "base_rouge_l": metrics["base_rouge_l"],
+            }
+    verdict = gate_verdict(shortfalls, generation_regressions(metrics, settings, production), minimums, settings)
+    if base_not_measured:
+        verdict["base_not_measured"] = base_not_measured
     return verdict

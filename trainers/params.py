@@ -3,18 +3,15 @@
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass, field, fields
+from dataclasses import dataclass, fields
 from typing import Literal
+
+from contracts.settings import setting
 
 Truncation = Literal["head", "tail", "head+tail"]
 ClassWeights = Literal["none", "balanced"]
 ModelKind = Literal["transformer", "tfidf"]
 TaskWeighting = Literal["fixed", "uncertainty"]
-
-
-def setting(default: object, help: str) -> object:
-    """A field with its default and the one-line help the Dagster launchpad shows."""
-    return field(default=default, metadata={"help": help})
 
 
 @dataclass

@@ -110,6 +110,7 @@ def plan_training_set(
     lake: Lake,
     registered: list[str],
     version: str,
+    *,
     train_on: TrainOn,
     rules_hash: str,
     run_id: str,

@@ -85,9 +85,9 @@ def clean_version(
     raw: pl.DataFrame,
     rules: RuleSet | None,
     recipe: TextRecipe | None = None,
+    *,
     near: NearDuplicateOptions | None = None,
-    earlier_keys: pl.DataFrame | None = None,
-    earlier_index: pl.DataFrame | None = None,
+    earlier: EarlierCopies | None = None,
     label_sets: list[LabelSetRule] | None = None,
     generative: bool = False,
 ) -> CleanedVersion:
@@ -100,17 +100,26 @@ def clean_version(
     broken = pl.concat([broken, unlabelled])
     passed, low_quality = apply_quality_filters(passed, rules.quality if rules else {}, "clean")
     passed, column = dedup_column(passed)
-    unique, exact = exact_duplicates(passed, "clean", earlier_keys, column)
-    kept, near_copies, index = near_duplicates(unique, "clean", near or NearDuplicateOptions(), earlier_index, column)
+    earlier = earlier or EarlierCopies()
+    unique, exact = exact_duplicates(passed, "clean", earlier.keys, column)
+    kept, near_copies, index = near_duplicates(unique, "clean", near or NearDuplicateOptions(), earlier.index, column)
     rejected = pl.concat([broken, low_quality, exact, near_copies])
     kept = kept.drop("original_text", "original_response", "original_context", PAIR, strict=False)
     return CleanedVersion(kept, rejected, index, exact.height, near_copies.height, unseen)
 
 
-def earlier_dedup_state(lake: Lake, versions: list[str]) -> tuple[pl.DataFrame | None, pl.DataFrame | None]:
-    """Text keys and near-duplicate index rows of earlier versions (None when there are none)."""
+@dataclass(frozen=True)
+class EarlierCopies:
+    """What earlier versions kept: their text keys and near-duplicate index rows (None when there are none)."""
+
+    keys: pl.DataFrame | None = None
+    index: pl.DataFrame | None = None
+
+
+def earlier_dedup_state(lake: Lake, versions: list[str]) -> EarlierCopies:
+    """The text keys and near-duplicate index rows of earlier versions."""
     if not versions or not lake.exists(CLEAN_DOCUMENTS):
-        return None, None
+        return EarlierCopies()
     keys = lake.scan(CLEAN_DOCUMENTS, versions).select("text_key", "doc_id").collect()
     index = lake.scan(DEDUP_INDEX, versions).collect() if lake.exists(DEDUP_INDEX) else None
-    return keys, index
+    return EarlierCopies(keys, index)

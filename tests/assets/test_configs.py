@@ -5,9 +5,13 @@ from dataclasses import fields
 import dagster as dg
 import pytest
 
+from assets.cleaning import CleaningConfig, cleaning_options
+from assets.evaluation import EvaluationConfig
 from assets.monitoring import MonitoringConfig
 from assets.tokenization import TokenizationConfig
 from assets.training import CONFIG_ONLY, TRAINER_ONLY, FineTuneConfig, trainer_params
+from recipe.normalize import CleaningOptions
+from trainers.gates import GateSettings
 from trainers.params import TrainingParams
 
 
@@ -25,6 +29,23 @@ def test_the_fine_tune_config_offers_every_training_setting_with_its_default() -
 def test_what_the_config_passes_on_is_valid_training_params() -> None:
     params = TrainingParams(**trainer_params(FineTuneConfig(max_epochs=2, devices="4", truncation="tail")))
     assert (params.max_epochs, params.lightning_devices(), params.truncation) == (2, 4, "tail")
+
+
+@pytest.mark.parametrize(
+    "config_class, settings", [(CleaningConfig, CleaningOptions), (EvaluationConfig, GateSettings)]
+)
+def test_the_cleaning_and_gate_configs_offer_each_setting_once_with_its_default_and_help(
+    config_class, settings
+) -> None:
+    offered = config_class.model_fields
+    for item in fields(settings):
+        assert offered[item.name].default == item.default, item.name
+        assert offered[item.name].description == item.metadata["help"]
+
+
+def test_the_cleaning_config_passes_its_switches_on_to_the_text_recipe() -> None:
+    options = cleaning_options(CleaningConfig(strip_replies=False, mask_pii=False))
+    assert options == CleaningOptions(strip_replies=False, mask_pii=False)
 
 
 @pytest.mark.parametrize(

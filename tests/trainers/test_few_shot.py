@@ -80,7 +80,7 @@ def test_meta_training_lowers_the_episode_loss(tmp_path: Path) -> None:
     source = build_tiny_model(tmp_path / "tiny", dropout=False)
     model, tokenizer = AutoModelForSequenceClassification.from_pretrained(source), AutoTokenizer.from_pretrained(source)
     texts, labels = read_split(bundle, "train", read_bundle_manifest(bundle).label_map)
-    losses = meta_train(model, tokenizer, texts, labels, episodes=40, ways=3, shots=3, queries=3, learning_rate=1e-3)
+    losses = meta_train(model, tokenizer, (texts, labels), episodes=40, ways=3, shots=3, queries=3, learning_rate=1e-3)
     assert sum(losses[-10:]) < sum(losses[:10])
 
 

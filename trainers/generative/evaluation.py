@@ -57,9 +57,14 @@ def response_loss(generator: Generator, records: Sequence[Mapping], max_length: 
     return total / max(tokens, 1)
 
 
-def answers_to(generator: Generator, records: Sequence[Mapping], batch_size: int, max_new_tokens: int) -> list[str]:
-    """Greedy answers to the records' prompts, generated in batches."""
-    conversations = [messages for messages, _ in map(as_messages, records)]
+def asked_turns(records: Sequence[Mapping]) -> list[tuple[list[dict], str]]:
+    """Each record as the conversation a model is asked (up to the last user turn) and its reference answer."""
+    return [as_messages(record) for record in records]
+
+
+def answers_to(generator: Generator, asked: Sequence[tuple[list[dict], str]], batch_size: int, max_new_tokens: int):
+    """Greedy answers to the asked conversations, generated in batches."""
+    conversations = [messages for messages, _ in asked]
     answers: list[str] = []
     for start in range(0, len(conversations), batch_size):
         batch = conversations[start : start + batch_size]
@@ -69,11 +74,12 @@ def answers_to(generator: Generator, records: Sequence[Mapping], batch_size: int
 
 def answer_records(generator: Generator, records: Sequence[Mapping], batch_size: int, max_new_tokens: int) -> dict:
     """Greedy answers to the records' prompts: ROUGE-L and exact match against their responses, and samples."""
-    answers = answers_to(generator, records, batch_size, max_new_tokens)
-    references = [response for _, response in map(as_messages, records)]
+    asked = asked_turns(records)
+    answers = answers_to(generator, asked, batch_size, max_new_tokens)
+    references = [reference for _, reference in asked]
     samples = [
         {"prompt": messages[-1]["content"], "reference": reference, "answer": answer}
-        for (messages, reference), answer in zip(map(as_messages, records[:SAMPLES_SHOWN]), answers, strict=False)
+        for (messages, reference), answer in zip(asked[:SAMPLES_SHOWN], answers, strict=False)
     ]
     return {**reference_metrics(answers, references), "samples": samples, "prompts": len(records), "answers": answers}
 
@@ -88,8 +94,9 @@ def base_answers(generator: Generator, card: Mapping, records: Sequence[Mapping]
         base = generator.with_base_weights(str(source))
     except (OSError, ValueError) as error:
         return {"not_measured": f"base model {source} does not load here: {error}"}
-    answers = answers_to(base, records, settings["batch_size"], settings["max_new_tokens"])
-    references = [response for _, response in map(as_messages, records)]
+    asked = asked_turns(records)
+    answers = answers_to(base, asked, settings["batch_size"], settings["max_new_tokens"])
+    references = [reference for _, reference in asked]
     return {"source": str(source), **reference_metrics(answers, references), "answers": answers}
 
 

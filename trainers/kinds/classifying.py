@@ -2,14 +2,17 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
+from functools import partial
 from pathlib import Path
 
+from contracts.model_folder import CLASSIFIER
 from trainers.gates import classifier_gate
+from trainers.kinds.kind import ModelKind
 from trainers.params import TrainingParams
 from trainers.registry import model_card
 
-__all__ = ["classifier_gate", "draw_classifier", "evaluate_classifier", "read_training_params"]
+__all__ = ["classifier_kind", "draw_classifier", "evaluate_classifier", "read_training_params"]
 
 
 def read_training_params(text: str) -> TrainingParams:
@@ -32,3 +35,19 @@ def draw_classifier(folder: Path, report: Mapping) -> dict[str, Path]:
     pictures["confusion_matrix"].write_bytes(confusion_png(report["confusion_matrix"], report["labels"]))
     pictures["reliability"].write_bytes(reliability_png(report["calibration_bins"]))
     return pictures
+
+
+def classifier_kind(name: str, description: str, *, continuable: bool, train: Callable, load: Callable) -> ModelKind:
+    """A classifier kind: its own training and loading, the shared params, report, gate and pictures."""
+    return ModelKind(
+        name=name,
+        family=CLASSIFIER,
+        description=description,
+        continuable=continuable,
+        read_params=read_training_params,
+        train=train,
+        load=load,
+        evaluate=partial(evaluate_classifier, load),
+        gate=classifier_gate,
+        draw=draw_classifier,
+    )

@@ -2,12 +2,10 @@
 
 from __future__ import annotations
 
-from functools import partial
 from pathlib import Path
 
-from contracts.model_folder import CLASSIFIER, MULTITASK
-from trainers.kinds.classifying import classifier_gate, draw_classifier, evaluate_classifier, read_training_params
-from trainers.kinds.kind import ModelKind
+from contracts.model_folder import MULTITASK
+from trainers.kinds.classifying import classifier_kind
 
 
 def train(bundle: Path, output: Path, params, reporter, checkpoints: Path | None = None) -> dict[str, object]:
@@ -26,15 +24,5 @@ def load(folder: Path, card: dict, max_length: int | None = None, quantize: bool
     return Classifier(folder, MultiTaskScorer(folder, card, max_length, quantize))
 
 
-KIND = ModelKind(
-    name=MULTITASK,
-    family=CLASSIFIER,
-    description="one encoder with a classification head per task",
-    continuable=False,
-    read_params=read_training_params,
-    train=train,
-    load=load,
-    evaluate=partial(evaluate_classifier, load),
-    gate=classifier_gate,
-    draw=draw_classifier,
-)
+DESCRIPTION = "one encoder with a classification head per task"
+KIND = classifier_kind(MULTITASK, DESCRIPTION, continuable=False, train=train, load=load)

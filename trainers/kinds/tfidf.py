@@ -2,12 +2,10 @@
 
 from __future__ import annotations
 
-from functools import partial
 from pathlib import Path
 
-from contracts.model_folder import CLASSIFIER, TFIDF
-from trainers.kinds.classifying import classifier_gate, draw_classifier, evaluate_classifier, read_training_params
-from trainers.kinds.kind import ModelKind
+from contracts.model_folder import TFIDF
+from trainers.kinds.classifying import classifier_kind
 
 
 def train(bundle: Path, output: Path, params, reporter, checkpoints: Path | None = None) -> dict[str, object]:
@@ -26,15 +24,4 @@ def load(folder: Path, card: dict, max_length: int | None = None, quantize: bool
     return Classifier(folder, TfidfScorer(folder, card))
 
 
-KIND = ModelKind(
-    name=TFIDF,
-    family=CLASSIFIER,
-    description="a TF-IDF linear classifier",
-    continuable=False,
-    read_params=read_training_params,
-    train=train,
-    load=load,
-    evaluate=partial(evaluate_classifier, load),
-    gate=classifier_gate,
-    draw=draw_classifier,
-)
+KIND = classifier_kind(TFIDF, "a TF-IDF linear classifier", continuable=False, train=train, load=load)

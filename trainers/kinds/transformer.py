@@ -6,12 +6,10 @@ the folder and everything that loads it stay the same.
 
 from __future__ import annotations
 
-from functools import partial
 from pathlib import Path
 
-from contracts.model_folder import CLASSIFIER, TRANSFORMER
-from trainers.kinds.classifying import classifier_gate, draw_classifier, evaluate_classifier, read_training_params
-from trainers.kinds.kind import ModelKind
+from contracts.model_folder import TRANSFORMER
+from trainers.kinds.classifying import classifier_kind
 
 
 def train(bundle: Path, output: Path, params, reporter, checkpoints: Path | None = None) -> dict[str, object]:
@@ -29,15 +27,5 @@ def load(folder: Path, card: dict, max_length: int | None = None, quantize: bool
     return Classifier(folder, TransformerScorer(folder, card, max_length, quantize))
 
 
-KIND = ModelKind(
-    name=TRANSFORMER,
-    family=CLASSIFIER,
-    description="an encoder sequence classifier (optionally with a prototype head or an abstain label)",
-    continuable=True,
-    read_params=read_training_params,
-    train=train,
-    load=load,
-    evaluate=partial(evaluate_classifier, load),
-    gate=classifier_gate,
-    draw=draw_classifier,
-)
+DESCRIPTION = "an encoder sequence classifier (optionally with a prototype head or an abstain label)"
+KIND = classifier_kind(TRANSFORMER, DESCRIPTION, continuable=True, train=train, load=load)
