@@ -9,6 +9,8 @@ import os
 from service.requests import RequestError
 
 TOKEN_VARIABLE = "REFINERY_API_TOKEN"
+HOSTS_VARIABLE = "REFINERY_ALLOWED_HOSTS"  # comma-separated names a client may call the service by; "*": any
+WILDCARD_ADDRESSES = ("0.0.0.0", "::", "")
 
 
 def is_loopback(host: str | None) -> bool:
@@ -19,6 +21,34 @@ def is_loopback(host: str | None) -> bool:
         return ipaddress.ip_address(host or "").is_loopback
     except ValueError:
         return False
+
+
+def allowed_hosts(bound: str | None = None) -> frozenset[str]:
+    """The names besides loopback a client may call the service by: the address it serves on, and the
+    deployer's REFINERY_ALLOWED_HOSTS."""
+    named = {name.strip().lower() for name in os.environ.get(HOSTS_VARIABLE, "").split(",") if name.strip()}
+    if bound is not None and bound not in WILDCARD_ADDRESSES:
+        named.add(bound.strip("[]").lower())
+    return frozenset(named)
+
+
+def host_name(header: str) -> str:
+    """The name in a Host header, without its port, brackets or trailing dot, in lower case."""
+    header = header.strip().lower()
+    if header.startswith("["):  # [::1]:8080
+        return header[1 : header.find("]")] if "]" in header else header
+    name = header.rsplit(":", 1)[0] if header.count(":") == 1 else header
+    return name.rstrip(".")
+
+
+def require_known_host(header: str | None, allowed: frozenset[str]) -> None:
+    """Refuse (421) a request whose Host is neither loopback nor allowed: a page on another site whose name
+    was rebound to this machine's address must not reach the service (DNS rebinding)."""
+    if header is None or "*" in allowed:
+        return
+    name = host_name(header)
+    if not (is_loopback(name) or name in allowed):
+        raise RequestError(f"the service is not called {name!r} here; a deployer allows names in {HOSTS_VARIABLE}", 421)
 
 
 def has_token(authorization: str | None, token: str) -> bool:

@@ -9,6 +9,7 @@ Predictions and feedback are appended to Delta tables by a background writer, of
 
 from __future__ import annotations
 
+import logging
 import os
 import threading
 import time
@@ -22,7 +23,7 @@ from fastapi.responses import JSONResponse, Response
 
 from contracts.model_folder import GENERATOR
 from contracts.tables import FEEDBACK, SERVICE_PREDICTIONS
-from service.access import TOKEN_VARIABLE, require_metrics_access, require_token
+from service.access import TOKEN_VARIABLE, allowed_hosts, require_known_host, require_metrics_access, require_token
 from service.batcher import MicroBatcher, ServiceBusyError
 from service.generation import GenerationBatcher, GeneratorHolder
 from service.generation_routes import add_generation_routes
@@ -41,6 +42,8 @@ from service.served import ServedModel, ServedModels
 from trainers.inference import Prediction
 from trainers.kinds import kind_of
 from trainers.registry import resolve_alias
+
+LOG = logging.getLogger("refinery.service")
 
 
 def model_maker(metrics: ServiceMetrics, quantize: bool, max_wait_ms: float) -> Callable[[str, Path], ServedModel]:
@@ -70,13 +73,16 @@ def build_app(
     models: Path,
     lake: Path | str | None = None,
     token: str | None = None,
+    *,
     max_wait_ms: float = 5.0,
     quantize: bool | None = None,
+    hosts: frozenset[str] | None = None,
 ) -> FastAPI:
     """The FastAPI app for the production models under `models` (a home's `models/`, or one registry);
     `lake` (a folder or an object-store URI) receives predictions and feedback.
 
-    `quantize` (default: on CPU) serves int8 dynamically quantized Linear layers.
+    `quantize` (default: on CPU) serves int8 dynamically quantized Linear layers; `hosts` are the names besides
+    loopback that requests may carry in their Host header (default: REFINERY_ALLOWED_HOSTS).
     """
     import torch
 
@@ -111,7 +117,7 @@ def build_app(
     # /openapi.json is served by a route of ours, behind the token like every other route
     app = FastAPI(title="Refinery model service", docs_url=None, redoc_url=None, openapi_url=None, lifespan=lifespan)
     app.state.served, app.state.appender = served, appender
-    add_measurement(app, metrics)
+    add_measurement(app, metrics, allowed_hosts() if hosts is None else hosts)
     add_error_handlers(app)
     add_routes(app, served, appender, metrics, token)
     app.state.close = close
@@ -124,15 +130,21 @@ def route_of(request: Request) -> str:
     return getattr(route, "path", None) or "unmatched"
 
 
-def add_measurement(app: FastAPI, metrics: ServiceMetrics) -> None:
-    """Count every request by route and status and time it; an unexpected error is a counted 500."""
+def add_measurement(app: FastAPI, metrics: ServiceMetrics, hosts: frozenset[str]) -> None:
+    """Refuse unknown Host names, count every request by route and status and time it; an unexpected error is a
+    counted 500, logged with its traceback."""
 
     @app.middleware("http")
     async def measure(request: Request, call_next):
         started = time.perf_counter()
         try:
+            require_known_host(request.headers.get("host"), hosts)
             response = await call_next(request)
+        except RequestError as refused:
+            metrics.requests.labels(route_of(request), str(refused.status)).inc()
+            return error_response(request, str(refused), refused.status)
         except Exception:
+            LOG.exception("%s %s failed", request.method, request.url.path)
             metrics.errors.inc()
             metrics.requests.labels(route_of(request), "500").inc()
             return JSONResponse({"error": "internal error; see the service log"}, status_code=500)

@@ -29,6 +29,8 @@ def json_body(body: bytes) -> object:
         return json.loads(body or b"null")
     except json.JSONDecodeError as error:
         raise RequestError(f"body is not valid JSON: {error.msg}") from error
+    except RecursionError:
+        raise RequestError("body is JSON nested too deep to read") from None
 
 
 def parse_predict_request(body: bytes) -> list[str]:

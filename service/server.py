@@ -6,15 +6,16 @@ import threading
 import time
 from pathlib import Path
 
-from service.access import check_host
+from service.access import allowed_hosts, check_host
 from service.app import build_app
-from service.deadlines import HeadDeadlineH11Protocol
+from service.deadlines import BoundedH11Protocol
 
-# Connections beyond `limit_concurrency` get a 503 from uvicorn; an idle keep-alive connection closes after 5 s;
-# a request head (line and headers) may hold at most 64 KiB and must be complete within 10 s.
+# Requests beyond `limit_concurrency` get a 503 from uvicorn (health checks have a few places more); an idle
+# keep-alive connection closes after 5 s; a request head (line and headers) may hold at most 64 KiB and must be
+# complete within 10 s; service.deadlines bounds the rest of a connection's life.
 # h11 is named: with httptools installed, uvicorn would pick it and ignore the request-head limit.
 CONNECTION_LIMITS = {
-    "http": HeadDeadlineH11Protocol,
+    "http": BoundedH11Protocol,
     "limit_concurrency": 256,
     "timeout_keep_alive": 5,
     "h11_max_incomplete_event_size": 64 * 1024,
@@ -33,12 +34,13 @@ def free_port(host: str = "127.0.0.1") -> int:
 class ServiceThread:
     """The service on uvicorn in a background thread (tests, benchmarks); `port=0` picks a free port."""
 
-    def __init__(self, app, host: str = "127.0.0.1", port: int = 0):
+    def __init__(self, app, host: str = "127.0.0.1", port: int = 0, *, concurrency: int | None = None):
         import uvicorn
 
         port = port or free_port(host)
         self.app, self.url = app, f"http://{host}:{port}"
-        config = uvicorn.Config(app, host=host, port=port, log_level="warning", access_log=False, **CONNECTION_LIMITS)
+        limits = {**CONNECTION_LIMITS, **({"limit_concurrency": concurrency} if concurrency else {})}
+        config = uvicorn.Config(app, host=host, port=port, log_level="warning", access_log=False, **limits)
         self.server = uvicorn.Server(config)
         self.thread = threading.Thread(target=self.server.run, daemon=True)
 
@@ -68,7 +70,7 @@ def serve(
     import uvicorn
 
     check_host(host, insecure)
-    app = build_app(model_root, lake, quantize=quantize)
+    app = build_app(model_root, lake, quantize=quantize, hosts=allowed_hosts(host))
     try:
         uvicorn.run(app, host=host, port=port, log_level="info", access_log=False, **CONNECTION_LIMITS)
     finally:

@@ -10,6 +10,7 @@ import threading
 import time
 import uuid
 from pathlib import Path
+from urllib.error import HTTPError
 from urllib.parse import urlsplit
 from urllib.request import urlopen
 
@@ -87,11 +88,11 @@ def test_requests_to_random_paths_share_one_metrics_series(registry: Path) -> No
 def test_metrics_need_the_token_from_anywhere_but_loopback(registry: Path) -> None:
     from fastapi.testclient import TestClient  # its client address is "testclient": not loopback
 
-    with TestClient(build_app(registry, token="s3cret")) as client:
+    with TestClient(build_app(registry, token="s3cret", hosts=frozenset({"testserver"}))) as client:
         assert client.get("/metrics").status_code == 401
         assert client.get("/metrics", headers={"Authorization": "bearer s3cret"}).status_code == 200
         client.app.state.close()
-    with TestClient(build_app(registry, token="")) as client:
+    with TestClient(build_app(registry, token="", hosts=frozenset({"testserver"}))) as client:
         assert client.get("/metrics").status_code == 403
         client.app.state.close()
 
@@ -217,7 +218,7 @@ def test_a_connection_that_never_completes_its_request_head_is_closed(registry: 
         slow = socket.create_connection((parts.hostname, parts.port), timeout=10)
         started = time.monotonic()
         try:
-            for piece in (b"GET /health HTTP/1.1\r\n", b"Host: x\r\n", b"X-Slow: 1\r\n"):
+            for piece in (b"GET /health HTTP/1.1\r\n", b"Host: 127.0.0.1\r\n", b"X-Slow: 1\r\n"):
                 slow.sendall(piece)  # bytes keep arriving, but the head never completes
                 time.sleep(0.3)
         except (BrokenPipeError, ConnectionResetError):
@@ -233,8 +234,122 @@ def test_a_body_that_trickles_in_slower_than_the_deadline_gets_408(registry: Pat
     with ServiceThread(build_app(registry, token="")) as service:
         parts = urlsplit(service.url)
         with socket.create_connection((parts.hostname, parts.port), timeout=10) as client:
-            head = b"POST /predict HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: 100\r\n\r\n"
-            client.sendall(head + b'{"texts": [')
+            head = b"POST /predict HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\n"
+            client.sendall(head + b'Content-Length: 100\r\n\r\n{"texts": [')
             answer = http.client.HTTPResponse(client)
             answer.begin()
             assert answer.status == 408 and "did not arrive within 0.5 s" in json.loads(answer.read())["error"]
+
+
+def trickle(client: socket.socket, stop: threading.Event, every_s: float = 0.2) -> None:
+    """Send one body byte at a time until stopped or the server closes (uvicorn's keep-alive resets on each)."""
+    while not stop.wait(every_s):
+        try:
+            client.sendall(b" ")
+        except OSError:
+            return
+
+
+def test_an_answer_sent_before_the_body_ended_closes_the_connection(registry: Path, monkeypatch) -> None:
+    monkeypatch.setattr(deadlines, "UNREAD_BODY_LINGER_S", 0.5)
+    with ServiceThread(build_app(registry, token="s3cret")) as service:
+        parts = urlsplit(service.url)
+        client = socket.create_connection((parts.hostname, parts.port), timeout=10)
+        head = b"POST /predict HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\n"
+        client.sendall(head + b"Content-Length: 100000000\r\n\r\n{")
+        answer = http.client.HTTPResponse(client)
+        answer.begin()
+        assert answer.status == 401  # answered at once, the 100 MB never read
+        answer.read()
+        stop = threading.Event()
+        sender = threading.Thread(target=trickle, args=(client, stop), daemon=True)
+        sender.start()
+        started = time.monotonic()
+        try:
+            client.settimeout(4)
+            assert client.recv(1) == b""  # the server ended the connection though bytes kept coming
+            sender.join(timeout=4)
+            assert not sender.is_alive()  # and then closed it: sending fails
+        finally:
+            stop.set()
+            client.close()
+        assert time.monotonic() - started < 4
+
+
+def test_health_checks_are_answered_while_slow_bodies_hold_every_ordinary_place(registry: Path) -> None:
+    with ServiceThread(build_app(registry, token=""), concurrency=4) as service:
+        parts = urlsplit(service.url)
+        stop, held = threading.Event(), []
+        try:
+            for _ in range(6):  # four take the ordinary places, two more are refused with a 503
+                client = socket.create_connection((parts.hostname, parts.port), timeout=10)
+                head = b"POST /predict HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\n"
+                client.sendall(head + b'Content-Length: 100000\r\n\r\n{"texts": [')
+                threading.Thread(target=trickle, args=(client, stop, 1.0), daemon=True).start()
+                held.append(client)
+            time.sleep(0.3)
+            with urlopen(f"{service.url}/health", timeout=5) as response:
+                assert response.status == 200
+            with pytest.raises(HTTPError) as refused:
+                urlopen(f"{service.url}/predict", data=b'{"texts": ["x"]}', timeout=5)
+            assert refused.value.code == 503
+        finally:
+            stop.set()
+            for client in held:
+                client.close()
+
+
+def test_no_connection_outlives_its_lifetime_even_when_busy(registry: Path, monkeypatch) -> None:
+    monkeypatch.setattr(deadlines, "CONNECTION_LIFETIME_S", 1.0)
+    with ServiceThread(build_app(registry, token="")) as service:
+        parts = urlsplit(service.url)
+        connection = http.client.HTTPConnection(parts.hostname, parts.port, timeout=5)
+        started, answered = time.monotonic(), 0
+        with pytest.raises((http.client.HTTPException, ConnectionError)):
+            while time.monotonic() - started < 5:  # keep-alive requests, one every 0.1 s
+                connection.request("GET", "/health")
+                connection.getresponse().read()
+                connection.auto_open = 0  # a closed connection must not be silently reopened
+                answered += 1
+                time.sleep(0.1)
+        assert answered >= 3 and time.monotonic() - started < 3
+
+
+def get_with_host(url: str, host: str) -> tuple[int, dict]:
+    """GET `url` with this Host header, as a page whose name was rebound to 127.0.0.1 would send it."""
+    parts = urlsplit(url)
+    connection = http.client.HTTPConnection(parts.hostname, parts.port, timeout=10)
+    try:
+        connection.request("GET", parts.path, headers={"Host": host})
+        response = connection.getresponse()
+        return response.status, json.loads(response.read())
+    finally:
+        connection.close()
+
+
+def test_a_request_by_a_name_other_than_loopback_or_an_allowed_one_is_refused(registry: Path, monkeypatch) -> None:
+    monkeypatch.setenv("REFINERY_ALLOWED_HOSTS", "models.internal")
+    with ServiceThread(build_app(registry, token="")) as service:
+        status, body = get_with_host(f"{service.url}/health", "rebind.attacker.example")
+        assert status == 421 and "rebind.attacker.example" in body["error"]
+        for allowed in ("localhost:8080", "127.0.0.1", "[::1]:8080", "MODELS.internal.", "models.internal:443"):
+            assert get_with_host(f"{service.url}/health", allowed)[0] == 200, allowed
+
+
+def test_json_nested_past_the_parser_is_a_400_and_a_failure_is_a_logged_500(
+    registry: Path, monkeypatch, caplog
+) -> None:
+    import service.app as app_module
+
+    with ServiceThread(build_app(registry, token="")) as service:
+        status, body = call(f"{service.url}/predict", raw=b'{"texts": ' + b"[" * 100_000 + b"]" * 100_000 + b"}")
+        assert status == 400 and "nested too deep" in body["error"]
+
+        def broken(model):
+            raise RuntimeError("the model folder vanished")
+
+        monkeypatch.setattr(app_module, "model_health", broken)
+        with caplog.at_level("ERROR", logger="refinery.service"):
+            status, body = call(f"{service.url}/health")
+        assert status == 500 and "see the service log" in body["error"]
+        assert "the model folder vanished" in caplog.text and "GET /health failed" in caplog.text
