@@ -3,7 +3,8 @@
 MODEL_CARD = "model_card.json"
 LABEL_MAP = "label_map.json"
 RECIPE_FILE = "text_recipe.json"  # how texts are prepared for the model (recipe.TextRecipe)
-TFIDF_FILE = "tfidf.pkl"  # a TF-IDF model's scikit-learn pipeline, in a candidate's or a model's folder
+TFIDF_FILE = "tfidf.skops"  # a TF-IDF model's scikit-learn pipeline (skops: no code runs on load)
+LEGACY_TFIDF_FILE = "tfidf.pkl"  # what older exports wrote: a pickle, refused
 TASKS_FILE = "tasks.json"  # a multi-task model's label map of every task, the primary task first
 ALIASES = "aliases.json"  # a registry's aliases (production, previous) -> model versions
 

@@ -3,16 +3,16 @@ TF-IDF model (`trainers.kinds` picks one per model folder)."""
 
 from __future__ import annotations
 
-import pickle
 from pathlib import Path
 from typing import Protocol
 
 import numpy as np
 import torch
 
-from contracts.model_folder import TFIDF_FILE
+from contracts.model_folder import LEGACY_TFIDF_FILE, TFIDF_FILE
 from trainers.export import class_probabilities, quantize_linear_layers
 from trainers.registry import read_label_map
+from trainers.sklearn_files import UnsafeModelFileError, load_estimator
 
 
 class Scorer(Protocol):
@@ -46,16 +46,18 @@ class TransformerScorer:
 
 
 class TfidfScorer:
-    """A scikit-learn TF-IDF pipeline over each text's lemmas and stems (word n-grams) and its characters.
-
-    The pickle is Refinery's own export, read from the model registry; like any pickle it must not come from
-    an untrusted source.
-    """
+    """A scikit-learn TF-IDF pipeline over each text's lemmas and stems (word n-grams) and its characters, read
+    from a skops file whose every type is trusted (`trainers.sklearn_files`)."""
 
     precision = "float64-sparse"
 
     def __init__(self, folder: Path, card: dict) -> None:
-        self.pipeline = pickle.loads((folder / TFIDF_FILE).read_bytes())
+        if not (folder / TFIDF_FILE).exists() and (folder / LEGACY_TFIDF_FILE).exists():
+            raise UnsafeModelFileError(
+                f"{folder / LEGACY_TFIDF_FILE}: a pickle from an older export; Refinery no longer loads pickles "
+                "from model folders (one could run any code): train this model again"
+            )
+        self.pipeline = load_estimator(folder / TFIDF_FILE)
         self.language = card.get("hyperparameters", {}).get("analyzer_language", "en")
         self.classes = len(read_label_map(folder))
 

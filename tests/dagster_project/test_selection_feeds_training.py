@@ -44,7 +44,7 @@ def test_a_chosen_tfidf_candidate_is_trained_evaluated_and_answers_through_the_c
         folder = pipeline.model_of("v1")
         card = read_card(folder)
         assert card["lineage"]["selection"] == {"candidate": "tfidf-logreg", "settings": {"model_kind": "tfidf"}}
-        assert card["model_kind"] == "tfidf" and (folder / "tfidf.pkl").is_file()
+        assert card["model_kind"] == "tfidf" and (folder / "tfidf.skops").is_file()
         evaluated = result.asset_materializations_for_node("model_evaluation")[0].metadata
         assert 0.0 <= evaluated["test_accuracy"].value <= 1.0
         labels = json.loads((folder / "label_map.json").read_text())

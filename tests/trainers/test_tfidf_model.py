@@ -36,7 +36,7 @@ def test_a_tfidf_model_exports_a_model_folder_with_its_card_and_val_metrics(expo
     from trainers.bundle import read_bundle_manifest
 
     assert card["row_counts"] == read_bundle_manifest(result["bundle"]).row_counts
-    assert not (folder / "model.safetensors").exists() and (folder / "tfidf.pkl").is_file()
+    assert not (folder / "model.safetensors").exists() and (folder / "tfidf.skops").is_file()
 
 
 def test_a_reloaded_tfidf_model_gives_the_probabilities_of_the_fitted_one(exported) -> None:
@@ -65,3 +65,52 @@ def test_a_tfidf_model_in_production_answers_over_http(exported) -> None:
     labels = json.loads((folder / "label_map.json").read_text())
     assert status == 200 and [p["label"] in labels and 0 < p["score"] <= 1 for p in body["predictions"]] == [True] * 3
     assert health["precision"] == "float64-sparse" and health["model_version"] == "v1"
+
+
+class WritesAMarker:
+    """A pickle payload: unpickling it creates a file (what a crafted model file in a shared store would do)."""
+
+    def __init__(self, marker: Path) -> None:
+        self.marker = marker
+
+    def __reduce__(self):
+        return (Path.touch, (self.marker,))
+
+
+def crafted_copy(folder: Path, into: Path) -> Path:
+    """A copy of an exported TF-IDF folder without its model file, for a crafted one to take its place."""
+    import shutil
+
+    shutil.copytree(folder, into)
+    (into / "tfidf.skops").unlink()
+    return into
+
+
+def test_a_pickle_in_a_tfidf_model_folder_is_refused_and_never_unpickled(exported, tmp_path: Path) -> None:
+    import pickle
+
+    from trainers.sklearn_files import UnsafeModelFileError
+
+    folder = crafted_copy(exported[0], tmp_path / "crafted")
+    marker = tmp_path / "code-ran"
+    (folder / "tfidf.pkl").write_bytes(pickle.dumps(WritesAMarker(marker)))
+    with pytest.raises(UnsafeModelFileError, match="no longer loads pickles"):
+        load_classifier(folder)
+    assert not marker.exists()
+
+
+def test_a_skops_file_naming_an_untrusted_function_is_refused_before_it_loads(exported, tmp_path: Path) -> None:
+    import os
+
+    from sklearn.pipeline import make_pipeline
+    from sklearn.preprocessing import FunctionTransformer
+
+    from trainers.sklearn_files import UnsafeModelFileError, save_estimator
+
+    folder = crafted_copy(exported[0], tmp_path / "crafted")
+    save_estimator(make_pipeline(FunctionTransformer(os.system)), folder / "tfidf.skops")
+    with pytest.raises(UnsafeModelFileError, match=r"outside the trusted list.*system"):
+        load_classifier(folder)
+    (folder / "tfidf.skops").write_bytes(b"PK\x03\x04 not really a zip")
+    with pytest.raises(UnsafeModelFileError, match="not a readable skops file"):
+        load_classifier(folder)

@@ -6,13 +6,13 @@ for a fine-tune; the fine-tuned transformer itself is measured by `fine_tuned_mo
 
 from __future__ import annotations
 
-import pickle
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 
 from contracts.model_folder import TFIDF_FILE
+from trainers.sklearn_files import save_estimator
 
 
 @dataclass(frozen=True)
@@ -65,7 +65,7 @@ class TfidfCandidate:
 
     def save(self, folder: Path) -> Path:
         folder.mkdir(parents=True, exist_ok=True)
-        (folder / TFIDF_FILE).write_bytes(pickle.dumps(self.model))
+        save_estimator(self.model, folder / TFIDF_FILE)
         return folder
 
 
@@ -131,7 +131,7 @@ class FrozenEncoderCandidate:
         folder.mkdir(parents=True, exist_ok=True)
         self.encoder.save_pretrained(folder / "encoder")
         self.tokenizer.save_pretrained(folder / "encoder")
-        (folder / "head.pkl").write_bytes(pickle.dumps(self.head))
+        save_estimator(self.head, folder / "head.skops")
         return folder
 
 
