@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
-import re
 from dataclasses import dataclass, field
+
+from recipe.regex import check_pattern
 
 EMAIL = "<EMAIL>"
 PHONE = "<PHONE>"
@@ -52,6 +53,5 @@ class PiiPolicy:
 
 
 def compile_national_id(name: str, pattern: str, placeholder: str) -> NationalIdPattern:
-    """Check a declared pattern compiles (Python syntax close to Polars' regex) and build it."""
-    re.compile(pattern)
-    return NationalIdPattern(name, pattern, placeholder)
+    """Check a declared pattern compiles in Polars' regex engine, which masks with it, and build it."""
+    return NationalIdPattern(name, check_pattern(pattern), placeholder)

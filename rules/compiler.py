@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import hashlib
 import os
-import re
 from dataclasses import dataclass, field
 from functools import lru_cache
 from pathlib import Path
@@ -13,6 +12,8 @@ import pandera.polars as pa
 import polars as pl
 
 from recipe.pii_policy import BUILTIN_TYPES, PiiPolicy, compile_national_id
+from recipe.regex import PatternError, check_pattern
+from rules.expressions import ExpressionError, compile_expression
 from rules.yaml_reader import YamlError, YamlReader
 
 RULES_DIR_ENV = "REFINERY_RULES_DIR"
@@ -114,70 +115,12 @@ class RuleBook:
         return self.rule_sets.get(asset)
 
 
-# Functions a rule expression may call: column functions whose output is no larger than their input. No table
-# functions (read_csv reads files and URLs) and nothing that pads or repeats (lpad(text, 100000000) is 100 MB a row).
-SQL_FUNCTIONS = frozenset(
-    {
-        "abs",
-        "btrim",
-        "cast",
-        "ceil",
-        "ceiling",
-        "char_length",
-        "character_length",
-        "coalesce",
-        "ends_with",
-        "floor",
-        "greatest",
-        "initcap",
-        "least",
-        "left",
-        "length",
-        "lower",
-        "ltrim",
-        "nullif",
-        "octet_length",
-        "regexp_like",
-        "right",
-        "round",
-        "rtrim",
-        "sign",
-        "starts_with",
-        "strpos",
-        "substr",
-        "substring",
-        "trim",
-        "upper",
-    }
-)
-MAX_EXPRESSION_CHARS = 2000
-MAX_CONCATENATIONS = 8  # each `||` can double a text's length
-SQL_KEYWORDS = frozenset({"and", "or", "not", "in", "is", "like", "ilike", "between", "case", "when", "then", "else"})
-_STRING_LITERAL = re.compile(r"'(?:[^']|'')*'")
-_CALL = re.compile(r"\b([A-Za-z_][A-Za-z0-9_]*)\s*\(")
-
-
 def _sql(reader: YamlReader, spec: dict, key: str) -> pl.Expr:
-    """A boolean SQL expression over a row's columns (Polars SQL: no code runs from the rules file)."""
-    text = reader.get(spec, key, str)
-    if len(text) > MAX_EXPRESSION_CHARS:
-        raise reader.fail(spec, key, f"holds {len(text)} characters; an expression may hold {MAX_EXPRESSION_CHARS}")
-    code = _STRING_LITERAL.sub("''", text)
-    if re.search(r"\b(select|from)\b|[\"`\[\]]|/\*|\*/|--", code, re.IGNORECASE):
-        raise reader.fail(
-            spec, key, "must be an expression over the row's columns: no queries, comments or quoted names"
-        )
-    if code.count("||") > MAX_CONCATENATIONS:
-        raise reader.fail(spec, key, f"concatenates more than {MAX_CONCATENATIONS} times")
-    called = {name.lower() for name in _CALL.findall(code)} - SQL_KEYWORDS
-    refused = sorted(called - SQL_FUNCTIONS)
-    if refused:
-        allowed = ", ".join(sorted(SQL_FUNCTIONS))
-        raise reader.fail(spec, key, f"calls {', '.join(refused)}: a rule may call only {allowed}")
+    """A boolean SQL expression over a row's columns, allow-listed as a syntax tree (`rules.expressions`)."""
     try:
-        return pl.sql_expr(text)
-    except Exception as error:  # Polars raises several types for bad SQL
-        raise reader.fail(spec, key, f"not a valid SQL expression: {error}") from error
+        return compile_expression(reader.get(spec, key, str))
+    except ExpressionError as error:
+        raise reader.fail(spec, key, str(error)) from None
 
 
 def _expr_check(expression: pl.Expr, name: str, column: str | None) -> pa.Check:
@@ -218,9 +161,9 @@ def _column_check(reader: YamlReader, spec: dict, column: str) -> tuple[pa.Check
     else:
         pattern = reader.get(spec, "str_matches", str)
         try:
-            re.compile(pattern)
-        except re.error as error:
-            raise reader.fail(spec, "str_matches", f"bad regex: {error}") from error
+            check_pattern(pattern)
+        except PatternError as error:
+            raise reader.fail(spec, "str_matches", str(error)) from None
         check = pa.Check.str_matches(pattern)
     return check, RowRule(name, column, description, severity)
 
@@ -268,8 +211,8 @@ def _pii_policy(reader: YamlReader, node: dict) -> PiiPolicy:
         name, pattern = reader.get(spec, "name", str), reader.get(spec, "pattern", str)
         try:
             patterns.append(compile_national_id(name, pattern, reader.get(spec, "placeholder", str, default="<ID>")))
-        except re.error as error:
-            raise reader.fail(spec, "pattern", f"bad regex: {error}") from error
+        except PatternError as error:
+            raise reader.fail(spec, "pattern", str(error)) from None
     return PiiPolicy(
         types=types, national_ids=tuple(patterns), ner_model=reader.get(node, "ner_model", str, default=None)
     )

@@ -263,23 +263,44 @@ def test_more_broken_rule_files_name_file_line_and_key(tmp_path: Path, text: str
         ("read_csv('/etc/passwd') IS NOT NULL", "calls read_csv: a rule may call only"),
         ("length(lpad(text, 100000000, 'x')) > 0", "calls lpad"),
         ("repeat(text, 1000000) <> ''", "calls repeat"),
-        ("text IN (SELECT column_1 FROM read_csv('http://127.0.0.1:1/x'))", "no queries"),
+        ("text IN (SELECT column_1 FROM read_csv('http://127.0.0.1:1/x'))", "calls read_csv"),
+        ("text IN (SELECT 'x') OR (SELECT 1) = 1", "no queries, comments or quoted names (found a subquery)"),
         ("\"read_csv\"('/etc/passwd') IS NULL", "no queries, comments or quoted names"),
-        ("`lpad`(text, 100000000, 'x') <> ''", "no queries, comments or quoted names"),
-        ("lpad/**/(text, 100000000, 'x') <> ''", "no queries, comments or quoted names"),
-        ("/*'*/ lpad(text, 100000000, 'x') = 'x' /*'*/", "no queries, comments or quoted names"),
+        ("\"text\" = 'x'", "found the quoted name 'text'"),
+        ("`lpad`(text, 100000000, 'x') <> ''", "not a valid SQL expression: Invalid expression"),
+        ("lpad/**/(text, 100000000, 'x') <> ''", "calls lpad"),
+        ("/*'*/ lpad(text, 100000000, 'x') = 'x' /*'*/", "calls lpad"),
+        ("text = 'x' /* a note */", "no queries, comments or quoted names"),
         ("length(" + "||".join(["text"] * 20) + ") > 0", "concatenates more than 8 times"),
+        (
+            "$$'$$ = $$x$$ OR text IN (SELECT column_1 FROM read_csv('/etc/passwd')) OR $$'$$ = $$y$$",
+            "calls read_csv",
+        ),
+        ("$$'$$ = $$x$$ OR lpad(text, 100000000, 'x') = 'x' OR $$'$$ = $$y$$", "calls lpad"),
+        ("$$'$$ = $$x$$ OR EXISTS (SELECT 1) OR $$'$$ = $$y$$", "no queries"),
+        ("docs.text = 'x'", "found the qualified name"),
+        ("cast(text AS bytea) = 'x'", "casts to VARBINARY: a rule may cast to"),
+        ("text = 'x'; DROP TABLE t", "no queries"),
     ],
     ids=[
         "table-function",
         "lpad",
         "repeat",
         "subquery",
+        "select",
         "quoted-call",
+        "quoted-column",
         "backticks",
         "comment",
         "quote-in-comment",
+        "trailing-comment",
         "concatenation",
+        "dollar-quoted-subquery",
+        "dollar-quoted-lpad",
+        "dollar-quoted-exists",
+        "qualified-column",
+        "cast-type",
+        "statements",
     ],
 )
 def test_a_rule_expression_may_only_call_column_functions(tmp_path: Path, expr: str, message: str) -> None:
@@ -311,3 +332,26 @@ def test_a_yaml_bomb_is_refused_at_once_and_a_huge_file_unread(tmp_path: Path) -
     huge.write_text("asset: d\n# " + "x" * (2 * 1024 * 1024) + "\n")
     with pytest.raises(RuleError, match=r"huge\.yaml: \d+ bytes; a YAML file here may hold at most"):
         compile_rule_file(huge)
+
+
+@pytest.mark.parametrize(
+    ("rules", "key"),
+    [
+        (
+            "asset: d\ncolumns:\n  text:\n    checks:\n      - name: r\n        str_matches: '^(?!spam).*'\n",
+            "str_matches",
+        ),
+        ("asset: d\nrows:\n  - name: r\n    expr: \"regexp_like(text, '(?<=SSN )[0-9]+')\"\n", "expr"),
+        ("asset: d\nrows:\n  - name: r\n    expr: 'text ~ $$(a)\\1$$'\n", "expr"),
+        (
+            "asset: d\npii:\n  national_ids:\n    - name: ssn\n      pattern: '(?<=SSN )[0-9]+'\n",
+            "pattern",
+        ),
+    ],
+    ids=["str_matches-look-ahead", "regexp_like-look-behind", "operator-back-reference", "pii-look-behind"],
+)
+def test_a_pattern_polars_cannot_run_is_refused_when_the_rules_compile(tmp_path: Path, rules: str, key: str) -> None:
+    path = tmp_path / "d.yaml"
+    path.write_text(rules)
+    with pytest.raises(RuleError, match=rf"key '{key}': bad regex for Polars' engine: .*not supported"):
+        compile_rule_file(path)
