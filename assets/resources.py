@@ -15,7 +15,7 @@ from pydantic import Field
 
 from assets.datasets.declaration import DatasetDeclaration
 from assets.datasets.resolve import dataset_name_of, declaration_for, rule_book_for
-from assets.models.launch import PodSettings, launcher_prefix, trainer_command, trainer_pod_spec
+from assets.models.launch import LauncherError, PodSettings, launcher_prefix, trainer_command, trainer_pod_spec
 from assets.readers.declared import Source, load_sources
 from assets.storage.delta import Lake
 from assets.storage.home import PROJECT_ROOT, check_version_name
@@ -111,7 +111,11 @@ class TrainerResource(dg.ConfigurableResource):
         self, bundle: Path | str, output: Path | str, params: dict[str, object], checkpoints: Path
     ) -> list[str]:
         interpreter = "python" if self.kind == "kubernetes" else sys.executable  # the pod's own Python
-        return trainer_command(launcher_prefix(self.launcher, interpreter), bundle, output, params, checkpoints)
+        try:
+            prefix = launcher_prefix(self.launcher, interpreter)
+        except LauncherError as error:
+            raise dg.Failure(description=str(error)) from None
+        return trainer_command(prefix, bundle, output, params, checkpoints)
 
     def pod_settings(self) -> PodSettings:
         """The pod a Kubernetes trainer asks for; the home is the folder above the bundles."""

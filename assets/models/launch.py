@@ -9,7 +9,10 @@ and the model pass through it and the pod needs no volume at all.
 from __future__ import annotations
 
 import json
+import os
+import re
 import shlex
+import sys
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -35,9 +38,79 @@ def trainer_command(
     ]
 
 
+LAUNCHERS_VARIABLE = "REFINERY_TRAINER_LAUNCHERS"  # launchers a deployer allows, as written, one per line
+# torchrun's options that only shape the process group: none makes it run a program other than the trainer
+TORCHRUN_OPTIONS = frozenset(
+    {
+        "--nproc-per-node",
+        "--nnodes",
+        "--node-rank",
+        "--master-addr",
+        "--master-port",
+        "--rdzv-backend",
+        "--rdzv-endpoint",
+        "--rdzv-id",
+        "--max-restarts",
+        "--monitor-interval",
+    }
+)
+TORCHRUN_FLAGS = frozenset({"--standalone"})
+OPTION_VALUE = re.compile(r"[A-Za-z0-9_.:,/-]+")
+
+
+class LauncherError(ValueError):
+    """A launcher that is neither torchrun with its process-group options nor one the deployer allows."""
+
+
+def allowed_launchers() -> frozenset[str]:
+    """The launchers the deployer names in REFINERY_TRAINER_LAUNCHERS (set where the code location runs)."""
+    return frozenset(line.strip() for line in os.environ.get(LAUNCHERS_VARIABLE, "").splitlines() if line.strip())
+
+
+def is_torchrun(program: str) -> bool:
+    """Whether a word names torchrun: on the PATH, or beside this Python."""
+    return program == "torchrun" or Path(program) == Path(sys.executable).with_name("torchrun")
+
+
+def torchrun_options_refused(words: list[str]) -> list[str]:
+    """The words of a torchrun command line that are not its process-group options and their values."""
+    refused, expecting_value = [], False
+    for word in words:
+        name, has_value, value = word.partition("=")
+        name = name.replace("_", "-")
+        if expecting_value:
+            expecting_value = False
+            if OPTION_VALUE.fullmatch(word):
+                continue
+        elif name in TORCHRUN_FLAGS and not has_value:
+            continue
+        elif name in TORCHRUN_OPTIONS:
+            expecting_value = not has_value
+            if not has_value or OPTION_VALUE.fullmatch(value):
+                continue
+        refused.append(word)
+    return refused + (["(a value)"] if expecting_value else [])
+
+
+def checked_launcher(launcher: str) -> list[str]:
+    """The launcher's words, when it is torchrun with process-group options only, or allowed by the deployer:
+    a launcher set in a run's config (anyone who reaches the UI) must not run any other program."""
+    words = shlex.split(launcher)
+    if launcher.strip() in allowed_launchers():
+        return words
+    if words and is_torchrun(words[0]) and not torchrun_options_refused(words[1:]):
+        return words
+    refused = torchrun_options_refused(words[1:]) if words and is_torchrun(words[0]) else words[:1]
+    raise LauncherError(
+        f"the trainer launcher {launcher!r} is refused at {' '.join(refused)!r}: use torchrun with "
+        f"{', '.join(sorted(TORCHRUN_OPTIONS | TORCHRUN_FLAGS))}, or name the launcher in {LAUNCHERS_VARIABLE} "
+        "where the code location runs"
+    )
+
+
 def launcher_prefix(launcher: str, interpreter: str) -> list[str]:
-    """The launcher's words, or the interpreter alone."""
-    return shlex.split(launcher) if launcher else [interpreter]
+    """The checked launcher's words, or the interpreter alone."""
+    return checked_launcher(launcher) if launcher.strip() else [interpreter]
 
 
 @dataclass(frozen=True)

@@ -177,6 +177,10 @@ def add_model_commands(commands: argparse._SubParsersAction) -> None:
         if name == "serve":
             sub.add_argument("--no-quantize", action="store_true", help="serve float32 weights on CPU too")
             sub.add_argument("--insecure", action="store_true", help="serve a non-loopback host without a token")
+        else:
+            sub.add_argument(
+                "--insecure", action="store_true", help="listen on a non-loopback host (the UI has no login)"
+            )
 
 
 def add_rules_and_lake_commands(commands: argparse._SubParsersAction) -> None:

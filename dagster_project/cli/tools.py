@@ -20,9 +20,15 @@ from dagster_project.cli import CliError
 from dagster_project.cli.common import open_instance
 from rules import load_rule_book
 from rules.compiler import default_rules_dir
+from service.access import is_loopback
 
 
 def command_ui(args: argparse.Namespace, home: RefineryHome) -> int:
+    if not is_loopback(args.host) and not args.insecure:
+        raise CliError(
+            f"refusing to start the Dagster UI on {args.host}: it has no login, and anyone who reaches it can "
+            "launch runs; keep it on 127.0.0.1 behind an authenticating proxy, or pass --insecure"
+        )
     open_instance(home)
     dagster = shutil.which("dagster", path=str(Path(sys.executable).parent)) or "dagster"
     command = [dagster, "dev", "-w", str(PROJECT_ROOT / "workspace.yaml"), "-h", args.host, "-p", str(args.port)]

@@ -7,6 +7,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+import dagster as dg
 import pytest
 import torch
 from safetensors.torch import load_file
@@ -105,3 +106,41 @@ def test_a_torchrun_launcher_trains_on_two_gloo_processes_as_one_process_would(t
     assert single.keys() == launched.keys()
     for name in single:
         assert torch.allclose(single[name], launched[name], atol=1e-5), name
+
+
+@pytest.mark.parametrize(
+    "launcher",
+    [
+        "sh -c 'touch /tmp/refinery-pwned'",
+        "torchrun --no-python sh -c 'touch /tmp/refinery-pwned'",
+        "torchrun --no_python sh",
+        "torchrun --run-path /tmp/evil.py",
+        "torchrun --nproc-per-node 2 bash",
+        "torchrun --nproc-per-node=2;touch",
+        "/tmp/evil/torchrun --standalone",
+        "srun --ntasks 2 python",
+        "torchrun --nproc-per-node",
+    ],
+)
+def test_a_launcher_from_a_run_config_may_not_run_another_program(tmp_path: Path, launcher: str) -> None:
+    trainer = TrainerResource(bundles_root=str(tmp_path), launcher=launcher)
+    with pytest.raises(dg.Failure, match=r"the trainer launcher .* is refused at"):
+        trainer.command(tmp_path / "b", tmp_path / "m", {}, tmp_path / "c")
+
+
+def test_torchrun_with_process_group_options_or_a_deployer_allowed_launcher_is_accepted(tmp_path, monkeypatch) -> None:
+    def command(launcher: str) -> list[str]:
+        return TrainerResource(bundles_root=str(tmp_path), launcher=launcher).command("b", "m", {}, tmp_path / "c")
+
+    assert command("torchrun --standalone --nproc-per-node 4")[:5] == [
+        "torchrun",
+        "--standalone",
+        "--nproc-per-node",
+        "4",
+        "-m",
+    ]
+    assert command("torchrun --nnodes=2 --node_rank=1 --master-addr 10.0.0.5 --rdzv-endpoint=10.0.0.5:29400")
+    monkeypatch.setenv("REFINERY_TRAINER_LAUNCHERS", "srun --ntasks 2 python\nmpirun -n 4 python")
+    assert command("srun --ntasks 2 python")[:4] == ["srun", "--ntasks", "2", "python"]
+    with pytest.raises(dg.Failure):
+        command("srun --ntasks 2 bash")

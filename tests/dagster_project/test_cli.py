@@ -62,6 +62,7 @@ def test_errors_are_one_clear_line_and_a_non_zero_exit(tmp_path: Path) -> None:
         (("predict", "hello"), "no model has the alias 'production' yet"),
         (("ingest", str(data), "--version", "v2\n"), "invalid dataset version 'v2\\n'"),
         (("serve", "--host", "0.0.0.0"), "refusing to serve on 0.0.0.0 without a token"),
+        (("ui", "--host", "0.0.0.0"), "refusing to start the Dagster UI on 0.0.0.0: it has no login"),
     ]
     for args, message in cases:
         result = _refinery(home, *args)
