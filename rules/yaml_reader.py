@@ -13,14 +13,24 @@ class YamlError(ValueError):
 
 
 MAX_YAML_BYTES = 1024 * 1024  # rules and source declarations are small; a larger file is refused unread
+MAX_YAML_DEPTH = 64  # composing recurses once per level: 5,000 nested lists would exhaust Python's stack
 
 
 def _compose_without_aliases(loader: yaml.SafeLoader, parent: yaml.Node | None, index: object) -> yaml.Node | None:
-    """SafeLoader's compose_node, refusing `*name`: nested aliases expand without bound (billion laughs)."""
+    """SafeLoader's compose_node, refusing `*name` (nested aliases expand without bound: billion laughs) and
+    nesting deeper than MAX_YAML_DEPTH."""
     if loader.check_event(yaml.AliasEvent):
         mark = loader.peek_event().start_mark
         raise yaml.composer.ComposerError(None, None, "aliases (*name) are not allowed here; write the value", mark)
-    return yaml.SafeLoader.compose_node(loader, parent, index)
+    depth = getattr(loader, "depth", 0)
+    if depth >= MAX_YAML_DEPTH:
+        mark = loader.peek_event().start_mark
+        raise yaml.composer.ComposerError(None, None, f"nested deeper than {MAX_YAML_DEPTH} levels", mark)
+    loader.depth = depth + 1
+    try:
+        return yaml.SafeLoader.compose_node(loader, parent, index)
+    finally:
+        loader.depth = depth
 
 
 class LineLoader(yaml.SafeLoader):
@@ -51,8 +61,8 @@ class YamlReader:
             raise self.error(f"{self.path}: {size} bytes; a YAML file here may hold at most {MAX_YAML_BYTES}")
         try:
             return yaml.load(self.path.read_text(), Loader=LineLoader)
-        except yaml.YAMLError as problem:
-            raise self.error(f"{self.path}: not valid YAML: {problem}") from problem
+        except (yaml.YAMLError, UnicodeDecodeError, RecursionError) as problem:
+            raise self.error(f"{self.path}: not valid YAML: {problem}") from None
 
     def fail(self, node: dict, key: str, message: str) -> YamlError:
         line = node.get("__lines__", {}).get(key, "?")
@@ -94,5 +104,5 @@ def load_control_file(path: Path, error: type[Exception] = YamlError) -> Any:
         raise error(f"{path}: {size} bytes; a YAML file here may hold at most {MAX_YAML_BYTES}")
     try:
         return yaml.load(path.read_text(), Loader=_NoAliasLoader)
-    except (yaml.YAMLError, UnicodeDecodeError) as problem:
-        raise error(f"{path}: not valid YAML: {problem}") from problem
+    except (yaml.YAMLError, UnicodeDecodeError, RecursionError) as problem:
+        raise error(f"{path}: not valid YAML: {problem}") from None

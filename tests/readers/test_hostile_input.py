@@ -196,16 +196,18 @@ def test_damaged_or_linked_control_files_refuse_their_folder_only(tmp_path: Path
     from assets.readers.arrivals import find_ready_drops
 
     landing = tmp_path / "landing"
-    for name in ("listed", "linked", "fine"):
+    for name in ("listed", "linked", "nested", "fine"):
         (landing / name).mkdir(parents=True)
         (landing / name / "t.csv").write_text(f"text,label\nvpn down in {name},a\n")
         (landing / name / "_SUCCESS").touch()
     (landing / "listed" / "_version.yaml").write_text("- not\n- a mapping\n")
+    (landing / "nested" / "_version.yaml").write_text("[" * 5000 + "]" * 5000)  # would exhaust Python's stack
     (tmp_path / "elsewhere.yaml").write_text("text_column: text\n")
     (landing / "linked" / "_source.yaml").symlink_to(tmp_path / "elsewhere.yaml")
     scan = find_ready_drops(landing, set(), {})
     assert scan.ready == ["fine", "linked"]  # the mapping file is read when the version is ingested
     assert "not a version manifest" in scan.refused["listed"]
+    assert "nested deeper than 64 levels" in scan.refused["nested"]
     with pytest.raises(IngestError, match=r"_source\.yaml: a symbolic link"):
         read_drop(landing / "linked")
 

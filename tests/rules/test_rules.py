@@ -355,3 +355,10 @@ def test_a_pattern_polars_cannot_run_is_refused_when_the_rules_compile(tmp_path:
     path.write_text(rules)
     with pytest.raises(RuleError, match=rf"key '{key}': bad regex for Polars' engine: .*not supported"):
         compile_rule_file(path)
+
+
+def test_a_rules_file_nested_thousands_deep_is_one_clear_error(tmp_path: Path) -> None:
+    path = tmp_path / "deep.yaml"
+    path.write_text("asset: d\nrows: " + "[" * 5000 + "]" * 5000 + "\n")
+    with pytest.raises(RuleError, match=r"deep\.yaml: not valid YAML: .*nested deeper than 64 levels"):
+        compile_rule_file(path)
