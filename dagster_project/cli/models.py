@@ -59,6 +59,14 @@ def read_texts(source: str, column: str) -> list[str]:
     return [line for line in text.splitlines() if line.strip()]
 
 
+FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")  # a spreadsheet runs a cell starting so as a formula
+
+
+def spreadsheet_safe(value: object) -> object:
+    """A text cell that a spreadsheet would run as a formula, quoted with a leading apostrophe (OWASP's advice)."""
+    return f"'{value}" if isinstance(value, str) and value.startswith(FORMULA_STARTS) else value
+
+
 def write_predictions(rows: list[dict], output: str) -> None:
     """Predictions as CSV or JSONL, by the output file's suffix."""
     import csv
@@ -71,7 +79,7 @@ def write_predictions(rows: list[dict], output: str) -> None:
         fields = list(dict.fromkeys(key for row in rows for key in row))  # a multi-task model adds <task>_label
         writer = csv.DictWriter(handle, fieldnames=fields, restval="")
         writer.writeheader()
-        writer.writerows(rows)
+        writer.writerows({key: spreadsheet_safe(value) for key, value in row.items()} for row in rows)
 
 
 def command_predict(args: argparse.Namespace, home: RefineryHome) -> int:
