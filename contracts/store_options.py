@@ -5,7 +5,9 @@ from __future__ import annotations
 import os
 from collections.abc import Mapping
 
-SAFE_S3_SETTINGS = ("conditional_put", "aws_conditional_put", "aws_s3_locking_provider", "aws_s3_allow_unsafe_rename")
+# What makes concurrent S3 writers safe. AWS_S3_ALLOW_UNSAFE_RENAME is not among them: it lets two writers
+# overwrite each other's commit, so choosing it still gets conditional puts.
+SAFE_S3_SETTINGS = ("conditional_put", "aws_conditional_put", "aws_s3_locking_provider")
 
 
 def object_store_options(root: str, options: Mapping[str, str] | None) -> dict[str, str]:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import os
 import re
 import shutil
 from dataclasses import dataclass, field
@@ -129,6 +130,20 @@ def find_ready_drops(landing: Path, known: set[str], pending: dict[str, str]) ->
     return scan
 
 
+def refuse_links(source: Path) -> None:
+    """Refuse a drop holding a symbolic link anywhere, control names (`_x`, `.x`) included: copying would
+    follow it (`_x -> /` would copy the disk)."""
+    if source.is_symlink():
+        raise RegistrationError(f"{source}: a symbolic link; give the file or folder it points to")
+    if not source.is_dir():
+        return
+    for folder, folders, files in os.walk(source):  # does not follow links into folders
+        for name in sorted(folders + files):
+            path = Path(folder) / name
+            if path.is_symlink():
+                raise RegistrationError(f"{path}: a symbolic link -> {path.readlink()}; copy the data into the drop")
+
+
 def land_drop(
     home: RefineryHome,
     source: Path,
@@ -142,11 +157,12 @@ def land_drop(
     target = home.landing / version
     if target.exists():
         raise RegistrationError(f"dataset version {version!r} already exists at {target}")
+    refuse_links(source)
     staging = home.landing / f".{version}.staging"
     shutil.rmtree(staging, ignore_errors=True)
     try:
-        if source.is_dir():
-            shutil.copytree(source, staging, ignore=shutil.ignore_patterns(SUCCESS_MARKER))
+        if source.is_dir():  # links copied as links, never followed, should one appear after the check
+            shutil.copytree(source, staging, symlinks=True, ignore=shutil.ignore_patterns(SUCCESS_MARKER))
         else:
             staging.mkdir(parents=True)
             shutil.copy2(source, staging / source.name)

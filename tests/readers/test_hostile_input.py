@@ -241,3 +241,21 @@ def test_a_truncated_json_array_keeps_its_whole_elements_and_quarantines_the_cut
     assert drop.documents["text"].to_list() == ["one"]
     assert drop.quarantine.select("rule", "source_row").rows() == [("json_parse", 2)]
     assert "truncated" in drop.quarantine["reason"][0]
+
+
+@pytest.mark.parametrize("name", ["_x", ".hidden", "sub/_deeper"])
+def test_a_link_under_a_control_name_is_refused_and_never_copied(tmp_path: Path, name: str) -> None:
+    from assets.readers.arrivals import RegistrationError, land_new_version
+    from assets.storage.home import RefineryHome
+
+    outside = tmp_path / "outside"
+    outside.mkdir()
+    (outside / "secrets.txt").write_text("root password\n")
+    drop = tmp_path / "drop"
+    (drop / "sub").mkdir(parents=True)
+    (drop / "t.csv").write_text("text,label\nvpn down,a\n")
+    (drop / name).symlink_to(outside)
+    home = RefineryHome(tmp_path / "home").ensure()
+    with pytest.raises(RegistrationError, match=rf"{Path(name).name}: a symbolic link -> "):
+        land_new_version(home, drop, set())
+    assert list(home.landing.iterdir()) == []

@@ -103,3 +103,12 @@ def wait_for_prediction(url: str, service: subprocess.Popen) -> tuple[int, dict]
             pass
         time.sleep(0.5)
     raise AssertionError("refinery serve did not answer within 180 s")
+
+
+def test_allowing_unsafe_renames_does_not_turn_off_conditional_puts(monkeypatch) -> None:
+    assert object_store_options("s3://lake/x", {"AWS_S3_ALLOW_UNSAFE_RENAME": "true"}) == {
+        "AWS_S3_ALLOW_UNSAFE_RENAME": "true",
+        "conditional_put": "etag",
+    }
+    monkeypatch.setenv("AWS_S3_ALLOW_UNSAFE_RENAME", "true")
+    assert object_store_options("s3://lake/x", {}) == {"conditional_put": "etag"}
