@@ -227,7 +227,8 @@ def add_routes(
     async def health() -> dict:
         models = {name: model_health(model) for name, model in served.served.items()}
         only = next(iter(models.values())) if len(models) == 1 else {}  # one dataset: its fields at the top too
-        return {"status": "ok", **only, "models": models}
+        failed = {"failed": dict(served.failed)} if served.failed else {}
+        return {"status": "degraded" if failed else "ok", **only, "models": models, **failed}
 
     @app.get("/metrics")
     async def prometheus(request: Request) -> Response:

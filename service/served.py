@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import logging
 import threading
+import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -16,6 +18,9 @@ from trainers.registry import ALIASES, DEFAULT_MODEL_NAME, UNDECLARED, registrie
 
 if TYPE_CHECKING:
     from service.generation import GenerationBatcher
+
+LOG = logging.getLogger("refinery.service")
+RETRY_FAILED_S = 30.0
 
 
 @dataclass
@@ -35,16 +40,22 @@ class ServedModel:
 class ServedModels:
     """Models by dataset: a home's `models/` folder (every registry with a production alias) or one registry.
 
-    A dataset whose first model is deployed while the service runs is picked up on its first request.
+    A dataset whose first model is deployed while the service runs is picked up on its first request. One
+    dataset's model that fails to load is reported (in `failed` and the log) and the others are served; it is
+    tried again on a request for it, at most every RETRY_FAILED_S.
     """
 
     def __init__(self, models: Path, make: Callable[[str, Path], ServedModel]):
         self.models, self.make = models, make
         self.served: dict[str, ServedModel] = {}
+        self.failed: dict[str, str] = {}
+        self._failed_at: dict[str, float] = {}
         self._lock = threading.Lock()
         self.refresh()
         if not self.served:
-            raise LookupError(f"{models}: no production model to serve (no {ALIASES} in it or its sub-folders)")
+            reasons = "; ".join(f"{name}: {reason}" for name, reason in self.failed.items())
+            found = f" ({reasons})" if reasons else f" (no {ALIASES} in it or its sub-folders)"
+            raise LookupError(f"{models}: no production model to serve{found}")
 
     def registries(self) -> dict[str, Path]:
         if (self.models / ALIASES).is_file():  # one registry given directly
@@ -53,11 +64,23 @@ class ServedModels:
         return registries(self.models)
 
     def refresh(self) -> None:
-        """Load the datasets that gained a production model."""
+        """Load the datasets that gained a production model; one that fails waits RETRY_FAILED_S to be retried."""
         with self._lock:
             for dataset, folder in self.registries().items():
-                if dataset not in self.served:
-                    self.served[dataset] = self.make(dataset, folder)
+                retry_at = self._failed_at.get(dataset, 0.0) + RETRY_FAILED_S
+                if dataset not in self.served and time.monotonic() >= retry_at:
+                    self._load(dataset, folder)
+
+    def _load(self, dataset: str, folder: Path) -> None:
+        try:
+            self.served[dataset] = self.make(dataset, folder)
+        except Exception as error:  # a broken registry or folder must not take the other datasets down
+            LOG.exception("dataset %s: its production model does not load; serving the others", dataset)
+            self.failed[dataset] = f"{type(error).__name__}: {error}"[:500]
+            self._failed_at[dataset] = time.monotonic()
+            return
+        self.failed.pop(dataset, None)
+        self._failed_at.pop(dataset, None)
 
     def get(self, dataset: str | None) -> ServedModel:
         """The model of `dataset`; with none named, the only one served."""
@@ -69,6 +92,8 @@ class ServedModels:
             )
         if dataset not in self.served and len(dataset) <= 64:
             self.refresh()
+        if dataset in self.failed and dataset not in self.served:
+            raise RequestError(f"the model of dataset {dataset!r} does not load: {self.failed[dataset]}", 503)
         if dataset not in self.served:
             raise RequestError(f"no model for dataset {dataset[:64]!r}; served: {', '.join(self.served)}", 404)
         return self.served[dataset]

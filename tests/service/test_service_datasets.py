@@ -66,3 +66,24 @@ def test_a_dataset_deployed_while_the_service_runs_is_served_on_its_first_reques
         deploy_tiny_model(tmp_path / "models", "orders", ["late", "lost"], source)
         status, answer = call(f"{service.url}/predict/orders", {"texts": ["where is my parcel"]})
         assert status == 200 and answer["predictions"][0]["label"] in ("late", "lost")
+
+
+def test_a_dataset_whose_model_does_not_load_is_reported_and_the_others_are_served(models: Path, tmp_path) -> None:
+    import shutil
+
+    home_models = tmp_path / "models"
+    shutil.copytree(models, home_models)
+    (home_models / "drafts").mkdir()
+    (home_models / "drafts" / "aliases.json").write_text("{}")  # a registry with no production alias yet
+    (home_models / "orders" / "orders-v1").mkdir(parents=True)
+    (home_models / "orders" / "orders-v1" / "model_card.json").write_text("{not json")
+    (home_models / "orders" / "aliases.json").write_text('{"production": "orders-v1"}')
+    with ServiceThread(build_app(home_models, token="")) as service:
+        with urlopen(f"{service.url}/health", timeout=30) as response:
+            health = json.loads(response.read())
+        assert health["status"] == "degraded" and set(health["models"]) == {"tickets", "sentiment"}
+        assert set(health["failed"]) == {"drafts", "orders"}
+        status, answer = call(f"{service.url}/predict/tickets", {"texts": ["vpn is down"]})
+        assert status == 200
+        status, answer = call(f"{service.url}/predict/orders", {"texts": ["where is my parcel"]})
+        assert status == 503 and "the model of dataset 'orders' does not load" in answer["error"]
