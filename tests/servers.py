@@ -90,52 +90,71 @@ def running_postgres() -> Iterator[Postgres]:
         shutil.rmtree(root, ignore_errors=True)
 
 
+class TicketApiHandler(BaseHTTPRequestHandler):
+    """The endpoints of a `TicketApi` (the server's `api`)."""
+
+    def do_GET(self) -> None:
+        api = self.server.api
+        api.requests.append(self.path)
+        api.headers_seen.append(dict(self.headers))
+        url = urlparse(self.path)
+        query = {k: v[0] for k, v in parse_qs(url.query).items()}
+        if api.token and self.headers.get("Authorization") != f"Bearer {api.token}":
+            return self._send(401, {"error": "missing or wrong bearer token"})
+        if api.failures:
+            status = api.failures.pop(0)
+            return self._send(status, {"error": "try again"}, {"Retry-After": "0"})
+        if url.path == "/page":
+            page, size = int(query.get("page", 1)), int(query.get("per_page", 10))
+            return self._send(200, {"data": api.records[(page - 1) * size : page * size]})
+        if url.path == "/offset":
+            offset, limit = int(query.get("offset", 0)), int(query.get("limit", 10))
+            return self._send(200, {"items": api.records[offset : offset + limit]})
+        if url.path == "/cursor":
+            start = int(query.get("cursor", 0))
+            end = start + 3
+            following = str(end) if end < len(api.records) else None
+            return self._send(200, {"result": {"tickets": api.records[start:end]}, "next": following})
+        return self._moved_or_big(url)
+
+    def _moved_or_big(self, url) -> None:
+        api = self.server.api
+        if url.path == "/moved":
+            self.send_response(302)
+            self.send_header("Location", api.redirect_to + (f"?{url.query}" if url.query else ""))
+            self.send_header("Content-Length", "0")
+            self.end_headers()
+            return None
+        if url.path == "/big":
+            return self._send(200, {"data": [{"body": "x" * api.big_bytes, "queue": "a"}]})
+        return self._send(404, {"error": "no such endpoint"})
+
+    def _send(self, status: int, payload: object, headers: dict[str, str] | None = None) -> None:
+        body = json.dumps(payload).encode()
+        self.send_response(status)
+        for key, value in (headers or {}).items():
+            self.send_header(key, value)
+        self.send_header("Content-Type", "application/json")
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
+
+    def log_message(self, format: str, *args: object) -> None:
+        pass
+
+
 class TicketApi:
     """A JSON API over `records`, with page, offset and cursor endpoints, a token, and scripted failures."""
 
     def __init__(self, records: list[dict], token: str | None = None):
         self.records, self.token = records, token
         self.failures: list[int] = []  # statuses to answer before succeeding, consumed in order
+        self.redirect_to = "/page"  # where /moved sends a client (a path on this server, or a whole URL)
+        self.big_bytes = 0  # how large /big's answer is
         self.requests: list[str] = []
-        api = self
-
-        class Handler(BaseHTTPRequestHandler):
-            def do_GET(self) -> None:
-                api.requests.append(self.path)
-                url = urlparse(self.path)
-                query = {k: v[0] for k, v in parse_qs(url.query).items()}
-                if api.token and self.headers.get("Authorization") != f"Bearer {api.token}":
-                    return self._send(401, {"error": "missing or wrong bearer token"})
-                if api.failures:
-                    status = api.failures.pop(0)
-                    return self._send(status, {"error": "try again"}, {"Retry-After": "0"})
-                if url.path == "/page":
-                    page, size = int(query.get("page", 1)), int(query.get("per_page", 10))
-                    return self._send(200, {"data": api.records[(page - 1) * size : page * size]})
-                if url.path == "/offset":
-                    offset, limit = int(query.get("offset", 0)), int(query.get("limit", 10))
-                    return self._send(200, {"items": api.records[offset : offset + limit]})
-                if url.path == "/cursor":
-                    start = int(query.get("cursor", 0))
-                    end = start + 3
-                    following = str(end) if end < len(api.records) else None
-                    return self._send(200, {"result": {"tickets": api.records[start:end]}, "next": following})
-                return self._send(404, {"error": "no such endpoint"})
-
-            def _send(self, status: int, payload: object, headers: dict[str, str] | None = None) -> None:
-                body = json.dumps(payload).encode()
-                self.send_response(status)
-                for key, value in (headers or {}).items():
-                    self.send_header(key, value)
-                self.send_header("Content-Type", "application/json")
-                self.send_header("Content-Length", str(len(body)))
-                self.end_headers()
-                self.wfile.write(body)
-
-            def log_message(self, format: str, *args: object) -> None:
-                pass
-
-        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.headers_seen: list[dict] = []
+        self.server = ThreadingHTTPServer(("127.0.0.1", 0), TicketApiHandler)
+        self.server.api = self
         self.url = f"http://127.0.0.1:{self.server.server_port}"
 
     def __enter__(self) -> TicketApi:

@@ -74,6 +74,8 @@ class HttpSource:
     max_retries: int = 5
     backoff_seconds: float = 0.5
     timeout_seconds: float = 30.0
+    redirect_hosts: tuple[str, ...] = ()  # hosts besides the URL's own that a redirect may lead to
+    max_page_bytes: int = 32 * 1024 * 1024  # one page's body, decompressed; a larger one is refused
     kind: str = field(default="http", init=False)
 
     def token(self) -> str | None:
@@ -202,6 +204,8 @@ def _http_source(reader: YamlReader, spec: dict, name: str) -> HttpSource:
             "max_retries",
             "backoff_seconds",
             "timeout_seconds",
+            "redirect_hosts",
+            "max_page_bytes",
         ),
         f"http source {name!r}",
     )
@@ -230,6 +234,8 @@ def _http_source(reader: YamlReader, spec: dict, name: str) -> HttpSource:
         max_retries=reader.get(spec, "max_retries", int, default=5),
         backoff_seconds=float(reader.get(spec, "backoff_seconds", (int, float), default=0.5)),
         timeout_seconds=float(reader.get(spec, "timeout_seconds", (int, float), default=30.0)),
+        redirect_hosts=tuple(str(host).lower() for host in reader.get(spec, "redirect_hosts", list, default=[])),
+        max_page_bytes=reader.get(spec, "max_page_bytes", int, default=HttpSource.max_page_bytes),
     )
 
 

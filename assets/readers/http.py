@@ -12,6 +12,7 @@ import httpx
 from assets.readers.declared import HttpSource
 
 RETRY_STATUSES = {429, 500, 502, 503, 504}
+MAX_REDIRECTS = 5
 
 
 class HttpSourceError(RuntimeError):
@@ -33,12 +34,62 @@ def _retry_after(response: httpx.Response, fallback: float) -> float:
         return fallback
 
 
+def same_origin(url: httpx.URL, other: httpx.URL) -> bool:
+    """Whether two URLs share scheme, host and port."""
+    return (url.scheme, url.host, url.port) == (other.scheme, other.host, other.port)
+
+
+def redirect_target(source: HttpSource, response: httpx.Response) -> httpx.URL:
+    """Where a redirect leads, refused unless it stays on the source's origin or goes to a declared host."""
+    target = response.url.join(response.headers.get("location", ""))
+    home = httpx.URL(source.url)
+    if same_origin(target, home) or (target.scheme == home.scheme and target.host in source.redirect_hosts):
+        return target
+    raise HttpSourceError(
+        f"GET {response.url} redirects to {target.scheme}://{target.host}:{target.port or ''}, another origin; "
+        "list its host under redirect_hosts to follow it"
+    )
+
+
+def read_body(response: httpx.Response, limit: int) -> bytes:
+    """The response body (decompressed), refused once it passes `limit` bytes."""
+    declared = response.headers.get("content-length", "")
+    if declared.isdigit() and int(declared) > limit:
+        raise HttpSourceError(f"GET {response.url}: the body holds {declared} bytes, more than max_page_bytes {limit}")
+    chunks, size = [], 0
+    for chunk in response.iter_bytes():
+        size += len(chunk)
+        if size > limit:
+            raise HttpSourceError(f"GET {response.url}: the body passes max_page_bytes ({limit} bytes)")
+        chunks.append(chunk)
+    return b"".join(chunks)
+
+
+def bounded_get(client: httpx.Client, source: HttpSource, params: dict[str, object]) -> tuple[httpx.Response, bytes]:
+    """One GET with its redirects followed by hand (same origin or declared hosts; the token only on the
+    source's origin) and its body bounded."""
+    url, query, home = httpx.URL(source.url), params, httpx.URL(source.url)
+    for _ in range(MAX_REDIRECTS + 1):
+        request = client.build_request("GET", url, params=query)
+        if not same_origin(url, home):
+            request.headers.pop("Authorization", None)
+        response = client.send(request, stream=True)
+        try:
+            if response.is_redirect:
+                url, query = redirect_target(source, response), None
+                continue
+            return response, read_body(response, source.max_page_bytes)
+        finally:
+            response.close()
+    raise HttpSourceError(f"GET {source.url}: more than {MAX_REDIRECTS} redirects")
+
+
 def get_json(client: httpx.Client, source: HttpSource, params: dict[str, object]) -> object:
     """One GET, retried with exponential backoff on 429, 5xx and connection errors."""
     for attempt in range(source.max_retries + 1):
         delay = source.backoff_seconds * 2**attempt
         try:
-            response = client.get(source.url, params=params)
+            response, body = bounded_get(client, source, params)
         except httpx.TransportError as error:
             if attempt == source.max_retries:
                 raise HttpSourceError(f"GET {source.url}: {error} (after {attempt + 1} attempts)") from error
@@ -48,13 +99,14 @@ def get_json(client: httpx.Client, source: HttpSource, params: dict[str, object]
             time.sleep(_retry_after(response, delay))
             continue
         if response.status_code >= 400:
+            snippet = body[:200].decode("utf-8", "replace")
             raise HttpSourceError(
-                f"GET {response.url} answered {response.status_code} {response.reason_phrase}: {response.text[:200]}"
+                f"GET {response.url} answered {response.status_code} {response.reason_phrase}: {snippet}"
             )
         try:
-            return response.json()
-        except ValueError as error:
-            raise HttpSourceError(f"GET {response.url}: the response is not JSON") from error
+            return json.loads(body)
+        except (ValueError, RecursionError) as error:
+            raise HttpSourceError(f"GET {response.url}: the response is not JSON (or nested too deep)") from error
     raise AssertionError("unreachable")
 
 
@@ -86,7 +138,7 @@ def fetch_records(source: HttpSource) -> Iterator[dict]:
     if token:
         headers["Authorization"] = f"Bearer {token}"
     paging = source.pagination
-    with httpx.Client(headers=headers, timeout=source.timeout_seconds, follow_redirects=True) as client:
+    with httpx.Client(headers=headers, timeout=source.timeout_seconds, follow_redirects=False) as client:
         cursor, page, offset = None, paging.start_page, 0
         for _ in range(paging.max_pages):
             document = get_json(client, source, _page_params(source, page, offset, cursor))

@@ -85,3 +85,29 @@ def test_same_content_never_yields_two_versions_and_new_content_does(tmp_path) -
         api.records = [*RECORDS, {"id": 8, "body": "new one", "queue": "printer_issue"}]
         second = http_tick(source, tmp_path, {first})
         assert second not in (None, first)
+
+
+def test_a_redirect_is_followed_on_the_same_origin_and_refused_to_another(monkeypatch) -> None:
+    monkeypatch.setenv("PORTAL_TOKEN", "t0ken")
+    with TicketApi(RECORDS, token="t0ken") as api, TicketApi([{"id": 99, "body": "planted", "queue": "x"}]) as other:
+        source = _source(
+            api.url + "/moved", records_path="data", pagination=Pagination(page_size=10), token_env="PORTAL_TOKEN"
+        )
+        assert list(fetch_records(source)) == RECORDS  # /moved -> /page on the same server, the token kept
+        api.redirect_to = other.url + "/page"
+        with pytest.raises(HttpSourceError, match=r"redirects to http://127\.0\.0\.1:\d+, another origin"):
+            list(fetch_records(source))
+        assert other.requests == []
+        allowed = _source(
+            api.url + "/moved", records_path="data", token_env="PORTAL_TOKEN", redirect_hosts=("127.0.0.1",)
+        )
+        assert [record["id"] for record in fetch_records(allowed)] == [99]  # a declared host is followed
+        assert "Bearer" not in str(other.headers_seen)  # the token never left its own origin
+
+
+def test_a_page_past_max_page_bytes_is_refused_naming_the_limit() -> None:
+    with TicketApi(RECORDS) as api:
+        api.big_bytes = 200_000
+        source = _source(api.url + "/big", records_path="data", max_page_bytes=100_000)
+        with pytest.raises(HttpSourceError, match=r"more than max_page_bytes 100000"):
+            list(fetch_records(source))
