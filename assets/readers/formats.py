@@ -9,7 +9,6 @@ still arrive as their own records.
 from __future__ import annotations
 
 import csv
-import gzip
 import io
 import json
 import re
@@ -23,8 +22,16 @@ from assets.readers.encodings import SAMPLE_BYTES, detect_encoding
 from assets.readers.fast_csv import fast_header, parse_clean_chunk, record_chunks
 from assets.readers.fast_ndjson import parse_clean_ndjson
 from assets.readers.json_array import Element, TrailingData, UnclosedArray, json_array_elements
-from assets.readers.lines import NumberedLines, OversizedLine, RecordTooLongError, bounded_lines, oversized_reject
+from assets.readers.lines import (
+    NumberedLines,
+    OversizedLine,
+    RecordTooLongError,
+    bounded_lines,
+    open_binary,
+    oversized_reject,
+)
 from assets.readers.mapping import RecordMapping
+from assets.readers.parquet import plain_parquet, read_parquet
 from assets.readers.protocol import IngestError, ParsedRecords
 from assets.storage.records import quarantine_raw
 
@@ -39,7 +46,6 @@ SUFFIX_FORMATS = {
     ".parquet": "parquet",
     ".txt": "text",
 }
-MAX_GUNZIPPED_PARQUET_BYTES = 4 << 30  # a gzipped Parquet file is unpacked to disk: a bomb must not fill it
 ESCAPED_BYTES = re.compile("[\udc80-\udcff]")  # bytes the decoder could not read, kept by surrogateescape
 
 
@@ -54,13 +60,6 @@ def file_format(path: Path, declared: str | None = None) -> str:
     if fmt is None:
         raise IngestError(f"{path}: unsupported file type (expected {', '.join(SUFFIX_FORMATS)}, optionally .gz)")
     return fmt
-
-
-def open_binary(path: Path) -> IO[bytes]:
-    """The file's bytes, decompressed when it is gzip."""
-    with path.open("rb") as probe:
-        magic = probe.read(2)
-    return gzip.open(path, "rb") if magic == b"\x1f\x8b" else path.open("rb")
 
 
 def _sniff_delimiter(text: str) -> str:
@@ -315,36 +314,6 @@ def _json_object(source: str, number: int, text: str, rejects: list) -> dict | N
     return value
 
 
-def read_parquet(path: Path, source: str, config: RecordMapping, batch_size: int) -> Iterator[ParsedRecords]:
-    """Parquet row groups in batches; every row is a record."""
-    import pyarrow.parquet as pq
-
-    with tempfile.TemporaryDirectory() as scratch:
-        offset = 1
-        for batch in pq.ParquetFile(_plain_parquet(path, Path(scratch))).iter_batches(batch_size=batch_size):
-            columns = {name: batch.column(name).to_pylist() for name in batch.schema.names}
-            columns["source_row"] = list(range(offset, offset + batch.num_rows))
-            offset += batch.num_rows
-            yield ParsedRecords(columns)
-
-
-def _plain_parquet(path: Path, scratch: Path) -> Path:
-    """The Parquet file itself, or its gunzipped copy in `scratch` (Parquet needs to seek), refused past a size."""
-    with open_binary(path) as stream:
-        if not isinstance(stream, gzip.GzipFile):
-            return path
-        plain = scratch / "plain.parquet"
-        with plain.open("wb") as out:
-            while piece := stream.read(1 << 20):
-                if out.tell() + len(piece) > MAX_GUNZIPPED_PARQUET_BYTES:
-                    raise IngestError(
-                        f"{path}: gunzips past {MAX_GUNZIPPED_PARQUET_BYTES} bytes; store Parquet uncompressed "
-                        "(it compresses its own pages)"
-                    )
-                out.write(piece)
-    return plain
-
-
 def read_text_file(path: Path, source: str, config: RecordMapping, batch_size: int) -> Iterator[ParsedRecords]:
     """One plain-text document; its label is the first sub-folder of the drop it sits in."""
     with open_binary(path) as stream:
@@ -398,7 +367,7 @@ def columns_of(path: Path, config: RecordMapping) -> list[str]:
         import pyarrow.parquet as pq
 
         with tempfile.TemporaryDirectory() as scratch:
-            return list(pq.read_schema(_plain_parquet(path, Path(scratch))).names)
+            return list(pq.read_schema(plain_parquet(path, Path(scratch))).names)
     if fmt == "text":
         return ["text", "label", "path"]
     names: dict[str, None] = {}

@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import gzip
 import io
 from collections.abc import Iterator
 from dataclasses import dataclass
+from pathlib import Path
 from typing import IO
 
 from assets.readers.encodings import SINGLE_BYTE, is_utf8
@@ -114,3 +116,10 @@ class NumberedLines:
 
 class RecordTooLongError(Exception):
     """A quoted field ran past max_record_lines."""
+
+
+def open_binary(path: Path) -> IO[bytes]:
+    """The file's bytes, decompressed when it is gzip."""
+    with path.open("rb") as probe:
+        magic = probe.read(2)
+    return gzip.open(path, "rb") if magic == b"\x1f\x8b" else path.open("rb")

@@ -11,7 +11,7 @@ from pathlib import Path
 import polars as pl
 import pytest
 
-from assets.readers import formats
+from assets.readers import parquet
 from assets.readers.drop import read_drop
 from assets.readers.mapping import RecordMapping
 from assets.readers.protocol import IngestError
@@ -220,7 +220,7 @@ def test_a_gzipped_parquet_file_that_unpacks_past_the_cap_is_refused_naming_it(t
     drop.mkdir()
     with gzip.open(drop / "t.parquet.gz", "wb") as packed:
         packed.write(plain.read_bytes())
-    monkeypatch.setattr(formats, "MAX_GUNZIPPED_PARQUET_BYTES", 10_000)
+    monkeypatch.setattr(parquet, "MAX_GUNZIPPED_PARQUET_BYTES", 10_000)
     with pytest.raises(IngestError, match=r"t\.parquet\.gz: gunzips past 10000 bytes"):
         read_drop(drop)
 
@@ -259,3 +259,30 @@ def test_a_link_under_a_control_name_is_refused_and_never_copied(tmp_path: Path,
     with pytest.raises(RegistrationError, match=rf"{Path(name).name}: a symbolic link -> "):
         land_new_version(home, drop, set())
     assert list(home.landing.iterdir()) == []
+
+
+@pytest.mark.parametrize("dictionary", [True, False], ids=["dictionary-encoded", "plain"])
+def test_a_small_parquet_file_of_huge_rows_quarantines_them_in_bounded_memory(
+    tmp_path: Path, monkeypatch, dictionary: bool
+) -> None:
+    import resource
+
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    huge = "x" * (20 << 20)  # 20 MiB a row, a few KB on disk
+    table = pa.table({"text": ["fine ticket", *[huge] * 24, "last ticket"], "label": ["a"] * 26})
+    pq.write_table(table, tmp_path / "t.parquet", use_dictionary=dictionary, compression="zstd")
+    del table
+    assert (tmp_path / "t.parquet").stat().st_size < 200_000
+    if not dictionary:  # plainly encoded, the size shows in the metadata: a few rows a batch
+        group = pq.ParquetFile(tmp_path / "t.parquet").metadata.row_group(0)
+        assert parquet.rows_per_batch(group, 50_000) <= 4
+    before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    drop = read_drop(tmp_path)  # the default max_record_bytes: 16 MiB
+    grown_mib = (resource.getrusage(resource.RUSAGE_SELF).ru_maxrss - before) / 1024
+    assert drop.documents["text"].to_list() == ["fine ticket", "last ticket"]
+    assert drop.quarantine["rule"].unique().to_list() == ["record_too_large"]
+    assert drop.quarantine["source_row"].to_list() == list(range(2, 26))
+    assert all(len(record) <= 400 for record in drop.quarantine["record"].to_list())
+    assert grown_mib < 300  # 24 rows of 20 MiB are 480 MiB as text, more as Python strings

@@ -1,0 +1,106 @@
+"""Parquet files read in bounded memory: batches sized by the row groups' uncompressed bytes, text columns kept
+dictionary-encoded while they are measured, and records past `max_record_bytes` quarantined before any of their
+values become Python strings.
+
+Parquet compresses repeated text very well: 1.3 KB on disk can hold rows of 20 MiB each, so the number of rows
+says nothing about the memory a batch takes. A plainly encoded value counts in its row group's uncompressed
+size; a dictionary-encoded one is held once however many rows repeat it.
+"""
+
+from __future__ import annotations
+
+import gzip
+import tempfile
+from collections.abc import Iterator
+from pathlib import Path
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.compute as pc
+import pyarrow.parquet as pq
+
+from assets.readers.lines import OversizedLine, open_binary, oversized_reject
+from assets.readers.mapping import RecordMapping
+from assets.readers.protocol import IngestError, ParsedRecords
+
+MAX_GUNZIPPED_PARQUET_BYTES = 4 << 30  # a gzipped Parquet file is unpacked to disk: a bomb must not fill it
+BATCH_BYTES = 64 << 20  # the uncompressed bytes one batch may take, by its row group's average row
+HEAD_BYTES = 200  # what the quarantine keeps of an oversized record
+SIZED_TYPES = (pa.types.is_string, pa.types.is_large_string, pa.types.is_binary, pa.types.is_large_binary)
+
+
+def read_parquet(path: Path, source: str, config: RecordMapping, batch_size: int) -> Iterator[ParsedRecords]:
+    """Parquet row groups in batches of bounded size; every row is a record, an oversized one quarantined."""
+    with tempfile.TemporaryDirectory() as scratch:
+        plain = plain_parquet(path, Path(scratch))
+        texts = [field.name for field in pq.read_schema(plain) if any(test(field.type) for test in SIZED_TYPES)]
+        parquet = pq.ParquetFile(plain, read_dictionary=texts)  # a repeated huge value is held once
+        offset = 1
+        for group in range(parquet.num_row_groups):
+            rows = rows_per_batch(parquet.metadata.row_group(group), batch_size)
+            for batch in parquet.iter_batches(batch_size=rows, row_groups=[group]):
+                yield bounded_batch(batch, offset, source, config.max_record_bytes)
+                offset += batch.num_rows
+
+
+def rows_per_batch(group: pq.RowGroupMetaData, batch_size: int) -> int:
+    """At most `batch_size` rows, fewer when the group's rows are large on average (at least one)."""
+    if group.num_rows == 0:
+        return batch_size
+    average = max(group.total_byte_size / group.num_rows, 1.0)
+    return int(max(1, min(batch_size, BATCH_BYTES // average)))
+
+
+def record_bytes(batch: pa.RecordBatch) -> np.ndarray:
+    """Each row's bytes in its text and binary columns."""
+    sizes = np.zeros(batch.num_rows, dtype=np.int64)
+    for column in batch.columns:
+        if isinstance(column, pa.DictionaryArray):  # the lengths of the distinct values, taken per row
+            lengths = pc.take(pc.binary_length(column.dictionary), column.indices)
+        elif any(test(column.type) for test in SIZED_TYPES):
+            lengths = pc.binary_length(column)
+        else:
+            continue
+        sizes += pc.fill_null(lengths, 0).to_numpy(zero_copy_only=False)
+    return sizes
+
+
+def oversized_head(batch: pa.RecordBatch, row: int) -> bytes:
+    """The first bytes of an oversized row's largest value, for its quarantine row."""
+    values = [column[row].as_py() for column in batch.columns]
+    texts = [value for value in values if isinstance(value, str | bytes)]
+    largest = max(texts, key=len, default=b"")
+    return (largest.encode("utf-8", "replace") if isinstance(largest, str) else largest)[:HEAD_BYTES]
+
+
+def bounded_batch(batch: pa.RecordBatch, offset: int, source: str, limit: int) -> ParsedRecords:
+    """A batch's records as columns, with the rows past `limit` bytes moved to its rejects."""
+    sizes = record_bytes(batch)
+    oversized = np.flatnonzero(sizes > limit)
+    rejects = [
+        oversized_reject(source, offset + int(row), OversizedLine(int(sizes[row]), oversized_head(batch, row)), limit)
+        for row in oversized
+    ]
+    keep = np.ones(batch.num_rows, dtype=bool)
+    keep[oversized] = False
+    kept = batch.filter(pa.array(keep)) if len(oversized) else batch
+    columns = {name: kept.column(name).to_pylist() for name in kept.schema.names}
+    columns["source_row"] = [offset + int(row) for row in np.flatnonzero(keep)]
+    return ParsedRecords(columns, rejects)
+
+
+def plain_parquet(path: Path, scratch: Path) -> Path:
+    """The Parquet file itself, or its gunzipped copy in `scratch` (Parquet needs to seek), refused past a size."""
+    with open_binary(path) as stream:
+        if not isinstance(stream, gzip.GzipFile):
+            return path
+        plain = scratch / "plain.parquet"
+        with plain.open("wb") as out:
+            while piece := stream.read(1 << 20):
+                if out.tell() + len(piece) > MAX_GUNZIPPED_PARQUET_BYTES:
+                    raise IngestError(
+                        f"{path}: gunzips past {MAX_GUNZIPPED_PARQUET_BYTES} bytes; store Parquet uncompressed "
+                        "(it compresses its own pages)"
+                    )
+                out.write(piece)
+    return plain
