@@ -15,6 +15,7 @@ from contracts.store_options import object_store_options
 from contracts.table_lock import table_lock
 
 VERSION_COLUMN = "dataset_version"
+FOR_VERSION = "refinery_version"  # in a commit's info: the version whose rows it writes
 
 
 def _predicate(version: str, scope: Mapping[str, str]) -> str:
@@ -70,16 +71,28 @@ def write_version_stream(
     batches: Iterable[pa.RecordBatch],
     version: str,
     storage_options: Mapping[str, str] | None = None,
+    *,
+    metadata: Mapping[str, str] | None = None,
 ) -> int:
-    """Replace the rows of `version` with a stream of batches in one commit, in bounded memory."""
+    """Replace the rows of `version` with a stream of batches in one commit, in bounded memory; `metadata` is
+    recorded in the commit's info."""
     exists = table_exists(uri, storage_options)  # a new table is created by an append, its schema as given
-    return _write_stream(uri, schema, batches, version, storage_options, replace=exists, merge_schema=exists)
+    return _write_stream(
+        uri, schema, batches, version, storage_options, replace=exists, merge_schema=exists, metadata=metadata
+    )
 
 
-def clear_version(uri: str, schema: pa.Schema, version: str, storage_options: Mapping[str, str] | None = None) -> int:
+def clear_version(
+    uri: str,
+    schema: pa.Schema,
+    version: str,
+    storage_options: Mapping[str, str] | None = None,
+    *,
+    metadata: Mapping[str, str] | None = None,
+) -> int:
     """Remove the rows of `version` and merge `schema` into the table (creating it when absent), in one commit:
     the first step of a sharded write, after which each shard appends its rows in a commit of its own."""
-    return write_version_stream(uri, schema, iter(()), version, storage_options)
+    return write_version_stream(uri, schema, iter(()), version, storage_options, metadata=metadata)
 
 
 def append_version_stream(
@@ -88,10 +101,14 @@ def append_version_stream(
     batches: Iterable[pa.RecordBatch],
     version: str,
     storage_options: Mapping[str, str] | None = None,
+    *,
+    metadata: Mapping[str, str] | None = None,
 ) -> int:
     """Append a stream of batches to `version`'s rows in one commit of its own (a commit that loses a race with
     another writer raises deltalake's CommitFailedError)."""
-    return _write_stream(uri, schema, batches, version, storage_options, replace=False, merge_schema=True)
+    return _write_stream(
+        uri, schema, batches, version, storage_options, replace=False, merge_schema=True, metadata=metadata
+    )
 
 
 def _write_stream(
@@ -100,8 +117,10 @@ def _write_stream(
     batches: Iterable[pa.RecordBatch],
     version: str,
     storage_options: Mapping[str, str] | None,
+    *,
     replace: bool,
     merge_schema: bool,
+    metadata: Mapping[str, str] | None = None,
 ) -> int:
     """One commit of `batches` tagged with `version`, replacing the version's rows or appended to them; returns
     the table's version after it."""
@@ -115,6 +134,7 @@ def _write_stream(
         partition_by=[VERSION_COLUMN],
         schema_mode="merge" if merge_schema else None,
         storage_options=options,
+        commit_properties=deltalake.CommitProperties(custom_metadata=dict(metadata)) if metadata else None,
     )
     return deltalake.DeltaTable(uri, storage_options=options).version()
 
@@ -174,7 +194,8 @@ class Lake:
     ) -> int:
         """Replace one version's rows of `table` with a stream of Arrow batches, in one commit."""
         with self.writing(table):
-            return write_version_stream(self.uri(table), schema, batches, version, self.store_options())
+            tag = {FOR_VERSION: version}  # a whole write: any earlier unfinished re-run is superseded
+            return write_version_stream(self.uri(table), schema, batches, version, self.store_options(), metadata=tag)
 
     @contextmanager
     def writing(self, table: str) -> Iterator[None]:

@@ -109,3 +109,44 @@ def test_shard_settings_refuse_nonsense() -> None:
     with pytest.raises(ValueError, match="shard_bytes"):
         ShardSettings(shard_bytes=0)
     assert ShardSettings(workers=8).processes(shards=3) == 3
+
+
+KILLED_AFTER_FIRST_SHARD = """
+import os, signal, sys
+from pathlib import Path
+from assets.readers import shards
+from assets.readers.drop import DropReader
+from assets.storage.delta import Lake
+
+committed = shards.read_shard
+
+def read_then_die(*args, **kwargs):
+    outcome = committed(*args, **kwargs)
+    os.kill(os.getpid(), signal.SIGKILL)  # no exception, no finally: the node is gone
+
+shards.read_shard = read_then_die
+lake, drop = Lake(sys.argv[1]), Path(sys.argv[2])
+shards.ingest_version(lake, "raw_documents", DropReader(drop), "v1", shards.ShardSettings(shard_bytes=1, workers=1))
+"""
+
+
+def test_a_rerun_killed_after_its_first_shard_is_undone_by_the_next_write_of_the_version(tmp_path: Path) -> None:
+    import signal
+    import subprocess
+    import sys
+
+    lake = Lake(str(tmp_path / "lake"))
+    drop = write_drop(tmp_path / "drop", files=3, rows=100)
+    ingest_version(lake, TABLE, DropReader(drop), "v1", ShardSettings())
+    before = lake_rows(lake, "v1")
+    killed = subprocess.run(
+        [sys.executable, "-c", KILLED_AFTER_FIRST_SHARD, str(tmp_path / "lake"), str(drop)], timeout=120, check=False
+    )
+    assert killed.returncode == -signal.SIGKILL
+    assert 0 < lake_rows(lake, "v1").height < before.height  # one shard of three: what a kill leaves
+    reader = DropReader(drop)
+    (drop / "part-02.csv").unlink()  # the next re-run fails too, and gives back what the version had
+    (drop / "part-02.csv").mkdir()
+    with pytest.raises(IsADirectoryError):
+        ingest_version(lake, TABLE, reader, "v1", ShardSettings(shard_bytes=1, workers=1))
+    assert lake_rows(lake, "v1").equals(before)  # the rows before the killed re-run, not its first shard
