@@ -353,3 +353,49 @@ def test_json_nested_past_the_parser_is_a_400_and_a_failure_is_a_logged_500(
             status, body = call(f"{service.url}/health")
         assert status == 500 and "see the service log" in body["error"]
         assert "the model folder vanished" in caplog.text and "GET /health failed" in caplog.text
+
+
+def test_predictions_answered_before_a_sigkill_reach_the_lake_through_the_spool(registry: Path, tmp_path) -> None:
+    import os
+    import signal
+    import subprocess
+    import sys
+
+    import polars as pl
+
+    from service.logbook import DeltaAppender
+    from service.server import free_port
+
+    lake, port = tmp_path / "lake", free_port()
+    command = [sys.executable, "-m", "service.server", "--models", str(registry), "--lake", str(lake)]
+    environment = {**os.environ, "REFINERY_API_TOKEN": ""}
+    server = subprocess.Popen([*command, "--port", str(port)], env=environment, stderr=subprocess.DEVNULL)
+    try:
+        deadline = time.monotonic() + 90
+        while time.monotonic() < deadline:
+            try:
+                urlopen(f"http://127.0.0.1:{port}/health", timeout=1).close()
+                break
+            except OSError:
+                time.sleep(0.2)
+        answered = [call(f"http://127.0.0.1:{port}/predict", {"texts": ["vpn down", "printer jam"]}) for _ in range(3)]
+        ids = {item["id"] for status, body in answered for item in body["predictions"] if status == 200}
+        server.send_signal(signal.SIGKILL)  # before the flush thread's next append (every 2 s)
+        server.wait(timeout=30)
+    finally:
+        server.kill()
+    assert len(ids) == 6
+    restarted = DeltaAppender(lake, flush_seconds=3600)  # the next service adopts the dead one's spool
+    restarted.close()
+    logged = pl.read_delta(str(lake / "predictions"))["prediction_id"].to_list()
+    assert sorted(logged) == sorted(ids)
+
+
+def test_a_full_spool_drops_and_counts_new_rows_instead_of_growing(tmp_path: Path) -> None:
+    from service.spool import Spool
+
+    spool = Spool(tmp_path / "spool", max_bytes=200)
+    spool.add("predictions", [{"prediction_id": "a" * 50}, {"prediction_id": "b" * 50}])
+    spool.add("predictions", [{"prediction_id": "c" * 50}] * 3)
+    assert spool.dropped == 3 and spool.size < 200
+    spool.close()

@@ -1,0 +1,113 @@
+"""The prediction log's local spool: rows are written to JSON Lines files as they come, so a killed service or an
+unreachable lake loses none of them, and the lake receives them file by file, oldest first.
+
+Each process writes under its own folder, locked while it lives; a folder whose lock nobody holds was left by a
+process that died, and its files are adopted and sent on by the next one to start.
+"""
+
+from __future__ import annotations
+
+import fcntl
+import json
+import logging
+import os
+import threading
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+LOG = logging.getLogger("refinery.service")
+ACTIVE = ".active.jsonl"  # rows still being written
+READY = ".ready.jsonl"  # rows waiting for the lake
+MAX_SPOOL_BYTES = 1 << 30  # past this (a lake gone for long), new rows are dropped and counted
+
+
+class Spool:
+    """One process's spool folder: `add` appends rows, `rotate` closes the files written so far for sending."""
+
+    def __init__(self, root: Path, max_bytes: int = MAX_SPOOL_BYTES) -> None:
+        self.root, self.max_bytes = root, max_bytes
+        self.folder = root / f"{os.getpid()}-{time.time_ns()}"
+        self.folder.mkdir(parents=True)
+        self._lock_file = (self.folder / ".lock").open("w")
+        fcntl.flock(self._lock_file, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        self._handles: dict[str, object] = {}
+        self._guard = threading.Lock()
+        self.dropped = 0
+        self.adopted = self._adopt_orphans()
+        self.size = sum(path.stat().st_size for path in self.ready_files())
+
+    def add(self, table: str, rows: list[dict]) -> None:
+        """Append rows to the table's active file (written through to the OS: a SIGKILL keeps them)."""
+        lines = "".join(json.dumps(row, ensure_ascii=False, default=str) + "\n" for row in rows)
+        with self._guard:
+            if self.size + len(lines) > self.max_bytes:
+                self.dropped += len(rows)
+                LOG.error("the prediction log's spool holds %d bytes; %d rows dropped so far", self.size, self.dropped)
+                return
+            handle = self._handles.get(table)
+            if handle is None:
+                handle = self._handles[table] = (self.folder / f"{table}{ACTIVE}").open("a", encoding="utf-8")
+            handle.write(lines)
+            handle.flush()
+            self.size += len(lines)
+
+    def rotate(self) -> None:
+        """Close the active files and mark them ready, each under a name that sorts after the older ones."""
+        with self._guard:  # no add may reopen an active file between its close and its rename
+            for table, handle in self._handles.items():
+                handle.close()
+                (self.folder / f"{table}{ACTIVE}").rename(self.folder / f"{table}.{time.time_ns()}{READY}")
+            self._handles = {}
+
+    def ready_files(self) -> list[Path]:
+        """The files waiting for the lake, oldest first."""
+        return sorted(self.folder.glob(f"*{READY}"), key=lambda path: int(path.name.split(".")[-3]))
+
+    def sent(self, path: Path) -> None:
+        """Forget a file the lake now holds."""
+        size = path.stat().st_size
+        path.unlink()
+        with self._guard:
+            self.size -= size
+
+    def close(self) -> None:
+        """Release the folder; an empty one is removed."""
+        self.rotate()
+        fcntl.flock(self._lock_file, fcntl.LOCK_UN)
+        self._lock_file.close()
+        if not self.ready_files():
+            (self.folder / ".lock").unlink(missing_ok=True)
+            self.folder.rmdir()
+
+    def _adopt_orphans(self) -> int:
+        """Move the files of folders no living process holds into this one, as ready; how many files."""
+        adopted = 0
+        for folder in sorted(path for path in self.root.iterdir() if path.is_dir() and path != self.folder):
+            with (folder / ".lock").open("a") as lock:
+                try:
+                    fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                except BlockingIOError:
+                    continue  # a running service's
+                for path in sorted(folder.glob("*.jsonl")):
+                    table = path.name.split(".")[0]
+                    path.rename(self.folder / f"{table}.{time.time_ns()}{READY}")
+                    adopted += 1
+            (folder / ".lock").unlink(missing_ok=True)
+            folder.rmdir()
+        return adopted
+
+
+def table_of(path: Path) -> str:
+    """The table a spool file's rows go to."""
+    return path.name.split(".")[0]
+
+
+def spooled_rows(path: Path) -> Iterator[dict]:
+    """The rows of a spool file; a last line cut short by a kill is skipped."""
+    with path.open(encoding="utf-8") as lines:
+        for line in lines:
+            try:
+                yield json.loads(line)
+            except json.JSONDecodeError:
+                LOG.warning("%s: a line cut short (the service was killed while writing it) is skipped", path)
