@@ -112,3 +112,5 @@ def test_the_api_description_declares_the_request_bodies_behind_the_token(servic
     predict = described["paths"]["/predict"]["post"]["requestBody"]["content"]["application/json"]
     assert "texts" in predict["schema"]["properties"]
     assert "/v1/models" in described["paths"]
+    for page in ("/docs", "/redoc", "/docs/oauth2-redirect"):  # no page that reads the description unasked
+        assert call(f"{service.url}{page}")[0] == 404, page
