@@ -1,0 +1,129 @@
+"""Preference tuning's core: the DPO and ORPO losses against hand-computed values, the reference taken from the
+base with adapters disabled, and a short run that teaches a tiny model which answer style is preferred."""
+
+from __future__ import annotations
+
+import math
+from pathlib import Path
+
+import pytest
+import torch
+
+from trainers.preference.module import (
+    PreferenceModule,
+    PreferenceSettings,
+    held_out_preferences,
+    pair_logps,
+    reference_logps,
+)
+from trainers.preference.objectives import ResponseLogps, dpo_loss, orpo_loss, response_logps
+from trainers.preference.pairs import collate_pairs, tokenize_pair
+
+CHOSEN = "Thank you for telling us; an engineer is looking at it now."
+REJECTED = "Not our problem, figure it out."
+
+
+def test_the_dpo_loss_and_rewards_match_the_formula_by_hand() -> None:
+    result = dpo_loss(
+        torch.tensor([-5.0, -9.0]),
+        torch.tensor([-7.0, -8.0]),
+        torch.tensor([-6.0, -9.0]),
+        torch.tensor([-6.5, -8.5]),
+        beta=0.1,
+    )
+    margins = [0.1 * ((-5 + 6) - (-7 + 6.5)), 0.1 * ((-9 + 9) - (-8 + 8.5))]  # 0.15 and -0.05
+    expected = sum(math.log1p(math.exp(-m)) for m in margins) / 2
+    assert float(result.loss) == pytest.approx(expected, rel=1e-6)
+    metrics = result.metrics()
+    assert metrics["reward_margin"] == pytest.approx(sum(margins) / 2) and metrics["preference_accuracy"] == 0.5
+
+
+def test_the_orpo_loss_matches_the_formula_by_hand() -> None:
+    chosen = ResponseLogps(torch.tensor([-2.0]), torch.tensor([4]))  # mean -0.5 per token
+    rejected = ResponseLogps(torch.tensor([-6.0]), torch.tensor([3]))  # mean -2.0
+    result = orpo_loss(chosen, rejected, weight=0.25)
+
+    def log_odds(mean: float) -> float:
+        return mean - math.log1p(-math.exp(mean))
+
+    ratio = math.log1p(math.exp(-(log_odds(-0.5) - log_odds(-2.0))))
+    assert float(result.loss) == pytest.approx(0.5 + 0.25 * ratio, rel=1e-6)
+
+
+def test_response_log_probabilities_count_only_the_labelled_next_tokens() -> None:
+    logits = torch.randn(1, 4, 7)
+    labels = torch.tensor([[-100, -100, 3, 5]])
+    logps = response_logps(logits, labels)
+    by_hand = logits[0, 1].log_softmax(-1)[3] + logits[0, 2].log_softmax(-1)[5]
+    assert int(logps.tokens) == 2 and float(logps.total) == pytest.approx(float(by_hand), rel=1e-5)
+
+
+@pytest.fixture(scope="module")
+def tiny(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    from trainers.generative.tiny import build_tiny_causal_lm
+
+    return build_tiny_causal_lm(tmp_path_factory.mktemp("tiny-llm") / "model")
+
+
+def with_lora(folder: Path, *, random_adapters: bool = False):
+    from peft import LoraConfig, get_peft_model
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+
+    torch.manual_seed(0)
+    base = AutoModelForCausalLM.from_pretrained(folder, attn_implementation="sdpa")
+    adapters = LoraConfig(r=8, lora_alpha=16, target_modules="all-linear", init_lora_weights=not random_adapters)
+    return get_peft_model(base, adapters), AutoTokenizer.from_pretrained(folder)
+
+
+def batches_of(tokenizer, records: list[dict], size: int) -> list[dict[str, torch.Tensor]]:
+    pairs = [tokenize_pair(tokenizer, record, 64) for record in records]
+    return [collate_pairs(pairs[start : start + size], tokenizer.pad_token_id) for start in range(0, len(pairs), size)]
+
+
+def pair_records(count: int, offset: int = 0) -> list[dict]:
+    """Pairs where the courteous answer is always chosen over the curt one, about different tickets."""
+    return [
+        {
+            "prompt": f"ticket {offset + n}: the vpn drops every {n + 2} minutes",
+            "chosen": f"{CHOSEN} (ticket {offset + n})",
+            "rejected": f"{REJECTED} (ticket {offset + n})",
+        }
+        for n in range(count)
+    ]
+
+
+def test_the_reference_is_the_base_model_with_its_adapters_disabled(tiny: Path) -> None:
+    from transformers import AutoModelForCausalLM
+
+    adapted, tokenizer = with_lora(tiny, random_adapters=True)
+    (batch,) = batches_of(tokenizer, pair_records(3), 3)
+    base = AutoModelForCausalLM.from_pretrained(tiny, attn_implementation="sdpa").eval()
+    adapted.eval()
+    with torch.no_grad():
+        base_chosen, base_rejected = pair_logps(base, batch)
+        policy_chosen, _ = pair_logps(adapted, batch)
+    reference_chosen, reference_rejected = reference_logps(adapted, batch)
+    assert not torch.allclose(policy_chosen.total, base_chosen.total)  # the adapters do change the answer
+    assert torch.allclose(reference_chosen.total, base_chosen.total, atol=1e-5)
+    assert torch.allclose(reference_rejected.total, base_rejected.total, atol=1e-5)
+
+
+@pytest.mark.parametrize("objective", ["dpo", "orpo"])
+def test_a_short_run_teaches_which_answer_style_is_preferred_on_held_out_prompts(tiny: Path, objective) -> None:
+    import lightning as L
+
+    model, tokenizer = with_lora(tiny)
+    settings = PreferenceSettings(objective=objective, beta=0.1, learning_rate=5e-3)
+    train, held_out = batches_of(tokenizer, pair_records(24), 4), batches_of(tokenizer, pair_records(8, 100), 4)
+    before = held_out_preferences(model, held_out, settings)
+    module = PreferenceModule(model, settings)
+    trainer = L.Trainer(
+        max_steps=30, accelerator="cpu", logger=False, enable_checkpointing=False, enable_progress_bar=False
+    )
+    trainer.fit(module, train_dataloaders=torch.utils.data.DataLoader(train, batch_size=None, shuffle=True))
+    after = held_out_preferences(model, held_out, settings)
+    if objective == "dpo":  # the policy starts as its reference: every reward is 0, no pair is preferred yet
+        assert before["preference_accuracy"] == 0.0 and before["reward_margin"] == 0.0
+    assert after["preference_accuracy"] == 1.0 and after["reward_margin"] > before["reward_margin"] + 0.1
+    steps = module.step_metrics
+    assert len(steps) == 30 and steps[-1]["loss"] < steps[0]["loss"]

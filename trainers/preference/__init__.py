@@ -1,0 +1,1 @@
+"""Preference tuning of a causal LM: DPO and ORPO on chosen/rejected answer pairs, on the Lightning backend."""
