@@ -127,3 +127,35 @@ def test_a_short_run_teaches_which_answer_style_is_preferred_on_held_out_prompts
     assert after["preference_accuracy"] == 1.0 and after["reward_margin"] > before["reward_margin"] + 0.1
     steps = module.step_metrics
     assert len(steps) == 30 and steps[-1]["loss"] < steps[0]["loss"]
+
+
+def test_a_preference_fine_tune_reports_progress_and_held_out_metrics_before_and_after(tiny: Path) -> None:
+    from trainers.preference.fit import PreferenceParams, fit_preferences
+
+    params = PreferenceParams(
+        model_name_or_path=str(tiny),
+        learning_rate=5e-3,
+        max_epochs=3,
+        batch_size=4,
+        max_length=64,
+        accelerator="cpu",
+        log_every_n_steps=5,
+    )
+    lines: list[str] = []
+    result = fit_preferences(pair_records(24), pair_records(8, 100), params, log=lines.append)
+    assert result.before["preference_accuracy"] == 0.0 and result.after["preference_accuracy"] == 1.0
+    assert len(result.module.val_history) == 4  # before training, then after each of the three epochs
+    header = result.metrics_csv.splitlines()[0].split(",")
+    assert {"train_loss", "train_reward_margin", "train_preference_accuracy", "val_preference_accuracy"} <= set(header)
+    assert any("pairs" in line for line in lines) and lines[0].startswith("preference tuning (dpo) on 24 pairs")
+
+
+def test_preference_settings_refuse_what_cannot_run() -> None:
+    from trainers.preference.fit import PreferenceParams
+
+    with pytest.raises(ValueError, match="unknown preference objective 'ipo'"):
+        PreferenceParams(objective="ipo")
+    with pytest.raises(ValueError, match="dpo takes its reference from the base"):
+        PreferenceParams(lora_rank=0)
+    assert PreferenceParams(objective="orpo", lora_rank=0).objective == "orpo"
+    assert PreferenceParams.from_json('{"objective": "orpo", "beta": 0.2}').beta == 0.2

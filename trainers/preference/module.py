@@ -68,6 +68,8 @@ class PreferenceModule(L.LightningModule):
         super().__init__()
         self.model, self.settings = model, settings
         self.step_metrics: list[dict[str, float]] = []
+        self.val_history: list[dict[str, float]] = []  # held-out accuracy and margin, per validation
+        self._val = torch.zeros(3, dtype=torch.float64)  # accuracy x pairs, margin x pairs, pairs
 
     def training_step(self, batch: dict[str, torch.Tensor], _: int) -> torch.Tensor:
         result = preference_loss(self.model, batch, self.settings)
@@ -76,6 +78,22 @@ class PreferenceModule(L.LightningModule):
         pairs = batch["input_ids"].shape[0] // 2
         self.log_dict({f"train_{name}": value for name, value in metrics.items()}, batch_size=pairs)
         return result.loss
+
+    def validation_step(self, batch: dict[str, torch.Tensor], _: int) -> None:
+        metrics = preference_loss(self.model, batch, self.settings).metrics()
+        pairs = batch["input_ids"].shape[0] // 2
+        self._val += torch.tensor([metrics["preference_accuracy"] * pairs, metrics["reward_margin"] * pairs, pairs])
+
+    def on_validation_epoch_end(self) -> None:
+        # summed over every rank's share of the held-out pairs
+        accuracy, margin, pairs = self.trainer.strategy.reduce(self._val.to(self.device), reduce_op="sum").tolist()
+        self._val.zero_()
+        held_out = {
+            "preference_accuracy": round(accuracy / max(pairs, 1), 6),
+            "reward_margin": round(margin / max(pairs, 1), 6),
+        }
+        self.val_history.append(held_out)
+        self.log_dict({f"val_{name}": value for name, value in held_out.items()})
 
     def configure_optimizers(self) -> torch.optim.Optimizer:
         trainable = [p for p in self.model.parameters() if p.requires_grad]
