@@ -13,6 +13,7 @@ TRANSFORMER = "transformer"  # an encoder sequence classifier (a prototype head 
 MULTITASK = "multitask"  # one encoder with a head per task
 TFIDF = "tfidf"  # a TF-IDF linear classifier
 CAUSAL_LM = "causal_lm"  # a generative model fine-tuned on prompts and responses
+PREFERENCE = "preference"  # a generative model tuned on chosen/rejected answer pairs (DPO or ORPO)
 
 # the families of routes and assets that serve a kind
 CLASSIFIER = "classifier"  # labels texts: /predict, batch_predictions

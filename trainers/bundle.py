@@ -13,9 +13,13 @@ import pyarrow.parquet as pq
 BUNDLE_MANIFEST_FILE = "manifest.json"
 SPLITS = ("train", "val", "test")
 COLUMNS = ("doc_id", "text", "label")
+CLASSIFICATION = "classification"  # a bundle of texts and labels
 GENERATION = "generation"  # a bundle of prompts (text) and responses for a causal LM
+PAIRS = "preference"  # a bundle of prompts (text) with a chosen and a rejected answer each
 RESPONSE = "response"
 CONTEXT = "context"  # a chat example's earlier turns as JSON (null: a single prompt)
+CHOSEN, REJECTED = "chosen", "rejected"
+EXTRA_COLUMNS = {GENERATION: (RESPONSE, CONTEXT), PAIRS: (CHOSEN, REJECTED, CONTEXT)}  # beside doc_id, text, label
 
 
 @dataclass
@@ -31,12 +35,12 @@ class BundleManifest:
     tasks: dict[str, dict[str, int]] = field(
         default_factory=dict
     )  # multi-task: every task, each a `label:<task>` column
-    kind: str = "classification"  # or generation: `response` and `context` beside the text (the prompt)
+    kind: str = CLASSIFICATION  # generation: `response` and `context` beside the prompt; preference: pairs
 
     @property
     def columns(self) -> list[str]:
         """The columns every split holds."""
-        return [*COLUMNS, *([RESPONSE, CONTEXT] if self.kind == GENERATION else []), *map(task_column, self.tasks)]
+        return [*COLUMNS, *EXTRA_COLUMNS.get(self.kind, ()), *map(task_column, self.tasks)]
 
 
 def write_bundle(folder: Path, splits: dict[str, pa.Table], manifest: BundleManifest) -> Path:

@@ -23,6 +23,9 @@ class GateSettings:
     min_gain_over_base: float = setting(
         0.0, "a causal LM's ROUGE-L must beat its base model's (zero-shot, same prompts) by more than this; -1 = off"
     )
+    min_preference_accuracy: float = setting(
+        0.6, "a preference-tuned model's least share of test pairs whose chosen answer its reward ranks first"
+    )
 
 
 def gate_verdict(shortfalls: dict, regressions: dict, minimums: dict, settings: GateSettings) -> dict[str, object]:
@@ -121,3 +124,24 @@ def generator_gate(report: Mapping, settings: GateSettings, production: dict | N
     if base_not_measured:
         verdict["base_not_measured"] = base_not_measured
     return verdict
+
+
+def preference_gate(report: Mapping, settings: GateSettings, production: dict | None) -> dict[str, object]:
+    """A preference-tuned model's gate: its test preference accuracy, and no regression against production's."""
+    metrics = report["metrics"]
+    minimums = {"preference_accuracy": settings.min_preference_accuracy}
+    shortfalls = {}
+    if metrics["preference_accuracy"] < settings.min_preference_accuracy:
+        shortfalls["preference_accuracy"] = {
+            "observed": metrics["preference_accuracy"],
+            "minimum": settings.min_preference_accuracy,
+        }
+    regressions = {}
+    known = production and "preference_accuracy" in production
+    if known and metrics["preference_accuracy"] < production["preference_accuracy"] - settings.max_regression:
+        regressions["preference_accuracy"] = {
+            "observed": metrics["preference_accuracy"],
+            "production": production["preference_accuracy"],
+            "tolerance": settings.max_regression,
+        }
+    return gate_verdict(shortfalls, regressions, minimums, settings)

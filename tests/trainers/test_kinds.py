@@ -8,7 +8,7 @@ import typing
 import pytest
 
 from contracts import model_folder
-from contracts.model_folder import CAUSAL_LM, CLASSIFIER, GENERATOR, MULTITASK, TFIDF, TRANSFORMER
+from contracts.model_folder import CAUSAL_LM, CLASSIFIER, GENERATOR, MULTITASK, PREFERENCE, TFIDF, TRANSFORMER
 from trainers.bundle import GENERATION, BundleManifest
 from trainers.generative.params import SftParams
 from trainers.kinds import (
@@ -43,7 +43,13 @@ def test_a_card_from_before_kinds_were_recorded_is_an_encoder_classifier() -> No
 
 
 def test_every_kind_name_the_contracts_declare_is_registered_with_its_family() -> None:
-    declared = {TRANSFORMER: CLASSIFIER, MULTITASK: CLASSIFIER, TFIDF: CLASSIFIER, CAUSAL_LM: GENERATOR}
+    declared = {
+        TRANSFORMER: CLASSIFIER,
+        MULTITASK: CLASSIFIER,
+        TFIDF: CLASSIFIER,
+        CAUSAL_LM: GENERATOR,
+        PREFERENCE: GENERATOR,
+    }
     assert {name: kind.family for name, kind in KINDS.items()} == declared
 
 
@@ -57,6 +63,7 @@ def test_a_bundle_trains_its_familys_default_kind_unless_another_is_requested() 
     assert training_kind(manifest(), TFIDF).name == TFIDF
     assert training_kind(manifest(tasks={"queue": {"a": 0}}), TRANSFORMER).name == MULTITASK
     assert training_kind(manifest(GENERATION), None).name == CAUSAL_LM
+    assert training_kind(manifest("preference"), None).name == PREFERENCE
 
 
 def test_a_kind_of_another_family_than_the_bundles_is_refused_naming_the_choices() -> None:

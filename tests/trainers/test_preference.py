@@ -159,3 +159,61 @@ def test_preference_settings_refuse_what_cannot_run() -> None:
         PreferenceParams(lora_rank=0)
     assert PreferenceParams(objective="orpo", lora_rank=0).objective == "orpo"
     assert PreferenceParams.from_json('{"objective": "orpo", "beta": 0.2}').beta == 0.2
+
+
+def write_pair_bundle(folder: Path, splits: dict[str, list[dict]]) -> Path:
+    import pyarrow as pa
+
+    from trainers.bundle import PAIRS, BundleManifest, write_bundle
+
+    tables = {
+        split: pa.table(
+            {
+                "doc_id": [f"{split}-{n}" for n in range(len(rows))],
+                "text": [row["prompt"] for row in rows],
+                "label": pa.nulls(len(rows), pa.string()),
+                "chosen": [row["chosen"] for row in rows],
+                "rejected": [row["rejected"] for row in rows],
+                "context": pa.nulls(len(rows), pa.string()),
+            }
+        )
+        for split, rows in splits.items()
+    }
+    counts = {split: len(rows) for split, rows in splits.items()}
+    return write_bundle(folder, tables, BundleManifest({}, ["v1"], "rules", counts, kind=PAIRS))
+
+
+def test_a_pair_bundle_trains_the_preference_kind_which_is_judged_and_gated_on_its_test_pairs(tiny, tmp_path) -> None:
+    import json
+
+    from trainers.gates import GateSettings
+    from trainers.kinds import kind_of
+    from trainers.train import main
+
+    bundle = write_pair_bundle(
+        tmp_path / "bundle", {"train": pair_records(24), "val": pair_records(8, 100), "test": pair_records(8, 200)}
+    )
+    params = {
+        "model_name_or_path": str(tiny),
+        "learning_rate": 5e-3,
+        "max_epochs": 3,
+        "max_length": 64,
+        "accelerator": "cpu",
+    }
+    assert main(["--bundle", str(bundle), "--output", str(tmp_path / "model"), "--params", json.dumps(params)]) == 0
+    card = json.loads((tmp_path / "model" / "model_card.json").read_text())
+    assert card["model_kind"] == "preference" and card["objective"] == "dpo" and card["dataset_versions"] == ["v1"]
+    assert (tmp_path / "model" / "metrics.csv").is_file() and not (tmp_path / ".model.checkpoints").exists()
+    kind = kind_of(tmp_path / "model")
+    report = kind.evaluate(tmp_path / "model", bundle)
+    assert report["pairs"] == 8 and report["metrics"]["preference_accuracy"] == 1.0
+    assert kind.gate(report, GateSettings(), None)["passed"]
+    worse = {"metrics": {**report["metrics"], "preference_accuracy": 0.5}}
+    verdict = kind.gate(worse, GateSettings(), {"preference_accuracy": 1.0})
+    assert not verdict["passed"] and set(verdict["shortfalls"]) == set(verdict["regressions"]) == {
+        "preference_accuracy"
+    }
+    from trainers.generative.generation import Limits
+
+    (answered,) = kind.load(tmp_path / "model", card).answer([[{"role": "user", "content": "ticket 7"}]], Limits(8))
+    assert isinstance(answered[0], str)  # served as any generator

@@ -5,18 +5,18 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from contracts.model_folder import CAUSAL_LM, CLASSIFIER, GENERATOR, MULTITASK, TRANSFORMER
-from trainers.bundle import GENERATION, BundleManifest
-from trainers.kinds import causal_lm, multitask, tfidf, transformer
+from contracts.model_folder import CAUSAL_LM, CLASSIFIER, MULTITASK, PREFERENCE, TRANSFORMER
+from trainers.bundle import CLASSIFICATION, GENERATION, PAIRS, BundleManifest
+from trainers.kinds import causal_lm, multitask, preference, tfidf, transformer
 from trainers.kinds.kind import ModelKind
 from trainers.registry import model_card
 
 __all__ = ["KINDS", "ModelKind", "kind_named", "kind_of", "kind_of_card", "load_classifier", "training_kind"]
 
 KINDS: dict[str, ModelKind] = {
-    kind.name: kind for kind in (transformer.KIND, multitask.KIND, tfidf.KIND, causal_lm.KIND)
+    kind.name: kind for kind in (transformer.KIND, multitask.KIND, tfidf.KIND, causal_lm.KIND, preference.KIND)
 }
-DEFAULT_KIND = {CLASSIFIER: TRANSFORMER, GENERATOR: CAUSAL_LM}  # what a bundle of each family trains by default
+DEFAULT_KIND = {CLASSIFICATION: TRANSFORMER, GENERATION: CAUSAL_LM, PAIRS: PREFERENCE}  # by the bundle's kind
 
 
 class UnknownModelKindError(ValueError):
@@ -51,16 +51,17 @@ def load_classifier(folder: Path, *, max_length: int | None = None, quantize: bo
 
 
 def training_kind(manifest: BundleManifest, requested: str | None) -> ModelKind:
-    """The kind that trains on a bundle: the one requested, else its family's default; a multi-task bundle's
-    encoder is the multi-task kind. A kind of another family than the bundle's examples is refused."""
-    family = GENERATOR if manifest.kind == GENERATION else CLASSIFIER
-    name = requested or DEFAULT_KIND[family]
+    """The kind that trains on a bundle: the one requested, else the default for the bundle's examples; a
+    multi-task bundle's encoder is the multi-task kind. A kind that learns from other examples is refused."""
+    if manifest.kind not in DEFAULT_KIND:
+        raise ValueError(f"a bundle of {manifest.kind!r} examples: Refinery trains on {', '.join(DEFAULT_KIND)}")
+    name = requested or DEFAULT_KIND[manifest.kind]
     if name == TRANSFORMER and manifest.tasks:  # the dataset declares several tasks: one encoder learns them all
         name = MULTITASK
     kind = kind_named(name)
-    if kind.family != family:
+    if kind.trains_on != manifest.kind:
         raise ValueError(
             f"model_kind {name!r} ({kind.description}) cannot train on a bundle of {manifest.kind} examples; "
-            f"choose one of {', '.join(k.name for k in KINDS.values() if k.family == family)}"
+            f"choose one of {', '.join(k.name for k in KINDS.values() if k.trains_on == manifest.kind)}"
         )
     return kind

@@ -6,6 +6,7 @@ from collections.abc import Mapping
 from pathlib import Path
 
 from contracts.model_folder import CAUSAL_LM, GENERATOR
+from trainers.bundle import GENERATION
 from trainers.gates import generator_gate
 from trainers.generative.params import SftParams
 from trainers.kinds.kind import ModelKind
@@ -45,6 +46,7 @@ def draw(folder: Path, report: Mapping) -> dict[str, Path]:
 KIND = ModelKind(
     name=CAUSAL_LM,
     family=GENERATOR,
+    trains_on=GENERATION,
     description="a causal language model fine-tuned on prompts and responses",
     continuable=False,
     read_params=read_params,

@@ -7,6 +7,7 @@ from functools import partial
 from pathlib import Path
 
 from contracts.model_folder import CLASSIFIER
+from trainers.bundle import CLASSIFICATION
 from trainers.gates import classifier_gate
 from trainers.kinds.kind import ModelKind
 from trainers.params import TrainingParams
@@ -42,6 +43,7 @@ def classifier_kind(name: str, description: str, *, continuable: bool, train: Ca
     return ModelKind(
         name=name,
         family=CLASSIFIER,
+        trains_on=CLASSIFICATION,
         description=description,
         continuable=continuable,
         read_params=read_training_params,

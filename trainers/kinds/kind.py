@@ -15,6 +15,7 @@ class ModelKind:
 
     name: str
     family: str  # contracts.model_folder.CLASSIFIER or GENERATOR: the routes and batch assets that serve it
+    trains_on: str  # the bundle kind it learns from (trainers.bundle: classification, generation, preference)
     description: str
     continuable: bool  # a warm start can fine-tune its folder further
     read_params: Callable[[str], object]  # the params JSON -> the kind's params (unknown keys refused by name)

@@ -1,0 +1,62 @@
+"""Judging a preference-tuned model on a bundle split: how often its implicit reward against its base model (the
+DPO reward, β × the change in log-probability) ranks the chosen answer above the rejected one, and by how much."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import torch
+
+from trainers.preference.module import pair_logps
+from trainers.preference.pairs import collate_pairs, tokenize_pair
+from trainers.registry import MODEL_CARD
+
+BATCH_PAIRS = 8
+
+
+@torch.inference_mode()
+def summed_logps(model, tokenizer, pairs: list[dict], max_length: int) -> tuple[torch.Tensor, torch.Tensor]:
+    """Each pair's chosen and rejected response log-probabilities under `model`."""
+    tokenized = [tokenize_pair(tokenizer, pair, max_length) for pair in pairs]
+    chosen, rejected = [], []
+    for start in range(0, len(tokenized), BATCH_PAIRS):
+        batch = collate_pairs(tokenized[start : start + BATCH_PAIRS], tokenizer.pad_token_id)
+        batch = {name: value.to(model.device) for name, value in batch.items()}
+        chosen_logps, rejected_logps = pair_logps(model, batch)
+        chosen.append(chosen_logps.total.float().cpu())
+        rejected.append(rejected_logps.total.float().cpu())
+    return torch.cat(chosen), torch.cat(rejected)
+
+
+def preference_report(folder: Path, pairs: list[dict]) -> dict[str, object]:
+    """The tuned model's preference accuracy and mean reward margin over `pairs`, its base's own preference for
+    the chosen answers (log-probability margin above 0), and the counts."""
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+
+    card = json.loads((folder / MODEL_CARD).read_text())
+    if not pairs:
+        raise ValueError(f"{folder.name}: no pairs to judge the model on")
+    beta, max_length = float(card.get("beta", 0.1)), int(card.get("params", {}).get("max_length", 256))
+    tokenizer = AutoTokenizer.from_pretrained(folder)
+    tuned = AutoModelForCausalLM.from_pretrained(folder, attn_implementation="sdpa").eval()
+    policy = summed_logps(tuned, tokenizer, pairs, max_length)
+    del tuned
+    base = AutoModelForCausalLM.from_pretrained(card["base_model"], attn_implementation="sdpa").eval()
+    reference = summed_logps(base, tokenizer, pairs, max_length)
+    margins = beta * ((policy[0] - reference[0]) - (policy[1] - reference[1]))
+    return {
+        "metrics": {
+            "preference_accuracy": round(float((margins > 0).float().mean()), 6),
+            "reward_margin": round(float(margins.mean()), 6),
+            "base_preference_accuracy": round(float((reference[0] > reference[1]).float().mean()), 6),
+        },
+        "pairs": len(pairs),
+    }
+
+
+def evaluate_preference_model(folder: Path, bundle: Path, split: str = "test") -> dict[str, object]:
+    """The report on a bundle split's pairs."""
+    from trainers.preference.train import bundle_pairs
+
+    return preference_report(folder, bundle_pairs(bundle, split))
