@@ -10,6 +10,7 @@ import socket
 import subprocess
 import tempfile
 import threading
+import zlib
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -90,6 +91,15 @@ def running_postgres() -> Iterator[Postgres]:
         shutil.rmtree(root, ignore_errors=True)
 
 
+def gzipped_json(head: bytes, spaces: int, tail: bytes) -> bytes:
+    """gzip of head + `spaces` spaces + tail, compressed a MiB at a time (the padding is never in memory)."""
+    packer = zlib.compressobj(9, zlib.DEFLATED, 16 + zlib.MAX_WBITS)
+    parts, block = [packer.compress(head)], b" " * (1 << 20)
+    for start in range(0, spaces, len(block)):
+        parts.append(packer.compress(block[: min(len(block), spaces - start)]))
+    return b"".join([*parts, packer.compress(tail), packer.flush()])
+
+
 class TicketApiHandler(BaseHTTPRequestHandler):
     """The endpoints of a `TicketApi` (the server's `api`)."""
 
@@ -127,7 +137,17 @@ class TicketApiHandler(BaseHTTPRequestHandler):
             return None
         if url.path == "/big":
             return self._send(200, {"data": [{"body": "x" * api.big_bytes, "queue": "a"}]})
+        if url.path == "/gzipped":  # the records, after `big_bytes` of spaces: a few hundred KB on the wire
+            return self._send_raw(gzipped_json(b'{"data": ', api.big_bytes, json.dumps(api.records).encode() + b"}"))
         return self._send(404, {"error": "no such endpoint"})
+
+    def _send_raw(self, gzipped: bytes) -> None:
+        self.send_response(200)
+        self.send_header("Content-Type", "application/json")
+        self.send_header("Content-Encoding", "gzip")
+        self.send_header("Content-Length", str(len(gzipped)))
+        self.end_headers()
+        self.wfile.write(gzipped)
 
     def _send(self, status: int, payload: object, headers: dict[str, str] | None = None) -> None:
         body = json.dumps(payload).encode()

@@ -5,6 +5,7 @@ from __future__ import annotations
 import hashlib
 import json
 import time
+import zlib
 from collections.abc import Iterator
 
 import httpx
@@ -52,16 +53,30 @@ def redirect_target(source: HttpSource, response: httpx.Response) -> httpx.URL:
 
 
 def read_body(response: httpx.Response, limit: int) -> bytes:
-    """The response body (decompressed), refused once it passes `limit` bytes."""
+    """The response body, decompressed here with a bound (gzip or deflate, one layer), refused once it passes
+    `limit` bytes: httpx's own decoding would inflate a whole network chunk, and stacked encodings, unbounded."""
+    encoding = response.headers.get("content-encoding", "identity").strip().lower()
+    if encoding not in ("identity", "gzip", "deflate"):
+        raise HttpSourceError(
+            f"GET {response.url}: Content-Encoding {encoding!r} is not read (identity, gzip, deflate)"
+        )
     declared = response.headers.get("content-length", "")
-    if declared.isdigit() and int(declared) > limit:
+    if encoding == "identity" and declared.isdigit() and int(declared) > limit:
         raise HttpSourceError(f"GET {response.url}: the body holds {declared} bytes, more than max_page_bytes {limit}")
+    inflate = None if encoding == "identity" else zlib.decompressobj(16 + zlib.MAX_WBITS if encoding == "gzip" else 0)
     chunks, size = [], 0
-    for chunk in response.iter_bytes():
-        size += len(chunk)
-        if size > limit:
-            raise HttpSourceError(f"GET {response.url}: the body passes max_page_bytes ({limit} bytes)")
-        chunks.append(chunk)
+    for raw in response.iter_raw():
+        pending = raw
+        while pending:
+            if inflate is None:
+                chunk, pending = pending, b""
+            else:
+                chunk = inflate.decompress(pending, limit + 1 - size)
+                pending = inflate.unconsumed_tail
+            size += len(chunk)
+            if size > limit:
+                raise HttpSourceError(f"GET {response.url}: the body passes max_page_bytes ({limit} bytes)")
+            chunks.append(chunk)
     return b"".join(chunks)
 
 
@@ -133,7 +148,7 @@ def _page_records(source: HttpSource, document: object) -> list:
 
 def fetch_records(source: HttpSource) -> Iterator[dict]:
     """Every record of the API, page after page, in the API's order."""
-    headers = {"Accept": "application/json"}
+    headers = {"Accept": "application/json", "Accept-Encoding": "gzip, deflate"}
     token = source.token()
     if token:
         headers["Authorization"] = f"Bearer {token}"

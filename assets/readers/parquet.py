@@ -39,7 +39,7 @@ def read_parquet(path: Path, source: str, config: RecordMapping, batch_size: int
         for group in range(parquet.num_row_groups):
             rows = rows_per_batch(parquet.metadata.row_group(group), batch_size)
             for batch in parquet.iter_batches(batch_size=rows, row_groups=[group]):
-                yield bounded_batch(batch, offset, source, config.max_record_bytes)
+                yield from bounded_records(batch, offset, source, config.max_record_bytes)
                 offset += batch.num_rows
 
 
@@ -51,42 +51,52 @@ def rows_per_batch(group: pq.RowGroupMetaData, batch_size: int) -> int:
     return int(max(1, min(batch_size, BATCH_BYTES // average)))
 
 
-def record_bytes(batch: pa.RecordBatch) -> np.ndarray:
-    """Each row's bytes in its text and binary columns."""
-    sizes = np.zeros(batch.num_rows, dtype=np.int64)
+def value_lengths(batch: pa.RecordBatch) -> list[np.ndarray]:
+    """Per text or binary column, each row's value length in bytes (a dictionary column's from its distinct values)."""
+    lengths = []
     for column in batch.columns:
-        if isinstance(column, pa.DictionaryArray):  # the lengths of the distinct values, taken per row
-            lengths = pc.take(pc.binary_length(column.dictionary), column.indices)
+        if isinstance(column, pa.DictionaryArray):
+            measured = pc.take(pc.binary_length(column.dictionary), column.indices)
         elif any(test(column.type) for test in SIZED_TYPES):
-            lengths = pc.binary_length(column)
+            measured = pc.binary_length(column)
         else:
+            lengths.append(np.zeros(batch.num_rows, dtype=np.int64))
             continue
-        sizes += pc.fill_null(lengths, 0).to_numpy(zero_copy_only=False)
-    return sizes
+        lengths.append(pc.fill_null(measured, 0).to_numpy(zero_copy_only=False).astype(np.int64))
+    return lengths
 
 
-def oversized_head(batch: pa.RecordBatch, row: int) -> bytes:
-    """The first bytes of an oversized row's largest value, for its quarantine row."""
-    values = [column[row].as_py() for column in batch.columns]
-    texts = [value for value in values if isinstance(value, str | bytes)]
-    largest = max(texts, key=len, default=b"")
-    return (largest.encode("utf-8", "replace") if isinstance(largest, str) else largest)[:HEAD_BYTES]
+def head_bytes(column: pa.Array, row: int) -> bytes:
+    """The first HEAD_BYTES of one value, cut in Arrow before anything becomes a Python object."""
+    if isinstance(column, pa.DictionaryArray):
+        column, row = column.dictionary, column.indices[row].as_py()
+    value = column.slice(row, 1).cast(pa.large_binary())
+    return pc.binary_slice(value, 0, HEAD_BYTES)[0].as_py() or b""
 
 
-def bounded_batch(batch: pa.RecordBatch, offset: int, source: str, limit: int) -> ParsedRecords:
-    """A batch's records as columns, with the rows past `limit` bytes moved to its rejects."""
-    sizes = record_bytes(batch)
+def bounded_records(batch: pa.RecordBatch, offset: int, source: str, limit: int) -> Iterator[ParsedRecords]:
+    """A batch's records as columns, in pieces of at most BATCH_BYTES, the rows past `limit` bytes moved to the
+    rejects (their largest value's first bytes kept)."""
+    lengths = value_lengths(batch)
+    sizes = np.sum(lengths, axis=0) if lengths else np.zeros(batch.num_rows, dtype=np.int64)
     oversized = np.flatnonzero(sizes > limit)
-    rejects = [
-        oversized_reject(source, offset + int(row), OversizedLine(int(sizes[row]), oversized_head(batch, row)), limit)
-        for row in oversized
-    ]
-    keep = np.ones(batch.num_rows, dtype=bool)
-    keep[oversized] = False
-    kept = batch.filter(pa.array(keep)) if len(oversized) else batch
-    columns = {name: kept.column(name).to_pylist() for name in kept.schema.names}
-    columns["source_row"] = [offset + int(row) for row in np.flatnonzero(keep)]
-    return ParsedRecords(columns, rejects)
+    rejects = []
+    for row in oversized:
+        largest = int(np.argmax([column[row] for column in lengths]))
+        line = OversizedLine(int(sizes[row]), head_bytes(batch.column(largest), int(row)))
+        rejects.append(oversized_reject(source, offset + int(row), line, limit))
+    if rejects:
+        yield ParsedRecords({"source_row": []}, rejects)
+    kept = np.flatnonzero(sizes <= limit)
+    start = 0
+    while start < len(kept):
+        fitting = int(np.searchsorted(np.cumsum(sizes[kept[start:]]), BATCH_BYTES, side="right"))
+        end = start + max(1, fitting)
+        piece = batch.take(pa.array(kept[start:end]))
+        columns = {name: piece.column(name).to_pylist() for name in piece.schema.names}
+        columns["source_row"] = [offset + int(row) for row in kept[start:end]]
+        yield ParsedRecords(columns)
+        start = end
 
 
 def plain_parquet(path: Path, scratch: Path) -> Path:

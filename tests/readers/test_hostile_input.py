@@ -286,3 +286,19 @@ def test_a_small_parquet_file_of_huge_rows_quarantines_them_in_bounded_memory(
     assert drop.quarantine["source_row"].to_list() == list(range(2, 26))
     assert all(len(record) <= 400 for record in drop.quarantine["record"].to_list())
     assert grown_mib < 300  # 24 rows of 20 MiB are 480 MiB as text, more as Python strings
+
+
+def test_a_dictionary_of_large_values_reaches_python_in_pieces_of_bounded_bytes(tmp_path: Path, monkeypatch) -> None:
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    monkeypatch.setattr(parquet, "BATCH_BYTES", 3 << 20)
+    value = "y" * (1 << 20)  # 200 rows of one repeated 1 MiB value: a few hundred bytes on disk
+    pq.write_table(pa.table({"text": [value] * 200, "label": ["a"] * 200}), tmp_path / "t.parquet")
+    plain = pq.ParquetFile(tmp_path / "t.parquet", read_dictionary=["text", "label"])
+    (batch,) = plain.iter_batches(batch_size=50_000)
+    pieces = [
+        piece for piece in parquet.bounded_records(batch, 1, "t.parquet", 16 << 20) if piece.columns["source_row"]
+    ]
+    assert all(sum(map(len, piece.columns["text"])) <= 3 << 20 for piece in pieces)
+    assert sum(len(piece.columns["source_row"]) for piece in pieces) == 200 and len(pieces) >= 60

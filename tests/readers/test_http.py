@@ -111,3 +111,15 @@ def test_a_page_past_max_page_bytes_is_refused_naming_the_limit() -> None:
         source = _source(api.url + "/big", records_path="data", max_page_bytes=100_000)
         with pytest.raises(HttpSourceError, match=r"more than max_page_bytes 100000"):
             list(fetch_records(source))
+
+
+def test_a_gzipped_page_is_read_and_a_gzip_bomb_is_refused_at_the_limit() -> None:
+    import resource
+
+    with TicketApi(RECORDS) as api:
+        assert list(fetch_records(_source(api.url + "/gzipped", records_path="data"))) == RECORDS
+        api.big_bytes = 400_000_000  # 400 MB of spaces, about 400 KB gzipped
+        before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+        with pytest.raises(HttpSourceError, match=r"passes max_page_bytes \(1000000 bytes\)"):
+            list(fetch_records(_source(api.url + "/gzipped", records_path="data", max_page_bytes=1_000_000)))
+        assert (resource.getrusage(resource.RUSAGE_SELF).ru_maxrss - before) / 1024 < 200  # MiB, never 400 MB
