@@ -1,5 +1,5 @@
 """uvicorn's h11 protocol with bounded connections: a deadline on each request head, no keep-alive after an answer
-sent with the body unread, an absolute lifetime, and places kept free for health checks.
+sent with the body unread, a lifetime, and health checks that open connections cannot crowd out.
 
 uvicorn arms its keep-alive timer only after a response, and any byte received cancels it: a client that opens a
 connection and sends nothing, or one header byte every few seconds, or a body one byte at a time after it was
@@ -14,15 +14,15 @@ import h11
 from uvicorn.protocols.http.h11_impl import H11Protocol
 
 REQUEST_HEAD_TIMEOUT_S = 10.0  # from connection (or the previous response) to a complete request line and headers
-CONNECTION_LIFETIME_S = 300.0  # no connection, however busy, lives longer
+CONNECTION_LIFETIME_S = 300.0  # then an idle connection closes, a busy one closes after its current answer
+LIFETIME_GRACE_S = 60.0  # and one whose answer is still unfinished this much later is cut
 UNREAD_BODY_LINGER_S = 2.0  # after answering with the body unread: the client may read the answer, then it closes
-HEALTH_PATHS = frozenset({"/health", "/metrics"})
-HEALTH_RESERVE = 8  # connections beyond `limit_concurrency` that only health checks and metrics may use
+HEALTH_PATHS = frozenset({"/health", "/metrics"})  # cheap answers that `limit_concurrency` never refuses
 
 
 class BoundedH11Protocol(H11Protocol):
     """Closes a connection whose request head is late, whose answer went out with its body unread, or that has
-    lived `CONNECTION_LIFETIME_S`; health checks may use `HEALTH_RESERVE` places past the concurrency limit."""
+    lived `CONNECTION_LIFETIME_S`; health checks and metrics are answered however many connections are open."""
 
     head_deadline: asyncio.TimerHandle | None = None
     lifetime: asyncio.TimerHandle | None = None
@@ -31,11 +31,10 @@ class BoundedH11Protocol(H11Protocol):
 
     @property
     def limit_concurrency(self) -> int | None:  # type: ignore[override]
-        """The limit uvicorn applies to the request it has just parsed (its scope is set before the check)."""
-        if self.ordinary_limit is None:
-            return None
+        """The limit uvicorn applies to the request it has just parsed (its scope is set before the check): none
+        for a health check, which idle or trickling connections must not crowd out."""
         path = (getattr(self, "scope", None) or {}).get("path")
-        return self.ordinary_limit + (HEALTH_RESERVE if path in HEALTH_PATHS else 0)
+        return None if path in HEALTH_PATHS else self.ordinary_limit
 
     @limit_concurrency.setter
     def limit_concurrency(self, limit: int | None) -> None:
@@ -43,7 +42,7 @@ class BoundedH11Protocol(H11Protocol):
 
     def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
         super().connection_made(transport)
-        self.lifetime = self.loop.call_later(CONNECTION_LIFETIME_S, self._close_now)
+        self.lifetime = self.loop.call_later(CONNECTION_LIFETIME_S, self._lifetime_over)
         self._arm_head_deadline()
 
     def data_received(self, data: bytes) -> None:
@@ -79,11 +78,19 @@ class BoundedH11Protocol(H11Protocol):
         if self.transport.can_write_eof():
             self.transport.write_eof()
         self.flow.resume_reading()  # read and drop what is still in flight, so the close is clean
-        self.linger = self.loop.call_later(UNREAD_BODY_LINGER_S, self._close_now)
+        self.linger = self.loop.call_later(UNREAD_BODY_LINGER_S, self._abort)
 
-    def _close_now(self) -> None:
-        if not self.transport.is_closing():
-            self.transport.close()
+    def _lifetime_over(self) -> None:
+        """Close an idle connection; let a busy one finish its answer (no keep-alive), and cut it after a grace."""
+        if self.cycle is None or self.cycle.response_complete:
+            self._abort()
+            return
+        self.cycle.keep_alive = False
+        self.lifetime = self.loop.call_later(LIFETIME_GRACE_S, self._abort)
+
+    def _abort(self) -> None:
+        """Drop the connection now: `close()` would wait for a client that stopped reading to take the rest."""
+        self.transport.abort()
 
     def _arm_head_deadline(self) -> None:
         self._cancel_head_deadline()

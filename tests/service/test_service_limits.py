@@ -281,12 +281,14 @@ def test_health_checks_are_answered_while_slow_bodies_hold_every_ordinary_place(
         parts = urlsplit(service.url)
         stop, held = threading.Event(), []
         try:
-            for _ in range(6):  # four take the ordinary places, two more are refused with a 503
+            for _ in range(16):  # four take the ordinary places, the others are refused with a 503
                 client = socket.create_connection((parts.hostname, parts.port), timeout=10)
                 head = b"POST /predict HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\n"
                 client.sendall(head + b'Content-Length: 100000\r\n\r\n{"texts": [')
                 threading.Thread(target=trickle, args=(client, stop, 1.0), daemon=True).start()
                 held.append(client)
+            silent = [socket.create_connection((parts.hostname, parts.port), timeout=10) for _ in range(12)]
+            held += silent  # and more connections that send nothing at all
             time.sleep(0.3)
             with urlopen(f"{service.url}/health", timeout=5) as response:
                 assert response.status == 200
