@@ -135,10 +135,12 @@ def send_groups(paths: list[Path], budget: int = APPEND_BYTES) -> Iterator[tuple
 
 
 def default_spool_root(lake: Path | str) -> Path:
-    """Where the spool lives by default: beside a local lake, or in the temp folder for an object-store lake."""
-    if "://" in str(lake):
-        import hashlib
-        import tempfile
+    """Where the spool lives by default: a private folder per lake, beside a local lake or in the user's cache
+    for an object-store lake."""
+    import hashlib
 
-        return Path(tempfile.gettempdir()) / f"refinery-spool-{hashlib.sha256(str(lake).encode()).hexdigest()[:12]}"
-    return Path(lake).resolve().parent / "service-spool"
+    uri = str(lake) if "://" in str(lake) else str(Path(lake).resolve())
+    name = hashlib.sha256(uri.encode()).hexdigest()[:16]
+    if "://" in uri:
+        return Path.home() / ".cache" / "refinery" / "service-spool" / name
+    return Path(uri).parent / "service-spool" / name

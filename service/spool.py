@@ -26,11 +26,14 @@ class Spool:
     """One process's spool folder: `add` appends rows, `rotate` closes the files written so far for sending."""
 
     def __init__(self, root: Path, max_bytes: int = MAX_SPOOL_BYTES) -> None:
-        self.root, self.max_bytes = root, max_bytes
-        self.folder = root / f"{os.getpid()}-{time.time_ns()}"
-        self.folder.mkdir(parents=True)
-        self._lock_file = (self.folder / ".lock").open("w")
+        self.root, self.max_bytes = private_folder(root), max_bytes
+        # made and locked under a dot name, then renamed: no other process can take it for a dead one's
+        starting = root / f".{os.getpid()}-{time.time_ns()}.starting"
+        starting.mkdir()
+        self._lock_file = (starting / ".lock").open("w")
         fcntl.flock(self._lock_file, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        self.folder = root / starting.name.removeprefix(".").removesuffix(".starting")
+        starting.rename(self.folder)
         self._handles: dict[str, object] = {}
         self._guard = threading.Lock()
         self.dropped = 0
@@ -39,7 +42,7 @@ class Spool:
 
     def add(self, table: str, rows: list[dict]) -> None:
         """Append rows to the table's active file (written through to the OS: a SIGKILL keeps them)."""
-        lines = "".join(json.dumps(row, ensure_ascii=False, default=str) + "\n" for row in rows)
+        lines = "".join(json.dumps(row, ensure_ascii=False, default=str) + "\n" for row in rows).encode()
         with self._guard:
             if self.size + len(lines) > self.max_bytes:
                 self.dropped += len(rows)
@@ -47,7 +50,7 @@ class Spool:
                 return
             handle = self._handles.get(table)
             if handle is None:
-                handle = self._handles[table] = (self.folder / f"{table}{ACTIVE}").open("a", encoding="utf-8")
+                handle = self._handles[table] = (self.folder / f"{table}{ACTIVE}").open("ab")
             handle.write(lines)
             handle.flush()
             self.size += len(lines)
@@ -83,19 +86,36 @@ class Spool:
     def _adopt_orphans(self) -> int:
         """Move the files of folders no living process holds into this one, as ready; how many files."""
         adopted = 0
-        for folder in sorted(path for path in self.root.iterdir() if path.is_dir() and path != self.folder):
-            with (folder / ".lock").open("a") as lock:
-                try:
-                    fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
-                except BlockingIOError:
-                    continue  # a running service's
-                for path in sorted(folder.glob("*.jsonl")):
-                    table = path.name.split(".")[0]
-                    path.rename(self.folder / f"{table}.{time.time_ns()}{READY}")
-                    adopted += 1
-            (folder / ".lock").unlink(missing_ok=True)
-            folder.rmdir()
+        others = (path for path in self.root.iterdir() if path.is_dir() and path != self.folder)
+        for folder in sorted(path for path in others if not path.name.startswith(".")):
+            try:
+                adopted += self._adopt(folder)
+            except OSError:  # another starting service adopted it first
+                continue
         return adopted
+
+    def _adopt(self, folder: Path) -> int:
+        with (folder / ".lock").open("a") as lock:
+            try:
+                fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except BlockingIOError:
+                return 0  # a running service's
+            files = sorted(folder.glob("*.jsonl"))
+            for path in files:
+                path.rename(self.folder / f"{table_of(path)}.{time.time_ns()}{READY}")
+            (folder / ".lock").unlink()
+            folder.rmdir()  # while the lock is held: nobody adopts it twice
+        return len(files)
+
+
+def private_folder(root: Path) -> Path:
+    """The spool root, made readable by this user alone (it holds logged texts); one owned by another user is
+    refused, since its files would be sent to the lake as this service's rows."""
+    root.mkdir(parents=True, mode=0o700, exist_ok=True)
+    if root.stat().st_uid != os.getuid():
+        raise PermissionError(f"{root}: the prediction log's spool belongs to another user; choose another folder")
+    root.chmod(0o700)
+    return root
 
 
 def table_of(path: Path) -> str:
