@@ -22,7 +22,7 @@ from sqlglot.tokens import TokenType
 from recipe.regex import PatternError, check_pattern
 
 MAX_EXPRESSION_CHARS = 2000
-MAX_CONCATENATIONS = 8  # each `||` can double a text's length
+MAX_CONCATENATIONS = 8  # each `||` (or `+`, which Polars also applies to texts) can double a text's length
 MAX_NODES = 500
 # The scalar functions a rule may call, by the names a rule writes; none builds a text longer than its input.
 SQL_FUNCTIONS = frozenset(
@@ -186,12 +186,14 @@ def refuse_unlisted_calls(text: str) -> None:
 
 
 def check_regex_argument(pattern: exp.Expression) -> None:
-    """A literal pattern of `regexp_like` must compile in Polars' engine now, not fail on the first row."""
-    if isinstance(pattern, exp.RawString) or (isinstance(pattern, exp.Literal) and pattern.is_string):
-        try:
-            check_pattern(pattern.name)
-        except PatternError as error:
-            raise ExpressionError(str(error)) from None
+    """A regex must be a literal that compiles in Polars' engine now: one built from the data would be compiled
+    for every row, and could fail on any of them."""
+    if not (isinstance(pattern, exp.RawString) or (isinstance(pattern, exp.Literal) and pattern.is_string)):
+        raise ExpressionError(f"matches against {pattern.sql()}: a regular expression must be a string literal")
+    try:
+        check_pattern(pattern.name)
+    except PatternError as error:
+        raise ExpressionError(str(error)) from None
 
 
 def check_tree(tree: exp.Expression) -> None:
@@ -201,9 +203,9 @@ def check_tree(tree: exp.Expression) -> None:
         raise ExpressionError(f"has {len(nodes)} parts; an expression may have {MAX_NODES}")
     for node in nodes:
         check_node(node)
-    concatenations = sum(isinstance(node, exp.DPipe) for node in nodes)
+    concatenations = sum(isinstance(node, exp.DPipe | exp.Add) for node in nodes)
     if concatenations > MAX_CONCATENATIONS:
-        raise ExpressionError(f"concatenates more than {MAX_CONCATENATIONS} times")
+        raise ExpressionError(f"concatenates or adds more than {MAX_CONCATENATIONS} times")
 
 
 def check_node(node: exp.Expression) -> None:

@@ -48,12 +48,13 @@ class ServedModels:
     def __init__(self, models: Path, make: Callable[[str, Path], ServedModel]):
         self.models, self.make = models, make
         self.served: dict[str, ServedModel] = {}
-        self.failed: dict[str, str] = {}
+        self.failed: dict[str, str] = {}  # dataset -> the error's type, for /health (the full reason is logged)
+        self._reasons: dict[str, str] = {}  # dataset -> the whole error, for the 503 of a request behind the token
         self._failed_at: dict[str, float] = {}
         self._lock = threading.Lock()
         self.refresh()
         if not self.served:
-            reasons = "; ".join(f"{name}: {reason}" for name, reason in self.failed.items())
+            reasons = "; ".join(f"{name}: {reason}" for name, reason in self._reasons.items())
             found = f" ({reasons})" if reasons else f" (no {ALIASES} in it or its sub-folders)"
             raise LookupError(f"{models}: no production model to serve{found}")
 
@@ -76,24 +77,24 @@ class ServedModels:
             self.served[dataset] = self.make(dataset, folder)
         except Exception as error:  # a broken registry or folder must not take the other datasets down
             LOG.exception("dataset %s: its production model does not load; serving the others", dataset)
-            self.failed[dataset] = f"{type(error).__name__}: {error}"[:500]
+            self.failed[dataset] = f"{type(error).__name__}; see the service log"
+            self._reasons[dataset] = f"{type(error).__name__}: {error}"[:500]
             self._failed_at[dataset] = time.monotonic()
             return
-        self.failed.pop(dataset, None)
-        self._failed_at.pop(dataset, None)
+        for known in (self.failed, self._reasons, self._failed_at):
+            known.pop(dataset, None)
 
     def get(self, dataset: str | None) -> ServedModel:
         """The model of `dataset`; with none named, the only one served."""
         if dataset is None:
-            if len(self.served) == 1:
+            if len(self.served) == 1 and not self.failed:  # never another dataset's model in a failed one's place
                 return next(iter(self.served.values()))
-            raise RequestError(
-                f"this service serves several datasets ({', '.join(self.served)}): POST /predict/{{dataset}}"
-            )
+            named = ", ".join(sorted([*self.served, *self.failed]))
+            raise RequestError(f"this service answers for several datasets ({named}): POST /predict/{{dataset}}")
         if dataset not in self.served and len(dataset) <= 64:
             self.refresh()
         if dataset in self.failed and dataset not in self.served:
-            raise RequestError(f"the model of dataset {dataset!r} does not load: {self.failed[dataset]}", 503)
+            raise RequestError(f"the model of dataset {dataset!r} does not load: {self._reasons[dataset]}", 503)
         if dataset not in self.served:
             raise RequestError(f"no model for dataset {dataset[:64]!r}; served: {', '.join(self.served)}", 404)
         return self.served[dataset]

@@ -87,3 +87,4 @@ def test_a_dataset_whose_model_does_not_load_is_reported_and_the_others_are_serv
         assert status == 200
         status, answer = call(f"{service.url}/predict/orders", {"texts": ["where is my parcel"]})
         assert status == 503 and "the model of dataset 'orders' does not load" in answer["error"]
+        assert "see the service log" in health["failed"]["orders"] and str(tmp_path) not in json.dumps(health)
