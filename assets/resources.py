@@ -15,7 +15,15 @@ from pydantic import Field
 
 from assets.datasets.declaration import DatasetDeclaration
 from assets.datasets.resolve import dataset_name_of, declaration_for, rule_book_for
-from assets.models.launch import LauncherError, PodSettings, launcher_prefix, trainer_command, trainer_pod_spec
+from assets.models.launch import (
+    POD_ALLOW_LISTS,
+    LauncherError,
+    PodSettings,
+    check_pod_choices,
+    launcher_prefix,
+    trainer_command,
+    trainer_pod_spec,
+)
 from assets.readers.declared import Source, load_sources
 from assets.storage.delta import Lake
 from assets.storage.home import PROJECT_ROOT, check_version_name
@@ -135,6 +143,7 @@ class TrainerResource(dg.ConfigurableResource):
     def pod_request(self, command: list[str]) -> dict[str, object]:
         """What the Kubernetes Pipes client is asked to start: image, command, namespace and base pod spec."""
         spec = trainer_pod_spec(self.pod_settings())
+        check_pod_choices({name: getattr(self, name) for name in POD_ALLOW_LISTS})
         return {"image": self.image, "command": command, "namespace": self.namespace, "base_pod_spec": spec}
 
     def train(

@@ -129,6 +129,29 @@ class PodSettings:
     through_store: bool = False  # bundle and model pass through object storage: no volume needed
 
 
+# What a trainer pod runs as and with: a run's config may choose only values its deployer lists (one per line,
+# where the code location runs); an image is code, an account and a Secret are access.
+POD_ALLOW_LISTS = {
+    "image": "REFINERY_TRAINER_IMAGES",
+    "namespace": "REFINERY_TRAINER_NAMESPACES",
+    "service_account": "REFINERY_TRAINER_SERVICE_ACCOUNTS",
+    "secret_env": "REFINERY_TRAINER_SECRETS",
+}
+ALWAYS_ALLOWED = {"namespace": "default", "service_account": "", "secret_env": ""}
+
+
+def check_pod_choices(chosen: dict[str, str]) -> None:
+    """Refuse a pod image, namespace, service account or Secret its deployer has not listed."""
+    for name, variable in POD_ALLOW_LISTS.items():
+        value = chosen[name]
+        allowed = {line.strip() for line in os.environ.get(variable, "").splitlines() if line.strip()}
+        if value != ALWAYS_ALLOWED.get(name) and value not in allowed:
+            raise LauncherError(
+                f"the trainer pod's {name} {value!r} is not one its deployer allows: list it in {variable} "
+                "where the code location runs"
+            )
+
+
 def trainer_pod_spec(settings: PodSettings) -> dict[str, object]:
     """The pod spec the trainer container starts from (the Pipes client adds image, command and its env)."""
     if not settings.image:

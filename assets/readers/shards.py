@@ -8,6 +8,7 @@ and undone by the next write of that version, from the table's own history.
 
 from __future__ import annotations
 
+import logging
 import math
 import os
 import uuid
@@ -36,6 +37,7 @@ from assets.storage.delta import (
 )
 from assets.storage.records import QUARANTINE_SCHEMA
 
+LOG = logging.getLogger("refinery.ingest")
 DEFAULT_SHARD_BYTES = 256 * 1024 * 1024
 COMMIT_ATTEMPTS = 3
 HISTORY_LIMIT = 1000  # commits looked back through for an unfinished re-run of a version
@@ -195,8 +197,12 @@ def unfinished_rerun(uri: str, version: str, options: dict[str, str]) -> tuple[b
 def restore_unfinished_rerun(uri: str, schema: pa.Schema, version: str, options: dict[str, str]) -> None:
     """Put back the rows a killed re-run of `version` had cleared, before anything else writes it."""
     unfinished, before = unfinished_rerun(uri, version, options)
-    if unfinished:
+    if not unfinished:
+        return
+    try:
         put_back_version(uri, schema, version, before, options)
+    except Exception as error:  # its files vacuumed since: the re-run about to start replaces the rows anyway
+        LOG.warning("%s: cannot put back version %s as of Delta version %s (%s)", uri, version, before, error)
 
 
 def put_back_version(uri: str, schema: pa.Schema, version: str, before: int | None, options: dict[str, str]) -> None:

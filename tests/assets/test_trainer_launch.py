@@ -16,7 +16,10 @@ from assets.resources import TrainerResource
 from tests.conftest import build_tiny_model, write_small_bundle
 
 
-def test_a_kubernetes_trainer_is_the_pod_dagster_k8s_would_submit(tmp_path: Path) -> None:
+def test_a_kubernetes_trainer_is_the_pod_dagster_k8s_would_submit(tmp_path: Path, monkeypatch) -> None:
+    monkeypatch.setenv("REFINERY_TRAINER_IMAGES", "registry.example/refinery:1.4")
+    monkeypatch.setenv("REFINERY_TRAINER_NAMESPACES", "ml")
+    monkeypatch.setenv("REFINERY_TRAINER_SECRETS", "lake-credentials")
     from dagster_k8s.pipes import build_pod_body
 
     trainer = TrainerResource(
@@ -58,9 +61,11 @@ def test_a_kubernetes_trainer_without_an_image_or_a_volume_claim_is_refused(tmp_
         TrainerResource(bundles_root=str(tmp_path), kind="kubernetes", image="i").pod_request(["python"])
 
 
-def test_a_kubernetes_trainer_through_the_object_store_needs_no_volume(tmp_path: Path) -> None:
+def test_a_kubernetes_trainer_through_the_object_store_needs_no_volume(tmp_path: Path, monkeypatch) -> None:
     from dagster_k8s.pipes import build_pod_body
 
+    monkeypatch.setenv("REFINERY_TRAINER_IMAGES", "i")
+    monkeypatch.setenv("REFINERY_TRAINER_SECRETS", "store-credentials")
     trainer = TrainerResource(
         bundles_root=str(tmp_path / "home" / "bundles"),
         kind="kubernetes",
@@ -144,3 +149,22 @@ def test_torchrun_with_process_group_options_or_a_deployer_allowed_launcher_is_a
     assert command("srun --ntasks 2 python")[:4] == ["srun", "--ntasks", "2", "python"]
     with pytest.raises(dg.Failure):
         command("srun --ntasks 2 bash")
+
+
+@pytest.mark.parametrize(
+    ("setting", "value"),
+    [
+        ("image", "attacker/anything:latest"),
+        ("service_account", "cluster-admin"),
+        ("secret_env", "prod-db"),
+        ("namespace", "kube-system"),
+    ],
+)
+def test_a_run_config_may_not_choose_a_pod_image_account_secret_or_namespace_the_deployer_did_not_list(
+    tmp_path: Path, monkeypatch, setting: str, value: str
+) -> None:
+    monkeypatch.setenv("REFINERY_TRAINER_IMAGES", "registry.example/refinery:1.4")
+    chosen = {"image": "registry.example/refinery:1.4", setting: value}
+    trainer = TrainerResource(bundles_root=str(tmp_path), kind="kubernetes", volume_claim="home", **chosen)
+    with pytest.raises(ValueError, match=rf"trainer pod's {setting} '{value}' is not one its deployer allows"):
+        trainer.pod_request(["python"])
