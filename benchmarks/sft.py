@@ -1,7 +1,9 @@
-"""`python -m benchmarks.sft [EXAMPLES] [--gpu] [--tokenizer DIR]`: Refinery's SFT trainer against TRL's `SFTTrainer`
-on the same tiny Llama, data, LoRA adapters, packing and batch, on the CPU (or, with `--gpu`, a GPT-2-small-sized
-Llama in bf16 mixed precision on both sides, rows of 1,024 tokens, and a third run of Refinery with QLoRA when
-bitsandbytes is installed; the GPU sides also report their peak GPU memory).
+"""`python -m benchmarks.sft [EXAMPLES] [--gpu] [--tokenizer DIR] [--model smollm2]`: Refinery's SFT trainer against
+TRL's `SFTTrainer` on the same tiny Llama, data, LoRA adapters, packing and batch, on the CPU (or, with `--gpu`, a
+GPT-2-small-sized Llama in bf16 mixed precision on both sides, rows of 1,024 tokens, and a third run of Refinery
+with QLoRA when bitsandbytes is installed; the GPU sides also report their peak GPU memory). `--model smollm2`
+trains the real pretrained SmolLM2-135M-Instruct Refinery ships as its default base instead (size a CPU run in
+hundreds of examples).
 
 Both sides start from the same saved tiny model (built in code: no hub), train one epoch over EXAMPLES generated
 instruction/response pairs (default 2,000) with LoRA rank 8 on every linear layer, loss on the response only,
@@ -165,16 +167,23 @@ def trl_side(model: str, data: str, setup: str) -> dict[str, float]:
     }
 
 
-def main(examples: int, gpu: bool, tokenizer: str | None) -> None:
-    import importlib.util
-
+def benchmark_model(folder: Path, choice: str, gpu: bool, tokenizer: str | None) -> str:
+    """The model both sides train: a tiny Llama built in `folder`, or the shipped SmolLM2 (converted once)."""
+    from trainers.generative.base_model import resolve_base_model
     from trainers.generative.tiny import SMALL_SIZES, TINY_SIZES, build_tiny_causal_lm
+
+    if choice == "smollm2":
+        return resolve_base_model("")
+    sizes = SMALL_SIZES if gpu else TINY_SIZES
+    return str(build_tiny_causal_lm(folder / "llama", sizes=sizes, tokenizer_source=tokenizer))
+
+
+def main(examples: int, gpu: bool, tokenizer: str | None, choice: str = "tiny") -> None:
+    import importlib.util
 
     settings = GPU if gpu else CPU
     with tempfile.TemporaryDirectory() as tmp:
-        model = build_tiny_causal_lm(
-            Path(tmp) / "llama", sizes=SMALL_SIZES if gpu else TINY_SIZES, tokenizer_source=tokenizer
-        )
+        model = benchmark_model(Path(tmp), choice, gpu, tokenizer)
         data = Path(tmp) / "train.jsonl"
         write_instructions(data, examples)
         setup = json.dumps(settings)
@@ -190,6 +199,9 @@ def main(examples: int, gpu: bool, tokenizer: str | None) -> None:
             "rows": int(ours["rows"]),
             "trl_rows": int(theirs["rows"]),
             "examples": examples,
+            "model": choice,
+            "val_loss": ours["val_loss"],
+            "trl_train_loss": theirs["train_loss"],
             "peak_rss_mb": ours["peak_rss_mb"],
             "trl_peak_rss_mb": theirs["peak_rss_mb"],
         }
@@ -202,7 +214,6 @@ def main(examples: int, gpu: bool, tokenizer: str | None) -> None:
                 qlora_samples_per_s=examples / qlora["work_seconds"],
                 qlora_gpu_peak_mb=qlora["gpu_peak_mb"],
                 qlora_val_loss=qlora["val_loss"],
-                val_loss=ours["val_loss"],
             )
         print(result_line(**figures))
 
@@ -214,5 +225,6 @@ if __name__ == "__main__":
     parser.add_argument("examples", type=int, nargs="?", default=2000)
     parser.add_argument("--gpu", action="store_true", help="a GPT-2-small-sized model in bf16 on the GPU")
     parser.add_argument("--tokenizer", help="a tokenizer folder (default: the embedded MiniLM's)")
+    parser.add_argument("--model", choices=("tiny", "smollm2"), default="tiny", help="what both sides train")
     args = parser.parse_args()
-    main(args.examples, args.gpu, args.tokenizer)
+    main(args.examples, args.gpu, args.tokenizer, args.model)
