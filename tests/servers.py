@@ -10,6 +10,7 @@ import socket
 import subprocess
 import tempfile
 import threading
+import time
 import zlib
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -137,6 +138,19 @@ class TicketApiHandler(BaseHTTPRequestHandler):
             return None
         if url.path == "/big":
             return self._send(200, {"data": [{"body": "x" * api.big_bytes, "queue": "a"}]})
+        if url.path == "/drip":  # a page that never ends: one byte every 0.1 s
+            self.send_response(200)
+            self.send_header("Content-Type", "application/json")
+            self.send_header("Content-Length", "1000000")
+            self.end_headers()
+            for _ in range(200):
+                try:
+                    self.wfile.write(b" ")
+                    self.wfile.flush()
+                except OSError:
+                    return None
+                time.sleep(0.1)
+            return None
         if url.path == "/gzipped":  # the records, after `big_bytes` of spaces: a few hundred KB on the wire
             return self._send_raw(gzipped_json(b'{"data": ', api.big_bytes, json.dumps(api.records).encode() + b"}"))
         return self._send(404, {"error": "no such endpoint"})

@@ -14,6 +14,7 @@ from assets.readers.declared import HttpSource
 
 RETRY_STATUSES = {429, 500, 502, 503, 504}
 MAX_REDIRECTS = 5
+PAGE_DEADLINE_READS = 4  # a page's body must arrive within this many read timeouts (timeout_seconds) in all
 
 
 class HttpSourceError(RuntimeError):
@@ -52,9 +53,11 @@ def redirect_target(source: HttpSource, response: httpx.Response) -> httpx.URL:
     )
 
 
-def read_body(response: httpx.Response, limit: int) -> bytes:
+def read_body(response: httpx.Response, limit: int, deadline_s: float) -> bytes:
     """The response body, decompressed here with a bound (gzip or deflate, one layer), refused once it passes
-    `limit` bytes: httpx's own decoding would inflate a whole network chunk, and stacked encodings, unbounded."""
+    `limit` bytes or `deadline_s` seconds: httpx's own decoding would inflate a whole network chunk, stacked
+    encodings unbounded, and its timeout is per read, so a server dripping bytes would hold the poll for ever."""
+    started = time.monotonic()
     encoding = response.headers.get("content-encoding", "identity").strip().lower()
     if encoding not in ("identity", "gzip", "deflate"):
         raise HttpSourceError(
@@ -66,6 +69,8 @@ def read_body(response: httpx.Response, limit: int) -> bytes:
     inflate = None if encoding == "identity" else zlib.decompressobj(16 + zlib.MAX_WBITS if encoding == "gzip" else 0)
     chunks, size = [], 0
     for raw in response.iter_raw():
+        if time.monotonic() - started > deadline_s:
+            raise HttpSourceError(f"GET {response.url}: the body did not arrive within {deadline_s:g} s")
         pending = raw
         while pending:
             if inflate is None:
@@ -93,7 +98,7 @@ def bounded_get(client: httpx.Client, source: HttpSource, params: dict[str, obje
             if response.is_redirect:
                 url, query = redirect_target(source, response), None
                 continue
-            return response, read_body(response, source.max_page_bytes)
+            return response, read_body(response, source.max_page_bytes, source.timeout_seconds * PAGE_DEADLINE_READS)
         finally:
             response.close()
     raise HttpSourceError(f"GET {source.url}: more than {MAX_REDIRECTS} redirects")

@@ -123,3 +123,14 @@ def test_a_gzipped_page_is_read_and_a_gzip_bomb_is_refused_at_the_limit() -> Non
         with pytest.raises(HttpSourceError, match=r"passes max_page_bytes \(1000000 bytes\)"):
             list(fetch_records(_source(api.url + "/gzipped", records_path="data", max_page_bytes=1_000_000)))
         assert (resource.getrusage(resource.RUSAGE_SELF).ru_maxrss - before) / 1024 < 200  # MiB, never 400 MB
+
+
+def test_a_page_dripping_one_byte_at_a_time_is_refused_at_its_deadline() -> None:
+    import time
+
+    with TicketApi(RECORDS) as api:
+        source = _source(api.url + "/drip", records_path="data", timeout_seconds=0.5, max_retries=0)
+        started = time.monotonic()
+        with pytest.raises(HttpSourceError, match=r"did not arrive within 2 s"):
+            list(fetch_records(source))
+        assert time.monotonic() - started < 6  # each read was in time: only the page's own deadline stops it
