@@ -93,6 +93,8 @@ def build_app(
     make = model_maker(metrics, quantize, max_wait_ms)
     served = ServedModels(models, make)
     appender = DeltaAppender(lake)
+    if appender.spool is not None:
+        metrics.watch_spool(appender.spool)
 
     closing = threading.Lock()
     closed: list[bool] = []

@@ -54,3 +54,16 @@ class ServiceMetrics:
             ["dataset", "version"],
             registry=self.registry,
         )
+        self.log_backlog = Gauge(
+            "refinery_log_spool_bytes", "Prediction-log bytes on disk, not yet in the lake", registry=self.registry
+        )
+        self.log_dropped = Gauge(
+            "refinery_log_dropped_rows",
+            "Prediction-log rows dropped because the spool was full",
+            registry=self.registry,
+        )
+
+    def watch_spool(self, spool) -> None:
+        """Report a prediction log's spool: its backlog and the rows it had to drop."""
+        self.log_backlog.set_function(lambda: spool.size)
+        self.log_dropped.set_function(lambda: spool.dropped)

@@ -394,10 +394,15 @@ def test_predictions_answered_before_a_sigkill_reach_the_lake_through_the_spool(
 
 
 def test_a_full_spool_drops_and_counts_new_rows_instead_of_growing(tmp_path: Path) -> None:
+    from prometheus_client import generate_latest
+
+    from service.prometheus import ServiceMetrics
     from service.spool import Spool
 
-    spool = Spool(tmp_path / "spool", max_bytes=200)
+    spool, metrics = Spool(tmp_path / "spool", max_bytes=200), ServiceMetrics()
+    metrics.watch_spool(spool)
     spool.add("predictions", [{"prediction_id": "a" * 50}, {"prediction_id": "b" * 50}])
     spool.add("predictions", [{"prediction_id": "c" * 50}] * 3)
     assert spool.dropped == 3 and spool.size < 200
+    assert "refinery_log_dropped_rows 3.0" in generate_latest(metrics.registry).decode()
     spool.close()
