@@ -263,7 +263,7 @@ def add_model_routes(
 
     async def predict(request: Request, dataset: str | None):
         require_token(request.headers.get("authorization"), token)
-        model = served.get(dataset)
+        model = await served.lookup(dataset)
         if model.family == GENERATOR:
             raise RequestError(f"dataset {model.dataset!r} is served by a generative model: POST /generate")
         texts = parse_predict_request(await read_json_body(request))

@@ -42,8 +42,8 @@ def masked(text: str) -> str:
     return str(mask_pii(pl.Series([text]))[0])
 
 
-def generative(served: ServedModels, dataset: str | None) -> ServedModel:
-    model = served.get(dataset)
+async def generative(served: ServedModels, dataset: str | None) -> ServedModel:
+    model = await served.lookup(dataset)
     if model.family != GENERATOR:
         raise RequestError(f"dataset {model.dataset!r} is served by a classifier: POST /predict/{model.dataset}")
     return model
@@ -138,7 +138,7 @@ def add_generation_routes(
 
     async def generate(request: Request, dataset: str | None) -> Response | dict:
         require_token(request.headers.get("authorization"), token)
-        model = generative(served, dataset)
+        model = await generative(served, dataset)
         parsed = parse_generate_request(await read_json_body(request))
         if parsed.stream:
             await asyncio.to_thread(check_context, model, parsed)
@@ -152,7 +152,7 @@ def add_generation_routes(
     async def chat(request: Request) -> Response | dict:
         require_token(request.headers.get("authorization"), token)
         parsed = parse_chat_request(await read_json_body(request))
-        model = generative(served, parsed.model)
+        model = await generative(served, parsed.model)
         if parsed.stream:
             used = await asyncio.to_thread(check_context, model, parsed)
             pieces, state, _ = answers.stream(model, parsed)

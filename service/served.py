@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import threading
 import time
@@ -98,6 +99,13 @@ class ServedModels:
         if dataset not in self.served:
             raise RequestError(f"no model for dataset {dataset[:64]!r}; served: {', '.join(self.served)}", 404)
         return self.served[dataset]
+
+    async def lookup(self, dataset: str | None) -> ServedModel:
+        """`get` for a request handler: a dataset not loaded yet is looked for (and loaded) off the event loop,
+        so loading one model never stalls the answers of the others."""
+        if dataset is None or dataset in self.served:
+            return self.get(dataset)
+        return await asyncio.to_thread(self.get, dataset)
 
     def close(self) -> None:
         for model in self.served.values():
