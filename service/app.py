@@ -28,7 +28,7 @@ from service.batcher import MicroBatcher, ServiceBusyError
 from service.generation import GenerationBatcher, GeneratorHolder
 from service.generation_routes import add_generation_routes
 from service.holder import ModelHolder
-from service.logbook import DeltaAppender
+from service.logbook import DeltaAppender, default_spool_root
 from service.prometheus import ServiceMetrics
 from service.request_schemas import FeedbackBody, PredictBody, json_body_schema
 from service.requests import (
@@ -92,7 +92,8 @@ def build_app(
 
     make = model_maker(metrics, quantize, max_wait_ms)
     served = ServedModels(models, make)
-    appender = DeltaAppender(lake)
+    home = Path(models).resolve().parent  # an object-store lake's spool: in the home the models are served from
+    appender = DeltaAppender(lake, spool_root=default_spool_root(lake, remote_home=home) if lake else None)
     if appender.spool is not None:
         metrics.watch_spool(appender.spool)
 

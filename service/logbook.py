@@ -26,7 +26,7 @@ class DeltaAppender:
 
     lake: Path | str | None
     flush_seconds: float = 2.0
-    spool_root: Path | None = None  # default: a `service-spool` folder beside the lake (a local one) or in /tmp
+    spool_root: Path | None = None  # default: `service-spool/<lake hash>` beside a local lake
     _stop: threading.Event = field(default_factory=threading.Event)
     _flushing: threading.Lock = field(default_factory=threading.Lock)
 
@@ -134,13 +134,13 @@ def send_groups(paths: list[Path], budget: int = APPEND_BYTES) -> Iterator[tuple
         yield table_of(group[0]), group
 
 
-def default_spool_root(lake: Path | str) -> Path:
-    """Where the spool lives by default: a private folder per lake, beside a local lake or in the user's cache
-    for an object-store lake."""
+def default_spool_root(lake: Path | str, *, remote_home: Path | None = None) -> Path:
+    """Where the spool lives by default: a private folder per lake beside a local lake (in the home that holds
+    it), or in `remote_home` (the service's home) for an object-store lake, which has no local folder."""
     import hashlib
 
     uri = str(lake) if "://" in str(lake) else str(Path(lake).resolve())
-    name = hashlib.sha256(uri.encode()).hexdigest()[:16]
-    if "://" in uri:
-        return Path.home() / ".cache" / "refinery" / "service-spool" / name
-    return Path(uri).parent / "service-spool" / name
+    if "://" in uri and remote_home is None:
+        raise ValueError(f"{uri}: an object-store lake needs a local folder for the prediction log's spool")
+    folder = remote_home if "://" in uri else Path(uri).parent
+    return folder / "service-spool" / hashlib.sha256(uri.encode()).hexdigest()[:16]
