@@ -9,6 +9,7 @@ import tempfile
 import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
+from functools import partial
 from pathlib import Path
 
 import lightning as L
@@ -170,14 +171,30 @@ def quantized_loading(params: SftParams) -> dict[str, object]:
     return {"quantization_config": config, "device_map": {"": int(os.environ.get("LOCAL_RANK", "0"))}}
 
 
-def loader(rows: list[PackedRow], params: SftParams, pad_id: int, shuffle: bool) -> DataLoader:
+def loader(items: Sequence, params: SftParams, collate: Callable[[list], dict], shuffle: bool) -> DataLoader:
+    """Batches of `params.batch_size` items (rows or pairs), seeded when shuffled."""
     generator = torch.Generator().manual_seed(params.seed)
-    return DataLoader(
-        rows,
-        batch_size=params.batch_size,
-        shuffle=shuffle,
-        generator=generator,
-        collate_fn=lambda batch: collate_rows(batch, pad_id),
+    return DataLoader(items, batch_size=params.batch_size, shuffle=shuffle, generator=generator, collate_fn=collate)
+
+
+def lightning_trainer(params: SftParams, callbacks: list, logger, checkpoints: Path | None) -> L.Trainer:
+    """The Lightning trainer of a causal LM's fine-tune (SFT or preferences): the params' hardware and epochs,
+    logging to `logger`, no progress bar (progress goes to the run log)."""
+    return L.Trainer(
+        max_epochs=params.max_epochs,
+        accelerator=params.accelerator,
+        devices=params.devices,
+        strategy=params.strategy,
+        precision=resolve_precision(params.precision),
+        gradient_clip_val=params.max_grad_norm,
+        accumulate_grad_batches=params.accumulate_grad_batches,
+        callbacks=callbacks,
+        logger=logger,
+        log_every_n_steps=params.log_every_n_steps,
+        enable_checkpointing=checkpoints is not None,
+        enable_progress_bar=False,
+        enable_model_summary=False,
+        num_sanity_val_steps=0,
     )
 
 
@@ -237,30 +254,16 @@ def fit_sft(
     resume = str(checkpoints / "last.ckpt") if checkpoints and (checkpoints / "last.ckpt").is_file() else None
     with tempfile.TemporaryDirectory(prefix="refinery-sft-") as scratch:
         logger = CSVLogger(scratch, name="", version="")
-        trainer = L.Trainer(
-            max_epochs=params.max_epochs,
-            accelerator=params.accelerator,
-            devices=params.devices,
-            strategy=params.strategy,
-            precision=precision,
-            gradient_clip_val=params.max_grad_norm,
-            accumulate_grad_batches=params.accumulate_grad_batches,
-            callbacks=progress_callbacks(params, log, checkpoints),
-            logger=logger,
-            log_every_n_steps=params.log_every_n_steps,
-            enable_checkpointing=checkpoints is not None,
-            enable_progress_bar=False,
-            enable_model_summary=False,
-            num_sanity_val_steps=0,
-        )
+        trainer = lightning_trainer(params, progress_callbacks(params, log, checkpoints), logger, checkpoints)
         pad_id = tokenizer.pad_token_id
-        val_loader = loader(data.val_rows, params, pad_id, shuffle=False)
+        collate = partial(collate_rows, pad_id=pad_id)
+        val_loader = loader(data.val_rows, params, collate, shuffle=False)
         trainer.validate(module, val_loader, verbose=False)
         before = module.val_history[-1]
         if log is not None:
             log(f"fine-tuning on {data.train_examples} examples in {len(data.train_rows)} rows, val loss {before:.4f}")
         started = time.perf_counter()
-        trainer.fit(module, loader(data.train_rows, params, pad_id, shuffle=True), val_loader, ckpt_path=resume)
+        trainer.fit(module, loader(data.train_rows, params, collate, shuffle=True), val_loader, ckpt_path=resume)
         seconds = time.perf_counter() - started
         metrics_file = Path(logger.log_dir) / "metrics.csv"
         metrics_csv = metrics_file.read_text() if metrics_file.is_file() else ""

@@ -3,12 +3,12 @@ by how its rewards rank held-out chosen and rejected answers."""
 
 from __future__ import annotations
 
-from collections.abc import Mapping
 from pathlib import Path
 
 from contracts.model_folder import GENERATOR, PREFERENCE
 from trainers.bundle import PAIRS
 from trainers.gates import preference_gate
+from trainers.kinds.causal_lm import draw, load  # served and drawn as any causal LM
 from trainers.kinds.kind import ModelKind
 
 
@@ -26,23 +26,11 @@ def train(bundle: Path, output: Path, params, reporter, checkpoints: Path | None
     return train_on_pairs(bundle, output, params, reporter, checkpoints)
 
 
-def load(folder: Path, card: dict, max_length: int | None = None, quantize: bool = False):
-    """The folder's model and tokenizer behind a `Generator`: a tuned model answers as any other."""
-    from trainers.generative.generation import Generator
-
-    return Generator(folder)
-
-
 def evaluate(folder: Path, bundle: Path) -> dict[str, object]:
     """Preference accuracy and reward margin on the test pairs."""
     from trainers.preference.evaluation import evaluate_preference_model
 
     return evaluate_preference_model(folder, bundle)
-
-
-def draw(folder: Path, report: Mapping) -> dict[str, Path]:
-    """No pictures yet: the curves are in metrics.csv."""
-    return {}
 
 
 KIND = ModelKind(

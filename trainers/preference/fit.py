@@ -7,18 +7,18 @@ import tempfile
 import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
+from functools import partial
 from pathlib import Path
 
 import lightning as L
 import torch
-from torch.utils.data import DataLoader
 
 from contracts.settings import setting
 from trainers.generative.params import SftParams
-from trainers.generative.sft import load_base
+from trainers.generative.sft import lightning_trainer, load_base, loader
 from trainers.model import resolve_precision
-from trainers.preference.module import OBJECTIVES, PreferenceModule, PreferenceSettings
-from trainers.preference.pairs import TokenizedPair, collate_pairs, tokenize_pair
+from trainers.preference.module import PreferenceModule, PreferenceSettings
+from trainers.preference.pairs import collate_pairs, tokenize_pair
 
 
 @dataclass(frozen=True)
@@ -34,8 +34,7 @@ class PreferenceParams(SftParams):
 
     def __post_init__(self) -> None:
         super().__post_init__()
-        if self.objective not in OBJECTIVES:
-            raise ValueError(f"unknown preference objective {self.objective!r}; known: {', '.join(OBJECTIVES)}")
+        self.settings()  # refuses an unknown objective
         if self.objective == "dpo" and not self.lora_rank:
             raise ValueError("dpo takes its reference from the base with the adapters disabled: set lora_rank > 0")
         if self.beta <= 0:
@@ -65,17 +64,6 @@ def pairs_in(batch: dict[str, torch.Tensor]) -> int:
     return batch["input_ids"].shape[0] // 2
 
 
-def pair_loader(pairs: list[TokenizedPair], params: PreferenceParams, pad_id: int, shuffle: bool) -> DataLoader:
-    generator = torch.Generator().manual_seed(params.seed)
-    return DataLoader(
-        pairs,
-        batch_size=params.batch_size,
-        shuffle=shuffle,
-        generator=generator,
-        collate_fn=lambda batch: collate_pairs(batch, pad_id),
-    )
-
-
 def fit_preferences(
     train: Sequence[Mapping],
     val: Sequence[Mapping],
@@ -90,51 +78,35 @@ def fit_preferences(
 
     from trainers.callbacks import StepProgress
 
+    if not train or not val:  # before the base model is loaded
+        raise ValueError(f"preference tuning needs train and val pairs, got {len(train)} and {len(val)}")
     L.seed_everything(params.seed, workers=True, verbose=False)
     model, tokenizer = load_base(params)
-    if not train or not val:
-        raise ValueError(f"preference tuning needs train and val pairs, got {len(train)} and {len(val)}")
     tokenized = {
         name: [tokenize_pair(tokenizer, record, params.max_length) for record in records]
         for name, records in (("train", train), ("val", val))
     }
     module = PreferenceModule(model, params.settings())
-    precision = resolve_precision(params.precision)
     callbacks: list = []
     if log is not None:
         callbacks.append(StepProgress(log, params.log_every_n_steps, pairs_in, "pairs"))
     if checkpoints is not None:
         callbacks.append(ModelCheckpoint(dirpath=checkpoints, save_last=True, save_top_k=0))
     resume = str(checkpoints / "last.ckpt") if checkpoints and (checkpoints / "last.ckpt").is_file() else None
-    pad_id = tokenizer.pad_token_id
+    collate = partial(collate_pairs, pad_id=tokenizer.pad_token_id)
     with tempfile.TemporaryDirectory(prefix="refinery-preference-") as scratch:
         logger = CSVLogger(scratch, name="", version="")
-        trainer = L.Trainer(
-            max_epochs=params.max_epochs,
-            max_steps=-1,
-            accelerator=params.accelerator,
-            devices=params.devices,
-            strategy=params.strategy,
-            precision=precision,
-            gradient_clip_val=params.max_grad_norm,
-            accumulate_grad_batches=params.accumulate_grad_batches,
-            callbacks=callbacks,
-            logger=logger,
-            log_every_n_steps=params.log_every_n_steps,
-            enable_checkpointing=checkpoints is not None,
-            enable_progress_bar=False,
-            enable_model_summary=False,
-            num_sanity_val_steps=0,
-        )
-        val_loader = pair_loader(tokenized["val"], params, pad_id, shuffle=False)
+        trainer = lightning_trainer(params, callbacks, logger, checkpoints)
+        val_loader = loader(tokenized["val"], params, collate, shuffle=False)
         trainer.validate(module, val_loader, verbose=False)
         before = module.val_history[-1]
         if log is not None:
             log(f"preference tuning ({params.objective}) on {len(train)} pairs; held out: {before}")
         started = time.perf_counter()
-        trainer.fit(module, pair_loader(tokenized["train"], params, pad_id, shuffle=True), val_loader, ckpt_path=resume)
+        trainer.fit(module, loader(tokenized["train"], params, collate, shuffle=True), val_loader, ckpt_path=resume)
         seconds = time.perf_counter() - started
         metrics_file = Path(logger.log_dir) / "metrics.csv"
         metrics_csv = metrics_file.read_text() if metrics_file.is_file() else ""
     after = module.val_history[-1]
+    precision = resolve_precision(params.precision)
     return PreferenceResult(module, tokenizer, len(train), len(val), before, after, seconds, precision, metrics_csv)
