@@ -14,7 +14,7 @@ import dagster as dg
 from pydantic import Field
 
 from assets.datasets.declaration import DatasetDeclaration
-from assets.datasets.resolve import dataset_name_of, declaration_for, rule_book_for
+from assets.datasets.resolve import declaration_for, rule_book_for
 from assets.models.launch import (
     POD_ALLOW_LISTS,
     LauncherError,
@@ -27,6 +27,7 @@ from assets.models.launch import (
 from assets.readers.declared import Source, load_sources
 from assets.storage.delta import Lake
 from assets.storage.home import PROJECT_ROOT, check_version_name
+from assets.storage.version_manifest import dataset_name_of
 from rules import RuleBook
 from trainers.model_store import ModelStore, download_folder
 from trainers.registry import ModelRegistry, registry_name

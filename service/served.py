@@ -11,11 +11,12 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from contracts.datasets import UNDECLARED
 from service.batcher import MicroBatcher
 from service.holder import ModelHolder
 from service.requests import RequestError
 from trainers.kinds import ModelKind
-from trainers.registry import ALIASES, DEFAULT_MODEL_NAME, UNDECLARED, registries
+from trainers.registry import ALIASES, DEFAULT_MODEL_NAME, registries
 
 if TYPE_CHECKING:
     from service.generation import GenerationBatcher

@@ -12,6 +12,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
+from contracts.datasets import UNDECLARED
 from contracts.model_folder import ALIASES as ALIASES
 from contracts.model_folder import LABEL_MAP as LABEL_MAP
 from contracts.model_folder import MODEL_CARD as MODEL_CARD
@@ -190,7 +191,6 @@ def gate_status(gate: dict) -> str:
     return "passed" if gate.get("passed") else "failed"
 
 
-UNDECLARED = "default"  # the dataset of versions registered without a declaration
 DEFAULT_MODEL_NAME = "refinery-intent"  # the registry of that dataset's models
 
 

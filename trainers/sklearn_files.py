@@ -7,9 +7,9 @@ machine that serves it.
 
 from __future__ import annotations
 
+import importlib
 from pathlib import Path
-
-import skops.io
+from types import ModuleType
 
 PICKLE_SUFFIXES = (".pkl", ".pickle", ".joblib")
 
@@ -18,9 +18,14 @@ class UnsafeModelFileError(ValueError):
     """A model file in a format that can run code, or naming types outside the trusted list."""
 
 
+def skops_io() -> ModuleType:
+    """skops' io module, imported on first use: it loads all of scikit-learn (3 s), which an encoder never needs."""
+    return importlib.import_module("skops.io")
+
+
 def save_estimator(estimator: object, path: Path) -> Path:
     """Write a fitted estimator as a skops file."""
-    path.write_bytes(skops.io.dumps(estimator))
+    path.write_bytes(skops_io().dumps(estimator))
     return path
 
 
@@ -30,9 +35,9 @@ def load_estimator(path: Path) -> object:
         raise UnsafeModelFileError(f"{path}: Refinery does not load pickles from model folders; export it again")
     blob = path.read_bytes()
     try:
-        untrusted = skops.io.get_untrusted_types(data=blob)
+        untrusted = skops_io().get_untrusted_types(data=blob)
     except Exception as error:  # a damaged or crafted archive: skops raises whatever its reader meets
         raise UnsafeModelFileError(f"{path}: not a readable skops file ({error})") from error
     if untrusted:
         raise UnsafeModelFileError(f"{path}: names types outside the trusted list, refused: {', '.join(untrusted)}")
-    return skops.io.loads(blob)
+    return skops_io().loads(blob)

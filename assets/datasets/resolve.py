@@ -8,24 +8,13 @@ from pathlib import Path
 import polars as pl
 
 from assets.datasets.declaration import DatasetDeclaration, DatasetError, dataset_file, load_dataset
-from assets.readers.arrivals import only_declared_dataset
 from assets.storage.delta import Lake
-from assets.storage.version_manifest import read_version_manifest
 from assets.validation.labels import LabelSetRule
+from contracts.datasets import UNDECLARED
 from contracts.tables import CLEAN_DOCUMENTS
 from rules import RuleBook, default_rule_book
 from rules.overrides import extend_rule_book
 from rules.yaml_reader import YamlReader
-from trainers.registry import UNDECLARED
-
-
-def dataset_name_of(landing_folder: Path, datasets_dir: Path | None = None) -> str:
-    """The dataset of a landed version: `dataset` in its manifest; for a version without one (a folder dropped
-    for the landing sensor, feedback), the home's only declared dataset, else the undeclared default."""
-    name = read_version_manifest(landing_folder).get("dataset")
-    if name:
-        return str(name)
-    return only_declared_dataset(datasets_dir or landing_folder.parent.parent / "datasets") or UNDECLARED
 
 
 def declaration_for(datasets_dir: Path, name: str) -> DatasetDeclaration:

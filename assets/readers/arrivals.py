@@ -19,6 +19,7 @@ from assets.readers.sql import SqlReader, max_watermark
 from assets.storage.home import RefineryHome, check_version_name
 from assets.storage.version_manifest import (
     VERSION_MANIFEST_FILE,
+    only_declared_dataset,
     read_version_manifest,
     write_version_manifest,
 )
@@ -37,12 +38,6 @@ def content_digest(source: Path) -> str:
     for path in data_files(source):
         digest.update(path.relative_to(base).as_posix().encode() + b"\0" + sha256_file(path).encode())
     return digest.hexdigest()
-
-
-def only_declared_dataset(datasets_dir: Path) -> str | None:
-    """The name of a home's one declared dataset, None when it has none or several."""
-    declared = sorted(datasets_dir.glob("*.yaml")) if datasets_dir.is_dir() else []
-    return declared[0].stem if len(declared) == 1 else None
 
 
 def default_version_name(source: Path, digest: str) -> str:

@@ -7,6 +7,7 @@ from pathlib import Path
 
 import yaml
 
+from contracts.datasets import UNDECLARED
 from rules.yaml_reader import load_control_file
 
 VERSION_MANIFEST_FILE = "_version.yaml"
@@ -31,3 +32,18 @@ def read_version_manifest(folder: Path) -> dict[str, object]:
     if not isinstance(manifest, dict) or manifest.get("kind") not in KINDS:
         raise ValueError(f"{path}: not a version manifest (a mapping whose kind is one of {', '.join(KINDS)})")
     return manifest
+
+
+def only_declared_dataset(datasets_dir: Path) -> str | None:
+    """The name of a home's one declared dataset, None when it has none or several."""
+    declared = sorted(datasets_dir.glob("*.yaml")) if datasets_dir.is_dir() else []
+    return declared[0].stem if len(declared) == 1 else None
+
+
+def dataset_name_of(landing_folder: Path, datasets_dir: Path | None = None) -> str:
+    """The dataset of a landed version: `dataset` in its manifest; for a version without one (a folder dropped
+    for the landing sensor, feedback), the home's only declared dataset, else the undeclared default."""
+    name = read_version_manifest(landing_folder).get("dataset")
+    if name:
+        return str(name)
+    return only_declared_dataset(datasets_dir or landing_folder.parent.parent / "datasets") or UNDECLARED

@@ -18,7 +18,7 @@ COMMAND_MODULES = {
     "init": "datasets",
     "ingest": "pipeline",
     "run": "pipeline",
-    "status": "pipeline",
+    "status": "status",
     "demo": "pipeline",
     "predict": "models",
     "generate": "generation",

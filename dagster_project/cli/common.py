@@ -1,4 +1,4 @@
-"""What the pipeline commands share: the Dagster instance of a home."""
+"""What the pipeline commands share: the Dagster instance of a home and its dataset versions."""
 
 from __future__ import annotations
 
@@ -6,8 +6,9 @@ import os
 
 import dagster as dg
 
-from assets.partitions import TRAINER_POOL
+from assets.partitions import DATASET_VERSIONS, TRAINER_POOL
 from assets.storage.home import RefineryHome
+from assets.storage.version_manifest import dataset_name_of
 
 TRAINER_SLOTS = "REFINERY_TRAINER_SLOTS"  # runs that may train at once (default 1: one set of devices)
 
@@ -41,3 +42,9 @@ def limit_trainer_pool(instance: dg.DagsterInstance, slots: str | None) -> None:
         or storage.get_concurrency_info(TRAINER_POOL).slot_count != wanted
     ):
         storage.set_concurrency_slots(TRAINER_POOL, wanted)
+
+
+def registered_versions(home: RefineryHome, dataset: str | None = None) -> list[str]:
+    """The home's versions in registration order (of `dataset` when given)."""
+    versions = open_instance(home).get_dynamic_partitions(DATASET_VERSIONS)
+    return versions if dataset is None else [v for v in versions if dataset_name_of(home.landing / v) == dataset]

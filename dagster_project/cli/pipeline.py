@@ -10,14 +10,15 @@ from pathlib import Path
 
 import dagster as dg
 
-from assets.datasets.resolve import dataset_name_of, declaration_for
+from assets.datasets.resolve import declaration_for
 from assets.demo.answers import ANSWERS_DATASET, write_answers_declaration, write_answers_drop
 from assets.demo.tickets import DEMO_DATASET, write_demo_declaration, write_demo_drop
 from assets.partitions import DATASET_VERSIONS
 from assets.readers.mapping import RecordMapping
 from assets.storage.home import RefineryHome
+from assets.storage.version_manifest import dataset_name_of
 from dagster_project.cli import CliError
-from dagster_project.cli.common import open_instance
+from dagster_project.cli.common import open_instance, registered_versions
 from dagster_project.cli.summary import render_summary, version_summary
 from dagster_project.definitions import build_definitions
 from dagster_project.jobs import CLASSIFIER_ONLY, ON_DEMAND, PIPELINE_JOB
@@ -120,12 +121,6 @@ def command_run(args: argparse.Namespace, home: RefineryHome) -> int:
     return 0
 
 
-def registered_versions(home: RefineryHome, dataset: str | None = None) -> list[str]:
-    """The home's versions in registration order (of `dataset` when given)."""
-    versions = open_instance(home).get_dynamic_partitions(DATASET_VERSIONS)
-    return versions if dataset is None else [v for v in versions if dataset_name_of(home.landing / v) == dataset]
-
-
 def newest_version(home: RefineryHome, dataset: str | None = None) -> str:
     """The most recently registered version (of `dataset` when given)."""
     versions = registered_versions(home, dataset)
@@ -137,17 +132,6 @@ def newest_version(home: RefineryHome, dataset: str | None = None) -> str:
 def summarize_version(home: RefineryHome, version: str) -> str:
     """Records read, kept, quarantined by reason, model metrics and deployment of one version, as text."""
     return render_summary(version_summary(home, version), home)
-
-
-def command_status(args: argparse.Namespace, home: RefineryHome) -> int:
-    summaries = [version_summary(home, version) for version in registered_versions(home, args.dataset)]
-    if args.json:
-        print(json.dumps({"home": str(home.root), "versions": summaries}, indent=2))
-    elif not summaries:
-        print(f"no dataset versions yet in {home.root}; try: refinery init PATH, or refinery demo")
-    for summary in [] if args.json else summaries:
-        print(render_summary(summary, home))
-    return 0
 
 
 def command_demo(args: argparse.Namespace, home: RefineryHome) -> int:

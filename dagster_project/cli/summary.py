@@ -4,12 +4,12 @@ from __future__ import annotations
 
 import json
 
-from assets.datasets.resolve import dataset_name_of
 from assets.storage.catalog import catalog_entry
+from assets.storage.delta import Lake
 from assets.storage.home import RefineryHome
+from assets.storage.version_manifest import dataset_name_of
 from contracts.tables import QUARANTINE
-from dagster_project.definitions import build_resources
-from trainers.registry import models_of, read_card
+from trainers.registry import ModelRegistry, models_of, read_card, registry_name
 
 METRIC_NAMES = (  # a classifier's, then a causal LM's (with its base model's zero-shot ROUGE-L on the same prompts)
     "accuracy",
@@ -26,9 +26,8 @@ METRIC_NAMES = (  # a classifier's, then a causal LM's (with its base model's ze
 
 def version_summary(home: RefineryHome, version: str) -> dict[str, object]:
     """Records read, kept, quarantined by stage and rule, the models trained for it and the deployed one."""
-    resources = build_resources(home)
     dataset = dataset_name_of(home.landing / version)
-    lake, registry = resources["lake"], resources["registry"].for_dataset(dataset)
+    lake, registry = Lake(home.lake_uri), ModelRegistry(str(home.models), registry_name(dataset))
     entry = catalog_entry(lake, version) or {}
     quarantined = []
     if lake.exists(QUARANTINE):
