@@ -16,7 +16,7 @@ from contracts.chat import CHAT_FORMATS
 DEMO_VERSION = "demo-v1"
 COMMAND_MODULES = {
     "init": "datasets",
-    "ingest": "pipeline",
+    "ingest": "ingest",
     "run": "pipeline",
     "status": "status",
     "demo": "pipeline",

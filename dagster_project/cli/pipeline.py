@@ -14,28 +14,15 @@ from assets.datasets.resolve import declaration_for
 from assets.demo.answers import ANSWERS_DATASET, write_answers_declaration, write_answers_drop
 from assets.demo.tickets import DEMO_DATASET, write_demo_declaration, write_demo_drop
 from assets.partitions import DATASET_VERSIONS
-from assets.readers.mapping import RecordMapping
 from assets.storage.home import RefineryHome
 from assets.storage.version_manifest import dataset_name_of
 from dagster_project.cli import CliError
 from dagster_project.cli.common import open_instance, registered_versions
 from dagster_project.cli.summary import render_summary, version_summary
-from dagster_project.definitions import build_definitions
 from dagster_project.jobs import CLASSIFIER_ONLY, ON_DEMAND, PIPELINE_JOB
 from dagster_project.versions import register_drop
 from rules.overrides import overlay_documents
 from rules.yaml_reader import load_control_file
-
-
-def _mapping(args: argparse.Namespace) -> RecordMapping | None:
-    given = {k: getattr(args, k) for k in ("text_column", "label_column", "id_column") if getattr(args, k)}
-    return RecordMapping(**given) if given else None
-
-
-def command_ingest(args: argparse.Namespace, home: RefineryHome) -> int:
-    version = register_drop(open_instance(home), home, Path(args.path), args.version, _mapping(args), args.dataset)
-    print(f"registered dataset version {version} (landing/{version}); run it with: refinery run --version {version}")
-    return 0
 
 
 def run_version(home: RefineryHome, version: str, select: str = "*", run_config: dict | None = None) -> bool:
@@ -45,6 +32,8 @@ def run_version(home: RefineryHome, version: str, select: str = "*", run_config:
         raise CliError(
             f"unknown dataset version {version!r}; register it with: refinery ingest PATH --version {version}"
         )
+    from dagster_project.definitions import build_definitions  # the asset graph loads torch: only once a run starts
+
     defs = build_definitions(home)
     selection = dg.AssetSelection.from_coercible(select.split(","))
     try:

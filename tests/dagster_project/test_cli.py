@@ -6,7 +6,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-from dagster_project.cli import DEMO_VERSION, build_parser
+from dagster_project.cli import DEMO_VERSION, build_parser, handler
 
 
 def _refinery(home: Path, *args: str) -> subprocess.CompletedProcess:
@@ -189,3 +189,12 @@ def test_add_labels_grows_the_production_model_from_five_examples_through_the_ga
     assert "with exchange (5 examples)" in added.stdout and "production is" in added.stdout
     predicted = _refinery(home, "predict", "--json", "exch4 exch8 swap please", "refu3 refu7 please refu11 help")
     assert [json.loads(line)["label"] for line in predicted.stdout.splitlines()] == ["exchange", "refund"]
+
+
+def test_status_ingest_and_models_start_without_the_asset_graph_torch_or_scikit_learn() -> None:
+    heavy = ("torch", "lightning", "sklearn", "dagster_project.definitions")
+    for command in ("status", "ingest", "models"):
+        module = f"dagster_project.cli.{handler(command).split(':')[0].rsplit('.', 1)[1]}"
+        probe = f"import sys, {module}; print(','.join(m for m in {heavy!r} if m in sys.modules))"
+        loaded = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, check=True).stdout
+        assert loaded.strip() == "", (command, loaded)
