@@ -9,7 +9,7 @@ from assets.storage.records import reason_counts
 from assets.validation.enforce import VersionContext, evaluate_dataset_rule
 from assets.validation.rejections import rejection_summary
 from rules import RuleBook, default_rule_book
-from rules.compiler import GENERATION_RULES, DatasetRule, default_rules_dir
+from rules.compiler import KIND_RULES, DatasetRule, default_rules_dir
 
 CHECK_NOTHING_LOST = "check_nothing_lost"
 CHECK_NO_SPLIT_LEAKAGE = "check_no_split_leakage"
@@ -26,12 +26,12 @@ def dataset_rules(asset: str, book: RuleBook | None = None) -> list[DatasetRule]
 
 
 def declared_rules(asset: str) -> list[DatasetRule]:
-    """The asset's dataset rules over the shipped books of both dataset kinds (by name, classification first): the
+    """The asset's dataset rules over the shipped books of every dataset kind (by name, classification first): the
     asset checks a code location declares."""
     rules = list(dataset_rules(asset))  # a copy: the cached book's own list must not grow
-    generation = default_rules_dir() / GENERATION_RULES
-    if generation.is_dir():  # a rules folder of one's own may hold no generation rules
-        rules = [*rules, *dataset_rules(asset, default_rule_book("generation"))]
+    for kind, folder in KIND_RULES.items():
+        if folder and (default_rules_dir() / folder).is_dir():  # a rules folder of one's own may hold only some kinds
+            rules = [*rules, *dataset_rules(asset, default_rule_book(kind))]
     first: dict[str, DatasetRule] = {}
     for rule in rules:
         first.setdefault(rule.name, rule)

@@ -74,7 +74,7 @@ def clean_documents(
             near=NearDuplicateOptions(config.near_duplicate_threshold, config.near_duplicate_shingle_words),
             earlier=earlier_dedup_state(lake, earlier),
             label_sets=label_set_rules(dataset, lake, same_dataset),
-            generative=dataset.generative,
+            answer_columns=dataset.answer_columns,
         )
     except LabelSetError as error:
         raise dg.Failure(f"dataset {dataset.name!r}, version {version}: {error}") from error

@@ -10,7 +10,7 @@ from assets.metadata import embedded_png
 from assets.models.evaluation import CandidateEvaluation, evaluate_candidate
 from assets.partitions import dataset_versions
 from assets.resources import LandingResource, ModelRegistryResource, TrainerResource
-from contracts.model_folder import GENERATOR
+from contracts.model_folder import CAUSAL_LM, MULTITASK, PREFERENCE, TFIDF, TRANSFORMER
 from trainers.gates import GateSettings
 from trainers.kinds import kind_of
 from trainers.reports import confusion_markdown
@@ -70,6 +70,19 @@ def generation_metadata(evaluation: CandidateEvaluation) -> dict[str, object]:
     }
 
 
+def preference_metadata(evaluation: CandidateEvaluation) -> dict[str, object]:
+    """A preference-tuned model's test preference accuracy and reward margin against its base, its base's own
+    preference, and production's on the same pairs."""
+    report = evaluation.report
+    return {
+        "model_version": evaluation.model_folder.name,
+        **{f"test_{name}": value for name, value in report["metrics"].items()},
+        **comparison_metadata(evaluation),
+        "test_pairs": report["pairs"],
+        "model_path": dg.MetadataValue.path(str(evaluation.model_folder)),
+    }
+
+
 def evaluation_metadata(evaluation: CandidateEvaluation) -> dict[str, object]:
     """Test metrics, production's metrics on the same split, the per-class table and the pictures."""
     report = evaluation.report
@@ -92,6 +105,23 @@ def evaluation_metadata(evaluation: CandidateEvaluation) -> dict[str, object]:
         "reliability_png": dg.MetadataValue.path(str(reliability)),
         "model_path": dg.MetadataValue.path(str(evaluation.model_folder)),
     }
+
+
+METADATA_BY_KIND = {  # what the UI shows of each model kind's evaluation
+    TRANSFORMER: evaluation_metadata,
+    MULTITASK: evaluation_metadata,
+    TFIDF: evaluation_metadata,
+    CAUSAL_LM: generation_metadata,
+    PREFERENCE: preference_metadata,
+}
+
+
+def describe(evaluation: CandidateEvaluation) -> dict[str, object]:
+    """The evaluation's metadata as its model kind reports it; a kind with no description here is refused."""
+    kind = kind_of(evaluation.model_folder).name
+    if kind not in METADATA_BY_KIND:
+        raise ValueError(f"model_evaluation cannot describe a {kind!r} model (it knows {', '.join(METADATA_BY_KIND)})")
+    return METADATA_BY_KIND[kind](evaluation)
 
 
 def gate_check_result(gate: dict[str, object]) -> dg.AssetCheckResult:
@@ -139,6 +169,5 @@ def model_evaluation(
     model_version = evaluation.model_folder.name
     if evaluation.gate["forced"]:
         context.log.warning(f"model {model_version} passes its gate only because force=true: {evaluation.gate}")
-    describe = generation_metadata if kind_of(evaluation.model_folder).family == GENERATOR else evaluation_metadata
     metadata = describe(evaluation)
     return dg.MaterializeResult(metadata=metadata, check_results=[gate_check_result(evaluation.gate)])

@@ -5,7 +5,7 @@ import dagster as dg
 from assets.metadata import stage_metadata
 from assets.partitions import dataset_versions
 from assets.resources import LakeResource, LandingResource
-from assets.storage.records import RESPONSE, empty_quarantine, read_version, write_stage
+from assets.storage.records import ANSWER_COLUMNS, empty_quarantine, read_version, write_stage
 from assets.text.tokenize import reusable_tokens, token_counts, tokenize_incrementally
 from contracts.tables import CLEAN_DOCUMENTS, TOKENIZED_DOCUMENTS
 from recipe.words import Language, load_tokenizer
@@ -28,14 +28,14 @@ def tokenized_documents(
     context: dg.AssetExecutionContext, config: TokenizationConfig, lake: LakeResource, landing: LandingResource
 ) -> dg.MaterializeResult:
     """Clean documents with spaCy tokens, lower-cased lookup lemmas, Snowball stems and token counts (a generation
-    dataset's responses counted too)."""
+    dataset's responses and a preference dataset's answers counted too)."""
     version = context.partition_key
     clean = read_version(lake, CLEAN_DOCUMENTS, version)
     previous = reusable_tokens(lake, clean)
     tokenizer = load_tokenizer(config.language)
     tokenized, reused = tokenize_incrementally(clean, tokenizer, previous)
-    if RESPONSE in tokenized.columns:  # a generation dataset: its rules bound the response's tokens too
-        tokenized = tokenized.with_columns(token_counts(tokenized[RESPONSE], tokenizer).alias("response_token_count"))
+    for column in (column for column in ANSWER_COLUMNS if column in tokenized.columns):  # rules bound them too
+        tokenized = tokenized.with_columns(token_counts(tokenized[column], tokenizer).alias(f"{column}_token_count"))
     delta_version = write_stage(lake, TOKENIZED_DOCUMENTS, "tokenize", version, tokenized, empty_quarantine())
     metadata = stage_metadata(
         lake, TOKENIZED_DOCUMENTS, delta_version, tokenized, empty_quarantine(), landing.rule_book(version).digest

@@ -13,12 +13,13 @@ from assets.models.training_set import TrainOn, plan_training_set
 from assets.partitions import DATASET_VERSIONS, TRAINER_POOL, dataset_versions
 from assets.resources import LakeResource, LandingResource, ModelRegistryResource, TrainerResource
 from contracts.tables import MODEL_CANDIDATES, TRAINING_EXAMPLES
-from trainers.bundle import write_bundle
+from trainers.bundle import GENERATION, PAIRS, write_bundle
 from trainers.default_model import ModelSourceError
 from trainers.generative.base_model import shipped_gguf
 from trainers.generative.params import SftParams
 from trainers.kinds import KINDS, kind_of_card
 from trainers.params import TrainingParams
+from trainers.preference.params import PreferenceParams
 from trainers.registry import PRODUCTION, ModelRegistry, read_card
 from trainers.search import best_search_params, study_name, study_storage
 
@@ -142,14 +143,21 @@ def trainer_params(
     return params
 
 
-def generation_params(config: dg.Config, dataset_training: dict | None, set_by_run: set[str]) -> dict[str, object]:
-    """The SFT trainer's `--params` for a generation dataset: its `training:` (SFT settings), with what the run's
-    config sets laid over; settings only the classifier takes are refused, naming them."""
-    known = {item.name for item in fields(SftParams)}
+CAUSAL_LM_PARAMS = {GENERATION: SftParams, PAIRS: PreferenceParams}  # each causal LM dataset kind's trainer settings
+
+
+def generation_params(
+    config: dg.Config, dataset_training: dict | None, set_by_run: set[str], kind: str = GENERATION
+) -> dict[str, object]:
+    """The causal LM trainer's `--params` for a generation or preference dataset: its `training:` (SFT or preference
+    settings), with what the run's config sets laid over; settings only the classifier takes are refused, naming
+    them."""
+    params_class = CAUSAL_LM_PARAMS[kind]
+    known = {item.name for item in fields(params_class)}
     unknown = sorted(set(dataset_training or {}) - known)
     if unknown:
         raise ValueError(
-            f"unknown settings {unknown} in a generation dataset's training (known: {', '.join(sorted(known))})"
+            f"unknown settings {unknown} in a {kind} dataset's training (known: {', '.join(sorted(known))})"
         )
     chosen = config.model_dump()
     classifier_only = sorted(k for k in set_by_run if k not in known and k != "train_on")
@@ -166,7 +174,7 @@ def generation_params(config: dg.Config, dataset_training: dict | None, set_by_r
             raise ValueError(
                 f"{error}; or set training: {{model_name_or_path: <folder, GGUF file or hub id>}}"
             ) from error
-    SftParams(**params)  # a bad value is named now, not after the trainer has started
+    params_class(**params)  # a bad value is named now, not after the trainer has started
     return params
 
 
@@ -194,8 +202,10 @@ def fine_tuned_model(
         registered = landing.of_same_dataset(context.instance.get_dynamic_partitions(DATASET_VERSIONS), version)
         rules_hash = landing.rule_book(version).digest
         set_by_run = keys_set_by_run(context)
-        chosen = generation_params if dataset.generative else trainer_params
-        params = chosen(config, dataset.training, set_by_run)
+        if dataset.generative:
+            params = generation_params(config, dataset.training, set_by_run, dataset.primary.kind)
+        else:
+            params = trainer_params(config, dataset.training, set_by_run)
         tasks = [(task.name, task.column) for task in dataset.tasks]
         planned = plan_training_set(
             lake,

@@ -17,7 +17,7 @@ from assets.metadata import stage_metadata
 from assets.partitions import dataset_versions, earlier_versions
 from assets.resources import LakeResource, LandingResource
 from assets.storage.catalog import record_validation
-from assets.storage.records import CONTEXT, latest_earlier_rows, read_version, write_stage
+from assets.storage.records import latest_earlier_rows, read_version, write_stage
 from assets.validation.enforce import VersionContext
 from contracts.tables import TOKENIZED_DOCUMENTS, TRAINING_EXAMPLES
 
@@ -61,9 +61,8 @@ def training_examples(
     version = context.partition_key
     tokenized = read_version(lake, TOKENIZED_DOCUMENTS, version).sort("source", "source_row")
     dataset = landing.dataset(version)
-    # the columns kept beside `label`: other tasks' labels, or a generation dataset's responses
-    other_tasks = tuple(task.column for task in dataset.tasks[0 if dataset.generative else 1 :])
-    other_tasks += (CONTEXT,) if dataset.generative else ()  # a chat record's earlier turns, when it has them
+    # the columns kept beside `label`: other tasks' labels, or a generation or preference dataset's answers and context
+    other_tasks = dataset.answer_columns or tuple(task.column for task in dataset.tasks[1:])
     settings = SplitSettings(
         config.seed,
         config.val_fraction,

@@ -51,7 +51,8 @@ def held_out_accuracy(folder: Path, base: str, records: list[dict]) -> float:
 def refinery_side(model: str, data: str, held: str) -> dict[str, float]:
     """Refinery's preference fine-tune, exported merged, then judged on the held-out pairs."""
     from trainers.generative.export import read_records
-    from trainers.preference.fit import PreferenceParams, fit_preferences
+    from trainers.preference.fit import fit_preferences
+    from trainers.preference.params import PreferenceParams
 
     records = read_records(Path(data))
     started = time.perf_counter()

@@ -17,7 +17,8 @@ from rules.expressions import ExpressionError, compile_expression
 from rules.yaml_reader import YamlError, YamlReader
 
 RULES_DIR_ENV = "REFINERY_RULES_DIR"
-GENERATION_RULES = "generation"  # the sub-folder of a rules folder that holds the rules of generation datasets
+# each dataset kind's rules: a sub-folder of the rules folder ("": the folder itself)
+KIND_RULES = {"classification": "", "generation": "generation", "preference": "preference"}
 SEVERITIES = ("error", "warn")
 DTYPES: dict[str, type | pl.DataType] = {
     "string": pl.String,
@@ -356,8 +357,8 @@ def load_rule_book(directory: Path | None = None) -> RuleBook:
 
 @lru_cache(maxsize=4)
 def default_rule_book(kind: str = "classification") -> RuleBook:
-    """The rule book of `default_rules_dir()` (a generation dataset's: its `generation/` folder), compiled once per
-    process (when the code location loads)."""
-    if kind == "generation":
-        return load_rule_book(default_rules_dir() / GENERATION_RULES)
-    return load_rule_book()
+    """The rule book of `default_rules_dir()` for a dataset kind (a generation dataset's: its `generation/`
+    folder), compiled once per process (when the code location loads); an unknown kind is refused by name."""
+    if kind not in KIND_RULES:
+        raise RuleError(f"no rules for datasets of kind {kind!r}; Refinery has rules for {', '.join(KIND_RULES)}")
+    return load_rule_book(default_rules_dir() / KIND_RULES[kind]) if KIND_RULES[kind] else load_rule_book()

@@ -9,12 +9,14 @@ from pathlib import Path
 import yaml
 
 from assets.readers.mapping import RecordMapping
-from assets.storage.records import RESPONSE
+from assets.storage.records import CHOSEN, RESPONSE
 from rules.yaml_reader import YamlError, YamlReader
+from trainers.bundle import EXTRA_COLUMNS, GENERATION, PAIRS
 
 DATASET_NAME = re.compile(r"[a-z][a-z0-9_-]{0,31}")
 NEW_LABEL_POLICIES = ("error", "quarantine", "accept")
-TASK_KINDS = ("classification", "generation")
+TASK_KINDS = ("classification", GENERATION, PAIRS)
+CAUSAL_LM_TASKS = (GENERATION, PAIRS)  # tasks with no labels: a causal LM learns answers, or which answer is better
 
 
 class DatasetError(YamlError):
@@ -24,7 +26,8 @@ class DatasetError(YamlError):
 @dataclass(frozen=True)
 class Task:
     """One label column to predict, with its label set (None: frozen from the first validated version); or, of kind
-    `generation`, the response a causal language model learns to write for each prompt (the text)."""
+    `generation`, the response a causal language model learns to write for each prompt (the text); or, of kind
+    `preference`, a chosen and a rejected answer to each prompt."""
 
     name: str
     column: str = "label"
@@ -52,8 +55,13 @@ class DatasetDeclaration:
 
     @property
     def generative(self) -> bool:
-        """Whether the dataset holds prompts and responses for a causal language model."""
-        return self.primary.kind == "generation"
+        """Whether the dataset holds prompts and answers for a causal language model (responses or pairs)."""
+        return self.primary.kind in CAUSAL_LM_TASKS
+
+    @property
+    def answer_columns(self) -> tuple[str, ...]:
+        """The columns beside the text that its examples carry: a response or a pair of answers, and the context."""
+        return EXTRA_COLUMNS.get(self.primary.kind, ())
 
 
 def check_dataset_name(name: str) -> str:
@@ -89,10 +97,11 @@ def load_dataset(path: Path) -> DatasetDeclaration:
     tasks = tuple(_task(reader, spec) for spec in reader.get(document, "tasks", list, default=[{"name": "label"}]))
     if not tasks or len({task.column for task in tasks}) != len(tasks):
         raise reader.fail(document, "tasks", "declare at least one task, each on its own column")
-    if any(task.kind == "generation" for task in tasks):
+    if any(task.kind in CAUSAL_LM_TASKS for task in tasks):
         if len(tasks) > 1:
-            raise reader.fail(document, "tasks", "a generation task is a dataset's only task")
-        mapping = generation_mapping(mapping, source or {})
+            raise reader.fail(document, "tasks", f"a {tasks[0].kind} task is a dataset's only task")
+        answers = generation_mapping if tasks[0].kind == GENERATION else preference_mapping
+        mapping = answers(mapping, source or {})
     training = reader.get(document, "training", dict, default={})
     return DatasetDeclaration(
         name,
@@ -114,6 +123,15 @@ def generation_mapping(mapping: RecordMapping | None, declared: dict) -> RecordM
     return replace(mapping, response_column=response, label_column=label)
 
 
+def preference_mapping(mapping: RecordMapping | None, declared: dict) -> RecordMapping:
+    """A preference dataset's mapping: the prompt from `text_column` (default `prompt`), the answers from
+    `chosen_column` and `rejected_column` (default `chosen`, `rejected`), and no label column."""
+    mapping = mapping or RecordMapping()
+    prompt = mapping.text_column if "text_column" in declared else "prompt"
+    chosen, rejected = mapping.chosen_column or CHOSEN, mapping.rejected_column or "rejected"
+    return replace(mapping, text_column=prompt, chosen_column=chosen, rejected_column=rejected, label_column=None)
+
+
 def _task(reader: YamlReader, spec: object) -> Task:
     if not isinstance(spec, dict):
         raise DatasetError(f"{reader.path}: each task must be a mapping with name, kind, column, labels, new_labels")
@@ -121,12 +139,13 @@ def _task(reader: YamlReader, spec: object) -> Task:
     kind = reader.get(spec, "kind", str, default="classification")
     if kind not in TASK_KINDS:
         raise reader.fail(spec, "kind", f"expected one of {', '.join(TASK_KINDS)}")
-    if kind == "generation":
+    if kind in CAUSAL_LM_TASKS:
         if "labels" in spec or "column" in spec:
-            raise reader.fail(
-                spec, "kind", "a generation task has no labels; its responses come from the source's response_column"
-            )
-        return Task(reader.get(spec, "name", str), RESPONSE, None, "accept", "generation")
+            answers = "responses come from the source's response_column"
+            if kind == PAIRS:
+                answers = "answers come from the source's chosen_column and rejected_column"
+            raise reader.fail(spec, "kind", f"a {kind} task has no labels; its {answers}")
+        return Task(reader.get(spec, "name", str), RESPONSE if kind == GENERATION else CHOSEN, None, "accept", kind)
     labels = reader.get(spec, "labels", list, default=None)
     if labels is not None and (not labels or not all(isinstance(label, str) and label for label in labels)):
         raise reader.fail(spec, "labels", "a label set is a non-empty list of non-empty strings")
@@ -146,7 +165,7 @@ def declaration_yaml(declaration: DatasetDeclaration, header: str = "") -> str:
         document["source"] = yaml.safe_load(declaration.mapping.to_yaml()) or {}
     document["tasks"] = [
         {"name": t.name, "kind": t.kind}
-        if t.kind == "generation"
+        if t.kind in CAUSAL_LM_TASKS
         else {
             "name": t.name,
             "column": t.column,

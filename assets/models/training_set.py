@@ -13,7 +13,7 @@ from assets.storage.delta import Lake
 from assets.storage.home import git_commit
 from contracts.tables import TRAINING_EXAMPLES
 from recipe.text_recipe import TextRecipe
-from trainers.bundle import CONTEXT, GENERATION, RESPONSE, BundleManifest, task_column
+from trainers.bundle import CONTEXT, EXTRA_COLUMNS, BundleManifest, task_column
 from trainers.registry import new_model_version
 
 TrainOn = Literal["all_up_to", "this_version"]
@@ -70,13 +70,14 @@ def split_examples(
     kind: str = "classification",
 ) -> tuple[dict[str, pl.DataFrame], BundleManifest]:
     """The examples per split and the bundle manifest that describes them; train and val must not be empty. A
-    generation dataset's examples carry their `response` and no labels."""
+    generation dataset's examples carry their `response` and no labels, a preference dataset's its two answers."""
     splits = {split: examples.filter(pl.col("split") == split) for split in SPLITS}
     if splits["train"].is_empty() or splits["val"].is_empty():
         raise ValueError(f"no train or val examples in versions {versions}")
-    if kind == GENERATION:
-        if RESPONSE not in examples.columns:
-            raise ValueError("the training examples have no response column; re-materialize them")
+    if kind in EXTRA_COLUMNS:  # a causal LM's examples: answers (a response, or a chosen and a rejected one)
+        missing = [column for column in EXTRA_COLUMNS[kind] if column != CONTEXT and column not in examples.columns]
+        if missing:
+            raise ValueError(f"the training examples have no {' or '.join(missing)} column; re-materialize them")
         if CONTEXT not in examples.columns:  # prompt and response records: no earlier turns
             splits = {
                 split: frame.with_columns(pl.lit(None, pl.String).alias(CONTEXT)) for split, frame in splits.items()

@@ -16,8 +16,19 @@ import pyarrow as pa
 from assets.readers.conversations import join_inputs, split_conversations
 from assets.readers.formats import SUFFIX_FORMATS, columns_of, file_format, read_file
 from assets.readers.mapping import MAPPING_FILE, RecordMapping
+from assets.readers.preference_pairs import split_pairs
 from assets.readers.protocol import IngestError, ParsedRecords
-from assets.storage.records import CONTEXT, DOCUMENT_SCHEMA, QUARANTINE_SCHEMA, RESPONSE, content_hash, quarantine_raw
+from assets.storage.records import (
+    ANSWER_COLUMNS,
+    CHOSEN,
+    CONTEXT,
+    DOCUMENT_SCHEMA,
+    QUARANTINE_SCHEMA,
+    REJECTED,
+    RESPONSE,
+    content_hash,
+    quarantine_raw,
+)
 
 _UNSAFE_NAME = re.compile(r"[^0-9A-Za-z_]+")
 TEXT_FOLDER_CONFIG = {"text_column": "text", "label_column": "label", "id_column": "path"}
@@ -61,7 +72,7 @@ def _as_text(value: object) -> str | None:
 
 def _extra_name(name: str) -> str:
     clean = _UNSAFE_NAME.sub("_", name).strip("_").lower() or "column"
-    reserved = clean in DOCUMENT_SCHEMA or clean in (RESPONSE, CONTEXT, "dataset_version")  # a generation's own
+    reserved = clean in DOCUMENT_SCHEMA or clean in (*ANSWER_COLUMNS, CONTEXT, "dataset_version")  # Refinery's own
     return f"src_{clean}" if reserved or clean[0].isdigit() else clean
 
 
@@ -77,6 +88,7 @@ def documents_schema(extra_columns: list[str]) -> pa.Schema:
 def carried_columns(present: list[str], config: RecordMapping, known: dict[str, str]) -> dict[str, str]:
     """Source columns that no mapping uses, with their lake names (added to `known`)."""
     mapped = set(config.mapped.values()) | {config.messages_column, config.text_column, config.input_column}
+    mapped |= {config.chosen_column, config.rejected_column}
     return {**known, **{name: _extra_name(name) for name in present if name not in mapped and name not in known}}
 
 
@@ -87,6 +99,8 @@ def reject_unmappable(batch: ParsedRecords, config: RecordMapping, source: str) 
         batch = split_conversations(batch, config.messages_column, source)
     if config.input_column:
         batch = join_inputs(batch, config.text_column, config.input_column)
+    if config.chosen_column:
+        batch = split_pairs(batch, (config.text_column, config.chosen_column, config.rejected_column), source)
     if batch.frame is not None:  # parsed from text: every value is a string
         return batch
     mapped = [column for column in config.mapped.values() if column in batch.columns]
@@ -131,20 +145,24 @@ def map_batch(
 
 
 def document_ids(frame: pl.DataFrame) -> pl.Series:
-    """A document's id: the hash of its text, or of prompt and response together (a generation dataset's
-    documents may share a prompt)."""
-    if RESPONSE not in frame.columns:
+    """A document's id: the hash of its text, or of prompt and answers together (a generation or preference
+    dataset's documents may share a prompt)."""
+    answers = [column for column in ANSWER_COLUMNS if column in frame.columns]
+    if not answers:
         return content_hash(frame["text"]).alias("doc_id")
     parts = [pl.col(CONTEXT).fill_null("")] if CONTEXT in frame.columns else []
-    parts += [pl.col("text").fill_null(""), pl.col(RESPONSE).fill_null("")]
+    parts += [pl.col("text").fill_null(""), *(pl.col(column).fill_null("") for column in answers)]
     pairs = frame.select(pl.concat_str(parts, separator="\x1f"))
     return content_hash(pairs.to_series()).alias("doc_id")
 
 
 def mapped_columns(config: RecordMapping) -> list[str]:
-    """The documents' columns a mapping adds to Refinery's own (a generation dataset's `response`)."""
+    """The documents' columns a mapping adds to Refinery's own (a generation dataset's `response`, a preference
+    dataset's answers)."""
     if config.messages_column:
         return [RESPONSE, CONTEXT]
+    if config.chosen_column:
+        return [CHOSEN, REJECTED, CONTEXT]
     return [RESPONSE] if config.response_column else []
 
 

@@ -8,8 +8,9 @@ from pathlib import Path
 import yaml
 
 from assets.readers.conversations import ANSWER, EARLIER, PROMPT
+from assets.readers.preference_pairs import PAIR_CHOSEN, PAIR_REJECTED
 from assets.readers.protocol import IngestError
-from assets.storage.records import CONTEXT, RESPONSE
+from assets.storage.records import CHOSEN, CONTEXT, REJECTED, RESPONSE
 from rules.yaml_reader import load_control_file
 
 MAPPING_FILE = "_source.yaml"  # the file name users know; it holds a RecordMapping
@@ -31,6 +32,8 @@ class RecordMapping:
     response_column: str | None = None
     messages_column: str | None = None  # chat records: the conversation, which gives text, response and context
     input_column: str | None = None  # an instruction's input (Alpaca; optional per file): joined to the prompt
+    chosen_column: str | None = None  # a preference record's preferred answer (text, or TRL's messages)
+    rejected_column: str | None = None  # and the answer it is preferred to
     format: str | None = None
     encoding: str | None = None
     delimiter: str | None = None
@@ -72,6 +75,8 @@ class RecordMapping:
         """The source columns this config reads (a file without one of them is refused)."""
         if self.messages_column:
             return [c for c in (self.messages_column, self.id_column) if c]
+        if self.chosen_column:  # TRL's implicit-prompt records have no prompt column: the answers hold it
+            return [c for c in (self.chosen_column, self.rejected_column, self.id_column) if c]
         return [c for c in (self.text_column, self.label_column, self.id_column, self.response_column) if c]
 
     @property
@@ -80,6 +85,9 @@ class RecordMapping:
         split into)."""
         if self.messages_column:
             mapping = {"text": PROMPT, RESPONSE: ANSWER, CONTEXT: EARLIER}
+            return {**mapping, "source_id": self.id_column} if self.id_column else mapping
+        if self.chosen_column:
+            mapping = {"text": PROMPT, CHOSEN: PAIR_CHOSEN, REJECTED: PAIR_REJECTED, CONTEXT: EARLIER}
             return {**mapping, "source_id": self.id_column} if self.id_column else mapping
         mapping = {"text": PROMPT if self.input_column else self.text_column}
         if self.label_column:
@@ -98,6 +106,8 @@ MAPPING_KEYS = {  # each key of a `_source.yaml` and the type of its value
     "response_column": str,
     "messages_column": str,
     "input_column": str,
+    "chosen_column": str,
+    "rejected_column": str,
     "format": str,
     "encoding": str,
     "delimiter": str,
@@ -129,6 +139,15 @@ def _check_values(values: dict, where: str) -> None:
         raise MappingError(
             f"{where}: 'input_column' joins an instruction's input to its prompt: it needs a "
             "'response_column' and no 'messages_column'"
+        )
+    if bool(values.get("chosen_column")) != bool(values.get("rejected_column")):
+        raise MappingError(f"{where}: a preference pair needs both 'chosen_column' and 'rejected_column'")
+    if values.get("chosen_column") and any(
+        values.get(k) for k in ("messages_column", "response_column", "input_column")
+    ):
+        raise MappingError(
+            f"{where}: a preference record's answers are 'chosen_column' and 'rejected_column': drop "
+            "'messages_column', 'response_column' and 'input_column'"
         )
     if values.get("format") not in (None, *FORMATS):
         raise MappingError(f"{where}: key 'format' must be one of {', '.join(FORMATS)}")

@@ -9,7 +9,7 @@ import polars as pl
 
 from assets.storage.delta import VERSION_COLUMN, Lake
 from contracts.tables import QUARANTINE
-from trainers.bundle import CONTEXT, RESPONSE  # a generation dataset's columns, named once
+from trainers.bundle import CHOSEN, CONTEXT, REJECTED, RESPONSE  # generation and preference columns, named once
 
 DOCUMENT_SCHEMA: dict[str, pl.DataType] = {
     "doc_id": pl.String(),
@@ -20,9 +20,16 @@ DOCUMENT_SCHEMA: dict[str, pl.DataType] = {
     "source_row": pl.Int64(),
 }
 
-# besides the document columns, a quarantined record keeps these: a generation dataset's response and context,
-# and its texts as they arrived
-KEPT_IN_RECORDS = ("original_text", RESPONSE, "original_response", CONTEXT, "original_context")
+ANSWER_COLUMNS = (RESPONSE, CHOSEN, REJECTED)  # a generation's response, a preference pair's answers: prepared as text
+
+# besides the document columns, a quarantined record keeps these: a generation dataset's response and context, a
+# preference pair's answers, and its texts as they arrived
+KEPT_IN_RECORDS = (
+    "original_text",
+    *(kept for column in ANSWER_COLUMNS for kept in (column, f"original_{column}")),
+    CONTEXT,
+    "original_context",
+)
 
 QUARANTINE_SCHEMA: dict[str, pl.DataType] = {
     "stage": pl.String(),

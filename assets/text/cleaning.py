@@ -9,7 +9,7 @@ from dataclasses import dataclass, field
 import polars as pl
 
 from assets.storage.delta import Lake
-from assets.storage.records import CONTEXT, RESPONSE, empty_quarantine
+from assets.storage.records import ANSWER_COLUMNS, CONTEXT, empty_quarantine
 from assets.text.dedup import NearDuplicateOptions, exact_duplicates, near_duplicates
 from assets.text.quality import apply_quality_filters
 from assets.validation.enforce import apply_row_rules
@@ -20,7 +20,7 @@ from recipe.pii_policy import PiiPolicy
 from recipe.text_recipe import TextRecipe
 from rules import RuleSet
 
-PAIR = "__pair"  # prompt and response, the text a generation dataset's duplicates are found on
+PAIR = "__pair"  # prompt and answers, the text a generation or preference dataset's duplicates are found on
 
 
 def recipe_for(rules: RuleSet | None, options: CleaningOptions, rules_hash: str = "") -> TextRecipe:
@@ -31,12 +31,12 @@ def recipe_for(rules: RuleSet | None, options: CleaningOptions, rules_hash: str 
 
 
 def normalize_documents(raw: pl.DataFrame, recipe: TextRecipe | None = None) -> pl.DataFrame:
-    """Prepare texts (and a generation dataset's responses: PII is masked on both sides) with the recipe and
-    normalise labels; the untouched text stays in `original_text`, the untouched response in `original_response`."""
+    """Prepare texts (and a generation dataset's responses or a preference pair's answers: PII is masked on every
+    side) with the recipe and normalise labels; the untouched texts stay in `original_text`, `original_response`..."""
     recipe = recipe or TextRecipe()
     responses = []
-    if RESPONSE in raw.columns:
-        responses = [pl.col(RESPONSE).alias("original_response"), recipe.apply(raw[RESPONSE]).alias(RESPONSE)]
+    for column in (column for column in ANSWER_COLUMNS if column in raw.columns):
+        responses += [pl.col(column).alias(f"original_{column}"), recipe.apply(raw[column]).alias(column)]
     if CONTEXT in raw.columns:
         responses += [pl.col(CONTEXT).alias("original_context"), prepared_contexts(raw[CONTEXT], recipe)]
     return raw.with_columns(
@@ -61,11 +61,12 @@ def prepared_contexts(contexts: pl.Series, recipe: TextRecipe) -> pl.Series:
 
 def dedup_column(documents: pl.DataFrame) -> tuple[pl.DataFrame, str]:
     """The documents with the column duplicates are found on: the text, or a generation dataset's prompt and
-    response together (one prompt may have several good answers)."""
-    if RESPONSE not in documents.columns:
+    response together (one prompt may have several good answers), or a preference record's prompt and both answers."""
+    answers = [pl.col(column).fill_null("") for column in ANSWER_COLUMNS if column in documents.columns]
+    if not answers:
         return documents, "text"
     parts = [pl.col(CONTEXT).fill_null("")] if CONTEXT in documents.columns else []
-    pair = pl.concat_str([*parts, pl.col("text").fill_null(""), pl.col(RESPONSE).fill_null("")], separator="\n\n")
+    pair = pl.concat_str([*parts, pl.col("text").fill_null(""), *answers], separator="\n\n")
     return documents.with_columns(pair.alias(PAIR)), PAIR
 
 
@@ -89,11 +90,12 @@ def clean_version(
     near: NearDuplicateOptions | None = None,
     earlier: EarlierCopies | None = None,
     label_sets: list[LabelSetRule] | None = None,
-    generative: bool = False,
+    answer_columns: tuple[str, ...] = (),
 ) -> CleanedVersion:
-    """Prepare texts (the recipe), enforce row rules, label sets and quality filters, then drop duplicates."""
-    if not generative:  # a lake shared with a generation dataset reads back its (null) response columns
-        raw = raw.drop(RESPONSE, CONTEXT, strict=False)
+    """Prepare texts (the recipe), enforce row rules, label sets and quality filters, then drop duplicates;
+    `answer_columns` are the dataset's own beside the text (a generation's response, a preference pair's answers)."""
+    others = [c for c in (*ANSWER_COLUMNS, CONTEXT) if c not in answer_columns]
+    raw = raw.drop(others, strict=False)  # a lake shared with other kinds of dataset reads back their (null) columns
     cleaned = normalize_documents(raw, recipe or recipe_for(rules, CleaningOptions()))
     passed, broken = apply_row_rules(cleaned, rules, "clean") if rules else (cleaned, empty_quarantine())
     passed, unlabelled, unseen = enforce_label_sets(passed, label_sets or [])
@@ -104,7 +106,8 @@ def clean_version(
     unique, exact = exact_duplicates(passed, "clean", earlier.keys, column)
     kept, near_copies, index = near_duplicates(unique, "clean", near or NearDuplicateOptions(), earlier.index, column)
     rejected = pl.concat([broken, low_quality, exact, near_copies])
-    kept = kept.drop("original_text", "original_response", "original_context", PAIR, strict=False)
+    originals = ["original_text", "original_context", *(f"original_{column}" for column in ANSWER_COLUMNS)]
+    kept = kept.drop(*originals, PAIR, strict=False)
     return CleanedVersion(kept, rejected, index, exact.height, near_copies.height, unseen)
 
 

@@ -10,6 +10,7 @@ import polars as pl
 
 from assets.readers.drop import DropReader
 from assets.readers.mapping import MappingError, RecordMapping
+from assets.storage.records import CONTEXT, RESPONSE
 from assets.text.cleaning import clean_version, recipe_for
 from recipe.normalize import CleaningOptions
 
@@ -85,7 +86,7 @@ def test_cleaning_masks_personal_data_in_every_turn_and_finds_duplicates_on_the_
     records = [{"id": "1", "messages": leak}, {"id": "2", "messages": leak}, {"id": "3", "messages": other}]
     (tmp_path / "chats.jsonl").write_text("\n".join(json.dumps(r) for r in records) + "\n")
     frame, _ = read(tmp_path)
-    cleaned = clean_version(frame, None, recipe_for(None, CleaningOptions()), generative=True)
+    cleaned = clean_version(frame, None, recipe_for(None, CleaningOptions()), answer_columns=(RESPONSE, CONTEXT))
     assert cleaned.kept["source_id"].to_list() == ["1", "3"]  # same last turn, different earlier turns: both kept
     assert cleaned.duplicates == 1
     context = json.loads(cleaned.kept["context"][0])

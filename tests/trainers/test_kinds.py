@@ -81,3 +81,10 @@ def test_a_generators_folder_is_refused_as_a_classifier_before_anything_loads(tm
 
 def test_the_params_kind_literal_and_the_default_agree_with_the_registry() -> None:
     assert TrainingParams().model_kind == TRANSFORMER and TRANSFORMER in KINDS
+
+
+def test_every_model_kind_has_its_evaluation_described_for_the_ui() -> None:
+    from assets.evaluation import METADATA_BY_KIND
+    from trainers.kinds import KINDS
+
+    assert set(METADATA_BY_KIND) == set(KINDS)

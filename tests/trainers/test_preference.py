@@ -130,7 +130,8 @@ def test_a_short_run_teaches_which_answer_style_is_preferred_on_held_out_prompts
 
 
 def test_a_preference_fine_tune_reports_progress_and_held_out_metrics_before_and_after(tiny: Path) -> None:
-    from trainers.preference.fit import PreferenceParams, fit_preferences
+    from trainers.preference.fit import fit_preferences
+    from trainers.preference.params import PreferenceParams
 
     params = PreferenceParams(
         model_name_or_path=str(tiny),
@@ -151,7 +152,7 @@ def test_a_preference_fine_tune_reports_progress_and_held_out_metrics_before_and
 
 
 def test_preference_settings_refuse_what_cannot_run() -> None:
-    from trainers.preference.fit import PreferenceParams
+    from trainers.preference.params import PreferenceParams
 
     with pytest.raises(ValueError, match="unknown preference objective 'ipo'"):
         PreferenceParams(objective="ipo")

@@ -14,7 +14,7 @@ from trainers.kinds.kind import ModelKind
 
 def read_params(text: str):
     """Preference params from JSON."""
-    from trainers.preference.fit import PreferenceParams  # lightning and torch: in the step, not at load
+    from trainers.preference.params import PreferenceParams
 
     return PreferenceParams.from_json(text)
 

@@ -13,35 +13,11 @@ from pathlib import Path
 import lightning as L
 import torch
 
-from contracts.settings import setting
-from trainers.generative.params import SftParams
 from trainers.generative.sft import lightning_trainer, load_base, loader
 from trainers.model import resolve_precision
-from trainers.preference.module import PreferenceModule, PreferenceSettings
+from trainers.preference.module import PreferenceModule
 from trainers.preference.pairs import collate_pairs, tokenize_pair
-
-
-@dataclass(frozen=True)
-class PreferenceParams(SftParams):
-    """An SFT run's settings (the base, LoRA, length, batch, hardware) and the preference objective's."""
-
-    model_kind: str = "preference"
-    learning_rate: float = 5e-5
-    max_epochs: int = 1
-    batch_size: int = 4  # pairs per step (per device): twice as many sequences in each forward pass
-    objective: str = setting("dpo", "dpo (against the base with adapters disabled) or orpo (reference-free)")
-    beta: float = setting(0.1, "DPO: how far from the reference the policy may move; ORPO: the odds-ratio weight")
-
-    def __post_init__(self) -> None:
-        super().__post_init__()
-        self.settings()  # refuses an unknown objective
-        if self.objective == "dpo" and not self.lora_rank:
-            raise ValueError("dpo takes its reference from the base with the adapters disabled: set lora_rank > 0")
-        if self.beta <= 0:
-            raise ValueError(f"beta must be > 0, got {self.beta}")
-
-    def settings(self) -> PreferenceSettings:
-        return PreferenceSettings(self.objective, self.beta, self.learning_rate, self.weight_decay)
+from trainers.preference.params import PreferenceParams
 
 
 @dataclass

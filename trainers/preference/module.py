@@ -4,28 +4,12 @@ second copy in memory), or reference-free ORPO; per-step metrics for progress, m
 from __future__ import annotations
 
 from contextlib import nullcontext
-from dataclasses import dataclass
 
 import lightning as L
 import torch
 
 from trainers.preference.objectives import PreferenceLoss, ResponseLogps, dpo_loss, orpo_loss, response_logps
-
-OBJECTIVES = ("dpo", "orpo")
-
-
-@dataclass(frozen=True)
-class PreferenceSettings:
-    """The objective and its strength, and the optimizer's step size."""
-
-    objective: str = "dpo"
-    beta: float = 0.1  # DPO: how far the policy may move from the reference; ORPO: the odds-ratio term's weight
-    learning_rate: float = 5e-5
-    weight_decay: float = 0.0
-
-    def __post_init__(self) -> None:
-        if self.objective not in OBJECTIVES:
-            raise ValueError(f"unknown preference objective {self.objective!r}; known: {', '.join(OBJECTIVES)}")
+from trainers.preference.params import PreferenceSettings
 
 
 def pair_logps(model: torch.nn.Module, batch: dict[str, torch.Tensor]) -> tuple[ResponseLogps, ResponseLogps]:

@@ -13,7 +13,8 @@ import pyarrow.parquet as pq
 from contracts.model_folder import PREFERENCE
 from trainers.bundle import CHOSEN, CONTEXT, REJECTED, read_bundle_manifest
 from trainers.generative.base_model import base_origin, resolve_base_model
-from trainers.preference.fit import PreferenceParams, PreferenceResult, fit_preferences
+from trainers.preference.fit import PreferenceResult, fit_preferences
+from trainers.preference.params import PreferenceParams
 from trainers.registry import MODEL_CARD, RECIPE_FILE, write_json_atomically
 from trainers.reporter import Reporter
 
