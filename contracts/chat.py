@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 
-CHAT_FORMATS = ("openai", "sharegpt", "alpaca", "prompt-response")  # what `refinery init` recognises
+CHAT_FORMATS = ("openai", "sharegpt", "alpaca", "prompt-response", "preference")  # what `refinery init` recognises
 ROLE_NAMES = {  # a format's role name -> the role a chat template knows
     "system": "system",
     "developer": "system",  # OpenAI's newer name for system instructions

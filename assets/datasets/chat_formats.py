@@ -1,4 +1,5 @@
-"""Which instruction or chat format a sample is in: OpenAI messages, ShareGPT, Alpaca, or prompt and response columns.
+"""Which instruction or chat format a sample is in: OpenAI messages, ShareGPT, Alpaca, prompt and response columns,
+or preference pairs (a chosen and a rejected answer).
 
 `refinery init` declares a generation dataset from what this finds (or from `--format`), so nested columns never
 reach the classification profile.
@@ -99,6 +100,20 @@ def column_format(frame: pl.DataFrame) -> ChatFormat | None:
     return None
 
 
+def preference_format(frame: pl.DataFrame) -> ChatFormat | None:
+    """Preference records: `chosen` and `rejected` columns (text, or TRL's messages), with a prompt column or
+    without one (TRL's implicit prompt: each answer holds the whole conversation)."""
+    chosen, rejected = column_named(frame, ("chosen",)), column_named(frame, ("rejected",))
+    if not (chosen and rejected):
+        return None
+    prompt = column_named(frame, PROMPT_COLUMNS)
+    mapping = RecordMapping(
+        text_column=prompt or "prompt", label_column=None, chosen_column=chosen, rejected_column=rejected
+    )
+    where = f"{prompt!r} (prompt), " if prompt else "no prompt column (each answer holds its conversation), "
+    return ChatFormat("preference", mapping, f"columns {where}{chosen!r} and {rejected!r} (the answers)")
+
+
 def detect_chat_format(
     frame: pl.DataFrame, requested: str | None = None, messages_column: str | None = None
 ) -> ChatFormat | None:
@@ -106,7 +121,8 @@ def detect_chat_format(
     messages column the sample does not hold is refused by name."""
     if requested not in (None, *CHAT_FORMATS):
         raise ChatFormatError(f"unknown format {requested!r}: one of {', '.join(CHAT_FORMATS)}")
-    found = conversation_format(frame, messages_column)
+    found = None if messages_column else preference_format(frame)  # before conversations: answers may be messages
+    found = found or conversation_format(frame, messages_column)
     if messages_column and found is None:
         raise ChatFormatError(f"column {messages_column!r} holds no OpenAI or ShareGPT conversations")
     found = found or column_format(frame)

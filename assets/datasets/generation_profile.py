@@ -1,4 +1,5 @@
-"""`refinery init` on instruction or chat data: a generation dataset (prompts and responses) declared from a sample."""
+"""`refinery init` on instruction, chat or preference data: a generation dataset (prompts and responses) or a
+preference dataset (prompts with a chosen and a rejected answer) declared from a sample."""
 
 from __future__ import annotations
 
@@ -11,7 +12,11 @@ from assets.datasets.declaration import DatasetDeclaration, Task
 from assets.datasets.profile import pii_found
 from assets.readers.conversations import ConversationShapeError, joined_prompt, split_conversation
 from assets.readers.mapping import RecordMapping
+from assets.readers.preference_pairs import PairShapeError, split_pair
 from assets.text.quality import identify_languages
+from trainers.bundle import CHOSEN, GENERATION, PAIRS, RESPONSE
+
+SIDE_NAMES = {"text": "prompt", RESPONSE: "response", CHOSEN: "chosen answer", "rejected": "rejected answer"}
 
 
 def length_quantiles(texts: pl.Series) -> dict[str, int]:
@@ -39,14 +44,41 @@ def conversation_sides(frame: pl.DataFrame, chat: ChatFormat) -> tuple[list[str]
     return [p for p, _ in kept], [r for _, r in kept], frame.height - len(kept)
 
 
-def generation_profile(frame: pl.DataFrame, chat: ChatFormat) -> dict[str, object]:
-    """The format found, the lengths of prompts and responses, their languages (each example's prompt and
-    response together: a short prompt alone is too little text to tell) and the PII found on each side."""
+def pair_sides(frame: pl.DataFrame, mapping: RecordMapping) -> tuple[dict[str, list[str]], int]:
+    """The sample's prompts and both answers as the pipeline will read them, and how many records it would
+    quarantine."""
+    columns = (mapping.text_column, mapping.chosen_column, mapping.rejected_column)
+    values = [frame[c].to_list() if c in frame.columns else [None] * frame.height for c in columns]
+    sides: dict[str, list[str]] = {"prompt": [], CHOSEN: [], "rejected": []}
+    malformed = 0
+    for prompt, chosen, rejected in zip(*values, strict=True):
+        try:
+            parts = split_pair(prompt, chosen, rejected)
+        except (PairShapeError, RecursionError):
+            malformed += 1
+            continue
+        for side, part in zip(sides, parts, strict=False):
+            sides[side].append(part)
+    return sides, malformed
+
+
+def record_sides(frame: pl.DataFrame, chat: ChatFormat) -> tuple[dict[str, list[str]], int]:
+    """Each side of the sample's records (prompt and response, or prompt and both answers), and the malformed."""
+    if chat.mapping.chosen_column:
+        return pair_sides(frame, chat.mapping)
     prompts, responses, malformed = conversation_sides(frame, chat)
-    if not prompts:
-        raise ValueError(f"{chat.reason}, but no record of the sample is a prompt with its response")
-    sides = {"prompt": pl.Series(prompts, dtype=pl.String), "response": pl.Series(responses, dtype=pl.String)}
-    together = (sides["prompt"] + "\n" + sides["response"]).head(2000)
+    return {"prompt": prompts, RESPONSE: responses}, malformed
+
+
+def generation_profile(frame: pl.DataFrame, chat: ChatFormat) -> dict[str, object]:
+    """The format found, the lengths of prompts and answers, their languages (each example's prompt and
+    first answer together: a short prompt alone is too little text to tell) and the PII found on each side."""
+    texts, malformed = record_sides(frame, chat)
+    if not texts["prompt"]:
+        raise ValueError(f"{chat.reason}, but no record of the sample is a prompt with its answers")
+    sides = {side: pl.Series(values, dtype=pl.String) for side, values in texts.items()}
+    answer = next(side for side in sides if side != "prompt")
+    together = (sides["prompt"] + "\n" + sides[answer]).head(2000)
     languages = identify_languages(together)["language"].value_counts(sort=True).head(5)
     return {
         "rows": frame.height,
@@ -63,8 +95,10 @@ def generation_profile(frame: pl.DataFrame, chat: ChatFormat) -> dict[str, objec
 def generation_declaration(
     name: str, profile: dict, mapping: RecordMapping, base_model: str | None
 ) -> DatasetDeclaration:
-    """A generation dataset for the profiled data, its length rules fitted to it, fine-tuning `base_model`."""
+    """A generation or preference dataset for the profiled data, its length rules fitted to it, tuning
+    `base_model`."""
     lengths = profile["lengths"]
+    kind = PAIRS if CHOSEN in lengths else GENERATION
     rules = {
         "clean_documents": {
             "columns": {
@@ -72,15 +106,14 @@ def generation_declaration(
                     "checks": [
                         {
                             "name": f"{'prompt' if side == 'text' else side}_length",
-                            "description": f"the cleaned {side if side != 'text' else 'prompt'} is between "
-                            f"{low} and {high} characters",
+                            "description": f"the cleaned {SIDE_NAMES[side]} is between {low} and {high} characters",
                             "str_length": {"min": low, "max": high},
                         }
                     ]
                 }
                 for side, low, high in (
-                    ("text", 1, max(200, lengths["prompt"]["p100"] * 2)),
-                    ("response", 1, max(200, lengths["response"]["p100"] * 2)),
+                    ("text" if name == "prompt" else name, 1, max(200, quantiles["p100"] * 2))
+                    for name, quantiles in lengths.items()
                 )
             },
             "quality": {
@@ -97,7 +130,9 @@ def generation_declaration(
         name,
         description=f"declared by refinery init from {profile['rows']} profiled {profile['format']} records",
         mapping=mapping,
-        tasks=(Task("response", "response", None, "accept", "generation"),),
+        tasks=(Task("response", RESPONSE, None, "accept", GENERATION),)
+        if kind == GENERATION
+        else (Task("preference", CHOSEN, None, "accept", PAIRS),),
         rules=rules,
         training={"model_name_or_path": base_model} if base_model else {},
     )

@@ -51,17 +51,16 @@ def profile_lines(profile: DatasetProfile) -> list[str]:
 
 
 def generation_lines(found: dict) -> list[str]:
-    """An instruction or chat sample's profile as `refinery init` prints it."""
+    """An instruction, chat or preference sample's profile as `refinery init` prints it."""
     lengths = found["lengths"]
     lines = [f"format:        {found['format']} ({found['found']}); {found['rows']} records sampled"]
     if found["malformed"]:
         lines.append(f"malformed:     {found['malformed']} records (quarantined with their reason when ingested)")
-    for side in ("prompt", "response"):
-        q = lengths[side]
-        lines.append(f"{side + ' length:':<15}median {q['p50']}, p95 {q['p95']}, max {q['p100']} characters")
+    for side, q in lengths.items():
+        lines.append(f"{side + ' length:':<17}median {q['p50']}, p95 {q['p95']}, max {q['p100']} characters")
     lines.append(f"languages:     {', '.join(f'{k} {v}' for k, v in found['languages'].items())} (of a sample)")
     pii = {side: ", ".join(f"{k} {v}" for k, v in counts.items()) or "none" for side, counts in found["pii"].items()}
-    lines.append(f"PII:           prompts {pii['prompt']}; responses {pii['response']}")
+    lines.append(f"PII:           {'; '.join(f'{side} {found}' for side, found in pii.items())}")
     return lines
 
 

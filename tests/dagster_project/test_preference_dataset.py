@@ -15,6 +15,7 @@ import yaml
 from assets.storage.home import RefineryHome
 from dagster_project.jobs import PIPELINE_JOB
 from tests.dagster_project.pipeline import Pipeline
+from tests.dagster_project.test_cli import _refinery
 from trainers.generative.tiny import build_tiny_causal_lm
 from trainers.registry import read_aliases, read_card
 
@@ -113,3 +114,31 @@ def test_a_preference_dataset_goes_from_trl_shaped_jsonl_to_a_deployed_preferenc
     assert card["model_kind"] == "preference" and card["dataset_versions"] == ["tone-v1"]
     metrics = card["test_evaluation"]["metrics"]
     assert metrics["preference_accuracy"] >= 0.6 and card["evaluation_gate"]["passed"]
+
+
+def test_init_recognises_conversational_pairs_and_declares_a_preference_dataset_whose_rules_run(tmp_path: Path) -> None:
+    conversational = [r for r in pair_records(240) if isinstance(r.get("prompt"), list)]  # one shape per file
+    conversational[2]["rejected"] = conversational[2]["chosen"]
+    conversational[5]["chosen"] = [{"role": "assistant", "content": "thank you; write to anna.smith@example.com today."}]
+    source = tmp_path / "tone.jsonl"
+    source.write_text("".join(json.dumps(r) + "\n" for r in conversational))
+    home = tmp_path / "home"
+    init = _refinery(home, "init", str(source), "--base-model", str(tmp_path / "some-base"))
+    assert init.returncode == 0, init.stderr
+    assert "format:        preference (columns 'prompt' (prompt), 'chosen' and 'rejected'" in init.stdout
+    assert "malformed" not in init.stdout and "PII:           prompt none; chosen email 1; rejected none" in init.stdout
+    declared = yaml.safe_load((home / "datasets" / "tone.yaml").read_text())
+    assert declared["tasks"] == [{"name": "preference", "kind": "preference"}]
+    assert declared["source"] == {
+        "text_column": "prompt",
+        "label_column": None,
+        "chosen_column": "chosen",
+        "rejected_column": "rejected",
+    }
+    data_assets = "raw_documents,clean_documents,tokenized_documents,training_examples"
+    run = _refinery(home, "run", "--select", data_assets, "--json")
+    assert run.returncode == 0, run.stderr
+    summary = json.loads(run.stdout[run.stdout.index("{") :])
+    rules = {row["rule"]: row["count"] for row in summary["quarantined_by_rule"]}
+    assert rules == {"answers_differ": 1, "duplicate": 1} or rules == {"answers_differ": 1}, rules
+    assert summary["training_examples"] + summary["quarantined"] == summary["records_read"] == len(conversational)
