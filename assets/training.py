@@ -8,6 +8,7 @@ import pydantic
 
 from assets.configs import config_fields, derived_config
 from assets.metadata import embedded_png
+from assets.models.base_reference import BaseReferenceError, is_base_reference, resolve_base_reference
 from assets.models.selection import chosen_settings
 from assets.models.training_set import TrainOn, plan_training_set
 from assets.partitions import DATASET_VERSIONS, TRAINER_POOL, dataset_versions
@@ -129,6 +130,23 @@ def with_chosen_sources(
     return params
 
 
+def with_base_reference(
+    params: dict, lineage: dict, registry: ModelRegistryResource, trainer: TrainerResource, version: str
+) -> dict:
+    """The params with a `<dataset>@<alias>` base resolved to that model's folder, recorded in the lineage as
+    `base_from` (the chain base -> adapted -> fine-tuned that every card carries)."""
+    reference = params.get("model_name_or_path")
+    if not is_base_reference(reference):
+        return params
+    try:
+        folder, lineage["base_from"] = resolve_base_reference(
+            reference, Path(registry.root), Path(trainer.bundles_root)
+        )
+    except BaseReferenceError as error:
+        raise dg.Failure(description=f"version {version}: {error}") from error
+    return {**params, "model_name_or_path": folder}
+
+
 def trainer_params(
     config: dg.Config, dataset_training: dict | None = None, set_by_run: set[str] | None = None
 ) -> dict[str, object]:
@@ -223,6 +241,7 @@ def fine_tuned_model(
     model_version, manifest = planned.model_version, planned.manifest
     if not dataset.generative:
         params = with_chosen_sources(params, config, set_by_run, lake, models, dataset.name, version, manifest.lineage)
+    params = with_base_reference(params, manifest.lineage, registry, trainer, version)
     splits = {split: frame.to_arrow() for split, frame in planned.splits.items()}
     bundle = write_bundle(trainer.bundle_folder(model_version), splits, manifest)
     checkpoints = models.model_root / f".{model_version}.checkpoints"  # a retried step of this run resumes

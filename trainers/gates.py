@@ -127,7 +127,8 @@ def generator_gate(report: Mapping, settings: GateSettings, production: dict | N
 
 
 def preference_gate(report: Mapping, settings: GateSettings, production: dict | None) -> dict[str, object]:
-    """A preference-tuned model's gate: its test preference accuracy, and no regression against production's."""
+    """A preference-tuned model's gate: its test preference accuracy, no regression against production's, and, when
+    it started from an SFT model, ROUGE-L on that dataset's test prompts no more than `max_regression` below it."""
     metrics = report["metrics"]
     minimums = {"preference_accuracy": settings.min_preference_accuracy}
     shortfalls = {}
@@ -142,6 +143,12 @@ def preference_gate(report: Mapping, settings: GateSettings, production: dict | 
         regressions["preference_accuracy"] = {
             "observed": metrics["preference_accuracy"],
             "production": production["preference_accuracy"],
+            "tolerance": settings.max_regression,
+        }
+    if "sft_rouge_l" in metrics and metrics["sft_rouge_l"] < metrics["base_sft_rouge_l"] - settings.max_regression:
+        regressions["sft_rouge_l"] = {  # the answers of the SFT model it tuned, on that dataset's test prompts
+            "observed": metrics["sft_rouge_l"],
+            "production": metrics["base_sft_rouge_l"],
             "tolerance": settings.max_regression,
         }
     return gate_verdict(shortfalls, regressions, minimums, settings)

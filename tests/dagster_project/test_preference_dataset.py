@@ -119,7 +119,9 @@ def test_a_preference_dataset_goes_from_trl_shaped_jsonl_to_a_deployed_preferenc
 def test_init_recognises_conversational_pairs_and_declares_a_preference_dataset_whose_rules_run(tmp_path: Path) -> None:
     conversational = [r for r in pair_records(240) if isinstance(r.get("prompt"), list)]  # one shape per file
     conversational[2]["rejected"] = conversational[2]["chosen"]
-    conversational[5]["chosen"] = [{"role": "assistant", "content": "thank you; write to anna.smith@example.com today."}]
+    conversational[5]["chosen"] = [
+        {"role": "assistant", "content": "thank you; write to anna.smith@example.com today."}
+    ]
     source = tmp_path / "tone.jsonl"
     source.write_text("".join(json.dumps(r) + "\n" for r in conversational))
     home = tmp_path / "home"
@@ -142,3 +144,40 @@ def test_init_recognises_conversational_pairs_and_declares_a_preference_dataset_
     rules = {row["rule"]: row["count"] for row in summary["quarantined_by_rule"]}
     assert rules == {"answers_differ": 1, "duplicate": 1} or rules == {"answers_differ": 1}, rules
     assert summary["training_examples"] + summary["quarantined"] == summary["records_read"] == len(conversational)
+
+
+def test_a_preference_run_starts_from_the_sft_dataset_s_production_model_and_its_answers_are_guarded(
+    tmp_path: Path,
+) -> None:
+    from tests.dagster_project.test_generation_dataset import declare as declare_answers
+    from tests.dagster_project.test_generation_dataset import write_answers
+
+    base = build_tiny_causal_lm(tmp_path / "tiny-llama")
+    home = RefineryHome(tmp_path / "home").ensure()
+    declare_answers(home, base)
+    declare(home, base)
+    tone = yaml.safe_load((home.datasets / "tone.yaml").read_text())
+    tone["training"] = {**tone["training"], "model_name_or_path": "answers@production", "max_epochs": 1}
+    (home.datasets / "tone.yaml").write_text(yaml.safe_dump(tone))
+    write_answers(tmp_path / "answers", 160)
+    (tmp_path / "pairs").mkdir()
+    (tmp_path / "pairs" / "pairs.jsonl").write_text("".join(json.dumps(r) + "\n" for r in pair_records(120)))
+    gate = {"min_accuracy": 0.0, "min_macro_f1": 0.0, "max_regression": 1.0, "min_rouge_l": 0.0}
+    with dg.instance_for_test(temp_dir=str(home.dagster)) as instance:
+        pipeline = Pipeline(home, instance, base)
+        job = pipeline.defs.resolve_job_def(PIPELINE_JOB)
+        for drop, version, dataset in (("answers", "answers-v1", "answers"), ("pairs", "tone-v1", "tone")):
+            pipeline.register(tmp_path / drop, version, dataset)
+            config = {"ops": {"model_evaluation": {"config": {**gate, "min_preference_accuracy": 0.0}}}}
+            result = job.execute_in_process(
+                partition_key=version, instance=instance, raise_on_error=False, run_config=config
+            )
+            assert result.success, [e.message for e in result.all_events if e.is_failure]
+    sft = read_aliases(home.models / "answers")["production"]
+    card = read_card(home.models / "tone" / read_aliases(home.models / "tone")["production"])
+    origin = card["lineage"]["base_from"]
+    assert origin["reference"] == "answers@production" and origin["model_version"] == sft
+    assert origin["model_kind"] == "causal_lm" and origin["dataset_versions"] == ["answers-v1"]
+    assert card["base_model"] == str(home.models / "answers" / sft)
+    metrics = card["test_evaluation"]["metrics"]
+    assert 0.0 <= metrics["sft_rouge_l"] <= 1.0 and 0.0 <= metrics["base_sft_rouge_l"] <= 1.0

@@ -218,3 +218,15 @@ def test_a_pair_bundle_trains_the_preference_kind_which_is_judged_and_gated_on_i
 
     (answered,) = kind.load(tmp_path / "model", card).answer([[{"role": "user", "content": "ticket 7"}]], Limits(8))
     assert isinstance(answered[0], str)  # served as any generator
+
+
+def test_the_preference_gate_refuses_a_model_whose_answers_fell_against_the_sft_model_it_tuned() -> None:
+    from trainers.gates import GateSettings, preference_gate
+
+    settings = GateSettings(max_regression=0.05)
+    kept = {"preference_accuracy": 0.9, "sft_rouge_l": 0.46, "base_sft_rouge_l": 0.5}
+    fell = {**kept, "sft_rouge_l": 0.40}
+    assert preference_gate({"metrics": kept}, settings, None)["passed"]
+    verdict = preference_gate({"metrics": fell}, settings, None)
+    assert not verdict["passed"] and verdict["regressions"]["sft_rouge_l"]["production"] == 0.5
+    assert preference_gate({"metrics": {"preference_accuracy": 0.9}}, settings, None)["passed"]  # a plain base

@@ -8,6 +8,7 @@ from pathlib import Path
 
 import torch
 
+from contracts.model_folder import CAUSAL_LM
 from trainers.preference.module import pair_logps
 from trainers.preference.pairs import collate_pairs, tokenize_pair
 from trainers.registry import MODEL_CARD
@@ -55,8 +56,29 @@ def preference_report(folder: Path, pairs: list[dict]) -> dict[str, object]:
     }
 
 
+def answers_kept(folder: Path, card: dict, split: str = "test") -> dict[str, float]:
+    """When the tuned model started from an SFT model (`base: <dataset>@<alias>`), its ROUGE-L and the SFT model's
+    on the same first test prompts of the SFT dataset's bundle: tone tuning must not wreck the answers; {} when
+    it started from a plain base."""
+    from trainers.generative.evaluation import answer_records, bundle_records
+    from trainers.generative.generation import Generator
+
+    source = card.get("lineage", {}).get("base_from") or {}
+    bundle = Path(source["bundle"]) if source.get("bundle") else None
+    if source.get("model_kind") != CAUSAL_LM or bundle is None or not (bundle / f"{split}.parquet").is_file():
+        return {}
+    params = card.get("params", {})
+    asked = bundle_records(bundle, split)[: int(params.get("eval_prompts", 32))]
+    batch, new_tokens = int(params.get("batch_size", 8)), int(params.get("max_new_tokens", 64))
+    tuned = answer_records(Generator(folder), asked, batch, new_tokens)["rouge_l"]
+    before = answer_records(Generator(Path(card["base_model"])), asked, batch, new_tokens)["rouge_l"]
+    return {"sft_rouge_l": tuned, "base_sft_rouge_l": before}
+
+
 def evaluate_preference_model(folder: Path, bundle: Path, split: str = "test") -> dict[str, object]:
-    """The report on a bundle split's pairs."""
+    """The report on a bundle split's pairs, and the answers' ROUGE-L against the SFT model it started from."""
     from trainers.preference.train import bundle_pairs
 
-    return preference_report(folder, bundle_pairs(bundle, split))
+    report = preference_report(folder, bundle_pairs(bundle, split))
+    kept = answers_kept(folder, json.loads((folder / MODEL_CARD).read_text()), split)
+    return {**report, "metrics": {**report["metrics"], **kept}}
