@@ -10,7 +10,7 @@ from assets.metadata import embedded_png
 from assets.models.evaluation import CandidateEvaluation, evaluate_candidate
 from assets.partitions import dataset_versions
 from assets.resources import LandingResource, ModelRegistryResource, TrainerResource
-from contracts.model_folder import CAUSAL_LM, MULTITASK, PREFERENCE, TFIDF, TRANSFORMER
+from contracts.model_folder import CAUSAL_LM, DOMAIN_LM, MULTITASK, PREFERENCE, TFIDF, TRANSFORMER
 from trainers.gates import GateSettings
 from trainers.kinds import kind_of
 from trainers.reports import confusion_markdown
@@ -83,6 +83,18 @@ def preference_metadata(evaluation: CandidateEvaluation) -> dict[str, object]:
     }
 
 
+def domain_metadata(evaluation: CandidateEvaluation) -> dict[str, object]:
+    """An adapted model's held-out perplexity beside its base's and production's, on the same documents."""
+    report = evaluation.report
+    return {
+        "model_version": evaluation.model_folder.name,
+        **{f"test_{name}": value for name, value in report["metrics"].items()},
+        **comparison_metadata(evaluation),
+        "test_documents": report["documents"],
+        "model_path": dg.MetadataValue.path(str(evaluation.model_folder)),
+    }
+
+
 def evaluation_metadata(evaluation: CandidateEvaluation) -> dict[str, object]:
     """Test metrics, production's metrics on the same split, the per-class table and the pictures."""
     report = evaluation.report
@@ -113,6 +125,7 @@ METADATA_BY_KIND = {  # what the UI shows of each model kind's evaluation
     TFIDF: evaluation_metadata,
     CAUSAL_LM: generation_metadata,
     PREFERENCE: preference_metadata,
+    DOMAIN_LM: domain_metadata,
 }
 
 

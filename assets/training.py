@@ -14,10 +14,10 @@ from assets.models.training_set import TrainOn, plan_training_set
 from assets.partitions import DATASET_VERSIONS, TRAINER_POOL, dataset_versions
 from assets.resources import LakeResource, LandingResource, ModelRegistryResource, TrainerResource
 from contracts.tables import MODEL_CANDIDATES, TRAINING_EXAMPLES
-from trainers.bundle import GENERATION, PAIRS, write_bundle
+from trainers.bundle import DOCUMENTS, GENERATION, PAIRS, write_bundle
 from trainers.default_model import ModelSourceError
 from trainers.generative.base_model import shipped_gguf
-from trainers.generative.params import SftParams
+from trainers.generative.params import PretrainingParams, SftParams
 from trainers.kinds import KINDS, kind_of_card
 from trainers.params import TrainingParams
 from trainers.preference.params import PreferenceParams
@@ -161,7 +161,11 @@ def trainer_params(
     return params
 
 
-CAUSAL_LM_PARAMS = {GENERATION: SftParams, PAIRS: PreferenceParams}  # each causal LM dataset kind's trainer settings
+CAUSAL_LM_PARAMS = {  # each causal LM dataset kind's trainer settings
+    GENERATION: SftParams,
+    PAIRS: PreferenceParams,
+    DOCUMENTS: PretrainingParams,
+}
 
 
 def generation_params(

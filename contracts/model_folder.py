@@ -14,6 +14,7 @@ MULTITASK = "multitask"  # one encoder with a head per task
 TFIDF = "tfidf"  # a TF-IDF linear classifier
 CAUSAL_LM = "causal_lm"  # a generative model fine-tuned on prompts and responses
 PREFERENCE = "preference"  # a generative model tuned on chosen/rejected answer pairs (DPO or ORPO)
+DOMAIN_LM = "domain_lm"  # a causal LM adapted to a domain's documents by continued pre-training
 
 # the families of routes and assets that serve a kind
 CLASSIFIER = "classifier"  # labels texts: /predict, batch_predictions

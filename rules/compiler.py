@@ -18,7 +18,12 @@ from rules.yaml_reader import YamlError, YamlReader
 
 RULES_DIR_ENV = "REFINERY_RULES_DIR"
 # each dataset kind's rules: a sub-folder of the rules folder ("": the folder itself)
-KIND_RULES = {"classification": "", "generation": "generation", "preference": "preference"}
+KIND_RULES = {
+    "classification": "",
+    "generation": "generation",
+    "preference": "preference",
+    "pretraining": "pretraining",
+}
 SEVERITIES = ("error", "warn")
 DTYPES: dict[str, type | pl.DataType] = {
     "string": pl.String,

@@ -130,6 +130,15 @@ def tiny_model(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return build_tiny_model(tmp_path_factory.mktemp("tiny-bert"))
 
 
+@pytest.fixture(scope="session")
+def tiny_causal_lm(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A tiny Llama-architecture causal LM folder (random weights, a real tokenizer), built once per session; the
+    tests only read it."""
+    from trainers.generative.tiny import build_tiny_causal_lm
+
+    return build_tiny_causal_lm(tmp_path_factory.mktemp("tiny-llama") / "model")
+
+
 @pytest.fixture
 def s3(monkeypatch: pytest.MonkeyPatch) -> Iterator[str]:
     """A moto S3 server in its own process (delta-rs holds the GIL while it waits on the network, so a server

@@ -16,10 +16,15 @@ COLUMNS = ("doc_id", "text", "label")
 CLASSIFICATION = "classification"  # a bundle of texts and labels
 GENERATION = "generation"  # a bundle of prompts (text) and responses for a causal LM
 PAIRS = "preference"  # a bundle of prompts (text) with a chosen and a rejected answer each
+DOCUMENTS = "pretraining"  # a bundle of documents (text) a causal LM continues its pre-training on
 RESPONSE = "response"
 CONTEXT = "context"  # a chat example's earlier turns as JSON (null: a single prompt)
 CHOSEN, REJECTED = "chosen", "rejected"
-EXTRA_COLUMNS = {GENERATION: (RESPONSE, CONTEXT), PAIRS: (CHOSEN, REJECTED, CONTEXT)}  # beside doc_id, text, label
+EXTRA_COLUMNS = {  # beside doc_id, text, label
+    GENERATION: (RESPONSE, CONTEXT),
+    PAIRS: (CHOSEN, REJECTED, CONTEXT),
+    DOCUMENTS: (),
+}
 
 
 @dataclass

@@ -26,6 +26,9 @@ class GateSettings:
     min_preference_accuracy: float = setting(
         0.6, "a preference-tuned model's least share of test pairs whose chosen answer its reward ranks first"
     )
+    min_perplexity_gain: float = setting(
+        0.0, "an adapted model's held-out perplexity must fall below its base's by more than this fraction; -1 = off"
+    )
 
 
 def gate_verdict(shortfalls: dict, regressions: dict, minimums: dict, settings: GateSettings) -> dict[str, object]:
@@ -149,6 +152,30 @@ def preference_gate(report: Mapping, settings: GateSettings, production: dict | 
         regressions["sft_rouge_l"] = {  # the answers of the SFT model it tuned, on that dataset's test prompts
             "observed": metrics["sft_rouge_l"],
             "production": metrics["base_sft_rouge_l"],
+            "tolerance": settings.max_regression,
+        }
+    return gate_verdict(shortfalls, regressions, minimums, settings)
+
+
+def domain_gate(report: Mapping, settings: GateSettings, production: dict | None) -> dict[str, object]:
+    """An adapted model's gate: held-out perplexity below its base's by more than `min_perplexity_gain` (a
+    fraction), and no more than `max_regression` (a fraction) above production's on the same documents."""
+    metrics = report["metrics"]
+    minimums = {"perplexity_gain": settings.min_perplexity_gain}
+    shortfalls = {}
+    if settings.min_perplexity_gain > -1 and metrics["perplexity_gain"] <= settings.min_perplexity_gain:
+        shortfalls["perplexity_gain"] = {
+            "observed": metrics["perplexity_gain"],
+            "minimum": settings.min_perplexity_gain,
+            "perplexity": metrics["perplexity"],
+            "base_perplexity": metrics["base_perplexity"],
+        }
+    regressions = {}
+    known = production and "perplexity" in production
+    if known and metrics["perplexity"] > production["perplexity"] * (1 + settings.max_regression):
+        regressions["perplexity"] = {
+            "observed": metrics["perplexity"],
+            "production": production["perplexity"],
             "tolerance": settings.max_regression,
         }
     return gate_verdict(shortfalls, regressions, minimums, settings)

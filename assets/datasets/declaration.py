@@ -11,12 +11,20 @@ import yaml
 from assets.readers.mapping import RecordMapping
 from assets.storage.records import CHOSEN, RESPONSE
 from rules.yaml_reader import YamlError, YamlReader
-from trainers.bundle import EXTRA_COLUMNS, GENERATION, PAIRS
+from trainers.bundle import DOCUMENTS, EXTRA_COLUMNS, GENERATION, PAIRS
 
 DATASET_NAME = re.compile(r"[a-z][a-z0-9_-]{0,31}")
 NEW_LABEL_POLICIES = ("error", "quarantine", "accept")
-TASK_KINDS = ("classification", GENERATION, PAIRS)
-CAUSAL_LM_TASKS = (GENERATION, PAIRS)  # tasks with no labels: a causal LM learns answers, or which answer is better
+TASK_KINDS = ("classification", GENERATION, PAIRS, DOCUMENTS)
+# tasks with no labels: a causal LM learns answers, which answer is better, or a domain's documents
+CAUSAL_LM_TASKS = (GENERATION, PAIRS, DOCUMENTS)
+
+
+TASK_COLUMNS = {  # a causal LM task's column, and where its data comes from
+    GENERATION: (RESPONSE, "responses come from the source's response_column"),
+    PAIRS: (CHOSEN, "answers come from the source's chosen_column and rejected_column"),
+    DOCUMENTS: ("text", "documents are the source's text_column"),
+}
 
 
 class DatasetError(YamlError):
@@ -27,7 +35,8 @@ class DatasetError(YamlError):
 class Task:
     """One label column to predict, with its label set (None: frozen from the first validated version); or, of kind
     `generation`, the response a causal language model learns to write for each prompt (the text); or, of kind
-    `preference`, a chosen and a rejected answer to each prompt."""
+    `preference`, a chosen and a rejected answer to each prompt; or, of kind `pretraining`, the documents
+    themselves (the text), which a causal LM continues its pre-training on."""
 
     name: str
     column: str = "label"
@@ -100,8 +109,7 @@ def load_dataset(path: Path) -> DatasetDeclaration:
     if any(task.kind in CAUSAL_LM_TASKS for task in tasks):
         if len(tasks) > 1:
             raise reader.fail(document, "tasks", f"a {tasks[0].kind} task is a dataset's only task")
-        answers = generation_mapping if tasks[0].kind == GENERATION else preference_mapping
-        mapping = answers(mapping, source or {})
+        mapping = TASK_MAPPINGS[tasks[0].kind](mapping, source or {})
     training = reader.get(document, "training", dict, default={})
     return DatasetDeclaration(
         name,
@@ -132,6 +140,16 @@ def preference_mapping(mapping: RecordMapping | None, declared: dict) -> RecordM
     return replace(mapping, text_column=prompt, chosen_column=chosen, rejected_column=rejected, label_column=None)
 
 
+def documents_mapping(mapping: RecordMapping | None, declared: dict) -> RecordMapping:
+    """A pretraining dataset's mapping: the documents from `text_column`, and no label column unless the source
+    mapping names one."""
+    mapping = mapping or RecordMapping()
+    return replace(mapping, label_column=mapping.label_column if "label_column" in declared else None)
+
+
+TASK_MAPPINGS = {GENERATION: generation_mapping, PAIRS: preference_mapping, DOCUMENTS: documents_mapping}
+
+
 def _task(reader: YamlReader, spec: object) -> Task:
     if not isinstance(spec, dict):
         raise DatasetError(f"{reader.path}: each task must be a mapping with name, kind, column, labels, new_labels")
@@ -141,11 +159,8 @@ def _task(reader: YamlReader, spec: object) -> Task:
         raise reader.fail(spec, "kind", f"expected one of {', '.join(TASK_KINDS)}")
     if kind in CAUSAL_LM_TASKS:
         if "labels" in spec or "column" in spec:
-            answers = "responses come from the source's response_column"
-            if kind == PAIRS:
-                answers = "answers come from the source's chosen_column and rejected_column"
-            raise reader.fail(spec, "kind", f"a {kind} task has no labels; its {answers}")
-        return Task(reader.get(spec, "name", str), RESPONSE if kind == GENERATION else CHOSEN, None, "accept", kind)
+            raise reader.fail(spec, "kind", f"a {kind} task has no labels; its {TASK_COLUMNS[kind][1]}")
+        return Task(reader.get(spec, "name", str), TASK_COLUMNS[kind][0], None, "accept", kind)
     labels = reader.get(spec, "labels", list, default=None)
     if labels is not None and (not labels or not all(isinstance(label, str) and label for label in labels)):
         raise reader.fail(spec, "labels", "a label set is a non-empty list of non-empty strings")

@@ -70,7 +70,8 @@ def split_examples(
     kind: str = "classification",
 ) -> tuple[dict[str, pl.DataFrame], BundleManifest]:
     """The examples per split and the bundle manifest that describes them; train and val must not be empty. A
-    generation dataset's examples carry their `response` and no labels, a preference dataset's its two answers."""
+    generation dataset's examples carry their `response` and no labels, a preference dataset's its two answers, a
+    pretraining dataset's only the documents."""
     splits = {split: examples.filter(pl.col("split") == split) for split in SPLITS}
     if splits["train"].is_empty() or splits["val"].is_empty():
         raise ValueError(f"no train or val examples in versions {versions}")
@@ -78,7 +79,7 @@ def split_examples(
         missing = [column for column in EXTRA_COLUMNS[kind] if column != CONTEXT and column not in examples.columns]
         if missing:
             raise ValueError(f"the training examples have no {' or '.join(missing)} column; re-materialize them")
-        if CONTEXT not in examples.columns:  # prompt and response records: no earlier turns
+        if CONTEXT in EXTRA_COLUMNS[kind] and CONTEXT not in examples.columns:  # single prompts: no earlier turns
             splits = {
                 split: frame.with_columns(pl.lit(None, pl.String).alias(CONTEXT)) for split, frame in splits.items()
             }

@@ -20,7 +20,6 @@ from service.server import ServiceThread
 from tests.dagster_project.pipeline import Pipeline
 from tests.dagster_project.test_cli import _refinery
 from tests.servers import call
-from trainers.generative.tiny import build_tiny_causal_lm
 from trainers.registry import read_aliases, read_card
 
 DEVICES = ["printer", "laptop", "badge", "router", "monitor", "phone", "scanner", "headset", "keyboard", "tablet"]
@@ -77,8 +76,10 @@ def declare(home: RefineryHome, base: Path) -> None:
     (home.datasets / "answers.yaml").write_text(yaml.safe_dump(declaration))
 
 
-def test_a_generation_dataset_goes_from_its_declaration_to_a_served_causal_lm(tmp_path: Path) -> None:
-    base = build_tiny_causal_lm(tmp_path / "tiny-llama")
+def test_a_generation_dataset_goes_from_its_declaration_to_a_served_causal_lm(
+    tmp_path: Path, tiny_causal_lm: Path
+) -> None:
+    base = tiny_causal_lm
     home = RefineryHome(tmp_path / "home").ensure()
     declare(home, base)
     write_answers(tmp_path / "drop", 240)
@@ -144,8 +145,10 @@ def test_a_generation_dataset_goes_from_its_declaration_to_a_served_causal_lm(tm
     assert status == 200 and body["model_version"] == production.name and body["text"]
 
 
-def test_init_declares_a_generation_dataset_that_run_takes_to_a_deployed_causal_lm(tmp_path: Path) -> None:
-    base = build_tiny_causal_lm(tmp_path / "tiny-llama")
+def test_init_declares_a_generation_dataset_that_run_takes_to_a_deployed_causal_lm(
+    tmp_path: Path, tiny_causal_lm: Path
+) -> None:
+    base = tiny_causal_lm
     write_answers(tmp_path / "drop", 240)
     home = tmp_path / "home"
     init = _refinery(
@@ -189,8 +192,10 @@ def write_chats(folder: Path, rows: int, seed: int = 4) -> None:
             handle.write(json.dumps({"id": f"chat-{n}", "messages": messages}) + "\n")
 
 
-def test_a_chat_dataset_trains_on_whole_conversations_with_personal_data_masked_in_every_turn(tmp_path: Path) -> None:
-    base = build_tiny_causal_lm(tmp_path / "tiny-llama")
+def test_a_chat_dataset_trains_on_whole_conversations_with_personal_data_masked_in_every_turn(
+    tmp_path: Path, tiny_causal_lm: Path
+) -> None:
+    base = tiny_causal_lm
     home = RefineryHome(tmp_path / "home").ensure()
     declaration = {
         "name": "chats",

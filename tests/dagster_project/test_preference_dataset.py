@@ -16,7 +16,6 @@ from assets.storage.home import RefineryHome
 from dagster_project.jobs import PIPELINE_JOB
 from tests.dagster_project.pipeline import Pipeline
 from tests.dagster_project.test_cli import _refinery
-from trainers.generative.tiny import build_tiny_causal_lm
 from trainers.registry import read_aliases, read_card
 
 DEVICES = ["printer", "laptop", "badge", "router", "monitor", "phone", "scanner", "headset", "keyboard", "tablet"]
@@ -74,8 +73,10 @@ def declare(home: RefineryHome, base: Path) -> None:
     (home.datasets / "tone.yaml").write_text(yaml.safe_dump(declaration))
 
 
-def test_a_preference_dataset_goes_from_trl_shaped_jsonl_to_a_deployed_preference_tuned_model(tmp_path: Path) -> None:
-    base = build_tiny_causal_lm(tmp_path / "tiny-llama")
+def test_a_preference_dataset_goes_from_trl_shaped_jsonl_to_a_deployed_preference_tuned_model(
+    tmp_path: Path, tiny_causal_lm: Path
+) -> None:
+    base = tiny_causal_lm
     home = RefineryHome(tmp_path / "home").ensure()
     declare(home, base)
     drop = tmp_path / "drop"
@@ -147,12 +148,12 @@ def test_init_recognises_conversational_pairs_and_declares_a_preference_dataset_
 
 
 def test_a_preference_run_starts_from_the_sft_dataset_s_production_model_and_its_answers_are_guarded(
-    tmp_path: Path,
+    tmp_path: Path, tiny_causal_lm: Path
 ) -> None:
     from tests.dagster_project.test_generation_dataset import declare as declare_answers
     from tests.dagster_project.test_generation_dataset import write_answers
 
-    base = build_tiny_causal_lm(tmp_path / "tiny-llama")
+    base = tiny_causal_lm
     home = RefineryHome(tmp_path / "home").ensure()
     declare_answers(home, base)
     declare(home, base)

@@ -8,7 +8,16 @@ import typing
 import pytest
 
 from contracts import model_folder
-from contracts.model_folder import CAUSAL_LM, CLASSIFIER, GENERATOR, MULTITASK, PREFERENCE, TFIDF, TRANSFORMER
+from contracts.model_folder import (
+    CAUSAL_LM,
+    CLASSIFIER,
+    DOMAIN_LM,
+    GENERATOR,
+    MULTITASK,
+    PREFERENCE,
+    TFIDF,
+    TRANSFORMER,
+)
 from trainers.bundle import GENERATION, BundleManifest
 from trainers.generative.params import SftParams
 from trainers.kinds import (
@@ -49,6 +58,7 @@ def test_every_kind_name_the_contracts_declare_is_registered_with_its_family() -
         TFIDF: CLASSIFIER,
         CAUSAL_LM: GENERATOR,
         PREFERENCE: GENERATOR,
+        DOMAIN_LM: GENERATOR,
     }
     assert {name: kind.family for name, kind in KINDS.items()} == declared
 

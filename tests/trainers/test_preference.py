@@ -59,10 +59,8 @@ def test_response_log_probabilities_count_only_the_labelled_next_tokens() -> Non
 
 
 @pytest.fixture(scope="module")
-def tiny(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    from trainers.generative.tiny import build_tiny_causal_lm
-
-    return build_tiny_causal_lm(tmp_path_factory.mktemp("tiny-llm") / "model")
+def tiny(tiny_causal_lm: Path) -> Path:
+    return tiny_causal_lm
 
 
 def with_lora(folder: Path, *, random_adapters: bool = False):

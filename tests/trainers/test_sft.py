@@ -16,7 +16,6 @@ from trainers.generative.generation import load_causal_lm, normalized, reference
 from trainers.generative.packing import IGNORE, collate_rows, pack_examples, tokenize_example, unpacked_rows
 from trainers.generative.params import SftParams
 from trainers.generative.sft import fit_sft
-from trainers.generative.tiny import build_tiny_causal_lm
 from trainers.generative.train import run_sft
 from trainers.reports import read_metrics_csv_text
 
@@ -37,8 +36,8 @@ def instructions(count: int, seed: int) -> list[dict[str, str]]:
 
 
 @pytest.fixture(scope="module")
-def tiny_lm(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    return build_tiny_causal_lm(tmp_path_factory.mktemp("tiny-llama") / "model")
+def tiny_lm(tiny_causal_lm: Path) -> Path:
+    return tiny_causal_lm
 
 
 @pytest.fixture(scope="module")

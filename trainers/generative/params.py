@@ -68,3 +68,13 @@ class SftParams:
 
     def to_dict(self) -> dict[str, object]:
         return asdict(self)
+
+
+@dataclass(frozen=True)
+class PretrainingParams(SftParams):
+    """Continued pre-training: the SFT run's settings, with the loss on every token of the documents."""
+
+    model_kind: str = "domain_lm"
+    learning_rate: float = 1e-4
+    max_epochs: int = 1
+    max_length: int = 512  # tokens per row: a longer document is split into rows of this many

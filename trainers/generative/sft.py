@@ -20,6 +20,7 @@ from trainers.generative.chat import ensure_chat_template
 from trainers.generative.packing import (
     IGNORE,
     PackedRow,
+    TokenizedExample,
     collate_rows,
     pack_examples,
     tokenize_example,
@@ -27,6 +28,8 @@ from trainers.generative.packing import (
 )
 from trainers.generative.params import SftParams
 from trainers.model import clip_gradients, resolve_precision
+
+Tokenize = Callable[[object, Mapping, int], list[TokenizedExample]]  # (tokenizer, record, max_length) -> examples
 
 
 class CausalLMModule(L.LightningModule):
@@ -100,10 +103,22 @@ class SftData:
     truncated: int
 
 
-def prepare_rows(tokenizer, train: Sequence[Mapping], val: Sequence[Mapping], params: SftParams) -> SftData:
-    """Tokenize both splits and pack them (or not) into rows of at most `max_length` tokens."""
+def supervised_example(tokenizer, record: Mapping, max_length: int) -> list[TokenizedExample]:
+    """A prompt/response (or chat) record as one example: the loss on the response."""
+    return [tokenize_example(tokenizer, record, max_length)]
+
+
+def prepare_rows(
+    tokenizer,
+    train: Sequence[Mapping],
+    val: Sequence[Mapping],
+    params: SftParams,
+    tokenize: Tokenize = supervised_example,
+) -> SftData:
+    """Tokenize both splits (`tokenize`: a record's examples) and pack them (or not) into rows of at most
+    `max_length` tokens."""
     tokenized = {
-        name: [tokenize_example(tokenizer, r, params.max_length) for r in records]
+        name: [example for r in records for example in tokenize(tokenizer, r, params.max_length)]
         for name, records in (("train", train), ("val", val))
     }
     rows = pack_examples if params.packing else lambda examples, _: unpacked_rows(examples)
@@ -239,14 +254,17 @@ def fit_sft(
     params: SftParams,
     checkpoints: Path | None = None,
     log: Callable[[str], None] | None = None,
+    *,
+    tokenize: Tokenize = supervised_example,
 ) -> SftResult:
     """Fine-tune on `train`, measuring val loss before and after each epoch; resumes from `checkpoints/last.ckpt`;
-    progress goes to `log` every `log_every_n_steps` steps, the metrics to the result's `metrics.csv` text."""
+    progress goes to `log` every `log_every_n_steps` steps, the metrics to the result's `metrics.csv` text.
+    `tokenize` turns a record into examples (default: a prompt and its response, the loss on the response)."""
     from lightning.pytorch.loggers import CSVLogger
 
     L.seed_everything(params.seed, workers=True, verbose=False)
     model, tokenizer = load_base(params)
-    data = prepare_rows(tokenizer, train, val, params)
+    data = prepare_rows(tokenizer, train, val, params, tokenize)
     if not data.train_rows or not data.val_rows:
         raise ValueError(f"SFT needs train and val examples, got {data.train_examples} and {data.val_examples}")
     module = CausalLMModule(model, params)

@@ -5,18 +5,24 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from contracts.model_folder import CAUSAL_LM, CLASSIFIER, MULTITASK, PREFERENCE, TRANSFORMER
-from trainers.bundle import CLASSIFICATION, GENERATION, PAIRS, BundleManifest
-from trainers.kinds import causal_lm, multitask, preference, tfidf, transformer
+from contracts.model_folder import CAUSAL_LM, CLASSIFIER, DOMAIN_LM, MULTITASK, PREFERENCE, TRANSFORMER
+from trainers.bundle import CLASSIFICATION, DOCUMENTS, GENERATION, PAIRS, BundleManifest
+from trainers.kinds import causal_lm, domain_lm, multitask, preference, tfidf, transformer
 from trainers.kinds.kind import ModelKind
 from trainers.registry import model_card
 
 __all__ = ["KINDS", "ModelKind", "kind_named", "kind_of", "kind_of_card", "load_classifier", "training_kind"]
 
 KINDS: dict[str, ModelKind] = {
-    kind.name: kind for kind in (transformer.KIND, multitask.KIND, tfidf.KIND, causal_lm.KIND, preference.KIND)
+    kind.name: kind
+    for kind in (transformer.KIND, multitask.KIND, tfidf.KIND, causal_lm.KIND, preference.KIND, domain_lm.KIND)
 }
-DEFAULT_KIND = {CLASSIFICATION: TRANSFORMER, GENERATION: CAUSAL_LM, PAIRS: PREFERENCE}  # by the bundle's kind
+DEFAULT_KIND = {  # by the bundle's kind
+    CLASSIFICATION: TRANSFORMER,
+    GENERATION: CAUSAL_LM,
+    PAIRS: PREFERENCE,
+    DOCUMENTS: DOMAIN_LM,
+}
 
 
 class UnknownModelKindError(ValueError):
