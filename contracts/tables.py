@@ -11,4 +11,5 @@ QUARANTINE = "quarantine"
 DEDUP_INDEX = "dedup_index"  # MinHash band keys of clean documents, for near-duplicates across versions
 CATALOG = "dataset_versions"  # one row per version: its source, files and record counts
 SERVICE_PREDICTIONS = "predictions"  # appended by `refinery serve`
-FEEDBACK = "feedback"  # true labels posted to the service
+FEEDBACK = "feedback"  # true labels, and ratings and corrections of answers, posted to the service
+GENERATIONS = "generations"  # every answer `refinery serve` generated, masked

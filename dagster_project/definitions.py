@@ -19,6 +19,7 @@ from assets.training import fine_tuned_model
 from assets.training_data import training_examples
 from dagster_project.jobs import refinery_monitoring, refinery_pipeline
 from dagster_project.sensors import (
+    answer_feedback_sensor,
     build_source_sensors,
     drift_retraining_sensor,
     feedback_sensor,
@@ -63,6 +64,7 @@ def build_definitions(home: RefineryHome, sources_dir: Path | None = None) -> dg
             landing_sensor,
             drift_retraining_sensor,
             feedback_sensor,
+            answer_feedback_sensor,
             service_monitoring_sensor,
             *build_source_sensors(load_sources(sources_dir)),
         ],

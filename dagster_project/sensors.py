@@ -6,6 +6,7 @@ from typing import TYPE_CHECKING
 
 import dagster as dg
 
+from assets.datasets.answer_feedback import answer_feedback_tick
 from assets.models.retraining import retraining_version
 from assets.monitoring import MODEL_MONITORING
 from assets.partitions import DATASET_VERSIONS, dataset_versions
@@ -142,6 +143,18 @@ def feedback_sensor(context: dg.SensorEvaluationContext, lake: LakeResource, lan
     versions, cursor = feedback_tick(lake, Path(landing.root), known, after)
     if not versions:
         return dg.SkipReason("no new feedback labels")
+    return register_versions(versions, cursor)
+
+
+@dg.sensor(job=refinery_pipeline, minimum_interval_seconds=300, default_status=dg.DefaultSensorStatus.STOPPED)
+def answer_feedback_sensor(context: dg.SensorEvaluationContext, lake: LakeResource, landing: LandingResource):
+    """Corrections and ratings of the service's answers become a preference dataset version (tuning the generation
+    dataset's production model, declared on first use) and one pipeline run: preference run, gate, deploy."""
+    cursor = json.loads(context.cursor) if context.cursor else None
+    known = set(context.instance.get_dynamic_partitions(DATASET_VERSIONS))
+    versions, cursor = answer_feedback_tick(lake, Path(landing.root), known, cursor)
+    if not versions:
+        return dg.SkipReason("no new corrections or ratings of answers")
     return register_versions(versions, cursor)
 
 

@@ -244,15 +244,20 @@ def add_routes(
         require_token(request.headers.get("authorization"), token)
         return app.openapi()
 
-    add_model_routes(app, served, appender, metrics, token)
-    add_generation_routes(app, served, appender, metrics, token)
+    recent = RecentPredictions()  # the ids /feedback may name: predictions and generations this service answered
+    add_model_routes(app, served, appender, metrics, token, recent)
+    add_generation_routes(app, served, appender, metrics, token, recent)
 
 
 def add_model_routes(
-    app: FastAPI, served: ServedModels, appender: DeltaAppender, metrics: ServiceMetrics, token: str | None
+    app: FastAPI,
+    served: ServedModels,
+    appender: DeltaAppender,
+    metrics: ServiceMetrics,
+    token: str | None,
+    recent: RecentPredictions,
 ) -> None:
     """/predict and /feedback: JSON bodies within their size limit, the token when one is set."""
-    recent = RecentPredictions()
 
     @app.post("/predict", openapi_extra=json_body_schema(PredictBody))
     async def predict_only(request: Request):

@@ -8,7 +8,6 @@ import json
 import queue
 import threading
 import time
-import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -22,7 +21,6 @@ from trainers.generative.generation import Generator, Limits, StreamState
 MAX_NEW_TOKENS = 256  # per request; a request asking for more is refused
 MAX_PROMPT_CHARS = 16_000  # all messages together
 MAX_MESSAGES = 64
-GENERATIONS_TABLE = "generations"
 MAX_STREAMS = 8  # streams generating at once; one more is refused with 503
 GENERATION_TIMEOUT_S = 300.0
 GENERATE_KEYS = {"prompt", "messages", "max_new_tokens", "temperature", "top_p", "stream", "stop"}
@@ -239,7 +237,9 @@ def finish_reason(tokens: int, limits: Limits) -> str:
     return "length" if tokens >= limits.max_new_tokens else "stop"
 
 
-def generate_events(pieces: Iterator[str], state: StreamState, version: str, limits: Limits) -> Iterator[str]:
+def generate_events(
+    pieces: Iterator[str], state: StreamState, version: str, limits: Limits, generation_id: str
+) -> Iterator[str]:
     """/generate's stream: {"text": piece} events, then {"done": true, ...} (or {"error": ...}) and [DONE]."""
     try:
         for piece in pieces:
@@ -251,6 +251,7 @@ def generate_events(pieces: Iterator[str], state: StreamState, version: str, lim
             {
                 "done": True,
                 "model_version": version,
+                "generation_id": generation_id,
                 "tokens": state.tokens,
                 "finish_reason": finish_reason(state.tokens, limits),
             }
@@ -297,10 +298,21 @@ def chat_events(
     yield sse("[DONE]")
 
 
-def chat_completion(model: str, text: str, tokens: int, prompt_tokens: int, limits: Limits) -> dict[str, object]:
-    """A whole answer in OpenAI's chat.completion shape."""
+@dataclass(frozen=True)
+class Answer:
+    """A whole answer as the log keeps it: its id (what /feedback names), model version, text and token count."""
+
+    generation_id: str
+    version: str
+    text: str
+    tokens: int
+
+
+def chat_completion(model: str, answer: Answer, prompt_tokens: int, limits: Limits) -> dict[str, object]:
+    """A whole answer in OpenAI's chat.completion shape; its id names the logged generation."""
+    text, tokens = answer.text, answer.tokens
     return {
-        "id": f"chatcmpl-{uuid.uuid4().hex}",
+        "id": f"chatcmpl-{answer.generation_id}",
         "object": "chat.completion",
         "created": int(time.time()),
         "model": model,

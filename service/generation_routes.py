@@ -4,6 +4,7 @@ with the service's token, metrics and a log of every answer whose personal data 
 from __future__ import annotations
 
 import asyncio
+import json
 import threading
 import time
 import uuid
@@ -13,11 +14,12 @@ from fastapi import FastAPI, Request
 from fastapi.responses import Response, StreamingResponse
 
 from contracts.model_folder import GENERATOR
+from contracts.tables import GENERATIONS
 from service.access import require_token
 from service.batcher import ServiceBusyError
 from service.generation import (
-    GENERATIONS_TABLE,
     MAX_STREAMS,
+    Answer,
     GenerationRequest,
     chat_completion,
     chat_events,
@@ -28,7 +30,7 @@ from service.generation import (
 from service.logbook import DeltaAppender
 from service.prometheus import ServiceMetrics
 from service.request_schemas import ChatCompletionBody, GenerateBody, json_body_schema
-from service.requests import RequestError, read_json_body
+from service.requests import RecentPredictions, RequestError, read_json_body
 from service.served import ServedModel, ServedModels
 from trainers.generative.generation import StreamState
 
@@ -63,33 +65,43 @@ def check_context(model: ServedModel, request: GenerationRequest) -> int:
     return used
 
 
-class Generations:
-    """What the routes share: the stream limit, the log, and the two ways of answering."""
+def masked_context(messages: list[dict[str, str]]) -> str | None:
+    """The turns before the last one, masked, as JSON (None for a single prompt): a logged answer's conversation."""
+    earlier = [{"role": m["role"], "content": masked(m["content"])} for m in messages[:-1]]
+    return json.dumps(earlier, ensure_ascii=False) if earlier else None
 
-    def __init__(self, appender: DeltaAppender, metrics: ServiceMetrics) -> None:
-        self.appender, self.metrics = appender, metrics
+
+class Generations:
+    """What the routes share: the stream limit, the log, the ids /feedback may name, and the two ways of answering."""
+
+    def __init__(self, appender: DeltaAppender, metrics: ServiceMetrics, recent: RecentPredictions) -> None:
+        self.appender, self.metrics, self.recent = appender, metrics, recent
         self.streams = threading.BoundedSemaphore(MAX_STREAMS)
 
-    def log(self, model: ServedModel, version: str, request: GenerationRequest, text: str, tokens: int) -> None:
-        """Log one answer, its prompt and answer masked, and count its tokens."""
-        self.metrics.generated_tokens.labels(model.dataset).inc(tokens)
+    def log(self, model: ServedModel, answer: Answer, request: GenerationRequest) -> None:
+        """Log one answer under its id, its prompt, context and answer masked, and count its tokens."""
+        self.metrics.generated_tokens.labels(model.dataset).inc(answer.tokens)
         self.appender.add(
-            GENERATIONS_TABLE,
+            GENERATIONS,
             [
                 {
-                    "generation_id": uuid.uuid4().hex,
+                    "generation_id": answer.generation_id,
                     "generated_at": time.time(),
                     "dataset": model.dataset,
-                    "model_version": version,
+                    "model_version": answer.version,
                     "prompt": masked(request.messages[-1]["content"]),
-                    "answer": masked(text),
-                    "tokens": tokens,
+                    "context": masked_context(request.messages),
+                    "answer": masked(answer.text),
+                    "tokens": answer.tokens,
                 }
             ],
         )
+        self.recent.add([answer.generation_id])
 
-    def stream(self, model: ServedModel, request: GenerationRequest) -> tuple[Iterator[str], StreamState, str]:
-        """The answer's pieces (logged once complete); at most MAX_STREAMS generate at once, one more is refused."""
+    def stream(self, model: ServedModel, request: GenerationRequest) -> tuple[Iterator[str], StreamState, str, str]:
+        """The answer's pieces (logged once complete), its state, model version and id; at most MAX_STREAMS generate
+        at once, one more is refused."""
+        generation_id = uuid.uuid4().hex
         if not self.streams.acquire(blocking=False):
             raise ServiceBusyError(f"{MAX_STREAMS} answers are already streaming")
         generator, version = model.holder.generator, model.holder.version
@@ -110,23 +122,30 @@ class Generations:
             except Exception:
                 self.metrics.streams_failed.inc()
                 raise
-            self.log(model, version, request, "".join(text), state.tokens)
+            self.log(model, Answer(generation_id, version, "".join(text), state.tokens), request)
 
-        return logged(), state, version
+        return logged(), state, version, generation_id
 
-    async def whole(self, model: ServedModel, request: GenerationRequest) -> tuple[str, str, int, int]:
-        """The model version, answer, its token count and the prompt's, once the batched generation is done."""
+    async def whole(self, model: ServedModel, request: GenerationRequest) -> tuple[Answer, int]:
+        """The logged answer and the prompt's token count, once the batched generation is done."""
         used = await asyncio.to_thread(check_context, model, request)
         version, (text, tokens) = await model.batcher.generate(request.messages, request.limits)
-        await asyncio.to_thread(self.log, model, version, request, text, tokens)
-        return version, text, tokens, used
+        answer = Answer(uuid.uuid4().hex, version, text, tokens)
+        await asyncio.to_thread(self.log, model, answer, request)
+        return answer, used
 
 
 def add_generation_routes(
-    app: FastAPI, served: ServedModels, appender: DeltaAppender, metrics: ServiceMetrics, token: str | None
+    app: FastAPI,
+    served: ServedModels,
+    appender: DeltaAppender,
+    metrics: ServiceMetrics,
+    token: str | None,
+    recent: RecentPredictions,
 ) -> None:
-    """POST /generate, /generate/{dataset} and /v1/chat/completions; GET /v1/models."""
-    answers = Generations(appender, metrics)
+    """POST /generate, /generate/{dataset} and /v1/chat/completions; GET /v1/models. Every answer has an id
+    (`generation_id`; a chat completion's `chatcmpl-<id>`) that POST /feedback can rate or correct."""
+    answers = Generations(appender, metrics, recent)
 
     @app.post("/generate", response_model=None, openapi_extra=json_body_schema(GenerateBody))
     async def generate_only(request: Request) -> Response | dict:
@@ -142,11 +161,17 @@ def add_generation_routes(
         parsed = parse_generate_request(await read_json_body(request))
         if parsed.stream:
             await asyncio.to_thread(check_context, model, parsed)
-            pieces, state, version = answers.stream(model, parsed)
-            events = generate_events(pieces, state, version, parsed.limits)
+            pieces, state, version, generation_id = answers.stream(model, parsed)
+            events = generate_events(pieces, state, version, parsed.limits, generation_id)
             return StreamingResponse(events, media_type="text/event-stream")
-        version, text, tokens, _ = await answers.whole(model, parsed)
-        return {"dataset": model.dataset, "model_version": version, "text": text, "tokens": tokens}
+        answer, _ = await answers.whole(model, parsed)
+        return {
+            "dataset": model.dataset,
+            "model_version": answer.version,
+            "generation_id": answer.generation_id,
+            "text": answer.text,
+            "tokens": answer.tokens,
+        }
 
     @app.post("/v1/chat/completions", response_model=None, openapi_extra=json_body_schema(ChatCompletionBody))
     async def chat(request: Request) -> Response | dict:
@@ -155,13 +180,13 @@ def add_generation_routes(
         model = await generative(served, parsed.model)
         if parsed.stream:
             used = await asyncio.to_thread(check_context, model, parsed)
-            pieces, state, _ = answers.stream(model, parsed)
+            pieces, state, _, generation_id = answers.stream(model, parsed)
             usage = used if parsed.include_usage else None
-            completion = f"chatcmpl-{uuid.uuid4().hex}"
+            completion = f"chatcmpl-{generation_id}"
             events = chat_events(pieces, state, model.dataset, completion, parsed.limits, usage)
             return StreamingResponse(events, media_type="text/event-stream")
-        _, text, tokens, used = await answers.whole(model, parsed)
-        return chat_completion(model.dataset, text, tokens, used, parsed.limits)
+        answer, used = await answers.whole(model, parsed)
+        return chat_completion(model.dataset, answer, used, parsed.limits)
 
     @app.get("/v1/models")
     async def models(request: Request) -> dict:

@@ -18,12 +18,16 @@ class PredictBody(pydantic.BaseModel):
 
 
 class FeedbackItem(pydantic.BaseModel):
+    """One of label (a classifier's prediction), rating (up or down) or correction (a generation's better answer)."""
+
     prediction_id: str
-    label: str
+    label: str | None = None
+    rating: Literal["up", "down"] | None = None
+    correction: str | None = None
 
 
 class FeedbackBody(pydantic.BaseModel):
-    """POST /feedback: the right labels of predictions this service answered."""
+    """POST /feedback: the right labels of predictions, or ratings and corrections of answers, this service gave."""
 
     feedback: list[FeedbackItem] = pydantic.Field(min_length=1, max_length=256)
 

@@ -54,19 +54,33 @@ def parse_predict_request(body: bytes) -> list[str]:
     return texts
 
 
+RATINGS = ("up", "down")
+FEEDBACK_KINDS = ("label", "rating", "correction")  # a prediction's right label; a generation's rating or better answer
+
+
 def parse_feedback_request(body: bytes) -> list[dict[str, str]]:
-    """Validate a /feedback body: {"feedback": [{"prediction_id": str, "label": str}, ...]}."""
+    """Validate a /feedback body: {"feedback": [{"prediction_id": str, <one of label, rating, correction>}, ...]};
+    a chat completion's id (`chatcmpl-<id>`) names its generation."""
     payload = json_body(body)
     items = payload.get("feedback") if isinstance(payload, dict) else None
     if not isinstance(items, list) or not 1 <= len(items) <= MAX_TEXTS:
         shape = '{"feedback": [{"prediction_id": "...", "label": "..."}, ...]}'
         raise RequestError(f"body must be {shape} with 1 to {MAX_TEXTS} items")
-    for index, item in enumerate(items):
-        if not isinstance(item, dict) or not all(isinstance(item.get(k), str) for k in ("prediction_id", "label")):
-            raise RequestError(f"feedback[{index}] needs string fields prediction_id and label")
-        if not item["label"].strip() or len(item["label"]) > MAX_LABEL_CHARS:
-            raise RequestError(f"feedback[{index}].label must hold 1 to {MAX_LABEL_CHARS} characters")
-    return [{"prediction_id": item["prediction_id"], "label": item["label"]} for item in items]
+    return [feedback_item(item, index) for index, item in enumerate(items)]
+
+
+def feedback_item(item: object, index: int) -> dict[str, str]:
+    """One feedback item: a prediction's label, or a generation's rating (up, down) or corrected answer."""
+    given = [kind for kind in FEEDBACK_KINDS if isinstance(item, dict) and kind in item]
+    if not isinstance(item, dict) or not isinstance(item.get("prediction_id"), str) or len(given) != 1:
+        raise RequestError(f"feedback[{index}] needs a string prediction_id and one of {', '.join(FEEDBACK_KINDS)}")
+    kind, value = given[0], item[given[0]]
+    limit = MAX_LABEL_CHARS if kind == "label" else MAX_CHARS
+    if not isinstance(value, str) or not value.strip() or len(value) > limit:
+        raise RequestError(f"feedback[{index}].{kind} must be text of 1 to {limit} characters")
+    if kind == "rating" and value not in RATINGS:
+        raise RequestError(f"feedback[{index}].rating must be one of {', '.join(RATINGS)}, not {value!r}")
+    return {"prediction_id": item["prediction_id"].removeprefix("chatcmpl-"), kind: value}
 
 
 async def read_json_body(request) -> bytes:

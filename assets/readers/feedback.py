@@ -32,6 +32,9 @@ def pending_feedback(lake: Lake, after: float | None) -> tuple[pl.DataFrame, pl.
     if not lake.exists(FEEDBACK):
         return empty, empty.select("prediction_id", "received_at")
     feedback = pl.read_delta(lake.uri(FEEDBACK))
+    if "label" not in feedback.columns:  # only generations were rated or corrected so far
+        return empty, empty.select("prediction_id", "received_at")
+    feedback = feedback.filter(pl.col("label").is_not_null()).select("prediction_id", "label", "received_at")
     if after is not None:
         feedback = feedback.filter(pl.col("received_at") > after)
     feedback = feedback.sort("received_at").unique("prediction_id", keep="last", maintain_order=True)

@@ -34,9 +34,12 @@ def as_turns(prompt: object) -> list:
 def split_pair(prompt: object, chosen: object, rejected: object) -> tuple[str, str, str, str | None]:
     """(prompt text, chosen answer, rejected answer, earlier turns as JSON or None), else PairShapeError."""
     if isinstance(chosen, str) and isinstance(rejected, str):
-        if not isinstance(prompt, str):
-            raise PairShapeError("two text answers need their prompt as text")
-        return prompt, chosen, rejected, None
+        if isinstance(prompt, list):  # a conversation answered two ways: each answer is the assistant's message
+            chosen, rejected = [{"role": "assistant", "content": chosen}], [{"role": "assistant", "content": rejected}]
+        elif not isinstance(prompt, str):
+            raise PairShapeError("two text answers need their prompt, as text or a list of messages")
+        else:
+            return prompt, chosen, rejected, None
     if not (isinstance(chosen, list) and isinstance(rejected, list)):
         kinds = f"{type(chosen).__name__} and {type(rejected).__name__}"
         raise PairShapeError(f"the answers are a {kinds}: both must be text or both lists of messages")
