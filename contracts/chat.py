@@ -8,7 +8,8 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 
-CHAT_FORMATS = ("openai", "sharegpt", "alpaca", "prompt-response", "preference")  # what `refinery init` recognises
+# what `refinery init` recognises; `documents` (a pretraining dataset) is declared only when asked for
+CHAT_FORMATS = ("openai", "sharegpt", "alpaca", "prompt-response", "preference", "documents")
 ROLE_NAMES = {  # a format's role name -> the role a chat template knows
     "system": "system",
     "developer": "system",  # OpenAI's newer name for system instructions

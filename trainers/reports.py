@@ -116,3 +116,33 @@ def training_curves_png(rows: list[dict[str, float]]) -> bytes:
     if not all(math.isfinite(v) for _, v in steps):
         losses.set_title("the loss became NaN or infinite")
     return _png(figure)
+
+
+def series(rows: list[dict[str, float]], key: str) -> tuple[list[float], list[float]]:
+    """One logged metric against the step: the rows that hold it."""
+    points = [(row["step"], row[key]) for row in rows if key in row and "step" in row]
+    return [x for x, _ in points], [y for _, y in points]
+
+
+def preference_curves_png(rows: list[dict[str, float]]) -> bytes:
+    """A preference run's train loss per step; its chosen and rejected rewards and their margin per step; and its
+    preference accuracy, train per step and held out at each epoch's end (0 to 1)."""
+    figure, (losses, rewards, accuracy) = _figure(15, 4, columns=3)
+    losses.plot(*series(rows, "train_loss"), color="tab:blue", label="train loss")
+    losses.set_xlabel("step")
+    losses.set_ylabel("loss")
+    losses.legend(loc="upper right")
+    for key, color in (("chosen_reward", "tab:green"), ("rejected_reward", "tab:red"), ("reward_margin", "black")):
+        rewards.plot(*series(rows, f"train_{key}"), color=color, label=key.replace("_", " "))
+    rewards.axhline(0, color="grey", linewidth=0.5)
+    rewards.set_xlabel("step")
+    rewards.set_ylabel("reward (beta x log-probability change)")
+    rewards.legend(loc="upper left")
+    accuracy.plot(*series(rows, "train_preference_accuracy"), color="tab:blue", alpha=0.4, label="train (per step)")
+    held_out = series(rows, "val_preference_accuracy")  # measured at each epoch's end, drawn at its step
+    accuracy.plot(*held_out, color="tab:orange", marker="o", label="held out (each epoch's end)")
+    accuracy.set_xlabel("step")
+    accuracy.set_ylabel("preference accuracy")
+    accuracy.set_ylim(0, 1.02)
+    accuracy.legend(loc="lower right")
+    return _png(figure)

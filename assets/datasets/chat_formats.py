@@ -17,6 +17,7 @@ from contracts.chat import CHAT_FORMATS
 
 MESSAGES_COLUMNS = ("messages", "conversations", "conversation", "chat", "dialog")
 RESPONSE_COLUMNS = ("response", "completion", "output", "answer")
+DOCUMENT_COLUMNS = ("text", "body", "content", "document", "page")
 PROMPT_COLUMNS = ("prompt", "instruction", "question", "input", "query", "text")
 
 
@@ -153,6 +154,18 @@ def chosen_chat_format(
             )
         mapping = RecordMapping(text_column=prompt, label_column=None, response_column=response_column)
         return ChatFormat("prompt-response", mapping, f"columns {prompt!r} (prompt) and {response_column!r} (response)")
+    if requested == "documents":
+        return documents_format(frame, text_column)
     if label_column and not (requested or messages_column):
         return None
     return detect_chat_format(frame, requested, messages_column)
+
+
+def documents_format(frame: pl.DataFrame, text_column: str | None) -> ChatFormat:
+    """Documents for continued pre-training: the given text column, else one named like a document's."""
+    column = text_column or column_named(frame, DOCUMENT_COLUMNS)
+    if column not in frame.columns:
+        raise ChatFormatError(f"which column holds the documents? --text-column (columns: {', '.join(frame.columns)})")
+    return ChatFormat(
+        "documents", RecordMapping(text_column=column, label_column=None), f"column {column!r} (documents)"
+    )

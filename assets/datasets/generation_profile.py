@@ -14,9 +14,21 @@ from assets.readers.conversations import ConversationShapeError, joined_prompt, 
 from assets.readers.mapping import RecordMapping
 from assets.readers.preference_pairs import PairShapeError, split_pair
 from assets.text.quality import identify_languages
-from trainers.bundle import CHOSEN, GENERATION, PAIRS, RESPONSE
+from trainers.bundle import CHOSEN, DOCUMENTS, GENERATION, PAIRS, RESPONSE
 
-SIDE_NAMES = {"text": "prompt", RESPONSE: "response", CHOSEN: "chosen answer", "rejected": "rejected answer"}
+SIDE_NAMES = {
+    "prompt": "prompt",
+    RESPONSE: "response",
+    CHOSEN: "chosen answer",
+    "rejected": "rejected answer",
+    "document": "document",
+}
+SHORTEST = {"document": 20}  # a fitted length rule's minimum (characters) where 1 would let noise through
+TASKS = {  # the task `refinery init` declares, by the sides its sample has
+    RESPONSE: Task("response", RESPONSE, None, "accept", GENERATION),
+    CHOSEN: Task("preference", CHOSEN, None, "accept", PAIRS),
+    "document": Task("domain", "text", None, "accept", DOCUMENTS),
+}
 
 
 def length_quantiles(texts: pl.Series) -> dict[str, int]:
@@ -66,6 +78,9 @@ def record_sides(frame: pl.DataFrame, chat: ChatFormat) -> tuple[dict[str, list[
     """Each side of the sample's records (prompt and response, or prompt and both answers), and the malformed."""
     if chat.mapping.chosen_column:
         return pair_sides(frame, chat.mapping)
+    if chat.name == "documents":
+        documents = frame[chat.mapping.text_column].cast(pl.String)
+        return {"document": documents.drop_nulls().to_list()}, documents.null_count()
     prompts, responses, malformed = conversation_sides(frame, chat)
     return {"prompt": prompts, RESPONSE: responses}, malformed
 
@@ -74,11 +89,11 @@ def generation_profile(frame: pl.DataFrame, chat: ChatFormat) -> dict[str, objec
     """The format found, the lengths of prompts and answers, their languages (each example's prompt and
     first answer together: a short prompt alone is too little text to tell) and the PII found on each side."""
     texts, malformed = record_sides(frame, chat)
-    if not texts["prompt"]:
-        raise ValueError(f"{chat.reason}, but no record of the sample is a prompt with its answers")
+    if not next(iter(texts.values())):
+        raise ValueError(f"{chat.reason}, but no record of the sample has the text it needs")
     sides = {side: pl.Series(values, dtype=pl.String) for side, values in texts.items()}
-    answer = next(side for side in sides if side != "prompt")
-    together = (sides["prompt"] + "\n" + sides[answer]).head(2000)
+    first, *answers = sides  # the prompt and its first answer together, or a document alone
+    together = (sides[first] + "\n" + sides[answers[0]] if answers else sides[first]).head(2000)
     languages = identify_languages(together)["language"].value_counts(sort=True).head(5)
     return {
         "rows": frame.height,
@@ -92,29 +107,29 @@ def generation_profile(frame: pl.DataFrame, chat: ChatFormat) -> dict[str, objec
     }
 
 
+def length_rule(side: str, quantiles: dict[str, int]) -> dict[str, object]:
+    """A length check fitted to a side's sample: up to twice its longest, at least 200 characters."""
+    low, high = SHORTEST.get(side, 1), max(200, quantiles["p100"] * 2)
+    check = {
+        "name": f"{side}_length",
+        "description": f"the cleaned {SIDE_NAMES[side]} is between {low} and {high} characters",
+        "str_length": {"min": low, "max": high},
+    }
+    return {"checks": [check]}
+
+
 def generation_declaration(
     name: str, profile: dict, mapping: RecordMapping, base_model: str | None
 ) -> DatasetDeclaration:
-    """A generation or preference dataset for the profiled data, its length rules fitted to it, tuning
-    `base_model`."""
+    """A generation, preference or pretraining dataset for the profiled data, its length rules fitted to it,
+    tuning `base_model`."""
     lengths = profile["lengths"]
-    kind = PAIRS if CHOSEN in lengths else GENERATION
+    task = next(TASKS[side] for side in lengths if side in TASKS)
     rules = {
         "clean_documents": {
             "columns": {
-                side: {
-                    "checks": [
-                        {
-                            "name": f"{'prompt' if side == 'text' else side}_length",
-                            "description": f"the cleaned {SIDE_NAMES[side]} is between {low} and {high} characters",
-                            "str_length": {"min": low, "max": high},
-                        }
-                    ]
-                }
-                for side, low, high in (
-                    ("text" if name == "prompt" else name, 1, max(200, quantiles["p100"] * 2))
-                    for name, quantiles in lengths.items()
-                )
+                "text" if side in ("prompt", "document") else side: length_rule(side, quantiles)
+                for side, quantiles in lengths.items()
             },
             "quality": {
                 "languages": [
@@ -130,9 +145,7 @@ def generation_declaration(
         name,
         description=f"declared by refinery init from {profile['rows']} profiled {profile['format']} records",
         mapping=mapping,
-        tasks=(Task("response", RESPONSE, None, "accept", GENERATION),)
-        if kind == GENERATION
-        else (Task("preference", CHOSEN, None, "accept", PAIRS),),
+        tasks=(task,),
         rules=rules,
         training={"model_name_or_path": base_model} if base_model else {},
     )

@@ -62,9 +62,23 @@ def file_format(path: Path, declared: str | None = None) -> str:
     return fmt
 
 
+DELIMITERS = ",;\t|"
+
+
+def header_delimiter(text: str) -> str | None:
+    """The one delimiter the first line uses outside quotes; None when it uses none or several. A header is the
+    surest witness: the sniffer, reading the records too, takes a tab inside a quoted field for the delimiter."""
+    line = re.sub(r'"[^"]*"', "", text.split("\n", 1)[0])
+    used = {delimiter for delimiter in DELIMITERS if delimiter in line}
+    return used.pop() if len(used) == 1 else None
+
+
 def _sniff_delimiter(text: str) -> str:
+    found = header_delimiter(text)
+    if found is not None:
+        return found
     try:
-        return csv.Sniffer().sniff(text, delimiters=",;\t|").delimiter
+        return csv.Sniffer().sniff(text, delimiters=DELIMITERS).delimiter
     except csv.Error:
         return ","
 

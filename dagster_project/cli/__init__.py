@@ -96,7 +96,11 @@ def add_data_commands(commands: argparse._SubParsersAction) -> None:
     init.add_argument("--json", action="store_true", help="print the profile as JSON")
     init.add_argument("--response-column", help="declare a generation dataset: this column holds the responses")
     init.add_argument("--messages-column", help="declare a chat dataset: this column holds the conversations")
-    init.add_argument("--format", choices=CHAT_FORMATS, help="the instruction or chat format (default: detected)")
+    init.add_argument(
+        "--format",
+        choices=CHAT_FORMATS,
+        help="the instruction, chat or preference format (default: detected); documents: a pretraining dataset",
+    )
     init.add_argument(
         "--base-model",
         help="a generation dataset's causal LM to fine-tune (a folder, GGUF file or hub id; default "

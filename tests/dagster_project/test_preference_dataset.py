@@ -111,8 +111,11 @@ def test_a_preference_dataset_goes_from_trl_shaped_jsonl_to_a_deployed_preferenc
     assert splits_per_prompt["split"].max() == 1  # a prompt asked twice stays in one split
 
     models = home.models / "tone"
-    card = read_card(models / read_aliases(models)["production"])
+    folder = models / read_aliases(models)["production"]
+    card = read_card(folder)
     assert card["model_kind"] == "preference" and card["dataset_versions"] == ["tone-v1"]
+    assert (folder / "training_curves.png").read_bytes().startswith(b"\x89PNG")  # loss, rewards, accuracy
+    assert "train_reward_margin" in (folder / "metrics.csv").read_text().splitlines()[0]
     metrics = card["test_evaluation"]["metrics"]
     assert metrics["preference_accuracy"] >= 0.6 and card["evaluation_gate"]["passed"]
 

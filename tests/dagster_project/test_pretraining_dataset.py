@@ -14,6 +14,7 @@ import yaml
 from assets.storage.home import RefineryHome
 from dagster_project.jobs import PIPELINE_JOB
 from tests.dagster_project.pipeline import Pipeline
+from tests.dagster_project.test_cli import _refinery
 from tests.dagster_project.test_generation_dataset import declare as declare_answers
 from tests.dagster_project.test_generation_dataset import write_answers
 from trainers.registry import read_aliases, read_card
@@ -87,3 +88,21 @@ def test_continued_pre_training_lowers_held_out_perplexity_and_a_fine_tune_on_to
     assert chain["dataset_versions"] == ["manuals-v1"] and tuned["base_model"] == str(
         home.models / "manuals" / adapted_version
     )
+
+
+def test_init_declares_documents_as_a_pretraining_dataset_whose_rules_run(tmp_path: Path) -> None:
+    write_manuals(tmp_path / "notes", 60)
+    home = tmp_path / "home"
+    init = _refinery(
+        home, "init", str(tmp_path / "notes" / "notes.csv"), "--format", "documents", "--text-column", "body"
+    )
+    assert init.returncode == 0, init.stderr
+    assert "format:        documents (column 'body' (documents))" in init.stdout and "document length:" in init.stdout
+    declared = yaml.safe_load((home / "datasets" / "notes.yaml").read_text())
+    assert declared["tasks"] == [{"name": "domain", "kind": "pretraining"}]
+    assert declared["source"] == {"text_column": "body", "label_column": None}
+    check = declared["rules"]["clean_documents"]["columns"]["text"]["checks"][0]
+    assert check["name"] == "document_length" and check["str_length"]["min"] == 20
+    run = _refinery(home, "run", "--select", "raw_documents,clean_documents,tokenized_documents,training_examples")
+    assert run.returncode == 0, run.stderr
+    assert "document_length" in run.stdout and "training examples   59" in run.stdout  # "see above" is too short

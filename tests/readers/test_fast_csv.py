@@ -102,3 +102,12 @@ def test_a_messy_csv_cut_into_many_chunks_loses_no_line(lines) -> None:
         covered |= set(range(row[-1], row[-1] + sum(str(v).count("\n") for v in row[:-1]) + 1))
     blank = {n + 2 for n, line in enumerate(lines) if not line.strip("\r")}  # the csv module skips these
     assert covered | {line for line, _ in rejects} | blank >= set(range(2, len(lines) + 2))
+
+
+def test_a_tab_inside_a_quoted_field_does_not_make_the_comma_file_tab_delimited(tmp_path: Path) -> None:
+    from assets.readers.drop import read_drop
+
+    (tmp_path / "t.csv").write_text('text,label\n"""\t",vpn\n"a\tb\tc",printer\n', encoding="utf-8")
+    drop = read_drop(tmp_path)
+    assert drop.quarantine.is_empty()
+    assert drop.documents.select("text", "label").rows() == [('"\t', "vpn"), ("a\tb\tc", "printer")]

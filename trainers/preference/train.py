@@ -47,7 +47,11 @@ def export_preference_model(result: PreferenceResult, params: PreferenceParams, 
     model.save_pretrained(output)
     result.tokenizer.save_pretrained(output)
     if result.metrics_csv:
+        from trainers.reports import preference_curves_png, read_metrics_csv_text
+
         (output / "metrics.csv").write_text(result.metrics_csv)
+        curves = preference_curves_png(read_metrics_csv_text(result.metrics_csv))
+        (output / "training_curves.png").write_bytes(curves)
     base = resolve_base_model(params.model_name_or_path)
     card = {
         "model_kind": PREFERENCE,
