@@ -148,14 +148,25 @@ def feedback_sensor(context: dg.SensorEvaluationContext, lake: LakeResource, lan
 
 @dg.sensor(job=refinery_pipeline, minimum_interval_seconds=300, default_status=dg.DefaultSensorStatus.STOPPED)
 def answer_feedback_sensor(context: dg.SensorEvaluationContext, lake: LakeResource, landing: LandingResource):
-    """Corrections and ratings of the service's answers become a preference dataset version (tuning the generation
-    dataset's production model, declared on first use) and one pipeline run: preference run, gate, deploy."""
+    """Corrections and ratings of the service's answers become a version of the preference dataset declared to tune
+    the generation dataset's production model, and one pipeline run: preference run, gate, deploy."""
     cursor = json.loads(context.cursor) if context.cursor else None
     known = set(context.instance.get_dynamic_partitions(DATASET_VERSIONS))
-    versions, cursor = answer_feedback_tick(lake, Path(landing.root), known, cursor)
+    versions, cursor, undeclared = answer_feedback_tick(lake, Path(landing.root), landing.datasets(), known, cursor)
+    if undeclared:
+        context.log.warning(undeclared_message(undeclared, landing.datasets()))
     if not versions:
-        return dg.SkipReason("no new corrections or ratings of answers")
+        waits = f"; {undeclared_message(undeclared, landing.datasets())}" if undeclared else ""
+        return dg.SkipReason(f"no new corrections or ratings of answers to land{waits}")
     return register_versions(versions, cursor)
+
+
+def undeclared_message(datasets: list[str], datasets_dir: Path) -> str:
+    """How to let waiting feedback land: declare the preference dataset that tunes each one's production model."""
+    examples = ", ".join(
+        f"{datasets_dir / f'{name}-preferences.yaml'} (model_name_or_path: {name}@production)" for name in datasets
+    )
+    return f"feedback on {', '.join(datasets)} waits for a preference dataset to tune its model; declare {examples}"
 
 
 @dg.sensor(job=refinery_monitoring, minimum_interval_seconds=300, default_status=dg.DefaultSensorStatus.STOPPED)

@@ -26,7 +26,7 @@ from contracts.tables import FEEDBACK, SERVICE_PREDICTIONS
 from service.access import TOKEN_VARIABLE, allowed_hosts, require_known_host, require_metrics_access, require_token
 from service.batcher import MicroBatcher, ServiceBusyError
 from service.generation import GenerationBatcher, GeneratorHolder
-from service.generation_routes import add_generation_routes
+from service.generation_routes import add_generation_routes, masked
 from service.holder import ModelHolder
 from service.logbook import DeltaAppender, default_spool_root
 from service.prometheus import ServiceMetrics
@@ -249,6 +249,19 @@ def add_routes(
     add_generation_routes(app, served, appender, metrics, token, recent)
 
 
+def feedback_row(item: dict[str, str]) -> dict[str, object]:
+    """A /feedback item as the log keeps it: every kind's column (one flush may mix labels, ratings and
+    corrections, and a batch takes its columns from its rows) and a correction's personal data masked."""
+    correction = item.get("correction")
+    return {
+        "prediction_id": item["prediction_id"],
+        "label": item.get("label"),
+        "rating": item.get("rating"),
+        "correction": masked(correction) if correction is not None else None,
+        "received_at": time.time(),
+    }
+
+
 def add_model_routes(
     app: FastAPI,
     served: ServedModels,
@@ -310,5 +323,5 @@ def add_model_routes(
         unknown = recent.unknown([item["prediction_id"] for item in items])
         if unknown:
             raise RequestError(f"{len(unknown)} prediction ids this service did not answer, e.g. {unknown[0]!r}")
-        appender.add(FEEDBACK, [{**item, "received_at": time.time()} for item in items])
+        appender.add(FEEDBACK, [feedback_row(item) for item in items])
         return {"accepted": len(items)}

@@ -73,10 +73,12 @@ class DeltaAppender:
 
         if not rows:
             return
+        columns = list(dict.fromkeys(key for row in rows for key in row))  # from_pylist reads the first row's only
+        batch = pa.Table.from_pylist([{key: row.get(key) for key in columns} for row in rows])
         with self._writing(table):
             write_deltalake(
                 f"{str(self.lake).rstrip('/')}/{table}",
-                pa.Table.from_pylist(rows),
+                batch,
                 mode="append",
                 schema_mode="merge",
                 storage_options=object_store_options(str(self.lake), {}) or None,

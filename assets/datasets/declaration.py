@@ -178,6 +178,8 @@ def declaration_yaml(declaration: DatasetDeclaration, header: str = "") -> str:
         document["description"] = declaration.description
     if declaration.mapping is not None:
         document["source"] = yaml.safe_load(declaration.mapping.to_yaml()) or {}
+        if declaration.generative:  # its loader's default text column is not the mapping's: say which it is
+            document["source"] = {"text_column": declaration.mapping.text_column, **document["source"]}
     document["tasks"] = [
         {"name": t.name, "kind": t.kind}
         if t.kind in CAUSAL_LM_TASKS

@@ -7,7 +7,13 @@ from pathlib import Path
 
 import polars as pl
 
-from assets.datasets.declaration import DatasetDeclaration, DatasetError, dataset_file, load_dataset
+from assets.datasets.declaration import (
+    CAUSAL_LM_TASKS,
+    DatasetDeclaration,
+    DatasetError,
+    dataset_file,
+    load_dataset,
+)
 from assets.storage.delta import Lake
 from assets.validation.labels import LabelSetRule
 from contracts.datasets import UNDECLARED
@@ -46,7 +52,7 @@ def label_set_rules(declaration: DatasetDeclaration, lake: Lake, earlier: list[s
     where = f"datasets/{declaration.name}.yaml"
     rules, kept = [], None
     for task in declaration.tasks:
-        if task.kind == "generation":  # responses are free text: no label set
+        if task.kind in CAUSAL_LM_TASKS:  # responses, answers and documents are free text: no label set
             continue
         if task.labels is not None:
             rules.append(

@@ -1,5 +1,5 @@
 """`model_name_or_path: <dataset>@<alias>`: a fine-tune that starts from another dataset's deployed model (a
-preference run from the SFT model it tunes, a classifier from an encoder adapted to the domain), resolved to that
+preference run from the SFT model it tunes, an SFT run from a causal LM adapted to the domain), resolved to that
 model's folder with the reference kept in the new model's lineage."""
 
 from __future__ import annotations
@@ -39,6 +39,11 @@ def resolve_base_reference(reference: str, models_root: Path, bundles_root: Path
             f"base {reference!r}: dataset {dataset!r} has no {alias} model yet; run its pipeline first"
         )
     folder = model_root / version
+    if not (folder / "config.json").is_file():  # adapters kept beside their base: nothing to build on
+        raise BaseReferenceError(
+            f"base {reference!r}: model {version} holds adapters without merged weights (adapters: keep); "
+            "export it with adapters: merge to start another fine-tune from it"
+        )
     card = read_card(folder)
     bundle = bundles_root / version
     return str(folder), {

@@ -31,6 +31,17 @@ def as_turns(prompt: object) -> list:
     raise PairShapeError(f"the prompt is a {type(prompt).__name__}: expected text or a list of messages")
 
 
+def whole_conversations(chosen: list, rejected: list) -> bool:
+    """Whether both answers are whole conversations (they open with a turn other than the assistant's): their
+    prompt is in them, and a `prompt` column beside them (UltraFeedback writes one) only repeats it."""
+
+    def opens_with_a_question(turns: list) -> bool:
+        first = turns[0] if turns else None
+        return isinstance(first, dict) and first.get("role", first.get("from")) not in ("assistant", "gpt")
+
+    return opens_with_a_question(chosen) and opens_with_a_question(rejected)
+
+
 def split_pair(prompt: object, chosen: object, rejected: object) -> tuple[str, str, str, str | None]:
     """(prompt text, chosen answer, rejected answer, earlier turns as JSON or None), else PairShapeError."""
     if isinstance(chosen, str) and isinstance(rejected, str):
@@ -43,7 +54,7 @@ def split_pair(prompt: object, chosen: object, rejected: object) -> tuple[str, s
     if not (isinstance(chosen, list) and isinstance(rejected, list)):
         kinds = f"{type(chosen).__name__} and {type(rejected).__name__}"
         raise PairShapeError(f"the answers are a {kinds}: both must be text or both lists of messages")
-    head = as_turns(prompt)
+    head = [] if whole_conversations(chosen, rejected) else as_turns(prompt)
     try:
         chosen_turns, rejected_turns = split_conversation(head + chosen), split_conversation(head + rejected)
     except ConversationShapeError as error:

@@ -62,25 +62,36 @@ def test_corrections_sent_to_the_service_become_a_deployed_preference_tuned_mode
             assert call(f"{service.url}/feedback", bad)[0] == 400
 
         resources = {"lake": pipeline.defs.resources["lake"], "landing": pipeline.defs.resources["landing"]}
+        waiting = answer_feedback_sensor(dg.build_sensor_context(instance=instance, resources=resources))
+        assert isinstance(waiting, dg.SkipReason) and "answers-preferences.yaml" in waiting.skip_message
+        preferences = {  # what the skip message asks for, sized for a tiny model
+            "name": "answers-preferences",
+            "tasks": [{"name": "tone", "kind": "preference"}],
+            "training": {
+                "model_name_or_path": "answers@production",
+                "learning_rate": 5e-3,
+                "max_epochs": 2,
+                "batch_size": 8,
+                "max_length": 64,
+                "max_new_tokens": 8,
+            },
+        }
+        (home.datasets / "answers-preferences.yaml").write_text(yaml.safe_dump(preferences))
         tick = answer_feedback_sensor(dg.build_sensor_context(instance=instance, resources=resources))
-        (request,) = tick.run_requests
+        (request,) = tick.run_requests  # the feedback waited for the declaration: nothing was skipped
         version = request.partition_key
         assert version.startswith("answers-preferences-feedback-")
         instance.add_dynamic_partitions("dataset_versions", [version])
         again = dg.build_sensor_context(instance=instance, resources=resources, cursor=tick.cursor)
         assert isinstance(answer_feedback_sensor(again), dg.SkipReason)  # the same corrections never land twice
 
-        declared = yaml.safe_load((home.datasets / "answers-preferences.yaml").read_text())
-        assert declared["tasks"][0]["kind"] == "preference"
-        assert declared["training"] == {"model_name_or_path": "answers@production"}
-        declared["training"].update(learning_rate=5e-3, max_epochs=2, batch_size=8, max_length=64, max_new_tokens=8)
-        (home.datasets / "answers-preferences.yaml").write_text(yaml.safe_dump(declared))  # sized for a tiny model
         config = {"ops": {"model_evaluation": {"config": {**GATE, "min_preference_accuracy": 0.6}}}}
         result = job.execute_in_process(partition_key=version, instance=instance, run_config=config)
         assert result.success
         pairs = pipeline.table("training_examples", version)
 
     assert pairs.height >= 50 and (pairs["chosen"].str.starts_with("thank you for asking")).all()
+    assert pairs["source_id"].str.starts_with("correction:").all()
     models = home.models / "answers-preferences"
     card = read_card(models / read_aliases(models)["production"])
     assert card["model_kind"] == "preference" and card["dataset_versions"] == [version]
@@ -117,3 +128,26 @@ def test_answers_rated_up_and_down_to_one_prompt_pair_up_and_a_correction_beats_
         "ratings:a>b": ("p1", "good", "bad"),
         "ratings:a>c": ("p1", "good", "worse"),
     }  # "e" was rated up with nothing rated down beside it: no pair
+
+
+def rated(rows: list[tuple[str, str, str, str]]) -> pl.DataFrame:
+    """Judged answers: (id, rating, prompt, answer), no corrections, no context."""
+    return pl.DataFrame(
+        {
+            "prediction_id": [r[0] for r in rows],
+            "rating": [r[1] for r in rows],
+            "correction": pl.Series([None] * len(rows), dtype=pl.String),
+            "received_at": [float(n) for n in range(len(rows))],
+            "dataset": ["answers"] * len(rows),
+            "prompt": [r[2] for r in rows],
+            "context": pl.Series([None] * len(rows), dtype=pl.String),
+            "answer": [r[3] for r in rows],
+        }
+    )
+
+
+def test_a_new_rating_pairs_with_the_earlier_ratings_of_its_prompt_and_old_pairs_are_not_made_again() -> None:
+    earlier = rated([("a", "up", "p1", "good"), ("c", "down", "p1", "worse"), ("x", "up", "p9", "alone")])
+    new = rated([("b", "down", "p1", "bad")])
+    pairs = [(p["pair_id"], p["chosen"], p["rejected"]) for p in preference_pairs(new, earlier)]
+    assert pairs == [("ratings:a>b", "good", "bad")]  # a>c was made when c came; p9 has no new rating

@@ -78,3 +78,8 @@ class PretrainingParams(SftParams):
     learning_rate: float = 1e-4
     max_epochs: int = 1
     max_length: int = 512  # tokens per row: a longer document is split into rows of this many
+
+    def __post_init__(self) -> None:
+        super().__post_init__()
+        if self.adapters == "keep":  # an adapted model is a base for later fine-tunes, which need whole weights
+            raise ValueError("continued pre-training exports merged weights: adapters must be 'merge'")

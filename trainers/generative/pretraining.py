@@ -64,7 +64,8 @@ def perplexity_of(folder_or_id: str, tokenizer, records: Sequence[Mapping], max_
     """A model's perplexity over the documents."""
     from transformers import AutoModelForCausalLM
 
-    model = AutoModelForCausalLM.from_pretrained(folder_or_id, attn_implementation="sdpa").eval()
+    device = "cuda" if torch.cuda.is_available() else "cpu"
+    model = AutoModelForCausalLM.from_pretrained(folder_or_id, attn_implementation="sdpa").eval().to(device)
     return math.exp(min(document_loss(model, tokenizer, records, max_length), 50.0))
 
 

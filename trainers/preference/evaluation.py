@@ -59,14 +59,19 @@ def preference_report(folder: Path, pairs: list[dict]) -> dict[str, object]:
 def answers_kept(folder: Path, card: dict, split: str = "test") -> dict[str, float]:
     """When the tuned model started from an SFT model (`base: <dataset>@<alias>`), its ROUGE-L and the SFT model's
     on the same first test prompts of the SFT dataset's bundle: tone tuning must not wreck the answers; {} when
-    it started from a plain base."""
+    it started from a plain base. A missing SFT bundle is an error, never a guard silently skipped."""
     from trainers.generative.evaluation import answer_records, bundle_records
     from trainers.generative.generation import Generator
 
     source = card.get("lineage", {}).get("base_from") or {}
-    bundle = Path(source["bundle"]) if source.get("bundle") else None
-    if source.get("model_kind") != CAUSAL_LM or bundle is None or not (bundle / f"{split}.parquet").is_file():
+    if source.get("model_kind") != CAUSAL_LM:
         return {}
+    bundle = Path(source["bundle"]) if source.get("bundle") else None
+    if bundle is None or not (bundle / f"{split}.parquet").is_file():
+        raise FileNotFoundError(
+            f"the SFT model {source.get('model_version')} it tuned has no bundle at {bundle}: the answers of the "
+            "two cannot be compared; restore that bundle, or tune from a plain base instead"
+        )
     params = card.get("params", {})
     asked = bundle_records(bundle, split)[: int(params.get("eval_prompts", 32))]
     batch, new_tokens = int(params.get("batch_size", 8)), int(params.get("max_new_tokens", 64))
