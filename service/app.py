@@ -323,5 +323,8 @@ def add_model_routes(
         unknown = recent.unknown([item["prediction_id"] for item in items])
         if unknown:
             raise RequestError(f"{len(unknown)} prediction ids this service did not answer, e.g. {unknown[0]!r}")
+        mismatched = recent.mismatched(items)
+        if mismatched:
+            raise RequestError(f"{len(mismatched)} feedback items do not fit their ids, e.g. {mismatched[0]}")
         appender.add(FEEDBACK, [feedback_row(item) for item in items])
         return {"accepted": len(items)}

@@ -104,17 +104,34 @@ async def read_json_body(request) -> bytes:
     return b"".join(chunks)
 
 
+PREDICTION, GENERATION = "prediction", "generation"  # what an id names: a label, or an answer
+FEEDBACK_FOR = {"label": PREDICTION, "rating": GENERATION, "correction": GENERATION}
+
+
 class RecentPredictions:
-    """The ids of the latest predictions this service made (bounded), so feedback can only label real ones."""
+    """The ids of the latest predictions and answers this service gave (bounded), each with what it names, so
+    feedback can only judge real ones, and only in a way that fits (a label for a prediction, a rating or
+    correction for an answer)."""
 
     def __init__(self, capacity: int = 200_000) -> None:
         self.capacity, self._ids = capacity, OrderedDict()
 
-    def add(self, ids: list[str]) -> None:
+    def add(self, ids: list[str], kind: str = PREDICTION) -> None:
         for prediction_id in ids:
-            self._ids[prediction_id] = None
+            self._ids[prediction_id] = kind
         while len(self._ids) > self.capacity:
             self._ids.popitem(last=False)
 
     def unknown(self, ids: list[str]) -> list[str]:
         return [prediction_id for prediction_id in ids if prediction_id not in self._ids]
+
+    def mismatched(self, items: list[dict[str, str]]) -> list[str]:
+        """Why items judge an id the wrong way (a rating of a prediction, a label of an answer)."""
+        wrong = []
+        for item in items:
+            kind = next(name for name in FEEDBACK_FOR if name in item)
+            named = self._ids.get(item["prediction_id"])
+            if named is not None and named != FEEDBACK_FOR[kind]:
+                takes = "a label" if named == PREDICTION else "a rating or a correction"
+                wrong.append(f"{item['prediction_id']!r} is a {named}: it takes {takes}, not a {kind}")
+        return wrong

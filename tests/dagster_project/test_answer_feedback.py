@@ -60,6 +60,9 @@ def test_corrections_sent_to_the_service_become_a_deployed_preference_tuned_mode
             assert call(f"{service.url}/feedback", {"feedback": [{"prediction_id": "nope", "rating": "up"}]})[0] == 400
             bad = {"feedback": [{"prediction_id": ids[0], "rating": "meh"}]}
             assert call(f"{service.url}/feedback", bad)[0] == 400
+            labelled = {"feedback": [{"prediction_id": ids[0], "label": "vpn_access"}]}
+            status, refused = call(f"{service.url}/feedback", labelled)
+            assert status == 400 and "is a generation: it takes a rating or a correction" in str(refused)
 
         resources = {"lake": pipeline.defs.resources["lake"], "landing": pipeline.defs.resources["landing"]}
         waiting = answer_feedback_sensor(dg.build_sensor_context(instance=instance, resources=resources))

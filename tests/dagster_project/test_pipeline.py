@@ -38,10 +38,15 @@ def test_every_asset_materializes_and_every_check_passes(pipeline: Pipeline) -> 
         "check_no_missing_responses": True,
         "check_no_repeated_examples": True,
         "check_response_length_distribution": True,
+        # and of preference datasets (pretraining datasets' rules share the classifier's names)
+        "check_no_missing_chosen": True,
+        "check_no_missing_rejected": True,
+        "check_no_repeated_pairs": True,
     }
     rule_book = result.get_asset_check_evaluations()
-    not_applying = [e for e in rule_book if e.check_name == "check_no_missing_responses"]
-    assert not_applying[0].metadata["applies"].value is False
+    for name in ("check_no_missing_responses", "check_no_missing_chosen", "check_no_repeated_pairs"):
+        not_applying = [e for e in rule_book if e.check_name == name]
+        assert not_applying[0].metadata["applies"].value is False, name
 
 
 def test_records_read_equal_examples_plus_quarantine(pipeline: Pipeline) -> None:
