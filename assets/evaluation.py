@@ -70,29 +70,27 @@ def generation_metadata(evaluation: CandidateEvaluation) -> dict[str, object]:
     }
 
 
-def preference_metadata(evaluation: CandidateEvaluation) -> dict[str, object]:
-    """A preference-tuned model's test preference accuracy and reward margin against its base, its base's own
-    preference, and production's on the same pairs."""
+def summary_metadata(evaluation: CandidateEvaluation, counted: str) -> dict[str, object]:
+    """The test metrics beside production's, and how many test items (`counted`: pairs, documents) they are over."""
     report = evaluation.report
     return {
         "model_version": evaluation.model_folder.name,
         **{f"test_{name}": value for name, value in report["metrics"].items()},
         **comparison_metadata(evaluation),
-        "test_pairs": report["pairs"],
+        f"test_{counted}": report[counted],
         "model_path": dg.MetadataValue.path(str(evaluation.model_folder)),
     }
+
+
+def preference_metadata(evaluation: CandidateEvaluation) -> dict[str, object]:
+    """A preference-tuned model's test preference accuracy and reward margin against its base, its base's own
+    preference, and production's on the same pairs."""
+    return summary_metadata(evaluation, "pairs")
 
 
 def domain_metadata(evaluation: CandidateEvaluation) -> dict[str, object]:
     """An adapted model's held-out perplexity beside its base's and production's, on the same documents."""
-    report = evaluation.report
-    return {
-        "model_version": evaluation.model_folder.name,
-        **{f"test_{name}": value for name, value in report["metrics"].items()},
-        **comparison_metadata(evaluation),
-        "test_documents": report["documents"],
-        "model_path": dg.MetadataValue.path(str(evaluation.model_folder)),
-    }
+    return summary_metadata(evaluation, "documents")
 
 
 def evaluation_metadata(evaluation: CandidateEvaluation) -> dict[str, object]:

@@ -30,8 +30,7 @@ from service.generation import (
 from service.logbook import DeltaAppender
 from service.prometheus import ServiceMetrics
 from service.request_schemas import ChatCompletionBody, GenerateBody, json_body_schema
-from service.requests import GENERATION as GENERATION_ID
-from service.requests import RecentPredictions, RequestError, read_json_body
+from service.requests import GENERATION, RecentPredictions, RequestError, read_json_body
 from service.served import ServedModel, ServedModels
 from trainers.generative.generation import StreamState
 
@@ -97,7 +96,7 @@ class Generations:
                 }
             ],
         )
-        self.recent.add([answer.generation_id], GENERATION_ID)
+        self.recent.add([answer.generation_id], GENERATION)
 
     def stream(self, model: ServedModel, request: GenerationRequest) -> tuple[Iterator[str], StreamState, str, str]:
         """The answer's pieces (logged once complete), its state, model version and id; at most MAX_STREAMS generate

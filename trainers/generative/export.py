@@ -15,7 +15,7 @@ from trainers.generative.evaluation import answer_records
 from trainers.generative.generation import ADAPTER_FOLDER, Generator
 from trainers.generative.params import SftParams
 from trainers.generative.sft import SftResult
-from trainers.registry import MODEL_CARD, write_json_atomically
+from trainers.registry import MODEL_CARD, RECIPE_FILE, write_json_atomically
 
 
 def export_causal_lm(result: SftResult, params: SftParams, output: Path) -> Path:
@@ -97,3 +97,13 @@ def read_records(path: Path) -> list[dict]:
                 raise ValueError(f"{path} line {number}: expected a JSON object")
             records.append(record)
     return records
+
+
+def finish_export(output: Path, text_recipe: dict | None, checkpoints: Path) -> None:
+    """Put the bundle's text recipe beside an exported model (serving prepares prompts with it) and drop the
+    run's checkpoints, which the exported model supersedes."""
+    import shutil
+
+    if text_recipe is not None:
+        write_json_atomically(output / RECIPE_FILE, text_recipe)
+    shutil.rmtree(checkpoints, ignore_errors=True)

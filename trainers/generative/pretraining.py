@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import json
 import math
-import shutil
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 
@@ -16,11 +15,11 @@ import torch
 
 from contracts.model_folder import DOMAIN_LM
 from trainers.bundle import read_bundle_manifest
-from trainers.generative.export import export_causal_lm, write_card
+from trainers.generative.export import export_causal_lm, finish_export, write_card
 from trainers.generative.packing import TokenizedExample, collate_rows, unpacked_rows
 from trainers.generative.params import PretrainingParams
 from trainers.generative.sft import fit_sft
-from trainers.registry import MODEL_CARD, RECIPE_FILE, update_card, write_json_atomically
+from trainers.registry import MODEL_CARD, update_card
 from trainers.reporter import Reporter
 
 EVAL_BATCH = 8
@@ -104,9 +103,7 @@ def train_on_documents(
     export_causal_lm(result, params, output)
     write_card(output, result, params, {}, lineage)
     card = update_card(output, model_kind=DOMAIN_LM, data={**result_counts(result), "documents": len(train)})
-    if manifest.text_recipe is not None:
-        write_json_atomically(output / RECIPE_FILE, manifest.text_recipe)
-    shutil.rmtree(checkpoints, ignore_errors=True)  # the exported model supersedes them
+    finish_export(output, manifest.text_recipe, checkpoints)
     report = {
         "model_path": str(output),
         "model_kind": DOMAIN_LM,

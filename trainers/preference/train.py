@@ -4,7 +4,6 @@ and report held-out preference accuracy and reward margin before and after."""
 from __future__ import annotations
 
 import json
-import shutil
 import time
 from pathlib import Path
 
@@ -13,9 +12,10 @@ import pyarrow.parquet as pq
 from contracts.model_folder import PREFERENCE
 from trainers.bundle import CHOSEN, CONTEXT, REJECTED, read_bundle_manifest
 from trainers.generative.base_model import base_origin, resolve_base_model
+from trainers.generative.export import finish_export
 from trainers.preference.fit import PreferenceResult, fit_preferences
 from trainers.preference.params import PreferenceParams
-from trainers.registry import MODEL_CARD, RECIPE_FILE, write_json_atomically
+from trainers.registry import MODEL_CARD, write_json_atomically
 from trainers.reporter import Reporter
 
 
@@ -86,9 +86,7 @@ def train_on_pairs(
     if not result.module.trainer.is_global_zero:
         return {}
     card = export_preference_model(result, params, output, lineage)
-    if manifest.text_recipe is not None:
-        write_json_atomically(output / RECIPE_FILE, manifest.text_recipe)
-    shutil.rmtree(checkpoints, ignore_errors=True)  # the exported model supersedes them
+    finish_export(output, manifest.text_recipe, checkpoints)
     report = {
         "model_path": str(output),
         "model_kind": PREFERENCE,
