@@ -21,10 +21,16 @@ import pyarrow.parquet as pq
 
 from assets.readers.lines import OversizedLine, open_binary, oversized_reject
 from assets.readers.mapping import RecordMapping
+from assets.readers.parquet_pages import row_group_largest_page
 from assets.readers.protocol import IngestError, ParsedRecords
+from assets.storage.records import quarantine_raw
 
 MAX_GUNZIPPED_PARQUET_BYTES = 4 << 30  # a gzipped Parquet file is unpacked to disk: a bomb must not fill it
 BATCH_BYTES = 64 << 20  # the uncompressed bytes one batch may take, by its row group's average row
+# Arrow decompresses a page whole: past this, a row group's rows are quarantined rather than decoded. A writer's
+# pages are 1 MiB by default; only rows of half a megabyte each, a thousand to a page, come near it.
+MAX_PAGE_BYTES = 512 << 20
+REJECT_BATCH = 50_000  # quarantine rows of an undecoded row group, built a batch at a time
 HEAD_BYTES = 200  # what the quarantine keeps of an oversized record
 SIZED_TYPES = (pa.types.is_string, pa.types.is_large_string, pa.types.is_binary, pa.types.is_large_binary)
 
@@ -37,10 +43,37 @@ def read_parquet(path: Path, source: str, config: RecordMapping, batch_size: int
         parquet = pq.ParquetFile(plain, read_dictionary=texts)  # a repeated huge value is held once
         offset = 1
         for group in range(parquet.num_row_groups):
-            rows = rows_per_batch(parquet.metadata.row_group(group), batch_size)
-            for batch in parquet.iter_batches(batch_size=rows, row_groups=[group]):
-                yield from bounded_records(batch, offset, source, config.max_record_bytes)
-                offset += batch.num_rows
+            page, column = row_group_largest_page(plain, parquet.metadata, group, source=source)
+            rows = range(offset, offset + parquet.metadata.row_group(group).num_rows)
+            if page > MAX_PAGE_BYTES:
+                yield from undecoded_rows(rows, source, page, column)
+            else:
+                yield from group_records(parquet, group, rows, source, config=config, batch_size=batch_size)
+            offset = rows.stop
+
+
+def group_records(
+    parquet: pq.ParquetFile, group: int, rows: range, source: str, *, config: RecordMapping, batch_size: int
+) -> Iterator[ParsedRecords]:
+    """One row group's records, in batches sized by its rows' average bytes."""
+    offset = rows.start
+    per_batch = rows_per_batch(parquet.metadata.row_group(group), batch_size)
+    for batch in parquet.iter_batches(batch_size=per_batch, row_groups=[group]):
+        yield from bounded_records(batch, offset, source, config.max_record_bytes)
+        offset += batch.num_rows
+
+
+def undecoded_rows(rows: range, source: str, page: int, column: str) -> Iterator[ParsedRecords]:
+    """The rows of a row group whose page is too large to decompress, quarantined by number, a batch at a time."""
+    reason = (
+        f"in a Parquet row group with a page of {page} bytes uncompressed (column {column}); pages past "
+        f"{MAX_PAGE_BYTES} are not decompressed: write the file with smaller pages or row groups"
+    )
+    for start in range(rows.start, rows.stop, REJECT_BATCH):
+        numbers = range(start, min(start + REJECT_BATCH, rows.stop))
+        yield ParsedRecords(
+            {"source_row": []}, [quarantine_raw(source, row, "record_too_large", reason, "") for row in numbers]
+        )
 
 
 def rows_per_batch(group: pq.RowGroupMetaData, batch_size: int) -> int:
