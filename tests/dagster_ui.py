@@ -100,6 +100,15 @@ def stop_group(process: subprocess.Popen, grace: float = 180.0) -> None:
         if not processes_in_group(group):
             return
         time.sleep(0.5)
-    leftovers = processes_in_group(group)
+    leftovers = [command_line(pid) for pid in processes_in_group(group)]
     os.killpg(group, signal.SIGKILL)
-    raise RuntimeError(f"dagster dev left processes {leftovers} running {grace:.0f}s after SIGTERM")
+    raise RuntimeError(f"dagster dev left processes running {grace:.0f}s after SIGTERM: {leftovers}")
+
+
+def command_line(pid: int) -> str:
+    """A process's pid and command line, to name a leftover."""
+    try:
+        arguments = Path(f"/proc/{pid}/cmdline").read_bytes().split(b"\0")
+    except OSError:
+        return str(pid)
+    return f"{pid}: " + " ".join(argument.decode(errors="replace") for argument in arguments)[:300]
