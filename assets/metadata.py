@@ -8,6 +8,7 @@ from pathlib import Path
 import dagster as dg
 import polars as pl
 
+from assets.examples.label_issues import LabelScreen
 from assets.storage.delta import Lake
 from assets.storage.records import reason_counts
 
@@ -42,3 +43,31 @@ def stage_metadata(
 def embedded_png(path: Path, title: str) -> str:
     """Markdown showing a PNG inline (the UI renders data URIs), so the picture travels with the metadata."""
     return f"![{title}](data:image/png;base64,{base64.b64encode(path.read_bytes()).decode()})"
+
+
+SUSPECT_COLUMNS = ("rank", "kind", "split", "given_label", "suggested_label", "self_confidence", "source", "source_row")
+
+
+def label_issue_metadata(screen: LabelScreen, policy: str, table_uri: str, rows: int = 20) -> dict[str, object]:
+    """The label screening as the UI shows it: counts, the policy, and the top suspects as a table."""
+    issues = screen.issues
+    top = issues.head(rows).with_columns(
+        pl.col("text").str.slice(0, 120), pl.col("self_confidence").round(4).cast(pl.String)
+    )
+    shown = (*SUSPECT_COLUMNS, "text")
+    integers = ("rank", "source_row")
+    columns = [dg.TableColumn(name, "int" if name in integers else "string") for name in shown]
+    records = [
+        dg.TableRecord({name: row[name] if row[name] is not None else "" for name in shown})
+        for row in top.iter_rows(named=True)
+    ]
+    return {
+        "label_issue_policy": policy,
+        "label_screening": screen.note,
+        "label_examples_screened": screen.scanned,
+        "label_suspects": screen.suspects,
+        "label_conflicting_duplicates": issues.height - screen.suspects,
+        "label_quarantined": int((issues["action"] == "quarantined").sum()),
+        "label_issues_table": dg.MetadataValue.path(table_uri),
+        "top_label_issues": dg.MetadataValue.table(records, schema=dg.TableSchema(columns)),
+    }

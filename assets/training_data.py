@@ -1,6 +1,7 @@
-"""training_examples: split examples, enforce rules/training_examples.yaml, account for every record."""
+"""training_examples: split examples, enforce rules/training_examples.yaml, screen labels, account for every record."""
 
 import dagster as dg
+import polars as pl
 
 from assets.checks import (
     CHECK_NO_SPLIT_LEAKAGE,
@@ -12,14 +13,15 @@ from assets.checks import (
 )
 from assets.examples.accounting import account_for_records
 from assets.examples.build import SplitSettings, build_examples
+from assets.examples.label_issues import LabelIssueSettings, screen_version
 from assets.examples.splitting import split_counts
-from assets.metadata import stage_metadata
+from assets.metadata import label_issue_metadata, stage_metadata
 from assets.partitions import dataset_versions, earlier_versions
 from assets.resources import LakeResource, LandingResource
 from assets.storage.catalog import record_validation
 from assets.storage.records import latest_earlier_rows, read_version, write_stage
 from assets.validation.enforce import VersionContext
-from contracts.tables import TOKENIZED_DOCUMENTS, TRAINING_EXAMPLES
+from contracts.tables import LABEL_ISSUES, TOKENIZED_DOCUMENTS, TRAINING_EXAMPLES
 
 
 class SplitConfig(dg.Config):
@@ -30,6 +32,7 @@ class SplitConfig(dg.Config):
     test_fraction: float = 0.1
     group_column: str = ""  # e.g. a carried source column such as customer or thread; "" = none
     near_duplicate_threshold: float = 0.8
+    label_issue_folds: int = 5  # folds of the out-of-fold model that screens labels
 
 
 @dg.asset(
@@ -73,18 +76,25 @@ def training_examples(
     )
     book = landing.rule_book(version)
     result = build_examples(tokenized, book.for_asset(TRAINING_EXAMPLES), settings)
-    delta_version = write_stage(lake, TRAINING_EXAMPLES, "validate", version, result.kept, result.rejected)
-    account = account_for_records(lake, version, result.kept.height)
-    record_validation(lake, version, result.kept.height, account.rows_quarantined)
+    policy = "off" if dataset.generative else dataset.primary.label_issues
+    screening = LabelIssueSettings(policy, config.label_issue_folds, config.seed)
+    kept, suspects, screen = screen_version(lake, version, tokenized, result.kept, screening)
+    rejected = pl.concat([result.rejected, suspects])
+    delta_version = write_stage(lake, TRAINING_EXAMPLES, "validate", version, kept, rejected)
+    lake.write_version(LABEL_ISSUES, screen.issues, version)
+    account = account_for_records(lake, version, kept.height)
+    record_validation(lake, version, kept.height, account.rows_quarantined)
     earlier = landing.of_same_dataset(earlier_versions(context.instance, version), version)
     previous = latest_earlier_rows(lake, TRAINING_EXAMPLES, earlier)
-    metadata = stage_metadata(lake, TRAINING_EXAMPLES, delta_version, result.kept, result.rejected, book.digest)
+    metadata = stage_metadata(lake, TRAINING_EXAMPLES, delta_version, kept, rejected, book.digest)
     metadata["split_seed"] = config.seed
     metadata["split_groups"] = settings.group_column or "near-duplicate clusters"
-    metadata["examples_per_split_and_label"] = dg.MetadataValue.json(split_counts(result.kept))
+    metadata["examples_per_split_and_label"] = dg.MetadataValue.json(split_counts(kept))
+    metadata.update(label_issue_metadata(screen, policy, lake.uri(LABEL_ISSUES)))
+    label_context = {"label_suspects": screen.suspects if screen.scanned else None, "label_scanned": screen.scanned}
     checks = [
         *rule_check_results(
-            TRAINING_EXAMPLES, result.kept, result.rejected, VersionContext(previous, result.rows_in), book
+            TRAINING_EXAMPLES, kept, rejected, VersionContext(previous, result.rows_in, **label_context), book
         ),
         nothing_lost_result(account),
         split_leakage_result(result.leakage),

@@ -8,6 +8,7 @@ BATCH_PREDICTIONS = "batch_predictions"
 BATCH_GENERATIONS = "batch_generations"  # the production causal LM's answers
 MODEL_CANDIDATES = "model_candidates"  # the selection matrix: one row per candidate and version
 QUARANTINE = "quarantine"
+LABEL_ISSUES = "label_issues"  # suspected label errors and conflicting duplicates of each version
 DEDUP_INDEX = "dedup_index"  # MinHash band keys of clean documents, for near-duplicates across versions
 CATALOG = "dataset_versions"  # one row per version: its source, files and record counts
 SERVICE_PREDICTIONS = "predictions"  # appended by `refinery serve`

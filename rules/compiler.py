@@ -44,6 +44,7 @@ DATASET_RULES = {
     "max_label_psi": (int, float),
     "max_length_shift": (int, float),
     "max_rejected_rate": (int, float),
+    "max_label_issue_rate": (int, float),
 }
 TEXT_LENGTH_BOUNDS = ("min_median", "max_median", "max_p95")
 QUALITY_THRESHOLDS = {

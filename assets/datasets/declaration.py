@@ -8,6 +8,7 @@ from pathlib import Path
 
 import yaml
 
+from assets.examples.label_issues import LABEL_ISSUE_POLICIES
 from assets.readers.mapping import RecordMapping
 from assets.storage.records import CHOSEN, RESPONSE
 from rules.yaml_reader import YamlError, YamlReader
@@ -43,6 +44,7 @@ class Task:
     labels: tuple[str, ...] | None = None
     new_labels: str = "quarantine"
     kind: str = "classification"
+    label_issues: str = "report"  # suspected label errors: report | quarantine (train and val) | off
 
 
 @dataclass(frozen=True)
@@ -153,22 +155,25 @@ TASK_MAPPINGS = {GENERATION: generation_mapping, PAIRS: preference_mapping, DOCU
 def _task(reader: YamlReader, spec: object) -> Task:
     if not isinstance(spec, dict):
         raise DatasetError(f"{reader.path}: each task must be a mapping with name, kind, column, labels, new_labels")
-    reader.keys(spec, ("name", "kind", "column", "labels", "new_labels"), "task")
+    reader.keys(spec, ("name", "kind", "column", "labels", "new_labels", "label_issues"), "task")
     kind = reader.get(spec, "kind", str, default="classification")
     if kind not in TASK_KINDS:
         raise reader.fail(spec, "kind", f"expected one of {', '.join(TASK_KINDS)}")
     if kind in CAUSAL_LM_TASKS:
         if "labels" in spec or "column" in spec:
             raise reader.fail(spec, "kind", f"a {kind} task has no labels; its {TASK_COLUMNS[kind][1]}")
-        return Task(reader.get(spec, "name", str), TASK_COLUMNS[kind][0], None, "accept", kind)
+        return Task(reader.get(spec, "name", str), TASK_COLUMNS[kind][0], None, "accept", kind, "off")
     labels = reader.get(spec, "labels", list, default=None)
     if labels is not None and (not labels or not all(isinstance(label, str) and label for label in labels)):
         raise reader.fail(spec, "labels", "a label set is a non-empty list of non-empty strings")
     policy = reader.get(spec, "new_labels", str, default="quarantine")
     if policy not in NEW_LABEL_POLICIES:
         raise reader.fail(spec, "new_labels", f"expected one of {', '.join(NEW_LABEL_POLICIES)}")
-    name = reader.get(spec, "name", str)
-    return Task(name, reader.get(spec, "column", str, default="label"), tuple(labels) if labels else None, policy)
+    screening = reader.get(spec, "label_issues", str, default="report")
+    if screening not in LABEL_ISSUE_POLICIES:
+        raise reader.fail(spec, "label_issues", f"expected one of {', '.join(LABEL_ISSUE_POLICIES)}")
+    name, column = reader.get(spec, "name", str), reader.get(spec, "column", str, default="label")
+    return Task(name, column, tuple(labels) if labels else None, policy, label_issues=screening)
 
 
 def declaration_yaml(declaration: DatasetDeclaration, header: str = "") -> str:
@@ -188,6 +193,7 @@ def declaration_yaml(declaration: DatasetDeclaration, header: str = "") -> str:
             "column": t.column,
             **({"labels": list(t.labels)} if t.labels else {}),
             "new_labels": t.new_labels,
+            "label_issues": t.label_issues,
         }
         for t in declaration.tasks
     ]

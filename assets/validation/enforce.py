@@ -121,6 +121,8 @@ class VersionContext:
 
     previous: pl.DataFrame | None = None
     rows_in: int | None = None
+    label_suspects: int | None = None  # suspected label errors among `label_scanned` examples (None: not screened)
+    label_scanned: int = 0
 
 
 def population_stability_index(current: pl.Series, previous: pl.Series, floor: float = 1e-4) -> float:
@@ -224,6 +226,14 @@ def max_imbalance_ratio(frame: pl.DataFrame, rule: DatasetRule, context: Version
     return DatasetRuleResult(rule, observed <= rule.threshold, observed, detail)
 
 
+def max_label_issue_rate(frame: pl.DataFrame, rule: DatasetRule, context: VersionContext) -> DatasetRuleResult:
+    """At most `threshold` of the screened examples have a label the out-of-fold model doubts."""
+    if context.label_suspects is None or not context.label_scanned:
+        return DatasetRuleResult(rule, True, 0.0, "labels not screened")
+    detail = f"{context.label_suspects} of {context.label_scanned} examples' labels look wrong (label_issues table)"
+    return _rate_result(rule, context.label_suspects, context.label_scanned, detail)
+
+
 DatasetRuleEvaluator = Callable[[pl.DataFrame, DatasetRule, VersionContext], DatasetRuleResult]
 DATASET_RULE_EVALUATORS: dict[str, DatasetRuleEvaluator] = {
     evaluator.__name__: evaluator
@@ -238,6 +248,7 @@ DATASET_RULE_EVALUATORS: dict[str, DatasetRuleEvaluator] = {
         max_rejected_rate,
         min_examples_per_label,
         max_imbalance_ratio,
+        max_label_issue_rate,
     )
 }
 

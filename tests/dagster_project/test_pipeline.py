@@ -27,6 +27,7 @@ def test_every_asset_materializes_and_every_check_passes(pipeline: Pipeline) -> 
         "check_min_examples_per_label": True,
         "check_max_imbalance_ratio": True,
         "check_no_missing_labels": True,
+        "check_few_label_issues": True,
         "check_no_repeated_texts": True,
         "check_text_length_distribution": True,
         "check_label_drift": True,
