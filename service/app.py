@@ -25,6 +25,7 @@ from contracts.model_folder import GENERATOR
 from contracts.tables import FEEDBACK, SERVICE_PREDICTIONS
 from service.access import TOKEN_VARIABLE, allowed_hosts, require_known_host, require_metrics_access, require_token
 from service.batcher import MicroBatcher, ServiceBusyError
+from service.evidence import add_evidence_routes, served_evidence
 from service.generation import GenerationBatcher, GeneratorHolder
 from service.generation_routes import add_generation_routes, masked
 from service.holder import ModelHolder
@@ -247,6 +248,7 @@ def add_routes(
     recent = RecentPredictions()  # the ids /feedback may name: predictions and generations this service answered
     add_model_routes(app, served, appender, metrics, token, recent)
     add_generation_routes(app, served, appender, metrics, token, recent)
+    add_evidence_routes(app, served, appender, token, recent)
 
 
 def feedback_row(item: dict[str, str]) -> dict[str, object]:
@@ -285,8 +287,9 @@ def add_model_routes(
         model = await served.lookup(dataset)
         if model.family == GENERATOR:
             raise RequestError(f"dataset {model.dataset!r} is served by a generative model: POST /generate")
-        texts = parse_predict_request(await read_json_body(request))
+        texts, explain = parse_predict_request(await read_json_body(request))
         version, predictions = await model.batcher.predict(texts)
+        evidence = await served_evidence(model, version, texts, explain) if explain else None
         now = time.time()
         ids = [uuid.uuid4().hex for _ in texts]
         answered = [(i, p) for i, p in zip(ids, predictions, strict=True) if p.refused is None]
@@ -310,11 +313,10 @@ def add_model_routes(
                 for i, p in answered
             ],
         )
-        return {
-            "dataset": model.dataset,
-            "model_version": version,
-            "predictions": [answer(i, p) for i, p in zip(ids, predictions, strict=True)],
-        }
+        answers = [answer(i, p) for i, p in zip(ids, predictions, strict=True)]
+        for answered_one, cited in zip(answers, evidence or [], strict=False):
+            answered_one["evidence"] = cited
+        return {"dataset": model.dataset, "model_version": version, "predictions": answers}
 
     @app.post("/feedback", openapi_extra=json_body_schema(FeedbackBody))
     async def feedback(request: Request):

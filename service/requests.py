@@ -8,6 +8,7 @@ from collections import OrderedDict
 
 MAX_TEXTS = 256
 MAX_CHARS = 20_000
+MAX_EVIDENCE = 50  # training examples returned beside one answer
 MAX_BODY_BYTES = 8 * 1024 * 1024  # 256 texts of 20,000 ASCII characters fit; a larger body is refused unread
 MAX_LABEL_CHARS = 200
 BODY_TIMEOUT_S = 30.0  # a client that sends its body slower than this holds a connection: refused with 408
@@ -33,12 +34,13 @@ def json_body(body: bytes) -> object:
         raise RequestError("body is JSON nested too deep to read") from None
 
 
-def parse_predict_request(body: bytes) -> list[str]:
-    """Validate a /predict body: {"texts": [str, ...]} within the size limits."""
+def parse_predict_request(body: bytes) -> tuple[list[str], int]:
+    """Validate a /predict body: {"texts": [str, ...], "explain": k} within the size limits; k (default 0) is how
+    many training examples to return beside each answer."""
     payload = json_body(body)
     if not isinstance(payload, dict) or not isinstance(payload.get("texts"), list):
         raise RequestError('body must be a JSON object {"texts": ["...", ...]}')
-    unknown = sorted(set(payload) - {"texts"})
+    unknown = sorted(set(payload) - {"texts", "explain"})
     if unknown:
         raise RequestError(f"unknown fields: {', '.join(unknown)}")
     texts = payload["texts"]
@@ -51,7 +53,16 @@ def parse_predict_request(body: bytes) -> list[str]:
             raise RequestError(f"texts[{index}] is empty")
         if len(text) > MAX_CHARS:
             raise RequestError(f"texts[{index}] has {len(text)} characters, more than {MAX_CHARS}")
-    return texts
+    return texts, evidence_count(payload.get("explain", 0), "explain")
+
+
+def evidence_count(value: object, name: str) -> int:
+    """How many training examples a request asks for: an integer from 0 to MAX_EVIDENCE."""
+    if isinstance(value, str) and value.isdigit():
+        value = int(value)
+    if isinstance(value, bool) or not isinstance(value, int) or not 0 <= value <= MAX_EVIDENCE:
+        raise RequestError(f"{name} must be an integer from 0 to {MAX_EVIDENCE}, got {value!r}")
+    return value
 
 
 RATINGS = ("up", "down")

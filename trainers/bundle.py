@@ -20,6 +20,7 @@ DOCUMENTS = "pretraining"  # a bundle of documents (text) a causal LM continues 
 RESPONSE = "response"
 CONTEXT = "context"  # a chat example's earlier turns as JSON (null: a single prompt)
 CHOSEN, REJECTED = "chosen", "rejected"
+PROVENANCE_COLUMNS = ("dataset_version", "source", "source_row")  # kept where the examples carry them: evidence
 EXTRA_COLUMNS = {  # beside doc_id, text, label
     GENERATION: (RESPONSE, CONTEXT),
     PAIRS: (CHOSEN, REJECTED, CONTEXT),
@@ -56,7 +57,8 @@ def write_bundle(folder: Path, splits: dict[str, pa.Table], manifest: BundleMani
         missing = [c for c in manifest.columns if c not in table.column_names]
         if missing:
             raise ValueError(f"split {split!r} lacks columns {missing}")
-        pq.write_table(table.select(manifest.columns), folder / f"{split}.parquet")
+        provenance = [c for c in PROVENANCE_COLUMNS if c in table.column_names and manifest.kind == CLASSIFICATION]
+        pq.write_table(table.select([*manifest.columns, *provenance]), folder / f"{split}.parquet")
     temporary = folder / f".{BUNDLE_MANIFEST_FILE}.tmp"
     temporary.write_text(json.dumps(asdict(manifest), indent=2, sort_keys=True))
     os.replace(temporary, folder / BUNDLE_MANIFEST_FILE)

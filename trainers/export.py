@@ -82,3 +82,21 @@ def class_probabilities(
         logits = model(input_ids=encoded["input_ids"], attention_mask=encoded["attention_mask"]).logits
         result[chunk] = torch.softmax(logits.float(), dim=-1).cpu()
     return result
+
+
+@torch.inference_mode()
+def pooled_embeddings(
+    encoder, tokenizer, texts: list[str], max_length: int, truncation: str = "head", batch_size: int = 64
+) -> torch.Tensor:
+    """Each text's mean-pooled last hidden state under `encoder` (a transformers base model), batched by length."""
+    order = sorted(range(len(texts)), key=lambda i: len(texts[i]))
+    result = torch.empty((len(texts), encoder.config.hidden_size))
+    device = next(encoder.parameters()).device
+    for start in range(0, len(order), batch_size):
+        chunk = order[start : start + batch_size]
+        ids = encode(tokenizer, [texts[i] for i in chunk], max_length, truncation)
+        encoded = tokenizer.pad({"input_ids": ids}, return_tensors="pt").to(device)
+        hidden = encoder(input_ids=encoded["input_ids"], attention_mask=encoded["attention_mask"]).last_hidden_state
+        mask = encoded["attention_mask"].unsqueeze(-1).to(hidden.dtype)
+        result[chunk] = ((hidden * mask).sum(1) / mask.sum(1).clamp(min=1)).float().cpu()
+    return result

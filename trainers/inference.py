@@ -4,12 +4,14 @@ from __future__ import annotations
 
 import json
 from dataclasses import dataclass
+from functools import cached_property
 from pathlib import Path
 
 import torch
 
 from recipe.text_recipe import PreparedText, TextRecipe
 from trainers.abstain import apply_abstain
+from trainers.evidence import EvidenceIndex
 from trainers.registry import RECIPE_FILE, model_card, read_label_map
 from trainers.scorers import Scorer
 
@@ -41,6 +43,27 @@ class Classifier:
         abstain = card.get("abstain") or {}
         self.abstain_id = self.labels.index(abstain["label"]) if abstain else None
         self.abstain_threshold = float(abstain.get("threshold", 0.0))
+
+    @cached_property
+    def evidence_index(self) -> EvidenceIndex | None:
+        """The training examples this model can cite, loaded on first use (None: exported without them)."""
+        return EvidenceIndex.load(self.folder)
+
+    def evidence(self, texts: list[str], k: int) -> list[list[dict]]:
+        """The `k` training examples nearest to each text under the model's own vectors; none for a refused text."""
+        prepared = self.prepare(texts)
+        accepted = [i for i, p in enumerate(prepared) if p.refused is None]
+        found: list[list[dict]] = [[] for _ in texts]
+        for i, nearest in zip(accepted, self.nearest_examples([prepared[i].text for i in accepted], k), strict=True):
+            found[i] = nearest
+        return found
+
+    def nearest_examples(self, prepared: list[str], k: int) -> list[list[dict]]:
+        """The `k` training examples nearest to each text already prepared by the recipe (as the log keeps them)."""
+        index = self.evidence_index
+        if index is None:
+            raise FileNotFoundError(f"{self.folder}: exported without an evidence index; train the model again")
+        return index.nearest(self.scorer.embeddings(prepared), k) if prepared else []
 
     def prepare(self, texts: list[str]) -> list[PreparedText]:
         """The texts as the model must see them: prepared by its recipe, or refused with the reason."""

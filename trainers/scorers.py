@@ -10,17 +10,20 @@ import numpy as np
 import torch
 
 from contracts.model_folder import LEGACY_TFIDF_FILE, TFIDF_FILE
-from trainers.export import class_probabilities, quantize_linear_layers
+from trainers.export import class_probabilities, pooled_embeddings, quantize_linear_layers
 from trainers.registry import read_label_map
 from trainers.sklearn_files import UnsafeModelFileError, load_estimator
 
 
 class Scorer(Protocol):
-    """What a `Classifier` asks of its model: class probabilities of prepared texts, and their precision."""
+    """What a `Classifier` asks of its model: class probabilities of prepared texts, their precision, and the
+    model's own vector of each text (what its evidence index searches)."""
 
     precision: str
 
     def probabilities(self, texts: list[str], batch_size: int = 64) -> torch.Tensor: ...
+
+    def embeddings(self, texts: list[str], batch_size: int = 64): ...
 
 
 class TransformerScorer:
@@ -44,6 +47,11 @@ class TransformerScorer:
         """Class probabilities of prepared texts."""
         return class_probabilities(self.model, self.tokenizer, texts, self.max_length, self.truncation, batch_size)
 
+    def embeddings(self, texts: list[str], batch_size: int = 64) -> np.ndarray:
+        """The encoder's mean-pooled vector of each prepared text."""
+        encoder = self.model.base_model
+        return pooled_embeddings(encoder, self.tokenizer, texts, self.max_length, self.truncation, batch_size).numpy()
+
 
 class TfidfScorer:
     """A scikit-learn TF-IDF pipeline over each text's lemmas and stems (word n-grams) and its characters, read
@@ -63,15 +71,21 @@ class TfidfScorer:
 
     def probabilities(self, texts: list[str], batch_size: int = 64) -> torch.Tensor:
         """Class probabilities of prepared texts (every label id, zero for any the train split lacked)."""
-        from recipe.words import analyzed_texts
-
         if not texts:
             return torch.empty((0, self.classes))
-        columns = np.array([analyzed_texts(texts, self.language), texts], dtype=object).T
         seen = self.pipeline.classes_
         full = np.zeros((len(texts), self.classes))
-        full[:, seen] = self.pipeline.predict_proba(columns)
+        full[:, seen] = self.pipeline.predict_proba(self._columns(texts))
         return torch.from_numpy(full).float()
+
+    def _columns(self, texts: list[str]) -> np.ndarray:
+        from recipe.words import analyzed_texts
+
+        return np.array([analyzed_texts(texts, self.language), texts], dtype=object).T
+
+    def embeddings(self, texts: list[str], batch_size: int = 64):
+        """Each prepared text's TF-IDF features (a sparse matrix): the vectors its linear model reads."""
+        return self.pipeline[:-1].transform(self._columns(texts))
 
 
 class MultiTaskScorer:
@@ -106,3 +120,8 @@ class MultiTaskScorer:
     def probabilities(self, texts: list[str], batch_size: int = 64) -> torch.Tensor:
         """The primary (first) task's probabilities, for consumers of one task."""
         return next(iter(self.task_probabilities(texts, batch_size).values()))
+
+    def embeddings(self, texts: list[str], batch_size: int = 64) -> np.ndarray:
+        """The shared encoder's mean-pooled vector of each prepared text: what every head reads."""
+        encoder = self.net.encoder
+        return pooled_embeddings(encoder, self.tokenizer, texts, self.max_length, self.truncation, batch_size).numpy()

@@ -9,16 +9,19 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
 import tempfile
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
+from contracts.model_folder import CLASSIFIER
 from trainers.bundle import read_bundle_manifest
+from trainers.evidence import build_evidence_index, card_with_evidence
 from trainers.kinds import training_kind
 from trainers.params import TrainingParams
-from trainers.registry import MODEL_CARD
+from trainers.registry import MODEL_CARD, model_card
 from trainers.reporter import Reporter
 
 __all__ = ["Reporter", "main", "train"]
@@ -30,7 +33,18 @@ def train(
     """Train the classifier kind the params ask for on a bundle, export it to `output` (rank 0), and return what
     was reported."""
     kind = training_kind(read_bundle_manifest(bundle), params.model_kind)
-    return kind.train(bundle, output, params, reporter, checkpoints)
+    result = kind.train(bundle, output, params, reporter, checkpoints)
+    export_evidence(kind, bundle, output, reporter)
+    return result
+
+
+def export_evidence(kind, bundle: Path, output: Path, reporter: Reporter) -> None:
+    """A classifier's evidence index over its train split, built by the rank that exported the folder."""
+    if kind.family != CLASSIFIER or os.environ.get("RANK", "0") != "0" or not (output / MODEL_CARD).is_file():
+        return
+    evidence = build_evidence_index(output, bundle, kind.load(output, model_card(output)))
+    card_with_evidence(output / MODEL_CARD, evidence)
+    reporter.log(f"evidence index: {evidence['rows']} train rows in {evidence['build_seconds']} s")
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -44,6 +58,7 @@ def main(argv: list[str] | None = None) -> int:
     with Reporter(location) as reporter, staged(args.bundle, args.output) as (bundle, output):
         kind = training_kind(read_bundle_manifest(bundle), json.loads(args.params or "{}").get("model_kind"))
         kind.train(bundle, output, kind.read_params(args.params), reporter, args.checkpoints)
+        export_evidence(kind, bundle, output, reporter)
     return 0
 
 

@@ -16,6 +16,7 @@ import polars as pl
 
 from assets.storage.delta import Lake
 from assets.storage.records import empty_quarantine, quarantine_documents, read_version
+from assets.text.tokenize import analyzed_words
 from contracts.tables import QUARANTINE, TRAINING_EXAMPLES
 
 LABEL_ISSUE_POLICIES = ("report", "quarantine", "off")
@@ -171,11 +172,6 @@ def quarantine_suspects(kept: pl.DataFrame, screen: LabelScreen) -> tuple[pl.Dat
         value=pl.col("suggested_label"),
     )
     return kept.join(suggested, on="doc_id", how="anti"), rejected
-
-
-def analyzed_words(tokenized: pl.DataFrame) -> pl.DataFrame:
-    """Each document's lemmas then stems as one string (doc_id, analyzed): what the TF-IDF model's words read."""
-    return tokenized.select("doc_id", pl.concat_list("lemmas", "stems").list.join(" ").alias("analyzed"))
 
 
 def screen_version(

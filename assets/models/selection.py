@@ -12,6 +12,7 @@ from pathlib import Path
 import numpy as np
 import polars as pl
 
+from assets.text.tokenize import analyzed_words
 from trainers.default_model import resolve_model_source
 from trainers.params import TrainingParams
 from trainers.selection.candidates import CandidateData, FrozenEncoderCandidate, TfidfCandidate
@@ -100,9 +101,7 @@ class SelectionResult:
 
 def with_analyzed_text(examples: pl.DataFrame, tokenized: pl.DataFrame) -> pl.DataFrame:
     """Examples with `analyzed`: their lemmas then their stems as one string of words (from tokenized_documents)."""
-    words = tokenized.select("doc_id", pl.concat_list("lemmas", "stems").list.join(" ").alias("analyzed")).unique(
-        "doc_id", keep="first"
-    )
+    words = analyzed_words(tokenized).unique("doc_id", keep="first")
     return examples.join(words, on="doc_id", how="left").with_columns(pl.col("analyzed").fill_null(pl.col("text")))
 
 

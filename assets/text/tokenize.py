@@ -154,3 +154,8 @@ def tokenize_incrementally(
     fresh = tokenize_documents(order.join(previous, on="doc_id", how="anti"), tokenizer)
     combined = pl.concat([reused.select(fresh.columns), fresh]).sort("__order").drop("__order")
     return combined, reused.height
+
+
+def analyzed_words(tokenized: pl.DataFrame) -> pl.DataFrame:
+    """Each document's lemmas then stems as one string (doc_id, analyzed): what a TF-IDF model's word n-grams read."""
+    return tokenized.select("doc_id", pl.concat_list("lemmas", "stems").list.join(" ").alias("analyzed"))

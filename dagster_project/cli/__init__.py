@@ -26,6 +26,7 @@ COMMAND_MODULES = {
     "models": "models",
     "rollback": "models",
     "add_labels": "models",
+    "explain": "evidence",
     "ui": "tools",
     "rules_check": "tools",
     "lake_maintain": "tools",
@@ -160,6 +161,10 @@ def add_model_commands(commands: argparse._SubParsersAction) -> None:
 
     models = subcommand(commands, "models", "every model with its aliases, lineage and test metrics")
     models.add_argument("--json", action="store_true", help="print JSON")
+    explain = subcommand(commands, "explain", "the training examples nearest to a served prediction, with their source")
+    explain.add_argument("prediction_id", help="the id the service answered with (its prediction log keeps it)")
+    explain.add_argument("-k", type=int, default=5, help="how many training examples")
+    explain.add_argument("--json", action="store_true", help="print JSON")
     rollback = subcommand(commands, "rollback", "move the production alias back to the previous model")
     add = subcommand(
         commands,
