@@ -95,7 +95,12 @@ def find_label_suspects(examples: pl.DataFrame, analyzed: pl.DataFrame, settings
     """Rank the examples whose label the out-of-fold model doubts (cleanlab's confident learning)."""
     if settings.policy == "off":
         return LabelScreen(pl.DataFrame(schema=LABEL_ISSUE_SCHEMA), 0, "label screening is off for this dataset")
-    labelled = examples.filter(pl.col("label").is_not_null()).join(analyzed, on="doc_id", how="left")
+    labelled = examples.filter(pl.col("label").is_not_null()).drop("analyzed", strict=False)
+    labelled = labelled.join(analyzed, on="doc_id", how="left").with_columns(
+        pl.lit(None, dtype=LABEL_ISSUE_SCHEMA[name]).alias(name)
+        for name in ("source", "source_row", "split")
+        if name not in examples.columns
+    )
     folds = screening_folds(labelled["label"], settings.folds) if labelled.height else 0
     if labelled["label"].n_unique() < 2 or folds < 2:
         note = "not screened: it needs two labels with two examples each"

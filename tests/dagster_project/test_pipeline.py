@@ -10,7 +10,8 @@ import pytest
 from dagster_project.jobs import PIPELINE_JOB
 from dagster_project.versions import register_drop
 from tests.dagster_project.pipeline import ASSET_KEYS, Pipeline
-from trainers.registry import models_of, read_aliases, read_card
+from trainers.evidence import EVIDENCE_ROWS
+from trainers.registry import models_of, read_aliases, read_card, resolve_alias
 
 pytestmark = pytest.mark.slow
 
@@ -197,3 +198,13 @@ def test_the_selection_matrix_compares_candidates_on_val_and_names_the_chosen_on
     assert metadata["chosen"].value == chosen["candidate"] and metadata["quality_against_latency"].value.startswith(
         "!["
     )
+
+
+def test_the_deployed_model_cites_only_masked_training_examples_with_their_source(pipeline: Pipeline) -> None:
+    production = resolve_alias(pipeline.models)
+    rows = pl.read_parquet(production / EVIDENCE_ROWS)
+    assert read_card(production)["evidence"]["rows"] == rows.height > 0
+    assert rows["text"].str.contains("<EMAIL>").any()  # the demo's tickets carry e-mail addresses: masked here
+    assert not rows["text"].str.contains(r"@example\.com").any()
+    assert rows.select("source", "source_row", "dataset_version").null_count().sum_horizontal().item() == 0
+    assert set(rows["dataset_version"]) <= set(read_card(production)["dataset_versions"])
