@@ -27,7 +27,7 @@ from assets.models.launch import (
 from assets.readers.declared import Source, load_sources
 from assets.storage.delta import Lake
 from assets.storage.home import PROJECT_ROOT, check_version_name
-from assets.storage.version_manifest import dataset_name_of
+from assets.storage.version_manifest import dataset_name_of, superseded_versions
 from rules import RuleBook
 from trainers.model_store import ModelStore, download_folder
 from trainers.registry import ModelRegistry, registry_name
@@ -65,10 +65,14 @@ class LandingResource(dg.ConfigurableResource):
         return declaration_for(self.datasets(), dataset_name_of(self.folder(version), self.datasets()))
 
     def of_same_dataset(self, versions: list[str], version: str) -> list[str]:
-        """Those of `versions` (in order) that belong to `version`'s dataset; only their manifests are read."""
+        """Those of `versions` (in order) that belong to `version`'s dataset, less those that `version` or a version
+        before it supersedes (a reviewed copy stands in for the version it corrects); only manifests are read."""
         datasets = self.datasets()
         name = dataset_name_of(self.folder(version), datasets)
-        return [v for v in versions if dataset_name_of(self.folder(v), datasets) == name]
+        same = [v for v in versions if dataset_name_of(self.folder(v), datasets) == name]
+        upto = same[: same.index(version) + 1] if version in same else [*same, version]
+        superseded = {old for v in upto for old in superseded_versions(self.folder(v))}
+        return [v for v in same if v not in superseded]
 
     def rule_book(self, version: str) -> RuleBook:
         """The rules `version` is held to: the shipped ones with its dataset's overrides."""

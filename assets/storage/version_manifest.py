@@ -47,3 +47,9 @@ def dataset_name_of(landing_folder: Path, datasets_dir: Path | None = None) -> s
     if name:
         return str(name)
     return only_declared_dataset(datasets_dir or landing_folder.parent.parent / "datasets") or UNDECLARED
+
+
+def superseded_versions(landing_folder: Path) -> list[str]:
+    """The versions a landed version replaces (`supersedes` in its manifest: a reviewed copy replaces the original)."""
+    replaced = read_version_manifest(landing_folder).get("supersedes") or []
+    return [str(version) for version in replaced] if isinstance(replaced, list) else [str(replaced)]

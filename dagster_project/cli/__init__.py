@@ -27,6 +27,8 @@ COMMAND_MODULES = {
     "rollback": "models",
     "add_labels": "models",
     "explain": "evidence",
+    "review_export": "review",
+    "review_import": "review",
     "ui": "tools",
     "rules_check": "tools",
     "lake_maintain": "tools",
@@ -201,6 +203,18 @@ def add_rules_and_lake_commands(commands: argparse._SubParsersAction) -> None:
     check.add_argument("directory", nargs="?", help="rules folder (default: rules/ or REFINERY_RULES_DIR)")
     check.add_argument("--sources", help="sources folder (default: sources/ or REFINERY_SOURCES_DIR)")
     check.add_argument("--json", action="store_true", help="print JSON")
+
+    review = commands.add_parser("review", help="suspected label errors, decided on by a person")
+    review_commands = review.add_subparsers(dest="review_command", required=True)
+    text = "write a version's suspected label errors as a CSV to decide on (keep, relabel, drop)"
+    export = subcommand(review_commands, "export", text, "review_export")
+    export.add_argument("--dataset", help="whose newest screened version (default: the home's only dataset)")
+    export.add_argument("--dataset-version", help="the version to review (default: the dataset's newest screened)")
+    export.add_argument("-o", "--output", default="suspects.csv", help="the CSV to write")
+    text = "turn a decided CSV into a new dataset version that supersedes the reviewed one"
+    imported = subcommand(review_commands, "import", text, "review_import")
+    imported.add_argument("file", help="the CSV review export wrote, with decision and label filled in")
+    imported.add_argument("--dataset-version", help="the new version's name (default: derived from its content)")
 
     lake = commands.add_parser("lake", help="the Delta tables of the home")
     lake_commands = lake.add_subparsers(dest="lake_command", required=True)
