@@ -33,6 +33,8 @@ class SplitConfig(dg.Config):
     group_column: str = ""  # e.g. a carried source column such as customer or thread; "" = none
     near_duplicate_threshold: float = 0.8
     label_issue_folds: int = 5  # folds of the out-of-fold model that screens labels
+    label_issue_model: str = "tfidf"  # or "encoder": a logistic regression on a frozen encoder's vectors
+    label_issue_encoder: str = "default"  # that encoder (the embedded MiniLM by default)
 
 
 @dg.asset(
@@ -77,7 +79,9 @@ def training_examples(
     book = landing.rule_book(version)
     result = build_examples(tokenized, book.for_asset(TRAINING_EXAMPLES), settings)
     policy = "off" if dataset.generative else dataset.primary.label_issues
-    screening = LabelIssueSettings(policy, config.label_issue_folds, config.seed)
+    screening = LabelIssueSettings(
+        policy, config.label_issue_folds, config.seed, config.label_issue_model, config.label_issue_encoder
+    )
     kept, suspects, screen = screen_version(lake, version, tokenized, result.kept, screening)
     rejected = pl.concat([result.rejected, suspects])
     delta_version = write_stage(lake, TRAINING_EXAMPLES, "validate", version, kept, rejected)
@@ -91,6 +95,8 @@ def training_examples(
     metadata["split_groups"] = settings.group_column or "near-duplicate clusters"
     metadata["examples_per_split_and_label"] = dg.MetadataValue.json(split_counts(kept))
     metadata.update(label_issue_metadata(screen, policy, lake.uri(LABEL_ISSUES)))
+    if policy == "relabel":
+        metadata["label_review"] = f"refinery review export --dataset-version {version} -o suspects.csv"
     label_context = {"label_suspects": screen.suspects if screen.scanned else None, "label_scanned": screen.scanned}
     checks = [
         *rule_check_results(

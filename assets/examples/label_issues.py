@@ -19,7 +19,8 @@ from assets.storage.records import empty_quarantine, quarantine_documents, read_
 from assets.text.tokenize import analyzed_words
 from contracts.tables import QUARANTINE, TRAINING_EXAMPLES
 
-LABEL_ISSUE_POLICIES = ("report", "quarantine", "off")
+LABEL_ISSUE_POLICIES = ("report", "quarantine", "relabel", "off")  # relabel: reported, for `refinery review`
+LABEL_ISSUE_MODELS = ("tfidf", "encoder")  # the out-of-fold model: the TF-IDF candidate, or a frozen encoder's head
 SUSPECTED = "suspected_label_error"
 CONFLICTING = "conflicting_duplicate"
 QUARANTINED_SPLITS = ("train", "val")
@@ -48,6 +49,8 @@ class LabelIssueSettings:
     policy: str = "report"
     folds: int = 5
     seed: int = 13
+    model: str = "tfidf"
+    encoder: str = "default"  # the frozen encoder's model (the embedded MiniLM by default)
 
 
 @dataclass
@@ -63,20 +66,49 @@ class LabelScreen:
         return int((self.issues["kind"] == SUSPECTED).sum())
 
 
-def out_of_fold_probabilities(texts: list[str], analyzed: list[str], labels: np.ndarray, *, folds: int, seed: int):
-    """Each example's class probabilities from a TF-IDF model fitted on the folds it is not in."""
+def out_of_fold_probabilities(
+    texts: list[str], analyzed: list[str], labels: np.ndarray, settings: LabelIssueSettings, folds: int
+) -> np.ndarray:
+    """Each example's class probabilities from a model fitted on the folds it is not in: the TF-IDF candidate, or
+    a logistic regression on a frozen encoder's sentence vectors (the texts are embedded once)."""
     from sklearn.model_selection import StratifiedKFold
 
+    if settings.model not in LABEL_ISSUE_MODELS:
+        raise ValueError(f"label issue model {settings.model!r}: expected one of {', '.join(LABEL_ISSUE_MODELS)}")
+    classes = int(labels.max()) + 1
+    vectors = _frozen_vectors(texts, settings) if settings.model == "encoder" else None
+    probabilities = np.zeros((len(texts), classes), dtype=np.float64)
+    splitter = StratifiedKFold(n_splits=folds, shuffle=True, random_state=settings.seed)
+    for fitted, held in splitter.split(np.zeros(len(labels)), labels):
+        if vectors is None:
+            probabilities[held] = _tfidf_fold(texts, analyzed, labels, fitted, held, seed=settings.seed)
+        else:
+            probabilities[held] = _encoder_fold(vectors, labels, fitted, held, seed=settings.seed)
+    return probabilities
+
+
+def _frozen_vectors(texts: list[str], settings: LabelIssueSettings) -> np.ndarray:
+    from trainers.default_model import resolve_model_source
+    from trainers.selection.candidates import FrozenEncoderCandidate
+
+    return FrozenEncoderCandidate(resolve_model_source(settings.encoder), seed=settings.seed).embed(texts)
+
+
+def _tfidf_fold(texts, analyzed, labels: np.ndarray, fitted: np.ndarray, held: np.ndarray, *, seed: int):
     from trainers.selection.candidates import TfidfCandidate
 
-    classes = int(labels.max()) + 1
-    probabilities = np.zeros((len(texts), classes), dtype=np.float64)
-    splitter = StratifiedKFold(n_splits=folds, shuffle=True, random_state=seed)
-    for fitted, held in splitter.split(np.zeros(len(labels)), labels):
-        model = TfidfCandidate(seed=seed)
-        model.fit(_subset(texts, analyzed, labels, fitted), classes)
-        probabilities[held] = model.predict_proba(_subset(texts, analyzed, labels, held))
-    return probabilities
+    model = TfidfCandidate(seed=seed)
+    model.fit(_subset(texts, analyzed, labels, fitted), int(labels.max()) + 1)
+    return model.predict_proba(_subset(texts, analyzed, labels, held))
+
+
+def _encoder_fold(vectors: np.ndarray, labels: np.ndarray, fitted: np.ndarray, held: np.ndarray, *, seed: int):
+    from sklearn.linear_model import LogisticRegression
+
+    head = LogisticRegression(C=50.0, max_iter=500, random_state=seed).fit(vectors[fitted], labels[fitted])
+    full = np.zeros((len(held), int(labels.max()) + 1))
+    full[:, head.classes_] = head.predict_proba(vectors[held])
+    return full
 
 
 def _subset(texts: list[str], analyzed: list[str], labels: np.ndarray, rows: np.ndarray):
@@ -108,7 +140,7 @@ def find_label_suspects(examples: pl.DataFrame, analyzed: pl.DataFrame, settings
     names = sorted(labelled["label"].unique().to_list())
     ids = labelled["label"].replace_strict(names, list(range(len(names))), return_dtype=pl.Int64).to_numpy()
     texts, words = labelled["text"].to_list(), labelled["analyzed"].fill_null("").to_list()
-    probabilities = out_of_fold_probabilities(texts, words, ids, folds=folds, seed=settings.seed)
+    probabilities = out_of_fold_probabilities(texts, words, ids, settings, folds)
     from cleanlab.filter import find_label_issues
 
     ranked = find_label_issues(ids, probabilities, return_indices_ranked_by="self_confidence", n_jobs=1)
@@ -122,7 +154,8 @@ def find_label_suspects(examples: pl.DataFrame, analyzed: pl.DataFrame, settings
         pl.lit(None, dtype=pl.String).alias("duplicate_label"),
         _action(settings.policy),
     )
-    note = f"TF-IDF out-of-fold probabilities ({folds} folds), cleanlab confident learning"
+    model = "TF-IDF" if settings.model == "tfidf" else f"frozen encoder ({settings.encoder})"
+    note = f"{model} out-of-fold probabilities ({folds} folds), cleanlab confident learning"
     return LabelScreen(suspects.select(list(LABEL_ISSUE_SCHEMA)), labelled.height, note)
 
 

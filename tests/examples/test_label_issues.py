@@ -100,3 +100,17 @@ def test_a_duplicate_quarantined_with_another_label_than_its_kept_copy_is_report
         (CONFLICTING, "d3", "billing", "d1", "network")
     ]
     assert conflicts["source_row"].to_list() == [4]
+
+
+def test_a_frozen_encoder_s_out_of_fold_head_finds_the_flips_too(tickets) -> None:
+    examples, analyzed, _, flipped = tickets
+    screen = find_label_suspects(examples, analyzed, LabelIssueSettings(model="encoder"))
+    found = set(screen.issues["doc_id"])
+    assert "frozen encoder" in screen.note
+    assert len(found & flipped) / max(len(found), 1) >= 0.7 and len(found & flipped) / len(flipped) >= 0.5
+
+
+def test_an_unknown_screening_model_is_refused_by_name(tickets) -> None:
+    examples, analyzed, _, _ = tickets
+    with pytest.raises(ValueError, match=r"label issue model 'bert': expected one of tfidf, encoder"):
+        find_label_suspects(examples, analyzed, LabelIssueSettings(model="bert"))
