@@ -33,7 +33,9 @@ def test_a_declaration_reads_back_what_was_written(tmp_path: Path) -> None:
 
 def test_a_label_issue_policy_is_one_of_the_known_ones_else_refused_with_its_line(tmp_path: Path) -> None:
     (tmp_path / "orders.yaml").write_text("name: orders\ntasks:\n  - name: topic\n    label_issues: fix\n")
-    with pytest.raises(DatasetError, match=r"orders\.yaml:4: key .label_issues.: expected one of report, quarantine, relabel, off"):
+    with pytest.raises(
+        DatasetError, match=r"orders\.yaml:4: key .label_issues.: expected one of report, quarantine, relabel, off"
+    ):
         load_dataset(tmp_path / "orders.yaml")
     (tmp_path / "orders.yaml").write_text("name: orders\ntasks:\n  - name: topic\n    label_issues: quarantine\n")
     assert load_dataset(tmp_path / "orders.yaml").primary.label_issues == "quarantine"
