@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import hashlib
 import json
 
 import polars as pl
@@ -45,12 +44,12 @@ QUARANTINE_SCHEMA: dict[str, pl.DataType] = {
 
 
 def content_hash(texts: pl.Series) -> pl.Series:
-    """A stable 16-hex-digit sha256 prefix of each text (null hashes like the empty string)."""
-    return pl.Series(
-        texts.name,
-        [hashlib.sha256((t or "").encode("utf-8")).hexdigest()[:16] for t in texts],
-        dtype=pl.String,
-    )
+    """A stable 16-hex-digit sha256 prefix of each text (null hashes like the empty string), computed in Rust by
+    polars-hash: the same digits as `hashlib.sha256(text.encode()).hexdigest()[:16]`, several times faster."""
+    import polars_hash  # registers the `chash` namespace
+
+    frame = texts.cast(pl.String).fill_null("").to_frame("text")
+    return frame.select(polars_hash.col("text").chash.sha2_256().str.slice(0, 16)).to_series().alias(texts.name)
 
 
 def empty_quarantine() -> pl.DataFrame:
