@@ -8,7 +8,9 @@ from __future__ import annotations
 
 import argparse
 import importlib
+import os
 import sys
+from pathlib import Path
 
 from assets.storage.home import RefineryHome
 from contracts.chat import CHAT_FORMATS
@@ -70,6 +72,7 @@ def subcommand(
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="refinery", description="Validated training data and fine-tuned models.")
     parser.add_argument("--version", action="version", version=f"refinery {program_version()}")
+    parser.add_argument("--home", help="the Refinery home (default: $REFINERY_HOME, else ./.refinery)")
     parser.add_argument(
         "-v",
         "--verbose",
@@ -236,6 +239,8 @@ def program_version() -> str:
 
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
+    if args.home:  # what the command starts (dagster dev, a trainer) reads the same home
+        os.environ["REFINERY_HOME"] = str(Path(args.home).expanduser().resolve())
     home = RefineryHome.from_env()
     module, function = args.handler.split(":")
     command = getattr(importlib.import_module(module), function)
@@ -244,3 +249,31 @@ def main(argv: list[str] | None = None) -> int:
     except (CliError, ValueError, FileNotFoundError, LookupError) as error:
         print(f"refinery: error: {error}", file=sys.stderr)
         return 1
+    except BrokenPipeError:  # `refinery ... | head`: the reader has what it wanted
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())  # Python's own flush at exit must not fail again
+        return 0
+
+
+def known_datasets(home: RefineryHome) -> list[str]:
+    """The datasets a home has: those declared, and those with models."""
+    declared = {path.stem for path in home.datasets.glob("*.yaml")} if home.datasets.is_dir() else set()
+    with_models = {path.name for path in home.models.iterdir() if path.is_dir()} if home.models.is_dir() else set()
+    return sorted(declared | with_models)
+
+
+def check_dataset(home: RefineryHome, name: str | None) -> str | None:
+    """`name` when the home has that dataset (or None when none was named), else the error listing the known ones."""
+    known = known_datasets(home)
+    if name is not None and name not in known:
+        raise unknown_dataset(name, known)
+    return name
+
+
+def unknown_dataset(name: str, known: list[str]) -> CliError:
+    """The error for a dataset name the home does not have: the known ones, and the closest as a suggestion."""
+    import difflib
+
+    close = difflib.get_close_matches(name, known, n=1)
+    hint = f"; did you mean {close[0]!r}?" if close else ""
+    return CliError(f"no dataset {name!r} in this home (known: {', '.join(sorted(known)) or 'none'}){hint}")

@@ -8,7 +8,7 @@ import os
 from pathlib import Path
 
 from assets.storage.home import RefineryHome
-from dagster_project.cli import CliError
+from dagster_project.cli import CliError, check_dataset
 from service.access import TOKEN_VARIABLE, InsecureHostError, check_host
 from trainers.model_store import ModelStore, StoreMirror, mirror_store
 from trainers.registry import (
@@ -26,7 +26,7 @@ from trainers.registry import (
 
 def model_root_for(home: RefineryHome, dataset: str | None) -> Path:
     """The registry of `dataset`'s models, or of the home's only dataset with a deployed model."""
-    if dataset is not None:
+    if check_dataset(home, dataset) is not None:
         return ModelRegistry(str(home.models), registry_name(dataset)).model_root
     found = registries(home.models)
     if len(found) > 1:

@@ -6,12 +6,14 @@ import argparse
 import json
 
 from assets.storage.home import RefineryHome
+from dagster_project.cli import check_dataset
 from dagster_project.cli.common import registered_versions
 from dagster_project.cli.summary import render_summary, version_summary
 
 
 def command_status(args: argparse.Namespace, home: RefineryHome) -> int:
-    summaries = [version_summary(home, version) for version in registered_versions(home, args.dataset)]
+    dataset = check_dataset(home, args.dataset)
+    summaries = [version_summary(home, version) for version in registered_versions(home, dataset)]
     if args.json:
         print(json.dumps({"home": str(home.root), "versions": summaries}, indent=2))
     elif not summaries:

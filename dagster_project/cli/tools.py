@@ -3,11 +3,14 @@
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import os
 import shutil
+import signal
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 from assets.datasets.declaration import load_datasets
@@ -22,6 +25,8 @@ from rules import load_rule_book
 from rules.compiler import default_rules_dir
 from service.access import is_loopback
 
+GROUP_GRACE_S = 60.0  # what dagster dev's children may take to stop after it exits
+
 
 def command_ui(args: argparse.Namespace, home: RefineryHome) -> int:
     if not is_loopback(args.host) and not args.insecure:
@@ -34,7 +39,43 @@ def command_ui(args: argparse.Namespace, home: RefineryHome) -> int:
     command = [dagster, "dev", "-w", str(PROJECT_ROOT / "workspace.yaml"), "-h", args.host, "-p", str(args.port)]
     environment = {**os.environ, "DAGSTER_HOME": str(home.dagster), "REFINERY_HOME": str(home.root)}
     print(f"Dagster UI on http://{args.host}:{args.port}  (DAGSTER_HOME={home.dagster})", flush=True)
-    return subprocess.call(command, env=environment, cwd=PROJECT_ROOT)
+    return run_in_own_group(command, env=environment, cwd=PROJECT_ROOT)
+
+
+def run_in_own_group(command: list[str], **options) -> int:
+    """Run `command` in a process group of its own and pass SIGTERM, SIGINT and SIGHUP on to the whole group, so
+    that stopping this process stops everything it started (dagster dev's webserver, daemon and code servers);
+    the group is killed if anything in it outlives this process's exit."""
+    process = subprocess.Popen(command, start_new_session=True, **options)
+
+    def forward(number: int, _frame) -> None:
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(process.pid, number)
+
+    previous = {number: signal.signal(number, forward) for number in (signal.SIGTERM, signal.SIGINT, signal.SIGHUP)}
+    try:
+        while True:
+            try:
+                return process.wait()
+            except InterruptedError:  # a forwarded signal interrupted the wait: wait on
+                continue
+    finally:
+        for number, handler in previous.items():
+            signal.signal(number, handler)
+        stop_leftovers(process.pid)
+
+
+def stop_leftovers(group: int, grace_s: float = GROUP_GRACE_S) -> None:
+    """Give what is left of a process group `grace_s` to finish shutting down, then kill it."""
+    deadline = time.monotonic() + grace_s
+    while time.monotonic() < deadline:
+        try:
+            os.killpg(group, 0)
+        except ProcessLookupError:
+            return
+        time.sleep(0.2)
+    with contextlib.suppress(ProcessLookupError):
+        os.killpg(group, signal.SIGKILL)
 
 
 def command_rules_check(args: argparse.Namespace, home: RefineryHome) -> int:
