@@ -21,7 +21,7 @@ import pyarrow.parquet as pq
 
 from assets.readers.lines import OversizedLine, open_binary, oversized_reject
 from assets.readers.mapping import RecordMapping
-from assets.readers.parquet_pages import row_group_largest_page
+from assets.readers.parquet_pages import page_headers, row_group_largest_page
 from assets.readers.protocol import IngestError, ParsedRecords
 from assets.storage.records import quarantine_raw
 
@@ -30,6 +30,7 @@ BATCH_BYTES = 64 << 20  # the uncompressed bytes one batch may take, by its row 
 # Arrow decompresses a page whole: past this, a row group's rows are quarantined rather than decoded. A writer's
 # pages are 1 MiB by default; only rows of half a megabyte each, a thousand to a page, come near it.
 MAX_PAGE_BYTES = 512 << 20
+MAX_UNDECODED_ROWS = 1_000_000  # more rows than pages past MAX_PAGE_BYTES hold in files written by real writers
 REJECT_BATCH = 50_000  # quarantine rows of an undecoded row group, built a batch at a time
 HEAD_BYTES = 200  # what the quarantine keeps of an oversized record
 SIZED_TYPES = (pa.types.is_string, pa.types.is_large_string, pa.types.is_binary, pa.types.is_large_binary)
@@ -42,14 +43,15 @@ def read_parquet(path: Path, source: str, config: RecordMapping, batch_size: int
         texts = [field.name for field in pq.read_schema(plain) if any(test(field.type) for test in SIZED_TYPES)]
         parquet = pq.ParquetFile(plain, read_dictionary=texts)  # a repeated huge value is held once
         offset = 1
-        for group in range(parquet.num_row_groups):
-            page, column = row_group_largest_page(plain, parquet.metadata, group, source=source)
-            rows = range(offset, offset + parquet.metadata.row_group(group).num_rows)
-            if page > MAX_PAGE_BYTES:
-                yield from undecoded_rows(rows, source, page, column)
-            else:
-                yield from group_records(parquet, group, rows, source, config=config, batch_size=batch_size)
-            offset = rows.stop
+        with page_headers(plain) as headers:
+            for group in range(parquet.num_row_groups):
+                page, column = row_group_largest_page(headers, parquet.metadata, group, source=source)
+                rows = range(offset, offset + parquet.metadata.row_group(group).num_rows)
+                if page > MAX_PAGE_BYTES:
+                    yield from undecoded_rows(rows, source, page, column)
+                else:
+                    yield from group_records(parquet, group, rows, source, config=config, batch_size=batch_size)
+                offset = rows.stop
 
 
 def group_records(
@@ -64,7 +66,13 @@ def group_records(
 
 
 def undecoded_rows(rows: range, source: str, page: int, column: str) -> Iterator[ParsedRecords]:
-    """The rows of a row group whose page is too large to decompress, quarantined by number, a batch at a time."""
+    """The rows of a row group whose page is too large to decompress, quarantined by number, a batch at a time; a
+    footer claiming more rows than any such group holds is refused (it would only fill the quarantine)."""
+    if len(rows) > MAX_UNDECODED_ROWS:
+        raise IngestError(
+            f"{source}: a row group of {len(rows)} rows with a page of {page} bytes uncompressed (column {column}); "
+            "write the file with smaller pages or row groups"
+        )
     reason = (
         f"in a Parquet row group with a page of {page} bytes uncompressed (column {column}); pages past "
         f"{MAX_PAGE_BYTES} are not decompressed: write the file with smaller pages or row groups"
