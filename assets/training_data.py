@@ -82,13 +82,13 @@ def training_examples(
     screening = LabelIssueSettings(
         policy, config.label_issue_folds, config.seed, config.label_issue_model, config.label_issue_encoder
     )
-    kept, suspects, screen = screen_version(lake, version, tokenized, result.kept, screening)
+    earlier = landing.of_same_dataset(earlier_versions(context.instance, version), version)
+    kept, suspects, screen = screen_version(lake, version, tokenized, result.kept, settings=screening, earlier=earlier)
     rejected = pl.concat([result.rejected, suspects])
     delta_version = write_stage(lake, TRAINING_EXAMPLES, "validate", version, kept, rejected)
     lake.write_version(LABEL_ISSUES, screen.issues, version)
     account = account_for_records(lake, version, kept.height)
     record_validation(lake, version, kept.height, account.rows_quarantined)
-    earlier = landing.of_same_dataset(earlier_versions(context.instance, version), version)
     previous = latest_earlier_rows(lake, TRAINING_EXAMPLES, earlier)
     metadata = stage_metadata(lake, TRAINING_EXAMPLES, delta_version, kept, rejected, book.digest)
     metadata["split_seed"] = config.seed

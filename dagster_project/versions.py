@@ -21,9 +21,11 @@ def register_drop(
     version: str | None = None,
     mapping: RecordMapping | None = None,
     dataset: str | None = None,
+    *,
+    manifest: dict[str, object] | None = None,
 ) -> str:
-    """Land a drop for a dataset (its declared source mapping unless one is given) and add its version to the
-    `dataset_versions` partitions; returns the version."""
+    """Land a drop for a dataset (its declared source mapping unless one is given; `manifest`: fields added to its
+    version manifest) and add its version to the `dataset_versions` partitions; returns the version."""
     if dataset is None:
         declared = load_datasets(home.datasets)
         dataset = next(iter(declared)) if len(declared) == 1 else None  # a home of one dataset needs no --dataset
@@ -31,6 +33,6 @@ def register_drop(
         declaration = declaration_for(home.datasets, dataset)
         mapping = mapping or declaration.mapping
     known = set(instance.get_dynamic_partitions(DATASET_VERSIONS))
-    version = land_new_version(home, source, known, version, mapping, dataset)
+    version = land_new_version(home, source, known, version, mapping, dataset, manifest=manifest)
     instance.add_dynamic_partitions(DATASET_VERSIONS, [version])
     return version

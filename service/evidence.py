@@ -8,6 +8,7 @@ text, and the registry keeps the version's folder.
 from __future__ import annotations
 
 import asyncio
+from functools import lru_cache
 from pathlib import Path
 
 import polars as pl
@@ -40,6 +41,12 @@ def logged_prediction(lake: Path | str, prediction_id: str) -> dict | None:
     return rows[0] if rows else None
 
 
+@lru_cache(maxsize=2)
+def classifier_of_version(folder: Path):
+    """An older model version, loaded once for the evidence of its predictions (the two most recent kept)."""
+    return load_classifier(folder)
+
+
 def prediction_evidence(prediction: dict, registry: Path, k: int, *, loaded=None, loaded_version: str | None = None):
     """The `k` nearest training examples of a logged prediction, under the model version that answered it (the
     `loaded` classifier when it is that version, else loaded from the registry)."""
@@ -49,7 +56,7 @@ def prediction_evidence(prediction: dict, registry: Path, k: int, *, loaded=None
         folder = registry / version
         if not folder.is_dir():
             raise NoEvidenceError(f"model {version} of dataset {prediction['dataset']!r} is no longer in {registry}")
-        classifier = load_classifier(folder)
+        classifier = classifier_of_version(folder)
     if classifier.evidence_index is None:
         raise NoEvidenceError(f"model {version} was exported without an evidence index; train it again")
     return classifier.nearest_examples([prediction["text"]], k)[0]
@@ -57,8 +64,8 @@ def prediction_evidence(prediction: dict, registry: Path, k: int, *, loaded=None
 
 async def served_evidence(model: ServedModel, version: str, texts: list[str], k: int) -> list[list[dict]]:
     """The evidence of the texts a classifier just answered, from the same model version."""
-    classifier = model.holder.loaded
-    if model.holder.version != version:
+    current, classifier = model.holder.current
+    if current != version:
         raise RequestError("the production model changed while answering; send the request again", status=409)
     if classifier.evidence_index is None:
         raise RequestError(f"model {version} was exported without an evidence index; train it again", status=409)
@@ -85,14 +92,10 @@ def add_evidence_routes(
         model = await served.lookup(prediction["dataset"])
         if model.family != CLASSIFIER:
             raise RequestError(f"dataset {model.dataset!r} is served by a generative model", status=404)
+        version, loaded = model.holder.current
         try:
             cited = await asyncio.to_thread(
-                prediction_evidence,
-                prediction,
-                model.holder.model_root,
-                count,
-                loaded=model.holder.loaded,
-                loaded_version=model.holder.version,
+                prediction_evidence, prediction, model.holder.model_root, count, loaded=loaded, loaded_version=version
             )
         except NoEvidenceError as error:
             raise RequestError(str(error), status=404) from None

@@ -26,6 +26,7 @@ class ModelHolder:
         self._stamp: int | None = None
         self.version: str | None = None
         self.loaded = None
+        self.current: tuple[str | None, object] = (None, None)
         self._stop = threading.Event()
         self.refresh()
         self._watcher = threading.Thread(target=self._watch, name="model-watcher", daemon=True)
@@ -40,6 +41,7 @@ class ModelHolder:
         if folder.name != self.version:
             loaded = self.load(folder)
             self.loaded, self.version = loaded, folder.name  # one reference swap; readers see old or new
+            self.current = (folder.name, loaded)  # both at once, for a reader that needs them to agree
             if self.on_reload:
                 self.on_reload(folder.name)
         self._stamp = stamp

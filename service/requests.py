@@ -58,7 +58,7 @@ def parse_predict_request(body: bytes) -> tuple[list[str], int]:
 
 def evidence_count(value: object, name: str) -> int:
     """How many training examples a request asks for: an integer from 0 to MAX_EVIDENCE."""
-    if isinstance(value, str) and value.isdigit():
+    if isinstance(value, str) and value.isascii() and value.isdecimal() and len(value) <= 3:
         value = int(value)
     if isinstance(value, bool) or not isinstance(value, int) or not 0 <= value <= MAX_EVIDENCE:
         raise RequestError(f"{name} must be an integer from 0 to {MAX_EVIDENCE}, got {value!r}")

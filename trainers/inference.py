@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import threading
 from dataclasses import dataclass
 from functools import cached_property
 from pathlib import Path
@@ -33,6 +34,8 @@ class Classifier:
 
     def __init__(self, folder: Path, scorer: Scorer):
         self.folder = folder
+        # one forward pass at a time: the service's batcher and its evidence lookups share the model and tokenizer
+        self.scoring = threading.Lock()
         card = model_card(folder)
         self.scorer = scorer
         self.precision = self.scorer.precision
@@ -63,7 +66,11 @@ class Classifier:
         index = self.evidence_index
         if index is None:
             raise FileNotFoundError(f"{self.folder}: exported without an evidence index; train the model again")
-        return index.nearest(self.scorer.embeddings(prepared), k) if prepared else []
+        if not prepared:
+            return []
+        with self.scoring:
+            vectors = self.scorer.embeddings(prepared)
+        return index.nearest(vectors, k)
 
     def prepare(self, texts: list[str]) -> list[PreparedText]:
         """The texts as the model must see them: prepared by its recipe, or refused with the reason."""
@@ -103,9 +110,10 @@ class Classifier:
 
     def task_probabilities(self, prepared: list[str], batch_size: int = 64) -> dict[str, torch.Tensor]:
         """Each task's probabilities of prepared texts; a single-task model's one task is `label`."""
-        if hasattr(self.scorer, "task_probabilities"):
-            return self.scorer.task_probabilities(prepared, batch_size)
-        return {"label": self.scorer.probabilities(prepared, batch_size)}
+        with self.scoring:
+            if hasattr(self.scorer, "task_probabilities"):
+                return self.scorer.task_probabilities(prepared, batch_size)
+            return {"label": self.scorer.probabilities(prepared, batch_size)}
 
     def task_labels(self) -> dict[str, list[str]]:
         """Each task's labels in id order; a single-task model has one task, `label`."""

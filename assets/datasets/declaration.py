@@ -105,7 +105,11 @@ def load_dataset(path: Path) -> DatasetDeclaration:
     if source:
         clean = {k: v for k, v in source.items() if k != "__lines__"}
         mapping = RecordMapping.from_mapping(clean, f"{path}: source")
-    tasks = tuple(_task(reader, spec) for spec in reader.get(document, "tasks", list, default=[{"name": "label"}]))
+    specs = reader.get(document, "tasks", list, default=[{"name": "label"}])
+    tasks = tuple(_task(reader, spec) for spec in specs)
+    for spec in specs[1:]:
+        if "label_issues" in spec:  # a later task's labels are not screened: say so rather than ignore it
+            raise reader.fail(spec, "label_issues", "only the first task's labels are screened; set it there")
     if not tasks or len({task.column for task in tasks}) != len(tasks):
         raise reader.fail(document, "tasks", "declare at least one task, each on its own column")
     if any(task.kind in CAUSAL_LM_TASKS for task in tasks):
@@ -193,7 +197,7 @@ def declaration_yaml(declaration: DatasetDeclaration, header: str = "") -> str:
             "column": t.column,
             **({"labels": list(t.labels)} if t.labels else {}),
             "new_labels": t.new_labels,
-            "label_issues": t.label_issues,
+            **({"label_issues": t.label_issues} if t is declaration.primary else {}),  # only its labels are screened
         }
         for t in declaration.tasks
     ]

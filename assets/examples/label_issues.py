@@ -14,7 +14,7 @@ from dataclasses import dataclass
 import numpy as np
 import polars as pl
 
-from assets.storage.delta import Lake
+from assets.storage.delta import VERSION_COLUMN, Lake
 from assets.storage.records import empty_quarantine, quarantine_documents, read_version
 from assets.text.tokenize import analyzed_words
 from contracts.tables import QUARANTINE, TRAINING_EXAMPLES
@@ -140,7 +140,12 @@ def find_label_suspects(examples: pl.DataFrame, analyzed: pl.DataFrame, settings
     names = sorted(labelled["label"].unique().to_list())
     ids = labelled["label"].replace_strict(names, list(range(len(names))), return_dtype=pl.Int64).to_numpy()
     texts, words = labelled["text"].to_list(), labelled["analyzed"].fill_null("").to_list()
-    probabilities = out_of_fold_probabilities(texts, words, ids, settings, folds)
+    try:
+        probabilities = out_of_fold_probabilities(texts, words, ids, settings, folds)
+    except ValueError as error:  # e.g. a vocabulary left empty by tiny folds: screening is advice, never a failure
+        if settings.model not in LABEL_ISSUE_MODELS:
+            raise
+        return LabelScreen(pl.DataFrame(schema=LABEL_ISSUE_SCHEMA), 0, f"not screened: {error}")
     from cleanlab.filter import find_label_issues
 
     ranked = find_label_issues(ids, probabilities, return_indices_ranked_by="self_confidence", n_jobs=1)
@@ -213,10 +218,17 @@ def quarantine_suspects(kept: pl.DataFrame, screen: LabelScreen) -> tuple[pl.Dat
 
 
 def screen_version(
-    lake: Lake, version: str, tokenized: pl.DataFrame, kept: pl.DataFrame, settings: LabelIssueSettings
+    lake: Lake,
+    version: str,
+    tokenized: pl.DataFrame,
+    kept: pl.DataFrame,
+    *,
+    settings: LabelIssueSettings,
+    earlier: list[str],
 ) -> tuple[pl.DataFrame, pl.DataFrame, LabelScreen]:
     """Screen a version's examples: the examples the policy keeps, the suspects it quarantines, and the issues
-    (suspects, then duplicates quarantined with another label than the copy kept, here or in an earlier version)."""
+    (suspects, then duplicates quarantined with another label than the copy kept, here or in one of the `earlier`
+    versions of its dataset)."""
     screen = find_label_suspects(kept, analyzed_words(tokenized), settings)
     if settings.policy == "off":
         return kept, quarantine_documents(kept.clear(), "validate", SUSPECTED, ""), screen
@@ -224,9 +236,11 @@ def screen_version(
     duplicates = quarantine.filter(pl.col("rule").is_in(DUPLICATE_RULES))
     targets = duplicates["duplicate_of"].drop_nulls().unique()
     kept_labels = kept.select("doc_id", "label")
-    if lake.exists(TRAINING_EXAMPLES) and len(targets):
-        earlier = lake.scan(TRAINING_EXAMPLES).filter(pl.col("doc_id").is_in(targets.implode()))
-        kept_labels = pl.concat([kept_labels, earlier.select("doc_id", "label").collect()]).unique("doc_id")
+    if lake.exists(TRAINING_EXAMPLES) and len(targets) and earlier:
+        found = lake.scan(TRAINING_EXAMPLES, earlier).filter(pl.col("doc_id").is_in(targets.implode()))
+        order = pl.col(VERSION_COLUMN).replace_strict(earlier, list(range(len(earlier))), return_dtype=pl.Int64)
+        copies = found.sort(order, descending=True).select("doc_id", "label").collect()  # the latest copy first
+        kept_labels = pl.concat([kept_labels, copies]).unique("doc_id", keep="first", maintain_order=True)
     conflicts = conflicting_duplicates(duplicates, kept_labels)
     kept, rejected = quarantine_suspects(kept, screen)
     screen.issues = pl.concat([screen.issues, conflicts])

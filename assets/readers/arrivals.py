@@ -146,6 +146,8 @@ def land_drop(
     digest: str,
     mapping: RecordMapping | None,
     dataset: str | None = None,
+    *,
+    manifest: dict[str, object] | None = None,
 ) -> str:
     """Copy a file or folder into `landing/<version>/`, with its mapping, manifest (naming its dataset) and a
     `_SUCCESS` marker."""
@@ -166,7 +168,8 @@ def land_drop(
         if mapping is not None:
             (staging / MAPPING_FILE).write_text(mapping.to_yaml())
         (staging / VERSION_MANIFEST_FILE).unlink(missing_ok=True)
-        write_version_manifest(staging, "files", content_sha256=digest, **({"dataset": dataset} if dataset else {}))
+        named = {"dataset": dataset} if dataset else {}
+        write_version_manifest(staging, "files", content_sha256=digest, **named, **(manifest or {}))
         (staging / SUCCESS_MARKER).touch()
         staging.rename(target)
     except BaseException:
@@ -182,8 +185,11 @@ def land_new_version(
     version: str | None = None,
     mapping: RecordMapping | None = None,
     dataset: str | None = None,
+    *,
+    manifest: dict[str, object] | None = None,
 ) -> str:
-    """Land a drop as a new version unless its name or content is already registered; returns the version."""
+    """Land a drop as a new version unless its name or content is already registered; returns the version.
+    `manifest` adds fields to its manifest (a reviewed copy's `supersedes` and `review`) before it is visible."""
     if version is not None and check_version_name(version) in known:
         raise RegistrationError(f"dataset version {version!r} is already registered")
     if not source.exists():
@@ -195,7 +201,7 @@ def land_new_version(
     if same:
         raise RegistrationError(f"{source}: same content as dataset version {same!r}; nothing to register")
     name = check_version_name(version or default_version_name(Path(dataset) if dataset else source, digest))
-    return land_drop(home, source, name, digest, mapping, dataset)
+    return land_drop(home, source, name, digest, mapping, dataset, manifest=manifest)
 
 
 def watermark_version(source_name: str, high: object) -> str:

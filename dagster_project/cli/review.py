@@ -13,9 +13,9 @@ from assets.datasets.declaration import load_datasets
 from assets.examples.review import ReviewError, check_relabels, read_decisions, review_sheet, reviewed_records
 from assets.readers.mapping import RecordMapping
 from assets.storage.delta import Lake
-from assets.storage.home import RefineryHome
+from assets.storage.home import RefineryHome, check_version_name
 from assets.storage.records import read_version
-from assets.storage.version_manifest import VERSION_MANIFEST_FILE, dataset_name_of, read_version_manifest
+from assets.storage.version_manifest import dataset_name_of
 from contracts.tables import LABEL_ISSUES, RAW_DOCUMENTS, TRAINING_EXAMPLES
 from dagster_project.cli import CliError
 from dagster_project.cli.common import open_instance, registered_versions
@@ -33,10 +33,10 @@ def _reviewed_version(home: RefineryHome, dataset: str | None, version: str | No
         raise CliError(f"name the dataset with --dataset (declared: {', '.join(declared) or 'none'})")
     dataset = dataset or declared[0]
     lake = Lake(str(home.lake))
-    screened = set(lake.scan(LABEL_ISSUES).select("dataset_version").unique().collect()["dataset_version"])
+    screened = set(lake.scan(TRAINING_EXAMPLES).select("dataset_version").unique().collect()["dataset_version"])
     candidates = [v for v in registered_versions(home, dataset) if v in screened]
     if not candidates:
-        raise CliError(f"no version of {dataset!r} has been screened yet: materialize its training_examples first")
+        raise CliError(f"no version of {dataset!r} has training examples yet: materialize its training_examples")
     return candidates[-1]
 
 
@@ -57,7 +57,7 @@ def command_review_import(args: argparse.Namespace, home: RefineryHome) -> int:
     path = Path(args.file)
     try:
         reviewed, decisions = read_decisions(path)
-        if not (home.landing / reviewed).is_dir():
+        if not (home.landing / check_version_name(reviewed)).is_dir():
             raise ReviewError(f"{path}: dataset version {reviewed!r} is not in {home.landing}")
         check_relabels(path, decisions, set(read_version(lake, TRAINING_EXAMPLES, reviewed)["label"].drop_nulls()))
         decisions = decisions.drop("line")
@@ -65,32 +65,24 @@ def command_review_import(args: argparse.Namespace, home: RefineryHome) -> int:
     except ReviewError as error:
         raise CliError(str(error)) from error
     dataset = dataset_name_of(home.landing / reviewed, home.datasets)
-    declared = read_version_manifest(home.landing / reviewed)
+    review = {
+        "supersedes": [reviewed],
+        "review": {
+            "reviewed_version": reviewed,
+            "sheet": str(path.resolve()),
+            "decisions": counts,
+            "changes": decisions.filter(pl.col("decision") != "keep").to_dicts(),
+        },
+    }
     with tempfile.TemporaryDirectory() as scratch:
-        drop = Path(scratch) / f"{reviewed}-reviewed"
+        drop = Path(scratch) / "reviewed"
         drop.mkdir()
         records.write_parquet(drop / REVIEWED_FILE)
-        limit = RecordMapping().max_record_bytes
-        mapping = RecordMapping(text_column="text", label_column="label", format="parquet", max_record_bytes=limit)
-        version = register_drop(open_instance(home), home, drop, args.dataset_version, mapping, dataset)
-    record_review(home.landing / version, reviewed, path, decisions, counts=counts, source=declared)
+        mapping = RecordMapping(text_column="text", label_column="label", format="parquet")
+        version = register_drop(
+            open_instance(home), home, drop, args.dataset_version, mapping, dataset, manifest=review
+        )
     changed = f"{counts['relabel']} labels corrected, {counts['drop']} rows dropped, {counts['keep']} kept"
     print(f"registered {version}: {reviewed} reviewed ({changed}); it supersedes {reviewed}")
     print(f"run it with: refinery run --version {version}")
     return 0
-
-
-def record_review(folder: Path, reviewed: str, sheet: Path, decisions: pl.DataFrame, *, counts, source) -> None:
-    """Add the review to the new version's manifest: what it supersedes, the sheet, and every decision."""
-    import yaml
-
-    manifest = read_version_manifest(folder)
-    manifest["supersedes"] = [reviewed]
-    manifest["review"] = {
-        "reviewed_version": reviewed,
-        "reviewed_source": source.get("source") or source.get("kind"),
-        "sheet": str(sheet.resolve()),
-        "decisions": counts,
-        "changes": decisions.filter(pl.col("decision") != "keep").to_dicts(),
-    }
-    (folder / VERSION_MANIFEST_FILE).write_text(yaml.safe_dump(manifest, sort_keys=False, allow_unicode=True))

@@ -59,12 +59,13 @@ def test_a_review_relabels_and_drops_suspects_into_a_version_that_supersedes_the
     assert _materialize(pipeline, "helpdesk-v1-reviewed").success
     reviewed = pipeline.table("training_examples", "helpdesk-v1-reviewed")
     quarantine = pipeline.table("quarantine", "helpdesk-v1-reviewed")
-    assert quarantine.filter(pl.col("reason") == "duplicates an earlier version").is_empty()
+    assert quarantine.filter(pl.col("value") == "duplicates an earlier version").is_empty()
+    assert quarantine.filter(pl.col("rule").is_in(["duplicate", "near_duplicate"])).height <= 1
     dropped_text = decided["text"][0]
     assert dropped_text not in reviewed["text"].to_list()
     relabelled = dict(zip(decided["text"][1:-1], decided["label"][1:-1], strict=True))
     now = dict(zip(reviewed["text"], reviewed["label"], strict=True))
-    assert all(now[text] == label for text, label in relabelled.items() if text in now)
+    assert set(relabelled) <= set(now) and all(now[text] == label for text, label in relabelled.items())
     truth = dict(zip(examples["text"], meant, strict=True))
     wrong_before = sum(truth[t] != label for t, label in zip(examples["text"], examples["label"], strict=True))
     wrong_after = sum(truth[t] != label for t, label in now.items())
@@ -83,13 +84,33 @@ def test_a_review_file_with_an_unknown_decision_or_label_is_refused_by_row_and_r
     from assets.examples.review import ReviewError, check_relabels, read_decisions
 
     sheet = tmp_path / "s.csv"
-    rows = {"dataset_version": ["v1"] * 2, "doc_id": ["a", "b"], "decision": ["keep", "maybe"], "label": ["x", "y"]}
+    rows = {"dataset_version": ["v1"] * 2, "source": ["t.csv"] * 2, "source_row": [2, 3], "decision": ["keep", "maybe"]}
+    rows["label"] = ["x", "y"]
     pl.DataFrame(rows).write_csv(sheet)
     with pytest.raises(ReviewError, match=r"s\.csv: row 3: decision 'maybe' is not one of .*\(rule: decision\)"):
         read_decisions(sheet)
-    pl.DataFrame({"dataset_version": ["v1"], "doc_id": ["a"], "decision": ["Relabel"], "label": ["nope"]}).write_csv(
-        sheet
-    )
+    relabel = {"dataset_version": ["v1"], "source": ["t.csv"], "source_row": [2], "decision": ["Relabel"]}
+    pl.DataFrame({**relabel, "label": ["nope"]}).write_csv(sheet)
     _, decisions = read_decisions(sheet)
     with pytest.raises(ReviewError, match=r"row 2: relabel to 'nope', which is not .*\(rule: known_label\)"):
         check_relabels(sheet, decisions, {"x", "y"})
+
+
+def test_a_record_decided_twice_is_refused_by_its_file_and_row(tmp_path: Path) -> None:
+    from assets.examples.review import ReviewError, read_decisions
+
+    sheet = tmp_path / "s.csv"
+    rows = {"dataset_version": ["v1"] * 2, "source": ["t.csv"] * 2, "source_row": [5, 5], "decision": ["drop", ""]}
+    pl.DataFrame({**rows, "label": ["x", "x"]}).write_csv(sheet)
+    with pytest.raises(ReviewError, match=r"row 2: t\.csv row 5 is decided twice \(rule: one_decision\)"):
+        read_decisions(sheet)
+
+
+def test_a_text_a_spreadsheet_would_run_is_quoted_in_the_sheet() -> None:
+    from assets.examples.label_issues import LABEL_ISSUE_SCHEMA
+    from assets.examples.review import review_sheet
+
+    issues = pl.DataFrame({"text": ["=HYPERLINK(1)", "fine"]}).with_columns(
+        pl.lit(None, dtype=dtype).alias(name) for name, dtype in LABEL_ISSUE_SCHEMA.items() if name != "text"
+    )
+    assert review_sheet(issues, "v1")["text"].to_list() == ["'=HYPERLINK(1)", "fine"]
