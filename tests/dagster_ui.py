@@ -15,6 +15,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from assets.storage.home import RefineryHome
+from dagster_project.cli.tools import live_members
 from tests.servers import free_port
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
@@ -40,19 +41,6 @@ class DagsterDev:
 
     def log_tail(self, characters: int = 4000) -> str:
         return self.log.read_text(errors="replace")[-characters:]
-
-
-def processes_in_group(group: int) -> list[int]:
-    """Pids of live processes whose process group is `group`."""
-    found = []
-    for stat in Path("/proc").glob("[0-9]*/stat"):
-        try:
-            fields = stat.read_text().rsplit(")", 1)[1].split()
-        except OSError:
-            continue
-        if fields[0] != "Z" and int(fields[2]) == group:
-            found.append(int(stat.parent.name))
-    return found
 
 
 def wait_until_loaded(server: DagsterDev, timeout: float = 180.0) -> None:
@@ -97,10 +85,10 @@ def stop_group(process: subprocess.Popen, grace: float = 180.0) -> None:
     deadline = time.monotonic() + grace
     while time.monotonic() < deadline:
         process.poll()
-        if not processes_in_group(group):
+        if not live_members(group):
             return
         time.sleep(0.5)
-    leftovers = [command_line(pid) for pid in processes_in_group(group)]
+    leftovers = [command_line(pid) for pid in live_members(group)]
     os.killpg(group, signal.SIGKILL)
     raise RuntimeError(f"dagster dev left processes running {grace:.0f}s after SIGTERM: {leftovers}")
 

@@ -45,37 +45,53 @@ def command_ui(args: argparse.Namespace, home: RefineryHome) -> int:
 def run_in_own_group(command: list[str], **options) -> int:
     """Run `command` in a process group of its own and pass SIGTERM, SIGINT and SIGHUP on to the whole group, so
     that stopping this process stops everything it started (dagster dev's webserver, daemon and code servers);
-    the group is killed if anything in it outlives this process's exit."""
-    process = subprocess.Popen(command, start_new_session=True, **options)
+    what is left of the group after `command` exits gets a grace period, then is killed."""
+    started: list[int] = []
+    pending: list[int] = []
 
     def forward(number: int, _frame) -> None:
+        if not started:  # before the group exists: passed on once it does
+            pending.append(number)
+            return
         with contextlib.suppress(ProcessLookupError):
-            os.killpg(process.pid, number)
+            os.killpg(started[0], number)
 
-    previous = {number: signal.signal(number, forward) for number in (signal.SIGTERM, signal.SIGINT, signal.SIGHUP)}
+    numbers = (signal.SIGTERM, signal.SIGINT, signal.SIGHUP)
+    previous = {number: signal.signal(number, forward) for number in numbers}
     try:
-        while True:
-            try:
-                return process.wait()
-            except InterruptedError:  # a forwarded signal interrupted the wait: wait on
-                continue
+        process = subprocess.Popen(command, start_new_session=True, **options)
+        started.append(process.pid)
+        for number in pending:
+            forward(number, None)
+        return process.wait()
     finally:
         for number, handler in previous.items():
             signal.signal(number, handler)
-        stop_leftovers(process.pid)
+        if started:
+            stop_leftovers(started[0])
+
+
+def live_members(group: int) -> list[int]:
+    """The processes of a process group still running (a zombie waiting for its reaper is not)."""
+    members = []
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            fields = stat.read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        if fields[0] != "Z" and int(fields[2]) == group:
+            members.append(int(stat.parent.name))
+    return members
 
 
 def stop_leftovers(group: int, grace_s: float = GROUP_GRACE_S) -> None:
     """Give what is left of a process group `grace_s` to finish shutting down, then kill it."""
     deadline = time.monotonic() + grace_s
-    while time.monotonic() < deadline:
-        try:
-            os.killpg(group, 0)
-        except ProcessLookupError:
-            return
+    while live_members(group) and time.monotonic() < deadline:
         time.sleep(0.2)
     with contextlib.suppress(ProcessLookupError):
-        os.killpg(group, signal.SIGKILL)
+        if live_members(group):
+            os.killpg(group, signal.SIGKILL)
 
 
 def command_rules_check(args: argparse.Namespace, home: RefineryHome) -> int:
