@@ -8,7 +8,7 @@ from assets.storage.catalog import catalog_entry
 from assets.storage.delta import Lake
 from assets.storage.home import RefineryHome
 from assets.storage.version_manifest import dataset_name_of
-from contracts.tables import QUARANTINE
+from contracts.tables import LABEL_ISSUES, QUARANTINE
 from trainers.registry import ModelRegistry, models_of, read_card, registry_name
 
 METRIC_NAMES = (  # a classifier's, then a causal LM's (with its base model's zero-shot ROUGE-L on the same prompts)
@@ -33,6 +33,10 @@ def version_summary(home: RefineryHome, version: str) -> dict[str, object]:
     if lake.exists(QUARANTINE):
         counts = lake.scan(QUARANTINE, [version]).group_by("stage", "rule").len().sort("len", descending=True)
         quarantined = [{"stage": s, "rule": r, "count": n} for s, r, n in counts.collect().iter_rows()]
+    label_issues = {}
+    if lake.exists(LABEL_ISSUES):
+        counts = lake.scan(LABEL_ISSUES, [version]).group_by("kind").len().collect()
+        label_issues = dict(counts.iter_rows())
     models = []
     for folder in models_of(registry.model_root, version):  # every model version trained for it, oldest first
         metrics = read_card(folder).get("test_evaluation", {}).get("metrics") or {}
@@ -46,6 +50,7 @@ def version_summary(home: RefineryHome, version: str) -> dict[str, object]:
         "quarantined": entry.get("quarantined_total"),
         "files": json.loads(entry["files"]) if entry.get("files") else [],
         "quarantined_by_rule": quarantined,
+        "label_issues": label_issues,
         "models": models,
         "deployed_model": str(registry.version_folder(production)) if production else None,
     }
@@ -66,6 +71,13 @@ def render_summary(summary: dict, home: RefineryHome) -> str:
         lines.append(f"    file  {item['file']}  {counts}  sha256 {item['sha256'][:12]}")
     for row in summary["quarantined_by_rule"]:
         lines.append(f"    quarantined  {row['stage']:<9} {row['rule']:<22} {row['count']}")
+    if summary.get("label_issues"):
+        found = ", ".join(
+            f"{count} {kind.replace('_', ' ')}s" for kind, count in sorted(summary["label_issues"].items())
+        )
+        lines.append(
+            f"  label issues        {found} (review: refinery review export --dataset-version {summary['version']})"
+        )
     for model in summary["models"]:
         shown = ", ".join(f"{k} {v:.3f}" for k, v in model["test_metrics"].items())
         lines.append(f"  model               {model['folder']}")

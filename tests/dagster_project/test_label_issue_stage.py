@@ -11,6 +11,7 @@ import polars as pl
 from assets.datasets.declaration import DatasetDeclaration, Task, declaration_yaml
 from assets.readers.mapping import RecordMapping
 from assets.storage.home import RefineryHome
+from dagster_project.cli.summary import render_summary, version_summary
 from dagster_project.jobs import PIPELINE_JOB
 from tests.dagster_project.pipeline import Pipeline
 from tests.examples.label_noise import generated_tickets
@@ -49,6 +50,7 @@ def test_suspects_of_train_and_val_are_quarantined_the_test_split_s_reported_and
         issues = pipeline.table("label_issues", "helpdesk-v1")
         kept = pipeline.table("training_examples", "helpdesk-v1")
         quarantine = pipeline.table("quarantine", "helpdesk-v1")
+        summary = version_summary(home, "helpdesk-v1")
     suspects = issues.filter(pl.col("kind") == "suspected_label_error")
     texts_flipped = set(examples.filter(pl.col("doc_id").is_in(list(flipped)))["text"])
     assert len(set(suspects["text"]) & texts_flipped) / suspects.height >= 0.8
@@ -65,3 +67,6 @@ def test_suspects_of_train_and_val_are_quarantined_the_test_split_s_reported_and
     assert isinstance(table, dg.TableMetadataValue) and 0 < len(table.records) <= 20
     assert metadata["label_issue_policy"].value == "quarantine"
     assert metadata["label_quarantined"].value == moved.height
+    assert summary["label_issues"] == {"suspected_label_error": suspects.height, "conflicting_duplicate": 1}
+    shown = render_summary(summary, home)
+    assert f"label issues        1 conflicting duplicates, {suspects.height} suspected label errors" in shown
