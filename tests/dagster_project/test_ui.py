@@ -196,6 +196,7 @@ def test_a_person_adds_a_version_by_clicking_then_the_landing_sensor_runs_a_drop
     the_asset_page_shows_row_and_quarantine_counts_and_the_delta_version(ui)
     the_validation_checks_show_their_results(ui)
     the_landing_sensor_turns_a_new_drop_into_a_run_that_succeeds(ui)
+    the_training_examples_page_shows_the_suspected_label_errors(ui)
     the_model_pages_show_the_training_curves_and_the_evaluation_pictures(ui)
     the_selection_matrix_shows_its_table_and_picture(ui)
     a_second_dataset_shows_beside_the_first(ui)
@@ -257,6 +258,26 @@ def the_landing_sensor_turns_a_new_drop_into_a_run_that_succeeds(ui: Ui) -> None
     assert ui.wait_for_run(SENSOR_VERSION, "refinery_pipeline", timeout=900) == "Success", ui.server.log_tail()
     ui.open("/locations/refinery/sensors/landing_sensor")
     ui.screenshot("sensor-run")
+
+
+def the_training_examples_page_shows_the_suspected_label_errors(ui: Ui) -> None:
+    import polars as pl
+
+    issues = pl.read_delta(str(ui.server.home.lake / "label_issues"))
+    suspects = issues.filter(
+        (pl.col("dataset_version") == SENSOR_VERSION) & (pl.col("kind") == "suspected_label_error")
+    )
+    assert suspects.height > 0  # the demo plants mislabelled tickets
+    ui.open("/assets/training_examples")
+    ui.wait_for_text("top_label_issues", timeout=60)
+    assert int(metadata_value(ui, "label_suspects")) == suspects.height
+    row = ui.page.locator("tr", has=ui.page.get_by_text("top_label_issues", exact=True)).first
+    table = row.locator("table").first  # the UI draws a table's rows inline, under its schema
+    table.wait_for(timeout=30_000)
+    shown = table.inner_text()
+    top = suspects.sort("rank").row(0, named=True)
+    assert "suspected_label_error" in shown and top["suggested_label"] in shown and top["given_label"] in shown
+    ui.screenshot("label-issues")
 
 
 def the_model_pages_show_the_training_curves_and_the_evaluation_pictures(ui: Ui) -> None:
