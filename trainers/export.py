@@ -67,18 +67,25 @@ def quantize_linear_layers(model):
         return torch.ao.quantization.quantize_dynamic(model, {torch.nn.Linear}, dtype=torch.qint8)
 
 
+def length_ordered_batches(
+    tokenizer, texts: list[str], max_length: int, truncation: str, batch_size: int, device
+) -> Iterator[tuple[list[int], dict]]:
+    """The texts encoded and padded in batches of similar length (little padding), each with its rows' indices."""
+    order = sorted(range(len(texts)), key=lambda i: len(texts[i]))
+    for start in range(0, len(order), batch_size):
+        chunk = order[start : start + batch_size]
+        ids = encode(tokenizer, [texts[i] for i in chunk], max_length, truncation)
+        yield chunk, tokenizer.pad({"input_ids": ids}, return_tensors="pt").to(device)
+
+
 @torch.inference_mode()
 def class_probabilities(
     model, tokenizer, texts: list[str], max_length: int, truncation: str = "head", batch_size: int = 64
 ) -> torch.Tensor:
     """Class probabilities of a sequence classifier for each text, batched in length order to keep padding low."""
-    order = sorted(range(len(texts)), key=lambda i: len(texts[i]))
     result = torch.empty((len(texts), model.config.num_labels))
     device = next(model.parameters()).device
-    for start in range(0, len(order), batch_size):
-        chunk = order[start : start + batch_size]
-        ids = encode(tokenizer, [texts[i] for i in chunk], max_length, truncation)
-        encoded = tokenizer.pad({"input_ids": ids}, return_tensors="pt").to(device)
+    for chunk, encoded in length_ordered_batches(tokenizer, texts, max_length, truncation, batch_size, device):
         logits = model(input_ids=encoded["input_ids"], attention_mask=encoded["attention_mask"]).logits
         result[chunk] = torch.softmax(logits.float(), dim=-1).cpu()
     return result
@@ -89,13 +96,9 @@ def pooled_embeddings(
     encoder, tokenizer, texts: list[str], max_length: int, truncation: str = "head", batch_size: int = 64
 ) -> torch.Tensor:
     """Each text's mean-pooled last hidden state under `encoder` (a transformers base model), batched by length."""
-    order = sorted(range(len(texts)), key=lambda i: len(texts[i]))
     result = torch.empty((len(texts), encoder.config.hidden_size))
     device = next(encoder.parameters()).device
-    for start in range(0, len(order), batch_size):
-        chunk = order[start : start + batch_size]
-        ids = encode(tokenizer, [texts[i] for i in chunk], max_length, truncation)
-        encoded = tokenizer.pad({"input_ids": ids}, return_tensors="pt").to(device)
+    for chunk, encoded in length_ordered_batches(tokenizer, texts, max_length, truncation, batch_size, device):
         hidden = encoder(input_ids=encoded["input_ids"], attention_mask=encoded["attention_mask"]).last_hidden_state
         mask = encoded["attention_mask"].unsqueeze(-1).to(hidden.dtype)
         result[chunk] = ((hidden * mask).sum(1) / mask.sum(1).clamp(min=1)).float().cpu()
