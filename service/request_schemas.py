@@ -10,12 +10,14 @@ from typing import Any, Literal
 
 import pydantic
 
+from trainers.evidence import MAX_K
+
 
 class PredictBody(pydantic.BaseModel):
     """POST /predict: texts to label."""
 
     texts: list[str] = pydantic.Field(min_length=1, max_length=256, description="1 to 256 texts")
-    explain: int = pydantic.Field(0, ge=0, le=50, description="training examples to return beside each answer")
+    explain: int = pydantic.Field(0, ge=0, le=MAX_K, description="training examples to return beside each answer")
 
 
 class FeedbackItem(pydantic.BaseModel):

@@ -6,9 +6,10 @@ import asyncio
 import json
 from collections import OrderedDict
 
+from trainers.evidence import MAX_K  # training examples returned beside one answer
+
 MAX_TEXTS = 256
 MAX_CHARS = 20_000
-MAX_EVIDENCE = 50  # training examples returned beside one answer
 MAX_BODY_BYTES = 8 * 1024 * 1024  # 256 texts of 20,000 ASCII characters fit; a larger body is refused unread
 MAX_LABEL_CHARS = 200
 BODY_TIMEOUT_S = 30.0  # a client that sends its body slower than this holds a connection: refused with 408
@@ -57,11 +58,11 @@ def parse_predict_request(body: bytes) -> tuple[list[str], int]:
 
 
 def evidence_count(value: object, name: str) -> int:
-    """How many training examples a request asks for: an integer from 0 to MAX_EVIDENCE."""
+    """How many training examples a request asks for: an integer from 0 to MAX_K."""
     if isinstance(value, str) and value.isascii() and value.isdecimal() and len(value) <= 3:
         value = int(value)
-    if isinstance(value, bool) or not isinstance(value, int) or not 0 <= value <= MAX_EVIDENCE:
-        raise RequestError(f"{name} must be an integer from 0 to {MAX_EVIDENCE}, got {value!r}")
+    if isinstance(value, bool) or not isinstance(value, int) or not 0 <= value <= MAX_K:
+        raise RequestError(f"{name} must be an integer from 0 to {MAX_K}, got {value!r}")
     return value
 
 

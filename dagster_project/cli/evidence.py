@@ -11,9 +11,10 @@ from dagster_project.cli import CliError
 
 def command_explain(args: argparse.Namespace, home: RefineryHome) -> int:
     from service.evidence import NoEvidenceError, logged_prediction, prediction_evidence
+    from trainers.evidence import MAX_K
 
-    if not 1 <= args.k <= 50:
-        raise CliError(f"-k must be from 1 to 50, got {args.k}")
+    if not 1 <= args.k <= MAX_K:
+        raise CliError(f"-k must be from 1 to {MAX_K}, got {args.k}")
     prediction = logged_prediction(home.lake, args.prediction_id)
     if prediction is None:
         raise CliError(f"no logged prediction has the id {args.prediction_id!r} in {home.lake}")
