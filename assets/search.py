@@ -9,8 +9,9 @@ from pydantic import Field
 
 from assets.metadata import embedded_png
 from assets.models.training_set import TrainOn, plan_training_set
-from assets.partitions import DATASET_VERSIONS, TRAINER_POOL, dataset_versions
+from assets.partitions import DATASET_VERSIONS, dataset_versions
 from assets.resources import LakeResource, LandingResource, ModelRegistryResource, TrainerResource
+from contracts.datasets import TRAINER_POOL
 from contracts.tables import TRAINING_EXAMPLES
 from trainers.bundle import write_bundle
 from trainers.search import (

@@ -11,8 +11,9 @@ from assets.metadata import embedded_png
 from assets.models.base_reference import BaseReferenceError, is_base_reference, resolve_base_reference
 from assets.models.selection import chosen_settings
 from assets.models.training_set import TrainOn, plan_training_set
-from assets.partitions import DATASET_VERSIONS, TRAINER_POOL, dataset_versions
+from assets.partitions import DATASET_VERSIONS, dataset_versions
 from assets.resources import LakeResource, LandingResource, ModelRegistryResource, TrainerResource
+from contracts.datasets import TRAINER_POOL
 from contracts.tables import MODEL_CANDIDATES, TRAINING_EXAMPLES
 from trainers.bundle import DOCUMENTS, GENERATION, PAIRS, write_bundle
 from trainers.default_model import ModelSourceError
