@@ -53,6 +53,7 @@ class LoadResult:
     finished: list[float] = field(default_factory=list)  # monotonic time of each answer
     errors: list[tuple[float, str]] = field(default_factory=list)
     versions: list[str] = field(default_factory=list)
+    refused: int = 0  # texts the service answered with a refusal (the corpus's planted defects): not logged
     seconds: float = 0.0
 
     @property
@@ -105,6 +106,7 @@ def drive(url: str, texts: list[str], clients: int, seconds: float, at_half=None
                     result.latencies.append(elapsed)
                     result.finished.append(time.monotonic())
                     result.versions.append(str(answer.get("model_version")))
+                    result.refused += sum(1 for item in answer.get("predictions", []) if item.get("refused"))
             except (OSError, ValueError) as error:
                 with lock:
                     result.errors.append((time.monotonic(), str(error)))
@@ -192,15 +194,28 @@ def main() -> None:
             promote(registry, "reloaded")
 
         load = (texts, args.clients, args.seconds)
-        ours = drive_server(service_command(registry, Path(scratch) / "lake"), *load, at_half=move_alias)
+        lake = Path(scratch) / "lake"
+        ours = drive_server(service_command(registry, lake), *load, at_half=move_alias)
+        logged = logged_predictions(lake)
         this = [sys.executable, "-m", "benchmarks.serving"]
         naive = drive_server([*this, "--baseline-server", str(production), PORT], *load)
         unlogged = drive_server(service_command(registry, None), *load)
         strong = drive_server([*this, "--litserve-server", str(production), PORT], *load)
-    report(ours, naive, unlogged, strong, reload_at[0])
+    report(ours, naive, unlogged, strong, reload_at[0], logged=logged)
 
 
-def report(ours: LoadResult, naive: LoadResult, unlogged: LoadResult, strong: LoadResult, reload_at: float) -> None:
+def logged_predictions(lake: Path) -> int:
+    """The rows of the prediction log once the logged service has stopped (SIGTERM)."""
+    import polars as pl
+
+    table = lake / "predictions"
+    return pl.scan_delta(str(table)).select(pl.len()).collect().item() if table.is_dir() else 0
+
+
+def report(
+    ours: LoadResult, naive: LoadResult, unlogged: LoadResult, strong: LoadResult, reload_at: float, *, logged: int
+) -> None:
+    """The RESULT line; `logged` rows in the lake against one per prediction the logged service gave."""
     reload_failures = sum(1 for when, _ in ours.errors if when >= reload_at)
     swapped = ours.versions.count("reloaded")
     print(f"service: {len(ours.latencies)} answers, {len(ours.errors)} errors, {swapped} from the reloaded model")
@@ -220,6 +235,9 @@ def report(ours: LoadResult, naive: LoadResult, unlogged: LoadResult, strong: Lo
             unlogged_rps=unlogged.rps,
             unlogged_p50_ms=unlogged.percentile_ms(50),
             unlogged_p99_ms=unlogged.percentile_ms(99),
+            log_p99_ratio=ours.percentile_ms(99) / unlogged.percentile_ms(99),
+            logged_rows=logged,
+            lost_rows=len(ours.latencies) - ours.refused - logged,
             litserve_rps=strong.rps,
             litserve_p50_ms=strong.percentile_ms(50),
             litserve_p99_ms=strong.percentile_ms(99),

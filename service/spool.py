@@ -14,12 +14,14 @@ import os
 import threading
 import time
 from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 LOG = logging.getLogger("refinery.service")
 ACTIVE = ".active.jsonl"  # rows still being written
 READY = ".ready.jsonl"  # rows waiting for the lake
 MAX_SPOOL_BYTES = 1 << 30  # past this (a lake gone for long), new rows are dropped and counted
+SENDING = ".sending"  # held by whoever sends a folder's files or moves them: no file goes to the lake twice
 
 
 class Spool:
@@ -38,7 +40,7 @@ class Spool:
         self._guard = threading.Lock()
         self.dropped = 0
         self.adopted = self._adopt_orphans()
-        self.size = sum(path.stat().st_size for path in self.ready_files())
+        self.size = spooled_bytes(self.folder)
 
     def add(self, table: str, rows: list[dict]) -> None:
         """Append rows to the table's active file (written through to the OS: a SIGKILL keeps them)."""
@@ -56,23 +58,18 @@ class Spool:
             self.size += len(lines)
 
     def rotate(self) -> None:
-        """Close the active files and mark them ready, each under a name that sorts after the older ones."""
+        """Close the active files and mark them ready, each under a name that sorts after the older ones; the
+        size counts again what the writer has not sent yet."""
         with self._guard:  # no add may reopen an active file between its close and its rename
             for table, handle in self._handles.items():
                 handle.close()
                 (self.folder / f"{table}{ACTIVE}").rename(self.folder / f"{table}.{time.time_ns()}{READY}")
             self._handles = {}
+            self.size = spooled_bytes(self.folder)
 
     def ready_files(self) -> list[Path]:
         """The files waiting for the lake, oldest first."""
-        return sorted(self.folder.glob(f"*{READY}"), key=lambda path: int(path.name.split(".")[-3]))
-
-    def sent(self, path: Path) -> None:
-        """Forget a file the lake now holds."""
-        size = path.stat().st_size
-        path.unlink()
-        with self._guard:
-            self.size -= size
+        return ready_files(self.folder)
 
     def close(self) -> None:
         """Release the folder; an empty one is removed."""
@@ -80,6 +77,7 @@ class Spool:
         fcntl.flock(self._lock_file, fcntl.LOCK_UN)
         self._lock_file.close()
         if not self.ready_files():
+            (self.folder / SENDING).unlink(missing_ok=True)
             (self.folder / ".lock").unlink(missing_ok=True)
             self.folder.rmdir()
 
@@ -100,9 +98,11 @@ class Spool:
                 fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
             except BlockingIOError:
                 return 0  # a running service's
-            files = sorted(folder.glob("*.jsonl"))
-            for path in files:
-                path.rename(self.folder / f"{table_of(path)}.{time.time_ns()}{READY}")
+            with sending(folder):  # a dead service's writer may be in its last append
+                files = sorted(folder.glob("*.jsonl"))
+                for path in files:
+                    path.rename(self.folder / f"{table_of(path)}.{time.time_ns()}{READY}")
+            (folder / SENDING).unlink(missing_ok=True)
             (folder / ".lock").unlink()
             folder.rmdir()  # while the lock is held: nobody adopts it twice
         return len(files)
@@ -116,6 +116,33 @@ def private_folder(root: Path) -> Path:
         raise PermissionError(f"{root}: the prediction log's spool belongs to another user; choose another folder")
     root.chmod(0o700)
     return root
+
+
+@contextmanager
+def sending(folder: Path) -> Iterator[None]:
+    """Hold the folder's sending lock (across processes)."""
+    with (folder / SENDING).open("a") as handle:
+        fcntl.flock(handle, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(handle, fcntl.LOCK_UN)
+
+
+def ready_files(folder: Path) -> list[Path]:
+    """A spool folder's files waiting for the lake, oldest first."""
+    return sorted(folder.glob(f"*{READY}"), key=lambda path: int(path.name.split(".")[-3]))
+
+
+def spooled_bytes(folder: Path) -> int:
+    """The bytes of a spool folder's files (a file the writer sends meanwhile counts as gone)."""
+    total = 0
+    for path in folder.glob("*.jsonl"):
+        try:
+            total += path.stat().st_size
+        except FileNotFoundError:
+            continue
+    return total
 
 
 def table_of(path: Path) -> str:
