@@ -10,7 +10,9 @@ instruction/response pairs (default 2,000) with LoRA rank 8 on every linear laye
 examples packed best-fit into rows of 256 tokens, 8 rows per step, learning rate 1e-3. Each side runs in its own
 process and is timed from its records in memory to its trained model (after its imports; tokenizing, packing and
 model loading included; no saving). Refinery's time also holds its val pass before and after (16 examples).
-`samples_per_s` is examples per second; `speedup` is Refinery's over TRL's.
+`samples_per_s` is examples per second; `speedup` is Refinery's over TRL's. `--attention` picks Refinery's kernel
+(default auto: flash-attention on a GPU where installed, else sdpa with a dense packing mask); flash_attention_2 and
+flex_attention get padding-free batches, each example's bounds in its position ids.
 """
 
 from __future__ import annotations
@@ -77,6 +79,7 @@ def refinery_side(model: str, data: str, setup: str, quantization: str = "none")
         lora_rank=RANK,
         lora_alpha=ALPHA,
         precision=settings["precision"],
+        attention=settings.get("attention", "auto"),
         quantization=quantization,
         adapters="keep" if quantization != "none" else "merge",
     )
@@ -178,10 +181,10 @@ def benchmark_model(folder: Path, choice: str, gpu: bool, tokenizer: str | None)
     return str(build_tiny_causal_lm(folder / "llama", sizes=sizes, tokenizer_source=tokenizer))
 
 
-def main(examples: int, gpu: bool, tokenizer: str | None, choice: str = "tiny") -> None:
+def main(examples: int, gpu: bool, tokenizer: str | None, choice: str = "tiny", attention: str = "auto") -> None:
     import importlib.util
 
-    settings = GPU if gpu else CPU
+    settings = {**(GPU if gpu else CPU), "attention": attention}
     with tempfile.TemporaryDirectory() as tmp:
         model = benchmark_model(Path(tmp), choice, gpu, tokenizer)
         data = Path(tmp) / "train.jsonl"
@@ -200,6 +203,7 @@ def main(examples: int, gpu: bool, tokenizer: str | None, choice: str = "tiny") 
             "trl_rows": int(theirs["rows"]),
             "examples": examples,
             "model": choice,
+            "attention": attention,
             "val_loss": ours["val_loss"],
             "trl_train_loss": theirs["train_loss"],
             "peak_rss_mb": ours["peak_rss_mb"],
@@ -226,5 +230,6 @@ if __name__ == "__main__":
     parser.add_argument("--gpu", action="store_true", help="a GPT-2-small-sized model in bf16 on the GPU")
     parser.add_argument("--tokenizer", help="a tokenizer folder (default: the embedded MiniLM's)")
     parser.add_argument("--model", choices=("tiny", "smollm2"), default="tiny", help="what both sides train")
+    parser.add_argument("--attention", default="auto", help="Refinery's attention kernel (SftParams.attention)")
     args = parser.parse_args()
-    main(args.examples, args.gpu, args.tokenizer, args.model)
+    main(args.examples, args.gpu, args.tokenizer, args.model, args.attention)

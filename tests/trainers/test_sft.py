@@ -3,6 +3,7 @@ see another, a val loss that drops, and an export that reloads to the same logit
 
 from __future__ import annotations
 
+import itertools
 import json
 import random
 from pathlib import Path
@@ -13,7 +14,14 @@ import torch
 from trainers.generative.chat import DEFAULT_CHAT_TEMPLATE, ConversationError, as_messages
 from trainers.generative.export import export_causal_lm, write_card
 from trainers.generative.generation import load_causal_lm, normalized, reference_metrics
-from trainers.generative.packing import IGNORE, collate_rows, pack_examples, tokenize_example, unpacked_rows
+from trainers.generative.packing import (
+    IGNORE,
+    TokenizedExample,
+    collate_rows,
+    pack_examples,
+    tokenize_example,
+    unpacked_rows,
+)
 from trainers.generative.params import SftParams
 from trainers.generative.sft import fit_sft
 from trainers.generative.train import run_sft
@@ -89,24 +97,37 @@ def test_packed_rows_reset_positions_and_never_attend_across_examples(tokenizer)
     assert batch["labels"][0, first_of_second] == IGNORE  # no loss predicts one example from another
 
 
-def test_packing_gives_each_example_the_logits_it_has_alone(tiny_lm: Path, tokenizer) -> None:
+@pytest.mark.parametrize(("attention", "padding_free"), [("sdpa", False), ("sdpa", True), ("flex_attention", True)])
+def test_packing_gives_each_example_the_logits_it_has_alone(
+    tiny_lm: Path, tokenizer, attention: str, padding_free: bool
+) -> None:
     from transformers import AutoModelForCausalLM
 
-    model = AutoModelForCausalLM.from_pretrained(tiny_lm, attn_implementation="sdpa").eval()
+    model = AutoModelForCausalLM.from_pretrained(tiny_lm, attn_implementation=attention).eval()
+    alone_model = AutoModelForCausalLM.from_pretrained(tiny_lm, attn_implementation="sdpa").eval()
     examples = [tokenize_example(tokenizer, record, 64) for record in instructions(7, seed=2)]
-    rows = pack_examples(examples, max_length=64)  # several rows, the shorter ones padded in the batch
+    rows = pack_examples(examples, max_length=64)  # several rows, the shorter ones padded in the dense batch
     assert len(rows) > 1 and len({len(row.input_ids) for row in rows}) > 1
-    batch = collate_rows(rows, tokenizer.pad_token_id)
+    batch = collate_rows(rows, tokenizer.pad_token_id, padding_free=padding_free)
+    assert ("attention_mask" in batch) is not padding_free
+    starts = torch.tensor([0, *itertools.accumulate(len(row.input_ids) for row in rows)])
     with torch.no_grad():
-        together = model(**{k: v for k, v in batch.items() if k != "labels"}).logits
+        together = model(**{k: v for k, v in batch.items() if k != "labels"}, use_cache=False).logits
         for number, row in enumerate(rows):
+            laid = together[0, starts[number] : starts[number + 1]] if padding_free else together[number]
             segments = torch.tensor(row.segments)
             for segment in range(int(segments.max()) + 1):
                 ids = [t for t, s in zip(row.input_ids, row.segments, strict=True) if s == segment]
-                alone = model(input_ids=torch.tensor([ids])).logits[0]
-                torch.testing.assert_close(
-                    together[number, : len(row.input_ids)][segments == segment], alone, atol=1e-4, rtol=1e-4
-                )
+                alone = alone_model(input_ids=torch.tensor([ids])).logits[0]
+                torch.testing.assert_close(laid[: len(row.input_ids)][segments == segment], alone, atol=1e-4, rtol=1e-4)
+
+
+def test_no_loss_predicts_an_examples_first_token_from_the_example_before(tokenizer) -> None:
+    documents = [TokenizedExample([5, 6, 7], [5, 6, 7]), TokenizedExample([8, 9], [8, 9])]
+    rows = pack_examples(documents, max_length=8)
+    for padding_free in (False, True):
+        batch = collate_rows(rows, tokenizer.pad_token_id, padding_free=padding_free)
+        assert batch["labels"][0].tolist()[:5] == [IGNORE, 6, 7, IGNORE, 9]
 
 
 def test_a_long_prompt_loses_its_start_so_the_response_keeps_tokens_to_learn(tokenizer) -> None:
@@ -168,6 +189,40 @@ def test_sft_lowers_val_loss_and_the_export_reloads_to_the_same_logits(
 
 def held_out_evaluation_stub() -> dict:
     return {"rouge_l": None, "exact_match": None, "samples": []}
+
+
+def recording(collate, rows_per_batch: list[int]):
+    """`collate`, noting how many rows each padding-free batch it builds has."""
+
+    def collate_and_note(rows, pad_id, *, padding_free=False):
+        batch = collate(rows, pad_id, padding_free=padding_free)
+        if padding_free:
+            rows_per_batch.append(batch["input_ids"].shape[0])
+        return batch
+
+    return collate_and_note
+
+
+def test_a_padding_free_fine_tune_follows_the_masked_one_step_for_step(
+    tiny_lm: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import trainers.generative.sft as sft
+
+    settings = {"model_name_or_path": str(tiny_lm), "max_epochs": 1, "batch_size": 8, "max_length": 96}
+    train, val = instructions(48, seed=3), instructions(16, seed=4)
+    masked = fit_sft(train, val, SftParams(**settings, learning_rate=1e-2, attention="sdpa"))
+    # The batches a GPU's flash or flex kernel gets, one unpadded row with position ids; FlexAttention has no
+    # backward on a CPU, so here sdpa reads their bounds (the forward of each kernel is pinned above).
+    laid_out: list[int] = []
+    monkeypatch.setattr(sft, "PADDING_FREE_ATTENTION", ("sdpa",))
+    monkeypatch.setattr(sft, "collate_rows", recording(sft.collate_rows, laid_out))
+    padding_free = fit_sft(train, val, SftParams(**settings, learning_rate=1e-2, attention="sdpa"))
+    assert laid_out and set(laid_out) == {1}  # every batch one row
+    assert padding_free.val_loss_before == pytest.approx(masked.val_loss_before, abs=1e-4)
+    assert padding_free.val_loss_after == pytest.approx(masked.val_loss_after, abs=1e-3)
+    assert padding_free.val_loss_after < padding_free.val_loss_before
+    with pytest.raises(ValueError, match="attention must be one of"):
+        SftParams(attention="eager")
 
 
 @pytest.mark.slow

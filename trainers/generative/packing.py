@@ -80,9 +80,22 @@ def unpacked_rows(examples: Sequence[TokenizedExample]) -> list[PackedRow]:
     return [PackedRow(e.input_ids, e.labels, list(range(len(e.input_ids))), [0] * len(e.input_ids)) for e in examples]
 
 
-def collate_rows(rows: Sequence[PackedRow], pad_id: int) -> dict[str, torch.Tensor]:
-    """A batch: rows right-padded to the longest, and a 4D boolean attention mask that lets a token see the
-    earlier tokens of its own example only (padding sees itself, so no row of the mask is empty)."""
+# attention kernels that read each example's bounds from its position ids (a reset to 0 starts a new one), so a
+# batch can be one unpadded row: flash-attention's varlen kernel, FlexAttention's block mask
+PADDING_FREE_ATTENTION = ("flash_attention_2", "flash_attention_3", "flex_attention")
+
+
+def collate_rows(rows: Sequence[PackedRow], pad_id: int, *, padding_free: bool = False) -> dict[str, torch.Tensor]:
+    """A batch. By default the rows right-padded to the longest, with a 4D boolean attention mask that lets a
+    token see the earlier tokens of its own example only (padding sees itself, so no row of the mask is empty).
+    `padding_free`: the rows laid end to end as one row with no padding and no mask, for the kernels of
+    PADDING_FREE_ATTENTION. Either way no loss predicts one example's first token from the example before it."""
+    if padding_free:
+        return {
+            "input_ids": torch.tensor([[token for row in rows for token in row.input_ids]]),
+            "labels": torch.tensor([[label for row in rows for label in starts_ignored(row)]]),
+            "position_ids": torch.tensor([[position for row in rows for position in row.position_ids]]),
+        }
     length = max(len(row.input_ids) for row in rows)
     batch = len(rows)
     input_ids = torch.full((batch, length), pad_id, dtype=torch.long)
@@ -92,7 +105,7 @@ def collate_rows(rows: Sequence[PackedRow], pad_id: int) -> dict[str, torch.Tens
     for b, row in enumerate(rows):
         n = len(row.input_ids)
         input_ids[b, :n] = torch.tensor(row.input_ids)
-        labels[b, :n] = torch.tensor(row.labels)
+        labels[b, :n] = torch.tensor(starts_ignored(row))
         positions[b, :n] = torch.tensor(row.position_ids)
         segments[b, :n] = torch.tensor(row.segments)
     causal = torch.tril(torch.ones(length, length, dtype=torch.bool))
@@ -101,3 +114,10 @@ def collate_rows(rows: Sequence[PackedRow], pad_id: int) -> dict[str, torch.Tens
     eye = torch.eye(length, dtype=torch.bool)
     mask = (same & causal & ~padding) | (padding & eye)
     return {"input_ids": input_ids, "labels": labels, "position_ids": positions, "attention_mask": mask[:, None]}
+
+
+def starts_ignored(row: PackedRow) -> list[int]:
+    """The row's labels with each example's first token IGNORE: the loss shifts labels by one, so that label would
+    be predicted from the last token of the example before (a document's first token is learned nowhere else
+    either: nothing of its own comes before it)."""
+    return [IGNORE if position == 0 else label for label, position in zip(row.labels, row.position_ids, strict=True)]

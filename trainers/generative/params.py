@@ -6,6 +6,8 @@ import json
 from dataclasses import asdict, dataclass, fields
 from typing import Literal
 
+ATTENTION_CHOICES = ("auto", "sdpa", "flash_attention_2", "flash_attention_3", "flex_attention")
+
 
 @dataclass(frozen=True)
 class SftParams:
@@ -25,6 +27,9 @@ class SftParams:
     adapters: Literal["merge", "keep"] = "merge"  # at export: merged into the weights, or saved beside the base
     quantization: Literal["none", "4bit"] = "none"  # 4bit: QLoRA (the base in NF4 through bitsandbytes, on a GPU)
     gradient_checkpointing: bool = False
+    # sdpa (a dense packing mask), or flash_attention_2 / flex_attention (padding-free batches: each example's
+    # bounds from its position ids); auto: flash-attention on a GPU where flash_attn is installed, else sdpa
+    attention: str = "auto"
     precision: str = "auto"  # bf16-mixed on a GPU that has it, else 32-true
     accelerator: str = "auto"
     devices: str = "1"
@@ -40,6 +45,8 @@ class SftParams:
     def __post_init__(self) -> None:
         if self.adapters not in ("merge", "keep"):
             raise ValueError(f"adapters must be 'merge' or 'keep', got {self.adapters!r}")
+        if self.attention not in ATTENTION_CHOICES:  # eager attention adds a boolean mask instead of applying it
+            raise ValueError(f"attention must be one of {', '.join(ATTENTION_CHOICES)}, got {self.attention!r}")
         if self.max_length < 8 or self.batch_size < 1 or self.max_epochs < 1 or self.lora_rank < 0:
             raise ValueError("max_length >= 8, batch_size >= 1, max_epochs >= 1 and lora_rank >= 0 are required")
         if self.adapters == "keep" and not self.lora_rank:

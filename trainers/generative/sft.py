@@ -19,6 +19,7 @@ from torch.utils.data import DataLoader
 from trainers.generative.chat import ensure_chat_template
 from trainers.generative.packing import (
     IGNORE,
+    PADDING_FREE_ATTENTION,
     PackedRow,
     TokenizedExample,
     collate_rows,
@@ -43,13 +44,15 @@ class CausalLMModule(L.LightningModule):
         self.best: tuple[int, float, dict[str, torch.Tensor]] | None = None  # epoch, val loss, trainable weights
 
     def training_step(self, batch: dict[str, torch.Tensor], _: int) -> torch.Tensor:
-        loss = self.model(**batch).loss
-        self.log("train_loss", loss, prog_bar=True, batch_size=batch["input_ids"].shape[0])
+        # no cache: training needs none, and with one transformers would not read a padding-free batch's bounds
+        loss = self.model(**batch, use_cache=False).loss
+        examples = int((batch["position_ids"] == 0).sum())  # a padding-free batch is one row of many examples
+        self.log("train_loss", loss, prog_bar=True, batch_size=examples)
         return loss
 
     def validation_step(self, batch: dict[str, torch.Tensor], _: int) -> None:
         tokens = int((batch["labels"][:, 1:] != IGNORE).sum())
-        self._val_loss += float(self.model(**batch).loss) * tokens
+        self._val_loss += float(self.model(**batch, use_cache=False).loss) * tokens
         self._val_tokens += tokens
 
     def on_validation_epoch_end(self) -> None:
@@ -143,8 +146,8 @@ def load_base(params: SftParams) -> tuple[torch.nn.Module, object]:
     ensure_chat_template(tokenizer)
     if tokenizer.pad_token is None:
         tokenizer.pad_token = tokenizer.eos_token
-    # sdpa: eager attention adds a mask instead of applying it, so a boolean packing mask would mask nothing
-    model = AutoModelForCausalLM.from_pretrained(source, attn_implementation="sdpa", **quantized_loading(params))
+    attention = resolve_attention(params.attention)
+    model = AutoModelForCausalLM.from_pretrained(source, attn_implementation=attention, **quantized_loading(params))
     if params.quantization == "4bit":
         from peft import prepare_model_for_kbit_training
 
@@ -184,6 +187,18 @@ def quantized_loading(params: SftParams) -> dict[str, object]:
         load_in_4bit=True, bnb_4bit_quant_type="nf4", bnb_4bit_compute_dtype=compute, bnb_4bit_use_double_quant=True
     )
     return {"quantization_config": config, "device_map": {"": int(os.environ.get("LOCAL_RANK", "0"))}}
+
+
+def resolve_attention(choice: str) -> str:
+    """The attention kernel to load: `auto` is flash-attention on a GPU where the flash_attn package is installed
+    (padding-free batches), else sdpa."""
+    if choice != "auto":
+        return choice
+    import importlib.util
+
+    if torch.cuda.is_available() and importlib.util.find_spec("flash_attn") is not None:
+        return "flash_attention_2"
+    return "sdpa"
 
 
 def loader(items: Sequence, params: SftParams, collate: Callable[[list], dict], shuffle: bool) -> DataLoader:
@@ -274,7 +289,8 @@ def fit_sft(
         logger = CSVLogger(scratch, name="", version="")
         trainer = lightning_trainer(params, progress_callbacks(params, log, checkpoints), logger, checkpoints)
         pad_id = tokenizer.pad_token_id
-        collate = partial(collate_rows, pad_id=pad_id)
+        padding_free = model.config._attn_implementation in PADDING_FREE_ATTENTION
+        collate = partial(collate_rows, pad_id=pad_id, padding_free=padding_free)
         val_loader = loader(data.val_rows, params, collate, shuffle=False)
         trainer.validate(module, val_loader, verbose=False)
         before = module.val_history[-1]

@@ -35,10 +35,13 @@ class PreferenceParams(SftParams):
     batch_size: int = 4  # pairs per step (per device): twice as many sequences in each forward pass
     objective: str = setting("dpo", "dpo (against the base with adapters disabled) or orpo (reference-free)")
     beta: float = setting(0.1, "DPO: how far from the reference the policy may move; ORPO: the odds-ratio weight")
+    attention: str = "sdpa"  # a batch holds the chosen and the rejected answers as padded rows with a dense mask
 
     def __post_init__(self) -> None:
         super().__post_init__()
         self.settings()  # refuses an unknown objective
+        if self.attention != "sdpa":
+            raise ValueError(f"attention {self.attention!r}: preference batches need sdpa (padded, masked rows)")
         if self.objective == "dpo" and not self.lora_rank:
             raise ValueError("dpo takes its reference from the base with the adapters disabled: set lora_rank > 0")
         if self.beta <= 0:
