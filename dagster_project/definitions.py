@@ -26,6 +26,7 @@ from dagster_project.sensors import (
     landing_sensor,
     service_monitoring_sensor,
 )
+from trainers.console import quiet_libraries
 
 ASSETS = [
     raw_documents,
@@ -72,4 +73,5 @@ def build_definitions(home: RefineryHome, sources_dir: Path | None = None) -> dg
     )
 
 
+quiet_libraries()  # the code server's log: Dagster's beta notices about parameters used on purpose
 defs = build_definitions(RefineryHome.from_env())

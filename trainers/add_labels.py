@@ -14,6 +14,7 @@ import time
 from pathlib import Path
 
 from recipe.text_recipe import TextRecipe
+from trainers.console import quiet_libraries
 from trainers.export import export_model
 from trainers.few_shot import add_prototype_labels, calibrate_new_rows
 from trainers.registry import RECIPE_FILE, read_card, read_label_map
@@ -92,6 +93,7 @@ def add_labels(
 
 
 def main(argv: list[str] | None = None) -> int:
+    quiet_libraries()
     parser = argparse.ArgumentParser(prog="python -m trainers.add_labels", description=__doc__.splitlines()[0])
     parser.add_argument("--model", type=Path, required=True, help="a model folder with a prototype head")
     parser.add_argument("--examples", type=Path, required=True, help="JSON lines with text and label")

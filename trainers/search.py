@@ -16,6 +16,7 @@ from pathlib import Path
 
 import lightning as L
 
+from trainers.console import quiet_libraries
 from trainers.params import TrainingParams
 
 # The space searched when the config names none: around the defaults, on the settings that moved results most
@@ -171,6 +172,7 @@ def best_search_params(storage: str, study: str) -> tuple[dict, int] | None:
 
 
 def main(argv: list[str] | None = None) -> int:
+    quiet_libraries()
     from trainers.train import Reporter
 
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])

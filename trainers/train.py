@@ -18,6 +18,7 @@ from pathlib import Path
 
 from contracts.model_folder import CLASSIFIER
 from trainers.bundle import read_bundle_manifest
+from trainers.console import quiet_libraries
 from trainers.evidence import build_evidence_index, card_with_evidence
 from trainers.kinds import training_kind
 from trainers.params import TrainingParams
@@ -48,6 +49,7 @@ def export_evidence(kind, bundle: Path, output: Path, reporter: Reporter) -> Non
 
 
 def main(argv: list[str] | None = None) -> int:
+    quiet_libraries()
     parser = argparse.ArgumentParser(prog="python -m trainers.train", description=__doc__.splitlines()[0])
     parser.add_argument("--bundle", required=True, help="training bundle folder (Parquet + manifest), or its URI")
     parser.add_argument("--output", required=True, help="model folder to export to, or its URI (s3://...)")

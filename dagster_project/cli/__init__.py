@@ -14,6 +14,7 @@ from pathlib import Path
 
 from assets.storage.home import RefineryHome
 from contracts.chat import CHAT_FORMATS
+from trainers.console import quiet_libraries
 
 DEMO_VERSION = "demo-v1"
 COMMAND_MODULES = {
@@ -238,6 +239,7 @@ def program_version() -> str:
 
 
 def main(argv: list[str] | None = None) -> int:
+    quiet_libraries()
     args = build_parser().parse_args(argv)
     if args.home:  # what the command starts (dagster dev, a trainer) reads the same home
         os.environ["REFINERY_HOME"] = str(Path(args.home).expanduser().resolve())

@@ -38,7 +38,8 @@ class CausalLMModule(L.LightningModule):
 
     def __init__(self, model: torch.nn.Module, params: SftParams) -> None:
         super().__init__()
-        self.model, self.params = model, params
+        # train mode: from_pretrained returns the model in eval mode, which Lightning keeps (dropout would stay off)
+        self.model, self.params = model.train(), params
         self._val_loss, self._val_tokens = 0.0, 0
         self.val_history: list[float] = []
         self.best: tuple[int, float, dict[str, torch.Tensor]] | None = None  # epoch, val loss, trainable weights

@@ -9,6 +9,7 @@ import sys
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 
+from trainers.console import quiet_libraries
 from trainers.generative.export import export_causal_lm, held_out_evaluation, read_records, write_card
 from trainers.generative.params import SftParams
 from trainers.generative.sft import fit_sft
@@ -79,6 +80,7 @@ def train_on_bundle(
 
 
 def main(argv: list[str] | None = None) -> int:
+    quiet_libraries()
     parser = argparse.ArgumentParser(prog="python -m trainers.generative.train", description=__doc__.splitlines()[0])
     parser.add_argument("--train", type=Path, required=True, help="JSON Lines of training records")
     parser.add_argument("--val", type=Path, required=True, help="JSON Lines of held-out records")
