@@ -13,7 +13,9 @@ from assets.resources import LandingResource, ModelRegistryResource, TrainerReso
 from contracts.model_folder import CAUSAL_LM, DOMAIN_LM, MULTITASK, PREFERENCE, TFIDF, TRANSFORMER
 from trainers.gates import GateSettings
 from trainers.kinds import kind_of
+from trainers.registry import model_card
 from trainers.reports import confusion_markdown
+from trainers.tracking import log_test_metrics
 
 MODEL_EVALUATION = "model_evaluation"
 CHECK_EVALUATION_GATE = "check_evaluation_gate"
@@ -181,4 +183,6 @@ def model_evaluation(
     if evaluation.gate["forced"]:
         context.log.warning(f"model {model_version} passes its gate only because force=true: {evaluation.gate}")
     metadata = describe(evaluation)
+    home, card = Path(trainer.bundles_root).parent, model_card(evaluation.model_folder)
+    metadata.update(log_test_metrics(home, card, evaluation.report.get("metrics") or {}))
     return dg.MaterializeResult(metadata=metadata, check_results=[gate_check_result(evaluation.gate)])

@@ -31,6 +31,7 @@ from assets.storage.version_manifest import dataset_name_of, superseded_versions
 from rules import RuleBook
 from trainers.model_store import ModelStore, download_folder
 from trainers.registry import ModelRegistry, registry_name
+from trainers.tracking import tracking_environment
 
 
 class LakeResource(dg.ConfigurableResource, Lake):
@@ -161,19 +162,23 @@ class TrainerResource(dg.ConfigurableResource):
     ) -> dg.MaterializeResult:
         """Run the trainer and return the materialization it reported; through the object store, the trainer
         downloads the uploaded bundle and uploads the model, which is then downloaded to `output`."""
+        tracking = tracking_environment(Path(self.bundles_root).parent, experiment=output.parent.name)
         if not self.store_uri:
-            return self._launch(context, self.command(bundle, output, params, checkpoints))
+            return self._launch(context, self.command(bundle, output, params, checkpoints), tracking)
         store = ModelStore(self.store_uri)
         bundle_uri, output_uri = store.publish_bundle(bundle), f"{store.uri}/{output.parent.name}/{output.name}"
-        reported = self._launch(context, self.command(bundle_uri, output_uri, params, checkpoints))
+        reported = self._launch(context, self.command(bundle_uri, output_uri, params, checkpoints), tracking)
         download_folder(output_uri, output)
         store.remove_bundle(bundle.name)  # the local bundle stays, as on one machine
         return reported
 
-    def _launch(self, context: dg.AssetExecutionContext, command: list[str]) -> dg.MaterializeResult:
+    def _launch(
+        self, context: dg.AssetExecutionContext, command: list[str], tracking: dict[str, str]
+    ) -> dg.MaterializeResult:
+        """Run the trainer with the experiment tracking settings in its environment (a pod: through its Secret)."""
         if self.kind == "kubernetes":
             from dagster_k8s import PipesK8sClient  # pip install dagster-k8s
 
             return PipesK8sClient().run(context=context, **self.pod_request(command)).get_materialize_result()
         client = dg.PipesSubprocessClient(cwd=str(PROJECT_ROOT))
-        return client.run(command=command, context=context).get_materialize_result()
+        return client.run(command=command, context=context, env=tracking).get_materialize_result()

@@ -14,7 +14,7 @@ from pathlib import Path
 import lightning as L
 import torch
 from lightning.pytorch.callbacks import EarlyStopping, LearningRateMonitor, ModelCheckpoint
-from lightning.pytorch.loggers import CSVLogger
+from lightning.pytorch.loggers import CSVLogger, Logger
 from transformers import AutoTokenizer
 from transformers.utils import logging as transformers_logging
 
@@ -30,6 +30,7 @@ from trainers.model import SequenceClassifier, resolve_precision, without_lora
 from trainers.params import TrainingParams
 from trainers.reporter import Reporter
 from trainers.reports import read_metrics_csv_text, training_curves_png
+from trainers.tracking_logger import tracking_loggers
 from trainers.transfer import GradualUnfreezing
 
 
@@ -85,7 +86,8 @@ def fit(
         extra, resume_from = training_callbacks(params, reporter, checkpoint_dir, work / "best")
         precision = resolve_precision(params.precision)
         logger = CSVLogger(work, name="", version="")
-        trainer = build_trainer(params, precision, [*extra, *(callbacks or [])], logger)
+        loggers = [logger, *tracking_loggers()]
+        trainer = build_trainer(params, precision, [*extra, *(callbacks or [])], loggers)
         reporter.log(f"training {source} on {manifest.row_counts} rows, precision {precision}")
         started = time.perf_counter()
         trainer.fit(module, datamodule=data, ckpt_path=resume_from)
@@ -156,7 +158,7 @@ def training_callbacks(
     return callbacks, resume_from
 
 
-def build_trainer(params: TrainingParams, precision: str, callbacks: list, logger: CSVLogger) -> L.Trainer:
+def build_trainer(params: TrainingParams, precision: str, callbacks: list, logger: list[Logger]) -> L.Trainer:
     """The Lightning Trainer: it owns devices, precision, strategy, checkpoints and the metrics log."""
     checkpointing = any(isinstance(c, ModelCheckpoint) for c in callbacks)
     return L.Trainer(

@@ -14,6 +14,7 @@ import sys
 import tempfile
 from collections.abc import Iterator
 from contextlib import contextmanager
+from dataclasses import asdict
 from pathlib import Path
 
 from contracts.model_folder import CLASSIFIER
@@ -24,6 +25,7 @@ from trainers.kinds import training_kind
 from trainers.params import TrainingParams
 from trainers.registry import MODEL_CARD, model_card
 from trainers.reporter import Reporter
+from trainers.tracking import tracked_run
 
 __all__ = ["Reporter", "main", "train"]
 
@@ -59,8 +61,12 @@ def main(argv: list[str] | None = None) -> int:
     location = args.output if "://" in args.output else None
     with Reporter(location) as reporter, staged(args.bundle, args.output) as (bundle, output):
         kind = training_kind(read_bundle_manifest(bundle), json.loads(args.params or "{}").get("model_kind"))
-        kind.train(bundle, output, kind.read_params(args.params), reporter, args.checkpoints)
-        export_evidence(kind, bundle, output, reporter)
+        params = kind.read_params(args.params)
+        with tracked_run(output.name, {"model_kind": kind.name, **asdict(params)}) as tracking:
+            kind.train(bundle, output, params, reporter, args.checkpoints)
+            export_evidence(kind, bundle, output, reporter)
+            if tracking is not None:
+                tracking.finish(output)
     return 0
 
 

@@ -86,6 +86,29 @@ def test_model_card_names_the_exact_data_it_saw(pipeline: Pipeline) -> None:
     assert pipeline.first_aliases == {"production": folder.name}
 
 
+def test_the_fine_tune_is_an_mlflow_run_with_its_settings_steps_card_and_test_metrics(pipeline: Pipeline) -> None:
+    from mlflow import MlflowClient
+
+    from trainers.tracking import local_store
+
+    folder = pipeline.model_of("v1")
+    card = read_card(folder)
+    client = MlflowClient(tracking_uri=local_store(pipeline.home.root))
+    run = client.get_run(card["tracking"]["run_id"])
+    assert run.info.status == "FINISHED" and run.info.run_name == folder.name
+    assert client.get_experiment(run.info.experiment_id).name == folder.parent.name
+    assert run.data.params["max_epochs"] == "1" and run.data.params["model_kind"] == card["model_kind"]
+    assert client.get_metric_history(run.info.run_id, "train_loss") and "val_loss" in run.data.metrics
+    test_metrics = card["test_evaluation"]["metrics"]
+    assert run.data.metrics["test_accuracy"] == pytest.approx(test_metrics["accuracy"])
+    assert {"model_card.json", "metrics.csv"} <= {artifact.path for artifact in client.list_artifacts(run.info.run_id)}
+    evaluated = [
+        m for m in pipeline.first_result.get_asset_materialization_events() if m.asset_key.path == ["model_evaluation"]
+    ]
+    shown = evaluated[0].materialization.metadata["mlflow_run"].value
+    assert run.info.run_id in shown and str(pipeline.home.root) not in json.dumps(card["tracking"])
+
+
 def test_model_of_a_later_version_trains_on_all_versions_up_to_it(pipeline: Pipeline) -> None:
     models = pipeline.models
     registered = pipeline.instance.get_dynamic_partitions("dataset_versions")

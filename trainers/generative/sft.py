@@ -29,6 +29,7 @@ from trainers.generative.packing import (
 )
 from trainers.generative.params import SftParams
 from trainers.model import clip_gradients, resolve_precision
+from trainers.tracking_logger import tracking_loggers
 
 Tokenize = Callable[[object, Mapping, int], list[TokenizedExample]]  # (tokenizer, record, max_length) -> examples
 
@@ -208,9 +209,9 @@ def loader(items: Sequence, params: SftParams, collate: Callable[[list], dict], 
     return DataLoader(items, batch_size=params.batch_size, shuffle=shuffle, generator=generator, collate_fn=collate)
 
 
-def lightning_trainer(params: SftParams, callbacks: list, logger, checkpoints: Path | None) -> L.Trainer:
+def lightning_trainer(params: SftParams, callbacks: list, logger: list, checkpoints: Path | None) -> L.Trainer:
     """The Lightning trainer of a causal LM's fine-tune (SFT or preferences): the params' hardware and epochs,
-    logging to `logger`, no progress bar (progress goes to the run log)."""
+    logging to the loggers (the metrics CSV first), no progress bar (progress goes to the run log)."""
     return L.Trainer(
         max_epochs=params.max_epochs,
         accelerator=params.accelerator,
@@ -288,7 +289,8 @@ def fit_sft(
     resume = str(checkpoints / "last.ckpt") if checkpoints and (checkpoints / "last.ckpt").is_file() else None
     with tempfile.TemporaryDirectory(prefix="refinery-sft-") as scratch:
         logger = CSVLogger(scratch, name="", version="")
-        trainer = lightning_trainer(params, progress_callbacks(params, log, checkpoints), logger, checkpoints)
+        loggers = [logger, *tracking_loggers()]
+        trainer = lightning_trainer(params, progress_callbacks(params, log, checkpoints), loggers, checkpoints)
         pad_id = tokenizer.pad_token_id
         padding_free = model.config._attn_implementation in PADDING_FREE_ATTENTION
         collate = partial(collate_rows, pad_id=pad_id, padding_free=padding_free)

@@ -18,6 +18,7 @@ from trainers.model import resolve_precision
 from trainers.preference.module import PreferenceModule
 from trainers.preference.pairs import collate_pairs, tokenize_pair
 from trainers.preference.params import PreferenceParams
+from trainers.tracking_logger import tracking_loggers
 
 
 @dataclass
@@ -72,7 +73,7 @@ def fit_preferences(
     collate = partial(collate_pairs, pad_id=tokenizer.pad_token_id)
     with tempfile.TemporaryDirectory(prefix="refinery-preference-") as scratch:
         logger = CSVLogger(scratch, name="", version="")
-        trainer = lightning_trainer(params, callbacks, logger, checkpoints)
+        trainer = lightning_trainer(params, callbacks, [logger, *tracking_loggers()], checkpoints)
         val_loader = loader(tokenized["val"], params, collate, shuffle=False)
         trainer.validate(module, val_loader, verbose=False)
         before = module.val_history[-1]
