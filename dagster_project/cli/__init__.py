@@ -274,8 +274,14 @@ def check_dataset(home: RefineryHome, name: str | None) -> str | None:
 
 def unknown_dataset(name: str, known: list[str]) -> CliError:
     """The error for a dataset name the home does not have: the known ones, and the closest as a suggestion."""
+    return CliError(
+        f"no dataset {name!r} in this home (known: {', '.join(sorted(known)) or 'none'}){did_you_mean(name, known)}"
+    )
+
+
+def did_you_mean(name: str, known: list[str]) -> str:
+    """ "; did you mean 'x'?" for the known name closest to a mistyped one, else nothing."""
     import difflib
 
     close = difflib.get_close_matches(name, known, n=1)
-    hint = f"; did you mean {close[0]!r}?" if close else ""
-    return CliError(f"no dataset {name!r} in this home (known: {', '.join(sorted(known)) or 'none'}){hint}")
+    return f"; did you mean {close[0]!r}?" if close else ""

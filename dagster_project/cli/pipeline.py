@@ -16,7 +16,7 @@ from assets.demo.tickets import DEMO_DATASET, write_demo_declaration, write_demo
 from assets.partitions import DATASET_VERSIONS
 from assets.storage.home import RefineryHome
 from assets.storage.version_manifest import dataset_name_of
-from dagster_project.cli import CliError
+from dagster_project.cli import CliError, did_you_mean
 from dagster_project.cli.common import open_instance, registered_versions
 from dagster_project.cli.summary import render_summary, version_summary
 from dagster_project.jobs import CLASSIFIER_ONLY, ON_DEMAND, PIPELINE_JOB
@@ -46,6 +46,7 @@ def run_version(home: RefineryHome, version: str, select: str = "*", run_config:
         skipped |= set(CLASSIFIER_ONLY)  # a causal LM labels nothing: its answers are batch_generations
     keys = {key for key in keys if key.to_user_string() not in skipped or key.to_user_string() in named}
     run_config = {"loggers": {"console": {"config": {"log_level": "INFO"}}}, **(run_config or {})}
+    check_run_config(run_config, defs)
     result = defs.resolve_job_def(PIPELINE_JOB).execute_in_process(
         partition_key=version,
         instance=instance,
@@ -80,6 +81,40 @@ def failed_check_messages(events: list[dg.DagsterEvent]) -> list[str]:
     return messages
 
 
+DAGSTER_SECTIONS = ("ops", "resources", "loggers", "execution")
+
+
+def dagster_run_config(config: dict) -> dict:
+    """A run config as Dagster takes it: a file's flat asset sections (`fine_tuned_model: {max_epochs: 2}`) go
+    under `ops`, beside any section already written Dagster's way."""
+    flat = {name: settings for name, settings in config.items() if name not in DAGSTER_SECTIONS}
+    nested = {name: section for name, section in config.items() if name in DAGSTER_SECTIONS}
+    if not flat:
+        return config
+    return overlay_documents(nested, {"ops": {name: {"config": settings} for name, settings in flat.items()}})
+
+
+def check_run_config(run_config: dict, defs: dg.Definitions) -> None:
+    """Refuse an asset or a setting the graph does not have, by name and with the closest valid one, before the
+    run starts (Dagster's own error is a traceback)."""
+    graph = defs.resolve_asset_graph()
+    assets = sorted(key.to_user_string() for key in graph.get_all_asset_keys())
+    for name, section in (run_config.get("ops") or {}).items():
+        if name not in assets:
+            raise CliError(f"run config: no asset {name!r}{did_you_mean(name, assets)}")
+        schema = defs.resolve_assets_def(name).op.config_schema
+        known = sorted(schema.config_type.fields) if schema is not None and schema.config_type else []
+        settings = (section or {}).get("config") or {}
+        if not isinstance(settings, dict):
+            raise CliError(f"run config: {name}'s settings must be a mapping, got {settings!r}")
+        for key in settings:
+            if key not in known:
+                listed = ", ".join(known) or "none"
+                raise CliError(
+                    f"run config: {name} has no setting {key!r}{did_you_mean(key, known)} (its settings: {listed})"
+                )
+
+
 def run_config_of(args: argparse.Namespace) -> dict:
     """`--config-file` (YAML) with `--config` (JSON) merged over it, and the console log level."""
     config: dict = {}
@@ -87,10 +122,10 @@ def run_config_of(args: argparse.Namespace) -> dict:
         loaded = load_control_file(Path(args.config_file), CliError)
         if not isinstance(loaded, dict):
             raise CliError(f"{args.config_file}: expected a mapping of run config")
-        config = loaded
+        config = dagster_run_config(loaded)
     if args.config:
         try:
-            config = overlay_documents(config, json.loads(args.config))
+            config = overlay_documents(config, dagster_run_config(json.loads(args.config)))
         except json.JSONDecodeError as error:
             raise CliError(f"--config is not valid JSON: {error}") from error
     return {"loggers": {"console": {"config": {"log_level": args.log_level}}}, **config}

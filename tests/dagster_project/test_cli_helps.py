@@ -76,3 +76,30 @@ def test_sigterm_to_the_launcher_stops_the_process_group_it_started(tmp_path: Pa
     while _alive(grandchild) and time.monotonic() < deadline:
         time.sleep(0.1)
     assert not _alive(grandchild)
+
+
+def test_a_flat_run_file_is_nested_for_dagster_and_a_mistyped_setting_is_refused_with_the_closest(
+    home: RefineryHome, tmp_path: Path, capsys
+) -> None:
+    from dagster_project.cli.pipeline import dagster_run_config
+
+    flat = {"fine_tuned_model": {"max_epochs": 2}, "ops": {"model_evaluation": {"config": {"force": True}}}}
+    assert dagster_run_config(flat) == {
+        "ops": {"model_evaluation": {"config": {"force": True}}, "fine_tuned_model": {"config": {"max_epochs": 2}}}
+    }
+    drop = tmp_path / "tickets.csv"
+    drop.write_text("text,label\n" + "".join(f"printer {i} jams again,hardware\n" for i in range(20)))
+    assert main(["ingest", str(drop), "--dataset-version", "v1"]) == 0
+    for written, expected in [
+        (
+            "fine_tuned_model:\n  max_epoch: 2\n",
+            "fine_tuned_model has no setting 'max_epoch'; did you mean 'max_epochs'?",
+        ),
+        ("fine_tune_model:\n  max_epochs: 2\n", "no asset 'fine_tune_model'; did you mean 'fine_tuned_model'?"),
+    ]:
+        run_file = tmp_path / "run.yaml"
+        run_file.write_text(written)
+        capsys.readouterr()
+        assert main(["run", "--dataset-version", "v1", "--config-file", str(run_file)]) == 1
+        assert expected in capsys.readouterr().err
+    assert not list(home.models.iterdir())  # refused before anything ran

@@ -19,7 +19,6 @@ import pytest
 import yaml
 
 from assets.demo.tickets import write_demo_declaration, write_demo_drop
-from assets.partitions import DATASET_VERSIONS, TRAINER_POOL
 from assets.storage.catalog import catalog_entry
 from assets.storage.delta import Lake
 from assets.storage.home import (
@@ -29,6 +28,7 @@ from assets.storage.home import (
     RefineryHome,
     dagster_yaml,
 )
+from contracts.datasets import DATASET_VERSIONS, TRAINER_POOL
 from tests.servers import postgres_bin, running_postgres
 
 
