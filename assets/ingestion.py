@@ -1,6 +1,7 @@
 """raw_documents: a version's records streamed from its landing folder into Delta; unparseable ones to quarantine."""
 
 import dagster as dg
+from pydantic import Field
 
 from assets.partitions import dataset_versions
 from assets.readers.arrivals import open_reader
@@ -15,8 +16,10 @@ from contracts.tables import QUARANTINE, RAW_DOCUMENTS
 class IngestConfig(dg.Config):
     """How a large drop is split: files over `shard_bytes` in all are read in shards by parallel processes."""
 
-    shard_bytes: int = DEFAULT_SHARD_BYTES
-    workers: int = 0  # 0: one process per CPU this step may use, at most one per shard
+    shard_bytes: int = Field(DEFAULT_SHARD_BYTES, description="a drop larger than this in all is read in shards of it")
+    workers: int = Field(
+        0, description="shard-reading processes; 0 = one per CPU this step may use, at most one per shard"
+    )
 
 
 @dg.asset(

@@ -2,6 +2,7 @@
 with what it learned."""
 
 import dagster as dg
+from pydantic import Field
 
 from assets.models.drift import DriftReport
 from assets.models.generating import NotGenerativeError, generate_answers
@@ -20,8 +21,8 @@ MODEL_MONITORING = "model_monitoring"
 class BatchPredictionsConfig(dg.Config):
     """What to score: this version's clean documents, or any Parquet file or Delta table with a `text` column."""
 
-    input_path: str = ""
-    batch_size: int = 64
+    input_path: str = Field("", description="a Parquet file or Delta table with a text column; '' = this version")
+    batch_size: int = Field(64, description="texts per forward pass")
 
 
 @dg.asset(
@@ -64,10 +65,10 @@ def batch_predictions(
 class BatchGenerationsConfig(dg.Config):
     """What to answer: this version's clean prompts, or any Parquet file or Delta table with a `text` column."""
 
-    input_path: str = ""
-    batch_size: int = 16
-    max_new_tokens: int = 128
-    temperature: float = 0.0  # 0: greedy
+    input_path: str = Field("", description="a Parquet file or Delta table with a text column; '' = this version")
+    batch_size: int = Field(16, description="prompts per generate call")
+    max_new_tokens: int = Field(128, description="most tokens of each answer")
+    temperature: float = Field(0.0, description="sampling temperature; 0 = greedy")
 
 
 @dg.asset(
@@ -109,16 +110,18 @@ def batch_generations(
 class MonitoringConfig(dg.Config):
     """Where recent predictions come from, and when a shift warns or fails."""
 
-    source: PredictionSource = "batch"  # batch: this version's batch_predictions; service: the service's log
-    window: int = 2000  # latest service predictions compared
-    psi_warn: float = 0.1
-    psi_fail: float = 0.25
-    oov_shift_warn: float = 0.05
-    oov_shift_fail: float = 0.15
-    confidence_drop_warn: float = 0.05
-    confidence_drop_fail: float = 0.15
-    live_accuracy_warn: float = 0.8
-    live_accuracy_fail: float = 0.6
+    source: PredictionSource = Field(
+        "batch", description="batch: this version's batch_predictions; service: the service's prediction log"
+    )
+    window: int = Field(2000, description="latest service predictions compared")
+    psi_warn: float = Field(0.1, description="label or length drift (PSI) that warns")
+    psi_fail: float = Field(0.25, description="label or length drift (PSI) that fails")
+    oov_shift_warn: float = Field(0.05, description="rise in the share of unseen words that warns")
+    oov_shift_fail: float = Field(0.15, description="rise in the share of unseen words that fails")
+    confidence_drop_warn: float = Field(0.05, description="drop in mean confidence below the test split's that warns")
+    confidence_drop_fail: float = Field(0.15, description="drop in mean confidence below the test split's that fails")
+    live_accuracy_warn: float = Field(0.8, description="accuracy on feedback-labelled predictions below which it warns")
+    live_accuracy_fail: float = Field(0.6, description="accuracy on feedback-labelled predictions below which it fails")
 
 
 MONITORING_CHECKS = {

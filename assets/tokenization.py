@@ -1,6 +1,7 @@
 """tokenized_documents: clean documents with spaCy tokens, lookup lemmas, Snowball stems and token counts."""
 
 import dagster as dg
+from pydantic import Field
 
 from assets.metadata import stage_metadata
 from assets.partitions import dataset_versions
@@ -14,7 +15,7 @@ from recipe.words import Language, load_tokenizer
 class TokenizationConfig(dg.Config):
     """The language whose tokenizer, lemma tables and stemmer are used."""
 
-    language: Language = "en"
+    language: Language = Field("en", description="the tokenizer, lemma tables and stemmer of this language")
 
 
 @dg.asset(

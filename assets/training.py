@@ -7,6 +7,7 @@ import dagster as dg
 import pydantic
 
 from assets.configs import config_fields, derived_config
+from assets.datasets.training_settings import params_of_kind
 from assets.metadata import embedded_png
 from assets.models.base_reference import BaseReferenceError, is_base_reference, resolve_base_reference
 from assets.models.selection import chosen_settings
@@ -15,13 +16,11 @@ from assets.partitions import DATASET_VERSIONS, dataset_versions
 from assets.resources import LakeResource, LandingResource, ModelRegistryResource, TrainerResource
 from contracts.datasets import TRAINER_POOL
 from contracts.tables import MODEL_CANDIDATES, TRAINING_EXAMPLES
-from trainers.bundle import DOCUMENTS, GENERATION, PAIRS, write_bundle
+from trainers.bundle import GENERATION, write_bundle
 from trainers.default_model import ModelSourceError
 from trainers.generative.base_model import shipped_gguf
-from trainers.generative.params import PretrainingParams, SftParams
 from trainers.kinds import KINDS, kind_of_card
 from trainers.params import TrainingParams
-from trainers.preference.params import PreferenceParams
 from trainers.registry import PRODUCTION, ModelRegistry, read_card
 from trainers.search import best_search_params, study_name, study_storage
 
@@ -162,20 +161,13 @@ def trainer_params(
     return params
 
 
-CAUSAL_LM_PARAMS = {  # each causal LM dataset kind's trainer settings
-    GENERATION: SftParams,
-    PAIRS: PreferenceParams,
-    DOCUMENTS: PretrainingParams,
-}
-
-
 def generation_params(
     config: dg.Config, dataset_training: dict | None, set_by_run: set[str], kind: str = GENERATION
 ) -> dict[str, object]:
     """The causal LM trainer's `--params` for a generation or preference dataset: its `training:` (SFT or preference
     settings), with what the run's config sets laid over; settings only the classifier takes are refused, naming
     them."""
-    params_class = CAUSAL_LM_PARAMS[kind]
+    params_class = params_of_kind(kind)
     known = {item.name for item in fields(params_class)}
     unknown = sorted(set(dataset_training or {}) - known)
     if unknown:

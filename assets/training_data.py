@@ -2,6 +2,7 @@
 
 import dagster as dg
 import polars as pl
+from pydantic import Field
 
 from assets.checks import (
     CHECK_NO_SPLIT_LEAKAGE,
@@ -27,14 +28,20 @@ from contracts.tables import LABEL_ISSUES, TOKENIZED_DOCUMENTS, TRAINING_EXAMPLE
 class SplitConfig(dg.Config):
     """How examples are split; the seed and fractions are recorded in metadata."""
 
-    seed: int = 13
-    val_fraction: float = 0.1
-    test_fraction: float = 0.1
-    group_column: str = ""  # e.g. a carried source column such as customer or thread; "" = none
-    near_duplicate_threshold: float = 0.8
-    label_issue_folds: int = 5  # folds of the out-of-fold model that screens labels
-    label_issue_model: str = "tfidf"  # or "encoder": a logistic regression on a frozen encoder's vectors
-    label_issue_encoder: str = "default"  # that encoder (the embedded MiniLM by default)
+    seed: int = Field(13, description="seed of the split")
+    val_fraction: float = Field(0.1, description="share of the examples in the val split")
+    test_fraction: float = Field(0.1, description="share of the examples in the test split")
+    group_column: str = Field(
+        "", description="a carried source column (customer, thread) whose groups stay in one split; '' = none"
+    )
+    near_duplicate_threshold: float = Field(
+        0.8, description="texts at least this similar (MinHash Jaccard) stay in one split"
+    )
+    label_issue_folds: int = Field(5, description="folds of the out-of-fold model that screens labels")
+    label_issue_model: str = Field(
+        "tfidf", description="that model: tfidf, or encoder (a logistic regression on a frozen encoder's vectors)"
+    )
+    label_issue_encoder: str = Field("default", description="the encoder of label_issue_model: encoder (MiniLM)")
 
 
 @dg.asset(

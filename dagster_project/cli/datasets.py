@@ -11,6 +11,7 @@ from assets.datasets.chat_formats import ChatFormatError, chosen_chat_format
 from assets.datasets.declaration import dataset_file, declaration_yaml
 from assets.datasets.generation_profile import generation_declaration, generation_profile
 from assets.datasets.profile import DatasetProfile, fitted_declaration, profile_frame, read_sample
+from assets.datasets.training_settings import commented_training
 from assets.storage.home import RefineryHome
 from contracts.model_folder import DEFAULT_BASE_MODEL
 from dagster_project.cli import CliError
@@ -98,7 +99,8 @@ def command_init(args: argparse.Namespace, home: RefineryHome) -> int:
         declaration = fitted_declaration(name, profile)
     path.parent.mkdir(parents=True, exist_ok=True)
     header = f"# Dataset {name}, declared by `refinery init {source}`. Edit freely.\n"
-    path.write_text(declaration_yaml(declaration, header))
+    training = commented_training(declaration.primary.kind, declaration.training)
+    path.write_text(declaration_yaml(declaration, header) + training)
     try:
         version = register_drop(open_instance(home), home, source, None, declaration.mapping, name)
     except BaseException:

@@ -6,6 +6,8 @@ import json
 from dataclasses import asdict, dataclass, fields
 from typing import Literal
 
+from contracts.settings import setting
+
 ATTENTION_CHOICES = ("auto", "sdpa", "flash_attention_2", "flash_attention_3", "flex_attention")
 
 
@@ -13,34 +15,36 @@ ATTENTION_CHOICES = ("auto", "sdpa", "flash_attention_2", "flash_attention_3", "
 class SftParams:
     """What an SFT run does; `lora_rank: 0` trains every weight, else LoRA adapters on every linear layer."""
 
-    model_kind: str = "causal_lm"  # trainers.kinds: the kind that trains on these params
-    model_name_or_path: str = ""
-    learning_rate: float = 2e-4
-    max_epochs: int = 3
-    batch_size: int = 8  # packed rows per step (per device)
-    accumulate_grad_batches: int = 1
-    max_length: int = 256  # tokens per row; an example longer than this is cut (response end first)
-    packing: bool = True
-    lora_rank: int = 8
-    lora_alpha: int = 16
-    lora_dropout: float = 0.0
-    adapters: Literal["merge", "keep"] = "merge"  # at export: merged into the weights, or saved beside the base
-    quantization: Literal["none", "4bit"] = "none"  # 4bit: QLoRA (the base in NF4 through bitsandbytes, on a GPU)
-    gradient_checkpointing: bool = False
-    # sdpa (a dense packing mask), or flash_attention_2 / flex_attention (padding-free batches: each example's
-    # bounds from its position ids); auto: flash-attention on a GPU where flash_attn is installed, else sdpa
-    attention: str = "auto"
-    precision: str = "auto"  # bf16-mixed on a GPU that has it, else 32-true
-    accelerator: str = "auto"
-    devices: str = "1"
-    strategy: str = "auto"  # ddp (FSDP is refused: the export gathers full weights on rank 0 alone)
-    max_grad_norm: float = 1.0
-    weight_decay: float = 0.0
-    seed: int = 0
-    eval_prompts: int = 32  # held-out prompts answered greedily for ROUGE-L and exact match
-    max_new_tokens: int = 64
-    log_every_n_steps: int = 10  # steps between progress lines and logged train losses
-    keep_best: bool = True  # export the epoch with the lowest val loss, not the last one
+    model_kind: str = setting("causal_lm", "the trainer of these settings (trainers.kinds); set by the dataset's kind")
+    model_name_or_path: str = setting("", "the base: a model folder, a GGUF file, a hub id; empty = SmolLM2-135M")
+    learning_rate: float = setting(2e-4, "peak AdamW learning rate (of the adapters with LoRA)")
+    max_epochs: int = setting(3, "passes over the train split")
+    batch_size: int = setting(8, "packed rows per step and device")
+    accumulate_grad_batches: int = setting(1, "micro-batches per optimizer step")
+    max_length: int = setting(256, "tokens per row; a longer example is cut, its response's end first")
+    packing: bool = setting(True, "several examples in one row up to max_length (each attends only to itself)")
+    lora_rank: int = setting(8, "> 0 trains LoRA adapters on every linear layer; 0 trains every weight")
+    lora_alpha: int = setting(16, "LoRA scaling")
+    lora_dropout: float = setting(0.0, "dropout on the LoRA adapters' input")
+    adapters: Literal["merge", "keep"] = setting("merge", "at export: merged into the weights, or kept beside the base")
+    quantization: Literal["none", "4bit"] = setting("none", "4bit: QLoRA, the base in NF4 (bitsandbytes, a GPU)")
+    gradient_checkpointing: bool = setting(False, "recompute activations: less memory, slower steps")
+    attention: str = setting(
+        "auto",
+        "sdpa (a dense packing mask), flash_attention_2|3 or flex_attention (padding-free rows); "
+        "auto: flash-attention on a GPU with flash_attn installed, else sdpa",
+    )
+    precision: str = setting("auto", "auto is bf16-mixed on a GPU that has it, else 32-true")
+    accelerator: str = setting("auto", "Lightning accelerator: auto, cpu, gpu")
+    devices: str = setting("1", "devices per node: a count such as '4', or auto")
+    strategy: str = setting("auto", "auto or ddp (FSDP is refused: the export gathers every weight on rank 0)")
+    max_grad_norm: float = setting(1.0, "gradients are clipped to this total norm; 0 = no clipping")
+    weight_decay: float = setting(0.0, "AdamW weight decay")
+    seed: int = setting(0, "seed of the adapters' weights, the order and dropout")
+    eval_prompts: int = setting(32, "held-out prompts answered greedily for ROUGE-L and exact match")
+    max_new_tokens: int = setting(64, "most tokens of each evaluation answer")
+    log_every_n_steps: int = setting(10, "steps between progress lines and logged train losses")
+    keep_best: bool = setting(True, "export the epoch with the lowest val loss, not the last one")
 
     def __post_init__(self) -> None:
         if self.adapters not in ("merge", "keep"):
@@ -84,7 +88,7 @@ class PretrainingParams(SftParams):
     model_kind: str = "domain_lm"
     learning_rate: float = 1e-4
     max_epochs: int = 1
-    max_length: int = 512  # tokens per row: a longer document is split into rows of this many
+    max_length: int = setting(512, "tokens per row: a longer document is split into rows of this many")
 
     def __post_init__(self) -> None:
         super().__post_init__()

@@ -32,10 +32,10 @@ class PreferenceParams(SftParams):
     model_kind: str = "preference"
     learning_rate: float = 5e-5
     max_epochs: int = 1
-    batch_size: int = 4  # pairs per step (per device): twice as many sequences in each forward pass
+    batch_size: int = setting(4, "pairs per step and device: twice as many sequences in each forward pass")
     objective: str = setting("dpo", "dpo (against the base with adapters disabled) or orpo (reference-free)")
     beta: float = setting(0.1, "DPO: how far from the reference the policy may move; ORPO: the odds-ratio weight")
-    attention: str = "sdpa"  # a batch holds the chosen and the rejected answers as padded rows with a dense mask
+    attention: str = setting("sdpa", "sdpa only: a batch holds the chosen and rejected answers as padded, masked rows")
 
     def __post_init__(self) -> None:
         super().__post_init__()
