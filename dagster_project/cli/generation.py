@@ -25,7 +25,7 @@ def command_generate(args: argparse.Namespace, home: RefineryHome) -> int:
     if not 1 <= args.max_new_tokens <= MAX_NEW_TOKENS:
         raise CliError(f"--max-new-tokens must be from 1 to {MAX_NEW_TOKENS}")
     try:
-        folder = resolve_alias(model_root_for(home, args.dataset))
+        folder = resolve_alias(model_root_for(home, args.dataset, GENERATOR))
         kind = kind_of(folder)
     except (LookupError, ValueError) as error:
         raise CliError(str(error)) from error

@@ -8,6 +8,7 @@ import os
 from pathlib import Path
 
 from assets.storage.home import RefineryHome
+from contracts.model_folder import CLASSIFIER
 from dagster_project.cli import CliError, check_dataset
 from service.access import TOKEN_VARIABLE, InsecureHostError, check_host
 from trainers.model_store import ModelStore, StoreMirror, mirror_store
@@ -24,14 +25,31 @@ from trainers.registry import (
 )
 
 
-def model_root_for(home: RefineryHome, dataset: str | None) -> Path:
-    """The registry of `dataset`'s models, or of the home's only dataset with a deployed model."""
+def model_root_for(home: RefineryHome, dataset: str | None, family: str | None = None) -> Path:
+    """The registry of `dataset`'s models; unnamed, of the home's only dataset with a deployed model (of `family`,
+    classifier or generator, when the command serves one)."""
     if check_dataset(home, dataset) is not None:
         return ModelRegistry(str(home.models), registry_name(dataset)).model_root
     found = registries(home.models)
+    if family is not None and len(found) > 1:
+        found = {name: root for name, root in found.items() if family_of(root) == family}
     if len(found) > 1:
-        raise CliError(f"models of several datasets ({', '.join(found)}); name one with --dataset")
+        of_family = f"{family}s" if family else "models"
+        raise CliError(f"{of_family} of several datasets ({', '.join(found)}); name one with --dataset")
+    others = registries(home.models)
+    if not found and family is not None and others:
+        raise CliError(f"no dataset here has a deployed {family} (datasets with models: {', '.join(others)})")
     return next(iter(found.values()), ModelRegistry(str(home.models)).model_root)
+
+
+def family_of(model_root: Path) -> str | None:
+    """What a registry's production model does (classifier or generator), or None when it cannot be read."""
+    from trainers.kinds import kind_of
+
+    try:
+        return kind_of(resolve_alias(model_root)).family
+    except (LookupError, ValueError, OSError):
+        return None
 
 
 def read_texts(source: str, column: str) -> list[str]:
@@ -88,7 +106,7 @@ def command_predict(args: argparse.Namespace, home: RefineryHome) -> int:
     texts = list(args.texts) + (read_texts(args.file, args.text_column) if args.file else [])
     if not texts:
         raise CliError("nothing to predict: give texts, or --file PATH (- for stdin)")
-    model_root = model_root_for(home, args.dataset)
+    model_root = model_root_for(home, args.dataset, CLASSIFIER)
     try:
         folder = resolve_alias(model_root)
     except LookupError as error:
@@ -190,9 +208,26 @@ def metrics_cell(metrics: dict) -> str:
 
 
 def command_models(args: argparse.Namespace, home: RefineryHome) -> int:
-    model_root = model_root_for(home, args.dataset)
+    found = registries(home.models)
+    if args.dataset is not None or len(found) < 2:
+        return print_models(model_root_for(home, args.dataset), args.json)
+    if args.json:  # several datasets, none named: each one's models
+        report = {
+            name: {"models": list_models(root), "alias_history": alias_history(root)} for name, root in found.items()
+        }
+        print(json.dumps({"datasets": report}, indent=2))
+        return 0
+    for name, root in found.items():
+        print(f"dataset {name}")
+        print_models(root, False)
+        print()
+    return 0
+
+
+def print_models(model_root: Path, as_json: bool) -> int:
+    """One registry's versions, aliases, metrics and alias moves."""
     rows, history = list_models(model_root), alias_history(model_root)
-    if args.json:
+    if as_json:
         print(json.dumps({"models": rows, "alias_history": history}, indent=2))
         return 0
     if not rows:

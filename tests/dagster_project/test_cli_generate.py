@@ -50,3 +50,24 @@ def test_each_command_refuses_the_other_familys_model_naming_the_right_one(home:
     assert generated.returncode != 0 and "use refinery predict" in generated.stderr
     nothing = _refinery(home, "generate", "--dataset", "answers")
     assert nothing.returncode != 0 and "nothing to answer" in nothing.stderr
+
+
+def test_with_one_classifier_and_one_generator_each_command_picks_its_own_without_dataset(home: Path) -> None:
+    from assets.storage.home import RefineryHome
+    from contracts.model_folder import CLASSIFIER, GENERATOR
+    from dagster_project.cli import CliError
+    from dagster_project.cli.models import model_root_for
+
+    refinery_home = RefineryHome(home)
+    assert model_root_for(refinery_home, None, CLASSIFIER).name == "tickets"
+    assert model_root_for(refinery_home, None, GENERATOR).name == "answers"
+    with pytest.raises(CliError, match="models of several datasets"):
+        model_root_for(refinery_home, None)
+    answered = _refinery(home, "generate", "my vpn drops", "--max-new-tokens", "4", "--json")
+    assert answered.returncode == 0, answered.stderr
+    assert json.loads(answered.stdout.splitlines()[-1])["model_version"] == "v1"
+    listed = _refinery(home, "models")
+    assert listed.returncode == 0, listed.stderr
+    assert "dataset answers" in listed.stdout and "dataset tickets" in listed.stdout
+    report = json.loads(_refinery(home, "models", "--json").stdout)
+    assert set(report["datasets"]) == {"answers", "tickets"}
