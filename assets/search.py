@@ -134,7 +134,7 @@ def study_pictures(study) -> dict[str, dg.MetadataValue]:
             path = Path(scratch) / f"{name}.png"
             axes.figure.set_size_inches(7, 4)
             axes.figure.tight_layout()
-            axes.figure.savefig(path, dpi=100)
+            axes.figure.savefig(path, dpi=100, metadata={"Title": axes.get_title()})
             plt.close(axes.figure)
             pictures[name] = dg.MetadataValue.md(embedded_png(path, name.replace("_", " ")))
     return pictures

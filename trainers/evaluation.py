@@ -113,11 +113,9 @@ def calibration_bins(probabilities: torch.Tensor, targets: torch.Tensor, bins: i
 
 def expected_calibration_error(probabilities: torch.Tensor, targets: torch.Tensor, bins: int = 15) -> float:
     """Expected calibration error: the gap between confidence and accuracy, averaged over confidence bins."""
-    total = len(targets)
-    return sum(
-        b["count"] / total * abs(b["confidence"] - b["accuracy"])
-        for b in calibration_bins(probabilities, targets, bins)
-    )
+    from trainers.reports import bins_calibration_error
+
+    return bins_calibration_error(calibration_bins(probabilities, targets, bins))
 
 
 def confusion_matrix(predictions: torch.Tensor, targets: torch.Tensor, classes: int) -> list[list[int]]:

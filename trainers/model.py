@@ -90,6 +90,8 @@ class SequenceClassifier(L.LightningModule):
             / self.hparams.batch_size
         )
         self.log("train_loss", loss, prog_bar=True, batch_size=len(batch["labels"]))
+        plain = torch.nn.functional.cross_entropy(logits.detach().float(), batch["labels"])  # as val_loss is
+        self.log("train_ce", plain, batch_size=len(batch["labels"]))
         return loss
 
     def validation_step(self, batch: dict[str, torch.Tensor], batch_index: int) -> None:

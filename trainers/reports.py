@@ -24,12 +24,14 @@ def _figure(width: float, height: float, columns: int = 1):
     return pyplot.subplots(1, columns, figsize=(width, height), dpi=100)
 
 
-def _png(figure) -> bytes:
+def _png(figure, title: str) -> bytes:
+    """The figure as PNG bytes under its title, which the file's metadata also holds."""
     from matplotlib import pyplot
 
     buffer = io.BytesIO()
+    figure.suptitle(title)
     figure.tight_layout()
-    figure.savefig(buffer, format="png")
+    figure.savefig(buffer, format="png", metadata={"Title": title})
     pyplot.close(figure)
     return buffer.getvalue()
 
@@ -55,30 +57,46 @@ def confusion_png(matrix: list[list[int]], labels: list[str] | None = None) -> b
                 colour = "white" if shares[row, column] > 0.5 else "black"
                 axes.text(column, row, int(count), ha="center", va="center", fontsize=7, color=colour)
     figure.colorbar(image, ax=axes, fraction=0.046, pad=0.04, label="share of the true label")
-    return _png(figure)
+    return _png(figure, f"Confusion matrix of the test split ({int(counts.sum())} texts)")
+
+
+def bins_calibration_error(bins: list[dict[str, float]]) -> float:
+    """ECE: the bins' gaps between accuracy and mean confidence, weighted by their share of the texts."""
+    total = sum(b["count"] for b in bins)
+    return sum(b["count"] / total * abs(b["accuracy"] - b["confidence"]) for b in bins if b["count"]) if total else 0.0
 
 
 def reliability_png(bins: list[dict[str, float]]) -> bytes:
-    """Reliability diagram: accuracy against mean confidence per confidence bin, beside perfect calibration."""
-    figure, axes = _figure(5, 5)
+    """Reliability diagram: each confidence bin's accuracy (a bar, its count above it) and its mean confidence (a
+    point on the diagonal's scale), beside perfect calibration; the ECE in the title."""
+    figure, axes = _figure(5.5, 5.5)
     filled = [b for b in bins if b["count"]]
-    axes.plot([0, 1], [0, 1], linestyle="--", color="grey", label="perfectly calibrated")
-    axes.bar(
+    axes.plot([0, 1], [0, 1], linestyle="--", color="grey", label="perfect calibration")
+    bars = axes.bar(
         [b["low"] for b in filled],
         [b["accuracy"] for b in filled],
         width=[b["high"] - b["low"] for b in filled],
         align="edge",
         alpha=0.6,
         edgecolor="black",
-        label="accuracy in the bin",
+        label="accuracy of the bin's texts",
     )
-    axes.plot([b["confidence"] for b in filled], [b["accuracy"] for b in filled], marker="o", label="mean confidence")
+    axes.bar_label(bars, labels=[f"n={int(b['count'])}" for b in filled], fontsize=7, padding=2)
+    axes.plot(
+        [b["confidence"] for b in filled],
+        [b["accuracy"] for b in filled],
+        marker="o",
+        linestyle="",
+        color="tab:red",
+        label="accuracy at the bin's mean confidence",
+    )
     axes.set_xlim(0, 1)
-    axes.set_ylim(0, 1)
-    axes.set_xlabel("confidence")
-    axes.set_ylabel("accuracy")
-    axes.legend(loc="upper left")
-    return _png(figure)
+    axes.set_ylim(0, 1.08)
+    axes.set_xlabel("confidence of the predicted label")
+    axes.set_ylabel("accuracy (share correct)")
+    axes.legend(loc="upper left", fontsize=8)
+    total = int(sum(b["count"] for b in filled))
+    return _png(figure, f"Reliability on the test split: ECE {bins_calibration_error(bins):.3f}, {total} texts")
 
 
 def read_metrics_csv_text(text: str) -> list[dict[str, float]]:
@@ -87,35 +105,70 @@ def read_metrics_csv_text(text: str) -> list[dict[str, float]]:
 
 
 def training_curves_png(rows: list[dict[str, float]]) -> bytes:
-    """Train loss and learning rate per step, and the val metrics per epoch."""
-    figure, (losses, validation) = _figure(11, 4, columns=2)
-    steps = [(r["step"], r["train_loss"]) for r in rows if "train_loss" in r]
-    losses.plot([s for s, _ in steps], [v for _, v in steps], label="train loss", color="tab:blue")
-    val_loss = [(r["step"], r["val_loss"]) for r in rows if "val_loss" in r]
-    losses.plot([s for s, _ in val_loss], [v for _, v in val_loss], marker="o", label="val loss", color="tab:orange")
-    losses.set_xlabel("step")
-    losses.set_ylabel("loss")
+    """Train and val loss and the learning rate per step; the val metrics per epoch, the best epoch marked."""
+    figure, (losses, validation) = _figure(12, 4.5, columns=2)
+    diverged = plot_losses(losses, rows)
+    plot_validation(validation, rows)
+    title = "Training curves" + (": the loss became NaN or infinite" if diverged else "")
+    return _png(figure, title)
+
+
+def plot_losses(axes, rows: list[dict[str, float]]) -> bool:
+    """Losses against the step, the learning rate on a second axis, one legend for all; True if the loss diverged."""
+    smoothed = not any("train_ce" in r for r in rows)  # train_ce: the train cross-entropy as val's is computed
+    train_key = "train_loss" if smoothed else "train_ce"
+    steps, train = series(rows, train_key)
+    label = "train loss (as optimised)" if smoothed else "train cross-entropy (no smoothing, like val)"
+    handles = axes.plot(steps, train, label=label, color="tab:blue", alpha=0.8)
+    handles += axes.plot(*series(rows, "val_loss"), marker="o", label="val loss (each epoch's end)", color="tab:orange")
+    axes.set_xlabel("optimizer step")
+    axes.set_ylabel("loss (cross-entropy, nats)")
+    axes.set_title("Loss")
     rate_keys = sorted({key for row in rows for key in row if key.startswith("lr-")})  # lr-AdamW/pg1: the body
-    rates = [(r["step"], r[rate_keys[0]]) for r in rows if rate_keys and rate_keys[0] in r]
-    if rates:
-        rate_axes = losses.twinx()
-        rate_axes.plot([s for s, _ in rates], [v for _, v in rates], color="grey", linestyle=":", label="learning rate")
+    if rate_keys:
+        rate_axes = axes.twinx()
+        handles += rate_axes.plot(*series(rows, rate_keys[0]), color="grey", linestyle=":", label="learning rate")
         rate_axes.set_ylabel("learning rate")
-    losses.legend(loc="upper center")
+        rate_axes.ticklabel_format(axis="y", style="sci", scilimits=(-3, 3))
+    axes.legend(handles=handles, loc="upper right", fontsize=8)
+    return not all(math.isfinite(v) for v in train)
+
+
+def best_epoch(rows: list[dict[str, float]]) -> tuple[str, float, float] | None:
+    """The metric the export keeps the best epoch of (val macro F1 up, else val loss down), and that epoch."""
+    for name, better in (("val_macro_f1", max), ("val_loss", min)):
+        points = [(r[name], r["epoch"]) for r in rows if name in r and "epoch" in r]
+        if points:
+            value, epoch = better(points)
+            return name, epoch, value
+    return None
+
+
+def plot_validation(axes, rows: list[dict[str, float]]) -> None:
+    """The val metrics against the epoch, on an axis fitted to their range; the best epoch marked."""
     names = sorted({key for row in rows for key in row if key.startswith("val_") and key != "val_loss"})
-    shown = [name for name in ("val_accuracy", "val_macro_f1") if name in names] or names  # a classifier's two
+    shown = [name for name in ("val_accuracy", "val_macro_f1") if name in names] or names or ["val_loss"]
     for name in shown:
-        points = [(r["epoch"], r[name]) for r in rows if name in r]
-        validation.plot([e for e, _ in points], [v for _, v in points], marker="o", label=name.removeprefix("val_"))
-    validation.xaxis.get_major_locator().set_params(integer=True)
-    validation.set_xlabel("epoch")
-    validation.set_ylabel("val")
-    if all(0 <= row[name] <= 1 for row in rows for name in shown if name in row):
-        validation.set_ylim(0, 1.02)
-    validation.legend(loc="lower right")
-    if not all(math.isfinite(v) for _, v in steps):
-        losses.set_title("the loss became NaN or infinite")
-    return _png(figure)
+        points = [(r["epoch"], r[name]) for r in rows if name in r and "epoch" in r]
+        axes.plot([e for e, _ in points], [v for _, v in points], marker="o", label=name.removeprefix("val_"))
+    best = best_epoch(rows)
+    if best is not None:
+        name, epoch, value = best
+        axes.axvline(epoch, color="tab:green", linestyle="--", linewidth=1)
+        axes.annotate(
+            f"best epoch {int(epoch)}: {name.removeprefix('val_')} {value:.4f}",
+            (epoch, value),
+            xytext=(6, -14),
+            textcoords="offset points",
+            fontsize=8,
+            color="tab:green",
+        )
+    axes.xaxis.get_major_locator().set_params(integer=True)
+    axes.margins(x=0.1, y=0.15)
+    axes.set_xlabel("epoch")
+    axes.set_ylabel("val metric" if shown != ["val_loss"] else "val loss (nats)")
+    axes.set_title("Validation")
+    axes.legend(loc="lower right", fontsize=8)
 
 
 def series(rows: list[dict[str, float]], key: str) -> tuple[list[float], list[float]]:
@@ -145,4 +198,4 @@ def preference_curves_png(rows: list[dict[str, float]]) -> bytes:
     accuracy.set_ylabel("preference accuracy")
     accuracy.set_ylim(0, 1.02)
     accuracy.legend(loc="lower right")
-    return _png(figure)
+    return _png(figure, "Preference tuning curves")

@@ -146,39 +146,59 @@ def choose_candidate(rows: list[dict], limits: SelectionLimits) -> tuple[str | N
     )
 
 
+MIN_QUALITY_SPAN = 0.05  # a closer race is drawn on at least this much of the F1 axis, not magnified into a gulf
+MATRIX_TITLE = "Candidates: val macro F1 against p99 latency"
+
+
+def quality_limits(values: list[float]) -> tuple[float, float]:
+    """The F1 axis's bounds: the values with a margin, spanning at least MIN_QUALITY_SPAN, kept within 0 to 1."""
+    centre = (min(values) + max(values)) / 2
+    half = max((max(values) - min(values)) * 1.3, MIN_QUALITY_SPAN) / 2
+    low, high = centre - half, centre + half
+    shift = max(0.0, -low) - max(0.0, high - 1.0)  # slide the window back inside [0, 1]
+    return max(0.0, low + shift), min(1.0, high + shift)
+
+
 def plot_matrix(rows: list[dict], path: Path) -> Path:
-    """Val macro F1 against batch-1 p99 latency, the Pareto front joined and marked."""
+    """Val macro F1 against batch-1 p99 latency, the Pareto front joined and marked; each point numbered and named
+    in the key below the axes, so that close points neither hide nor overprint each other's labels."""
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
+    from matplotlib.lines import Line2D
+    from matplotlib.ticker import FuncFormatter, LogLocator
 
     front = pareto_front(rows)
-    figure, axes = plt.subplots(figsize=(6, 4), dpi=110)
-    for row in rows:
+    figure, axes = plt.subplots(figsize=(7, 4.5 + 0.12 * len(rows)), dpi=110)
+    key = [Line2D([], [], color="tab:blue", linewidth=1, label="Pareto front")]
+    for number, row in enumerate(rows, start=1):
         on_front = row["candidate"] in front
-        axes.scatter(
-            row["p99_ms_batch1"],
-            row["val_macro_f1"],
-            s=60,
-            marker="o" if on_front else "x",
-            color="tab:blue" if on_front else "tab:gray",
-        )
+        marker, color = ("o", "tab:blue") if on_front else ("x", "tab:gray")
+        axes.scatter(row["p99_ms_batch1"], row["val_macro_f1"], s=60, marker=marker, color=color)
         axes.annotate(
-            row["candidate"],
+            str(number),
             (row["p99_ms_batch1"], row["val_macro_f1"]),
             fontsize=8,
-            xytext=(4, 4),
+            xytext=(5, 4),
             textcoords="offset points",
+            annotation_clip=False,
         )
+        named = f"{number} {row['candidate']}: F1 {row['val_macro_f1']:.4f}, p99 {row['p99_ms_batch1']:.3g} ms"
+        key.append(Line2D([], [], marker=marker, color=color, linestyle="", label=named))
     points = sorted((r["p99_ms_batch1"], r["val_macro_f1"]) for r in rows if r["candidate"] in front)
-    axes.plot([p[0] for p in points], [p[1] for p in points], color="tab:blue", linewidth=1, label="Pareto front")
+    axes.plot([p[0] for p in points], [p[1] for p in points], color="tab:blue", linewidth=1)
     axes.set_xscale("log")
+    axes.xaxis.set_major_locator(LogLocator(base=10, subs=(1.0, 2.0, 5.0)))
+    axes.xaxis.set_major_formatter(FuncFormatter(lambda value, _: f"{value:g}"))
+    axes.xaxis.set_minor_formatter(FuncFormatter(lambda value, _: ""))
+    axes.margins(x=0.2)
+    axes.set_ylim(*quality_limits([r["val_macro_f1"] for r in rows]))
     axes.set_xlabel("p99 latency, batch of 1 (ms, log scale)")
     axes.set_ylabel("val macro F1")
-    axes.set_title("Candidates: quality against latency")
-    axes.legend(loc="lower right")
+    axes.set_title(MATRIX_TITLE)
+    axes.legend(handles=key, loc="upper center", bbox_to_anchor=(0.5, -0.15), ncol=2, fontsize=8, frameon=False)
     figure.tight_layout()
-    figure.savefig(path)
+    figure.savefig(path, metadata={"Title": MATRIX_TITLE})
     plt.close(figure)
     return path
