@@ -3,12 +3,15 @@
 from __future__ import annotations
 
 import json
+from pathlib import Path
+
+import polars as pl
 
 from assets.storage.catalog import catalog_entry
 from assets.storage.delta import Lake
 from assets.storage.home import RefineryHome
 from assets.storage.version_manifest import dataset_name_of
-from contracts.tables import LABEL_ISSUES, QUARANTINE
+from contracts.tables import LABEL_ISSUES, MODEL_CANDIDATES, QUARANTINE
 from trainers.registry import ModelRegistry, models_of, read_card, registry_name
 
 METRIC_NAMES = (  # a classifier's, then a causal LM's (with its base model's zero-shot ROUGE-L on the same prompts)
@@ -42,6 +45,7 @@ def version_summary(home: RefineryHome, version: str) -> dict[str, object]:
         metrics = read_card(folder).get("test_evaluation", {}).get("metrics") or {}
         models.append({"folder": str(folder), "test_metrics": {k: metrics[k] for k in METRIC_NAMES if k in metrics}})
     production = registry.aliases().get("production")
+    trained = read_card(Path(models[-1]["folder"])) if models else {}
     return {
         "version": version,
         "dataset": dataset,
@@ -53,7 +57,43 @@ def version_summary(home: RefineryHome, version: str) -> dict[str, object]:
         "label_issues": label_issues,
         "models": models,
         "deployed_model": str(registry.version_folder(production)) if production else None,
+        "selection": selection_summary(lake, version, trained),
     }
+
+
+def selection_summary(lake: Lake, version: str, trained_card: dict) -> dict | None:
+    """The selection matrix's choice, its best rows, and whether the version's latest fine-tune trained it."""
+    if not lake.exists(MODEL_CANDIDATES):
+        return None
+    matrix = lake.scan(MODEL_CANDIDATES, [version]).collect()
+    if matrix.is_empty():
+        return None
+    chosen = matrix.filter(pl.col("chosen"))["candidate"].to_list()
+    top = matrix.sort("val_macro_f1", descending=True).head(3)
+    return {
+        "chosen": chosen[0] if chosen else None,
+        "top": top.select("candidate", "val_macro_f1", "p99_ms_batch1").to_dicts(),
+        "measured": matrix["candidate"].to_list(),
+        "trained_chosen": "selection" in trained_card.get("lineage", {}) if trained_card else None,
+    }
+
+
+def selection_lines(selection: dict) -> list[str]:
+    """What the matrix chose, its best rows, and why the fine-tune trained something else when it did."""
+    rows = ", ".join(
+        f"{r['candidate']} F1 {r['val_macro_f1']:.4f} p99 {r['p99_ms_batch1']:.3g} ms" for r in selection["top"]
+    )
+    lines = [f"  candidates          chose {selection['chosen'] or 'none'} (val; best: {rows})"]
+    if selection["trained_chosen"] is True:
+        lines.append(f"  trained             the chosen candidate, {selection['chosen']} (from_selection)")
+    elif selection["trained_chosen"] is False and selection["chosen"]:
+        unmeasured = not any(name.startswith("encoder-finetune") for name in selection["measured"])
+        why = "; the matrix measured no full fine-tune, which is what it trains" if unmeasured else ""
+        lines.append(
+            f"  trained             fine_tuned_model's own settings, not {selection['chosen']}: "
+            f"from_selection is off{why} (fine_tuned_model: {{from_selection: true}} trains the choice)"
+        )
+    return lines
 
 
 def render_summary(summary: dict, home: RefineryHome) -> str:
@@ -82,6 +122,8 @@ def render_summary(summary: dict, home: RefineryHome) -> str:
         shown = ", ".join(f"{k} {v:.3f}" for k, v in model["test_metrics"].items())
         lines.append(f"  model               {model['folder']}")
         lines.append(f"  test metrics        {shown or 'not evaluated yet'}")
+    if summary.get("selection"):
+        lines += selection_lines(summary["selection"])
     if summary["deployed_model"]:
         lines.append(f"  deployed model      {summary['deployed_model']} (production)")
     lines.append(f"  open the UI         REFINERY_HOME={home.root} make ui   ->  http://127.0.0.1:3000")
