@@ -107,5 +107,5 @@ def command_init(args: argparse.Namespace, home: RefineryHome) -> int:
         path.unlink()  # nothing half-declared: the declaration goes with a failed registration
         raise
     print(f"declared dataset {name} in {path}")
-    print(f"registered version {version}; next: refinery run   (or refinery run --version {version})")
+    print(f"registered version {version}; next: refinery run   (or refinery run --dataset-version {version})")
     return 0

@@ -18,5 +18,6 @@ def _mapping(args: argparse.Namespace) -> RecordMapping | None:
 
 def command_ingest(args: argparse.Namespace, home: RefineryHome) -> int:
     version = register_drop(open_instance(home), home, Path(args.path), args.version, _mapping(args), args.dataset)
-    print(f"registered dataset version {version} (landing/{version}); run it with: refinery run --version {version}")
+    print(f"registered dataset version {version} (landing/{version})")
+    print(f"run it with: refinery run --dataset-version {version}")
     return 0

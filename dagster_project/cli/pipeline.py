@@ -30,7 +30,7 @@ def run_version(home: RefineryHome, version: str, select: str = "*", run_config:
     instance = open_instance(home)
     if not instance.has_dynamic_partition(DATASET_VERSIONS, version):
         raise CliError(
-            f"unknown dataset version {version!r}; register it with: refinery ingest PATH --version {version}"
+            f"unknown dataset version {version!r}; register it with: refinery ingest PATH --dataset-version {version}"
         )
     from dagster_project.definitions import build_definitions  # the asset graph loads torch: only once a run starts
 

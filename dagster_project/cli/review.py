@@ -84,5 +84,5 @@ def command_review_import(args: argparse.Namespace, home: RefineryHome) -> int:
         )
     changed = f"{counts['relabel']} labels corrected, {counts['drop']} rows dropped, {counts['keep']} kept"
     print(f"registered {version}: {reviewed} reviewed ({changed}); it supersedes {reviewed}")
-    print(f"run it with: refinery run --version {version}")
+    print(f"run it with: refinery run --dataset-version {version}")
     return 0
