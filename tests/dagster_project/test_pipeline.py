@@ -231,3 +231,26 @@ def test_the_deployed_model_cites_only_masked_training_examples_with_their_sourc
     assert not rows["text"].str.contains(r"@example\.com").any()
     assert rows.select("source", "source_row", "dataset_version").null_count().sum_horizontal().item() == 0
     assert set(rows["dataset_version"]) <= set(read_card(production)["dataset_versions"])
+
+
+def readme_commands() -> list[list[str]]:
+    """The commands of the README's blocks marked runnable, each split as a shell would, comments dropped."""
+    import re
+    import shlex
+
+    from assets.storage.home import PROJECT_ROOT
+
+    text = (PROJECT_ROOT / "README.md").read_text()
+    blocks = re.findall(r"<!-- runnable[^>]*-->\s*```sh\n(.*?)```", text, flags=re.S)
+    return [shlex.split(line, comments=True) for block in blocks for line in block.splitlines() if line.strip()]
+
+
+def test_every_runnable_command_in_the_readme_runs_as_printed_on_a_demo_home(pipeline: Pipeline) -> None:
+    from tests.dagster_project.test_cli import _refinery
+
+    commands = readme_commands()
+    assert len(commands) >= 4 and all(command[0] == ".venv/bin/refinery" for command in commands)
+    for command in commands:
+        ran = _refinery(pipeline.home.root, *command[1:])
+        assert ran.returncode == 0, f"{' '.join(command)}: {ran.stderr[-2000:]}"
+        assert ran.stdout.strip(), f"{' '.join(command)} printed nothing"
