@@ -8,7 +8,7 @@ import pydantic
 from assets.checks import rule_check_results, rule_check_specs
 from assets.configs import config_fields, derived_config
 from assets.datasets.resolve import label_set_rules
-from assets.metadata import stage_metadata
+from assets.metadata import checks_per_dataset, per_dataset, stage_metadata
 from assets.partitions import dataset_versions, earlier_versions
 from assets.resources import LakeResource, LandingResource
 from assets.storage.catalog import record_recipe
@@ -93,4 +93,6 @@ def clean_documents(
         warnings = warning_rows(result.kept, rules)
         metadata["warn_rule_rows"] = dg.MetadataValue.json(dict(warnings.group_by("__rule").len().iter_rows()))
     checks = rule_check_results(CLEAN_DOCUMENTS, result.kept, result.rejected, VersionContext(rows_in=raw.height), book)
-    return dg.MaterializeResult(metadata=metadata, check_results=checks)
+    return dg.MaterializeResult(
+        metadata=per_dataset(dataset.name, metadata), check_results=checks_per_dataset(dataset.name, checks)
+    )

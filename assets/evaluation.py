@@ -6,7 +6,7 @@ from pathlib import Path
 import dagster as dg
 
 from assets.configs import config_fields, derived_config
-from assets.metadata import embedded_png
+from assets.metadata import checks_per_dataset, embedded_png, per_dataset
 from assets.models.evaluation import CandidateEvaluation, evaluate_candidate
 from assets.partitions import dataset_versions
 from assets.resources import LandingResource, ModelRegistryResource, TrainerResource
@@ -162,8 +162,9 @@ def gate_check_result(gate: dict[str, object]) -> dg.AssetCheckResult:
             CHECK_EVALUATION_GATE,
             asset=MODEL_EVALUATION,
             blocking=True,
-            description="test accuracy and macro F1 (a causal LM's: ROUGE-L and perplexity) meet the minimums and "
-            "do not regress on production",
+            description="the test metrics of the model's kind (a classifier's accuracy and macro F1; a causal LM's "
+            "ROUGE-L and perplexity; a preference model's preference accuracy) meet the minimums and do not regress "
+            "on production",
         )
     ],
 )
@@ -174,7 +175,9 @@ def model_evaluation(
     trainer: TrainerResource,
     landing: LandingResource,
 ) -> dg.MaterializeResult:
-    """Accuracy and macro/micro precision, recall and F1 of the fine-tuned model on the test split."""
+    """The fine-tuned model on the test split, measured as its kind is: a classifier's accuracy and macro/micro
+    precision, recall and F1; a causal LM's ROUGE-L, exact match and perplexity beside its base's; a preference
+    model's preference accuracy and reward margin; an adapted LM's held-out perplexity; each beside production's."""
     version = context.partition_key
     settings = GateSettings(**{item.name: getattr(config, item.name) for item in fields(GateSettings)})
     models = registry.for_dataset(landing.dataset(version).name)
@@ -185,4 +188,8 @@ def model_evaluation(
     metadata = describe(evaluation)
     home, card = Path(trainer.bundles_root).parent, model_card(evaluation.model_folder)
     metadata.update(log_test_metrics(home, card, evaluation.report.get("metrics") or {}))
-    return dg.MaterializeResult(metadata=metadata, check_results=[gate_check_result(evaluation.gate)])
+    dataset = landing.dataset(version).name
+    return dg.MaterializeResult(
+        metadata=per_dataset(dataset, metadata),
+        check_results=checks_per_dataset(dataset, [gate_check_result(evaluation.gate)]),
+    )

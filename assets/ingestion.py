@@ -3,6 +3,7 @@
 import dagster as dg
 from pydantic import Field
 
+from assets.metadata import per_dataset
 from assets.partitions import dataset_versions
 from assets.readers.arrivals import open_reader
 from assets.readers.http import HttpSourceError
@@ -43,17 +44,16 @@ def raw_documents(
     quarantine = reader.quarantine()
     lake.write_version(QUARANTINE, quarantine, version, scope={"stage": "ingest"})
     record_ingest(lake, version, manifest, reader)
-    return dg.MaterializeResult(
-        metadata={
-            "dagster/row_count": reader.rows,
-            "records_read": reader.records_read,
-            "quarantined": quarantine.height,
-            "quarantined_by_rule": dg.MetadataValue.json(reason_counts(quarantine)),
-            "files": dg.MetadataValue.json(reader.files),
-            "shards": reader.shards if isinstance(reader, ShardedRead) else 1,
-            "carried_source_columns": dg.MetadataValue.json(reader.extras),
-            "delta_version": delta_version,
-            "delta_table": dg.MetadataValue.path(lake.uri(RAW_DOCUMENTS)),
-            "rules_hash": rules_hash,
-        }
-    )
+    metadata = {
+        "dagster/row_count": reader.rows,
+        "records_read": reader.records_read,
+        "quarantined": quarantine.height,
+        "quarantined_by_rule": dg.MetadataValue.json(reason_counts(quarantine)),
+        "files": dg.MetadataValue.json(reader.files),
+        "shards": reader.shards if isinstance(reader, ShardedRead) else 1,
+        "carried_source_columns": dg.MetadataValue.json(reader.extras),
+        "delta_version": delta_version,
+        "delta_table": dg.MetadataValue.path(lake.uri(RAW_DOCUMENTS)),
+        "rules_hash": rules_hash,
+    }
+    return dg.MaterializeResult(metadata=per_dataset(landing.dataset(version).name, metadata))

@@ -71,3 +71,28 @@ def label_issue_metadata(screen: LabelScreen, policy: str, table_uri: str, rows:
         "label_issues_table": dg.MetadataValue.path(table_uri),
         "top_label_issues": dg.MetadataValue.table(records, schema=dg.TableSchema(columns)),
     }
+
+
+NUMERIC_VALUES = (dg.IntMetadataValue, dg.FloatMetadataValue)
+
+
+def is_number(value: object) -> bool:
+    """An int or float entry, raw or as Dagster's metadata value (a bool is no number here)."""
+    return isinstance(value, NUMERIC_VALUES) or (isinstance(value, int | float) and not isinstance(value, bool))
+
+
+def per_dataset(dataset: str, metadata: dict[str, object]) -> dict[str, object]:
+    """The metadata with each number again under `<name> · <dataset>`. One graph serves every dataset and the UI
+    plots a key's history as one line, so a key of the dataset's own keeps its history apart from the others'.
+    Dagster's own keys (`dagster/row_count`) are its to name, and stay as they are."""
+    numbers = {
+        f"{name} · {dataset}": value
+        for name, value in metadata.items()
+        if is_number(value) and not name.startswith("dagster/")
+    }
+    return {**metadata, **numbers}
+
+
+def checks_per_dataset(dataset: str, results: list[dg.AssetCheckResult]) -> list[dg.AssetCheckResult]:
+    """Check results whose numbers are keyed by the dataset too (see `per_dataset`)."""
+    return [result._replace(metadata=per_dataset(dataset, dict(result.metadata))) for result in results]

@@ -4,6 +4,7 @@ with what it learned."""
 import dagster as dg
 from pydantic import Field
 
+from assets.metadata import checks_per_dataset, per_dataset
 from assets.models.drift import DriftReport
 from assets.models.generating import NotGenerativeError, generate_answers
 from assets.models.monitoring import PredictionSource, monitor_model
@@ -198,19 +199,23 @@ def model_monitoring(
 ) -> dg.MaterializeResult:
     """Drift of recent predictions from the production model's training data; an error-level shift asks for
     retraining (`drift_retraining_sensor`)."""
-    folder = resolve_alias(registry.for_dataset(landing.dataset(context.partition_key).name).model_root)
+    dataset = landing.dataset(context.partition_key).name
+    folder = resolve_alias(registry.for_dataset(dataset).model_root)
     bundle = trainer.bundle_folder(folder.name)
     report = monitor_model(lake, folder, bundle, context.partition_key, config.source, config.window)
-    checks = drift_check_results(report, config)
+    checks = checks_per_dataset(dataset, drift_check_results(report, config))
     retrain = any(not c.passed and c.severity == dg.AssetCheckSeverity.ERROR for c in checks)
     if retrain:
         context.log.warning(f"drift beyond the fail thresholds for model {folder.name}: retraining is requested")
     return dg.MaterializeResult(
-        metadata={
-            "model_version": folder.name,
-            "source": config.source,
-            **drift_metadata(report),
-            "retraining_requested": retrain,
-        },
+        metadata=per_dataset(
+            dataset,
+            {
+                "model_version": folder.name,
+                "source": config.source,
+                **drift_metadata(report),
+                "retraining_requested": retrain,
+            },
+        ),
         check_results=checks,
     )

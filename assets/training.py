@@ -209,8 +209,9 @@ def fine_tuned_model(
     registry: ModelRegistryResource,
     trainer: TrainerResource,
 ) -> dg.MaterializeResult:
-    """A transformers classifier (or, for a generation dataset, a causal LM) fine-tuned with Lightning on the
-    validated examples of the dataset's versions up to this one."""
+    """The dataset's model, trained with Lightning on the validated examples of its versions up to this one, by the
+    kind its task asks for: a classifier (transformer, TF-IDF or multi-task), or a causal LM fine-tuned on answers
+    (SFT), on answer pairs (DPO or ORPO) or on documents (continued pre-training)."""
     version = context.partition_key
     try:
         dataset = landing.dataset(version)

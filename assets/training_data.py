@@ -16,7 +16,7 @@ from assets.examples.accounting import account_for_records
 from assets.examples.build import SplitSettings, build_examples
 from assets.examples.label_issues import LabelIssueSettings, screen_version
 from assets.examples.splitting import split_counts
-from assets.metadata import label_issue_metadata, stage_metadata
+from assets.metadata import checks_per_dataset, label_issue_metadata, per_dataset, stage_metadata
 from assets.partitions import dataset_versions, earlier_versions
 from assets.resources import LakeResource, LandingResource
 from assets.storage.catalog import record_validation
@@ -112,4 +112,6 @@ def training_examples(
         nothing_lost_result(account),
         split_leakage_result(result.leakage),
     ]
-    return dg.MaterializeResult(metadata=metadata, check_results=checks)
+    return dg.MaterializeResult(
+        metadata=per_dataset(dataset.name, metadata), check_results=checks_per_dataset(dataset.name, checks)
+    )

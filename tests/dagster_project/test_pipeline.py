@@ -254,3 +254,17 @@ def test_every_runnable_command_in_the_readme_runs_as_printed_on_a_demo_home(pip
         ran = _refinery(pipeline.home.root, *command[1:])
         assert ran.returncode == 0, f"{' '.join(command)}: {ran.stderr[-2000:]}"
         assert ran.stdout.strip(), f"{' '.join(command)} printed nothing"
+
+
+def test_each_dataset_has_its_own_keys_for_every_number_so_the_ui_plots_its_history_apart(pipeline: Pipeline) -> None:
+    result = pipeline.first_result
+    by_asset = {
+        m.asset_key.to_user_string(): m.event_specific_data.materialization.metadata
+        for m in result.get_asset_materialization_events()
+    }
+    raw = by_asset["raw_documents"]
+    assert raw["records_read · tickets"] == raw["records_read"] and "dagster/row_count · tickets" not in raw
+    assert by_asset["model_evaluation"]["test_macro_f1 · tickets"] == by_asset["model_evaluation"]["test_macro_f1"]
+    checks = {e.check_name: e.metadata for e in result.get_asset_check_evaluations()}
+    assert checks["check_nothing_lost"]["unaccounted · tickets"].value == 0
+    assert "observed · tickets" in checks["check_max_rejected_rate"]
