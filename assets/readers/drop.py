@@ -7,6 +7,7 @@ import hashlib
 import json
 import re
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -218,8 +219,14 @@ class DropReader:
         self.schema = documents_schema([*self.extras.values(), *mapped_columns(self.config)])
 
     def batches(self) -> Iterator[pa.RecordBatch]:
-        """The drop's documents, file by file, batch by batch."""
+        """The drop's documents, file by file, batch by batch; each file's sha256 is computed on a thread beside
+        its parsing (hashlib releases the GIL), not after it."""
+        with ThreadPoolExecutor(max_workers=1, thread_name_prefix="file-sha256") as hasher:
+            yield from self._batches(hasher)
+
+    def _batches(self, hasher: ThreadPoolExecutor) -> Iterator[pa.RecordBatch]:
         for path in self.paths:
+            digest = hasher.submit(sha256_file, path)
             source, records, rejected = self.sources[path], 0, 0
             for parsed in read_file(path, self.sources[path], self.file_configs[path], self.batch_size):
                 batch = reject_unmappable(parsed, self.file_configs[path], source)
@@ -233,7 +240,7 @@ class DropReader:
             self.files.append(
                 {
                     "file": source,
-                    "sha256": sha256_file(path),
+                    "sha256": digest.result(),
                     "format": file_format(path, self.config.format),
                     "records": records,
                     "rejected": rejected,
