@@ -122,6 +122,44 @@ def test_packing_gives_each_example_the_logits_it_has_alone(
                 torch.testing.assert_close(laid[: len(row.input_ids)][segments == segment], alone, atol=1e-4, rtol=1e-4)
 
 
+@pytest.mark.parametrize("padding_free", [False, True], ids=["masked", "padding-free"])
+@pytest.mark.parametrize("lora", [False, True], ids=["full", "lora"])
+def test_the_response_only_loss_equals_the_models_own_loss_and_gradients(
+    tiny_lm: Path, tokenizer, padding_free: bool, lora: bool
+) -> None:
+    from transformers import AutoModelForCausalLM
+
+    from trainers.generative.response_loss import plain_head, response_loss
+
+    # sdpa also for the padding-free batch: the CPU has no flex backward, and both losses see the same attention
+    model = AutoModelForCausalLM.from_pretrained(tiny_lm, attn_implementation="sdpa")
+    if lora:
+        from peft import LoraConfig, get_peft_model
+
+        model = get_peft_model(model, LoraConfig(r=4, target_modules="all-linear", init_lora_weights=False))
+    assert plain_head(model.get_base_model() if lora else model)
+    rows = pack_examples([tokenize_example(tokenizer, r, 64) for r in instructions(6, seed=4)], max_length=64)
+    batch = collate_rows(rows, tokenizer.pad_token_id, padding_free=padding_free)
+    trainable = [p for p in model.parameters() if p.requires_grad]
+    expected = model(**batch, use_cache=False).loss
+    expected_grads = torch.autograd.grad(expected, trainable)
+    fast = response_loss(model, batch)
+    fast_grads = torch.autograd.grad(fast, trainable)
+    torch.testing.assert_close(fast, expected, atol=1e-5, rtol=1e-5)
+    for got, want in zip(fast_grads, expected_grads, strict=True):
+        torch.testing.assert_close(got, want, atol=1e-5, rtol=1e-4)
+
+
+def test_a_model_whose_logits_are_more_than_its_head_keeps_its_own_loss(tiny_lm: Path) -> None:
+    from transformers import AutoModelForCausalLM
+
+    from trainers.generative.response_loss import plain_head
+
+    model = AutoModelForCausalLM.from_pretrained(tiny_lm)
+    model.config.final_logit_softcapping = 30.0
+    assert not plain_head(model)
+
+
 def test_no_loss_predicts_an_examples_first_token_from_the_example_before(tokenizer) -> None:
     documents = [TokenizedExample([5, 6, 7], [5, 6, 7]), TokenizedExample([8, 9], [8, 9])]
     rows = pack_examples(documents, max_length=8)

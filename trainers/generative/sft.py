@@ -28,6 +28,7 @@ from trainers.generative.packing import (
     unpacked_rows,
 )
 from trainers.generative.params import SftParams
+from trainers.generative.response_loss import response_loss
 from trainers.model import clip_gradients, resolve_precision
 from trainers.tracking_logger import tracking_loggers
 
@@ -47,14 +48,14 @@ class CausalLMModule(L.LightningModule):
 
     def training_step(self, batch: dict[str, torch.Tensor], _: int) -> torch.Tensor:
         # no cache: training needs none, and with one transformers would not read a padding-free batch's bounds
-        loss = self.model(**batch, use_cache=False).loss
+        loss = response_loss(self.model, batch)
         examples = int((batch["position_ids"] == 0).sum())  # a padding-free batch is one row of many examples
         self.log("train_loss", loss, prog_bar=True, batch_size=examples)
         return loss
 
     def validation_step(self, batch: dict[str, torch.Tensor], _: int) -> None:
         tokens = int((batch["labels"][:, 1:] != IGNORE).sum())
-        self._val_loss += float(self.model(**batch, use_cache=False).loss) * tokens
+        self._val_loss += float(response_loss(self.model, batch)) * tokens
         self._val_tokens += tokens
 
     def on_validation_epoch_end(self) -> None:
