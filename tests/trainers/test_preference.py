@@ -106,6 +106,26 @@ def test_the_reference_is_the_base_model_with_its_adapters_disabled(tiny: Path) 
     assert torch.allclose(reference_rejected.total, base_rejected.total, atol=1e-5)
 
 
+def test_pair_logps_from_the_labelled_positions_equal_those_of_the_full_logits(tiny: Path) -> None:
+    adapted, tokenizer = with_lora(tiny, random_adapters=True)
+    (batch,) = batches_of(tokenizer, pair_records(3), 3)
+    trainable = [p for p in adapted.parameters() if p.requires_grad]
+    chosen, rejected = pair_logps(adapted, batch)
+    full = response_logps(
+        adapted(
+            input_ids=batch["input_ids"], attention_mask=batch["attention_mask"], position_ids=batch["position_ids"]
+        ).logits,
+        batch["labels"],
+    )
+    torch.testing.assert_close(torch.cat([chosen.total, rejected.total]), full.total, atol=1e-4, rtol=1e-5)
+    assert torch.equal(torch.cat([chosen.tokens, rejected.tokens]), full.tokens)
+    fast_grads = torch.autograd.grad((chosen.total - rejected.total).sum(), trainable, retain_graph=True)
+    half = len(full.total) // 2
+    full_grads = torch.autograd.grad((full.total[:half] - full.total[half:]).sum(), trainable)
+    for got, want in zip(fast_grads, full_grads, strict=True):
+        torch.testing.assert_close(got, want, atol=1e-4, rtol=1e-4)
+
+
 @pytest.mark.parametrize("objective", ["dpo", "orpo"])
 def test_a_short_run_teaches_which_answer_style_is_preferred_on_held_out_prompts(tiny: Path, objective) -> None:
     import lightning as L

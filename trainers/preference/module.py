@@ -8,16 +8,23 @@ from contextlib import nullcontext
 import lightning as L
 import torch
 
+from trainers.generative.response_loss import labelled_logits
 from trainers.preference.objectives import PreferenceLoss, ResponseLogps, dpo_loss, orpo_loss, response_logps
 from trainers.preference.params import PreferenceSettings
 
 
 def pair_logps(model: torch.nn.Module, batch: dict[str, torch.Tensor]) -> tuple[ResponseLogps, ResponseLogps]:
-    """The chosen and the rejected answers' response log-probabilities, from one forward pass over both."""
-    logits = model(
-        input_ids=batch["input_ids"], attention_mask=batch["attention_mask"], position_ids=batch["position_ids"]
-    ).logits
-    logps = response_logps(logits, batch["labels"])
+    """The chosen and the rejected answers' response log-probabilities, from one forward pass over both (the
+    output layer applied only where a response token is predicted, when the architecture allows)."""
+    inputs = {name: batch[name] for name in ("input_ids", "attention_mask", "position_ids")}
+    found = labelled_logits(model, inputs, batch["labels"])
+    if found is None:
+        logps = response_logps(model(**inputs).logits, batch["labels"])
+    else:
+        picked = found.logits.float().log_softmax(-1).gather(1, found.targets.unsqueeze(1)).squeeze(1)
+        rows = batch["input_ids"].shape[0]
+        total = torch.zeros(rows, dtype=picked.dtype, device=picked.device).index_add(0, found.rows, picked)
+        logps = ResponseLogps(total, torch.bincount(found.rows, minlength=rows))
     half = batch["input_ids"].shape[0] // 2
     return (
         ResponseLogps(logps.total[:half], logps.tokens[:half]),
