@@ -23,6 +23,7 @@ from trainers.search import (
     study_storage,
     trials_table,
 )
+from trainers.tracking import tracking_environment, tracking_to
 
 
 class SearchConfig(dg.Config):
@@ -85,7 +86,11 @@ def hyperparameter_search(
     bundle = write_bundle(trainer.bundle_folder(f"{version}-search"), splits, planned.manifest)
     storage = study_storage(registry.for_dataset(dataset.name).model_root, config.storage)
     settings = SearchSettings(storage, study_name(dataset.name, version), config.trials, config.timeout_s or None)
-    study = run_search(bundle, {**dataset.training, **config.base}, config.space, settings, LogReporter(context.log))
+    home, experiment = Path(trainer.bundles_root).parent, registry.for_dataset(dataset.name).model_root.name
+    with tracking_to(tracking_environment(home, experiment)):  # each trial is an MLflow run, as a fine-tune is
+        study = run_search(
+            bundle, {**dataset.training, **config.base}, config.space, settings, LogReporter(context.log)
+        )
     rows = trials_table(study)
     completed = [row for row in rows if row["state"] == "COMPLETE"]
     if not completed:

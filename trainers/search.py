@@ -18,6 +18,7 @@ import lightning as L
 
 from trainers.console import quiet_libraries
 from trainers.params import TrainingParams
+from trainers.tracking import tracked_run
 
 # The space searched when the config names none: around the defaults, on the settings that moved results most
 # on CLINC150 and the demo tickets (head learning rate, label smoothing, epochs under early stopping).
@@ -114,6 +115,7 @@ def finished_trials(study) -> int:
 
 def run_search(bundle: Path, base: dict, space: dict[str, dict], settings: SearchSettings, reporter) -> object:
     """Run trials until the study holds `settings.trials` finished ones (or the time runs out); the study."""
+    import optuna
     from optuna.storages import fail_stale_trials
 
     from trainers.fitting import fit
@@ -124,7 +126,19 @@ def run_search(bundle: Path, base: dict, space: dict[str, dict], settings: Searc
 
     def objective(trial) -> float:
         values = {**base, **suggest(trial, space), "save_best": True, "resume": False}
-        result = fit(bundle, TrainingParams(**values), reporter, callbacks=[PruneOnValidation(trial)])
+        pruned: optuna.TrialPruned | None = None
+        with tracked_run(f"{settings.study}-trial-{trial.number}", {"trial": trial.number, **values}) as tracking:
+            try:
+                result = fit(bundle, TrainingParams(**values), reporter, callbacks=[PruneOnValidation(trial)])
+            except optuna.TrialPruned as error:
+                pruned = error
+                if tracking is not None:  # a pruned trial ended as the study meant it to, not as a failure
+                    tracking.client.set_tag(tracking.run_id, "optuna.state", "PRUNED")
+            else:
+                if tracking is not None:
+                    tracking.client.log_metric(tracking.run_id, "best_val_macro_f1", result.best["val_macro_f1"])
+        if pruned is not None:
+            raise pruned
         return float(result.best["val_macro_f1"])
 
     remaining = settings.trials - finished_trials(study)

@@ -42,6 +42,22 @@ def tracking_environment(home: Path, experiment: str) -> dict[str, str]:
     return {TRACKING_URI: uri, EXPERIMENT: experiment} if uri else {TRACKING_URI: OFF}
 
 
+@contextmanager
+def tracking_to(environment: Mapping[str, str]) -> Iterator[None]:
+    """Runs this process opens in the block go where `environment` (`tracking_environment`'s) says; the variables
+    are put back after it (a step that trains in-process, such as the search's trials, tracks like a trainer)."""
+    saved = {name: os.environ.get(name) for name in environment}
+    os.environ.update(environment)
+    try:
+        yield
+    finally:
+        for name, value in saved.items():
+            if value is None:
+                os.environ.pop(name, None)
+            else:
+                os.environ[name] = value
+
+
 def artifact_root(uri: str) -> str | None:
     """A local store's artifact folder, beside its database (MLflow's default, ./mlruns, is the working folder)."""
     if not uri.startswith("sqlite:///"):

@@ -22,7 +22,7 @@ COMMAND_MODULES = {
     "ingest": "ingest",
     "run": "pipeline",
     "status": "status",
-    "demo": "pipeline",
+    "demo": "demo",
     "predict": "models",
     "generate": "generation",
     "serve": "models",
@@ -123,6 +123,18 @@ def add_data_commands(commands: argparse._SubParsersAction) -> None:
         type=int,
         default=240,
         help="answered tickets of the generation demo (SmolLM2-135M fine-tuned with LoRA); 0: none",
+    )
+    demo.add_argument(
+        "--preference-pairs",
+        type=int,
+        default=0,
+        help="reply pairs of the preference demo (DPO on the generation demo's model); e.g. 96; 0: none",
+    )
+    demo.add_argument(
+        "--pretraining-notes",
+        type=int,
+        default=0,
+        help="service desk notes of the continued pre-training demo (SmolLM2-135M with LoRA); e.g. 120; 0: none",
     )
 
     ingest = subcommand(commands, "ingest", "register a file or folder as a new dataset version")

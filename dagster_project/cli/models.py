@@ -194,6 +194,8 @@ SHOWN_METRICS = {  # a test report's metric -> its short name in `refinery model
     "rouge_l": "ROUGE-L",
     "perplexity": "ppl",
     "gain_over_base": "gain",
+    "perplexity_gain": "ppl gain",
+    "preference_accuracy": "pref acc",
 }
 
 

@@ -5,14 +5,11 @@ from __future__ import annotations
 import argparse
 import json
 import sys
-import tempfile
 from pathlib import Path
 
 import dagster as dg
 
 from assets.datasets.resolve import declaration_for
-from assets.demo.answers import ANSWERS_DATASET, write_answers_declaration, write_answers_drop
-from assets.demo.tickets import DEMO_DATASET, write_demo_declaration, write_demo_drop
 from assets.partitions import DATASET_VERSIONS
 from assets.storage.home import RefineryHome
 from assets.storage.version_manifest import dataset_name_of
@@ -20,7 +17,6 @@ from dagster_project.cli import CliError, did_you_mean
 from dagster_project.cli.common import open_instance, registered_versions
 from dagster_project.cli.summary import render_summary, version_summary
 from dagster_project.jobs import CLASSIFIER_ONLY, ON_DEMAND, PIPELINE_JOB
-from dagster_project.versions import register_drop
 from rules.overrides import overlay_documents
 from rules.yaml_reader import load_control_file
 
@@ -156,47 +152,3 @@ def newest_version(home: RefineryHome, dataset: str | None = None) -> str:
 def summarize_version(home: RefineryHome, version: str) -> str:
     """Records read, kept, quarantined by reason, model metrics and deployment of one version, as text."""
     return render_summary(version_summary(home, version), home)
-
-
-def command_demo(args: argparse.Namespace, home: RefineryHome) -> int:
-    instance = open_instance(home)
-    if not instance.has_dynamic_partition(DATASET_VERSIONS, args.version):
-        write_demo_declaration(home.datasets)
-        with tempfile.TemporaryDirectory() as scratch:
-            defects = write_demo_drop(Path(scratch) / "tickets", rows=args.rows)
-            register_drop(instance, home, Path(scratch) / "tickets", args.version, dataset=DEMO_DATASET.name)
-        print(f"generated the demo corpus ({args.rows} tickets, planted defects: {defects}) as version {args.version}")
-    run_config = {
-        "ops": {"fine_tuned_model": {"config": {"max_epochs": args.epochs}}},
-        "loggers": {"console": {"config": {"log_level": args.log_level}}},
-    }
-    ok = run_version(home, args.version, "*", run_config)
-    print(summarize_version(home, args.version))
-    if not ok:
-        raise CliError("the demo run did not complete; see the messages above")
-    if args.generation_rows:
-        run_generation_demo(home, args.generation_rows, args.log_level)
-    print('\ntry: refinery predict --dataset tickets "my vpn keeps dropping"   or   make serve')
-    return 0
-
-
-def run_generation_demo(home: RefineryHome, rows: int, log_level: str) -> None:
-    """The demo's generation dataset: answered tickets, the shipped SmolLM2-135M-Instruct fine-tuned on them with
-    LoRA, and judged against itself before the fine-tune."""
-    instance, version = open_instance(home), f"{ANSWERS_DATASET}-demo-v1"
-    if not instance.has_dynamic_partition(DATASET_VERSIONS, version):
-        write_answers_declaration(home.datasets)
-        with tempfile.TemporaryDirectory() as scratch:
-            defects = write_answers_drop(Path(scratch) / "answers", rows=rows)
-            register_drop(instance, home, Path(scratch) / "answers", version, dataset=ANSWERS_DATASET)
-        print(
-            f"\ngenerated the demo's answered tickets ({rows}, planted reply defects: {defects}) as version {version}"
-        )
-    if not run_version(home, version, "*", {"loggers": {"console": {"config": {"log_level": log_level}}}}):
-        raise CliError("the generation demo did not complete; see the messages above")
-    print(summarize_version(home, version))
-    print(f'\ntry: refinery generate --dataset {ANSWERS_DATASET} "my vpn drops"')
-    print(
-        f"or:  curl -s 127.0.0.1:8080/generate/{ANSWERS_DATASET} -H 'Content-Type: application/json' "
-        '-d \'{"prompt": "my vpn drops"}\'   after   make serve'
-    )

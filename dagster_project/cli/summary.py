@@ -14,7 +14,7 @@ from assets.storage.version_manifest import dataset_name_of
 from contracts.tables import LABEL_ISSUES, MODEL_CANDIDATES, QUARANTINE
 from trainers.registry import ModelRegistry, models_of, read_card, registry_name
 
-METRIC_NAMES = (  # a classifier's, then a causal LM's (with its base model's zero-shot ROUGE-L on the same prompts)
+METRIC_NAMES = (  # a classifier's, then a causal LM's (beside its base's zero-shot ROUGE-L), an adapted or tuned one's
     "accuracy",
     "macro_precision",
     "macro_recall",
@@ -24,6 +24,11 @@ METRIC_NAMES = (  # a classifier's, then a causal LM's (with its base model's ze
     "gain_over_base",
     "exact_match",
     "perplexity",
+    "base_perplexity",  # an adapted causal LM's, beside its base's on the same documents
+    "perplexity_gain",
+    "preference_accuracy",  # a preference-tuned model's, beside its base's on the same pairs
+    "base_preference_accuracy",
+    "reward_margin",
 )
 
 

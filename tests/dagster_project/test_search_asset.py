@@ -37,6 +37,17 @@ def test_a_search_study_feeds_the_fine_tune_and_its_card_names_the_trial(tmp_pat
         metadata = searched.asset_materializations_for_node("hyperparameter_search")[0].metadata
         assert metadata["finished_trials"].value == 3 and metadata["study"].value == "tickets-v1"
         assert "optimization_history" in metadata and (pipeline.models / "search.db").is_file()
+        from mlflow import MlflowClient
+
+        from trainers.tracking import local_store
+
+        client = MlflowClient(tracking_uri=local_store(home.root))
+        trials = client.search_runs(
+            [client.get_experiment_by_name("tickets").experiment_id], "tags.`refinery.model` LIKE 'tickets-v1-trial-%'"
+        )
+        assert len(trials) == 3 and all("learning_rate" in run.data.params for run in trials)
+        assert all(run.info.status == "FINISHED" for run in trials)
+        assert any("best_val_macro_f1" in run.data.metrics for run in trials)
         search_bundle = home.bundles / "v1-search"
         assert pl.read_parquet(search_bundle / "test.parquet").is_empty()  # trials can never see test
         best = metadata["best_params"].value
