@@ -81,7 +81,7 @@ def reliability_png(bins: list[dict[str, float]]) -> bytes:
         edgecolor="black",
         label="accuracy of the bin's texts",
     )
-    axes.bar_label(bars, labels=[f"n={int(b['count'])}" for b in filled], fontsize=7, padding=2)
+    axes.bar_label(bars, labels=[f"n={int(b['count'])}" for b in filled], fontsize=7, padding=2, rotation=90)
     axes.plot(
         [b["confidence"] for b in filled],
         [b["accuracy"] for b in filled],
@@ -91,7 +91,7 @@ def reliability_png(bins: list[dict[str, float]]) -> bytes:
         label="accuracy at the bin's mean confidence",
     )
     axes.set_xlim(0, 1)
-    axes.set_ylim(0, 1.08)
+    axes.set_ylim(0, 1.18)  # room above a full bar for its count
     axes.set_xlabel("confidence of the predicted label")
     axes.set_ylabel("accuracy (share correct)")
     axes.legend(loc="upper left", fontsize=8)
@@ -155,11 +155,13 @@ def plot_validation(axes, rows: list[dict[str, float]]) -> None:
     if best is not None:
         name, epoch, value = best
         axes.axvline(epoch, color="tab:green", linestyle="--", linewidth=1)
+        last = epoch >= max(r["epoch"] for r in rows if "epoch" in r)  # the text goes left of a last-epoch line
         axes.annotate(
             f"best epoch {int(epoch)}: {name.removeprefix('val_')} {value:.4f}",
             (epoch, value),
-            xytext=(6, -14),
+            xytext=(-6 if last else 6, -14),
             textcoords="offset points",
+            ha="right" if last else "left",
             fontsize=8,
             color="tab:green",
         )
@@ -168,7 +170,7 @@ def plot_validation(axes, rows: list[dict[str, float]]) -> None:
     axes.set_xlabel("epoch")
     axes.set_ylabel("val metric" if shown != ["val_loss"] else "val loss (nats)")
     axes.set_title("Validation")
-    axes.legend(loc="lower right", fontsize=8)
+    axes.legend(loc="best", fontsize=8)
 
 
 def series(rows: list[dict[str, float]], key: str) -> tuple[list[float], list[float]]:
