@@ -137,12 +137,29 @@ def describe(evaluation: CandidateEvaluation) -> dict[str, object]:
     return METADATA_BY_KIND[kind](evaluation)
 
 
+def gate_detail(gate: dict[str, object]) -> str:
+    """The gate's verdict in a line: each metric below its minimum, each one regressed against production."""
+    below = [
+        f"{name} {found.get('observed')} is not above the minimum {found.get('minimum')}"
+        for name, found in (gate.get("shortfalls") or {}).items()
+    ]
+    regressed = [
+        f"{name} {found.get('observed')} against production's {found.get('production')} "
+        f"(tolerance {found.get('tolerance')})"
+        for name, found in (gate.get("regressions") or {}).items()
+    ]
+    if gate["passed"]:
+        return "passed" + (" (forced)" if gate.get("forced") else "")
+    return "; ".join(below + regressed) or "failed"
+
+
 def gate_check_result(gate: dict[str, object]) -> dg.AssetCheckResult:
     """The promotion gate as a blocking check."""
     return dg.AssetCheckResult(
         check_name=CHECK_EVALUATION_GATE,
         passed=bool(gate["passed"]),
         metadata={
+            "detail": gate_detail(gate),
             "shortfalls": dg.MetadataValue.json(gate["shortfalls"]),
             "regressions": dg.MetadataValue.json(gate["regressions"]),
             "minimums": dg.MetadataValue.json(gate["minimums"]),

@@ -3,7 +3,7 @@
 import dagster as dg
 from pydantic import Field
 
-from assets.metadata import stage_metadata
+from assets.metadata import per_dataset, stage_metadata
 from assets.partitions import dataset_versions
 from assets.resources import LakeResource, LandingResource
 from assets.storage.records import ANSWER_COLUMNS, empty_quarantine, read_version, write_stage
@@ -45,4 +45,4 @@ def tokenized_documents(
     metadata["unique_lemmas"] = tokenized["lemmas"].explode().n_unique()
     metadata["reused_from_earlier_runs"] = reused
     metadata["tokenized_now"] = tokenized.height - reused
-    return dg.MaterializeResult(metadata=metadata)
+    return dg.MaterializeResult(metadata=per_dataset(landing.dataset(version).name, metadata))

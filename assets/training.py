@@ -8,7 +8,7 @@ import pydantic
 
 from assets.configs import config_fields, derived_config
 from assets.datasets.training_settings import params_of_kind
-from assets.metadata import embedded_png
+from assets.metadata import embedded_png, per_dataset
 from assets.models.base_reference import BaseReferenceError, is_base_reference, resolve_base_reference
 from assets.models.selection import chosen_settings
 from assets.models.training_set import TrainOn, plan_training_set
@@ -250,17 +250,20 @@ def fine_tuned_model(
         {"training_curves": dg.MetadataValue.md(embedded_png(curves, "training curves"))} if curves.is_file() else {}
     )
     return dg.MaterializeResult(
-        metadata={
-            **(reported.metadata or {}),
-            **pictures,
-            "metrics_csv": dg.MetadataValue.path(str(output / "metrics.csv")),
-            "model_version": model_version,
-            "dataset": dataset.name,
-            "dataset_versions": dg.MetadataValue.json(manifest.dataset_versions),
-            "bundle": dg.MetadataValue.path(str(bundle)),
-            "label_count": len(manifest.label_map),
-            "rows_per_split": dg.MetadataValue.json(manifest.row_counts),
-            "rules_hash": manifest.rules_hash,
-            **{k: v for k, v in manifest.lineage.items() if v is not None},
-        }
+        metadata=per_dataset(
+            dataset.name,
+            {
+                **(reported.metadata or {}),
+                **pictures,
+                "metrics_csv": dg.MetadataValue.path(str(output / "metrics.csv")),
+                "model_version": model_version,
+                "dataset": dataset.name,
+                "dataset_versions": dg.MetadataValue.json(manifest.dataset_versions),
+                "bundle": dg.MetadataValue.path(str(bundle)),
+                "label_count": len(manifest.label_map),
+                "rows_per_split": dg.MetadataValue.json(manifest.row_counts),
+                "rules_hash": manifest.rules_hash,
+                **{k: v for k, v in manifest.lineage.items() if v is not None},
+            },
+        )
     )

@@ -91,6 +91,7 @@ def settings_reference(defs: dg.Definitions) -> str:
 
 
 def main() -> int:
+    """Rewrite docs/settings.md from the code."""
     from dagster_project.definitions import defs
 
     REFERENCE_PATH.write_text(settings_reference(defs))

@@ -15,6 +15,7 @@ from torchmetrics.functional.classification import (
 from trainers.bundle import read_bundle_manifest, read_split, read_task_split
 from trainers.inference import Classifier
 from trainers.metrics import classification_metrics
+from trainers.reports import bins_calibration_error
 
 
 def evaluate_model(classifier: Classifier, bundle: Path, split: str = "test") -> dict[str, object]:
@@ -113,8 +114,6 @@ def calibration_bins(probabilities: torch.Tensor, targets: torch.Tensor, bins: i
 
 def expected_calibration_error(probabilities: torch.Tensor, targets: torch.Tensor, bins: int = 15) -> float:
     """Expected calibration error: the gap between confidence and accuracy, averaged over confidence bins."""
-    from trainers.reports import bins_calibration_error
-
     return bins_calibration_error(calibration_bins(probabilities, targets, bins))
 
 

@@ -5,6 +5,10 @@ from __future__ import annotations
 import csv
 import io
 import math
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from matplotlib.axes import Axes
 
 
 def confusion_markdown(labels: list[str], matrix: list[list[int]]) -> str:
@@ -113,7 +117,7 @@ def training_curves_png(rows: list[dict[str, float]]) -> bytes:
     return _png(figure, title)
 
 
-def plot_losses(axes, rows: list[dict[str, float]]) -> bool:
+def plot_losses(axes: Axes, rows: list[dict[str, float]]) -> bool:
     """Losses against the step, the learning rate on a second axis, one legend for all; True if the loss diverged."""
     smoothed = not any("train_ce" in r for r in rows)  # train_ce: the train cross-entropy as val's is computed
     train_key = "train_loss" if smoothed else "train_ce"
@@ -136,15 +140,15 @@ def plot_losses(axes, rows: list[dict[str, float]]) -> bool:
 
 def best_epoch(rows: list[dict[str, float]]) -> tuple[str, float, float] | None:
     """The metric the export keeps the best epoch of (val macro F1 up, else val loss down), and that epoch."""
-    for name, better in (("val_macro_f1", max), ("val_loss", min)):
+    for name, sign in (("val_macro_f1", -1), ("val_loss", 1)):
         points = [(r[name], r["epoch"]) for r in rows if name in r and "epoch" in r]
-        if points:
-            value, epoch = better(points)
+        if points:  # of equal values the earliest epoch, as the export keeps only a strict improvement
+            value, epoch = min(points, key=lambda point: (sign * point[0], point[1]))
             return name, epoch, value
     return None
 
 
-def plot_validation(axes, rows: list[dict[str, float]]) -> None:
+def plot_validation(axes: Axes, rows: list[dict[str, float]]) -> None:
     """The val metrics against the epoch, on an axis fitted to their range; the best epoch marked."""
     names = sorted({key for row in rows for key in row if key.startswith("val_") and key != "val_loss"})
     shown = [name for name in ("val_accuracy", "val_macro_f1") if name in names] or names or ["val_loss"]

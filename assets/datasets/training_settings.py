@@ -61,12 +61,14 @@ def setting_rows(kind: str) -> list[SettingRow]:
 
 def yaml_scalar(value: object) -> str:
     """A default as YAML writes it, so that it reads back as the same value (`8.0e-05`, `"1"`, `''`)."""
-    return yaml.safe_dump(value).strip().removesuffix("...").strip()
+    return yaml.safe_dump(value, width=float("inf")).strip().removesuffix("...").strip()
 
 
 def commented_training(kind: str, declared: dict) -> str:
     """The defaults in force as commented YAML under `training:`: uncommenting a line changes that setting."""
     rows = [row for row in setting_rows(kind) if row.name not in declared]
+    if not rows:
+        return ""
     pairs = [(f"{row.name}: {yaml_scalar(row.default)}", row.help) for row in rows]
     width = max(len(pair) for pair, _ in pairs)
     lines = [f"#   {pair:<{width}}  # {help}" for pair, help in pairs]

@@ -27,7 +27,7 @@ class NoteDefects:
 
 
 def generate_notes(documents: int = 120, seed: int = 23) -> tuple[list[dict[str, str]], NoteDefects]:
-    """Notes of three to five sentences on the desk's categories, each in the desk's own words."""
+    """Notes of three or four sentences on the desk's categories, each in the desk's own words."""
     rng = random.Random(seed)
     counts = dict.fromkeys(NoteDefects.__dataclass_fields__, 0)
     categories = sorted(REPLIES)

@@ -35,7 +35,7 @@ def generate_pairs(rows: int = 96, seed: int = 17) -> tuple[list[dict[str, str]]
     for ticket in tickets[:rows]:  # the generator adds planted duplicate tickets beyond `rows`
         topic, steps = REPLIES.get(ticket["category"], ("your request", ["we look into it", "we reply soon"]))
         first, second = sorted(rng.sample(range(len(steps)), 2))
-        chosen = f"thanks for writing about {topic}: {steps[first]}, then {steps[second]}. we follow up today."
+        chosen = f"thanks for writing about {topic}: {steps[first]}, then {steps[second]}."  # the SFT demo's style
         rejected = f"{steps[first]}. {rng.choice(CURT_ENDINGS)}"
         defect = rng.random()
         if defect < 0.03:
@@ -59,14 +59,15 @@ def write_pairs_drop(folder: Path, rows: int = 96, seed: int = 17) -> PairDefect
     return defects
 
 
-DEMO_DPO = {  # sized for 2 CPU cores: one epoch of DPO with LoRA on SmolLM2-135M over about 80 pairs
+DEMO_DPO = {  # sized for 2 CPU cores: one epoch of DPO with LoRA on SmolLM2-135M over about 80 pairs; at 5e-4 the
+    # policy ran so far from the SFT model (reward margin 9) that its answers' ROUGE-L halved and the gate refused it
     "max_epochs": 1,
-    "learning_rate": 5e-4,
+    "learning_rate": 1e-4,
     "lora_rank": 16,
     "lora_alpha": 32,
     "batch_size": 4,
     "max_length": 128,
-    "beta": 0.1,
+    "beta": 0.2,
 }
 
 

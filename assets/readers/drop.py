@@ -221,8 +221,11 @@ class DropReader:
     def batches(self) -> Iterator[pa.RecordBatch]:
         """The drop's documents, file by file, batch by batch; each file's sha256 is computed on a thread beside
         its parsing (hashlib releases the GIL), not after it."""
-        with ThreadPoolExecutor(max_workers=1, thread_name_prefix="file-sha256") as hasher:
+        hasher = ThreadPoolExecutor(max_workers=1, thread_name_prefix="file-sha256")
+        try:
             yield from self._batches(hasher)
+        finally:  # a failed or abandoned read does not wait for a large file's digest
+            hasher.shutdown(wait=False, cancel_futures=True)
 
     def _batches(self, hasher: ThreadPoolExecutor) -> Iterator[pa.RecordBatch]:
         for path in self.paths:

@@ -61,6 +61,14 @@ class DefaultsFormatter(argparse.HelpFormatter):
         return f"{text} (default: %(default)s)"
 
 
+def count(text: str) -> int:
+    """A command-line count: a whole number, 0 or more."""
+    value = int(text)
+    if value < 0:
+        raise argparse.ArgumentTypeError(f"{text} is below 0")
+    return value
+
+
 def subcommand(
     commands: argparse._SubParsersAction, name: str, text: str, command: str | None = None
 ) -> argparse.ArgumentParser:
@@ -120,19 +128,19 @@ def add_data_commands(commands: argparse._SubParsersAction) -> None:
     demo.add_argument("--epochs", type=int, default=3, help="fine-tuning epochs")
     demo.add_argument(
         "--generation-rows",
-        type=int,
+        type=count,
         default=240,
         help="answered tickets of the generation demo (SmolLM2-135M fine-tuned with LoRA); 0: none",
     )
     demo.add_argument(
         "--preference-pairs",
-        type=int,
+        type=count,
         default=0,
         help="reply pairs of the preference demo (DPO on the generation demo's model); e.g. 96; 0: none",
     )
     demo.add_argument(
         "--pretraining-notes",
-        type=int,
+        type=count,
         default=0,
         help="service desk notes of the continued pre-training demo (SmolLM2-135M with LoRA); e.g. 120; 0: none",
     )

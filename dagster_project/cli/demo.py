@@ -37,7 +37,7 @@ class DemoDataset:
     hints: tuple[str, ...] = ()
 
 
-def run_demo_dataset(home: RefineryHome, demo: DemoDataset, rows: int, log_level: str) -> None:
+def run_demo_dataset(home: RefineryHome, demo: DemoDataset, rows: int, *, log_level: str) -> None:
     """Declare and generate the demo dataset's first version (once), run it through the pipeline, summarize it."""
     instance, version = open_instance(home), f"{demo.name}-demo-v1"
     if not instance.has_dynamic_partition(DATASET_VERSIONS, version):
@@ -46,9 +46,10 @@ def run_demo_dataset(home: RefineryHome, demo: DemoDataset, rows: int, log_level
             defects = demo.write_drop(Path(scratch) / demo.name, rows)
             register_drop(instance, home, Path(scratch) / demo.name, version, dataset=demo.name)
         print(f"\ngenerated the demo's {demo.what} ({rows}, planted defects: {defects}) as version {version}")
-    if not run_version(home, version, "*", {"loggers": {"console": {"config": {"log_level": log_level}}}}):
-        raise CliError(f"the {demo.name} demo did not complete; see the messages above")
+    ok = run_version(home, version, "*", {"loggers": {"console": {"config": {"log_level": log_level}}}})
     print(summarize_version(home, version))
+    if not ok:
+        raise CliError(f"the {demo.name} demo did not complete; see the messages above")
     for hint in demo.hints:
         print(hint)
 
@@ -84,6 +85,7 @@ def optional_demos(home: RefineryHome) -> dict[str, DemoDataset]:
 
 
 def command_demo(args: argparse.Namespace, home: RefineryHome) -> int:
+    """The classifier demo, then each optional demo asked for, in order."""
     instance = open_instance(home)
     if not instance.has_dynamic_partition(DATASET_VERSIONS, args.version):
         write_demo_declaration(home.datasets)
@@ -101,6 +103,6 @@ def command_demo(args: argparse.Namespace, home: RefineryHome) -> int:
         raise CliError("the demo run did not complete; see the messages above")
     for option in ("generation_rows", "preference_pairs", "pretraining_notes"):  # in order: DPO tunes the SFT model
         if getattr(args, option):
-            run_demo_dataset(home, optional_demos(home)[option], getattr(args, option), args.log_level)
+            run_demo_dataset(home, optional_demos(home)[option], getattr(args, option), log_level=args.log_level)
     print('\ntry: refinery predict --dataset tickets "my vpn keeps dropping"   or   make serve')
     return 0

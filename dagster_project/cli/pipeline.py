@@ -83,6 +83,8 @@ DAGSTER_SECTIONS = ("ops", "resources", "loggers", "execution")
 def dagster_run_config(config: dict) -> dict:
     """A run config as Dagster takes it: a file's flat asset sections (`fine_tuned_model: {max_epochs: 2}`) go
     under `ops`, beside any section already written Dagster's way."""
+    if not isinstance(config, dict):
+        raise CliError(f"a run config is a mapping of asset names to their settings, got {config!r}")
     flat = {name: settings for name, settings in config.items() if name not in DAGSTER_SECTIONS}
     nested = {name: section for name, section in config.items() if name in DAGSTER_SECTIONS}
     if not flat:
@@ -99,7 +101,9 @@ def check_run_config(run_config: dict, defs: dg.Definitions) -> None:
         if name not in assets:
             raise CliError(f"run config: no asset {name!r}{did_you_mean(name, assets)}")
         schema = defs.resolve_assets_def(name).op.config_schema
-        known = sorted(schema.config_type.fields) if schema is not None and schema.config_type else []
+        known = sorted(getattr(schema.config_type, "fields", None) or {}) if schema is not None else []
+        if not isinstance(section or {}, dict):
+            raise CliError(f"run config: {name}'s section must be a mapping, got {section!r}")
         settings = (section or {}).get("config") or {}
         if not isinstance(settings, dict):
             raise CliError(f"run config: {name}'s settings must be a mapping, got {settings!r}")

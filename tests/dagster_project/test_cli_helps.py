@@ -103,3 +103,16 @@ def test_a_flat_run_file_is_nested_for_dagster_and_a_mistyped_setting_is_refused
         assert main(["run", "--dataset-version", "v1", "--config-file", str(run_file)]) == 1
         assert expected in capsys.readouterr().err
     assert not list(home.models.iterdir())  # refused before anything ran
+
+
+def test_a_run_config_that_is_no_mapping_or_sets_an_asset_without_settings_is_refused_by_name() -> None:
+    from dagster_project.cli import CliError
+    from dagster_project.cli.pipeline import check_run_config, dagster_run_config
+    from dagster_project.definitions import defs
+
+    with pytest.raises(CliError, match="a mapping of asset names"):
+        dagster_run_config(["fine_tuned_model"])
+    with pytest.raises(CliError, match="deployed_model has no setting 'force'"):
+        check_run_config(dagster_run_config({"deployed_model": {"force": True}}), defs)
+    with pytest.raises(CliError, match="section must be a mapping"):
+        check_run_config({"ops": {"fine_tuned_model": 2}}, defs)

@@ -54,7 +54,7 @@ def test_a_demo_dataset_is_cleaned_trained_gated_and_deployed(
     home: RefineryHome, tiny_causal_lm: Path, name, write_declaration, write_drop, rows, kind, rules
 ) -> None:
     declare = partial(declared_for_tiny, write_declaration=write_declaration, base=tiny_causal_lm)
-    run_demo_dataset(home, DemoDataset(name, "demo records", declare, write_drop), rows, "WARNING")
+    run_demo_dataset(home, DemoDataset(name, "demo records", declare, write_drop), rows, log_level="WARNING")
     assert load_dataset(home.datasets / f"{name}.yaml").tasks[0].kind in ("preference", "pretraining")
     lake = Lake(home.lake_uri)
     quarantined = lake.scan("quarantine", [f"{name}-demo-v1"]).collect()

@@ -52,12 +52,22 @@ def preference_loss(
     return dpo_loss(chosen.total, rejected.total, reference_chosen.total, reference_rejected.total, settings.beta)
 
 
+def without_dropout(model: torch.nn.Module) -> torch.nn.Module:
+    """The model with every dropout layer's probability set to 0."""
+    for module in model.modules():
+        if isinstance(module, torch.nn.Dropout):
+            module.p = 0.0
+    return model
+
+
 class PreferenceModule(L.LightningModule):
     """A causal LM with LoRA adapters, trained on batches of pairs; logs each step's loss, rewards and accuracy."""
 
     def __init__(self, model: torch.nn.Module, settings: PreferenceSettings) -> None:
         super().__init__()
-        self.model, self.settings = model, settings
+        # train mode, dropout off: a policy and its reference (the same weights, adapters off) must see the same
+        # network, as TRL's disable_dropout does; from_pretrained hands over an eval-mode model, which Lightning keeps
+        self.model, self.settings = without_dropout(model.train()), settings
         self.step_metrics: list[dict[str, float]] = []
         self.val_history: list[dict[str, float]] = []  # held-out accuracy and margin, per validation
         self._val = torch.zeros(3, dtype=torch.float64)  # accuracy x pairs, margin x pairs, pairs
