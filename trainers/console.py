@@ -13,6 +13,7 @@ LIBRARY_WARNINGS = (
     r".* is currently in (beta|preview)",  # Dagster, on parameters Refinery uses on purpose
     r"`isinstance\(treespec, LeafSpec\)` is deprecated",  # inside Lightning's _pytree
     r"`is_gradient_checkpointing` is deprecated",  # inside peft, on transformers 5
+    r"The number of training batches \(\d+\) is smaller than the logging interval",  # Refinery logs its own lines
 )
 LIBRARY_INFO_LOGGERS = ("lightning.pytorch.utilities.rank_zero", "lightning.fabric.utilities.rank_zero")
 

@@ -19,6 +19,7 @@ for _ in tqdm.tqdm(range(3), desc="Loading weights"):
 rank_zero_info("GPU available: False, used: False")
 warnings.warn("Parameter `include_sources` of function `AssetSelection.all` is currently in beta", UserWarning)
 warnings.warn("`isinstance(treespec, LeafSpec)` is deprecated", DeprecationWarning)
+warnings.warn("The number of training batches (4) is smaller than the logging interval Trainer(log_every_n_steps=10).")
 warnings.warn("a warning about the user's own data", UserWarning)
 print("refinery: step 10/20")
 """
@@ -34,5 +35,5 @@ def test_library_notices_are_silenced_and_refinerys_own_lines_kept(verbose: bool
     )
     printed = ran.stdout + ran.stderr
     assert "refinery: step 10/20" in printed and "about the user's own data" in printed
-    for notice in ("Loading weights", "GPU available", "currently in beta", "LeafSpec"):
+    for notice in ("Loading weights", "GPU available", "currently in beta", "LeafSpec", "logging interval"):
         assert (notice in printed) is verbose, (notice, printed)
