@@ -8,8 +8,7 @@ import random
 from dataclasses import dataclass
 from pathlib import Path
 
-import yaml
-
+from assets.demo.declarations import write_demo_dataset
 from assets.demo.tickets import generate_tickets
 
 ANSWERS_DATASET = "answers"
@@ -90,17 +89,12 @@ DEMO_SFT = {  # sized for 2 CPU cores: one epoch of LoRA on SmolLM2-135M takes a
 def write_answers_declaration(datasets_dir: Path, base_model: Path | None = None) -> Path:
     """Write `datasets/answers.yaml` (a generation dataset fine-tuning `base_model`, by default the shipped
     SmolLM2-135M-Instruct) unless the folder has one."""
-    path = datasets_dir / f"{ANSWERS_DATASET}.yaml"
-    if not path.exists():
-        declaration = {
-            "name": ANSWERS_DATASET,
-            "description": "the demo tickets and the support desk's replies",
-            "source": {"text_column": "question", "response_column": "reply", "id_column": "ticket_id"},
-            "tasks": [{"name": "reply", "kind": "generation"}],
-            "training": {**({"model_name_or_path": str(base_model)} if base_model else {}), **DEMO_SFT},
-        }
-        path.parent.mkdir(parents=True, exist_ok=True)
-        base = base_model or "the default base, SmolLM2-135M-Instruct"
-        header = f"# The demo's generation dataset, declared as any dataset is; it fine-tunes {base}.\n"
-        path.write_text(header + yaml.safe_dump(declaration, sort_keys=False))
-    return path
+    declaration = {
+        "name": ANSWERS_DATASET,
+        "description": "the demo tickets and the support desk's replies",
+        "source": {"text_column": "question", "response_column": "reply", "id_column": "ticket_id"},
+        "tasks": [{"name": "reply", "kind": "generation"}],
+        "training": DEMO_SFT,
+    }
+    header = "The demo's generation dataset, declared as any dataset is; it fine-tunes {base}."
+    return write_demo_dataset(datasets_dir, declaration, base_model, header=header)

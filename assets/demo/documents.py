@@ -8,9 +8,9 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import polars as pl
-import yaml
 
 from assets.demo.answers import REPLIES
+from assets.demo.declarations import write_demo_dataset
 
 NOTES_DATASET = "desk-notes"
 OPENINGS = ("when a user reports a problem with {topic}", "for tickets about {topic}", "if {topic} stops working")
@@ -72,17 +72,12 @@ DEMO_PRETRAINING = {  # sized for 2 CPU cores: one epoch of LoRA on SmolLM2-135M
 def write_notes_declaration(datasets_dir: Path, base_model: str | None = None) -> Path:
     """Write `datasets/desk-notes.yaml` (a pretraining dataset adapting `base_model`, by default the shipped
     SmolLM2-135M-Instruct) unless the folder has one."""
-    path = datasets_dir / f"{NOTES_DATASET}.yaml"
-    if not path.exists():
-        declaration = {
-            "name": NOTES_DATASET,
-            "description": "the service desk's notes, in its own terminology",
-            "source": {"text_column": "body", "id_column": "note_id"},
-            "tasks": [{"name": "domain", "kind": "pretraining"}],
-            "training": {**({"model_name_or_path": base_model} if base_model else {}), **DEMO_PRETRAINING},
-        }
-        path.parent.mkdir(parents=True, exist_ok=True)
-        base = base_model or "the default base, SmolLM2-135M-Instruct"
-        header = f"# The demo's pretraining dataset, declared as any dataset is; it adapts {base} to the notes.\n"
-        path.write_text(header + yaml.safe_dump(declaration, sort_keys=False))
-    return path
+    declaration = {
+        "name": NOTES_DATASET,
+        "description": "the service desk's notes, in its own terminology",
+        "source": {"text_column": "body", "id_column": "note_id"},
+        "tasks": [{"name": "domain", "kind": "pretraining"}],
+        "training": DEMO_PRETRAINING,
+    }
+    header = "The demo's pretraining dataset, declared as any dataset is; it adapts {base} to the notes."
+    return write_demo_dataset(datasets_dir, declaration, base_model, header=header)

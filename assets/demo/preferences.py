@@ -8,9 +8,8 @@ import random
 from dataclasses import dataclass
 from pathlib import Path
 
-import yaml
-
 from assets.demo.answers import REPLIES
+from assets.demo.declarations import write_demo_dataset
 from assets.demo.tickets import generate_tickets
 
 TONE_DATASET = "tone"
@@ -74,17 +73,12 @@ DEMO_DPO = {  # sized for 2 CPU cores: one epoch of DPO with LoRA on SmolLM2-135
 def write_pairs_declaration(datasets_dir: Path, base_model: str | None = None) -> Path:
     """Write `datasets/tone.yaml` (a preference dataset tuning `base_model`: the answers demo's production model
     when there is one, else the shipped SmolLM2-135M-Instruct) unless the folder has one."""
-    path = datasets_dir / f"{TONE_DATASET}.yaml"
-    if not path.exists():
-        declaration = {
-            "name": TONE_DATASET,
-            "description": "the demo tickets, each with the desk's reply in its house style and a curt one",
-            "source": {"id_column": "ticket_id"},
-            "tasks": [{"name": "tone", "kind": "preference"}],
-            "training": {**({"model_name_or_path": base_model} if base_model else {}), **DEMO_DPO},
-        }
-        path.parent.mkdir(parents=True, exist_ok=True)
-        base = base_model or "the default base, SmolLM2-135M-Instruct"
-        header = f"# The demo's preference dataset, declared as any dataset is; DPO tunes {base}.\n"
-        path.write_text(header + yaml.safe_dump(declaration, sort_keys=False))
-    return path
+    declaration = {
+        "name": TONE_DATASET,
+        "description": "the demo tickets, each with the desk's reply in its house style and a curt one",
+        "source": {"id_column": "ticket_id"},
+        "tasks": [{"name": "tone", "kind": "preference"}],
+        "training": DEMO_DPO,
+    }
+    header = "The demo's preference dataset, declared as any dataset is; DPO tunes {base}."
+    return write_demo_dataset(datasets_dir, declaration, base_model, header=header)
