@@ -30,15 +30,15 @@ def model_root_for(home: RefineryHome, dataset: str | None, family: str | None =
     classifier or generator, when the command serves one)."""
     if check_dataset(home, dataset) is not None:
         return ModelRegistry(str(home.models), registry_name(dataset)).model_root
-    found = registries(home.models)
-    if family is not None and len(found) > 1:
-        found = {name: root for name, root in found.items() if family_of(root) == family}
+    every = registries(home.models)
+    found = every
+    if family is not None and len(every) > 1:
+        found = {name: root for name, root in every.items() if family_of(root) == family}
     if len(found) > 1:
         of_family = f"{family}s" if family else "models"
         raise CliError(f"{of_family} of several datasets ({', '.join(found)}); name one with --dataset")
-    others = registries(home.models)
-    if not found and family is not None and others:
-        raise CliError(f"no dataset here has a deployed {family} (datasets with models: {', '.join(others)})")
+    if not found and every:
+        raise CliError(f"no dataset here has a deployed {family} (datasets with models: {', '.join(every)})")
     return next(iter(found.values()), ModelRegistry(str(home.models)).model_root)
 
 
